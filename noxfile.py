@@ -1,0 +1,39 @@
+"""nox sessions: tests (what CI runs), lint, eval, train, log, bench."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests"]
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+# torch is pinned at install time so a CPU machine takes the CPU build, not several GB of CUDA.
+TORCH = os.environ.get("TUNEBENCH_TORCH", "torch==2.13.0")
+
+
+def _install(session: nox.Session) -> None:
+    session.install(TORCH, "-e", ".[dev]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite, as CI does."""
+    _install(session)
+    session.run("pytest", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "plugins", "tests", "eval_suites", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def eval(session: nox.Session) -> None:
+    """Run the evaluation suites: `nox -s eval -- --model dora-v3`."""
+    _install(session)
+    session.run("pytest", "eval_suites", *session.posargs, env=OFFLINE)

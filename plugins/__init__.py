@@ -1,0 +1,1 @@
+"""tunebench's pytest plugin (installed as `tunebench_pytest`): hooks and fixtures over the library."""

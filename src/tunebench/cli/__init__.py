@@ -1,0 +1,44 @@
+"""The `tunebench` command: one subcommand module per noun, each with a `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tunebench import __version__
+from tunebench.cli import models
+from tunebench.errors import TunebenchError
+
+__all__ = ["main", "build_parser"]
+
+# Each module adds its subcommand(s) to the parser; order here is the order `--help` lists them.
+COMMAND_MODULES = [models]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="tunebench",
+        description="Train LoRA/DoRA adapters, evaluate them with pytest suites, gate CI on the history.",
+    )
+    parser.add_argument("--version", action="version", version=f"tunebench {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (2 for bad input, as argparse does)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TunebenchError as exc:
+        print(f"tunebench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

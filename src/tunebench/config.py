@@ -1,0 +1,260 @@
+"""Load and validate tunebench's configuration: `[tool.tunebench]` in pyproject.toml, or tunebench.toml.
+
+The file is found by walking up from the working directory. A `tunebench.toml` (top-level keys, no
+`[tool.tunebench]` prefix) beside a pyproject.toml wins over it. Relative paths in the file are relative
+to the file's folder. Every key is checked against `CONFIG_SCHEMA`; an unknown key or a wrong type is a
+`ConfigError` that names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from tunebench.errors import ConfigError
+
+__all__ = ["Config", "EvalSettings", "CONFIG_SCHEMA", "load_config", "find_config_file"]
+
+_NUMBER = {"type": "number"}
+_DOMAIN_NUMBERS = {"type": "object", "additionalProperties": _NUMBER}
+
+_GATE_RULES = {
+    "enabled": {"type": "boolean"},
+    "min_accuracy": {"type": "number", "minimum": 0, "maximum": 1},
+    "min_domain_accuracy": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1}, _DOMAIN_NUMBERS]},
+    "min_quality": {"oneOf": [{"type": "number", "minimum": 1, "maximum": 5}, _DOMAIN_NUMBERS]},
+    "latency_budget_s": {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, _DOMAIN_NUMBERS]},
+    "max_drop": {"type": "number", "minimum": 0, "maximum": 1},
+    "alpha": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    "max_latency_increase": {"type": "number", "minimum": 0},
+}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "default_model": {"type": "string", "minLength": 1},
+        "history": {"type": "string", "minLength": 1},
+        "log": {"type": "string", "minLength": 1},
+        "home": {"type": "string", "minLength": 1},
+        "baseline": {"type": "string", "minLength": 1},
+        "record": {"type": "boolean"},
+        "models": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["base"],
+                "properties": {
+                    "base": {"type": "string", "minLength": 1},
+                    "adapter": {"type": "string", "minLength": 1},
+                    "status": {"enum": ["production", "archive", "experimental"]},
+                    "notes": {"type": "string"},
+                },
+            },
+        },
+        "prices": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+        "gate": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                **_GATE_RULES,
+                "models": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": _GATE_RULES,
+                    },
+                },
+            },
+        },
+        "eval": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "suites": {"type": "array", "items": {"type": "string"}},
+                "probes": {"type": "array", "items": {"type": "string"}},
+                "max_new_tokens": {"type": "integer", "minimum": 1},
+                "repeats": {"type": "integer", "minimum": 1},
+                "warmup": {"type": "integer", "minimum": 0},
+                "batch_size": {"type": "integer", "minimum": 1},
+                "judge": {"type": "string", "minLength": 1},
+            },
+        },
+    },
+}
+
+DEFAULT_PRICES = {"cpu": 0.0}
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How the eval suites run: which suite files, generation length, repeats, batching."""
+
+    suites: tuple[Path, ...] = ()
+    probes: tuple[Path, ...] = ()
+    max_new_tokens: int = 64
+    repeats: int = 3
+    warmup: int = 1
+    batch_size: int = 16
+    judge: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration; `source` is the file it came from (None: built-in defaults)."""
+
+    root: Path
+    source: Path | None = None
+    default_model: str = "tiny"
+    history: str = ".tunebench/history"
+    log: Path = Path("BENCHMARK_LOG.md")
+    home: Path = Path(".tunebench")
+    baseline: str = "auto"
+    record: bool = True
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
+    prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    gate: dict[str, Any] = field(default_factory=dict)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+
+    @property
+    def history_uri(self) -> str:
+        """The history location: a `gs://` URI as written, or an absolute local folder."""
+        if self.history.startswith("gs://"):
+            return self.history
+        return str(_resolve(self.root, self.history))
+
+
+def find_config_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """Return the nearest config file at or above `start` and its tunebench table, or None."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        dedicated = folder / "tunebench.toml"
+        if dedicated.is_file():
+            return dedicated, _read_toml(dedicated)
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            table = _read_toml(pyproject).get("tool", {}).get("tunebench")
+            if table is not None:
+                return pyproject, table
+    return None
+
+
+def load_config(start: Path | str | None = None) -> Config:
+    """Return the configuration for `start` (default: the working directory), validated."""
+    return _load_cached(Path(start or Path.cwd()).resolve(), os.environ.get("TUNEBENCH_CONFIG"))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(start: Path, override: str | None) -> Config:
+    if override:
+        path = Path(override).resolve()
+        if not path.is_file():
+            raise ConfigError(f"TUNEBENCH_CONFIG={override}: no such file")
+        table = _read_toml(path)
+        if path.name == "pyproject.toml":
+            table = table.get("tool", {}).get("tunebench", {})
+        found = (path, table)
+    else:
+        found = find_config_file(start)
+    if found is None:
+        return Config(root=start)
+    path, table = found
+    _validate(path, table)
+    return _build(path, table)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _key_prefix(path: Path) -> str:
+    return "tool.tunebench" if path.name == "pyproject.toml" else ""
+
+
+def _validate(path: Path, table: dict[str, Any]) -> None:
+    errors = sorted(
+        jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(table), key=lambda e: list(e.path)
+    )
+    if not errors:
+        return
+    lines = [_describe(path, error) for error in errors]
+    raise ConfigError("\n".join(lines))
+
+
+def _describe(path: Path, error: jsonschema.ValidationError) -> str:
+    key = ".".join([_key_prefix(path), *map(str, error.absolute_path)]).strip(".") or "<top level>"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = f"{key}." if key != "<top level>" else ""
+        expected = f"one of {', '.join(allowed)}" if allowed else "no other keys"
+        return f"{path}: unknown key {where}{unknown[0]!s}: expected {expected}"
+    expected = _expected(error)
+    return f"{path}: key {key}: expected {expected}, found {error.instance!r}"
+
+
+def _expected(error: jsonschema.ValidationError) -> str:
+    schema = error.schema
+    if error.validator == "required":
+        return f"the key {error.message.split(chr(39))[1]!r} to be present"
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    if "oneOf" in schema:
+        return " or ".join(_type_words(s) for s in schema["oneOf"])
+    return _type_words(schema)
+
+
+def _type_words(schema: dict[str, Any]) -> str:
+    words = {"string": "a string", "number": "a number", "integer": "an integer", "boolean": "true or false",
+             "object": "a table", "array": "a list"}
+    text = words.get(schema.get("type", ""), "a value")
+    bounds = []
+    if "minimum" in schema:
+        bounds.append(f">= {schema['minimum']}")
+    if "exclusiveMinimum" in schema:
+        bounds.append(f"> {schema['exclusiveMinimum']}")
+    if "maximum" in schema:
+        bounds.append(f"<= {schema['maximum']}")
+    if schema.get("minLength"):
+        bounds.append("non-empty")
+    return text + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def _resolve(root: Path, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else root / path
+
+
+def _build(path: Path, table: dict[str, Any]) -> Config:
+    root = path.parent
+    eval_table = table.get("eval", {})
+    settings = EvalSettings(
+        suites=tuple(_resolve(root, p) for p in eval_table.get("suites", ())),
+        probes=tuple(_resolve(root, p) for p in eval_table.get("probes", ())),
+        **{k: v for k, v in eval_table.items() if k not in ("suites", "probes")},
+    )
+    return Config(
+        root=root,
+        source=path,
+        default_model=table.get("default_model", "tiny"),
+        history=table.get("history", ".tunebench/history"),
+        log=_resolve(root, table.get("log", "BENCHMARK_LOG.md")),
+        home=_resolve(root, table.get("home", ".tunebench")),
+        baseline=table.get("baseline", "auto"),
+        record=table.get("record", True),
+        models=dict(table.get("models", {})),
+        prices={**DEFAULT_PRICES, **table.get("prices", {})},
+        gate=dict(table.get("gate", {})),
+        eval=settings,
+    )

@@ -1,0 +1,56 @@
+"""The project's exceptions: one base class, a child per kind of bad input or failure."""
+
+from __future__ import annotations
+
+__all__ = [
+    "TunebenchError",
+    "ConfigError",
+    "RegistryError",
+    "LoadError",
+    "RecipeError",
+    "DataError",
+    "SuiteError",
+    "RecordError",
+    "StorageError",
+    "PreflightError",
+]
+
+
+class TunebenchError(Exception):
+    """Base class: the CLI turns it into exit status 2 and the plugin into a usage error."""
+
+
+class ConfigError(TunebenchError):
+    """`[tool.tunebench]` or `tunebench.toml` is malformed: names the file, the key and what was expected."""
+
+
+class RegistryError(TunebenchError):
+    """An unknown model name or a malformed registry entry."""
+
+
+class LoadError(TunebenchError):
+    """A model or adapter cannot be loaded: missing files, or an adapter built for another base."""
+
+
+class RecipeError(TunebenchError):
+    """A training recipe is malformed."""
+
+
+class DataError(TunebenchError):
+    """Training or evaluation data is malformed, short, or contaminated."""
+
+
+class SuiteError(DataError):
+    """An evaluation suite file is malformed."""
+
+
+class RecordError(TunebenchError):
+    """A history record is corrupt or violates its schema."""
+
+
+class StorageError(TunebenchError):
+    """A storage location cannot be read or written."""
+
+
+class PreflightError(TunebenchError):
+    """A run would fail later (disk, packages, hardware): refused before anything loads."""

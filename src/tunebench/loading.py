@@ -1,0 +1,188 @@
+"""Load a registry model once: base weights, tokenizer, and its adapter merged for inference.
+
+Checks run before any weights load: the base and adapter folders exist and hold what they must, and the
+adapter's LoRA matrices fit the base's layer shapes (an adapter trained for another base is refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.config import Config, load_config
+from tunebench.errors import LoadError
+from tunebench.registry import TINY_BASE, ModelEntry, Registry
+
+__all__ = ["LoadedModel", "load_model", "resolve_location", "check_adapter_fits", "content_hash",
+           "pick_device_and_dtype"]
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference or training, with where it came from and how long loading took."""
+
+    entry: ModelEntry
+    model: Any
+    tokenizer: Any
+    base_path: str
+    adapter_path: str | None
+    merged: bool
+    device: str
+    dtype: str
+    load_seconds: float
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+def pick_device_and_dtype() -> tuple[str, Any]:
+    """Return (device, torch dtype): cuda with bf16 where supported, else fp32 on the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return "cuda", dtype
+    return "cpu", torch.float32
+
+
+def resolve_location(location: str, registry: Registry) -> str:
+    """Return a local folder (or hub id) for a registry location, fetching `gs://` and building `tiny`."""
+    if location == TINY_BASE:
+        from tunebench.tiny import tiny_path
+
+        return str(tiny_path())
+    if location.startswith("gs://"):
+        from tunebench.storage import fetch_model_folder
+
+        return str(fetch_model_folder(location, registry.config))
+    return registry.resolve_local(location)
+
+
+def load_model(
+    model: str | ModelEntry,
+    config: Config | None = None,
+    *,
+    merge: bool = True,
+    device: str | None = None,
+    dtype: Any = None,
+    with_hashes: bool = False,
+) -> LoadedModel:
+    """Load a registry model (name or entry) with its tokenizer; merge its adapter unless `merge=False`."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    config = config or load_config()
+    registry = Registry(config)
+    entry = model if isinstance(model, ModelEntry) else registry.get(model)
+    start = time.perf_counter()
+    base_path = resolve_location(entry.base, registry)
+    _require_model_folder(base_path, entry)
+    adapter_path = resolve_location(entry.adapter, registry) if entry.adapter else None
+    base_config = AutoConfig.from_pretrained(base_path)
+    if adapter_path:
+        check_adapter_fits(base_config, Path(adapter_path), entry.name)
+    auto_device, auto_dtype = pick_device_and_dtype()
+    device, dtype = device or auto_device, dtype or auto_dtype
+    tokenizer = AutoTokenizer.from_pretrained(adapter_path if _has_tokenizer(adapter_path) else base_path)
+    weights = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype).to(device)
+    merged = False
+    if adapter_path:
+        from peft import PeftModel
+
+        weights = PeftModel.from_pretrained(weights, adapter_path)
+        if merge:
+            # Unmerged DoRA recomputes weight norms every forward pass: tens of times slower to generate.
+            weights = weights.merge_and_unload()
+            merged = True
+    weights.eval()
+    hashes = {}
+    if with_hashes:
+        hashes = {"base": content_hash(base_path)}
+        if adapter_path:
+            hashes["adapter"] = content_hash(adapter_path)
+    return LoadedModel(entry, weights, tokenizer, base_path, adapter_path, merged, str(device),
+                       str(dtype).removeprefix("torch."), time.perf_counter() - start, hashes)
+
+
+def _has_tokenizer(folder: str | None) -> bool:
+    return bool(folder) and Path(folder, "tokenizer_config.json").is_file()
+
+
+def _require_model_folder(path: str, entry: ModelEntry) -> None:
+    folder = Path(path)
+    if folder.is_absolute() or folder.exists():
+        if not (folder / "config.json").is_file():
+            raise LoadError(f"model {entry.name!r}: base {entry.base!r} -> {folder}: no config.json there "
+                            "(expected a folder written by save_pretrained)")
+
+
+def check_adapter_fits(base_config: Any, adapter_dir: Path, name: str = "?") -> None:
+    """Raise LoadError unless the adapter's LoRA matrices fit the base model's projection shapes."""
+    adapter_config = adapter_dir / "adapter_config.json"
+    if not adapter_config.is_file():
+        raise LoadError(f"model {name!r}: adapter {adapter_dir}: no adapter_config.json (not a PEFT adapter)")
+    weights = next(iter(sorted(adapter_dir.glob("adapter_model*.safetensors"))), None)
+    if weights is None:
+        raise LoadError(f"model {name!r}: adapter {adapter_dir}: no adapter_model.safetensors")
+    expected = _projection_shapes(base_config)
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as tensors:
+        for key in tensors.keys():
+            problem = _shape_problem(key, tensors.get_slice(key).get_shape(), expected, base_config)
+            if problem:
+                raise LoadError(f"model {name!r}: adapter {adapter_dir} does not fit base "
+                                f"{getattr(base_config, '_name_or_path', '?')}: {problem}")
+
+
+def _projection_shapes(cfg: Any) -> dict[str, tuple[int, int]]:
+    """(in_features, out_features) of each Qwen2/Llama-style projection."""
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    kv = cfg.num_key_value_heads * head_dim
+    hidden, inter = cfg.hidden_size, cfg.intermediate_size
+    return {
+        "q_proj": (hidden, cfg.num_attention_heads * head_dim), "k_proj": (hidden, kv), "v_proj": (hidden, kv),
+        "o_proj": (cfg.num_attention_heads * head_dim, hidden),
+        "gate_proj": (hidden, inter), "up_proj": (hidden, inter), "down_proj": (inter, hidden),
+    }
+
+
+def _shape_problem(key: str, shape: list[int], expected: dict[str, tuple[int, int]], cfg: Any) -> str | None:
+    parts = key.split(".")
+    if "layers" in parts:
+        layer = int(parts[parts.index("layers") + 1])
+        if layer >= cfg.num_hidden_layers:
+            return f"{key} is for layer {layer}, the base has {cfg.num_hidden_layers} layers"
+    module = next((p for p in parts if p in expected), None)
+    if module is None:
+        return None
+    fan_in, fan_out = expected[module]
+    if "lora_A" in parts and shape[-1] != fan_in:
+        return f"{key} has in_features {shape[-1]}, the base's {module} has {fan_in}"
+    if "lora_B" in parts and shape[0] != fan_out:
+        return f"{key} has out_features {shape[0]}, the base's {module} has {fan_out}"
+    return None
+
+
+def content_hash(folder: str | Path) -> str:
+    """Return a sha256 over the names and bytes of a model folder's files (config, weights, tokenizer)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return f"unhashed:{folder}"  # a hub id served from the hub cache
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
+    """Return an adapter's adapter_config.json as a dict."""
+    return json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))

@@ -1,0 +1,156 @@
+"""The model registry: names mapped to `{base, adapter?, status, notes}`.
+
+Entries come from three places, in this order of precedence: the built-in `tiny`, the config's
+`[tool.tunebench.models]`, and models added at run time (a training run's output), kept one JSON file per
+model under `<home>/registry/`. Locations are local paths (relative to the config's folder), `gs://` URIs,
+hub ids, or `builtin:tiny`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import jsonschema
+
+from tunebench.config import CONFIG_SCHEMA, Config, load_config
+from tunebench.errors import RegistryError
+
+__all__ = ["ModelEntry", "Registry", "STATUSES", "TINY", "get_registry"]
+
+STATUSES = ("production", "archive", "experimental")
+TINY_BASE = "builtin:tiny"
+_ENTRY_SCHEMA = CONFIG_SCHEMA["properties"]["models"]["additionalProperties"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One named model: where its base weights and optional adapter live, and its status."""
+
+    name: str
+    base: str
+    adapter: str | None = None
+    status: str = "experimental"
+    notes: str = ""
+    origin: str = "config"  # builtin, config, or the path of the file that added it
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the entry as stored (no name, no origin, no empty fields)."""
+        data = {k: v for k, v in asdict(self).items() if k not in ("name", "origin") and v}
+        return data
+
+
+TINY = ModelEntry(
+    name="tiny",
+    base=TINY_BASE,
+    status="experimental",
+    notes="Built-in ~100k-parameter Qwen2 model, built offline; for tests and CPU runs.",
+    origin="builtin",
+)
+
+
+class Registry:
+    """The named models of one configuration."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._entries: dict[str, ModelEntry] = {"tiny": TINY}
+        for name, data in config.models.items():
+            self._entries[name] = _entry(name, data, origin=str(config.source))
+        for path in sorted(self._added_dir.glob("*.json")):
+            name = path.stem
+            if name not in self._entries:
+                self._entries[name] = _entry(name, _read_entry_file(path), origin=str(path))
+
+    @property
+    def _added_dir(self) -> Path:
+        return self.config.home / "registry"
+
+    def names(self) -> list[str]:
+        """Return the registered names, sorted."""
+        return sorted(self._entries)
+
+    def entries(self) -> list[ModelEntry]:
+        """Return every entry, sorted by name."""
+        return [self._entries[n] for n in self.names()]
+
+    def get(self, name: str) -> ModelEntry:
+        """Return the entry for `name`; an unknown name lists the known ones and the closest match."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise RegistryError(_unknown_message(name, self.names())) from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def add(self, entry: ModelEntry, *, replace: bool = False) -> Path:
+        """Record `entry` under `<home>/registry/NAME.json` and return that path."""
+        if entry.name in self._entries and self._entries[entry.name].origin in ("builtin", str(self.config.source)):
+            raise RegistryError(f"model {entry.name!r} is defined in {self._entries[entry.name].origin}; "
+                                "choose another output name")
+        _validate_entry(entry.name, entry.to_dict(), where="new registry entry")
+        self._added_dir.mkdir(parents=True, exist_ok=True)
+        target = self._added_dir / f"{entry.name}.json"
+        if target.exists() and not replace:
+            raise RegistryError(f"model {entry.name!r} already exists ({target}); pass replace=True "
+                                "or choose another output name")
+        _write_atomically(target, json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n")
+        self._entries[entry.name] = ModelEntry(**{**asdict(entry), "origin": str(target)})
+        return target
+
+    def resolve_local(self, location: str) -> str:
+        """Return a local path for a relative location (relative to the config folder), else it unchanged."""
+        if location.startswith(("gs://", "builtin:")) or os.path.isabs(location):
+            return location
+        candidate = self.config.root / location
+        return str(candidate) if candidate.exists() or location.startswith(".") else location
+
+
+def get_registry(config: Config | None = None) -> Registry:
+    """Return the registry of `config` (default: the configuration of the working directory)."""
+    return Registry(config or load_config())
+
+
+def _unknown_message(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown model {name!r}.{hint} Known models: {', '.join(known)}"
+
+
+def _validate_entry(name: str, data: dict, where: str) -> None:
+    for error in jsonschema.Draft202012Validator(_ENTRY_SCHEMA).iter_errors(data):
+        key = ".".join(map(str, error.absolute_path)) or "<entry>"
+        raise RegistryError(f"{where}: model {name!r}: key {key}: {error.message}")
+
+
+def _entry(name: str, data: dict, origin: str) -> ModelEntry:
+    _validate_entry(name, data, where=origin)
+    return ModelEntry(name=name, origin=origin, **data)
+
+
+def _read_entry_file(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

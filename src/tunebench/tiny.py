@@ -1,0 +1,163 @@
+"""The built-in `tiny` model: a ~100k-parameter Qwen2 causal LM with a byte-level BPE tokenizer.
+
+Built offline on first use from the corpus shipped in `assets/`, with Qwen2.5's special tokens, chat
+template and two eos ids, and saved with `save_pretrained` so it loads like any hub model. The build is
+deterministic (fixed seed, fixed corpus), so two builds on one machine give byte-identical weights. The
+cache folder is keyed by a hash of everything that shapes the build, so a change to any of it builds anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+
+__all__ = ["TINY_CONFIG", "QWEN2_5_SPECIAL_TOKENS", "cache_root", "tiny_path", "build_tiny"]
+
+# Hidden 64, 2 layers, 4 heads (2 KV heads), tied embeddings: about 100k parameters with a 512 vocab.
+TINY_CONFIG = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 2048,
+    "rope_theta": 1000000.0,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": True,
+    "use_sliding_window": False,
+}
+VOCAB_SIZE = 512
+SEED = 0
+BUILD_VERSION = 1  # bump when the build procedure changes
+
+# Qwen2.5's added tokens, in their order; <tool_call> and </tool_call> are not "special" in Qwen2.5.
+QWEN2_5_SPECIAL_TOKENS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
+    "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+]
+# Qwen2's pre-tokenizer split pattern (from its tokenizer.json).
+_QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+    r"|\s+(?!\S)|\s+"
+)
+
+
+def cache_root() -> Path:
+    """Return tunebench's cache folder: `$TUNEBENCH_CACHE`, else the platform's user cache dir."""
+    override = os.environ.get("TUNEBENCH_CACHE")
+    return Path(override) if override else Path(platformdirs.user_cache_dir("tunebench"))
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("tunebench").joinpath("assets", name).read_bytes()
+
+
+def _build_key() -> str:
+    import transformers
+
+    digest = hashlib.sha256()
+    spec = {"config": TINY_CONFIG, "vocab": VOCAB_SIZE, "seed": SEED, "version": BUILD_VERSION,
+            "transformers": transformers.__version__}
+    digest.update(json.dumps(spec, sort_keys=True).encode())
+    digest.update(_asset("tiny_corpus.txt"))
+    digest.update(_asset("qwen2_5_chat_template.jinja"))
+    return digest.hexdigest()[:16]
+
+
+def tiny_path() -> Path:
+    """Return the folder of the tiny model, building it on first use."""
+    target = cache_root() / "models" / f"tiny-{_build_key()}"
+    if not (target / "config.json").is_file():
+        _publish(target)
+    return target
+
+
+def _publish(target: Path) -> None:
+    # Build aside, then rename into place: concurrent first uses never see a half-written folder.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
+    try:
+        build_tiny(staging)
+        os.rename(staging, target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def build_tiny(out_dir: Path) -> Path:
+    """Build the tiny model and tokenizer into `out_dir` and return it."""
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = _build_tokenizer()
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in ("<|endoftext|>", "<|im_end|>")}
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        torch_dtype="float32",
+        **TINY_CONFIG,
+    )
+    torch.manual_seed(SEED)
+    model = Qwen2ForCausalLM(config)
+    # Qwen2.5-Instruct stops on either <|im_end|> or <|endoftext|>: two eos ids, as in its generation config.
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
+        do_sample=False,
+    )
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def _build_tokenizer():
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE - len(QWEN2_5_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = _asset("tiny_corpus.txt").decode("utf-8").splitlines()
+    tok.train_from_iterator(corpus, trainer=trainer)
+    # Added after training, one at a time, so their ids follow the vocabulary in Qwen2.5's order.
+    for token in QWEN2_5_SPECIAL_TOKENS:
+        if token in ("<tool_call>", "</tool_call>"):
+            tok.add_tokens([token])
+        else:
+            tok.add_special_tokens([token])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+        unk_token=None,
+        chat_template=_asset("qwen2_5_chat_template.jinja").decode("utf-8"),
+        model_max_length=TINY_CONFIG["max_position_embeddings"],
+        clean_up_tokenization_spaces=False,
+        errors="replace",
+        split_special_tokens=False,
+    )

@@ -1,0 +1,48 @@
+"""Shared test set-up: offline everywhere, one tiny-model cache per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_var] = "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Build `tiny` once per session in a private cache (inherited by subprocesses through the env)."""
+    if "TUNEBENCH_CACHE" not in os.environ:
+        os.environ["TUNEBENCH_CACHE"] = str(tmp_path_factory.mktemp("tunebench-cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(_tiny_cache):
+    """The folder of the built-in tiny model."""
+    from tunebench.tiny import tiny_path
+
+    return tiny_path()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """An empty project folder as the working directory; write its pyproject.toml with `project.write`."""
+    from tunebench.config import _load_cached
+
+    _load_cached.cache_clear()
+    monkeypatch.chdir(tmp_path)
+
+    class Project:
+        root = tmp_path
+
+        @staticmethod
+        def write(text: str, name: str = "pyproject.toml"):
+            path = tmp_path / name
+            path.write_text(text, encoding="utf-8")
+            _load_cached.cache_clear()
+            return path
+
+    yield Project
+    _load_cached.cache_clear()
