@@ -1,0 +1,146 @@
+"""History records: validation against the JSON Schemas shipped in `history/schema/`, ids and timestamps.
+
+A record is a plain JSON object whose `kind` ("eval", "training", ...) picks its schema,
+`schema/<kind>_record.schema.json`. Every schema file in that folder is registered under
+`https://tunebench.invalid/schema/<file name>`, so a schema can `$ref` the shared parts in
+`common.schema.json` (record header, provenance, UTC timestamps) by file name.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from tunebench.errors import RecordError
+
+__all__ = ["SCHEMA_BASE", "validate", "schema_for", "known_kinds", "new_run_id", "utc_now", "parse_utc",
+           "utc_stamp", "to_json"]
+
+SCHEMA_BASE = "https://tunebench.invalid/schema/"
+_SUFFIX = "_record.schema.json"
+
+
+def _schema_files() -> dict[str, dict[str, Any]]:
+    folder = resources.files("tunebench.history") / "schema"
+    schemas = {}
+    for entry in folder.iterdir():
+        if entry.name.endswith(".schema.json"):
+            try:
+                schemas[entry.name] = json.loads(entry.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise RecordError(f"schema {entry.name}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
+    return schemas
+
+
+@functools.cache
+def _registry_and_schemas() -> tuple[Registry, dict[str, dict[str, Any]]]:
+    schemas = {}
+    for name, schema in _schema_files().items():
+        # Every schema answers to its file name, whatever its own $id says, so relative $refs always resolve.
+        schemas[name] = {**schema, "$id": SCHEMA_BASE + name}
+    registry = Registry().with_resources(
+        (SCHEMA_BASE + name, Resource.from_contents(schema, default_specification=DRAFT202012))
+        for name, schema in schemas.items()
+    )
+    return registry, schemas
+
+
+def known_kinds() -> list[str]:
+    """Return the record kinds that have a schema, sorted."""
+    return sorted(name.removesuffix(_SUFFIX) for name in _registry_and_schemas()[1] if name.endswith(_SUFFIX))
+
+
+def schema_for(kind: str) -> dict[str, Any]:
+    """Return the JSON Schema of records of `kind`."""
+    schemas = _registry_and_schemas()[1]
+    try:
+        return schemas[f"{kind}{_SUFFIX}"]
+    except KeyError:
+        raise RecordError(f"no schema for record kind {kind!r}: expected one of {', '.join(known_kinds())}") from None
+
+
+@functools.cache
+def _validator(kind: str) -> jsonschema.Draft202012Validator:
+    registry = _registry_and_schemas()[0]
+    return jsonschema.Draft202012Validator(schema_for(kind), registry=registry,
+                                           format_checker=jsonschema.FormatChecker())
+
+
+def validate(record: Any, where: str = "record") -> None:
+    """Raise RecordError (naming `where`, the JSON path, what was expected and found) unless `record` is valid."""
+    if not isinstance(record, dict):
+        raise RecordError(f"{where}: expected a JSON object, found {type(record).__name__}")
+    kind = record.get("kind")
+    if not isinstance(kind, str):
+        raise RecordError(f"{where}: key kind: expected one of {', '.join(known_kinds())}, found {kind!r}")
+    validator = _validator(kind) if f"{kind}{_SUFFIX}" in _registry_and_schemas()[1] else None
+    if validator is None:
+        raise RecordError(f"{where}: key kind: expected one of {', '.join(known_kinds())}, found {kind!r}")
+    errors = sorted(validator.iter_errors(record), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if errors:
+        shown = [_describe(error) for error in errors[:5]]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise RecordError(f"{where}: {kind} record violates its schema: " + "; ".join(shown) + more)
+    _check_times(record, where)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    return f"key {path or '<top level>'}: {error.message}"
+
+
+def _check_times(record: dict[str, Any], where: str) -> None:
+    started, finished = parse_utc(record["started_at"]), parse_utc(record["finished_at"])
+    if finished < started:
+        raise RecordError(f"{where}: key finished_at: expected a time at or after started_at "
+                          f"({record['started_at']}), found {record['finished_at']}")
+
+
+def new_run_id() -> str:
+    """Return a fresh run id: 12 random hex digits (file names put the UTC stamp in front of it)."""
+    return secrets.token_hex(6)
+
+
+def utc_now() -> str:
+    """Return the current UTC time as ISO 8601 with a `Z`, to the millisecond."""
+    return format_utc(datetime.now(UTC))
+
+
+def format_utc(moment: datetime) -> str:
+    """Return `moment` (aware) as UTC ISO 8601 with a `Z`, to the millisecond."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_utc(text: str) -> datetime:
+    """Return the aware UTC datetime of an ISO 8601 timestamp written by `utc_now`."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        raise RecordError(f"expected a UTC ISO 8601 timestamp, found {text!r}") from None
+    if moment.tzinfo is None:
+        raise RecordError(f"expected a UTC timestamp (ending in Z), found {text!r}")
+    return moment.astimezone(UTC)
+
+
+def utc_stamp(moment: datetime | str | None = None) -> str:
+    """Return a compact UTC stamp `YYYYMMDDTHHMMSSZ` for `moment` (default: now)."""
+    if isinstance(moment, str):
+        moment = parse_utc(moment)
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def to_json(record: dict[str, Any]) -> bytes:
+    """Return the bytes a record is stored as: sorted keys, 2-space indent, no NaN, trailing newline."""
+    try:
+        return (json.dumps(record, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n").encode()
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"record {record.get('run_id', '?')}: not JSON-serializable: {exc}") from exc

@@ -1,0 +1,244 @@
+"""The append-only history store: one immutable JSON file (or object) per record.
+
+Records live at `runs/<YYYY>/<UTC stamp>_<run id>.json` under the store's root. A record is written
+whole to a temporary file in the same folder, fsynced, then published with `os.link`, which fails
+instead of overwriting; the folder is fsynced after. No file is ever rewritten, so concurrent writers,
+`kill -9` and a full disk cannot lose or corrupt a published record: the worst they leave is a hidden
+`.tmp-*` file that readers ignore.
+
+Backends are small: `create(name, data)`, `list()`, `read(name)`, `location(name)`. `open_store`
+picks one by the URI's scheme; `gs://` is served by `tunebench.storage.gcs` (see `REMOTE_BACKENDS`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from tunebench.errors import RecordError, StorageError
+from tunebench.history.records import parse_utc, to_json, utc_stamp, validate
+
+__all__ = ["Backend", "LocalBackend", "HistoryStore", "ReadResult", "Problem", "open_store", "record_name",
+           "is_future", "REMOTE_BACKENDS", "CLOCK_SKEW"]
+
+# scheme -> (module, class): the class is built with the URI and implements the Backend protocol.
+REMOTE_BACKENDS: dict[str, tuple[str, str]] = {"gs": ("tunebench.storage.gcs", "GCSHistoryBackend")}
+# A record stamped later than now + this is "from the future": flagged, and never a baseline.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class Backend(Protocol):
+    """Where record bytes live; names are relative POSIX paths like `runs/2026/..._id.json`."""
+
+    def create(self, name: str, data: bytes) -> None:
+        """Publish `data` under `name`, whole or not at all; raise StorageError if `name` exists."""
+
+    def list(self) -> list[str]:
+        """Return the names of the published records, sorted."""
+
+    def read(self, name: str) -> bytes:
+        """Return the bytes published under `name`."""
+
+    def location(self, name: str) -> str:
+        """Return a path or URI a person can use to find `name`."""
+
+
+class LocalBackend:
+    """A local folder: temp file + fsync + `os.link` (create-only) + fsync of the folder."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).expanduser()
+
+    def location(self, name: str) -> str:
+        """Return the file path of `name`."""
+        return str(self.root / name)
+
+    def create(self, name: str, data: bytes) -> None:
+        """Publish `data` as the file `name`; never overwrite, never leave a partial file under `name`."""
+        target = self.root / name
+        try:
+            self._make_folders(target.parent)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+        except OSError as exc:
+            raise StorageError(f"{target}: cannot create the record's folder or temp file ({exc.strerror}); "
+                               "nothing was published") from exc
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp, target)
+        except FileExistsError:
+            raise StorageError(f"{target}: a record with this name already exists; "
+                               "history records are never overwritten") from None
+        except OSError as exc:
+            raise StorageError(f"{target}: writing the record failed ({exc.strerror or exc}); nothing was "
+                               "published and the history is unchanged") from exc
+        finally:
+            _unlink_quietly(tmp)
+        _fsync_folder(target.parent)
+
+    def list(self) -> list[str]:
+        """Return `runs/**/*.json` names, sorted; hidden temp files are not records."""
+        runs = self.root / "runs"
+        if not runs.is_dir():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in runs.rglob("*.json")
+                      if not p.name.startswith(".") and p.is_file())
+
+    def read(self, name: str) -> bytes:
+        """Return the bytes of the file `name`."""
+        try:
+            return (self.root / name).read_bytes()
+        except OSError as exc:
+            raise StorageError(f"{self.root / name}: cannot read ({exc.strerror})") from exc
+
+    def _make_folders(self, folder: Path) -> None:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        # A new folder's entry lives in its parent: fsync the parents so the folder survives a crash.
+        for created in reversed(missing):
+            _fsync_folder(created.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders; the data file itself was fsynced
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A stored file that is not a usable record (or a record to distrust), with the reason."""
+
+    location: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}"
+
+
+@dataclass
+class ReadResult:
+    """Every valid record (oldest first), the files that are not valid records, and flagged records."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    flagged: list[Problem] = field(default_factory=list)
+    locations: dict[str, str] = field(default_factory=dict)  # run_id -> location
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        """Return the records of one kind ("eval", "training"), oldest first."""
+        return [r for r in self.records if r.get("kind") == kind]
+
+
+def record_name(record: dict[str, Any]) -> str:
+    """Return the name a record is stored under: `runs/<YYYY>/<UTC stamp>_<run id>.json`."""
+    stamp = utc_stamp(record["started_at"])
+    return f"runs/{stamp[:4]}/{stamp}_{record['run_id']}.json"
+
+
+def is_future(record: dict[str, Any], now: datetime | None = None) -> bool:
+    """Return True when the record claims to start or finish later than now (plus clock skew)."""
+    limit = (now or datetime.now(UTC)) + CLOCK_SKEW
+    return any(parse_utc(record[key]) > limit for key in ("started_at", "finished_at") if key in record)
+
+
+class HistoryStore:
+    """Append-only history of eval and training records over one backend."""
+
+    def __init__(self, backend: Backend, uri: str):
+        self.backend = backend
+        self.uri = uri
+
+    def write(self, record: dict[str, Any]) -> str:
+        """Validate `record`, publish it create-only, and return where it went."""
+        validate(record, where=f"record {record.get('run_id', '?')}")
+        name = record_name(record)
+        self.backend.create(name, to_json(record))
+        return self.backend.location(name)
+
+    def read_all(self, strict: bool = False, now: datetime | None = None) -> ReadResult:
+        """Return every record, validated; bad files go to `problems` (with `strict`, raise RecordError)."""
+        result = ReadResult()
+        for name in self.backend.list():
+            location = self.backend.location(name)
+            try:
+                record = self._read_one(name, location)
+            except (RecordError, StorageError) as exc:
+                result.problems.append(Problem(location, str(exc).removeprefix(f"{location}: ")))
+                continue
+            if record["run_id"] in result.locations:
+                result.problems.append(Problem(location, f"run id {record['run_id']} also stored at "
+                                                         f"{result.locations[record['run_id']]}; ignored"))
+                continue
+            if is_future(record, now):
+                result.flagged.append(Problem(location, f"stamped in the future ({record['finished_at']}); "
+                                                        "never used as a baseline"))
+            result.records.append(record)
+            result.locations[record["run_id"]] = location
+        if strict and result.problems:
+            raise RecordError(f"history {self.uri}: {len(result.problems)} unreadable record(s):\n"
+                              + "\n".join(f"  {p}" for p in result.problems))
+        result.records.sort(key=lambda r: (parse_utc(r["started_at"]), r["run_id"]))
+        return result
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        """Return the record with `run_id`; RecordError if none."""
+        for name in self.backend.list():
+            if name.removesuffix(".json").endswith(f"_{run_id}"):
+                return self._read_one(name, self.backend.location(name))
+        raise RecordError(f"history {self.uri}: no record with run id {run_id!r}")
+
+    def _read_one(self, name: str, location: str) -> dict[str, Any]:
+        data = self.backend.read(name)
+        try:
+            record = json.loads(data)
+        except UnicodeDecodeError as exc:
+            raise RecordError(f"not UTF-8 text: {exc.reason}") from None
+        except json.JSONDecodeError as exc:
+            what = "truncated" if exc.pos >= len(data.rstrip()) else "not valid JSON"
+            raise RecordError(f"line {exc.lineno}: {what}: {exc.msg}") from None
+        validate(record, where="record")
+        if not name.removesuffix(".json").endswith(f"_{record['run_id']}"):
+            raise RecordError(f"file name does not match its run id {record['run_id']!r}")
+        return record
+
+
+def open_store(uri: str | Path) -> HistoryStore:
+    """Return the history store at `uri`: a local folder (default) or a `gs://bucket/prefix`."""
+    text = str(uri)
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme == "file":
+        path = Path(rest if sep else text).expanduser()
+        return HistoryStore(LocalBackend(path), str(path))
+    if scheme not in REMOTE_BACKENDS:
+        raise StorageError(f"history {text}: unknown scheme {scheme}://; expected a local folder or "
+                           + ", ".join(f"{s}://" for s in REMOTE_BACKENDS))
+    module_name, class_name = REMOTE_BACKENDS[scheme]
+    try:
+        backend_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise StorageError(f"history {text}: {scheme}:// history needs {module_name}.{class_name} "
+                           f"(install tunebench[gcs]): {exc}") from exc
+    return HistoryStore(backend_class(text), text)
