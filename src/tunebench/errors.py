@@ -12,6 +12,8 @@ __all__ = [
     "SuiteError",
     "RecordError",
     "StorageError",
+    "ChecksumError",
+    "ConflictError",
     "PreflightError",
 ]
 
@@ -50,6 +52,14 @@ class RecordError(TunebenchError):
 
 class StorageError(TunebenchError):
     """A storage location cannot be read or written."""
+
+
+class ChecksumError(StorageError):
+    """Downloaded or uploaded bytes do not match their recorded size, crc32c or sha256."""
+
+
+class ConflictError(StorageError):
+    """A create-only or compare-and-swap write found someone else's object; nothing was overwritten."""
 
 
 class PreflightError(TunebenchError):
