@@ -1,0 +1,422 @@
+"""Render the benchmark log (Markdown) from history records, in the seed log's sections and columns.
+
+Imported values render exactly as written ("~80%" stays "~80%"); a value nobody measured renders as "—"
+(or the "TBD" it was written as). The output depends on the records alone, so the same history renders to
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView
+
+__all__ = ["render_log", "render_log_file", "format_percent", "format_interval", "DASH", "RENDER_COMMAND"]
+
+DASH = "—"
+RENDER_COMMAND = "tunebench log render"
+_DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
+_PHASE_KINDS = {"domain_blocks": "Domain Blocks", "mixed": "Mixed Curriculum", "mixed_curriculum": "Mixed Curriculum",
+                "stress": "Stress Epoch", "stress_epoch": "Stress Epoch"}
+_DIFFICULTIES = ("easy", "medium", "hard", "extreme")
+
+
+def render_log(records: Iterable[dict[str, Any]], *, command: str = RENDER_COMMAND, history_location: str | None = None,
+               plots: Mapping[str, str] | None = None, registry_status: Mapping[str, str] | None = None) -> str:
+    """Return the benchmark log for `records`: sessions newest first, then the summary sections.
+
+    `plots` maps a plot's title to its path relative to the log; `registry_status` maps model names to
+    their registry status (the history does not hold it).
+    """
+    history = History.of(records)
+    numbers = _session_numbers(history)
+    parts = [_header(command, history_location)]
+    parts.append(_sessions(history, numbers))
+    parts.append(_model_comparison(history))
+    parts.append(_benchmark(history))
+    parts.append(_registry(history, registry_status or {}))
+    parts.append(_cost(history, numbers))
+    if plots:
+        parts.append(_plots(plots))
+    parts.append(_footer(history))
+    return "\n---\n\n".join(part.rstrip("\n") + "\n" for part in parts)
+
+
+def render_log_file(config: Any, out: Path | str | None = None, *, command: str = RENDER_COMMAND,
+                    with_plots: bool = True) -> Path:
+    """Render the history of `config` to `out` (default: the configured log) with its plots; return the path."""
+    from tunebench.history.store import open_store
+    from tunebench.registry import Registry
+
+    target = Path(out) if out is not None else Path(config.log)
+    result = open_store(config.history_uri).read_all()
+    for problem in result.problems:
+        print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
+    plots = {}
+    if with_plots:
+        from tunebench.report.plots import render_plots
+
+        plots = render_plots(result.records, target.parent / f"{target.stem}_plots", relative_to=target.parent)
+    registry = Registry(config)
+    status = {entry.name: entry.status for entry in registry.entries()}
+    text = render_log(result.records, command=command, history_location=config.history, plots=plots,
+                      registry_status=status)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+# -- formatting ---------------------------------------------------------------------------------------------
+def format_percent(value: float | None, digits: int = 1) -> str:
+    """Return a proportion 0..1 as "62.0%", or "—"."""
+    return DASH if value is None else f"{100 * value:.{digits}f}%"
+
+
+def format_interval(low: float | None, high: float | None) -> str:
+    """Return a 95% interval as "[52.2%, 71.0%]", or "—"."""
+    return DASH if low is None or high is None else f"[{format_percent(low)}, {format_percent(high)}]"
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return DASH
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{value:.{digits}f}"
+
+
+def _seconds(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}s"
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return DASH
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def _dollars(value: float | None, approximate: bool = False) -> str:
+    if value is None:
+        return DASH
+    text = f"${value:.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+    return ("~" if approximate else "") + text
+
+
+def _escape(text: Any) -> str:
+    """Return a measured value as a table cell: pipes escaped, newlines folded."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("-" * max(3, len(c) + 2) for c in columns) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _cell_text(cell: dict[str, Any] | None) -> str:
+    return DASH if cell is None else cell["text"]
+
+
+def _bold(text: str) -> str:
+    return f"**{text}**" if text and text != DASH else text
+
+
+# -- sections -----------------------------------------------------------------------------------------------
+def _header(command: str, history_location: str | None) -> str:
+    where = f" (`{history_location}`)" if history_location else ""
+    return "\n".join([
+        "# Training Benchmark Log",
+        "",
+        f"<!-- Generated by `{command}` from the benchmark history{where}. Do not edit: changes are lost on the "
+        "next render. -->",
+        "",
+        f"> **Generated file.** Rendered from the benchmark history{where} by `{command}`; do not edit it by "
+        "hand. Add difficulties, improvements and notes with `tunebench history note RUN_ID \"...\"`.",
+        "",
+        "**Purpose:** Track all model training sessions, results, and comparisons",
+    ])
+
+
+def _footer(history: History) -> str:
+    stamps = [r["started_at"] for r in (*history.sessions, *history.rows)]
+    stamps += [v.started_at for v in (*history.trainings, *history.evals)]
+    return f"*Last Updated: {max(stamps)[:10]}*" if stamps else "*Last Updated: never (the history is empty)*"
+
+
+def _session_numbers(history: History) -> dict[str, int]:
+    """Number sessions: imported ones keep theirs; measured runs follow, oldest first."""
+    numbers = {s["run_id"]: s["session"] for s in history.sessions}
+    following = max(numbers.values(), default=0)
+    for training in history.trainings:
+        following += 1
+        numbers[training.run_id] = following
+    return numbers
+
+
+def _sessions(history: History, numbers: dict[str, int]) -> str:
+    entries: list[tuple[str, int, str]] = []
+    for session in history.sessions:
+        entries.append((session["started_at"], numbers[session["run_id"]], _imported_session(session, history)))
+    for training in history.trainings:
+        number = numbers[training.run_id]
+        entries.append((training.started_at, number, _training_session(training, number, history)))
+    entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
+    body = "\n---\n\n".join(text for _, _, text in entries) if entries else "_No training sessions recorded._\n"
+    return "## Training Sessions\n\n" + body
+
+
+def _imported_session(session: dict[str, Any], history: History) -> str:
+    status = f" {session['status']}" if session.get("status") else ""
+    lines = [f"### Session {session['session']}: {session['title']} ({session['date']}){status}", "",
+             f"*Run `{session['run_id']}` · imported from {session['imported_from']['file']} "
+             f"line {session['imported_from']['line']}*", ""]
+    pending = {section: history.notes_for(session["run_id"], section) for section in NOTE_TITLES}
+    blocks = list(session["blocks"])
+    for section, title in NOTE_TITLES.items():
+        if pending[section] and not any(b["type"] == "list" and b["title"] == title for b in blocks):
+            position = next((i for i, b in enumerate(blocks) if b["type"] == "field"), len(blocks))
+            blocks.insert(position, {"type": "list", "title": title, "items": []})
+    titles = {title: section for section, title in NOTE_TITLES.items()}
+    for block in blocks:
+        if block["title"] and block["type"] != "field":
+            lines.append(f"**{block['title']}:**")
+        if block["type"] == "table":
+            lines += _table(block["columns"], [[c["text"] for c in row] for row in block["rows"]])
+        elif block["type"] == "list":
+            extra = pending.get(titles.get(block["title"], ""), [])
+            lines += [f"- {item}" for item in [*block["items"], *extra]]
+        else:
+            lines.append(f"**{block['title']}:** {block['value']['text']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _training_session(run: TrainingView, number: int, history: History) -> str:
+    status = " ✅ COMPLETE" if run.status == "complete" else f" ⚠️ {run.status.upper()}"
+    lines = [f"### Session {number}: {run.output_name} ({run.date}){status}", "",
+             f"*Run `{run.run_id}` · measured · recipe `{run.recipe.get('name', DASH)}`*", ""]
+    attributes = [("Date", run.date), ("Model", run.base_model or DASH), ("Method", _method(run)),
+                  ("GPU", run.hardware), ("VM", run.host or DASH)]
+    lines += _table(["Attribute", "Value"], [(f"**{k}**", _escape(v)) for k, v in attributes]) + [""]
+    lines += ["**Training Data:**"] + _table(["Phase", "Examples", "Difficulty Mix"], _data_rows(run)) + [""]
+    lines += ["**Hyperparameters:**"] + _table(["Parameter", "Value"], _hyper_rows(run)) + [""]
+    lines += ["**Training Results:**"]
+    lines += _table(["Phase", "Final Loss", "Mean Loss", "Steps", "Time", "Tokens/s"], _result_rows(run)) + [""]
+    if run.validation_loss is not None:
+        lines += [f"**Validation Loss:** {_number(run.validation_loss)}", ""]
+    evaluation = history.latest_eval_of(run.output_name)
+    if evaluation is not None:
+        lines += [f"**Inference Test Results** (eval run `{evaluation.run_id}`, {evaluation.date}):"]
+        lines += _table(["Domain", "Latency", "Quality (1-5)", "Accuracy"], _inference_rows(evaluation)) + [""]
+    for section, title in NOTE_TITLES.items():
+        notes = history.notes_for(run.run_id, section)
+        if notes:
+            lines += [f"**{title}:**"] + [f"- {_escape(n)}" for n in notes] + [""]
+    lines += [f"**Output Model:** `{run.output_location or run.output_name}`",
+              f"**Commit Hash:** `{(run.commit or DASH)[:7]}`"]
+    if run.cost_usd is not None:
+        lines.append(f"**Cost:** {_dollars(run.cost_usd)}" + (f" ({run.cost_hardware})" if run.cost_hardware else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _method(run: TrainingView) -> str:
+    method = {"lora": "LoRA", "dora": "DoRA", "qlora": "4-bit LoRA", "qdora": "4-bit DoRA"}.get(
+        (run.method or "").lower(), run.method or DASH)
+    phases = len(run.phases)
+    return f"{method} ({phases}-Phase Curriculum)" if phases > 1 else f"{method} (Flat Training)"
+
+
+def _phase_label(phase: Any) -> str:
+    kind = _PHASE_KINDS.get(str(phase.get("kind", "strategy") or ""), phase.get("kind", "strategy"))
+    return f"{phase.name} ({kind})" if kind else phase.name
+
+
+def _mix(phase: Any) -> str:
+    mix = phase.get("mix", "difficulty_mix")
+    if not mix:
+        counts = phase.get("difficulty_counts", "counts") or {}
+        total = sum(counts.values())
+        mix = {k: v / total for k, v in counts.items()} if total else {}
+    ordered = [d for d in _DIFFICULTIES if d in mix] + sorted(set(mix) - set(_DIFFICULTIES))
+    return ", ".join(f"{100 * mix[d]:.0f}% {d}" for d in ordered) or DASH
+
+
+def _data_rows(run: TrainingView) -> list[tuple[str, ...]]:
+    rows = [(_phase_label(p), _number(p.get("examples")), _mix(p)) for p in run.phases]
+    rows.append(("**Total**", _bold(_number(run.examples)), "Curriculum progression" if len(run.phases) > 1 else ""))
+    return rows
+
+
+def _hyper_rows(run: TrainingView) -> list[tuple[str, str]]:
+    recipe = run.recipe
+    batch, accum = recipe.get("batch_size"), recipe.get("grad_accum", recipe.get("gradient_accumulation"))
+    effective = batch * accum if isinstance(batch, int) and isinstance(accum, int) else None
+    rows = [("Rank (r)", recipe.get("rank")), ("Alpha", recipe.get("alpha")), ("Dropout", recipe.get("dropout")),
+            ("Batch Size", batch), ("Grad Accum", accum), ("Effective Batch", effective),
+            ("Epochs/Phase", recipe.get("epochs")), ("Learning Rate", recipe.get("learning_rate")),
+            ("Max Length", recipe.get("max_length")), ("Seed", recipe.get("seed"))]
+    return [(name, DASH if value is None else _escape(value)) for name, value in rows]
+
+
+def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
+    rows = []
+    for phase in run.phases:
+        tps = phase.get("tokens_per_s")
+        rows.append((_phase_label(phase), _number(phase.get("final_loss")), _number(phase.get("mean_loss")),
+                     _number(phase.get("steps")), _minutes(phase.get("wall_s", "seconds")),
+                     DASH if tps is None else f"{tps:,.0f}"))
+    steps = [p.get("steps") for p in run.phases]
+    total_steps = sum(steps) if steps and all(s is not None for s in steps) else None
+    rows.append(("**Total**", _bold(_number(run.final_loss)), DASH, _bold(_number(total_steps)),
+                 _bold(_minutes(run.total_seconds)), DASH))
+    return rows
+
+
+def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
+    latency, quality, accuracy = evaluation.latency_by_domain_s, evaluation.quality_by_domain, evaluation.by_domain
+    domains = [d for d in _DOMAINS if d in latency or d in quality or d in accuracy]
+    domains += sorted((set(latency) | set(quality) | set(accuracy)) - set(domains))
+    rows = []
+    for domain in domains:
+        share = accuracy.get(domain)
+        rows.append((domain, _seconds(latency.get(domain)), _number(quality.get(domain), 1),
+                     DASH if share is None else f"{format_percent(share.value)} ({share.k}/{share.n})"))
+    return rows
+
+
+def _imported_table(rows: list[dict[str, Any]], columns: list[str]) -> list[list[str]]:
+    """Return imported rows' cells under `columns`: as written where the row has the column, else "—"."""
+    out = []
+    for row in rows:
+        written = dict(zip(row["columns"], row["cells"], strict=False))
+        out.append([_cell_text(written.get(column)) for column in columns])
+    return out
+
+
+def _merged_columns(base: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    extra = [c for row in rows for c in row["columns"] if c not in base]
+    return base + list(dict.fromkeys(extra))
+
+
+def _model_comparison(history: History) -> str:
+    imported = history.rows_of("model_comparison")
+    columns = _merged_columns(["Model", "Method", "Data", "Loss", "Val Loss", "Time", "GPU"], imported)
+    measured = []
+    for run in reversed(history.trainings):
+        values = {"Model": run.output_name, "Method": _method(run), "Data": _number(run.examples),
+                  "Loss": _number(run.final_loss), "Val Loss": _number(run.validation_loss),
+                  "Time": _minutes(run.total_seconds), "GPU": run.hardware}
+        measured.append([_escape(values.get(c, DASH)) for c in columns])
+    rows = measured + _imported_table(imported, columns)
+    body = _table(columns, rows) if rows else ["_No training runs recorded._"]
+    return "\n".join(["## Model Comparison", "", *body])
+
+
+def _benchmark(history: History) -> str:
+    imported = history.rows_of("benchmark")
+    columns = _merged_columns(["Model", "Accuracy", "95% Interval", "Questions", "Avg Latency", "Quality (1-5)",
+                               "Gate", "Run", "Date", "Notes"], imported)
+    measured = []
+    for run in reversed(history.evals):
+        accuracy = run.accuracy
+        values = {"Model": run.model, "Accuracy": format_percent(accuracy and accuracy.value),
+                  "95% Interval": format_interval(accuracy and accuracy.low, accuracy and accuracy.high),
+                  "Questions": DASH if accuracy is None else f"{accuracy.k}/{accuracy.n}",
+                  "Avg Latency": _seconds(run.mean_latency_s), "Quality (1-5)": _number(run.quality, 2),
+                  "Gate": run.gate_verdict, "Run": f"`{run.run_id}`", "Date": run.date,
+                  "Notes": run.status if run.status != "complete" else ""}
+        measured.append([_escape(values.get(c, DASH)) for c in columns])
+    subtitle = next((r["subtitle"] for r in imported if r.get("subtitle")), None) or "Evaluation Benchmark"
+    rows = measured + _imported_table(imported, columns)
+    lines = ["## Benchmark Evaluation Results", "", f"### {subtitle}", ""]
+    lines += _table(columns, rows) if rows else ["_No evaluation runs recorded._"]
+    lines += _domain_accuracy(history) + _gate_details(history)
+    return "\n".join(lines)
+
+
+def _domain_accuracy(history: History) -> list[str]:
+    runs = [r for r in reversed(history.evals) if r.by_domain]
+    if not runs:
+        return []
+    present = {d for r in runs for d in r.by_domain}
+    domains = [d for d in _DOMAINS if d in present] + sorted(present - set(_DOMAINS))
+    rows = []
+    for run in runs:
+        cells = [f"{format_percent(p.value, 0)} {format_interval(p.low, p.high)}" if (p := run.by_domain.get(d))
+                 else DASH for d in domains]
+        rows.append([run.model, f"`{run.run_id}`", *cells])
+    return ["", "### Per-Domain Accuracy (95% interval)", "", *_table(["Model", "Run", *domains], rows)]
+
+
+def _gate_details(history: History) -> list[str]:
+    failing = [r for r in reversed(history.evals) if r.gate and not r.gate.get("passed")]
+    if not failing:
+        return []
+    lines = ["", "### Failed Gates", ""]
+    rows = []
+    for run in failing:
+        for check in run.gate.get("checks", []):
+            if not check.get("passed"):
+                rows.append([f"`{run.run_id}`", run.model, _escape(check.get("rule", "?")),
+                             _escape(check.get("value", DASH)), _escape(check.get("limit", DASH)),
+                             _escape(check.get("baseline", DASH) or DASH), _escape(check.get("detail", ""))])
+    return lines + _table(["Run", "Model", "Rule", "Value", "Limit", "Baseline", "Detail"], rows)
+
+
+def _registry(history: History, status: Mapping[str, str]) -> str:
+    imported = history.rows_of("model_registry")
+    columns = _merged_columns(["Model", "Path", "Size", "Status"], imported)
+    measured = []
+    for run in reversed(history.trainings):
+        size = run.output_size_bytes
+        values = {"Model": run.output_name, "Path": f"`{run.output_location}`" if run.output_location else DASH,
+                  "Size": DASH if size is None else _size(size),
+                  "Status": status.get(run.output_name, DASH).capitalize() if run.output_name in status else DASH}
+        measured.append([_escape(values.get(c, DASH)) for c in columns])
+    rows = measured + _imported_table(imported, columns)
+    title = next((r["section"] for r in imported), "Model Registry")
+    body = _table(columns, rows) if rows else ["_No models recorded._"]
+    return "\n".join([f"## {title}", "", *body])
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.2f} {unit}"
+    return f"{size} B"
+
+
+def _cost(history: History, numbers: dict[str, int]) -> str:
+    from tunebench.history.importer import cell_sum
+
+    imported = history.rows_of("cost")
+    columns = _merged_columns(["Session", "GPU", "Duration", "Cost"], imported)
+    rows, cells = [], []
+    for run in reversed(history.trainings):
+        values = {"Session": f"Session {numbers[run.run_id]} ({run.output_name})",
+                  "GPU": run.cost_hardware or run.hardware, "Duration": _minutes(run.total_seconds),
+                  "Cost": _dollars(run.cost_usd)}
+        rows.append([_escape(values.get(c, DASH)) for c in columns])
+        cells.append({"text": values["Cost"], "value": run.cost_usd})
+    rows += _imported_table(imported, columns)
+    cells += [dict(zip(r["columns"], r["cells"], strict=False)).get("Cost") or {"value": None} for r in imported]
+    total = cell_sum(cells)
+    if rows:
+        label = [""] * len(columns)
+        label[0] = "**Total**"
+        label[columns.index("Cost")] = _dollars(total["value"], total.get("approximate", False)) if total else DASH
+        rows.append(label)
+    body = _table(columns, rows) if rows else ["_No training costs recorded._"]
+    return "\n".join(["## Training Cost Tracking", "", *body])
+
+
+def _plots(plots: Mapping[str, str]) -> str:
+    lines = ["## Plots", ""]
+    for title, path in plots.items():
+        lines += [f"### {title}", "", f"![{title}]({path})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,325 @@
+"""Read-only views of history records for the log, the plots and comparisons.
+
+Only this module knows the field names of measured records, so a schema change is one edit here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunebench.stats import proportion
+
+__all__ = ["EvalView", "TrainingView", "PhaseView", "Proportion", "History", "note_sections", "NOTE_TITLES"]
+
+# A note's `section` and the session heading it is listed under (the seed's own headings).
+NOTE_TITLES = {"difficulties": "Difficulties Encountered", "improvements": "Areas for Improvement", "notes": "Notes"}
+note_sections = tuple(NOTE_TITLES)
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """k of n with its 95% Wilson interval."""
+
+    k: int
+    n: int
+    value: float | None
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> Proportion | None:
+        """Return the proportion stored as `{k, n, value, low, high}`, or None."""
+        if not data or data.get("n") is None:
+            return None
+        return cls(int(data["k"]), int(data["n"]), data.get("value"), float(data["low"]), float(data["high"]))
+
+    @classmethod
+    def count(cls, k: int, n: int) -> Proportion:
+        """Return k of n with its interval computed here."""
+        return cls.of(proportion(k, n))
+
+
+@dataclass(frozen=True)
+class EvalView:
+    """One eval run: model, accuracy with interval, per-domain results, latency, quality, gate."""
+
+    record: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return self.record["run_id"]
+
+    @property
+    def started_at(self) -> str:
+        return self.record["started_at"]
+
+    @property
+    def date(self) -> str:
+        return self.started_at[:10]
+
+    @property
+    def model(self) -> str:
+        return self.record.get("model", {}).get("name", "?")
+
+    @property
+    def status(self) -> str:
+        return self.record.get("status", "complete")
+
+    @property
+    def aggregates(self) -> dict[str, Any]:
+        return self.record.get("aggregates") or {}
+
+    @property
+    def questions(self) -> list[dict[str, Any]]:
+        return self.record.get("questions") or []
+
+    @property
+    def probes(self) -> list[dict[str, Any]]:
+        return self.record.get("probes") or []
+
+    @property
+    def accuracy(self) -> Proportion | None:
+        stored = Proportion.of(self.aggregates.get("accuracy"))
+        if stored is not None or not self.questions:
+            return stored
+        return Proportion.count(sum(bool(q.get("correct")) for q in self.questions), len(self.questions))
+
+    @property
+    def by_domain(self) -> dict[str, Proportion]:
+        stored = self.aggregates.get("by_domain")
+        if stored:
+            return {d: p for d, p in ((d, Proportion.of(v)) for d, v in sorted(stored.items())) if p}
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for question in self.questions:
+            counts[question.get("domain", "?")][0] += bool(question.get("correct"))
+            counts[question.get("domain", "?")][1] += 1
+        return {d: Proportion.count(k, n) for d, (k, n) in sorted(counts.items())}
+
+    @property
+    def mean_latency_s(self) -> float | None:
+        latency = self.aggregates.get("latency_s") or {}
+        return latency.get("mean")
+
+    @property
+    def latency_by_domain_s(self) -> dict[str, float]:
+        """Median latency per probe domain (seconds)."""
+        stored = self.aggregates.get("latency_by_domain_s") or {}
+        return {d: v["p50"] for d, v in sorted(stored.items()) if v.get("p50") is not None}
+
+    @property
+    def quality(self) -> float | None:
+        return self.aggregates.get("quality")
+
+    @property
+    def quality_by_domain(self) -> dict[str, float]:
+        return dict(sorted((self.aggregates.get("quality_by_domain") or {}).items()))
+
+    @property
+    def gate(self) -> dict[str, Any] | None:
+        return self.record.get("gate")
+
+    @property
+    def gate_verdict(self) -> str:
+        """"pass", "FAIL (rule, rule)" or "—" when the run was not gated."""
+        gate = self.gate
+        if not gate:
+            return "—"
+        if gate.get("passed"):
+            return "pass"
+        failed = [c.get("rule", "?") for c in gate.get("checks", []) if not c.get("passed")]
+        return "FAIL (" + ", ".join(failed) + ")" if failed else "FAIL"
+
+    def outcomes(self) -> dict[str, dict[str, Any]]:
+        """Return the answered questions by `suite/id` (id alone when no suite is named)."""
+        return {_question_key(q): q for q in self.questions if q.get("status", "answered") == "answered"}
+
+
+def _question_key(question: dict[str, Any]) -> str:
+    return f"{question['suite']}/{question['id']}" if question.get("suite") else question["id"]
+
+
+@dataclass(frozen=True)
+class PhaseView:
+    """One training phase's figures."""
+
+    name: str
+    data: dict[str, Any]
+
+    def get(self, *keys: str) -> Any:
+        """Return the first of `keys` present in the phase data (field names differ across versions)."""
+        for key in keys:
+            if self.data.get(key) is not None:
+                return self.data[key]
+        return None
+
+
+@dataclass(frozen=True)
+class TrainingView:
+    """One training run: its recipe, data, phases, output and cost."""
+
+    record: dict[str, Any]
+
+    def _get(self, *path: str) -> Any:
+        value: Any = self.record
+        for key in path:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        return value
+
+    @property
+    def run_id(self) -> str:
+        return self.record["run_id"]
+
+    @property
+    def started_at(self) -> str:
+        return self.record["started_at"]
+
+    @property
+    def date(self) -> str:
+        return self.started_at[:10]
+
+    @property
+    def status(self) -> str:
+        return self.record.get("status", "complete")
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        return self.record.get("recipe") or {}
+
+    @property
+    def output_name(self) -> str:
+        return (self._get("output", "name") or self.recipe.get("output_name") or self.recipe.get("name")
+                or self.run_id)
+
+    @property
+    def output_location(self) -> str | None:
+        return self._get("output", "location") or self._get("output", "adapter")
+
+    @property
+    def output_size_bytes(self) -> int | None:
+        return self._get("output", "size_bytes")
+
+    @property
+    def base_model(self) -> str | None:
+        return self._get("model", "name") or self.recipe.get("model")
+
+    @property
+    def method(self) -> str | None:
+        return self.recipe.get("method")
+
+    @property
+    def hardware(self) -> str:
+        hardware = self.record.get("hardware") or self._get("provenance", "hardware") or {}
+        gpu = hardware.get("gpu_name") or hardware.get("gpu")
+        if gpu:
+            memory = hardware.get("gpu_memory_gb")
+            return f"{gpu} {memory:.0f}GB" if isinstance(memory, (int, float)) else str(gpu)
+        return hardware.get("kind") or "CPU"
+
+    @property
+    def host(self) -> str | None:
+        hardware = self.record.get("hardware") or self._get("provenance", "hardware") or {}
+        return hardware.get("hostname") or hardware.get("host")
+
+    @property
+    def commit(self) -> str | None:
+        return self._get("provenance", "git_commit")
+
+    @property
+    def phases(self) -> list[PhaseView]:
+        return [PhaseView(p.get("name", str(i)), p) for i, p in enumerate(self.record.get("phases") or [])]
+
+    @property
+    def total_seconds(self) -> float | None:
+        total = self.record.get("total_seconds") or self.record.get("wall_s")
+        if total is None:
+            times = [p.get("wall_s", "seconds") for p in self.phases]
+            total = sum(times) if times and all(t is not None for t in times) else None
+        return total
+
+    @property
+    def examples(self) -> int | None:
+        counts = [p.get("examples") for p in self.phases]
+        return sum(counts) if counts and all(c is not None for c in counts) else None
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.phases[-1].get("final_loss") if self.phases else None
+
+    @property
+    def validation_loss(self) -> float | None:
+        value = self.record.get("validation_loss")
+        return value.get("loss") if isinstance(value, dict) else value
+
+    @property
+    def cost_usd(self) -> float | None:
+        cost = self.record.get("cost")
+        return cost.get("usd") if isinstance(cost, dict) else cost
+
+    @property
+    def cost_hardware(self) -> str | None:
+        cost = self.record.get("cost")
+        return cost.get("hardware") or cost.get("price_key") if isinstance(cost, dict) else None
+
+    def losses(self) -> list[tuple[str, list[float]]]:
+        """Return (phase name, per-step losses) for each phase that logged them."""
+        out = []
+        for phase in self.phases:
+            steps = phase.get("losses", "step_losses", "loss_history") or []
+            values = [s["loss"] if isinstance(s, dict) else s for s in steps]
+            out.append((phase.name, [float(v) for v in values if v is not None]))
+        return out
+
+
+@dataclass
+class History:
+    """The records of a history split by kind, notes grouped by the run they annotate."""
+
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    trainings: list[TrainingView] = field(default_factory=list)
+    evals: list[EvalView] = field(default_factory=list)
+    notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, records: Iterable[dict[str, Any]]) -> History:
+        """Split `records` (any order) into a History, each list oldest first."""
+        history = cls()
+        notes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for record in sorted(records, key=lambda r: (r.get("started_at", ""), r.get("run_id", ""))):
+            kind = record.get("kind")
+            if kind == "imported_session":
+                history.sessions.append(record)
+            elif kind == "imported_row":
+                history.rows.append(record)
+            elif kind == "training":
+                history.trainings.append(TrainingView(record))
+            elif kind == "eval":
+                history.evals.append(EvalView(record))
+            elif kind == "note":
+                notes[record["target_run_id"]].append(record)
+        history.notes = dict(notes)
+        return history
+
+    def notes_for(self, run_id: str, section: str) -> list[str]:
+        """Return the texts of the notes on `run_id` in `section`, oldest first."""
+        return [n["text"] for n in self.notes.get(run_id, []) if n.get("section") == section]
+
+    def rows_of(self, table: str) -> list[dict[str, Any]]:
+        """Return the imported rows of one summary table, as written: newest import first, then by position."""
+        rows = [r for r in self.rows if r["table"] == table]
+        return sorted(rows, key=lambda r: (_negated(r["started_at"]), r["position"], r["run_id"]))
+
+    def latest_eval_of(self, model: str) -> EvalView | None:
+        """Return the newest complete eval run of `model`, or None."""
+        runs = [e for e in self.evals if e.model == model and e.status == "complete"]
+        return runs[-1] if runs else None
+
+
+def _negated(text: str) -> tuple[int, ...]:
+    """Sort key that orders ISO timestamps newest first."""
+    return tuple(-ord(c) for c in text)

@@ -1,0 +1,176 @@
+"""The seed log imported into records: values as written, nothing lost or invented, importing twice adds nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tunebench.history.importer import import_log, parse_cell, parse_log
+from tunebench.history.records import validate
+from tunebench.history.store import open_store
+from tunebench.report.markdown import render_log
+
+SEED = Path(__file__).parent / "data" / "seed_log.md"
+SUMMARY_SECTIONS = {name: name for name in ("Model Comparison", "Benchmark Evaluation Results", "GCS Model Registry",
+                                             "Training Cost Tracking")}
+
+
+def _plain(text: str) -> str:
+    return text.replace("**", "").replace("`", "").strip()
+
+
+def _row(line: str) -> list[str]:
+    return [_plain(c) for c in line.strip().strip("|").split("|")]
+
+
+def _is_separator(line: str) -> bool:
+    return set(line.replace("|", "").strip()) <= {"-"}
+
+
+def _structure(text: str) -> dict[tuple[str, str, str], object]:
+    """Map (section, session, block title) to its table ({columns, rows}) or its list of items.
+
+    Written apart from the importer on purpose, so the round trip is checked by a second reader.
+    """
+    found: dict[tuple[str, str, str], object] = {}
+    section = session = ""
+    title = "attributes"
+    lines = text.splitlines()
+    index, fence = 0, False
+    while index < len(lines):
+        line = lines[index].strip()
+        if line.startswith("```"):
+            fence = not fence
+        elif fence:
+            pass
+        elif line.startswith("## "):
+            section, session, title = line[3:], "", "table"
+        elif line.startswith("### Session"):
+            session, title = re.match(r"### Session (\d+)", line).group(1), "attributes"
+        elif re.fullmatch(r"\*\*[^*]+:\*\*", line):
+            title = line.strip("*:")
+        elif (field := re.fullmatch(r"\*\*([^*]+):\*\* (.+)", line)) and session:
+            found[(section, session, field.group(1))] = _plain(field.group(2))
+        elif line.startswith("|") and index + 1 < len(lines) and _is_separator(lines[index + 1]):
+            columns, rows, index = _row(line), [], index + 2
+            while index < len(lines) and lines[index].startswith("|"):
+                rows.append(_row(lines[index]))
+                index += 1
+            found[(section, session, title)] = {"columns": columns, "rows": rows}
+            continue
+        elif line.startswith("- ") and session:
+            found.setdefault((section, session, title), []).append(line[2:])
+        index += 1
+    return found
+
+
+@pytest.fixture(scope="module")
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def imported(seed_text):
+    return parse_log(seed_text, source="TRAINING_BENCHMARK_LOG.md")
+
+
+def test_seed_log_parses_without_problems_into_valid_imported_records(imported):
+    assert imported.problems == []
+    kinds = [r["kind"] for r in imported.records]
+    assert kinds.count("imported_session") == 5
+    assert kinds.count("imported_row") == 4 + 3 + 5 + 4  # comparison, benchmark, registry, cost (total computed)
+    for record in imported.records:
+        validate(record)
+        assert record["source"] == "imported"
+
+
+def test_rendered_seed_keeps_every_value_of_every_table_and_invents_none(seed_text, imported):
+    rendered = render_log(imported.records)
+    seed, out = _structure(seed_text), _structure(rendered)
+    section_of = {"Training Sessions": "Training Sessions", **SUMMARY_SECTIONS}
+    compared = 0
+    for (section, session, title), expected in seed.items():
+        if section not in section_of:
+            continue
+        actual = out.get((section_of[section], session, title))
+        assert actual is not None, f"{section} / session {session} / {title}: missing from the rendered log"
+        if isinstance(expected, list) or isinstance(expected, str):
+            assert actual == expected, f"{section} / session {session} / {title}"
+            compared += len(expected) if isinstance(expected, list) else 1
+            continue
+        assert set(expected["columns"]) <= set(actual["columns"]), (section, session, title)
+        assert len(actual["rows"]) == len(expected["rows"]), f"{section} / {title}: rows added or lost"
+        for seed_row, out_row in zip(expected["rows"], actual["rows"], strict=True):
+            out_cells = dict(zip(actual["columns"], out_row, strict=True))
+            for column, value in zip(expected["columns"], seed_row, strict=True):
+                assert out_cells[column] == value, f"{section} / session {session} / {title} / {column}"
+                compared += 1
+            extra = {c: v for c, v in out_cells.items() if c not in expected["columns"]}
+            assert set(extra.values()) <= {"—"}, f"{section} / {title}: invented values {extra}"
+    # The seed holds 246 values in its session tables, lists and fields and its four summary tables.
+    assert compared == 246
+    # Nothing invented: the rendered log has no session or summary table the seed lacks (plots aside).
+    extra_keys = {k for k in out if k[0] in section_of.values()} - {
+        (section_of[k[0]], k[1], k[2]) for k in seed if k[0] in section_of}
+    assert extra_keys == set()
+
+
+def test_approximate_and_missing_values_are_kept_as_written():
+    assert parse_cell("~80%") == {"text": "~80%", "value": 80, "unit": "%", "approximate": True}
+    assert parse_cell("TBD") == {"text": "TBD", "value": None, "missing": True}
+    assert parse_cell("**7,198**") == {"text": "**7,198**", "value": 7198}
+    assert parse_cell("~$1.75") == {"text": "~$1.75", "value": 1.75, "unit": "$", "approximate": True}
+    assert parse_cell("2e-4")["value"] == pytest.approx(2e-4)
+    assert parse_cell("2-4")["value"] is None  # a range is text, not a number
+    assert parse_cell("0.7560") == {"text": "0.7560", "value": 0.756}
+
+
+def test_tbd_accuracy_is_missing_not_zero(imported):
+    rows = [r for r in imported.records if r["kind"] == "imported_row" and r["table"] == "benchmark"]
+    pending = next(r for r in rows if r["label"] == "wealth-dora-v3-curriculum")
+    assert pending["cells"][1] == {"text": "TBD", "value": None, "missing": True}
+
+
+def test_importing_the_same_file_twice_adds_nothing(tmp_path):
+    store = open_store(tmp_path / "history")
+    first = import_log(SEED, store)
+    second = import_log(SEED, store)
+    assert len(first.added) == 21 and first.skipped == []
+    assert second.added == [] and sorted(second.skipped) == sorted(first.added)
+    assert len(store.read_all(strict=True).records) == 21
+
+
+def test_editing_one_session_reimports_only_that_session(tmp_path, seed_text):
+    store = open_store(tmp_path / "history")
+    import_log(SEED, store)
+    edited = tmp_path / "log.md"
+    edited.write_text(seed_text.replace("| Final Loss | 0.14 |", "| Final Loss | 0.15 |"), encoding="utf-8")
+    again = import_log(edited, store)
+    assert len(again.added) == 1
+    assert store.get(again.added[0])["session"] == 4
+
+
+def test_unparseable_lines_are_reported_with_their_line_numbers(seed_text):
+    lines = seed_text.splitlines()
+    at = lines.index("**Output Model:** `wealth-dora-elson14b-h100-v2`")
+    lines.insert(at, "this sentence is neither a table nor a list")
+    lines.insert(3, "stray words in the preamble")
+    result = parse_log("\n".join(lines))
+    assert [(p.line, p.text) for p in result.problems] == [
+        (4, "stray words in the preamble"), (at + 2, "this sentence is neither a table nor a list")]
+    assert "expected a table" in result.problems[1].reason
+
+
+def test_a_cost_total_that_does_not_add_up_is_reported(seed_text):
+    result = parse_log(seed_text.replace("| **Total** | | | ~$2.58 |", "| **Total** | | | ~$3.00 |"))
+    assert len(result.problems) == 1
+    assert "rows sum to 2.58" in result.problems[0].reason and "~$3.00" in result.problems[0].reason
+
+
+def test_a_short_table_row_is_reported_and_kept(seed_text):
+    result = parse_log(seed_text.replace("| wealth-lora-vm1 | ~75% | TBD | Lower rank |", "| wealth-lora-vm1 | ~75% |"))
+    assert [p.reason for p in result.problems] == ["table row has 2 cells, header has 4"]
+    row = next(r for r in result.records if r.get("label") == "wealth-lora-vm1" and r["table"] == "benchmark")
+    assert row["cells"][1]["text"] == "~75%" and row["cells"][3].get("missing")
