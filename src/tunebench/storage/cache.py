@@ -1,0 +1,296 @@
+"""Pull a published folder into the local cache: verified, generation-pinned, never half-visible.
+
+Each file named by the manifest downloads, pinned to its generation, into a hidden temp file beside its
+final name; size, crc32c and sha256 are checked against the manifest, then the temp file is fsynced and
+renamed into place. A corrupted or truncated download raises ChecksumError and leaves nothing under
+the final name. A cached file whose size and checksums equal the manifest's is reused: its checksums
+are recomputed unless `.tunebench-cache.json` recorded them for the same size and modification time.
+
+A location without `MANIFEST.json` (a folder copied to the bucket by hand) is pulled from its listing,
+checked by the server's crc32c only, with a warning; one that holds only uncommitted push objects is
+refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.errors import ChecksumError, StorageError
+from tunebench.storage.checksums import Digest, FileDigest, file_digest
+from tunebench.storage.gcs import gcs_errors, list_names, make_client, retry_policy
+from tunebench.storage.location import GcsLocation
+from tunebench.storage.manifest import (
+    MANIFEST_NAME,
+    OBJECTS_DIR,
+    Manifest,
+    ManifestFile,
+    check_file_name,
+    read_manifest,
+)
+from tunebench.storage.transfer import Progress, TransferSettings, format_bytes
+
+__all__ = ["PullReport", "pull_folder", "cache_dir_for"]
+
+log = logging.getLogger(__name__)
+STATE_NAME = ".tunebench-cache.json"
+
+
+@dataclass
+class PullReport:
+    """Where the folder is, which manifest it matches, and what moved."""
+
+    uri: str
+    path: Path
+    manifest: Manifest
+    downloaded: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    bytes_downloaded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """Return one line: files fetched and reused, bytes and rate."""
+        rate = self.bytes_downloaded / self.seconds if self.seconds > 0 else 0.0
+        return (f"pulled {self.uri} version {self.manifest.version} into {self.path}: "
+                f"{len(self.downloaded)} downloaded ({format_bytes(self.bytes_downloaded)}, {format_bytes(rate)}/s), "
+                f"{len(self.reused)} reused from the cache")
+
+
+def cache_dir_for(location: GcsLocation, cache_root: Path | None = None) -> Path:
+    """Return the cache folder of `location`: flat, so `gs://b/a` and `gs://b/a/sub` never nest."""
+    if cache_root is None:
+        from tunebench.tiny import cache_root as default_root
+
+        cache_root = default_root()
+    leaf = location.prefix.rsplit("/", 1)[-1] or "_root"
+    tag = hashlib.sha256(location.uri.encode()).hexdigest()[:12]
+    return cache_root / "gcs" / location.bucket / f"{leaf}-{tag}"
+
+
+def pull_folder(uri: str, *, settings: TransferSettings | None = None, client: Any = None,
+                cache_root: Path | None = None) -> PullReport:
+    """Make the cache hold exactly the committed version at `uri`; return where and what moved."""
+    location = GcsLocation.parse(uri)
+    settings = settings or TransferSettings()
+    bucket = (client or make_client()).bucket(location.bucket)
+    manifest = read_manifest(bucket, location, settings) or _manifest_from_listing(bucket, location, settings)
+    target = cache_dir_for(location, cache_root)
+    target.mkdir(parents=True, exist_ok=True)
+    report = PullReport(location.uri, target, manifest)
+    with _locked(target):
+        _remove_partials(target)
+        state = _CacheState(target)
+        todo = []
+        for item in manifest.files:
+            (report.reused if state.is_current(item) else todo).append(item)
+        try:
+            _download_all(bucket, location, todo, target, settings, state, report)
+        finally:
+            state.save()
+        _remove_unlisted(target, manifest)
+    return report
+
+
+def _download_all(bucket: Any, location: GcsLocation, todo: list[ManifestFile], target: Path,
+                  settings: TransferSettings, state: _CacheState, report: PullReport) -> None:
+    if not todo:
+        return
+    progress = Progress(sum(f.size for f in todo), f"pull {location.uri}", settings.progress)
+
+    def fetch(item: ManifestFile) -> None:
+        digest = _download_verified(bucket, location, item, target, settings, progress)
+        state.record(item.name, digest)
+        report.downloaded.append(item.name)
+
+    # Largest first: a 5 GB shard starting last would leave the other workers idle at the end.
+    order = sorted(todo, key=lambda f: -f.size)
+    with progress, ThreadPoolExecutor(max_workers=min(settings.workers, len(order))) as pool:
+        futures = [pool.submit(fetch, item) for item in order]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for pending in futures:
+                pending.cancel()
+            raise
+        finally:
+            report.bytes_downloaded, report.seconds = progress.done, progress.seconds
+
+
+def _download_verified(bucket: Any, location: GcsLocation, item: ManifestFile, target: Path,
+                       settings: TransferSettings, progress: Progress) -> FileDigest:
+    """Download one file to a temp file, check it, rename it into place; retry a bad copy."""
+    final = target / item.name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    uri = f"gs://{bucket.name}/{location.key(item.object)}#{item.generation}"
+    for attempt in range(1, settings.download_attempts + 1):
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                digest = _download_into(bucket, location, item, handle, settings, progress, uri)
+                handle.flush()
+                os.fsync(handle.fileno())
+            _check(digest, item, uri)
+            os.replace(tmp, final)
+            _fsync_folder(final.parent)
+            return digest
+        except ChecksumError as exc:
+            if attempt == settings.download_attempts:
+                raise
+            log.warning("%s; downloading again (attempt %d of %d)", exc, attempt + 1, settings.download_attempts)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    raise AssertionError("unreachable")
+
+
+def _download_into(bucket: Any, location: GcsLocation, item: ManifestFile, handle: Any,
+                   settings: TransferSettings, progress: Progress, uri: str) -> FileDigest:
+    from google.api_core import exceptions as api
+
+    writer = _HashingWriter(handle, progress)
+    blob = bucket.blob(location.key(item.object), generation=item.generation)
+    try:
+        with gcs_errors(uri):
+            # raw_download: the stored bytes exactly, never transcoded, so the checksums apply to them.
+            blob.download_to_file(writer, raw_download=True, checksum="crc32c", retry=retry_policy(settings))
+    except api.NotFound:
+        raise StorageError(f"{uri}: the manifest names this generation but the bucket no longer holds it "
+                           "(deleted or overwritten outside tunebench); push the folder again") from None
+    return writer.digest.result()
+
+
+def _check(digest: FileDigest, item: ManifestFile, uri: str) -> None:
+    problems = []
+    if digest.size != item.size:
+        problems.append(f"{digest.size} bytes, expected {item.size}")
+    if digest.crc32c != item.crc32c:
+        problems.append(f"crc32c {digest.crc32c}, expected {item.crc32c}")
+    if item.sha256 is not None and digest.sha256 != item.sha256:
+        problems.append(f"sha256 {digest.sha256[:16]}..., expected {item.sha256[:16]}...")
+    if problems:
+        raise ChecksumError(f"{uri} ({item.name}): downloaded copy has " + "; ".join(problems)
+                            + "; it was discarded and nothing was written to the cache")
+
+
+class _HashingWriter:
+    """A write-only file object that checksums and counts what passes through it."""
+
+    def __init__(self, handle: Any, progress: Progress):
+        self._handle, self._progress = handle, progress
+        self.digest = Digest()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self._progress.add(len(data))
+        return self._handle.write(data)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+
+class _CacheState:
+    """`.tunebench-cache.json`: checksums verified per file, valid while size and mtime are unchanged."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / STATE_NAME
+        try:
+            self.entries: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def is_current(self, item: ManifestFile) -> bool:
+        """Return True when the cached copy of `item` exists and has the manifest's size and checksums."""
+        path = self.folder / item.name
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        if stat.st_size != item.size:
+            return False
+        entry = self.entries.get(item.name, {})
+        if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+            digest = FileDigest(entry["size"], entry.get("crc32c", ""), entry.get("sha256", ""))
+        else:
+            digest = file_digest(path)
+            self.record(item.name, digest)
+        return digest.crc32c == item.crc32c and (item.sha256 is None or digest.sha256 == item.sha256)
+
+    def record(self, name: str, digest: FileDigest) -> None:
+        """Remember the checksums of the file `name` as it is now on disk."""
+        stat = (self.folder / name).stat()
+        self.entries[name] = {"size": digest.size, "mtime_ns": stat.st_mtime_ns, "crc32c": digest.crc32c,
+                              "sha256": digest.sha256}
+
+    def save(self) -> None:
+        """Write the state atomically (a torn state file would only cost a re-hash, never a wrong file)."""
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f"{STATE_NAME}.", suffix=".partial")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.entries, handle, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` so two processes (xdist workers) never pull into it at once."""
+    with open(folder.parent / f".{folder.name}.lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_partials(folder: Path) -> None:
+    """Delete temp files a killed pull left behind (only under the lock, so none is in use)."""
+    for path in folder.rglob(".*.partial"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _remove_unlisted(folder: Path, manifest: Manifest) -> None:
+    """Delete cached files the manifest does not name (left by an older version), so loaders never see them."""
+    keep = {f.name for f in manifest.files}
+    for path in folder.rglob("*"):
+        name = path.relative_to(folder).as_posix()
+        if path.is_file() and name not in keep and name != STATE_NAME:
+            path.unlink()
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders; the file itself was fsynced
+    finally:
+        os.close(fd)
+
+
+def _manifest_from_listing(bucket: Any, location: GcsLocation, settings: TransferSettings) -> Manifest:
+    """Describe a folder copied to the bucket without tunebench, from the server's listing."""
+    blobs = [b for b in list_names(bucket, location.key(""), settings) if not b.name.endswith("/")]
+    if not blobs:
+        raise StorageError(f"{location.uri}: nothing there (no {MANIFEST_NAME} and no objects)")
+    if any(location.relative(b.name).startswith(f"{OBJECTS_DIR}/") for b in blobs):
+        raise StorageError(f"{location.uri}: holds pushed objects but no {MANIFEST_NAME}: no push has "
+                           "committed there yet")
+    log.warning("%s has no %s: pulling its listing, checked by crc32c only (push it with tunebench to "
+                "add sha256 and a commit point)", location.uri, MANIFEST_NAME)
+    for blob in blobs:
+        check_file_name(location.relative(blob.name), location.uri)
+    files = tuple(ManifestFile(name=location.relative(b.name), object=location.relative(b.name), size=int(b.size),
+                               crc32c=b.crc32c, sha256=None, generation=int(b.generation)) for b in blobs)
+    return Manifest(name=location.prefix.rsplit("/", 1)[-1], version=1, push_id="(unmanifested)",
+                    created_at="", files=files)

@@ -1,0 +1,84 @@
+"""How transfers run (workers, chunk size, retry back-off) and how they report progress."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["TransferSettings", "Progress", "format_bytes"]
+
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Knobs of a push or pull; the defaults suit multi-GB shards over a datacentre link."""
+
+    workers: int = 8
+    # Files above this size go up as resumable uploads in `chunk_size` pieces, so a dropped connection
+    # costs one chunk, not the whole 5 GB shard. GCS needs chunks in multiples of 256 KiB.
+    resumable_threshold: int = 8 * _MIB
+    chunk_size: int = 32 * _MIB
+    retry_initial_s: float = 1.0
+    retry_maximum_s: float = 32.0
+    retry_timeout_s: float = 600.0
+    # Checksum mismatches on download are retried this many times before the pull fails.
+    download_attempts: int = 2
+    progress: bool | None = None  # None: show bars only when stderr is a terminal
+
+    def __post_init__(self) -> None:
+        if self.chunk_size <= 0 or self.chunk_size % (256 * 1024):
+            raise ValueError(f"chunk_size must be a positive multiple of 256 KiB, found {self.chunk_size}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, found {self.workers}")
+
+
+def format_bytes(count: float) -> str:
+    """Return `count` bytes in B, KiB, MiB or GiB with one decimal."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"
+
+
+class Progress:
+    """A thread-safe byte counter with a tqdm bar (bytes and rate) when progress is shown."""
+
+    def __init__(self, total: int, description: str, show: bool | None = None):
+        self.total = total
+        self.done = 0
+        self._lock = threading.Lock()
+        self._start = time.perf_counter()
+        self._bar: Any = None
+        if show if show is not None else sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024,
+                             file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+
+    def add(self, count: int) -> None:
+        """Count `count` more bytes."""
+        with self._lock:
+            self.done += count
+            if self._bar is not None:
+                self._bar.update(count)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the counter started."""
+        return time.perf_counter() - self._start
+
+    def close(self) -> None:
+        """Finish the bar."""
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
