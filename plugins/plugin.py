@@ -1,80 +1,75 @@
-"""Hooks and fixtures: translate pytest events into tunebench library calls (nothing more)."""
+"""Hooks: translate pytest events into tunebench library calls (the work lives in the sibling modules).
+
+Workers (pytest-xdist) only attach outcomes to their reports through the `record` fixture. The
+controlling process (a serial run, or the xdist controller) collects them in `pytest_runtest_logreport`
+and alone builds, gates, writes and renders in `pytest_sessionfinish`.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
-from tunebench.config import Config, load_config
-from tunebench.errors import TunebenchError
-from tunebench.registry import Registry
+from tunebench.history.records import utc_now
+from tunebench_pytest import options, summary
+from tunebench_pytest.collect import RunCollector
+from tunebench_pytest.finish import finish_run
 
-RECORD_KEY = "tunebench"
+# Fixtures are defined in fixtures.py; importing them here is what registers them with pytest.
+from tunebench_pytest.fixtures import (  # noqa: F401
+    RECORD_KEY,
+    SETTINGS,
+    Recorder,
+    record,
+    tb_config,
+    tb_generate,
+    tb_grade,
+    tb_model,
+    tb_model_name,
+    tb_score_questions,
+    tb_settings,
+)
+
+_COLLECTOR = pytest.StashKey[RunCollector]()
+_STARTED = pytest.StashKey[str]()
+_OUTCOME = pytest.StashKey["RunOutcome | None"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tunebench", "tunebench evaluation")
-    group.addoption("--model", dest="tunebench_model", metavar="NAME", default=None,
-                    help="registry model to evaluate (default: [tool.tunebench] default_model, else tiny)")
+    options.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tunebench_suite(name): the test belongs to this evaluation suite")
     config.addinivalue_line("markers", "domain(name): the finance domain a question or probe covers")
     config.addinivalue_line("markers", "difficulty(level): easy, medium, hard or extreme")
-    try:
-        tb_config = load_config(config.rootpath)
-        name = config.getoption("tunebench_model") or tb_config.default_model
-        Registry(tb_config).get(name)
-    except TunebenchError as exc:
-        raise pytest.UsageError(f"--model: {exc}") from None
-    config.stash[_CONFIG] = tb_config
-    config.stash[_MODEL_NAME] = name
+    config.stash[SETTINGS] = options.resolve_settings(config)
+    if not options.is_worker(config):
+        config.stash[_STARTED] = utc_now()
+        collector = RunCollector()
+        config.stash[_COLLECTOR] = collector
+        config.pluginmanager.register(collector, "tunebench-collector")
 
 
-_CONFIG = pytest.StashKey[Config]()
-_MODEL_NAME = pytest.StashKey[str]()
+# tryfirst: junitxml writes its file in its own pytest_sessionfinish; the run's properties must be in first.
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if options.is_worker(config) or _COLLECTOR not in config.stash:
+        return
+    outcome = finish_run(session, config.stash[_COLLECTOR], config.stash[SETTINGS], config.stash[_STARTED])
+    config.stash[_OUTCOME] = outcome
+    if outcome is None:
+        return
+    summary.add_junit_properties(config, outcome)
+    summary.write_github_summary(outcome)
+    if outcome.errors and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+    elif outcome.verdict is not None and not outcome.verdict.passed and session.exitstatus == pytest.ExitCode.OK:
+        # Every item may have passed (a wrong answer is an outcome, not a failure): the gate judges the run.
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-@pytest.fixture(scope="session")
-def tb_config(pytestconfig: pytest.Config) -> Config:
-    """The validated tunebench configuration for this run."""
-    return pytestconfig.stash[_CONFIG]
-
-
-@pytest.fixture(scope="session")
-def tb_model_name(pytestconfig: pytest.Config) -> str:
-    """The registry name of the model under evaluation (`--model`)."""
-    return pytestconfig.stash[_MODEL_NAME]
-
-
-@pytest.fixture(scope="session")
-def tb_model(tb_model_name: str, tb_config: Config):
-    """The model under evaluation, loaded once per run, adapter merged (`tunebench.loading.LoadedModel`)."""
-    from tunebench.loading import load_model
-
-    return load_model(tb_model_name, tb_config, with_hashes=True)
-
-
-class Recorder:
-    """Attaches a test's outcome to its report, where the controller (also under xdist) collects it."""
-
-    def __init__(self, node: pytest.Item):
-        self._node = node
-
-    def __call__(self, **outcome: Any) -> None:
-        """Attach `outcome` (JSON-serializable values) to this test's report."""
-        try:
-            text = json.dumps(outcome, sort_keys=True, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            pytest.fail(f"record(): outcome of {self._node.nodeid} is not JSON-serializable: {exc}",
-                        pytrace=False)
-        self._node.user_properties.append((RECORD_KEY, text))
-
-
-@pytest.fixture
-def record(request: pytest.FixtureRequest) -> Recorder:
-    """Call `record(**outcome)` to attach this test's outcome to the run's record."""
-    return Recorder(request.node)
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    outcome = config.stash.get(_OUTCOME, None)
+    if outcome is not None:
+        summary.write_terminal(terminalreporter, outcome)

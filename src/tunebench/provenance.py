@@ -23,7 +23,9 @@ def collect(command: Sequence[str] | str | None = None, root: Path | str | None 
     """Return {tunebench_version, packages, git_commit, git_dirty, hardware, command} for a record."""
     commit, dirty = git_state(root)
     if command is None:
-        command = [Path(sys.argv[0]).name, *sys.argv[1:]]
+        program = Path(sys.argv[0])
+        # `python -m pytest` puts pytest/__main__.py in argv[0]: name the package, as a person typed it.
+        command = [program.parent.name if program.name == "__main__.py" else program.name, *sys.argv[1:]]
     return {
         "tunebench_version": _version("tunebench"),
         "packages": package_versions(),

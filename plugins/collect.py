@@ -1,0 +1,88 @@
+"""Controller-side collection: which items were expected, what each reported, which crashed.
+
+Registered only in the controlling process (the serial run, or the xdist controller): workers attach
+outcomes to their reports and never build anything.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tunebench.history.eval_record import ItemResult
+from tunebench_pytest.fixtures import MODEL_KEY, RECORD_KEY
+
+__all__ = ["RunCollector"]
+
+
+class RunCollector:
+    """Accumulates per-item results from reports (local or sent by xdist workers)."""
+
+    def __init__(self) -> None:
+        self.expected: list[str] = []
+        self.items: dict[str, ItemResult] = {}
+        self.model: dict[str, Any] | None = None
+        self.notes: list[str] = []
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Serial runs: the expected items are the collected ones (under xdist the controller collects none)."""
+        if session.items:
+            self._expect(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """xdist: every worker collects the same ids; the first list is the expected set."""
+        if not self.expected:
+            self._expect(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """xdist: the item a worker died on is crashed (not a wrong answer); its report follows."""
+        self._item(crashitem).status = "crashed"
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Take the outcomes attached to a report and the item's final status."""
+        item = self._item(report.nodeid)
+        if report.when == "???" or _is_crash(report):
+            item.status = "crashed"
+            item.message = str(report.longrepr)
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self._take_properties(item, report)
+            if item.status != "crashed":
+                item.status = "skipped" if report.skipped else "failed" if report.failed else "passed"
+        elif report.when == "teardown" and report.failed and item.status == "passed":
+            item.status = "failed"
+
+    def results(self) -> list[ItemResult]:
+        """Return one ItemResult per expected item (never-reported ones as `missing`), then any extras."""
+        results = []
+        for nodeid in self.expected:
+            item = self.items.get(nodeid) or ItemResult(nodeid, status="missing")
+            if item.status == "pending":
+                item.status = "missing"
+            results.append(item)
+        extra = [item for nodeid, item in self.items.items() if nodeid not in set(self.expected)]
+        return results + extra
+
+    def _expect(self, ids) -> None:
+        self.expected = list(dict.fromkeys(ids))
+
+    def _item(self, nodeid: str) -> ItemResult:
+        if nodeid not in self.items:
+            self.items[nodeid] = ItemResult(nodeid, status="pending")
+        return self.items[nodeid]
+
+    def _take_properties(self, item: ItemResult, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == RECORD_KEY:
+                item.outcomes.append(json.loads(value))
+            elif name == MODEL_KEY and self.model is None:
+                self.model = json.loads(value)
+
+
+def _is_crash(report: pytest.TestReport) -> bool:
+    text = str(report.longrepr or "")
+    return report.failed and text.startswith("worker ") and " crashed" in text

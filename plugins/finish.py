@@ -1,0 +1,114 @@
+"""Session finish on the controller: build the EvalRecord, pick the baseline, gate, write, render the log."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tunebench.errors import TunebenchError
+from tunebench.gate import GateRules, Verdict, evaluate, find_baseline
+from tunebench.history.eval_record import build_eval_record
+from tunebench.history.records import utc_now, validate
+from tunebench.history.store import open_store
+from tunebench.provenance import collect
+from tunebench.registry import Registry
+from tunebench_pytest.collect import RunCollector
+from tunebench_pytest.options import Settings
+
+__all__ = ["RunOutcome", "finish_run"]
+
+
+@dataclass
+class RunOutcome:
+    """What the session finish did: the record, the verdict, where it was written, and what went wrong."""
+
+    record: dict[str, Any]
+    verdict: Verdict | None = None
+    location: str | None = None
+    log_path: str | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    baseline_how: str = ""
+
+
+def finish_run(session: pytest.Session, collector: RunCollector, settings: Settings,
+               started_at: str) -> RunOutcome | None:
+    """Build, gate, write and render this run's record; None when no item recorded a question or probe."""
+    items = collector.results()
+    if not any(o.get("kind") in ("question", "probe") for item in items for o in item.outcomes):
+        return None
+    interrupted = session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+    record = build_eval_record(
+        model=collector.model or _registry_model(settings), items=items, started_at=started_at,
+        finished_at=utc_now(), provenance=_provenance(session.config), expected=len(collector.expected),
+        interrupted=interrupted, notes=collector.notes, root=session.config.rootpath)
+    outcome = RunOutcome(record)
+    store = open_store(settings.history) if (settings.record or settings.gate) else None
+    if settings.gate:
+        _gate(outcome, settings, store)
+    try:
+        validate(record, where=f"record {record['run_id']}")
+    except TunebenchError as exc:
+        outcome.errors.append(f"the record is invalid and was not written: {exc}")
+        return outcome
+    if settings.record:
+        _write(outcome, settings, store)
+    return outcome
+
+
+def _provenance(config: pytest.Config) -> dict[str, Any]:
+    return collect(command=["pytest", *config.invocation_params.args], root=config.rootpath)
+
+
+def _registry_model(settings: Settings) -> dict[str, Any]:
+    entry = Registry(settings.config).get(settings.model)
+    return {"name": entry.name, "base": entry.base, "adapter": entry.adapter, "registry_status": entry.status}
+
+
+def _gate(outcome: RunOutcome, settings: Settings, store) -> None:
+    record = outcome.record
+    try:
+        history = store.read_all()
+    except TunebenchError as exc:
+        outcome.errors.append(f"cannot read the history {settings.history} for a baseline: {exc}")
+        history = None
+    baseline = None
+    if history is not None:
+        outcome.warnings.extend(f"history record skipped: {problem}" for problem in history.problems)
+        outcome.warnings.extend(f"history record flagged: {problem}" for problem in history.flagged)
+        try:
+            choice = find_baseline(settings.baseline, record, history, list(settings.production), list(settings.models))
+        except TunebenchError as exc:
+            outcome.errors.append(f"--baseline: {exc}")
+        else:
+            baseline, outcome.baseline_how = choice.record, choice.how
+    if baseline is not None:
+        record["baseline"] = {"run_id": baseline["run_id"], "model": baseline["model"]["name"],
+                              "how": outcome.baseline_how}
+    rules = GateRules.from_config(settings.config.gate, settings.model)
+    outcome.verdict = evaluate(record, rules, baseline)
+    record["gate"] = outcome.verdict.to_dict()
+
+
+def _write(outcome: RunOutcome, settings: Settings, store) -> None:
+    try:
+        outcome.location = store.write(outcome.record)
+    except TunebenchError as exc:
+        outcome.errors.append(f"the record was NOT written: {exc}")
+        return
+    _render_log(outcome, settings)
+
+
+def _render_log(outcome: RunOutcome, settings: Settings) -> None:
+    try:
+        from tunebench.report.markdown import render_log_file
+    except ImportError:
+        return  # the log renderer is optional: the record is the source of truth
+    config = dataclasses.replace(settings.config, history=settings.history)
+    try:
+        outcome.log_path = str(render_log_file(config))
+    except Exception as exc:  # noqa: BLE001 - the record is written; a render bug must not hide that
+        outcome.warnings.append(f"the benchmark log was not rendered: {type(exc).__name__}: {exc}")

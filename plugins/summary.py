@@ -1,0 +1,108 @@
+"""How a finished run is reported: terminal section, one scrapeable line, GitHub step summary, JUnit XML."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from tunebench.table import format_table
+from tunebench_pytest.finish import RunOutcome
+
+__all__ = ["one_line", "write_terminal", "write_github_summary", "add_junit_properties"]
+
+
+def one_line(outcome: RunOutcome) -> str:
+    """Return `tunebench: accuracy 0.420 [0.327, 0.518] (42/100) ... gate PASS` for log scrapers."""
+    record, aggregates = outcome.record, outcome.record["aggregates"]
+    parts = [f"model {record['model']['name']}"]
+    accuracy = aggregates.get("accuracy")
+    if accuracy and accuracy["value"] is not None:
+        parts.append(f"accuracy {accuracy['value']:.3f} [{accuracy['low']:.3f}, {accuracy['high']:.3f}] "
+                     f"({accuracy['k']}/{accuracy['n']})")
+    if aggregates.get("quality") is not None:
+        parts.append(f"quality {aggregates['quality']:.2f}")
+    if aggregates.get("latency_s", {}).get("p50") is not None:
+        parts.append(f"latency p50 {aggregates['latency_s']['p50']:.3g}s")
+    parts.append(f"run {record['run_id']} {record['status']}")
+    if record.get("baseline"):
+        parts.append(f"baseline {record['baseline']['run_id']}")
+    parts.append("not recorded" if outcome.location is None else "recorded")
+    gate = "gate off" if outcome.verdict is None else f"gate {'PASS' if outcome.verdict.passed else 'FAIL'}"
+    return "tunebench: " + ", ".join(parts) + f"; {gate}"
+
+
+def _breakdown(record: dict[str, Any]) -> str:
+    aggregates = record["aggregates"]
+    rows = []
+    for group in ("by_domain", "by_difficulty"):
+        domain = group == "by_domain"
+        for name, acc in aggregates.get(group, {}).items():
+            latency = aggregates.get("latency_by_domain_s", {}).get(name, {}).get("p50") if domain else None
+            quality = aggregates.get("quality_by_domain", {}).get(name) if domain else None
+            value = "-" if acc["value"] is None else f"{acc['value']:.3f}"
+            rows.append((group.removeprefix("by_"), name, f"{acc['k']}/{acc['n']}", value,
+                         f"[{acc['low']:.3f}, {acc['high']:.3f}]", "-" if latency is None else f"{latency:.3g}",
+                         "-" if quality is None else f"{quality:.2f}"))
+    if not rows:
+        return ""
+    return format_table(["group", "name", "correct", "accuracy", "95% CI", "latency p50 s", "quality"], rows)
+
+
+def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
+    """Write the tunebench section of the terminal summary."""
+    reporter.write_sep("=", "tunebench")
+    breakdown = _breakdown(outcome.record)
+    if breakdown:
+        reporter.write_line(breakdown)
+    if outcome.verdict is not None:
+        reporter.write_line("")
+        reporter.write_line(f"gate (baseline: {outcome.baseline_how or 'none'}):")
+        reporter.write_line(outcome.verdict.table())
+    for warning in outcome.warnings:
+        reporter.write_line(f"tunebench: warning: {warning}", yellow=True)
+    for error in outcome.errors:
+        reporter.write_line(f"tunebench: error: {error}", red=True, bold=True)
+    if outcome.location:
+        reporter.write_line(f"tunebench: record written to {outcome.location}")
+    if outcome.log_path:
+        reporter.write_line(f"tunebench: benchmark log rendered to {outcome.log_path}")
+    passed = outcome.verdict is None or outcome.verdict.passed
+    reporter.write_line(one_line(outcome), green=passed and not outcome.errors, red=not passed, bold=True)
+
+
+def write_github_summary(outcome: RunOutcome) -> None:
+    """Append the one-liner and the verdict table to `$GITHUB_STEP_SUMMARY` when it is set."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    lines = ["## tunebench", "", f"`{one_line(outcome)}`", ""]
+    if outcome.verdict is not None:
+        lines += [outcome.verdict.markdown(), ""]
+    lines += [f"- error: {error}" for error in outcome.errors]
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
+    """Add the run's results as <testsuite> properties when --junitxml is on (items carry their own)."""
+    try:
+        from _pytest.junitxml import xml_key  # the key record_testsuite_property uses; no public accessor
+    except ImportError:
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    record, aggregates = outcome.record, outcome.record["aggregates"]
+    properties = {"tunebench.run_id": record["run_id"], "tunebench.status": record["status"],
+                  "tunebench.model": record["model"]["name"], "tunebench.summary": one_line(outcome)}
+    if aggregates.get("accuracy"):
+        for key in ("value", "low", "high", "k", "n"):
+            properties[f"tunebench.accuracy.{key}"] = aggregates["accuracy"][key]
+    if outcome.verdict is not None:
+        properties["tunebench.gate"] = "pass" if outcome.verdict.passed else "fail"
+        for check in outcome.verdict.failed:
+            properties[f"tunebench.gate.failed.{check.rule}"] = check.detail or check.value
+    for name, value in properties.items():
+        xml.add_global_property(name, value)

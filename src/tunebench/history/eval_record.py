@@ -1,0 +1,281 @@
+"""EvalRecord: build one eval run's record from the outcomes its test items attached.
+
+Test items attach outcomes (`kind="question"` or `kind="probe"`, fields as in the suites' contract).
+Items that crashed, failed before recording, or never reported still count: they become entries with
+status `crashed`/`failed`/`missing`, are never correct, and make the run `incomplete`. An item is
+attributed to questions or probes by its test function (a sibling parameter that did record), and its
+domain and difficulty are looked up by id in the suite file its siblings named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.errors import RecordError
+from tunebench.history.records import new_run_id
+from tunebench.stats import mean, percentile, proportion
+
+__all__ = ["ItemResult", "build_eval_record", "check_outcome", "aggregate", "QUESTION_FIELDS", "PROBE_FIELDS",
+           "SCHEMA_VERSION", "file_sha256", "comparable"]
+
+SCHEMA_VERSION = 1
+QUESTION_FIELDS = ("id", "domain", "difficulty", "correct")
+PROBE_FIELDS = ("id", "domain")
+_LETTERS = ("A", "B", "C", "D")
+# Fields that change between two runs of the same model on the same suites (see `comparable`).
+VOLATILE_KEYS = ("run_id", "started_at", "finished_at", "provenance", "gate", "baseline", "notes")
+VOLATILE_PROBE_KEYS = ("load_s", "ttft_s", "decode_tokens_per_s", "latency_s", "latency_median_s", "latency_p90_s")
+
+
+@dataclass
+class ItemResult:
+    """One test item as the controller saw it: final status and the outcomes it attached."""
+
+    nodeid: str
+    status: str = "passed"  # passed, failed, skipped, crashed, missing
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+
+
+def check_outcome(outcome: dict[str, Any]) -> None:
+    """Raise RecordError unless a question/probe outcome has its contract fields with the right types."""
+    kind = outcome.get("kind")
+    if kind not in ("question", "probe"):
+        return  # free-form outcomes are kept out of the aggregates, not refused
+    required = QUESTION_FIELDS if kind == "question" else PROBE_FIELDS
+    missing = [key for key in required if key not in outcome]
+    if missing:
+        raise RecordError(f"{kind} outcome: missing key(s) {', '.join(missing)} (a {kind} needs "
+                          f"{', '.join(required)}); found keys {', '.join(sorted(outcome))}")
+    if kind == "question":
+        if not isinstance(outcome["correct"], bool):
+            raise RecordError(f"question {outcome['id']}: key correct: expected true or false, "
+                              f"found {outcome['correct']!r}")
+        for key in ("answer", "chosen", "chosen_norm"):
+            if outcome.get(key) is not None and outcome[key] not in _LETTERS:
+                raise RecordError(f"question {outcome['id']}: key {key}: expected one of A, B, C, D, "
+                                  f"found {outcome[key]!r}")
+    if kind == "probe" and outcome.get("grade") is not None and not 1 <= outcome["grade"] <= 5:
+        raise RecordError(f"probe {outcome['id']}: key grade: expected 1-5, found {outcome['grade']!r}")
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """Return the hex sha256 of a file's bytes, or None if it cannot be read."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def build_eval_record(
+    *,
+    model: dict[str, Any],
+    items: Sequence[ItemResult],
+    started_at: str,
+    finished_at: str,
+    provenance: dict[str, Any],
+    expected: int | None = None,
+    interrupted: bool = False,
+    run_id: str | None = None,
+    notes: Iterable[str] = (),
+    root: Path | None = None,
+) -> dict[str, Any]:
+    """Return a schema-valid EvalRecord (without gate and baseline: the gate fills them)."""
+    notes = list(notes)
+    questions, probes, suites = _collect(items, notes, root)
+    _add_unreported(items, questions, probes, suites, notes)
+    broken = [i.nodeid for i in items if i.status in ("crashed", "missing")]
+    failed = [i.nodeid for i in items if i.status == "failed"]
+    status = "crashed" if interrupted else "incomplete" if broken or failed else "complete"
+    return {
+        "kind": "eval",
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id or new_run_id(),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "source": "measured",
+        "status": status,
+        "model": model,
+        "suites": [{k: v for k, v in suites[key].items() if k != "_path"} for key in sorted(suites)],
+        "questions": sorted(questions, key=lambda q: (q.get("suite", ""), q["id"])),
+        "probes": sorted(probes, key=lambda p: (p.get("suite", ""), p["id"])),
+        "items": {
+            "expected": expected if expected is not None else len(items),
+            "reported": sum(1 for i in items if i.status not in ("crashed", "missing")),
+            "crashed": sorted(i.nodeid for i in items if i.status == "crashed"),
+            "failed": sorted(failed),
+            "missing": sorted(i.nodeid for i in items if i.status == "missing"),
+        },
+        "aggregates": aggregate(questions, probes),
+        "baseline": None,
+        "gate": None,
+        "provenance": provenance,
+        "notes": notes,
+    }
+
+
+def _collect(items: Sequence[ItemResult], notes: list[str], root: Path | None):
+    questions: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
+    suites: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for item in items:
+        for outcome in item.outcomes:
+            kind = outcome.get("kind")
+            if kind not in ("question", "probe"):
+                continue
+            entry = {k: v for k, v in outcome.items() if k not in ("kind", "suite_file")}
+            entry["status"] = "answered"
+            key = (kind, entry.get("suite", ""), str(entry["id"]))
+            if key in seen:
+                notes.append(f"{item.nodeid}: {kind} {entry['id']} recorded twice; the first is kept")
+                continue
+            seen.add(key)
+            if "suite_file" in outcome:
+                _add_suite(suites, outcome.get("suite", ""), outcome["suite_file"], root)
+            (questions if kind == "question" else probes).append(entry)
+    return questions, probes, suites
+
+
+def _add_suite(suites: dict[str, dict[str, Any]], name: str, file: str, root: Path | None) -> None:
+    if file in suites:
+        return
+    path = Path(file)
+    if not path.is_absolute() and root is not None:
+        path = root / path
+    shown = file
+    if root is not None:
+        try:
+            shown = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            shown = str(path)
+    suites[file] = {"name": name, "file": shown, "sha256": file_sha256(path), "_path": str(path)}
+
+
+def _function_of(nodeid: str) -> str:
+    return nodeid.split("[", 1)[0]
+
+
+def _param_of(nodeid: str) -> str:
+    return nodeid[nodeid.index("[") + 1:-1] if nodeid.endswith("]") and "[" in nodeid else nodeid
+
+
+def _add_unreported(items, questions, probes, suites, notes) -> None:
+    """Give every crashed/failed/missing item an entry (never correct) where it can be attributed."""
+    kinds: dict[str, tuple[str, str | None, str | None]] = {}  # function -> (kind, suite, suite_file)
+    for item in items:
+        for outcome in item.outcomes:
+            if outcome.get("kind") in ("question", "probe"):
+                kinds.setdefault(_function_of(item.nodeid),
+                                 (outcome["kind"], outcome.get("suite"), outcome.get("suite_file")))
+    lookups: dict[str, dict[str, dict[str, Any]]] = {}
+    for item in items:
+        if item.outcomes or item.status not in ("crashed", "failed", "missing"):
+            continue
+        kind, suite, suite_file = kinds.get(_function_of(item.nodeid), (None, None, None))
+        if kind is None:
+            notes.append(f"{item.nodeid}: {item.status} before recording an outcome; not attributable to a "
+                         "question or probe")
+            continue
+        item_id = _param_of(item.nodeid)
+        known = _suite_items(suites, suite_file, lookups).get(item_id, {})
+        entry = {"id": item_id, "domain": known.get("domain", "unknown"), "status": item.status}
+        if suite:
+            entry["suite"] = suite
+        if kind == "question":
+            entry.update(difficulty=known.get("difficulty", "unknown"), correct=False, chosen=None,
+                         answer=known.get("answer") if known.get("answer") in _LETTERS else None)
+            questions.append(entry)
+        else:
+            probes.append(entry)
+
+
+def _suite_items(suites, suite_file, lookups) -> dict[str, dict[str, Any]]:
+    if not suite_file or suite_file not in suites:
+        return {}
+    if suite_file not in lookups:
+        lookups[suite_file] = {}
+        try:
+            lines = Path(suites[suite_file]["_path"]).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(data, dict) and "id" in data:
+                lookups[suite_file][str(data["id"])] = data
+    return lookups[suite_file]
+
+
+def aggregate(questions: Sequence[dict[str, Any]], probes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Return accuracy (overall, per domain, per difficulty, with 95% Wilson intervals), latency, quality."""
+    result: dict[str, Any] = {}
+    if questions:
+        result["accuracy"] = _accuracy(questions, "correct")
+        if any(q.get("correct_norm") is not None for q in questions):
+            result["accuracy_norm"] = _accuracy(questions, "correct_norm")
+        result["by_domain"] = {d: _accuracy(qs, "correct") for d, qs in _group(questions, "domain").items()}
+        result["by_difficulty"] = {d: _accuracy(qs, "correct") for d, qs in _group(questions, "difficulty").items()}
+    answered = [p for p in probes if p.get("status") == "answered"]
+    if answered:
+        result["latency_s"] = _percentiles(_latencies(answered))
+        by_domain = _group(answered, "domain")
+        result["latency_by_domain_s"] = {d: _percentiles(_latencies(ps)) for d, ps in by_domain.items()}
+        grades = [p["grade"] for p in answered if p.get("grade") is not None]
+        result["quality"] = _round(mean(grades))
+        result["quality_by_domain"] = {
+            d: _round(mean(g)) for d, ps in _group(answered, "domain").items()
+            if (g := [p["grade"] for p in ps if p.get("grade") is not None])
+        }
+    return result
+
+
+def _accuracy(questions: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
+    return proportion(sum(1 for q in questions if q.get(key) is True), len(questions))
+
+
+def _group(entries: Sequence[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in entries:
+        groups[str(entry.get(key, "unknown"))].append(entry)
+    return dict(sorted(groups.items()))
+
+
+def _latencies(probes: Sequence[dict[str, Any]]) -> list[float]:
+    """Every repeated measurement (not one number per probe), so percentiles see the spread."""
+    values: list[float] = []
+    for probe in probes:
+        if probe.get("latency_s"):
+            values.extend(probe["latency_s"])
+        elif probe.get("latency_median_s") is not None:
+            values.append(probe["latency_median_s"])
+    return values
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, Any]:
+    return {"n": len(values), "p50": _round(percentile(values, 50)), "p90": _round(percentile(values, 90)),
+            "p99": _round(percentile(values, 99)), "mean": _round(mean(values)),
+            "max": _round(max(values) if values else None)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def comparable(record: dict[str, Any]) -> dict[str, Any]:
+    """Return the record without what legitimately differs between runs (ids, times, provenance, timings)."""
+    if not isinstance(record, dict):
+        raise RecordError(f"expected a record, found {type(record).__name__}")
+    data = {k: v for k, v in record.items() if k not in VOLATILE_KEYS}
+    data["model"] = {k: v for k, v in record["model"].items() if k != "load_s"}
+    data["probes"] = [{k: v for k, v in p.items() if k not in VOLATILE_PROBE_KEYS} for p in record["probes"]]
+    data["aggregates"] = {k: v for k, v in record["aggregates"].items() if not k.startswith("latency")}
+    return data

@@ -1,0 +1,116 @@
+"""The plugin records every eval run: a valid EvalRecord in the history, CI-readable outputs, clear errors."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from plugin_support import TINY_SUITE, records, write_answers, write_project
+
+from tunebench.history.records import validate
+
+pytest_plugins = ["pytester"]
+
+
+def test_run_on_tiny_writes_one_valid_record_with_every_question(pytester):
+    questions = write_project(pytester, n=8, suite=TINY_SUITE)
+    result = pytester.runpytest("--model", "tiny")
+    result.assert_outcomes(passed=8)
+    [record] = records(pytester)
+    validate(record)
+    assert record["status"] == "complete" and record["kind"] == "eval" and record["source"] == "measured"
+    assert [q["id"] for q in record["questions"]] == [q["id"] for q in questions]
+    assert all(len(q["loglikelihoods"]) == 4 for q in record["questions"])
+    correct = sum(q["correct"] for q in record["questions"])
+    assert record["aggregates"]["accuracy"]["k"] == correct and record["aggregates"]["accuracy"]["n"] == 8
+    assert record["model"]["name"] == "tiny" and record["model"]["hashes"]["base"].startswith("sha256:")
+    assert record["suites"][0]["file"] == "questions.jsonl" and len(record["suites"][0]["sha256"]) == 64
+    assert record["provenance"]["command"].startswith("pytest --model tiny")
+    result.stdout.fnmatch_lines([f"tunebench: model tiny, accuracy {correct / 8:.3f} [[]*]*({correct}/8)*gate PASS"])
+
+
+def test_every_option_can_come_from_the_config(pytester):
+    write_project(pytester, n=4, extra='default_model = "prod"\nrecord = false\n[tool.tunebench.gate]\nenabled = false')
+    write_answers(pytester, {"prod": {f"q{i:03d}": "A" for i in range(4)}})
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=4)
+    assert not (pytester.path / "hist").exists()
+    result.stdout.fnmatch_lines(["tunebench: model prod, accuracy 0.250*not recorded; gate off"])
+
+
+def test_no_record_gates_but_writes_nothing(pytester):
+    write_project(pytester, n=4, extra="[tool.tunebench.gate]\nmin_accuracy = 0.9")
+    write_answers(pytester, {"tiny": {f"q{i:03d}": "A" for i in range(4)}})
+    result = pytester.runpytest("--no-record")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert not (pytester.path / "hist").exists()
+    result.stdout.fnmatch_lines(["accuracy*0.250*>= 0.9*FAIL*1/4*", "*gate FAIL"])
+
+
+def test_history_option_chooses_the_store(pytester, tmp_path):
+    write_project(pytester, n=2)
+    write_answers(pytester, {"tiny": {"q000": "A", "q001": "B"}})
+    elsewhere = tmp_path / "elsewhere"
+    pytester.runpytest("--history", str(elsewhere)).assert_outcomes(passed=2)
+    assert len(list(elsewhere.glob("runs/*/*.json"))) == 1
+    assert not (pytester.path / "hist").exists()
+
+
+def test_unserializable_outcome_fails_only_that_test(pytester):
+    write_project(pytester, n=2)
+    write_answers(pytester, {"tiny": {"q000": "A", "q001": "B"}})
+    pytester.makepyfile(test_bad="def test_bad(record):\n    record(kind='note', when=object())\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*record(): outcome of test_bad.py::test_bad is not valid:*not JSON serializable*"])
+    [record] = records(pytester)
+    assert record["status"] == "incomplete" and record["items"]["failed"] == ["test_bad.py::test_bad"]
+
+
+def test_question_without_its_contract_fields_fails_that_test_with_the_missing_keys(pytester):
+    pytester.makepyfile(test_q="def test_q(record):\n    record(kind='question', id='x', domain='tax')\n")
+    result = pytester.runpytest("--no-record")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*question outcome: missing key(s) difficulty, correct*"])
+
+
+def test_suites_without_question_or_probe_outcomes_write_no_record(pytester):
+    pytester.makepyfile(test_plain="def test_plain(record):\n    record(note='free-form')\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert not (pytester.path / ".tunebench").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--baseline", "nosuch"], "*--baseline: 'nosuch' is not auto, none, a model name (*tiny*) or a record id*"),
+    (["--history", "ftp://host/x"], "*--history: 'ftp://host/x': *unknown scheme ftp://; expected a local folder or gs://*"),
+    (["--model", "nope"], "*--model: unknown model 'nope'*Known models:*tiny*"),
+])
+def test_bad_option_values_are_usage_errors_naming_option_value_and_allowed(pytester, args, message):
+    write_project(pytester, n=1)
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_history_that_is_a_file_is_a_usage_error(pytester):
+    write_project(pytester, n=1)
+    (pytester.path / "afile").write_text("x")
+    result = pytester.runpytest("--history", "afile")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--history: 'afile' is a file; expected a folder*"])
+
+
+def test_results_appear_as_junit_properties_and_in_the_github_step_summary(pytester, monkeypatch):
+    write_project(pytester, n=3)
+    write_answers(pytester, {"tiny": {"q000": "A", "q001": "B", "q002": "A"}})
+    summary = pytester.path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.runpytest("--junitxml=out.xml").assert_outcomes(passed=3)
+    tree = ET.parse(pytester.path / "out.xml")
+    suite_props = {p.get("name"): p.get("value") for p in tree.getroot().iter("testsuite").__next__()
+                   .find("properties")}
+    assert suite_props["tunebench.accuracy.k"] == "2" and suite_props["tunebench.gate"] == "pass"
+    case = next(c for c in tree.iter("testcase") if c.get("name") == "test_question[q002]")
+    [prop] = [p for p in case.iter("property") if p.get("name") == "tunebench"]
+    assert json.loads(prop.get("value"))["chosen"] == "A"
+    text = summary.read_text()
+    assert "| rule | value | limit | baseline | result | detail |" in text and "gate PASS" in text
