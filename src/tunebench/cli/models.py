@@ -1,12 +1,18 @@
-"""`tunebench models list|show`: the model registry."""
+"""`tunebench models list|show|push|pull`: the model registry and its `gs://` copies."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from dataclasses import replace
+from pathlib import Path
 
-from tunebench.registry import get_registry
+from tunebench.errors import StorageError
+from tunebench.registry import ModelEntry, get_registry
 from tunebench.table import format_table
+
+_MIB = 1 << 20
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = commands.add_parser("list", help="print the registry as a table")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.add_argument("--remote", action="store_true",
+                         help="read the manifests of gs:// locations and show their sizes and versions")
     listing.set_defaults(func=list_models)
 
     show = commands.add_parser("show", help="print one registry entry")
@@ -23,16 +31,90 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(func=show_model)
 
+    push = commands.add_parser("push", help="publish a model's adapter (or base) folder to gs://bucket/prefix")
+    push.add_argument("name", help="registry name of the model to push")
+    push.add_argument("destination", help="gs://bucket/prefix to publish at")
+    push.add_argument("--part", choices=["adapter", "base"],
+                      help="which folder to push (default: the adapter if the model has one, else the base)")
+    push.add_argument("--new-version", action="store_true",
+                      help="publish over an existing version (refused without this flag)")
+    push.add_argument("--register", metavar="NEW_NAME",
+                      help="add a registry entry NEW_NAME whose pushed part points at the destination")
+    _transfer_options(push)
+    push.set_defaults(func=push_model)
+
+    pull = commands.add_parser("pull", help="download a model's gs:// folders into the local cache, verified")
+    pull.add_argument("name")
+    _transfer_options(pull)
+    pull.set_defaults(func=pull_model)
+
+
+def _transfer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=8, help="parallel transfers (default 8)")
+    parser.add_argument("--chunk-mib", type=int, default=32,
+                        help="resumable upload chunk in MiB, a multiple of 0.25 (default 32)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _settings(args: argparse.Namespace):
+    from tunebench.storage import TransferSettings
+
+    if args.workers < 1 or args.chunk_mib < 1:
+        raise StorageError(f"--workers and --chunk-mib must be >= 1, found {args.workers} and {args.chunk_mib}")
+    return TransferSettings(workers=args.workers, chunk_size=args.chunk_mib * _MIB,
+                            progress=False if args.no_progress else None)
+
 
 def list_models(args: argparse.Namespace) -> int:
-    """Print every registry entry."""
+    """Print every registry entry; with `--remote`, one row per gs:// location with its manifest's size."""
     entries = get_registry().entries()
+    if args.remote:
+        return _list_remote(entries, args.json)
     if args.json:
         print(json.dumps([{"name": e.name, **e.to_dict()} for e in entries], indent=2))
         return 0
     rows = [(e.name, e.status, e.base, e.adapter or "-", e.notes[:60]) for e in entries]
     print(format_table(["model", "status", "base", "adapter", "notes"], rows))
     return 0
+
+
+def _list_remote(entries: list[ModelEntry], as_json: bool) -> int:
+    from tunebench.storage import is_gcs_uri, make_client
+    from tunebench.storage.remote import describe_remote
+
+    places = [(e, part, uri) for e in entries for part, uri in (("base", e.base), ("adapter", e.adapter))
+              if uri and is_gcs_uri(uri)]
+    client = make_client() if places else None
+    summaries = {}
+    for _, _, uri in places:
+        if uri not in summaries:  # one base shared by several adapters is read once
+            summaries[uri] = describe_remote(uri, client)
+    problems = [s for s in summaries.values() if s.problem]
+    if as_json:
+        print(json.dumps([{"name": e.name, "part": part, "status": e.status, **summaries[uri].__dict__}
+                          for e, part, uri in places], indent=2))
+    else:
+        rows = [(e.name, part, e.status, summaries[uri].uri, _size_cell(summaries[uri]),
+                 summaries[uri].files if summaries[uri].files is not None else "-", _version_cell(summaries[uri]))
+                for e, part, uri in places]
+        print(format_table(["model", "part", "status", "location", "size", "files", "version"], rows))
+    for summary in problems:
+        print(f"tunebench: {summary.uri}: {summary.problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _size_cell(summary) -> str:
+    from tunebench.storage.transfer import format_size
+
+    return "unreadable" if summary.size is None else format_size(summary.size)
+
+
+def _version_cell(summary) -> str:
+    if summary.version is None:
+        return "-"
+    if summary.version == 0:
+        return "no manifest"
+    return f"v{summary.version} {summary.created_at}"
 
 
 def show_model(args: argparse.Namespace) -> int:
@@ -45,4 +127,42 @@ def show_model(args: argparse.Namespace) -> int:
     width = max(map(len, data))
     for key, value in data.items():
         print(f"{key.ljust(width)}  {value}")
+    return 0
+
+
+def push_model(args: argparse.Namespace) -> int:
+    """Publish the model's adapter (or base) folder; optionally register a copy pointing at it."""
+    from tunebench.loading import resolve_location
+    from tunebench.storage import push_folder
+
+    registry = get_registry()
+    entry = registry.get(args.name)
+    part = args.part or ("adapter" if entry.adapter else "base")
+    location = entry.adapter if part == "adapter" else entry.base
+    if not location:
+        raise StorageError(f"model {entry.name!r} has no {part} to push")
+    folder = Path(resolve_location(location, registry))
+    report = push_folder(folder, args.destination, name=entry.name, new_version=args.new_version,
+                         status=entry.status, notes=entry.notes, settings=_settings(args))
+    print(report.summary())
+    if args.register:
+        pushed = replace(entry, name=args.register, origin="", **{part: report.uri},
+                         notes=f"{part} pushed from {entry.name!r} ({report.uri} v{report.manifest.version}). "
+                               + entry.notes)
+        print(f"registered {args.register!r} in {registry.add(pushed)}")
+    return 0
+
+
+def pull_model(args: argparse.Namespace) -> int:
+    """Pull every gs:// location of the model into the cache and print where each landed."""
+    from tunebench.storage import is_gcs_uri, pull_folder
+
+    entry = get_registry().get(args.name)
+    remote = [uri for uri in (entry.base, entry.adapter) if uri and is_gcs_uri(uri)]
+    if not remote:
+        print(f"{entry.name}: nothing to pull (base {entry.base}, adapter {entry.adapter or '-'} are not gs://)")
+        return 0
+    settings = _settings(args)
+    for uri in remote:
+        print(pull_folder(uri, settings=settings).summary())
     return 0

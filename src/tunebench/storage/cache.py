@@ -6,9 +6,8 @@ renamed into place. A corrupted or truncated download raises ChecksumError and l
 the final name. A cached file whose size and checksums equal the manifest's is reused: its checksums
 are recomputed unless `.tunebench-cache.json` recorded them for the same size and modification time.
 
-A location without `MANIFEST.json` (a folder copied to the bucket by hand) is pulled from its listing,
-checked by the server's crc32c only, with a warning; one that holds only uncommitted push objects is
-refused.
+What is pulled is `remote.committed_manifest`: the manifest, or the listing of a folder copied to the
+bucket without tunebench.
 """
 
 from __future__ import annotations
@@ -28,16 +27,10 @@ from typing import Any
 
 from tunebench.errors import ChecksumError, StorageError
 from tunebench.storage.checksums import Digest, FileDigest, file_digest
-from tunebench.storage.gcs import gcs_errors, list_names, make_client, retry_policy
+from tunebench.storage.gcs import gcs_errors, make_client, retry_policy
 from tunebench.storage.location import GcsLocation
-from tunebench.storage.manifest import (
-    MANIFEST_NAME,
-    OBJECTS_DIR,
-    Manifest,
-    ManifestFile,
-    check_file_name,
-    read_manifest,
-)
+from tunebench.storage.manifest import Manifest, ManifestFile
+from tunebench.storage.remote import committed_manifest
 from tunebench.storage.transfer import Progress, TransferSettings, format_bytes
 
 __all__ = ["PullReport", "pull_folder", "cache_dir_for"]
@@ -61,7 +54,8 @@ class PullReport:
     def summary(self) -> str:
         """Return one line: files fetched and reused, bytes and rate."""
         rate = self.bytes_downloaded / self.seconds if self.seconds > 0 else 0.0
-        return (f"pulled {self.uri} version {self.manifest.version} into {self.path}: "
+        version = f"version {self.manifest.version}" if self.manifest.version else "(no manifest)"
+        return (f"pulled {self.uri} {version} into {self.path}: "
                 f"{len(self.downloaded)} downloaded ({format_bytes(self.bytes_downloaded)}, {format_bytes(rate)}/s), "
                 f"{len(self.reused)} reused from the cache")
 
@@ -83,7 +77,7 @@ def pull_folder(uri: str, *, settings: TransferSettings | None = None, client: A
     location = GcsLocation.parse(uri)
     settings = settings or TransferSettings()
     bucket = (client or make_client()).bucket(location.bucket)
-    manifest = read_manifest(bucket, location, settings) or _manifest_from_listing(bucket, location, settings)
+    manifest = committed_manifest(bucket, location, settings)
     target = cache_dir_for(location, cache_root)
     target.mkdir(parents=True, exist_ok=True)
     report = PullReport(location.uri, target, manifest)
@@ -276,21 +270,3 @@ def _fsync_folder(folder: Path) -> None:
         pass  # some filesystems refuse fsync on folders; the file itself was fsynced
     finally:
         os.close(fd)
-
-
-def _manifest_from_listing(bucket: Any, location: GcsLocation, settings: TransferSettings) -> Manifest:
-    """Describe a folder copied to the bucket without tunebench, from the server's listing."""
-    blobs = [b for b in list_names(bucket, location.key(""), settings) if not b.name.endswith("/")]
-    if not blobs:
-        raise StorageError(f"{location.uri}: nothing there (no {MANIFEST_NAME} and no objects)")
-    if any(location.relative(b.name).startswith(f"{OBJECTS_DIR}/") for b in blobs):
-        raise StorageError(f"{location.uri}: holds pushed objects but no {MANIFEST_NAME}: no push has "
-                           "committed there yet")
-    log.warning("%s has no %s: pulling its listing, checked by crc32c only (push it with tunebench to "
-                "add sha256 and a commit point)", location.uri, MANIFEST_NAME)
-    for blob in blobs:
-        check_file_name(location.relative(blob.name), location.uri)
-    files = tuple(ManifestFile(name=location.relative(b.name), object=location.relative(b.name), size=int(b.size),
-                               crc32c=b.crc32c, sha256=None, generation=int(b.generation)) for b in blobs)
-    return Manifest(name=location.prefix.rsplit("/", 1)[-1], version=1, push_id="(unmanifested)",
-                    created_at="", files=files)

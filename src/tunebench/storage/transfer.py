@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TransferSettings", "Progress", "format_bytes"]
+__all__ = ["TransferSettings", "Progress", "format_bytes", "format_size"]
 
 _MIB = 1 << 20
 
@@ -43,6 +43,15 @@ def format_bytes(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} GiB"
+
+
+def format_size(count: int) -> str:
+    """Return `count` bytes in decimal units with two decimals, as bucket listings show them (27.52 GB)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{count:.2f} {unit}"
+        count /= 1000
+    return f"{count:.2f} GB"
 
 
 class Progress:
