@@ -1,0 +1,82 @@
+"""Draw each phase's examples by its difficulty mix, deterministically from the seed, and fix their order.
+
+The counts per difficulty are the mix times the phase size, rounded by largest remainder so they add up
+to the size exactly. A difficulty with fewer examples than asked is an error, never a silent shortfall.
+The order chosen here is the order the model sees: training uses a sequential sampler and no packing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+
+from tunebench.data import DIFFICULTIES, DOMAINS, Example
+from tunebench.errors import DataError
+from tunebench.training.recipe import Phase
+
+__all__ = ["difficulty_counts", "sample_phase", "order_phase"]
+
+
+def difficulty_counts(mix: dict[str, float], size: int) -> dict[str, int]:
+    """Return how many examples of each difficulty a phase of `size` takes (largest remainder, exact sum)."""
+    exact = {d: mix.get(d, 0.0) * size for d in DIFFICULTIES}
+    counts = {d: math.floor(v) for d, v in exact.items()}
+    short = size - sum(counts.values())
+    # Ties go to the earlier difficulty, so the rounding is the same on every machine.
+    by_remainder = sorted(DIFFICULTIES, key=lambda d: (-(exact[d] - counts[d]), DIFFICULTIES.index(d)))
+    for difficulty in by_remainder[:short]:
+        counts[difficulty] += 1
+    return counts
+
+
+def sample_phase(pool: Sequence[Example], phase: Phase, seed: int) -> list[Example]:
+    """Return the phase's examples, drawn by its mix from `pool` with `seed`, in training order."""
+    by_difficulty: dict[str, list[Example]] = defaultdict(list)
+    for example in pool:
+        by_difficulty[example.difficulty].append(example)
+    chosen: list[Example] = []
+    for difficulty, count in difficulty_counts(phase.mix, phase.size).items():
+        available = by_difficulty[difficulty]
+        if count > len(available):
+            files = ", ".join(str(p) for p in phase.data)
+            raise DataError(f"phase {phase.name}: the mix asks for {count} {difficulty} examples "
+                            f"({phase.mix[difficulty]:.0%} of {phase.size}), the data has {len(available)} "
+                            f"({files}); lower the size or the {difficulty} share, or add data")
+        rng = random.Random(f"{seed}:{phase.name}:{difficulty}")
+        chosen.extend(rng.sample(available, count))
+    return order_phase(chosen, phase.kind, random.Random(f"{seed}:{phase.name}:order"))
+
+
+def order_phase(examples: list[Example], kind: str, rng: random.Random) -> list[Example]:
+    """Return `examples` in the order the phase kind prescribes."""
+    level = {d: i for i, d in enumerate(DIFFICULTIES)}
+    if kind == "domain_blocks":
+        # One domain after another, each block from easy to extreme.
+        domain_rank = {d: i for i, d in enumerate(DOMAINS)}
+        return sorted(examples, key=lambda e: (domain_rank.get(e.domain, len(DOMAINS)), level[e.difficulty]))
+    if kind == "mixed":
+        # Easy to extreme; within a difficulty, the domains take turns.
+        ordered: list[Example] = []
+        for difficulty in DIFFICULTIES:
+            ordered.extend(_round_robin([e for e in examples if e.difficulty == difficulty]))
+        return ordered
+    if kind == "stress":
+        shuffled = list(examples)
+        rng.shuffle(shuffled)
+        return shuffled
+    raise DataError(f"unknown phase kind {kind!r}")
+
+
+def _round_robin(examples: list[Example]) -> list[Example]:
+    queues: dict[str, list[Example]] = defaultdict(list)
+    for example in examples:
+        queues[example.domain].append(example)
+    ordered: list[Example] = []
+    domains = sorted(queues, key=lambda d: DOMAINS.index(d) if d in DOMAINS else len(DOMAINS))
+    while any(queues.values()):
+        for domain in domains:
+            if queues[domain]:
+                ordered.append(queues[domain].pop(0))
+    return ordered

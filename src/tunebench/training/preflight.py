@@ -1,0 +1,221 @@
+"""Preflight: refuse a run that would fail hours later, before any weights load.
+
+Checks free disk against the sizes the recipe implies (adapter, optimizer state per checkpoint, merged
+copy, estimated from the base model's config.json), package versions known to conflict (the seed hit
+autoawq against transformers, a torchvision built for another torch, and trl's argument renames), GPU
+presence and memory, and bitsandbytes when a 4-bit method is asked for. Each failure says what to do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from tunebench.config import Config
+from tunebench.errors import PreflightError
+from tunebench.training.recipe import Recipe
+
+__all__ = ["Check", "SizeEstimate", "estimate_sizes", "check_packages", "check_disk", "check_hardware",
+           "run_preflight", "raise_on_failures"]
+
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Check:
+    """One preflight check: `ok` True (pass), False (refuse) or None (could not check; not a refusal)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    """Bytes a run writes or holds, estimated from the base model's config."""
+
+    base_params: int
+    adapter_params: int
+    adapter_bytes: int
+    checkpoint_bytes: int
+    merged_bytes: int
+    disk_bytes: int
+    gpu_bytes: int
+
+
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _major_minor(text: str) -> tuple[int, int]:
+    parts = [int("".join(c for c in p if c.isdigit()) or 0) for p in text.split("+")[0].split(".")[:2]]
+    return (parts + [0, 0])[0], (parts + [0, 0])[1]
+
+
+def check_packages(recipe: Recipe | None = None) -> list[Check]:
+    """Return the package checks: known conflicts and versions too old for what the recipe uses."""
+    checks = []
+    transformers, trl, peft = _version("transformers"), _version("trl"), _version("peft")
+    awq = _version("autoawq")
+    if awq and transformers and _major_minor(transformers) >= (4, 57):
+        checks.append(Check("autoawq", False, f"autoawq {awq} imports PytorchGELUTanh, removed in transformers 4.57 "
+                            f"(installed: {transformers}); importing peft/trl fails", "pip uninstall -y autoawq"))
+    else:
+        checks.append(Check("autoawq", True, f"autoawq {awq or 'not installed'}"))
+    torch, vision = _version("torch"), _version("torchvision")
+    if vision and torch:
+        t_major, t_minor = _major_minor(torch)
+        want = (0, t_minor + 15) if t_major == 2 else None  # torch 2.N pairs with torchvision 0.(N+15)
+        ok = want is None or _major_minor(vision) == want
+        checks.append(Check("torchvision", ok, f"torchvision {vision} with torch {torch}",
+                            "" if ok else f"pip install 'torchvision=={want[0]}.{want[1]}.*' (or uninstall it)"))
+    if trl is None or _major_minor(trl) < (1, 0):
+        checks.append(Check("trl", False, f"trl {trl or 'not installed'}: tunebench uses the trl 1.x API "
+                            "(processing_class, max_length; tokenizer and max_seq_length were renamed)",
+                            "pip install 'trl>=1.0'"))
+    else:
+        checks.append(Check("trl", True, f"trl {trl}"))
+    if transformers is None or not _has_sequential_sampler():
+        checks.append(Check("transformers", False, f"transformers {transformers}: no "
+                            "train_sampling_strategy='sequential' (needed to keep the curriculum's order)",
+                            "pip install 'transformers>=5.0'"))
+    else:
+        checks.append(Check("transformers", True, f"transformers {transformers}"))
+    if recipe is not None and recipe.use_dora and (peft is None or _major_minor(peft) < (0, 17)):
+        checks.append(Check("peft", False, f"peft {peft}: DoRA training needs peft >= 0.17",
+                            "pip install 'peft>=0.17'"))
+    else:
+        checks.append(Check("peft", True, f"peft {peft}"))
+    if recipe is not None and recipe.quantized:
+        found = importlib.util.find_spec("bitsandbytes") is not None
+        checks.append(Check("bitsandbytes", found, f"{recipe.method} loads the base in 4 bits: bitsandbytes "
+                            f"{_version('bitsandbytes') or 'not installed'}",
+                            "" if found else "pip install bitsandbytes (or use method = \"lora\"/\"dora\")"))
+    return checks
+
+
+def _has_sequential_sampler() -> bool:
+    from transformers import TrainingArguments
+
+    field = TrainingArguments.__dataclass_fields__.get("train_sampling_strategy")
+    return field is not None and "sequential" in (field.metadata or {}).get("choices", ["sequential"])
+
+
+def read_base_config(recipe: Recipe, config: Config) -> dict[str, Any] | None:
+    """Return the base model's config.json as a dict when it is on this machine, else None."""
+    from tunebench.registry import TINY_BASE, Registry
+
+    location = recipe.model
+    registry = Registry(config)
+    if location in registry:
+        location = registry.get(location).base
+    if location == TINY_BASE:
+        from tunebench.tiny import tiny_path
+
+        location = str(tiny_path())
+    path = Path(registry.resolve_local(location)) / "config.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate:
+    """Return the adapter, checkpoint, merged, disk and GPU sizes a recipe implies for this base model."""
+    hidden, layers = model_config["hidden_size"], model_config["num_hidden_layers"]
+    inter, vocab = model_config["intermediate_size"], model_config["vocab_size"]
+    heads = model_config["num_attention_heads"]
+    head_dim = model_config.get("head_dim") or hidden // heads
+    kv = model_config.get("num_key_value_heads", heads) * head_dim
+    shapes = {"q_proj": (hidden, heads * head_dim), "k_proj": (hidden, kv), "v_proj": (hidden, kv),
+              "o_proj": (heads * head_dim, hidden), "gate_proj": (hidden, inter), "up_proj": (hidden, inter),
+              "down_proj": (inter, hidden)}
+    per_layer = sum(i * o for i, o in shapes.values())
+    embeddings = vocab * hidden * (1 if model_config.get("tie_word_embeddings") else 2)
+    base = layers * (per_layer + 2 * hidden) + embeddings + hidden
+    adapter = layers * sum(recipe.rank * (shapes[m][0] + shapes[m][1]) + (shapes[m][1] if recipe.use_dora else 0)
+                           for m in recipe.target_modules if m in shapes)
+    adapter_bytes = adapter * 4  # PEFT keeps adapter weights in fp32
+    checkpoint = adapter_bytes * 3 + (1 << 20)  # weights + two AdamW moments + trainer/rng/scheduler state
+    merged = base * (2 if recipe.bf16 else 4) if recipe.merge else 0
+    disk = len(recipe.phases) * (recipe.save_total_limit * checkpoint + adapter_bytes) + adapter_bytes + merged
+    weight_bytes = base * (0.55 if recipe.quantized else (2 if recipe.bf16 else 4))
+    # Activations: a rough 20 bytes per hidden unit per token per layer, a tenth of it with checkpointing.
+    activations = recipe.batch_size * recipe.max_length * hidden * layers * 20
+    if recipe.gradient_checkpointing:
+        activations //= 10
+    logits = recipe.batch_size * recipe.max_length * vocab * 4 * 2
+    gpu = int(weight_bytes + adapter_bytes * 4 + activations + logits)
+    return SizeEstimate(base, adapter, adapter_bytes, checkpoint, merged, int(disk * 1.1), gpu)
+
+
+def check_disk(recipe: Recipe, output_dir: Path, sizes: SizeEstimate | None,
+               free_bytes: int | None = None) -> Check:
+    """Return the disk check: free space at `output_dir` against the run's estimated writes."""
+    where = output_dir
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free if free_bytes is None else free_bytes
+    if sizes is None:
+        return Check("disk", None, f"{_gb(free)} free at {where}; base config not local, sizes not estimated")
+    need = sizes.disk_bytes
+    detail = (f"need ~{_gb(need)} at {output_dir} ({len(recipe.phases)} phases x {recipe.save_total_limit} "
+              f"checkpoints of {_gb(sizes.checkpoint_bytes)}, adapter {_gb(sizes.adapter_bytes)}"
+              f"{f', merged {_gb(sizes.merged_bytes)}' if sizes.merged_bytes else ''}); {_gb(free)} free")
+    return Check("disk", free >= need, detail,
+                 "" if free >= need else "free disk space (old merged models, checkpoints), lower save_total_limit, "
+                 "set output_dir on a larger disk, or set merge = false")
+
+
+def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Check]:
+    """Return GPU checks: presence when the recipe asks for CUDA, and memory against the estimate."""
+    import torch
+
+    has_gpu = torch.cuda.is_available()
+    if not has_gpu:
+        wants_gpu = recipe is not None and recipe.device == "cuda"
+        return [Check("gpu", not wants_gpu, "no CUDA GPU" + (" but the recipe sets device = \"cuda\"" if wants_gpu
+                                                                 else "; training runs on the CPU"),
+                      "run on a GPU machine, or set device = \"cpu\" for a small model" if wants_gpu else "")]
+    name = torch.cuda.get_device_name(0)
+    total = torch.cuda.get_device_properties(0).total_memory
+    checks = [Check("gpu", True, f"{name}, {_gb(total)}")]
+    if sizes is not None:
+        fits = sizes.gpu_bytes <= total
+        checks.append(Check("gpu memory", fits, f"estimated peak ~{_gb(sizes.gpu_bytes)} of {_gb(total)}",
+                            "" if fits else "lower batch_size (raise grad_accum), max_length, enable "
+                            "gradient_checkpointing, or use qlora/qdora"))
+    return checks
+
+
+def run_preflight(recipe: Recipe, config: Config, output_dir: Path,
+                  free_disk_bytes: int | None = None) -> list[Check]:
+    """Return every check for this recipe; nothing is loaded but the base model's config.json."""
+    checks = check_packages(recipe)
+    model_config = read_base_config(recipe, config)
+    sizes = estimate_sizes(recipe, model_config) if model_config else None
+    checks.append(check_disk(recipe, output_dir, sizes, free_disk_bytes))
+    checks.extend(check_hardware(recipe, sizes))
+    return checks
+
+
+def raise_on_failures(checks: list[Check], what: str) -> None:
+    """Raise PreflightError listing each failed check and what to do about it."""
+    failed = [c for c in checks if c.ok is False]
+    if failed:
+        lines = [f"  {c.name}: {c.detail}" + (f"\n    fix: {c.fix}" if c.fix else "") for c in failed]
+        raise PreflightError(f"preflight refused {what}; nothing was loaded:\n" + "\n".join(lines))
+
+
+def _gb(value: float) -> str:
+    if value >= GiB:
+        return f"{value / GiB:.1f} GiB"
+    return f"{value / (1 << 20):.1f} MiB"

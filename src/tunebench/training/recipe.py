@@ -1,0 +1,252 @@
+"""Training recipes: a TOML file loaded into a typed, validated `Recipe` whose fields are the file's keys.
+
+A recipe names the model, the adapter method and its hyperparameters, and the phases. Every key is
+checked before any work starts: an unknown key, a wrong type, a difficulty mix that does not sum to 1 or
+a missing data file is a `RecipeError` naming the recipe file, the line and the key. Paths in a recipe are
+relative to the recipe's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.errors import RecipeError
+
+__all__ = ["Recipe", "Phase", "load_recipe", "METHODS", "PHASE_KINDS", "DIFFICULTIES", "QWEN2_PROJECTIONS"]
+
+METHODS = ("lora", "dora", "qlora", "qdora")
+# A: one domain after another; B: domains interleaved, easy to extreme; C: a hard-heavy stress epoch.
+PHASE_KINDS = ("domain_blocks", "mixed", "stress")
+DIFFICULTIES = ("easy", "medium", "hard", "extreme")
+# All seven Qwen2 projections: PEFT's own default for Qwen2 targets only q_proj and v_proj.
+QWEN2_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One training phase: its data files, how many examples, their difficulty mix and its ordering."""
+
+    name: str
+    kind: str
+    data: tuple[Path, ...]
+    size: int
+    mix: dict[str, float]
+    epochs: int | None = None  # None: the recipe's `epochs`
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated training recipe; `path` is the file and `sha256` the hash of its bytes."""
+
+    path: Path
+    sha256: str
+    model: str
+    method: str
+    output: str
+    phases: tuple[Phase, ...]
+    validation: tuple[Path, ...]
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = QWEN2_PROJECTIONS
+    batch_size: int = 4
+    grad_accum: int = 1
+    epochs: int = 1
+    learning_rate: float = 2e-4
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_length: int = 2048
+    seed: int = 0
+    save_steps: int = 50
+    save_total_limit: int = 2
+    validation_size: int | None = None  # None: every example of the validation files
+    output_dir: Path | None = None  # None: <config home>/models/<output>
+    device: str = "auto"
+    hardware: str | None = None  # a key of [tool.tunebench.prices]; None: detected
+    bf16: bool = True  # on a GPU that supports it; the CPU always trains in fp32
+    gradient_checkpointing: bool = False
+    merge: bool = False
+    description: str = ""
+    contamination_suites: tuple[Path, ...] = field(default_factory=tuple)
+
+    @property
+    def quantized(self) -> bool:
+        return self.method in ("qlora", "qdora")
+
+    @property
+    def use_dora(self) -> bool:
+        return self.method in ("dora", "qdora")
+
+    @property
+    def effective_batch(self) -> int:
+        return self.batch_size * self.grad_accum
+
+
+# key: (type or types, check or None, what the check expects)
+_POSITIVE = (lambda v: v > 0, "> 0")
+_TOP_KEYS: dict[str, tuple[Any, Any]] = {
+    "model": (str, None), "method": (str, (lambda v: v in METHODS, "one of " + ", ".join(METHODS))),
+    "output": (str, (lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None,
+                     "a model name (letters, digits, '.', '_', '-')")),
+    "rank": (int, _POSITIVE), "alpha": (int, _POSITIVE),
+    "dropout": ((int, float), (lambda v: 0 <= v < 1, ">= 0 and < 1")),
+    "target_modules": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of strings")),
+    "batch_size": (int, _POSITIVE), "grad_accum": (int, _POSITIVE), "epochs": (int, _POSITIVE),
+    "learning_rate": ((int, float), _POSITIVE),
+    "lr_scheduler": (str, (lambda v: v in SCHEDULERS, "one of " + ", ".join(SCHEDULERS))),
+    "warmup_ratio": ((int, float), (lambda v: 0 <= v < 1, ">= 0 and < 1")),
+    "weight_decay": ((int, float), (lambda v: v >= 0, ">= 0")),
+    "max_length": (int, (lambda v: v >= 16, ">= 16")), "seed": (int, None),
+    "save_steps": (int, _POSITIVE), "save_total_limit": (int, _POSITIVE),
+    "validation": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of paths")),
+    "validation_size": (int, _POSITIVE),
+    "output_dir": (str, None), "device": (str, (lambda v: v in DEVICES, "one of " + ", ".join(DEVICES))),
+    "hardware": (str, None), "bf16": (bool, None), "gradient_checkpointing": (bool, None), "merge": (bool, None),
+    "description": (str, None),
+    "contamination_suites": (list, (lambda v: all(isinstance(x, str) for x in v), "a list of paths")),
+    "phases": (list, (lambda v: bool(v), "at least one [[phases]] table")),
+}
+_REQUIRED = ("model", "method", "output", "phases", "validation")
+_PHASE_KEYS: dict[str, tuple[Any, Any]] = {
+    "name": (str, (lambda v: re.fullmatch(r"[A-Za-z0-9_-]+", v) is not None, "letters, digits, '_' or '-'")),
+    "kind": (str, (lambda v: v in PHASE_KINDS, "one of " + ", ".join(PHASE_KINDS))),
+    "data": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of paths")),
+    "size": (int, _POSITIVE), "mix": (dict, None), "epochs": (int, _POSITIVE),
+}
+_PHASE_REQUIRED = ("name", "kind", "data", "size", "mix")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Return the validated recipe in the TOML file at `path`."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file")
+    raw = path.read_bytes()
+    text = raw.decode("utf-8")
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}") from exc
+    where = _Where(path, text)
+    _check_table(table, _TOP_KEYS, _REQUIRED, where, prefix="")
+    phases = tuple(_phase(i, p, where) for i, p in enumerate(table["phases"]))
+    names = [p.name for p in phases]
+    for name in names:
+        if names.count(name) > 1:
+            raise RecipeError(f"{where.at('name')}: key phases.name: expected distinct phase names, "
+                              f"found {name!r} twice")
+    values = {k: v for k, v in table.items() if k != "phases"}
+    values["validation"] = tuple(where.data_path(p, "validation") for p in table["validation"])
+    values["contamination_suites"] = tuple(where.path_value(p) for p in table.get("contamination_suites", ()))
+    if "target_modules" in values:
+        values["target_modules"] = tuple(values["target_modules"])
+    if "output_dir" in values:
+        values["output_dir"] = where.path_value(values["output_dir"])
+    for key in ("dropout", "learning_rate", "warmup_ratio", "weight_decay"):
+        if key in values:
+            values[key] = float(values[key])
+    return Recipe(path=path, sha256="sha256:" + hashlib.sha256(raw).hexdigest(), phases=phases, **values)
+
+
+class _Where:
+    """Names places in one recipe file: `file:line` for a key, and resolves the file's relative paths."""
+
+    def __init__(self, path: Path, text: str):
+        self.path, self.lines = path, text.splitlines()
+
+    def at(self, key: str, after: int = 0) -> str:
+        pattern = re.compile(rf"^\s*(\"?{re.escape(key)}\"?\s*=|\[\[?{re.escape(key)}\]\]?)")
+        for number, line in enumerate(self.lines[after:], start=after + 1):
+            if pattern.match(line):
+                return f"{self.path}:{number}"
+        return str(self.path)
+
+    def path_value(self, value: str) -> Path:
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else (self.path.parent / candidate).resolve()
+
+    def data_path(self, value: str, key: str) -> Path:
+        resolved = self.path_value(value)
+        if not resolved.is_file():
+            raise RecipeError(f"{self.at(key)}: key {key}: expected an existing data file, found {value!r} "
+                              f"(no file {resolved})")
+        return resolved
+
+
+def _check_table(table: dict, spec: dict, required: tuple[str, ...], where: _Where, prefix: str,
+                 line_after: int = 0) -> None:
+    for key, value in table.items():
+        if key not in spec:
+            raise RecipeError(f"{where.at(key, line_after)}: unknown key {prefix}{key}: expected one of "
+                              f"{', '.join(sorted(spec))}")
+        kinds, check = spec[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and kinds in (int, (int, float))):
+            raise RecipeError(f"{where.at(key, line_after)}: key {prefix}{key}: expected {_type_name(kinds)}, "
+                              f"found {value!r} ({type(value).__name__})")
+        if check and not check[0](value):
+            raise RecipeError(f"{where.at(key, line_after)}: key {prefix}{key}: expected {check[1]}, found {value!r}")
+    for key in required:
+        if key not in table:
+            raise RecipeError(f"{where.path}: key {prefix}{key}: expected it to be present, found nothing")
+
+
+def _phase(index: int, table: Any, where: _Where) -> Phase:
+    prefix = f"phases[{index}]."
+    if not isinstance(table, dict):
+        raise RecipeError(f"{where.at('phases')}: key phases[{index}]: expected a table, found {table!r}")
+    start = _phase_line(where, index)
+    _check_table(table, _PHASE_KEYS, _PHASE_REQUIRED, where, prefix, line_after=start)
+    mix = _mix(table["mix"], where, prefix, start)
+    data = tuple(_phase_data(where, p, prefix, start) for p in table["data"])
+    return Phase(name=table["name"], kind=table["kind"], data=data, size=table["size"], mix=mix,
+                 epochs=table.get("epochs"))
+
+
+def _phase_line(where: _Where, index: int) -> int:
+    seen = -1
+    for number, line in enumerate(where.lines):
+        if line.strip() == "[[phases]]":
+            seen += 1
+            if seen == index:
+                return number
+    return 0
+
+
+def _phase_data(where: _Where, value: str, prefix: str, start: int) -> Path:
+    resolved = where.path_value(value)
+    if not resolved.is_file():
+        raise RecipeError(f"{where.at('data', start)}: key {prefix}data: expected an existing data file, "
+                          f"found {value!r} (no file {resolved})")
+    return resolved
+
+
+def _mix(mix: dict, where: _Where, prefix: str, start: int) -> dict[str, float]:
+    here = where.at("mix", start)
+    for key, value in mix.items():
+        if key not in DIFFICULTIES:
+            raise RecipeError(f"{here}: key {prefix}mix.{key}: expected a difficulty "
+                              f"({', '.join(DIFFICULTIES)}), found {key!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise RecipeError(f"{here}: key {prefix}mix.{key}: expected a fraction >= 0, found {value!r}")
+    total = sum(mix.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise RecipeError(f"{here}: key {prefix}mix: expected fractions summing to 1, found {total:g} "
+                          f"({', '.join(f'{k}={v:g}' for k, v in mix.items())})")
+    return {d: float(mix.get(d, 0.0)) for d in DIFFICULTIES}
+
+
+def _type_name(kinds: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+             dict: "a table"}
+    if isinstance(kinds, tuple):
+        return "a number"
+    return names.get(kinds, kinds.__name__)

@@ -1,0 +1,185 @@
+"""Surviving preemption and out-of-memory: run state, checkpoints, SIGTERM, and the OOM retry rule.
+
+**Preemption.** A SIGTERM (a spot VM's notice, `kill`, Slurm's `--signal=TERM`) sets a latch for the whole
+run. At the end of the step in progress the trainer saves a regular checkpoint and stops; the phase is
+recorded as preempted, never as done, and `tunebench train RECIPE --resume` continues from the last
+complete checkpoint of that phase, skipping finished phases.
+
+transformers 5.24 has `TrainingArguments.enable_jit_checkpoint` for this, and we read its source
+(`transformers/trainer_jit_checkpoint.py`) before deciding not to use it: (1) it waits 3 s on a timer
+thread owned by one Trainer before asking for the checkpoint, and each phase builds a new Trainer, so a
+SIGTERM in a phase's last seconds is lost when the next phase replaces the handler; (2) it usually fires
+in `on_pre_optimizer_step`, saving a checkpoint in the middle of a step whose RNG state is already past
+that step's forward pass, so a resumed run with dropout is not bit-identical to an uninterrupted one.
+The latch here spans phases and saves only at step ends, through the Trainer's own checkpoint path.
+
+**OOM.** On `torch.OutOfMemoryError` the phase restarts from its starting adapter with half the
+per-device batch and twice the accumulation, so the effective batch and the examples per optimizer step
+stay the same. (`auto_find_batch_size` shrinks by 0.9x, keeps the accumulation and keeps weights already
+updated by the failed attempt.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from tunebench.errors import TunebenchError
+
+__all__ = ["RunState", "TrainingPreempted", "PreemptionLatch", "PreemptionCallback", "last_complete_checkpoint",
+           "is_out_of_memory", "halve_batch", "OutOfMemoryAtBatchOne", "PREEMPTED_EXIT"]
+
+PREEMPTED_EXIT = 75  # EX_TEMPFAIL: try again (with --resume)
+_INCOMPLETE_MARK = "checkpoint-is-incomplete.txt"  # transformers' JIT checkpoint sentinel, honoured if present
+
+
+class TrainingPreempted(TunebenchError):
+    """The run stopped on SIGTERM after saving a checkpoint; `--resume` continues it."""
+
+
+class OutOfMemoryAtBatchOne(TunebenchError):
+    """Out of memory with a per-device batch of 1: nothing left to halve."""
+
+
+# --- run state -----------------------------------------------------------------------------------------
+
+@dataclass
+class RunState:
+    """What a run has finished, kept in `<output dir>/run.json` so `--resume` can pick it up."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: Path, recipe_sha256: str) -> RunState:
+        """Return the state at `path`, or a fresh one for this recipe."""
+        if path.is_file():
+            return cls(path, json.loads(path.read_text(encoding="utf-8")))
+        return cls(path, {"recipe_sha256": recipe_sha256, "status": "new", "phases": {}, "attempts": [],
+                          "oom_events": [], "batch_size": None, "grad_accum": None, "run_id": None})
+
+    @property
+    def status(self) -> str:
+        return self.data["status"]
+
+    def phase(self, name: str) -> dict[str, Any]:
+        """Return the recorded figures of phase `name` (empty if it never ran)."""
+        return self.data["phases"].setdefault(name, {"status": "pending"})
+
+    def phase_done(self, name: str) -> bool:
+        return self.phase(name).get("status") == "done"
+
+    def save(self) -> None:
+        """Write the state atomically (temp file, fsync, rename)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".run.json.")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.data, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """Return the highest-step `checkpoint-N` in `folder` that was written whole, or None."""
+    if not folder.is_dir():
+        return None
+    complete = []
+    for candidate in folder.iterdir():
+        match = re.fullmatch(r"checkpoint-(\d+)", candidate.name)
+        if match and (candidate / "trainer_state.json").is_file() and not (candidate / _INCOMPLETE_MARK).exists():
+            complete.append((int(match.group(1)), candidate))
+    return max(complete)[1] if complete else None
+
+
+def clear_checkpoints(folder: Path) -> None:
+    """Remove a phase's checkpoints (after an OOM restart they belong to another batch layout)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- SIGTERM -------------------------------------------------------------------------------------------
+
+class PreemptionLatch:
+    """A SIGTERM handler for the whole run: it only records the signal; the trainer acts at a step end."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def install(self) -> PreemptionLatch:
+        """Install the handler (main thread only); return self."""
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def restore(self) -> None:
+        """Put back the handler that was there before."""
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __enter__(self) -> PreemptionLatch:
+        return self.install()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.restore()
+
+
+class PreemptionCallback(TrainerCallback):
+    """At each step end, if SIGTERM arrived (on any rank), save a checkpoint and stop training."""
+
+    def __init__(self, latch: PreemptionLatch):
+        self.latch = latch
+        self.stopped_at: int | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if _any_rank(self.latch.requested, args):
+            control.should_save = True
+            control.should_training_stop = True
+            self.stopped_at = state.global_step
+        return control
+
+
+def _any_rank(flag: bool, args: Any) -> bool:
+    # Ranks must agree to stop at the same step, or the ones still training hang in their next all-reduce.
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor([int(flag)], device=args.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+# --- OOM -----------------------------------------------------------------------------------------------
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Return True for torch's OutOfMemoryError (CUDA, MPS or XPU allocators)."""
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError)
+
+
+def halve_batch(batch_size: int, grad_accum: int) -> tuple[int, int]:
+    """Return (batch_size // 2, grad_accum * 2): the same effective batch in smaller pieces."""
+    if batch_size <= 1:
+        raise OutOfMemoryAtBatchOne("out of memory with a per-device batch of 1: lower max_length, enable "
+                                    "gradient_checkpointing, use a q-method (4-bit base) or a larger GPU")
+    if batch_size % 2:
+        # An odd batch cannot halve exactly; keep the effective batch by rounding the batch down to a divisor.
+        effective = batch_size * grad_accum
+        smaller = max(d for d in range(1, batch_size // 2 + 1) if effective % d == 0)
+        return smaller, effective // smaller
+    return batch_size // 2, grad_accum * 2
