@@ -112,6 +112,11 @@ class Fault:
     hits: int = 0
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients drop idle keep-alive connections; a traceback per drop would bury the test output
+
+
 @dataclass
 class FaultProxy:
     """A loopback HTTP proxy in front of the emulator that injects the faults it is given."""
@@ -123,7 +128,7 @@ class FaultProxy:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
