@@ -14,7 +14,7 @@ from typing import Any
 
 from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView
 
-__all__ = ["render_log", "render_log_file", "format_percent", "format_interval", "DASH", "RENDER_COMMAND"]
+__all__ = ["render_log", "render_log_file", "format_percent", "format_interval", "dollars", "DASH", "RENDER_COMMAND"]
 
 DASH = "—"
 RENDER_COMMAND = "tunebench log render"
@@ -100,7 +100,8 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
-def _dollars(value: float | None, approximate: bool = False) -> str:
+def dollars(value: float | None, approximate: bool = False) -> str:
+    """Return USD as "$1.75" (or "$0.0012" below a cent, "~$1.75" when approximate), or "—"."""
     if value is None:
         return DASH
     text = f"${value:.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
@@ -197,9 +198,9 @@ def _imported_session(session: dict[str, Any], history: History) -> str:
 
 
 def _training_session(run: TrainingView, number: int, history: History) -> str:
-    status = " ✅ COMPLETE" if run.status == "complete" else f" ⚠️ {run.status.upper()}"
+    status = " ✅ COMPLETE" if run.status == "completed" else f" ⚠️ {run.status.upper()}"
     lines = [f"### Session {number}: {run.output_name} ({run.date}){status}", "",
-             f"*Run `{run.run_id}` · measured · recipe `{run.recipe.get('name', DASH)}`*", ""]
+             f"*Run `{run.run_id}` · measured · recipe `{run.recipe_name or DASH}`*", ""]
     attributes = [("Date", run.date), ("Model", run.base_model or DASH), ("Method", _method(run)),
                   ("GPU", run.hardware), ("VM", run.host or DASH)]
     lines += _table(["Attribute", "Value"], [(f"**{k}**", _escape(v)) for k, v in attributes]) + [""]
@@ -217,10 +218,10 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         notes = history.notes_for(run.run_id, section)
         if notes:
             lines += [f"**{title}:**"] + [f"- {_escape(n)}" for n in notes] + [""]
-    lines += [f"**Output Model:** `{run.output_location or run.output_name}`",
+    lines += [f"**Output Model:** `{run.output_name}` (`{run.output_location or DASH}`)", "",
               f"**Commit Hash:** `{(run.commit or DASH)[:7]}`"]
     if run.cost_usd is not None:
-        lines.append(f"**Cost:** {_dollars(run.cost_usd)}" + (f" ({run.cost_hardware})" if run.cost_hardware else ""))
+        lines += ["", f"**Cost:** {dollars(run.cost_usd)}" + (f" ({run.cost_hardware})" if run.cost_hardware else "")]
     return "\n".join(lines) + "\n"
 
 
@@ -232,18 +233,19 @@ def _method(run: TrainingView) -> str:
 
 
 def _phase_label(phase: Any) -> str:
-    kind = _PHASE_KINDS.get(str(phase.get("kind", "strategy") or ""), phase.get("kind", "strategy"))
+    kind = phase.get("kind")
+    kind = _PHASE_KINDS.get(kind, kind)
     return f"{phase.name} ({kind})" if kind else phase.name
 
 
 def _mix(phase: Any) -> str:
-    mix = phase.get("mix", "difficulty_mix")
-    if not mix:
-        counts = phase.get("difficulty_counts", "counts") or {}
-        total = sum(counts.values())
-        mix = {k: v / total for k, v in counts.items()} if total else {}
-    ordered = [d for d in _DIFFICULTIES if d in mix] + sorted(set(mix) - set(_DIFFICULTIES))
-    return ", ".join(f"{100 * mix[d]:.0f}% {d}" for d in ordered) or DASH
+    """The difficulty mix the phase drew, from its counts (what it got), e.g. "35% easy, 35% medium"."""
+    counts = phase.get("difficulty_counts") or {}
+    total = sum(counts.values())
+    if not total:
+        return DASH
+    ordered = [d for d in _DIFFICULTIES if d in counts] + sorted(set(counts) - set(_DIFFICULTIES))
+    return ", ".join(f"{100 * counts[d] / total:.0f}% {d}" for d in ordered if counts[d])
 
 
 def _data_rows(run: TrainingView) -> list[tuple[str, ...]]:
@@ -253,13 +255,14 @@ def _data_rows(run: TrainingView) -> list[tuple[str, ...]]:
 
 
 def _hyper_rows(run: TrainingView) -> list[tuple[str, str]]:
-    recipe = run.recipe
-    batch, accum = recipe.get("batch_size"), recipe.get("grad_accum", recipe.get("gradient_accumulation"))
-    effective = batch * accum if isinstance(batch, int) and isinstance(accum, int) else None
-    rows = [("Rank (r)", recipe.get("rank")), ("Alpha", recipe.get("alpha")), ("Dropout", recipe.get("dropout")),
-            ("Batch Size", batch), ("Grad Accum", accum), ("Effective Batch", effective),
-            ("Epochs/Phase", recipe.get("epochs")), ("Learning Rate", recipe.get("learning_rate")),
-            ("Max Length", recipe.get("max_length")), ("Seed", recipe.get("seed"))]
+    hp = run.hyperparameters
+    modules = hp.get("target_modules")
+    rows = [("Rank (r)", hp.get("rank")), ("Alpha", hp.get("alpha")), ("Dropout", hp.get("dropout")),
+            ("Target Modules", ", ".join(modules) if modules else None),
+            ("Batch Size", hp.get("batch_size")), ("Grad Accum", hp.get("grad_accum")),
+            ("Effective Batch", hp.get("effective_batch")), ("Epochs/Phase", hp.get("epochs")),
+            ("Learning Rate", hp.get("learning_rate")), ("LR Schedule", hp.get("lr_scheduler")),
+            ("Max Length", hp.get("max_length")), ("Seed", hp.get("seed"))]
     return [(name, DASH if value is None else _escape(value)) for name, value in rows]
 
 
@@ -268,11 +271,9 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
     for phase in run.phases:
         tps = phase.get("tokens_per_s")
         rows.append((_phase_label(phase), _number(phase.get("final_loss")), _number(phase.get("mean_loss")),
-                     _number(phase.get("steps")), _minutes(phase.get("wall_s", "seconds")),
+                     _number(phase.get("steps")), _minutes(phase.get("wall_s")),
                      DASH if tps is None else f"{tps:,.0f}"))
-    steps = [p.get("steps") for p in run.phases]
-    total_steps = sum(steps) if steps and all(s is not None for s in steps) else None
-    rows.append(("**Total**", _bold(_number(run.final_loss)), DASH, _bold(_number(total_steps)),
+    rows.append(("**Total**", _bold(_number(run.final_loss)), DASH, _bold(_number(run.total_steps)),
                  _bold(_minutes(run.total_seconds)), DASH))
     return rows
 
@@ -373,22 +374,13 @@ def _registry(history: History, status: Mapping[str, str]) -> str:
     columns = _merged_columns(["Model", "Path", "Size", "Status"], imported)
     measured = []
     for run in reversed(history.trainings):
-        size = run.output_size_bytes
         values = {"Model": run.output_name, "Path": f"`{run.output_location}`" if run.output_location else DASH,
-                  "Size": DASH if size is None else _size(size),
                   "Status": status.get(run.output_name, DASH).capitalize() if run.output_name in status else DASH}
         measured.append([_escape(values.get(c, DASH)) for c in columns])
     rows = measured + _imported_table(imported, columns)
     title = next((r["section"] for r in imported), "Model Registry")
     body = _table(columns, rows) if rows else ["_No models recorded._"]
     return "\n".join([f"## {title}", "", *body])
-
-
-def _size(size: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.2f} {unit}"
-    return f"{size} B"
 
 
 def _cost(history: History, numbers: dict[str, int]) -> str:
@@ -400,7 +392,7 @@ def _cost(history: History, numbers: dict[str, int]) -> str:
     for run in reversed(history.trainings):
         values = {"Session": f"Session {numbers[run.run_id]} ({run.output_name})",
                   "GPU": run.cost_hardware or run.hardware, "Duration": _minutes(run.total_seconds),
-                  "Cost": _dollars(run.cost_usd)}
+                  "Cost": dollars(run.cost_usd)}
         rows.append([_escape(values.get(c, DASH)) for c in columns])
         cells.append({"text": values["Cost"], "value": run.cost_usd})
     rows += _imported_table(imported, columns)
@@ -409,7 +401,7 @@ def _cost(history: History, numbers: dict[str, int]) -> str:
     if rows:
         label = [""] * len(columns)
         label[0] = "**Total**"
-        label[columns.index("Cost")] = _dollars(total["value"], total.get("approximate", False)) if total else DASH
+        label[columns.index("Cost")] = dollars(total["value"], total.get("approximate", False)) if total else DASH
         rows.append(label)
     body = _table(columns, rows) if rows else ["_No training costs recorded._"]
     return "\n".join(["## Training Cost Tracking", "", *body])

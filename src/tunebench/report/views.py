@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tunebench.stats import proportion
@@ -158,7 +159,7 @@ class PhaseView:
 
 @dataclass(frozen=True)
 class TrainingView:
-    """One training run: its recipe, data, phases, output and cost."""
+    """One training run (`training_record.schema.json`): recipe, data, phases, output and cost."""
 
     record: dict[str, Any]
 
@@ -184,46 +185,46 @@ class TrainingView:
 
     @property
     def status(self) -> str:
-        return self.record.get("status", "complete")
+        return self.record.get("status", "completed")
 
     @property
-    def recipe(self) -> dict[str, Any]:
-        return self.record.get("recipe") or {}
+    def recipe_name(self) -> str | None:
+        path = self._get("recipe", "path")
+        return Path(path).stem if path else None
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.record.get("hyperparameters") or {}
 
     @property
     def output_name(self) -> str:
-        return (self._get("output", "name") or self.recipe.get("output_name") or self.recipe.get("name")
-                or self.run_id)
+        return self._get("output", "name") or self.recipe_name or self.run_id
 
     @property
     def output_location(self) -> str | None:
-        return self._get("output", "location") or self._get("output", "adapter")
-
-    @property
-    def output_size_bytes(self) -> int | None:
-        return self._get("output", "size_bytes")
+        return self._get("output", "adapter")
 
     @property
     def base_model(self) -> str | None:
-        return self._get("model", "name") or self.recipe.get("model")
+        return self._get("model", "name")
 
     @property
     def method(self) -> str | None:
-        return self.recipe.get("method")
+        return self.record.get("method")
 
     @property
     def hardware(self) -> str:
-        hardware = self.record.get("hardware") or self._get("provenance", "hardware") or {}
-        gpu = hardware.get("gpu_name") or hardware.get("gpu")
-        if gpu:
-            memory = hardware.get("gpu_memory_gb")
-            return f"{gpu} {memory:.0f}GB" if isinstance(memory, (int, float)) else str(gpu)
-        return hardware.get("kind") or "CPU"
+        """The GPU and its memory ("NVIDIA H100 80GB HBM3 x2"), else "CPU"."""
+        hardware = self.record.get("hardware") or {}
+        gpu = hardware.get("gpu_name")
+        if not gpu:
+            return "CPU"
+        count = hardware.get("gpu_count") or 1
+        return str(gpu) + (f" x{count}" if count > 1 else "")
 
     @property
     def host(self) -> str | None:
-        hardware = self.record.get("hardware") or self._get("provenance", "hardware") or {}
-        return hardware.get("hostname") or hardware.get("host")
+        return self._get("provenance", "hardware", "hostname")
 
     @property
     def commit(self) -> str | None:
@@ -235,16 +236,15 @@ class TrainingView:
 
     @property
     def total_seconds(self) -> float | None:
-        total = self.record.get("total_seconds") or self.record.get("wall_s")
-        if total is None:
-            times = [p.get("wall_s", "seconds") for p in self.phases]
-            total = sum(times) if times and all(t is not None for t in times) else None
-        return total
+        return self._get("totals", "wall_s")
+
+    @property
+    def total_steps(self) -> int | None:
+        return self._get("totals", "steps")
 
     @property
     def examples(self) -> int | None:
-        counts = [p.get("examples") for p in self.phases]
-        return sum(counts) if counts and all(c is not None for c in counts) else None
+        return self._get("totals", "examples")
 
     @property
     def final_loss(self) -> float | None:
@@ -252,27 +252,24 @@ class TrainingView:
 
     @property
     def validation_loss(self) -> float | None:
-        value = self.record.get("validation_loss")
-        return value.get("loss") if isinstance(value, dict) else value
+        return self.record.get("validation_loss")
 
     @property
     def cost_usd(self) -> float | None:
-        cost = self.record.get("cost")
-        return cost.get("usd") if isinstance(cost, dict) else cost
+        return self._get("cost", "usd")
 
     @property
     def cost_hardware(self) -> str | None:
-        cost = self.record.get("cost")
-        return cost.get("hardware") or cost.get("price_key") if isinstance(cost, dict) else None
+        """The price-table key the cost was charged at ("h100-spot", "cpu"), with its hourly price."""
+        key, price = self._get("cost", "hardware"), self._get("cost", "usd_per_hour")
+        if key and price is not None:
+            return f"{key} @ ${price:.2f}/h"
+        return key
 
     def losses(self) -> list[tuple[str, list[float]]]:
-        """Return (phase name, per-step losses) for each phase that logged them."""
-        out = []
-        for phase in self.phases:
-            steps = phase.get("losses", "step_losses", "loss_history") or []
-            values = [s["loss"] if isinstance(s, dict) else s for s in steps]
-            out.append((phase.name, [float(v) for v in values if v is not None]))
-        return out
+        """Return (phase name, per-step losses) for each phase; steps that logged no loss are left out."""
+        return [(phase.name, [float(v) for v in (phase.get("losses") or []) if v is not None])
+                for phase in self.phases]
 
 
 @dataclass

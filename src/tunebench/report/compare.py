@@ -1,0 +1,202 @@
+"""Compare two eval runs question by question: accuracy with intervals, McNemar p, flips, per-domain deltas."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tunebench.errors import RecordError
+from tunebench.report.markdown import DASH, format_interval, format_percent
+from tunebench.report.views import EvalView, Proportion
+from tunebench.stats import mcnemar_exact
+from tunebench.table import format_table
+
+__all__ = ["Flip", "Delta", "Comparison", "compare_runs", "resolve_run", "format_comparison"]
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A question answered right by one run and wrong by the other."""
+
+    id: str
+    domain: str
+    difficulty: str | None
+    answer: str | None
+    chosen_a: str | None
+    chosen_b: str | None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One figure of both runs (per domain) and B minus A."""
+
+    name: str
+    a: float | None
+    b: float | None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.a is None or self.b is None else self.b - self.a
+
+
+@dataclass
+class Comparison:
+    """Run A against run B: B minus A everywhere, flips counted on the questions both answered."""
+
+    run_a: str
+    run_b: str
+    model_a: str
+    model_b: str
+    accuracy_a: Proportion | None
+    accuracy_b: Proportion | None
+    paired: int
+    right_to_wrong: list[Flip] = field(default_factory=list)
+    wrong_to_right: list[Flip] = field(default_factory=list)
+    only_a: list[str] = field(default_factory=list)
+    only_b: list[str] = field(default_factory=list)
+    domains: list[Delta] = field(default_factory=list)
+    latency_s: list[Delta] = field(default_factory=list)
+    quality: list[Delta] = field(default_factory=list)
+
+    @property
+    def difference(self) -> float | None:
+        """Accuracy of B minus accuracy of A (each over its own questions)."""
+        if self.accuracy_a is None or self.accuracy_b is None or None in (self.accuracy_a.value, self.accuracy_b.value):
+            return None
+        return self.accuracy_b.value - self.accuracy_a.value
+
+    @property
+    def p_value(self) -> float | None:
+        """Exact McNemar p on the paired outcomes (None when no question was answered by both)."""
+        return mcnemar_exact(len(self.right_to_wrong), len(self.wrong_to_right)) if self.paired else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the comparison as plain JSON-ready data."""
+        data = asdict(self)
+        data["difference"] = self.difference
+        data["p_value"] = self.p_value
+        for key in ("domains", "latency_s", "quality"):
+            data[key] = [{**asdict(d), "delta": d.delta} for d in getattr(self, key)]
+        return data
+
+
+def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
+    """Return the comparison of eval record `a` (before) with eval record `b` (after)."""
+    view_a, view_b = _eval_view(a), _eval_view(b)
+    outcomes_a, outcomes_b = view_a.outcomes(), view_b.outcomes()
+    shared = [key for key in outcomes_a if key in outcomes_b]
+    comparison = Comparison(
+        run_a=view_a.run_id, run_b=view_b.run_id, model_a=view_a.model, model_b=view_b.model,
+        accuracy_a=view_a.accuracy, accuracy_b=view_b.accuracy, paired=len(shared),
+        only_a=sorted(set(outcomes_a) - set(outcomes_b)), only_b=sorted(set(outcomes_b) - set(outcomes_a)),
+    )
+    for key in sorted(shared):
+        qa, qb = outcomes_a[key], outcomes_b[key]
+        if bool(qa.get("correct")) == bool(qb.get("correct")):
+            continue
+        flip = Flip(qa["id"], qa.get("domain", "?"), qa.get("difficulty"), qa.get("answer"), qa.get("chosen"),
+                    qb.get("chosen"))
+        (comparison.right_to_wrong if qa.get("correct") else comparison.wrong_to_right).append(flip)
+    comparison.domains = _deltas({d: p.value for d, p in view_a.by_domain.items()},
+                                 {d: p.value for d, p in view_b.by_domain.items()})
+    comparison.latency_s = _deltas(view_a.latency_by_domain_s, view_b.latency_by_domain_s)
+    comparison.quality = _deltas(view_a.quality_by_domain, view_b.quality_by_domain)
+    if view_a.mean_latency_s is not None or view_b.mean_latency_s is not None:
+        comparison.latency_s.append(Delta("(mean)", view_a.mean_latency_s, view_b.mean_latency_s))
+    if view_a.quality is not None or view_b.quality is not None:
+        comparison.quality.append(Delta("(mean)", view_a.quality, view_b.quality))
+    return comparison
+
+
+def _eval_view(record: dict[str, Any]) -> EvalView:
+    if record.get("kind") != "eval":
+        raise RecordError(f"record {record.get('run_id', '?')} is a {record.get('kind')!r} record: only eval runs "
+                          "have per-question outcomes to compare")
+    return EvalView(record)
+
+
+def _deltas(a: dict[str, float | None], b: dict[str, float | None]) -> list[Delta]:
+    return [Delta(name, a.get(name), b.get(name)) for name in sorted(set(a) | set(b))]
+
+
+def resolve_run(reference: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Return the record `reference` names: a run id, a model (its newest complete eval run), or a run id prefix."""
+    evals = [r for r in records if r.get("kind") == "eval"]
+    exact = [r for r in records if r.get("run_id") == reference]
+    if exact:
+        return exact[0]
+    by_model = [r for r in evals if r.get("model", {}).get("name") == reference and r.get("status") == "complete"]
+    if by_model:
+        return max(by_model, key=lambda r: (r["started_at"], r["run_id"]))
+    prefixed = [r for r in evals if r["run_id"].startswith(reference)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(prefixed) > 1:
+        raise RecordError(f"run {reference!r} is ambiguous: it begins {len(prefixed)} run ids "
+                          f"({', '.join(r['run_id'] for r in prefixed[:5])})")
+    models = sorted({r.get("model", {}).get("name", "?") for r in evals})
+    close = difflib.get_close_matches(reference, models, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise RecordError(f"no eval run or model {reference!r} in the history: expected a run id or one of the models "
+                      f"with a complete eval run ({', '.join(models) or 'none'}).{hint}")
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """Return the comparison as aligned text tables for the terminal."""
+    c = comparison
+    lines = [format_table(["", "run", "model", "accuracy", "95% interval", "questions"], [
+        ("A", c.run_a, c.model_a, *_accuracy_cells(c.accuracy_a)),
+        ("B", c.run_b, c.model_b, *_accuracy_cells(c.accuracy_b)),
+    ]), ""]
+    p_value = DASH if c.p_value is None else f"{c.p_value:.4g}"
+    lines.append(f"difference (B - A): {_points(c.difference)}   exact McNemar p = {p_value} "
+                 f"({len(c.right_to_wrong)} right->wrong, {len(c.wrong_to_right)} wrong->right, "
+                 f"{c.paired} questions answered by both)")
+    if c.only_a or c.only_b:
+        lines.append(f"unpaired: {len(c.only_a)} question(s) only in A, {len(c.only_b)} only in B")
+    for title, flips in (("right -> wrong (A right, B wrong)", c.right_to_wrong),
+                         ("wrong -> right (A wrong, B right)", c.wrong_to_right)):
+        lines += ["", f"{title}: {len(flips)}"]
+        if flips:
+            lines.append(format_table(["question", "domain", "difficulty", "answer", "A chose", "B chose"],
+                                      [(f.id, f.domain, f.difficulty, f.answer, f.chosen_a, f.chosen_b)
+                                       for f in flips]))
+    for title, deltas, show in (("per-domain accuracy", c.domains, _percent_or_dash),
+                                ("median latency per domain (s)", c.latency_s, _seconds_or_dash),
+                                ("quality per domain (1-5)", c.quality, _quality_or_dash)):
+        if deltas:
+            lines += ["", title]
+            lines.append(format_table(["domain", "A", "B", "B - A"],
+                                      [(d.name, show(d.a), show(d.b), _signed(d.delta, show)) for d in deltas]))
+    return "\n".join(lines)
+
+
+def _accuracy_cells(accuracy: Proportion | None) -> tuple[str, str, str]:
+    if accuracy is None:
+        return DASH, DASH, DASH
+    return format_percent(accuracy.value), format_interval(accuracy.low, accuracy.high), f"{accuracy.k}/{accuracy.n}"
+
+
+def _points(value: float | None) -> str:
+    return DASH if value is None else f"{100 * value:+.1f} points"
+
+
+def _percent_or_dash(value: float | None) -> str:
+    return format_percent(value)
+
+
+def _seconds_or_dash(value: float | None) -> str:
+    return DASH if value is None else f"{value:.3f}"
+
+
+def _quality_or_dash(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}"
+
+
+def _signed(value: float | None, show) -> str:
+    if value is None:
+        return DASH
+    text = show(abs(value))
+    return ("+" if value >= 0 else "-") + text

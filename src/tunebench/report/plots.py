@@ -1,0 +1,280 @@
+"""Plots for the benchmark log (matplotlib, Agg backend): PNG files written beside the log and linked from it.
+
+Each plot is drawn only when the history holds data for it. Approximate imported values are drawn hollow
+and labelled with "~"; values nobody measured are left out, never drawn as zero.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tunebench.report.markdown import dollars as _dollars
+from tunebench.report.views import EvalView, History, TrainingView
+
+__all__ = ["render_plots", "PLOTS"]
+
+# File name -> title, in the order the log lists them.
+PLOTS = {
+    "accuracy.png": "Benchmark accuracy per eval run (95% interval)",
+    "domain_accuracy.png": "Accuracy per domain (newest run of each model)",
+    "latency.png": "Latency per domain",
+    "loss.png": "Training loss per step",
+    "cost.png": "Training cost per session",
+}
+_DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
+_MAX_SERIES = 6  # more bars or lines per group than this stop being readable
+
+
+def render_plots(records: Iterable[dict[str, Any]], folder: Path | str, relative_to: Path | str | None = None
+                 ) -> dict[str, str]:
+    """Draw every plot the records have data for into `folder`; return {title: path relative to `relative_to`}."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    history = History.of(records)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    drawers = {"accuracy.png": _accuracy, "domain_accuracy.png": _domain_accuracy, "latency.png": _latency,
+               "loss.png": _loss, "cost.png": _cost}
+    written = {}
+    for name, draw in drawers.items():
+        figure = draw(history)
+        target = folder / name
+        if figure is None:
+            target.unlink(missing_ok=True)  # a plot the history no longer supports must not stay linked
+            continue
+        _save(figure, target)
+        base = Path(relative_to) if relative_to is not None else folder
+        written[PLOTS[name]] = Path(os.path.relpath(target, base)).as_posix()
+    return written
+
+
+def _save(figure: Any, target: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    # No software/date metadata: the same history draws the same bytes.
+    figure.savefig(target, dpi=110, metadata={"Software": None})
+    plt.close(figure)
+
+
+def _figure(width: float = 9.0, height: float = 4.8):
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(width, height))
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    return figure, axes
+
+
+def _short(domain: str) -> str:
+    return domain.replace("_", " ")
+
+
+# -- accuracy per run ---------------------------------------------------------------------------------------
+def _accuracy(history: History):
+    runs = [r for r in history.evals if r.accuracy is not None and r.accuracy.value is not None]
+    imported = [(row["label"], cell) for row in history.rows_of("benchmark")
+                if (cell := _column(row, "Accuracy")) is not None and cell.get("value") is not None]
+    if not runs and not imported:
+        return None
+    figure, axes = _figure(max(6.0, 1.1 * (len(runs) + len(imported)) + 2), 5.0)
+    models = sorted({r.model for r in runs})
+    colours = _colours(len(models))
+    labels = []
+    for x, run in enumerate(runs):
+        a = run.accuracy
+        colour = colours[models.index(run.model)]
+        axes.errorbar([x], [100 * a.value], yerr=[[100 * (a.value - a.low)], [100 * (a.high - a.value)]], fmt="o",
+                      color=colour, capsize=5, markersize=7, label=run.model)
+        axes.annotate(f"{100 * a.value:.0f}%", (x, 100 * a.value), xytext=(8, 0), textcoords="offset points",
+                      va="center", fontsize=8)
+        labels.append(f"{run.model}\n{run.date}")
+    for offset, (label, cell) in enumerate(imported):
+        x = len(runs) + offset
+        axes.plot([x], [cell["value"]], "o", markerfacecolor="none", markeredgecolor="grey", markersize=8,
+                  label="imported (no interval)")
+        axes.annotate(cell["text"], (x, cell["value"]), xytext=(8, 0), textcoords="offset points", va="center",
+                      fontsize=8, color="grey")
+        labels.append(f"{label}\n(imported)")
+    axes.set_xticks(range(len(labels)), labels, fontsize=8, rotation=20, ha="right")
+    axes.set_xlim(-0.6, len(labels) - 0.4)
+    axes.set_ylim(0, 100)
+    axes.set_ylabel("accuracy (%)")
+    axes.set_title(PLOTS["accuracy.png"])
+    _legend(axes)
+    return figure
+
+
+def _column(row: dict[str, Any], column: str) -> dict[str, Any] | None:
+    return dict(zip(row["columns"], row["cells"], strict=False)).get(column)
+
+
+# -- per-domain accuracy ------------------------------------------------------------------------------------
+def _latest_per_model(history: History) -> list[EvalView]:
+    latest: dict[str, EvalView] = {}
+    for run in history.evals:
+        if run.status == "complete":
+            latest[run.model] = run
+    return sorted(latest.values(), key=lambda r: r.started_at)[-_MAX_SERIES:]
+
+
+def _domain_accuracy(history: History):
+    runs = [r for r in _latest_per_model(history) if r.by_domain]
+    if not runs:
+        return None
+    domains = _domains(d for r in runs for d in r.by_domain)
+    figure, axes = _figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
+    width = 0.8 / len(runs)
+    for i, (run, colour) in enumerate(zip(runs, _colours(len(runs)), strict=True)):
+        xs, values, below, above = [], [], [], []
+        for x, domain in enumerate(domains):
+            share = run.by_domain.get(domain)
+            if share is None or share.value is None:
+                continue
+            xs.append(x - 0.4 + width * (i + 0.5))
+            values.append(100 * share.value)
+            below.append(100 * (share.value - share.low))
+            above.append(100 * (share.high - share.value))
+        axes.bar(xs, values, width * 0.9, yerr=[below, above], capsize=3, color=colour, alpha=0.85,
+                 label=f"{run.model} ({run.date})", error_kw={"elinewidth": 1, "ecolor": "#333333"})
+    axes.set_xticks(range(len(domains)), [_short(d) for d in domains], fontsize=9)
+    axes.set_ylim(0, 100)
+    axes.set_ylabel("accuracy (%), bars show the 95% interval")
+    axes.set_title(PLOTS["domain_accuracy.png"])
+    _legend(axes)
+    return figure
+
+
+# -- latency per domain -------------------------------------------------------------------------------------
+def _latency(history: History):
+    # (legend label, {domain: seconds}, {domain: bar label}); imported values are labelled as written.
+    series: list[tuple[str, dict[str, float], dict[str, str]]] = []
+    for session in history.sessions:
+        written = _imported_latency(session)
+        if written:
+            series.append((f"Session {session['session']} (imported)", {d: c["value"] for d, c in written.items()},
+                           {d: c["text"] for d, c in written.items()}))
+    for run in _latest_per_model(history):
+        if run.latency_by_domain_s:
+            values = run.latency_by_domain_s
+            series.append((f"{run.model} ({run.date})", values, {d: f"{v:.3g}s" for d, v in values.items()}))
+    series = series[-_MAX_SERIES:]
+    if not series:
+        return None
+    domains = _domains(d for _, values, _ in series for d in values)
+    figure, axes = _figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
+    width = 0.8 / len(series)
+    for i, ((label, values, texts), colour) in enumerate(zip(series, _colours(len(series)), strict=True)):
+        shown = [d for d in domains if d in values]
+        xs = [domains.index(d) - 0.4 + width * (i + 0.5) for d in shown]
+        bars = axes.bar(xs, [values[d] for d in shown], width * 0.9, color=colour, alpha=0.85, label=label)
+        axes.bar_label(bars, [texts[d] for d in shown], fontsize=7, padding=2)
+    axes.set_xticks(range(len(domains)), [_short(d) for d in domains], fontsize=9)
+    heights = [v for _, values, _ in series for v in values.values() if v > 0]
+    # Imported 14B latencies (~90 s) next to CPU runs (~1 s): a linear axis would hide the small bars.
+    wide = bool(heights) and max(heights) / min(heights) > 30
+    if wide:
+        axes.set_yscale("log")
+    axes.set_ylabel("median latency per answer (s" + (", log scale)" if wide else ")"))
+    axes.set_title(PLOTS["latency.png"])
+    axes.margins(y=0.12)
+    _legend(axes)
+    return figure
+
+
+def _imported_latency(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return {domain: latency cell} from an imported session's inference table (seconds only)."""
+    for block in session["blocks"]:
+        if block["type"] == "table" and "Latency" in block["columns"] and block["columns"][0] == "Domain":
+            column = block["columns"].index("Latency")
+            return {row[0]["text"]: row[column] for row in block["rows"]
+                    if row[column].get("value") is not None and row[column].get("unit") == "s"}
+    return {}
+
+
+# -- loss per step ------------------------------------------------------------------------------------------
+def _loss(history: History):
+    runs = [r for r in history.trainings if any(values for _, values in r.losses())][-4:]
+    if not runs:
+        return None
+    figure, axes = _figure(9.0, 5.0)
+    for run, colour in zip(runs, _colours(len(runs)), strict=True):
+        _draw_loss(axes, run, colour, mark_phases=run is runs[-1])
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("optimizer step (all phases in order)")
+    axes.set_ylabel("training loss")
+    axes.set_title(PLOTS["loss.png"])
+    axes.grid(axis="x", alpha=0.2)
+    _legend(axes)
+    return figure
+
+
+def _draw_loss(axes: Any, run: TrainingView, colour: Any, mark_phases: bool) -> None:
+    step = 0
+    for index, (phase, values) in enumerate(run.losses()):
+        xs = list(range(step + 1, step + len(values) + 1))
+        axes.plot(xs, values, color=colour, linewidth=1.6, marker="." if len(values) < 40 else None,
+                  label=f"{run.output_name} ({run.date})" if index == 0 else None)
+        if mark_phases and values:
+            if step:
+                axes.axvline(step + 0.5, color="grey", linestyle="--", linewidth=0.8)
+            axes.text(step + 1, 1.0, f" phase {phase}", transform=axes.get_xaxis_transform(), va="top",
+                      fontsize=8, color="grey")
+        step += len(values)
+
+
+# -- cost per session ---------------------------------------------------------------------------------------
+def _cost(history: History):
+    bars: list[tuple[str, float, bool]] = []
+    for row in reversed(history.rows_of("cost")):
+        cell = _column(row, "Cost")
+        if cell and cell.get("value") is not None:
+            bars.append((row["label"], cell["value"], bool(cell.get("approximate"))))
+    for run in history.trainings:
+        if run.cost_usd is not None:
+            bars.append((f"{run.output_name}\n{run.date}", run.cost_usd, False))
+    if not bars:
+        return None
+    figure, axes = _figure(max(6.0, 1.2 * len(bars) + 2), 4.8)
+    xs = range(len(bars))
+    drawn = axes.bar(xs, [b[1] for b in bars], 0.6, color=["#bbbbbb" if b[2] else "#4c72b0" for b in bars],
+                     hatch=None, edgecolor="#555555")
+    for bar, (_, _, approximate) in zip(drawn, bars, strict=True):
+        if approximate:
+            bar.set_hatch("//")
+    axes.bar_label(drawn, [_dollars(b[1], b[2]) for b in bars], fontsize=8, padding=2)
+    axes.set_xticks(list(xs), [b[0] for b in bars], fontsize=8, rotation=20, ha="right")
+    axes.set_ylabel("cost (USD)")
+    total = sum(b[1] for b in bars)
+    approximate = any(b[2] for b in bars)
+    axes.set_title(f"{PLOTS['cost.png']} (total {_dollars(total, approximate)}; hatched = approximate)")
+    axes.margins(y=0.15)
+    return figure
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def _domains(found: Iterable[str]) -> list[str]:
+    present = set(found)
+    return [d for d in _DOMAINS if d in present] + sorted(present - set(_DOMAINS))
+
+
+def _colours(count: int) -> list[Any]:
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10"]
+    return [palette(i % 10) for i in range(count)]
+
+
+def _legend(axes: Any) -> None:
+    handles, labels = axes.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    if unique:
+        axes.legend(unique.values(), unique.keys(), fontsize=8, frameon=False, loc="best")
