@@ -136,6 +136,12 @@ def resolve_run(reference: str, records: Sequence[dict[str, Any]]) -> dict[str, 
     if len(prefixed) > 1:
         raise RecordError(f"run {reference!r} is ambiguous: it begins {len(prefixed)} run ids "
                           f"({', '.join(r['run_id'] for r in prefixed[:5])})")
+    imported = [r for r in records if r.get("kind") == "imported_row" and r.get("table") == "benchmark"
+                and r.get("label") == reference]
+    if imported:
+        written = " | ".join(c["text"] for c in imported[-1]["cells"][1:])
+        raise RecordError(f"model {reference!r} has only an imported benchmark row ({written}), without "
+                          "per-question outcomes: evaluate it (pytest eval_suites --model ...) to compare it")
     models = sorted({r.get("model", {}).get("name", "?") for r in evals})
     close = difflib.get_close_matches(reference, models, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,259 @@
+"""`tunebench history import-log|list|show|compare|note`: the benchmark history from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tunebench.errors import RecordError
+from tunebench.table import format_table
+
+__all__ = ["register", "summarize"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `history` and its subcommands."""
+    parser = subparsers.add_parser("history", help="import, list, show, compare and annotate history records")
+    commands = parser.add_subparsers(dest="history_command", metavar="SUBCOMMAND", required=True)
+
+    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--history", metavar="URI", help="history location (default: the configured one)")
+        sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
+        sub.set_defaults(func=func)
+        return sub
+
+    importing = command("import-log", import_log, "import a hand-written Markdown benchmark log (values as written)")
+    importing.add_argument("file", help="the Markdown log, e.g. TRAINING_BENCHMARK_LOG.md")
+
+    listing = command("list", list_records, "list records, oldest first")
+    listing.add_argument("--model", help="only records of this model (eval/training model, or imported label)")
+    listing.add_argument("--kind", help="only records of this kind (eval, training, imported_session, ...)")
+    listing.add_argument("--since", metavar="DATE", help="only records started at or after DATE (YYYY-MM-DD)")
+
+    show = command("show", show_record, "print one record (run id or a unique prefix of one)")
+    show.add_argument("run_id")
+
+    compare = command("compare", compare_records, "compare two eval runs question by question")
+    compare.add_argument("a", help="run id, or model name (its newest complete eval run)")
+    compare.add_argument("b", help="run id, or model name (its newest complete eval run)")
+
+    note = command("note", add_note, "attach a note to a run (appended as its own record, never edited)")
+    note.add_argument("run_id")
+    note.add_argument("text")
+    note.add_argument("--section", choices=("difficulties", "improvements", "notes"), default="notes",
+                      help="where the log lists it: Difficulties Encountered, Areas for Improvement, or Notes")
+
+
+def _store(args: argparse.Namespace):
+    from tunebench.config import load_config
+    from tunebench.history.store import open_store
+
+    if args.history:
+        # A local folder given on the command line is relative to where the command runs, not to the config.
+        return open_store(args.history if "://" in args.history else Path(args.history).resolve())
+    return open_store(load_config().history_uri)
+
+
+def _read(store) -> list[dict[str, Any]]:
+    result = store.read_all()
+    for problem in result.problems:
+        print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
+    return result.records
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+# -- import-log ---------------------------------------------------------------------------------------------
+def import_log(args: argparse.Namespace) -> int:
+    """Import a Markdown log; unparseable lines are reported with their numbers (exit 1 if any)."""
+    from tunebench.history.importer import import_log as run_import
+
+    store = _store(args)
+    summary = run_import(args.file, store, existing_ids={r["run_id"] for r in _read(store)})
+    if args.json:
+        _print_json({"added": summary.added, "skipped": summary.skipped,
+                     "problems": [{"line": p.line, "text": p.text, "reason": p.reason} for p in summary.problems]})
+    else:
+        print(f"imported {len(summary.added)} record(s) from {args.file} into {store.uri}; "
+              f"{len(summary.skipped)} already in the history")
+        for problem in summary.problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+    return 1 if summary.problems else 0
+
+
+# -- list ---------------------------------------------------------------------------------------------------
+def summarize(record: dict[str, Any]) -> dict[str, str]:
+    """Return {run_id, kind, source, date, model, summary} for one record of any kind."""
+    from tunebench.report.markdown import dollars, format_interval, format_percent
+    from tunebench.report.views import EvalView, TrainingView
+
+    kind = record.get("kind", "?")
+    model, text = "", ""
+    if kind == "eval":
+        view = EvalView(record)
+        accuracy = view.accuracy
+        model = view.model
+        if accuracy is not None:
+            text = f"accuracy {format_percent(accuracy.value)} {format_interval(accuracy.low, accuracy.high)}"
+        text += f", gate {view.gate_verdict}" + ("" if view.status == "complete" else f", {view.status}")
+    elif kind == "training":
+        view = TrainingView(record)
+        model = view.output_name
+        loss = f"{view.final_loss:.4f}" if view.final_loss is not None else "—"
+        text = f"{len(view.phases)} phase(s), final loss {loss}, cost {dollars(view.cost_usd)}"
+    elif kind == "imported_session":
+        model = record.get("output_model", "")
+        text = f"Session {record['session']}: {record['title']}"
+    elif kind == "imported_row":
+        model = record.get("label", "")
+        text = f"{record.get('section', record['table'])}: " + " | ".join(c["text"] for c in record["cells"][1:])
+    elif kind == "note":
+        model = ""
+        text = f"{record['section']} on {record['target_run_id']}: {record['text']}"
+    return {"run_id": record.get("run_id", "?"), "kind": kind, "source": record.get("source", "?"),
+            "date": record.get("started_at", "")[:10], "model": model, "summary": text}
+
+
+def _matches(record: dict[str, Any], args: argparse.Namespace) -> bool:
+    if args.kind and record.get("kind") != args.kind:
+        return False
+    if args.since and record.get("started_at", "") < args.since:
+        return False
+    return not args.model or summarize(record)["model"] == args.model
+
+
+def list_records(args: argparse.Namespace) -> int:
+    """Print the records that pass the filters."""
+    if args.since:
+        _check_date(args.since)
+    rows = [summarize(r) for r in _read(_store(args)) if _matches(r, args)]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no records match")
+        return 0
+    print(format_table(["run id", "kind", "source", "date", "model", "summary"],
+                       [(r["run_id"], r["kind"], r["source"], r["date"], r["model"], _clip(r["summary"], 70))
+                        for r in rows]))
+    return 0
+
+
+def _check_date(text: str) -> None:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError:
+        raise RecordError(f"--since: expected a date YYYY-MM-DD, found {text!r}") from None
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- show ---------------------------------------------------------------------------------------------------
+def find_record(reference: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the record whose run id is `reference` or begins with it (unique)."""
+    exact = [r for r in records if r["run_id"] == reference]
+    if exact:
+        return exact[0]
+    prefixed = [r for r in records if r["run_id"].startswith(reference)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if prefixed:
+        raise RecordError(f"run id {reference!r} is ambiguous: it begins "
+                          + ", ".join(r["run_id"] for r in prefixed[:5]))
+    close = difflib.get_close_matches(reference, [r["run_id"] for r in records], n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise RecordError(f"no record with run id {reference!r} in the history ({len(records)} records).{hint}")
+
+
+def show_record(args: argparse.Namespace) -> int:
+    """Print one record: a summary, its key figures, and the notes attached to it."""
+    records = _read(_store(args))
+    record = find_record(args.run_id, records)
+    notes = [n for n in records if n.get("kind") == "note" and n.get("target_run_id") == record["run_id"]]
+    if args.json:
+        _print_json({"record": record, "attached_notes": notes})
+        return 0
+    summary = summarize(record)
+    width = max(map(len, summary))
+    for key, value in summary.items():
+        print(f"{key.ljust(width)}  {value}")
+    for line in _details(record):
+        print(line)
+    for note in notes:
+        print(f"note ({note['section']}, {note['started_at'][:10]}): {note['text']}")
+    return 0
+
+
+def _details(record: dict[str, Any]) -> list[str]:
+    from tunebench.report.markdown import format_interval, format_percent
+    from tunebench.report.views import EvalView, TrainingView
+
+    kind = record.get("kind")
+    if kind == "eval":
+        view = EvalView(record)
+        rows = [(d, format_percent(p.value), format_interval(p.low, p.high), f"{p.k}/{p.n}",
+                 _fmt(view.latency_by_domain_s.get(d)), _fmt(view.quality_by_domain.get(d)))
+                for d, p in view.by_domain.items()]
+        return ["", format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality"], rows)]
+    if kind == "training":
+        view = TrainingView(record)
+        rows = [(p.name, p.get("kind"), p.get("examples"), p.get("steps"), _fmt(p.get("final_loss")),
+                 _fmt(p.get("wall_s"))) for p in view.phases]
+        return ["", format_table(["phase", "kind", "examples", "steps", "final loss", "seconds"], rows)]
+    if kind == "imported_session":
+        return [f"imported from {record['imported_from']['file']} line {record['imported_from']['line']}; "
+                f"{len(record['blocks'])} block(s): " + ", ".join(b["title"] or "attributes" for b in record["blocks"])]
+    return []
+
+
+def _fmt(value: Any) -> str:
+    return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# -- compare ------------------------------------------------------------------------------------------------
+def compare_records(args: argparse.Namespace) -> int:
+    """Print the comparison of two eval runs (B minus A)."""
+    from tunebench.report.compare import compare_runs, format_comparison, resolve_run
+
+    records = _read(_store(args))
+    comparison = compare_runs(resolve_run(args.a, records), resolve_run(args.b, records))
+    if args.json:
+        _print_json(comparison.to_dict())
+    else:
+        print(format_comparison(comparison))
+    return 0
+
+
+# -- note ---------------------------------------------------------------------------------------------------
+def add_note(args: argparse.Namespace) -> int:
+    """Write a note record on an existing run."""
+    from tunebench.history.records import new_run_id, utc_now
+    from tunebench.provenance import collect
+
+    if not args.text.strip():
+        raise RecordError("note: expected some text, found an empty string")
+    store = _store(args)
+    target = find_record(args.run_id, _read(store))
+    if target.get("kind") == "note":
+        raise RecordError(f"run {target['run_id']} is itself a note: attach notes to a training, eval or imported run")
+    now = utc_now()
+    record = {"kind": "note", "schema_version": 1, "run_id": new_run_id(), "started_at": now, "finished_at": now,
+              "source": "measured", "provenance": collect(), "notes": [], "target_run_id": target["run_id"],
+              "section": args.section, "text": args.text.strip()}
+    location = store.write(record)
+    if args.json:
+        _print_json({"run_id": record["run_id"], "target_run_id": target["run_id"], "location": location})
+    else:
+        print(f"noted on {target['run_id']} ({args.section}): {location}")
+    return 0

@@ -1,0 +1,135 @@
+"""`tunebench history ...` and `tunebench log render` against a real history folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from record_factory import eval_record, question, random_eval, training_record
+
+from tunebench.cli import main
+from tunebench.history.store import open_store
+
+SEED = Path(__file__).parent / "data" / "seed_log.md"
+
+
+@pytest.fixture
+def history(project):
+    """A project whose history is `hist/` under the working directory; yields the store."""
+    project.write('[tool.tunebench]\nhistory = "hist"\nlog = "BENCHMARK_LOG.md"\n')
+    return open_store(project.root / "hist")
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_import_log_twice_adds_nothing_the_second_time(history, capsys):
+    code, out, _ = _run(capsys, "history", "import-log", str(SEED))
+    assert code == 0 and "imported 21 record(s)" in out
+    code, out, _ = _run(capsys, "history", "import-log", str(SEED), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["added"] == [] and len(data["skipped"]) == 21
+    assert len(history.read_all(strict=True).records) == 21
+
+
+def test_import_log_reports_unparseable_lines_by_number_and_exits_1(history, capsys, tmp_path):
+    log = tmp_path / "log.md"
+    log.write_text(SEED.read_text(encoding="utf-8").replace("**Notes:**\n- First successful",
+                                                            "**Notes:**\nfree text here\n- First successful"))
+    code, _, err = _run(capsys, "history", "import-log", str(log))
+    line = log.read_text().splitlines().index("free text here") + 1
+    assert code == 1 and f"log.md: line {line}: expected a table" in err
+
+
+def test_list_filters_by_kind_model_and_since(history, capsys):
+    history.write(random_eval("run-eval-old", "tiny", 1, started_at="2026-01-01T00:00:00Z"))
+    history.write(random_eval("run-eval-new", "tiny", 2, started_at="2026-03-01T00:00:00Z"))
+    history.write(training_record("run-train-1", "tiny-dora"))
+    _run(capsys, "history", "import-log", str(SEED))
+    code, out, _ = _run(capsys, "history", "list", "--kind", "eval", "--json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)] == ["run-eval-old", "run-eval-new"]
+    _, out, _ = _run(capsys, "history", "list", "--model", "tiny-dora", "--json")
+    assert [r["run_id"] for r in json.loads(out)] == ["run-train-1"]
+    _, out, _ = _run(capsys, "history", "list", "--since", "2026-02-15", "--json")
+    assert [r["run_id"] for r in json.loads(out)] == ["run-eval-new"]
+    _, out, _ = _run(capsys, "history", "list", "--kind", "imported_session")
+    lines = out.splitlines()
+    assert lines[0].split() == ["run", "id", "kind", "source", "date", "model", "summary"]
+    assert len(lines) == 2 + 5 and "Session 5: Curriculum Training v3" in out
+    code, _, err = _run(capsys, "history", "list", "--since", "March")
+    assert code == 2 and "--since: expected a date YYYY-MM-DD, found 'March'" in err
+
+
+def test_show_accepts_a_prefix_and_lists_attached_notes(history, capsys):
+    history.write(random_eval("run-eval-abc1", "tiny", 1))
+    _run(capsys, "history", "note", "run-eval-abc", "latency spikes on the first probe", "--section", "difficulties")
+    code, out, _ = _run(capsys, "history", "show", "run-eval-abc")
+    assert code == 0 and "run-eval-abc1" in out and "retirement_planning" in out
+    assert "note (difficulties" in out and "latency spikes on the first probe" in out
+    _, out, _ = _run(capsys, "history", "show", "run-eval-abc1", "--json")
+    data = json.loads(out)
+    assert data["record"]["run_id"] == "run-eval-abc1"
+    assert [n["text"] for n in data["attached_notes"]] == ["latency spikes on the first probe"]
+
+
+def test_note_on_an_unknown_run_is_an_error_naming_it(history, capsys):
+    history.write(random_eval("run-eval-abc1", "tiny", 1))
+    code, _, err = _run(capsys, "history", "note", "run-eval-abd1", "text")
+    assert code == 2 and "no record with run id 'run-eval-abd1'" in err and "Did you mean 'run-eval-abc1'" in err
+    assert len(history.read_all().records) == 1
+
+
+def test_notes_are_appended_as_records_and_rendered_under_their_heading(history, capsys):
+    history.write(training_record("run-train-1", "tiny-dora"))
+    _run(capsys, "history", "note", "run-train-1", "OOM at batch 8", "--section", "difficulties")
+    _run(capsys, "history", "note", "run-train-1", "try a longer phase A", "--section", "improvements")
+    _run(capsys, "history", "note", "run-train-1", "second difficulty", "--section", "difficulties")
+    notes = history.read_all().of_kind("note")
+    assert len(notes) == 3 and {n["target_run_id"] for n in notes} == {"run-train-1"}
+    code, _, _ = _run(capsys, "log", "render", "--no-plots")
+    text = Path("BENCHMARK_LOG.md").read_text(encoding="utf-8")
+    assert code == 0
+    assert "**Difficulties Encountered:**\n- OOM at batch 8\n- second difficulty\n" in text
+    assert "**Areas for Improvement:**\n- try a longer phase A\n" in text
+
+
+def test_compare_by_model_names_prints_flips_and_p_value(history, capsys):
+    history.write(eval_record("run-a-0001", "base", [question("q1", "investment", True),
+                                                     question("q2", "compliance", False)], "2026-02-01T00:00:00Z"))
+    history.write(eval_record("run-b-0001", "tuned", [question("q1", "investment", False, "C", answer="A"),
+                                                      question("q2", "compliance", True)], "2026-02-02T00:00:00Z"))
+    code, out, _ = _run(capsys, "history", "compare", "base", "tuned")
+    assert code == 0
+    assert "right -> wrong (A right, B wrong): 1" in out and "wrong -> right (A wrong, B right): 1" in out
+    assert "exact McNemar p = 1" in out and "q1" in out and "investment" in out
+    _, out, _ = _run(capsys, "history", "compare", "run-a-0001", "run-b-0001", "--json")
+    data = json.loads(out)
+    assert data["p_value"] == 1.0 and [f["id"] for f in data["right_to_wrong"]] == ["q1"]
+
+
+def test_compare_of_an_imported_model_explains_there_is_nothing_to_pair(history, capsys):
+    _run(capsys, "history", "import-log", str(SEED))
+    history.write(random_eval("run-eval-1", "tiny", 1))
+    code, _, err = _run(capsys, "history", "compare", "wealth-dora-v2", "tiny")
+    assert code == 2 and "only an imported benchmark row (~80% | TBD | Baseline)" in err
+
+
+def test_log_render_writes_the_log_with_linked_plots_and_is_byte_stable(history, capsys, project):
+    _run(capsys, "history", "import-log", str(SEED))
+    history.write(random_eval("run-eval-1", "tiny", 1))
+    history.write(training_record("run-train-1", "tiny-dora"))
+    code, out, _ = _run(capsys, "log", "render", "--out", "docs/LOG.md")
+    log = project.root / "docs" / "LOG.md"
+    first = log.read_bytes()
+    assert code == 0 and "wrote" in out
+    text = first.decode()
+    assert "Generated by `tunebench log render`" in text
+    for name in ("accuracy", "domain_accuracy", "latency", "loss", "cost"):
+        assert f"](LOG_plots/{name}.png)" in text
+        assert (project.root / "docs" / "LOG_plots" / f"{name}.png").stat().st_size > 10_000
+    _run(capsys, "log", "render", "--out", "docs/LOG.md")
+    assert log.read_bytes() == first
