@@ -7,7 +7,8 @@ google-cloud-storage client through `STORAGE_EMULATOR_HOST`.
 
 `FaultProxy` sits between the client and the emulator and, by rule, answers 503/401 instead of
 forwarding, resets the connection before forwarding, forwards then loses the response (the write
-committed, the client never hears so), flips one byte of a response body, or truncates it.
+committed, the client never hears so), flips one byte of a response body, or truncates it, or flips one
+byte of an upload on its way to the server.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class Fault:
     """Apply `action` to the next `times` requests for which `match` is true."""
 
     match: Callable[[Request], bool]
-    action: str  # "status", "reset", "lose_response", "flip", "truncate"
+    action: str  # "status", "reset", "lose_response", "flip", "truncate", "flip_request"
     times: int = 1
     status: int = 503
     hits: int = 0
@@ -181,6 +182,9 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if action == "reset":
                 proxy.record(request, "reset")
                 return self._reset()
+            if action == "flip_request" and request.body:
+                middle = len(request.body) // 2
+                request.body = request.body[:middle] + bytes([request.body[middle] ^ 0x01]) + request.body[middle + 1:]
             status, headers, payload = self._forward(request)
             if action == "lose_response":
                 proxy.record(request, f"lost {status}")

@@ -117,6 +117,14 @@ def test_412_for_someone_elses_object_is_a_conflict_and_overwrites_nothing(gcs):
     assert gcs.bucket.blob("taken/MANIFEST.json").download_as_bytes() == b"theirs"
 
 
+def test_upload_damaged_on_the_way_fails_the_push_and_publishes_nothing(gcs, tiny_dir, fault_proxy):
+    # The emulator stores what it receives without checking our crc32c; the check after upload catches it.
+    fault_proxy.add(lambda r: r.method == "PUT" and r.names("model.safetensors"), "flip_request")
+    with pytest.raises(StorageError, match="model.safetensors"):
+        push_folder(tiny_dir, gcs.uri("damaged"), name="tiny", settings=FAST)
+    assert gcs.names("damaged/") == []
+
+
 def test_503s_and_resets_on_upload_are_retried(gcs, tiny_dir, tmp_path, fault_proxy):
     fault_proxy.add(lambda r: r.is_upload, "status", times=3, status=503)
     fault_proxy.add(lambda r: r.is_upload, "reset", times=3)
