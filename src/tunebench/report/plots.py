@@ -31,9 +31,6 @@ _MAX_SERIES = 6  # more bars or lines per group than this stop being readable
 def render_plots(records: Iterable[dict[str, Any]], folder: Path | str, relative_to: Path | str | None = None
                  ) -> dict[str, str]:
     """Draw every plot the records have data for into `folder`; return {title: path relative to `relative_to`}."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
     history = History.of(records)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,6 +59,10 @@ def _save(figure: Any, target: Path) -> None:
 
 
 def _figure(width: float = 9.0, height: float = 4.8):
+    import matplotlib
+
+    if matplotlib.get_backend().lower() != "agg":
+        matplotlib.use("Agg", force=True)  # files only: never open a window, work without a display
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(width, height))

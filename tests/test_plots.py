@@ -1,0 +1,81 @@
+"""`render_plots`: PNGs beside the log for what the history holds, never a missing value drawn as zero."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from record_factory import random_eval, training_record
+
+from tunebench.history.importer import parse_log
+from tunebench.report import plots
+from tunebench.report.views import History
+
+SEED = Path(__file__).parent / "data" / "seed_log.md"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def seed_records():
+    return parse_log(SEED.read_text(encoding="utf-8")).records
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_full_history_draws_all_five_plots_identically_twice(seed_records, tmp_path):
+    records = [*seed_records, training_record("run-train-1", "tiny-dora"),
+               random_eval("run-eval-1", "tiny", 1), random_eval("run-eval-2", "tiny-dora", 2,
+                                                                started_at="2026-02-02T00:00:00Z")]
+    first = plots.render_plots(records, tmp_path / "a" / "LOG_plots", relative_to=tmp_path / "a")
+    assert list(first.values()) == [f"LOG_plots/{name}" for name in plots.PLOTS]
+    for name in plots.PLOTS:
+        width, height = _png_size(tmp_path / "a" / "LOG_plots" / name)
+        assert width >= 600 and height >= 400
+    plots.render_plots(records, tmp_path / "b")
+    for name in plots.PLOTS:
+        assert (tmp_path / "a" / "LOG_plots" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_imported_only_history_draws_what_it_has_and_removes_stale_plots(seed_records, tmp_path):
+    (tmp_path / "loss.png").write_bytes(b"stale")
+    written = plots.render_plots(seed_records, tmp_path)
+    assert sorted(written.values()) == ["accuracy.png", "cost.png", "latency.png"]
+    assert not (tmp_path / "loss.png").exists()
+
+
+def test_tbd_accuracy_is_left_out_and_approximate_values_are_drawn_as_written(seed_records):
+    figure = plots._accuracy(History.of(seed_records))
+    axes = figure.axes[0]
+    drawn = [float(y) for line in axes.get_lines() for y in line.get_ydata()]
+    assert drawn == [80.0, 75.0]  # wealth-dora-v3-curriculum is TBD: not drawn, certainly not at 0
+    assert [t.get_text() for t in axes.texts] == ["~80%", "~75%"]
+
+
+def test_loss_plot_follows_every_step_of_every_phase_in_order():
+    run = training_record("run-train-1", "tiny-dora", steps=5)
+    axes = plots._loss(History.of([run])).axes[0]
+    steps = [(float(x), float(y)) for line in axes.get_lines() if line.get_label() != "_nolegend_"
+             for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True) if line.get_linestyle() == "-"]
+    expected = [loss for phase in run["phases"] for loss in phase["losses"]]
+    assert [y for _, y in steps] == pytest.approx(expected)
+    assert [x for x, _ in steps] == list(range(1, 16))
+    assert [t.get_text().strip() for t in axes.texts] == ["phase A", "phase B", "phase C"]
+
+
+def test_cost_plot_marks_approximate_costs_and_totals_them(seed_records):
+    axes = plots._cost(History.of(seed_records)).axes[0]
+    assert [round(p.get_height(), 2) for p in axes.patches] == [0.28, 0.30, 0.25, 1.75]
+    assert all(p.get_hatch() == "//" for p in axes.patches)
+    assert "total ~$2.58" in axes.get_title()
