@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import json
 
+try:
+    # pytester's in-process runs forget the modules they import, and numpy's C extension cannot be imported
+    # twice in one process: import what the log renderer draws with (numpy, matplotlib, PIL) once, out here.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+    import PIL.Image  # noqa: F401
+
+    import tunebench.report.plots  # noqa: F401
+except ImportError:
+    pass
+
 DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 LETTERS = "ABCD"
@@ -108,3 +122,27 @@ def records(pytester) -> list[dict]:
 
     result = open_store(pytester.path / "hist").read_all(strict=True)
     return result.records
+
+
+def eval_record(correct: dict[str, bool] | None = None, *, model: str = "prod",
+                started_at: str = "2026-01-20T10:00:00Z", finished_at: str = "2026-01-20T10:05:00Z",
+                latencies: dict[str, list[float]] | None = None,
+                grades: dict[str, int] | None = None, crashed: tuple[str, ...] = (), sha: str = "a" * 64) -> dict:
+    """Return a valid EvalRecord built by the library from question/probe outcomes (no pytest involved)."""
+    from tunebench.history.eval_record import ItemResult, build_eval_record
+    from tunebench.provenance import collect
+
+    items = []
+    for i, (qid, ok) in enumerate((correct or {}).items()):
+        outcome = {"kind": "question", "suite": "mini", "id": qid, "domain": DOMAINS[i % 5],
+                   "difficulty": DIFFICULTIES[i % 4], "answer": "A", "chosen": "A" if ok else "B", "correct": ok}
+        items.append(ItemResult(f"t.py::test_q[{qid}]", "crashed" if qid in crashed else "passed",
+                                [] if qid in crashed else [outcome]))
+    for domain, values in (latencies or {}).items():
+        outcome = {"kind": "probe", "suite": "probes", "id": f"probe-{domain}", "domain": domain,
+                   "latency_s": values, "grade": (grades or {}).get(domain, 3)}
+        items.append(ItemResult(f"t.py::test_p[probe-{domain}]", "passed", [outcome]))
+    record = build_eval_record(model={"name": model, "base": "builtin:tiny", "adapter": None}, items=items,
+                               started_at=started_at, finished_at=finished_at, provenance=collect(command="test"))
+    record["suites"] = [{"name": "mini", "file": "questions.jsonl", "sha256": sha}]
+    return record

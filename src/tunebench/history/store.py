@@ -217,7 +217,7 @@ class HistoryStore:
         except UnicodeDecodeError as exc:
             raise RecordError(f"not UTF-8 text: {exc.reason}") from None
         except json.JSONDecodeError as exc:
-            what = "truncated" if exc.pos >= len(data.rstrip()) else "not valid JSON"
+            what = "not valid JSON" if data.rstrip().endswith(b"}") else "truncated (not valid JSON)"
             raise RecordError(f"line {exc.lineno}: {what}: {exc.msg}") from None
         validate(record, where="record")
         if not name.removesuffix(".json").endswith(f"_{record['run_id']}"):

@@ -1,0 +1,157 @@
+"""Gate rules: floors, budgets, regressions that must be both large and significant, baseline choice."""
+
+from datetime import UTC, datetime
+
+import pytest
+from plugin_support import eval_record
+
+from tunebench.errors import RecordError
+from tunebench.gate import GateRules, evaluate, find_baseline, paired_outcomes
+from tunebench.history.store import ReadResult
+
+
+def _ids(n):
+    return [f"q{i:03d}" for i in range(n)]
+
+
+def _outcomes(n, wrong=()):
+    return {qid: qid not in wrong for qid in _ids(n)}
+
+
+def _check(verdict, prefix):
+    return next(c for c in verdict.checks if c.rule.startswith(prefix))
+
+
+def test_rules_come_from_config_with_per_model_overrides():
+    gate = {"min_accuracy": 0.5, "max_drop": 0.02, "models": {"dora-v3": {"min_accuracy": 0.8}}}
+    assert GateRules.from_config(gate, "dora-v2").min_accuracy == 0.5
+    rules = GateRules.from_config(gate, "dora-v3")
+    assert rules.min_accuracy == 0.8 and rules.max_drop == 0.02 and rules.alpha == 0.05
+
+
+def test_accuracy_floor_fails_below_and_shows_the_interval():
+    record = eval_record(_outcomes(10, wrong=_ids(10)[:6]))
+    check = _check(evaluate(record, GateRules(min_accuracy=0.5)), "accuracy")
+    assert not check.passed and check.value == 0.4 and "4/10, 95% CI [0.168, 0.687]" in check.detail
+    assert evaluate(record, GateRules(min_accuracy=0.4)).passed
+
+
+def test_per_domain_floors_judge_each_domain_named():
+    record = eval_record(_outcomes(10, wrong=("q000", "q005")))  # both in retirement_planning
+    verdict = evaluate(record, GateRules(min_domain_accuracy={"retirement_planning": 0.5, "investment": 0.5}))
+    assert [c.rule for c in verdict.failed] == ["accuracy[retirement_planning]"]
+    everywhere = evaluate(record, GateRules(min_domain_accuracy=0.5))
+    assert len([c for c in everywhere.checks if c.rule.startswith("accuracy[")]) == 5
+
+
+def test_quality_floor_and_latency_budget_per_domain():
+    record = eval_record(_outcomes(2), latencies={"compliance": [1.0, 1.2, 1.1], "investment": [5.0, 6.0, 7.0]},
+                         grades={"compliance": 4, "investment": 2})
+    verdict = evaluate(record, GateRules(min_quality=3, latency_budget_s={"compliance": 2.0, "investment": 5.0}))
+    assert sorted(c.rule for c in verdict.failed) == ["latency[investment] median s", "quality[investment]"]
+    assert _check(verdict, "latency[investment]").value == 6.0
+
+
+def test_the_same_outcomes_twice_pass_the_regression_check():
+    base = eval_record(_outcomes(30, wrong=("q001", "q002")))
+    verdict = evaluate(eval_record(_outcomes(30, wrong=("q001", "q002"))), GateRules(), base)
+    check = _check(verdict, "accuracy drop")
+    assert verdict.passed and check.value == 0 and "p=1" in check.detail
+
+
+def test_a_large_significant_drop_fails():
+    base = eval_record(_outcomes(30))
+    now = eval_record(_outcomes(30, wrong=_ids(30)[:12]))
+    check = _check(evaluate(now, GateRules(), base), "accuracy drop")
+    assert not check.passed and check.value == 0.4 and "b=12, c=0" in check.detail and "p=0.0004883" in check.detail
+
+
+def test_a_drop_larger_than_allowed_but_inside_the_noise_passes_with_p_shown():
+    base = eval_record(_outcomes(20))
+    now = eval_record(_outcomes(20, wrong=("q003", "q007", "q011")))
+    check = _check(evaluate(now, GateRules(max_drop=0.05), base), "accuracy drop")
+    assert check.passed and check.value == 0.15 and "p=0.25" in check.detail and "within noise" in check.detail
+
+
+def test_a_significant_drop_within_max_drop_passes():
+    base = eval_record(_outcomes(400))
+    now = eval_record(_outcomes(400, wrong=_ids(400)[:12]))
+    assert _check(evaluate(now, GateRules(max_drop=0.05), base), "accuracy drop").passed
+    assert not _check(evaluate(now, GateRules(max_drop=0.02), base), "accuracy drop").passed
+
+
+def test_crashed_questions_count_as_not_correct_and_fail_the_completeness_check():
+    record = eval_record(_outcomes(4), crashed=("q002",))
+    assert record["status"] == "incomplete" and record["aggregates"]["accuracy"]["k"] == 3
+    assert not _check(evaluate(record, GateRules()), "run complete").passed
+
+
+def test_paired_outcomes_count_discordant_pairs_by_question():
+    base = eval_record({"a1": True, "a2": False, "a3": True})
+    now = eval_record({"a1": False, "a2": True, "a3": True, "a4": True})
+    assert paired_outcomes(now, base) == (3, 1, 1, 1)
+
+
+@pytest.mark.parametrize(("old", "new", "passed"), [
+    ([1.0, 1.1, 1.05], [2.0, 2.1, 2.2], False),  # doubled, no overlap: a regression
+    ([1.0, 1.1, 3.0], [2.0, 2.1, 2.2], True),  # slower median but overlapping: noise
+    ([1.0, 1.1, 1.05], [1.1, 1.15, 1.2], True),  # within the allowed increase
+    ([1.0], [5.0], True),  # a single measurement is never compared
+])
+def test_latency_regression_compares_repeated_measurements(old, new, passed):
+    base = eval_record(_outcomes(2), latencies={"tax": old})
+    now = eval_record(_outcomes(2), latencies={"tax": new})
+    assert _check(evaluate(now, GateRules(max_latency_increase=0.25), base), "latency[tax] increase").passed is passed
+
+
+def _history(*records):
+    result = ReadResult()
+    for record in records:
+        result.records.append(record)
+        result.locations[record["run_id"]] = f"runs/{record['run_id']}.json"
+    return result
+
+
+NOW = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def test_auto_baseline_is_the_newest_complete_production_run_on_the_same_suite_files():
+    old = eval_record(_outcomes(4), started_at="2026-01-10T00:00:00Z", finished_at="2026-01-10T00:01:00Z")
+    new = eval_record(_outcomes(4), started_at="2026-01-12T00:00:00Z", finished_at="2026-01-12T00:01:00Z")
+    incomplete = eval_record(_outcomes(4), crashed=("q001",), started_at="2026-01-13T00:00:00Z",
+                             finished_at="2026-01-13T00:01:00Z")
+    future = eval_record(_outcomes(4), started_at="2026-03-01T00:00:00Z", finished_at="2026-03-01T00:01:00Z")
+    other_suite = eval_record(_outcomes(4), sha="b" * 64, started_at="2026-01-14T00:00:00Z",
+                              finished_at="2026-01-14T00:01:00Z")
+    experimental = eval_record(_outcomes(4), model="candidate", started_at="2026-01-15T00:00:00Z",
+                               finished_at="2026-01-15T00:01:00Z")
+    current = eval_record(_outcomes(4), model="candidate", started_at="2026-01-20T00:00:00Z",
+                          finished_at="2026-01-20T00:01:00Z")
+    history = _history(old, new, incomplete, future, other_suite, experimental)
+    choice = find_baseline("auto", current, history, ["prod"], ["prod", "candidate"], now=NOW)
+    assert choice.record is new and "production" in choice.how
+    assert find_baseline("candidate", current, history, ["prod"], ["prod", "candidate"], now=NOW).record is experimental
+    assert find_baseline("none", current, history, ["prod"], ["prod"], now=NOW).record is None
+
+
+def test_auto_baseline_without_a_match_says_so():
+    current = eval_record(_outcomes(4), model="candidate")
+    choice = find_baseline("auto", current, _history(), ["prod"], ["prod", "candidate"], now=NOW)
+    assert choice.record is None and choice.how.startswith("none found")
+
+
+def test_an_incomplete_or_future_run_named_by_id_is_refused_as_baseline():
+    incomplete = eval_record(_outcomes(4), crashed=("q001",))
+    future = eval_record(_outcomes(4), started_at="2026-03-01T00:00:00Z", finished_at="2026-03-01T00:01:00Z")
+    current = eval_record(_outcomes(4))
+    with pytest.raises(RecordError, match="is incomplete; an incomplete run is never a baseline"):
+        find_baseline(incomplete["run_id"], current, _history(incomplete), [], [], now=NOW)
+    with pytest.raises(RecordError, match="stamped in the future"):
+        find_baseline(future["run_id"], current, _history(future), [], [], now=NOW)
+
+
+def test_verdict_renders_as_text_and_markdown_tables():
+    verdict = evaluate(eval_record(_outcomes(4, wrong=("q000",))), GateRules(min_accuracy=0.9))
+    assert verdict.table().splitlines()[0].split() == ["rule", "value", "limit", "baseline", "result", "detail"]
+    assert "| accuracy | 0.750 | >= 0.9 | - | **FAIL** |" in verdict.markdown()
+    assert verdict.to_dict()["passed"] is False
