@@ -86,6 +86,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "warmup": {"type": "integer", "minimum": 0},
                 "batch_size": {"type": "integer", "minimum": 1},
                 "judge": {"type": "string", "minLength": 1},
+                "per_domain": {"type": "integer", "minimum": 1},
             },
         },
     },
@@ -105,6 +106,7 @@ class EvalSettings:
     warmup: int = 1
     batch_size: int = 16
     judge: str | None = None
+    per_domain: int | None = None  # exact questions per domain required of user suites (None: any)
 
 
 @dataclass(frozen=True)

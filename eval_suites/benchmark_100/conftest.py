@@ -1,0 +1,80 @@
+"""The benchmark's items: one per question, and the one batched scoring pass they all read from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunebench.config import load_config
+from tunebench.errors import SuiteError
+from tunebench.suites import Question, load_questions, resolve_files, suite_name
+
+SHIPPED = Path(__file__).parent / "questions.jsonl"
+SHIPPED_PER_DOMAIN = 20  # benchmark_100: 20 questions in each of the five domains
+_QUESTIONS = pytest.StashKey[list[Question]]()
+
+
+def selected_questions(config: pytest.Config) -> list[Question]:
+    """Return this run's questions (loaded and validated once, before any model loads)."""
+    if _QUESTIONS not in config.stash:
+        settings = load_config(config.rootpath).eval
+        questions, seen = [], {}
+        given = config.getoption("tunebench_suites")
+        for path in resolve_files(given, config.invocation_params.dir, settings.suites, SHIPPED):
+            per_domain = SHIPPED_PER_DOMAIN if path == SHIPPED.resolve() else settings.per_domain
+            try:
+                loaded = load_questions(path, per_domain=per_domain)
+            except SuiteError as exc:
+                pytest.fail(f"tunebench suite {path}:\n{exc}", pytrace=False)
+            for question in loaded:
+                if question.id in seen:
+                    pytest.fail(f"tunebench suite {path}:{question.line}: field id: expected ids unique across "
+                                f"the run's suites, found {question.id!r} also in {seen[question.id]}", pytrace=False)
+                seen[question.id] = path
+            questions += loaded
+        config.stash[_QUESTIONS] = questions
+    return config.stash[_QUESTIONS]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "question" not in metafunc.fixturenames:
+        return
+    params = [pytest.param(q, id=q.id, marks=[pytest.mark.domain(q.domain), pytest.mark.difficulty(q.difficulty),
+                                                pytest.mark.tunebench_suite(suite_name(q.source))])
+              for q in selected_questions(metafunc.config)]
+    metafunc.parametrize("question", params)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # `-k estate_planning` and `-k hard` match on these names (mark arguments are not keywords by themselves).
+    question = getattr(item, "callspec", None) and item.callspec.params.get("question")
+    if isinstance(question, Question):
+        item.extra_keyword_matches.update({question.domain, question.difficulty, suite_name(question.source)})
+
+
+@pytest.fixture(scope="session")
+def benchmark_results(request: pytest.FixtureRequest, tb_model, tb_config) -> dict:
+    """Score every selected question in one batched pass; return {(file, id): ChoiceResult}."""
+    from tunebench.scoring.choice import score_questions
+
+    selected = [item.callspec.params["question"] for item in request.session.items
+                if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("question"), Question)]
+    report = _progress(request.config, "scored", "questions")
+    results = score_questions(tb_model.model, tb_model.tokenizer, selected, batch_size=tb_config.eval.batch_size,
+                              progress=report)
+    return {(q.source, q.id): r for q, r in zip(selected, results, strict=True)}
+
+
+def _progress(config: pytest.Config, verb: str, noun: str):
+    """Return a progress callback writing 'tunebench: scored 48/100 rows' past output capture (terminal only)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or config.option.verbose < 0:
+        return None
+
+    def report(done: int, total: int) -> None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"tunebench: {verb} {done}/{total} batched rows of the selected {noun}")
+
+    return report

@@ -1,0 +1,3 @@
+"""Scorers: `choice` (multiple choice by log-likelihood), `generation` (timed generation), `quality` (1-5 grades)."""
+
+__all__ = ["choice", "generation", "quality"]

@@ -1,0 +1,215 @@
+"""Evaluation suite files: load and validate multiple-choice questions and open-ended probes (JSONL).
+
+Each line is one JSON object checked against a JSON Schema shipped in the package
+(`schema/question.schema.json`, `schema/probe.schema.json`), then across lines: ids are unique, and, when
+asked, each domain has an exact number of questions (`per_domain`) or a minimum number of probes
+(`min_per_domain`). Every problem in a file is reported at once, each naming the file, the line and the
+field, what was expected and what was found, so a broken suite fails before any model loads.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from tunebench.errors import SuiteError
+
+__all__ = ["DOMAINS", "DIFFICULTIES", "LETTERS", "Question", "Probe", "SuiteProblem", "SuiteFileError",
+           "load_questions", "load_probes", "suite_name", "schema", "resolve_files"]
+
+DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
+DIFFICULTIES = ("easy", "medium", "hard", "extreme")
+LETTERS = ("A", "B", "C", "D")
+_MAX_SHOWN = 20  # problems listed in one error; the rest are counted
+
+
+@dataclass(frozen=True)
+class Question:
+    """One multiple-choice question; `source` and `line` say where it was read."""
+
+    id: str
+    domain: str
+    difficulty: str
+    question: str
+    choices: tuple[str, ...]
+    answer: str
+    explanation: str
+    source: Path | None = None
+    line: int = 0
+
+    @property
+    def answer_index(self) -> int:
+        """The index of the correct choice (0 for A)."""
+        return LETTERS.index(self.answer)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One open-ended probe with its rubric: key points, forbidden claims, reference answer."""
+
+    id: str
+    domain: str
+    prompt: str
+    key_points: tuple[str, ...]
+    forbidden: tuple[str, ...]
+    reference: str
+    source: Path | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class SuiteProblem:
+    """One thing wrong with a suite file: where (file, line, field), and what."""
+
+    path: Path
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: field {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class SuiteFileError(SuiteError):
+    """A suite file is malformed; `problems` lists each problem with its file, line and field."""
+
+    def __init__(self, problems: list[SuiteProblem]):
+        self.problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+        problems = self.problems
+        shown = [str(p) for p in problems[:_MAX_SHOWN]]
+        if len(problems) > _MAX_SHOWN:
+            shown.append(f"... and {len(problems) - _MAX_SHOWN} more problem(s)")
+        super().__init__("\n".join(shown))
+
+
+def suite_name(path: Path | str) -> str:
+    """Return a suite's name: its folder's name for `questions.jsonl`/`probes.jsonl`, else the file's stem."""
+    path = Path(path)
+    return path.parent.name if path.stem in ("questions", "probes") else path.stem
+
+
+def resolve_files(given: Sequence[str] | None, base: Path, configured: Sequence[Path], shipped: Path) -> list[Path]:
+    """Return the suite files to run: `given` (command line, relative to `base`), else `configured`, else `shipped`."""
+    if given:
+        return [(base / p).resolve() for p in given]
+    return [Path(p).resolve() for p in configured] or [Path(shipped).resolve()]
+
+
+@functools.cache
+def schema(kind: str) -> dict[str, Any]:
+    """Return the shipped JSON Schema for `kind` ("question" or "probe")."""
+    text = resources.files("tunebench").joinpath("schema", f"{kind}.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def load_questions(path: Path | str, per_domain: int | None = None) -> list[Question]:
+    """Return the questions of a JSONL file, validated; `per_domain`: the exact count required per domain.
+
+    With `per_domain`, every one of the five domains must have exactly that many questions (the shipped
+    benchmark asks 20). Without it, any number per domain is accepted.
+    """
+    path = Path(path)
+    rows, problems = _read_rows(path, "question")
+    problems += _duplicate_ids(path, rows)
+    if per_domain is not None:
+        problems += _domain_counts(path, rows, lambda n: n == per_domain, f"exactly {per_domain}", "questions")
+    if problems:
+        raise SuiteFileError(problems)
+    return [Question(id=r["id"], domain=r["domain"], difficulty=r["difficulty"], question=r["question"],
+                     choices=tuple(r["choices"]), answer=r["answer"], explanation=r["explanation"],
+                     source=path, line=line) for line, r in rows]
+
+
+def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Probe]:
+    """Return the probes of a JSONL file, validated; `min_per_domain`: the fewest probes each domain needs."""
+    path = Path(path)
+    rows, problems = _read_rows(path, "probe")
+    problems += _duplicate_ids(path, rows)
+    if min_per_domain is not None:
+        problems += _domain_counts(path, rows, lambda n: n >= min_per_domain, f"at least {min_per_domain}",
+                                   "probes")
+    if problems:
+        raise SuiteFileError(problems)
+    return [Probe(id=r["id"], domain=r["domain"], prompt=r["prompt"], key_points=tuple(r["key_points"]),
+                  forbidden=tuple(r["forbidden"]), reference=r["reference"], source=path, line=line)
+            for line, r in rows]
+
+
+def _read_rows(path: Path, kind: str) -> tuple[list[tuple[int, dict[str, Any]]], list[SuiteProblem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteFileError([SuiteProblem(path, None, None, f"cannot read the {kind} file: {exc.strerror}")]) from None
+    validator = jsonschema.Draft202012Validator(schema(kind))
+    rows, problems = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.append(SuiteProblem(path, number, None, f"expected one JSON object per line, found invalid "
+                                                            f"JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+        problems += [_describe(path, number, error) for error in errors]
+        if not errors:
+            rows.append((number, data))
+    if not rows and not problems:
+        problems.append(SuiteProblem(path, None, None, f"expected at least one {kind}, found none"))
+    return rows, problems
+
+
+def _describe(path: Path, line: int, error: jsonschema.ValidationError) -> SuiteProblem:
+    field = ".".join(str(p) for p in error.absolute_path) or None
+    instance, spec = error.instance, error.schema
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return SuiteProblem(path, line, missing, "expected it to be present, found it missing")
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(instance) - set(spec.get("properties", {})))
+        return SuiteProblem(path, line, unknown[0], f"unknown field; expected only {', '.join(spec['properties'])}")
+    if error.validator == "type" and not error.absolute_path:
+        return SuiteProblem(path, line, None, f"expected a JSON object, found {type(instance).__name__}")
+    expected = {
+        "enum": lambda: "one of " + ", ".join(map(str, spec.get("enum", ()))),
+        "type": lambda: f"a {spec.get('type')}",
+        "minItems": lambda: f"at least {spec.get('minItems')} items",
+        "maxItems": lambda: f"at most {spec.get('maxItems')} items",
+        "uniqueItems": lambda: "all items different",
+        "minLength": lambda: "a non-empty string",
+        "maxLength": lambda: f"at most {spec.get('maxLength')} characters",
+        "pattern": lambda: f"a string matching {spec.get('pattern')}",
+    }.get(error.validator, lambda: error.message)()
+    if field == "answer":
+        expected += " (the letter of one of the 4 choices)"
+    return SuiteProblem(path, line, field, f"expected {expected}, found {json.dumps(instance)}")
+
+
+def _duplicate_ids(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[SuiteProblem]:
+    first: dict[str, int] = {}
+    problems = []
+    for line, row in rows:
+        if row["id"] in first:
+            problems.append(SuiteProblem(path, line, "id", f"expected a unique id, found {row['id']!r} again "
+                                                           f"(first on line {first[row['id']]})"))
+        else:
+            first[row["id"]] = line
+    return problems
+
+
+def _domain_counts(path: Path, rows, accept, expected: str, noun: str) -> list[SuiteProblem]:
+    counts = Counter(row["domain"] for _, row in rows)
+    last_line = {row["domain"]: line for line, row in rows}
+    return [SuiteProblem(path, last_line.get(domain), "domain",
+                         f"expected {expected} {noun} in domain {domain}, found {counts.get(domain, 0)}")
+            for domain in DOMAINS if not accept(counts.get(domain, 0))]
