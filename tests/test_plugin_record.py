@@ -1,6 +1,7 @@
 """The plugin records every eval run: a valid EvalRecord in the history, CI-readable outputs, clear errors."""
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -114,3 +115,28 @@ def test_results_appear_as_junit_properties_and_in_the_github_step_summary(pytes
     assert json.loads(prop.get("value"))["chosen"] == "A"
     text = summary.read_text()
     assert "| rule | value | limit | baseline | result | detail |" in text and "gate PASS" in text
+
+
+CAPPED_PYTEST = """
+import resource, signal, sys
+import pytest
+
+# A size-capped run: every write past 8 KiB fails with EFBIG, as on a full disk.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+def test_full_disk_when_writing_the_record_exits_nonzero_and_leaves_history_unchanged(pytester):
+    write_project(pytester, n=40)
+    write_answers(pytester, {"tiny": {f"q{i:03d}": "B" for i in range(40)}})
+    pytester.runpytest().assert_outcomes(passed=40)
+    history = pytester.path / "hist"
+    before = {p: p.read_bytes() for p in history.rglob("*") if p.is_file()}
+    pytester.makepyfile(capped=CAPPED_PYTEST)
+    result = pytester.run(sys.executable, "capped.py", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["tunebench: error: the record was NOT written: *File too large*nothing was published*",
+                                 "tunebench: *accuracy 0.250*not recorded; gate PASS"])
+    assert {p: p.read_bytes() for p in history.rglob("*") if p.is_file()} == before
