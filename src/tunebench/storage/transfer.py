@@ -55,14 +55,21 @@ def format_size(count: int) -> str:
 
 
 class Progress:
-    """A thread-safe byte counter with a tqdm bar (bytes and rate) when progress is shown."""
+    """A thread-safe byte counter that shows bytes done, total and rate.
 
-    def __init__(self, total: int, description: str, show: bool | None = None):
+    On a terminal it draws a tqdm bar; elsewhere (CI logs) it prints a plain line to stderr at most
+    every `interval_s` seconds, so a 28 GB pull is never silent for minutes. `show=False`: nothing.
+    """
+
+    def __init__(self, total: int, description: str, show: bool | None = None, interval_s: float = 30.0):
         self.total = total
         self.done = 0
+        self.description = description
         self._lock = threading.Lock()
         self._start = time.perf_counter()
         self._bar: Any = None
+        self._lines = show is None and not sys.stderr.isatty()
+        self._interval, self._next_line = interval_s, self._start + interval_s
         if show if show is not None else sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -75,6 +82,16 @@ class Progress:
             self.done += count
             if self._bar is not None:
                 self._bar.update(count)
+            elif self._lines and time.perf_counter() >= self._next_line:
+                self._next_line += self._interval
+                print(self.line(), file=sys.stderr, flush=True)
+
+    def line(self) -> str:
+        """Return `description: done / total (percent), rate`."""
+        rate = self.done / self.seconds if self.seconds > 0 else 0.0
+        percent = 100 * self.done / self.total if self.total else 100.0
+        return (f"{self.description}: {format_bytes(self.done)} / {format_bytes(self.total)} ({percent:.0f}%), "
+                f"{format_bytes(rate)}/s")
 
     @property
     def seconds(self) -> float:

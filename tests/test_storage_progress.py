@@ -1,0 +1,24 @@
+"""Transfer progress: bytes and rate reach a CI log even without a terminal."""
+
+from __future__ import annotations
+
+import threading
+
+from tunebench.storage.transfer import Progress
+
+
+def test_progress_without_a_terminal_prints_bytes_total_and_rate(capsys):
+    progress = Progress(4 << 20, "pull gs://bucket/base/", show=None, interval_s=0.0)
+    progress.add(1 << 20)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("pull gs://bucket/base/: 1.0 MiB / 4.0 MiB (25%), ") and line.endswith("/s")
+
+
+def test_progress_counts_every_byte_from_many_threads(capsys):
+    progress = Progress(8 * 1000 * 100, "push", show=False)
+    threads = [threading.Thread(target=lambda: [progress.add(100) for _ in range(1000)]) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert progress.done == progress.total and capsys.readouterr().err == ""
