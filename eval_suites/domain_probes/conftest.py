@@ -1,0 +1,72 @@
+"""The probes' items: one per probe, with the optional judge model loaded once per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunebench.config import load_config
+from tunebench.errors import SuiteError
+from tunebench.suites import Probe, load_probes, resolve_files, suite_name
+
+SHIPPED = Path(__file__).parent / "probes.jsonl"
+SHIPPED_MIN_PER_DOMAIN = 2
+_PROBES = pytest.StashKey[list[Probe]]()
+
+
+def selected_probes(config: pytest.Config) -> list[Probe]:
+    """Return this run's probes (loaded and validated once, before any model loads)."""
+    if _PROBES not in config.stash:
+        settings = load_config(config.rootpath).eval
+        probes, seen = [], {}
+        for path in resolve_files(config.getoption("tunebench_probes"), config.invocation_params.dir,
+                                  settings.probes, SHIPPED):
+            minimum = SHIPPED_MIN_PER_DOMAIN if path == SHIPPED.resolve() else None
+            try:
+                loaded = load_probes(path, min_per_domain=minimum)
+            except SuiteError as exc:
+                pytest.fail(f"tunebench probes {path}:\n{exc}", pytrace=False)
+            for probe in loaded:
+                if probe.id in seen:
+                    pytest.fail(f"tunebench probes {path}:{probe.line}: field id: expected ids unique across the "
+                                f"run's probe files, found {probe.id!r} also in {seen[probe.id]}", pytrace=False)
+                seen[probe.id] = path
+            probes += loaded
+        config.stash[_PROBES] = probes
+    return config.stash[_PROBES]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "probe" not in metafunc.fixturenames:
+        return
+    params = [pytest.param(p, id=p.id, marks=[pytest.mark.domain(p.domain),
+                                              pytest.mark.tunebench_suite(suite_name(p.source))])
+              for p in selected_probes(metafunc.config)]
+    metafunc.parametrize("probe", params)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    probe = getattr(item, "callspec", None) and item.callspec.params.get("probe")
+    if isinstance(probe, Probe):
+        item.extra_keyword_matches.update({probe.domain, suite_name(probe.source)})
+
+
+@pytest.fixture(scope="session")
+def judge(tb_config):
+    """`judge(answer, probe) -> Grade` with the `[tool.tunebench.eval] judge` model, or None when not configured."""
+    if not tb_config.eval.judge:
+        return None
+    from tunebench.errors import TunebenchError
+    from tunebench.loading import load_model
+    from tunebench.scoring.quality import judge_grade
+
+    try:
+        loaded = load_model(tb_config.eval.judge, tb_config)
+    except TunebenchError as exc:
+        pytest.fail(f"tunebench: cannot load the judge model {tb_config.eval.judge!r}: {exc}", pytrace=False)
+
+    def grade(answer, probe):
+        return judge_grade(answer, probe, loaded.model, loaded.tokenizer, loaded.name)
+
+    return grade
