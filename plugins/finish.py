@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +106,12 @@ def _render_log(outcome: RunOutcome, settings: Settings) -> None:
         from tunebench.report.markdown import render_log_file
     except ImportError:
         return  # the log renderer is optional: the record is the source of truth
-    config = dataclasses.replace(settings.config, history=settings.history)
+    if settings.history != settings.config.history_uri:
+        # The configured log shows the configured history; a run recorded elsewhere must not overwrite it.
+        outcome.warnings.append(f"the benchmark log {settings.config.log} was not rendered: --history "
+                                f"{settings.history} is not the configured history {settings.config.history_uri}")
+        return
     try:
-        outcome.log_path = str(render_log_file(config))
+        outcome.log_path = str(render_log_file(settings.config))
     except Exception as exc:  # noqa: BLE001 - the record is written; a render bug must not hide that
         outcome.warnings.append(f"the benchmark log was not rendered: {type(exc).__name__}: {exc}")

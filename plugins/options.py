@@ -68,6 +68,8 @@ def resolve_settings(config: pytest.Config) -> Settings:
     except TunebenchError as exc:
         raise pytest.UsageError(f"--model: {exc}") from None
     history = config.getoption("tunebench_history") or tb_config.history_uri
+    if "://" not in history:
+        history = str(Path(history).expanduser().resolve())  # relative to where pytest runs
     record = _flag(config.getoption("tunebench_record"), tb_config.record)
     gate = _flag(config.getoption("tunebench_gate"), tb_config.gate.get("enabled", True))
     baseline = config.getoption("tunebench_baseline") or tb_config.baseline

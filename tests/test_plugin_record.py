@@ -51,9 +51,15 @@ def test_history_option_chooses_the_store(pytester, tmp_path):
     write_project(pytester, n=2)
     write_answers(pytester, {"tiny": {"q000": "A", "q001": "B"}})
     elsewhere = tmp_path / "elsewhere"
-    pytester.runpytest("--history", str(elsewhere)).assert_outcomes(passed=2)
+    result = pytester.runpytest("--history", str(elsewhere))
+    result.assert_outcomes(passed=2)
     assert len(list(elsewhere.glob("runs/*/*.json"))) == 1
     assert not (pytester.path / "hist").exists()
+    # The project's log shows the configured history only: a run recorded elsewhere leaves it alone.
+    assert not (pytester.path / "LOG.md").exists()
+    result.stdout.fnmatch_lines(["*benchmark log *LOG.md was not rendered: --history * is not the configured history*"])
+    pytester.runpytest("--history", "hist").assert_outcomes(passed=2)  # the configured one, given relative
+    assert (pytester.path / "LOG.md").is_file()
 
 
 def test_unserializable_outcome_fails_only_that_test(pytester):
@@ -97,7 +103,7 @@ def test_history_that_is_a_file_is_a_usage_error(pytester):
     (pytester.path / "afile").write_text("x")
     result = pytester.runpytest("--history", "afile")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--history: 'afile' is a file; expected a folder*"])
+    result.stderr.fnmatch_lines(["*--history: '*/afile' is a file; expected a folder*"])
 
 
 def test_results_appear_as_junit_properties_and_in_the_github_step_summary(pytester, monkeypatch):
