@@ -155,7 +155,8 @@ class JudgeError(TunebenchError):
     """The judge model's reply held no grade from 1 to 5."""
 
 
-def judge_grade(answer: str, probe: Probe, judge_model: Any, judge_tokenizer: Any, judge_name: str) -> Grade:
+def judge_grade(answer: str, probe: Probe, judge_model: Any, judge_tokenizer: Any, judge_name: str,
+                **generate_kwargs: Any) -> Grade:
     """Return the judge model's 1-5 grade of `answer`, its reply and the prompt's version and sha256 as evidence."""
     from tunebench.scoring.generation import timed_generate
 
@@ -163,7 +164,7 @@ def judge_grade(answer: str, probe: Probe, judge_model: Any, judge_tokenizer: An
                                forbidden="\n".join(f"- {c}" for c in probe.forbidden) or "- (none)",
                                reference=probe.reference, answer=answer or "(empty)")
     reply = timed_generate(judge_model, judge_tokenizer, [{"role": "user", "content": text}], max_new_tokens=8,
-                           repeats=1, warmup=0).text
+                           repeats=1, warmup=0, **generate_kwargs).text
     evidence = {"grader": f"judge:{judge_name}", "judge_model": judge_name, "prompt_version": JUDGE_PROMPT_VERSION,
                 "prompt_sha256": JUDGE_PROMPT_SHA256, "reply": reply}
     match = re.search(r"[1-5]", reply)
