@@ -37,3 +37,20 @@ def eval(session: nox.Session) -> None:
     """Run the evaluation suites: `nox -s eval -- --model dora-v3`."""
     _install(session)
     session.run("pytest", "eval_suites", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (tunebench vs baselines, same run) and print one table: `nox -s bench`."""
+    _install(session)
+    os.makedirs(".benchmarks", exist_ok=True)
+    session.run("pytest", "benchmarks", "-p", "no:cacheprovider", "--benchmark-json=.benchmarks/bench.json",
+                *session.posargs, env=OFFLINE)
+    session.run("python", "benchmarks/report.py", ".benchmarks/bench.json", env=OFFLINE)
+
+
+@nox.session
+def log(session: nox.Session) -> None:
+    """Render BENCHMARK_LOG.md and its plots from the history: `nox -s log` (`-- --out PATH`, `-- --no-plots`)."""
+    _install(session)
+    session.run("tunebench", "log", "render", *session.posargs, env=OFFLINE)

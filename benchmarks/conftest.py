@@ -1,0 +1,97 @@
+"""Benchmark conventions, fixtures and models: read this before adding a `benchmarks/test_bench_*.py`.
+
+Run with `nox -s bench` (or `pytest benchmarks --benchmark-json=.benchmarks/bench.json` and then
+`python benchmarks/report.py .benchmarks/bench.json`). The plain `pytest` run never collects this folder
+(`testpaths = ["tests"]`).
+
+THE CONVENTION (`benchmarks/report.py` reads exactly this)
+------------------------------------------------------------
+* Every figure is a ratio of two times measured in the same run: tunebench's and a baseline's (the
+  tool a user would otherwise use). Never assert an absolute time.
+* A benchmark GROUP pairs them. Put both sides in the same pytest-benchmark group, e.g.
+  `@pytest.mark.benchmark(group="choice-tiny")`, or pass `group=` to `paired_benchmark` (handy when the
+  group name depends on a parameter such as the model size).
+* Each benchmark says which side it is: `benchmark.extra_info["side"] = "baseline"` for exactly ONE
+  benchmark in the group, `"tunebench"` for each of the others. Every tunebench-side benchmark becomes one
+  row of the table, compared with the group's baseline.
+* The goal goes on the tunebench side: `benchmark.extra_info["goal"] = "<= 0.5"` or `">= 0.95"`. It is
+  always a bound on the ratio of TIMES, tunebench / baseline, for the same amount of work (median of the
+  rounds). A trailing "x" is allowed ("<= 0.5x"). A throughput goal is written as a time ratio: "tokens/s
+  at least 0.95x the baseline" is `"<= 1.053"`; say what it means in `extra_info["goal_note"]`
+  (e.g. "tokens/s >= 0.95x"), which the table prints beside the goal. No goal: the row is informational.
+* Peak memory: `paired_benchmark` records the process's peak RSS during the rounds (or CUDA peak
+  allocated) as `extra_info["peak_mb"]` and what the rounds added above their start as
+  `extra_info["peak_delta_mb"]`; the table prints both.
+
+THE HELPER
+----------
+    def test_choice_tunebench(paired_benchmark, model_size):
+        paired_benchmark(score, questions, side="tunebench", group=f"choice-{model_size}",
+                         goal="<= 0.5", rounds=3)
+
+`paired_benchmark(fn, *args, side, group=None, goal=None, goal_note=None, rounds=3, warmup_rounds=1,
+iterations=1, **kwargs)` runs `benchmark.pedantic` (fixed rounds, no calibration, so an expensive
+model call runs a known number of times), fills `extra_info` as above and returns `fn`'s last result.
+
+Models: `model_size` is parametrized over `MODEL_SIZES` ("tiny": overhead dominates; "bench": a 23M-
+parameter random Qwen2 where model time dominates); `cpu_model_dir` is that model's folder (built offline
+and cached on first use); `dora_adapter_dir` a DoRA adapter (rank 16, random non-zero B) for it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_var] = "1"
+
+from bench_models import MODEL_SIZES, make_dora_adapter, model_path  # noqa: E402
+from report import parse_goal  # noqa: E402
+
+from tunebench.memory import PeakMemory  # noqa: E402
+
+SIDES = ("tunebench", "baseline")
+
+
+@pytest.fixture(scope="session", params=MODEL_SIZES)
+def model_size(request: pytest.FixtureRequest) -> str:
+    """The benchmark model's size name: "tiny" or "bench"."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def cpu_model_dir(model_size: str):
+    """The folder of the model named by `model_size` (built and cached on first use)."""
+    return model_path(model_size)
+
+
+@pytest.fixture(scope="session")
+def dora_adapter_dir(cpu_model_dir, model_size: str, tmp_path_factory: pytest.TempPathFactory):
+    """A rank-16 DoRA adapter for `cpu_model_dir`, with non-zero weights so merging changes the model."""
+    return make_dora_adapter(cpu_model_dir, tmp_path_factory.mktemp(f"dora-{model_size}"))
+
+
+@pytest.fixture
+def paired_benchmark(benchmark):
+    """Run one side of a paired benchmark with fixed rounds; see this module's docstring."""
+
+    def run(fn, *args, side: str, group: str | None = None, goal: str | None = None, goal_note: str | None = None,
+            rounds: int = 3, warmup_rounds: int = 1, iterations: int = 1, **kwargs):
+        if side not in SIDES:
+            raise ValueError(f"paired_benchmark: side must be one of {SIDES}, got {side!r}")
+        if goal is not None:
+            parse_goal(goal)  # a malformed goal fails here, not silently in the report
+        if group is not None:
+            benchmark.group = group
+        benchmark.extra_info.update({"side": side, "goal": goal, "goal_note": goal_note})
+        with PeakMemory() as peak:
+            result = benchmark.pedantic(fn, args, kwargs, rounds=rounds, warmup_rounds=warmup_rounds,
+                                        iterations=iterations)
+        measured = peak.as_dict()
+        benchmark.extra_info.update({"peak_mb": measured["peak_mb"], "peak_delta_mb": measured["delta_mb"],
+                                     "peak_kind": measured["kind"]})
+        return result
+
+    return run

@@ -1,0 +1,411 @@
+"""Memory: estimate a model's peak memory from its config before anything loads, and measure real peaks.
+
+The estimate adds up what a run holds at its peak: weights, the adapter, the optimizer states and
+gradients of a training phase, saved activations (or one layer's transient ones at inference), the
+logits, and the KV cache at the probe lengths. Each part is kept by name so a reader sees where the
+memory goes. `PeakMemory` measures the real peak of a block: peak allocated on CUDA, peak resident set
+size on the CPU (reset through `/proc/self/clear_refs` where Linux allows it, else sampled).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ModelShape",
+    "AdapterShape",
+    "MemoryEstimate",
+    "PeakMemory",
+    "estimate_eval",
+    "estimate_training",
+    "estimate_for_entry",
+    "read_model_config",
+    "current_rss_bytes",
+    "format_bytes",
+]
+
+MiB = 1 << 20
+DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "int8": 1, "4bit": 0.5}
+LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+# --------------------------------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------------------------------
+
+def current_rss_bytes() -> int:
+    """Return this process's resident set size in bytes."""
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _read_hwm_bytes() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_hwm() -> bool:
+    # Linux >= 4.0: writing 5 resets the peak RSS (VmHWM) to the current RSS; exact, no sampling.
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return _read_hwm_bytes() is not None
+
+
+class PeakMemory:
+    """Context manager: the peak memory reached inside the block, and the level at its start.
+
+    `kind` is "cuda" (peak allocated by torch on the current device) or "rss" (peak resident set size of
+    the process). `peak_bytes` is the absolute peak; `delta_bytes` is the peak above the start level,
+    what the block itself added at its worst moment.
+    """
+
+    def __init__(self, device: str | None = None, sample_interval_s: float = 0.002):
+        self.kind = "cuda" if (device or "").startswith("cuda") or (device is None and _cuda_ready()) else "rss"
+        self.start_bytes = 0
+        self.peak_bytes = 0
+        self._interval = sample_interval_s
+        self._sampler: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._exact = False
+
+    @property
+    def delta_bytes(self) -> int:
+        return max(0, self.peak_bytes - self.start_bytes)
+
+    def __enter__(self) -> PeakMemory:
+        if self.kind == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start_bytes = torch.cuda.memory_allocated()
+            return self
+        self.start_bytes = current_rss_bytes()
+        self._exact = _reset_hwm()
+        if not self._exact:
+            self.peak_bytes = self.start_bytes
+            self._sampler = threading.Thread(target=self._sample, name="tunebench-peak-rss", daemon=True)
+            self._sampler.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.kind == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+            self.peak_bytes = torch.cuda.max_memory_allocated()
+            return
+        if self._exact:
+            self.peak_bytes = max(_read_hwm_bytes() or 0, self.start_bytes)
+            return
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+        self.peak_bytes = max(self.peak_bytes, current_rss_bytes())
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, current_rss_bytes())
+            time.sleep(self._interval)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the measurement as JSON-ready values (MiB, rounded), for records and benchmark tables."""
+        return {"kind": self.kind, "peak_mb": round(self.peak_bytes / MiB, 1),
+                "delta_mb": round(self.delta_bytes / MiB, 1), "start_mb": round(self.start_bytes / MiB, 1)}
+
+
+def _cuda_ready() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available() and torch.cuda.is_initialized()
+
+
+def format_bytes(value: float) -> str:
+    """Return `value` bytes as a short human figure: '812 MB', '29.5 GB'."""
+    if value >= 1e9:
+        return f"{value / 1e9:.1f} GB"
+    if value >= 1e6:
+        return f"{value / 1e6:.0f} MB"
+    return f"{value / 1e3:.0f} kB"
+
+
+# --------------------------------------------------------------------------------------------------
+# Estimating
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes of a Qwen2/Llama-style decoder that its memory depends on (from its config.json)."""
+
+    vocab: int
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    tied: bool = False
+    qkv_bias: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: Any, where: str = "config.json") -> ModelShape:
+        """Return the shape of a config (a dict or a transformers config); LoadError names a missing key."""
+        from tunebench.errors import LoadError
+
+        get = cfg.get if isinstance(cfg, dict) else (lambda key, default=None: getattr(cfg, key, default))
+        missing = [k for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                               "num_attention_heads") if get(k) is None]
+        if missing:
+            raise LoadError(f"{where}: key {missing[0]}: expected an integer (a decoder config), found nothing")
+        heads = int(get("num_attention_heads"))
+        hidden = int(get("hidden_size"))
+        return cls(vocab=int(get("vocab_size")), hidden=hidden, intermediate=int(get("intermediate_size")),
+                   layers=int(get("num_hidden_layers")), heads=heads,
+                   kv_heads=int(get("num_key_value_heads") or heads),
+                   head_dim=int(get("head_dim") or hidden // heads),
+                   tied=bool(get("tie_word_embeddings", False)),
+                   qkv_bias=get("model_type", "qwen2") == "qwen2" or bool(get("attention_bias", False)))
+
+    def projections(self) -> dict[str, tuple[int, int]]:
+        """Return (in_features, out_features) of each linear projection in one decoder layer."""
+        q, kv, h, i = self.heads * self.head_dim, self.kv_heads * self.head_dim, self.hidden, self.intermediate
+        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+    def parameter_count(self) -> int:
+        """Return the number of parameters (embeddings, layers, final norm, untied head)."""
+        linear = sum(fan_in * fan_out for fan_in, fan_out in self.projections().values())
+        bias = (self.heads + 2 * self.kv_heads) * self.head_dim if self.qkv_bias else 0
+        per_layer = linear + bias + 2 * self.hidden
+        head = 0 if self.tied else self.vocab * self.hidden
+        return self.vocab * self.hidden + self.layers * per_layer + self.hidden + head
+
+    def kv_bytes_per_token(self, dtype_bytes: float) -> float:
+        """Return the KV-cache bytes one token takes across all layers."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * dtype_bytes
+
+
+@dataclass(frozen=True)
+class AdapterShape:
+    """A LoRA or DoRA adapter: rank, target projections, and whether it carries DoRA magnitudes."""
+
+    rank: int
+    target_modules: tuple[str, ...] = LINEAR_MODULES
+    use_dora: bool = False
+    dropout: float = 0.0
+
+    @classmethod
+    def from_adapter_config(cls, cfg: dict[str, Any]) -> AdapterShape:
+        """Return the shape described by a PEFT adapter_config.json."""
+        targets = cfg.get("target_modules") or LINEAR_MODULES
+        if isinstance(targets, str):  # a regex in PEFT: count the projections it names
+            targets = [m for m in LINEAR_MODULES if m in targets]
+        return cls(rank=int(cfg.get("r", 8)), target_modules=tuple(targets), use_dora=bool(cfg.get("use_dora")),
+                   dropout=float(cfg.get("lora_dropout") or 0.0))
+
+    def _modules(self, shape: ModelShape) -> list[tuple[int, int]]:
+        return [dims for name, dims in shape.projections().items() if name in self.target_modules]
+
+    def parameter_count(self, shape: ModelShape) -> int:
+        """Return the adapter's trainable parameters on `shape`."""
+        per_layer = sum(self.rank * (fan_in + fan_out) + (fan_out if self.use_dora else 0)
+                        for fan_in, fan_out in self._modules(shape))
+        return shape.layers * per_layer
+
+
+@dataclass
+class MemoryEstimate:
+    """An estimated peak, as named additive parts in bytes; `assumptions` says what it was computed for."""
+
+    kind: str
+    parts: dict[str, float]
+    assumptions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> float:
+        return sum(self.parts.values())
+
+    def describe(self) -> str:
+        """Return one line: the total, then each non-zero part."""
+        parts = ", ".join(f"{name} {format_bytes(value)}" for name, value in self.parts.items() if value)
+        return f"{self.kind}: ~{format_bytes(self.total_bytes)} peak ({parts})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the estimate as JSON-ready values (MiB)."""
+        return {"kind": self.kind, "total_mb": round(self.total_bytes / MiB, 1),
+                "parts_mb": {k: round(v / MiB, 1) for k, v in self.parts.items()}, "assumptions": self.assumptions}
+
+
+def _bytes_of(dtype: str | float) -> float:
+    if isinstance(dtype, (int, float)):
+        return float(dtype)
+    return DTYPE_BYTES[str(dtype).removeprefix("torch.")]
+
+
+# Per token and layer, the elements a forward pass without gradients holds at once: the MLP's gate, up,
+# activation and product (4 x intermediate) and about four hidden-sized tensors around attention (SDPA's
+# fused kernels never hold the seq x seq scores). Measured on CPU within ~10%.
+def _inference_layer_elements(shape: ModelShape) -> int:
+    return 4 * shape.intermediate + 4 * shape.hidden
+
+
+def estimate_eval(shape: ModelShape, *, dtype: str | float = "float32", adapter: AdapterShape | None = None,
+                  merged: bool = True, batch_size: int = 16, score_tokens: int = 256, probe_tokens: int = 128,
+                  max_new_tokens: int = 64) -> MemoryEstimate:
+    """Return the estimated peak of an eval run: load, batched multiple-choice scoring, probe generation."""
+    width = _bytes_of(dtype)
+    weights = shape.parameter_count() * width
+    adapter_bytes = 0.0 if adapter is None or merged else adapter.parameter_count(shape) * 4  # PEFT upcasts
+    tokens = batch_size * score_tokens
+    # Scoring: one layer's transients, the logits and their fp32 log-softmax.
+    scoring = tokens * _inference_layer_elements(shape) * width + tokens * shape.vocab * (width + 4)
+    length = probe_tokens + max_new_tokens
+    generation = (shape.kv_bytes_per_token(width) * length
+                  + probe_tokens * _inference_layer_elements(shape) * width + shape.vocab * 4)
+    parts = {"weights": weights, "adapter (unmerged)": adapter_bytes}
+    if scoring >= generation:
+        parts[f"scoring activations ({batch_size}x{score_tokens} tokens)"] = scoring
+    else:
+        parts[f"KV cache + prefill ({length} tokens)"] = generation
+    assumptions = {"dtype": str(dtype), "merged": merged, "batch_size": batch_size, "score_tokens": score_tokens,
+                   "probe_tokens": probe_tokens, "max_new_tokens": max_new_tokens,
+                   "kv_cache_mb": round(shape.kv_bytes_per_token(width) * length / MiB, 1)}
+    return MemoryEstimate("eval", parts, assumptions)
+
+
+def _training_layer_elements(shape: ModelShape, adapter: AdapterShape) -> tuple[float, float]:
+    """Return (float elements, mask bytes) saved for backward per token in one layer."""
+    modules = adapter._modules(shape)
+    # Two RMSNorms (input and normalised output: 2h each), attention's q, k, v and output (4h), the MLP's
+    # gate, up, activation and product (4i), and each LoRA A output (r). Measured on CPU within ~10%.
+    elements = 4 * shape.hidden + 4 * shape.hidden + 4 * shape.intermediate + adapter.rank * len(modules)
+    masks = 0.0
+    if adapter.dropout > 0:
+        # PEFT applies dropout per module: each keeps its dropped input and a one-byte mask.
+        elements += sum(fan_in for fan_in, _ in modules)
+        masks = sum(fan_in for fan_in, _ in modules)
+    if adapter.use_dora:
+        # DoRA keeps the base output and the LoRA output of every module for the magnitude's gradient.
+        elements += 2 * sum(fan_out for _, fan_out in modules)
+    return elements, masks
+
+
+def estimate_training(shape: ModelShape, adapter: AdapterShape, *, dtype: str | float = "float32",
+                      batch_size: int = 4, seq_len: int = 512, gradient_checkpointing: bool = False,
+                      optimizer_states: int = 2) -> MemoryEstimate:
+    """Return the estimated peak of one training phase (AdamW: two fp32 states per trainable parameter)."""
+    width = _bytes_of(dtype)
+    trainable = adapter.parameter_count(shape)
+    tokens = batch_size * seq_len
+    elements, masks = _training_layer_elements(shape, adapter)
+    per_layer = tokens * (elements * width + masks)
+    if gradient_checkpointing:
+        # Each layer keeps only its input; one layer at a time is recomputed in full during backward.
+        activations = shape.layers * tokens * shape.hidden * width + per_layer
+    else:
+        activations = shape.layers * per_layer
+    # The loss upcasts logits to fp32 and keeps log-probabilities; backward holds their gradient too.
+    logits = tokens * shape.vocab * (width + 3 * 4)
+    parts = {
+        "weights": shape.parameter_count() * width,
+        "adapter": trainable * 4,
+        "gradients": trainable * 4,
+        "optimizer states": trainable * 4 * optimizer_states,
+        "activations": activations,
+        "logits + loss": logits,
+    }
+    assumptions = {"dtype": str(dtype), "batch_size": batch_size, "seq_len": seq_len, "rank": adapter.rank,
+                   "use_dora": adapter.use_dora, "gradient_checkpointing": gradient_checkpointing,
+                   "trainable_params": trainable}
+    return MemoryEstimate("training", parts, assumptions)
+
+
+def read_model_config(folder: str | Path) -> dict[str, Any]:
+    """Return the config.json of a model folder as a dict (no weights are read)."""
+    from tunebench.errors import LoadError
+
+    path = Path(folder) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot read the model config ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def estimate_for_entry(entry: Any, config: Any, *, device: str | None = None, batch_size: int | None = None,
+                       seq_len: int = 512, rank: int = 16, use_dora: bool = True,
+                       gradient_checkpointing: bool = True) -> dict[str, MemoryEstimate]:
+    """Return {"eval": ..., "training": ...} for a registry entry, reading only its config files.
+
+    The dtype follows `tunebench.loading`: bf16 on a CUDA device, fp32 on the CPU. The eval estimate uses
+    the config's eval settings (batch size, max_new_tokens); the training one a phase of `rank`, DoRA or
+    LoRA, `batch_size` x `seq_len` tokens.
+    """
+    from tunebench.registry import Registry
+
+    registry = Registry(config)
+    folder = _config_folder(entry.base, registry)
+    shape = ModelShape.from_config(read_model_config(folder), where=str(Path(folder) / "config.json"))
+    adapter = None
+    if entry.adapter:
+        adapter_folder = _config_folder(entry.adapter, registry)
+        adapter_cfg = json.loads((Path(adapter_folder) / "adapter_config.json").read_text(encoding="utf-8"))
+        adapter = AdapterShape.from_adapter_config(adapter_cfg)
+    on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda")
+    dtype = "bfloat16" if on_gpu else "float32"
+    settings = config.eval
+    eval_estimate = estimate_eval(shape, dtype=dtype, adapter=adapter, merged=True,
+                                  batch_size=batch_size or settings.batch_size, max_new_tokens=settings.max_new_tokens)
+    train_adapter = adapter or AdapterShape(rank=rank, use_dora=use_dora)
+    training = estimate_training(shape, train_adapter, dtype=dtype, batch_size=batch_size or 4, seq_len=seq_len,
+                                 gradient_checkpointing=gradient_checkpointing)
+    return {"eval": eval_estimate, "training": training}
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _config_folder(location: str, registry: Any) -> str:
+    """Return a local folder holding `location`'s config files, without fetching weights."""
+    from tunebench.errors import LoadError
+    from tunebench.registry import TINY_BASE
+
+    if location == TINY_BASE:
+        from tunebench.tiny import tiny_path
+
+        return str(tiny_path())
+    if location.startswith("gs://"):
+        raise LoadError(f"{location}: estimating from a gs:// config needs it pulled first "
+                        "(the estimate reads config.json only, and only from a local folder)")
+    local = registry.resolve_local(location)
+    if Path(local).is_dir():
+        return local
+    from huggingface_hub import snapshot_download
+
+    try:  # a hub id already in the local cache (we never download here)
+        return snapshot_download(local, allow_patterns=["*.json"], local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub raises several unrelated types here
+        raise LoadError(f"{location}: not a local folder and not in the hub cache ({exc})") from None
