@@ -26,6 +26,7 @@ PLOTS = {
 }
 _DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 _MAX_SERIES = 6  # more bars or lines per group than this stop being readable
+_MAX_POINTS = 24  # runs or sessions along one axis: the newest ones are drawn, the title says how many
 
 
 def render_plots(records: Iterable[dict[str, Any]], folder: Path | str, relative_to: Path | str | None = None
@@ -84,6 +85,9 @@ def _accuracy(history: History):
                 if (cell := _column(row, "Accuracy")) is not None and cell.get("value") is not None]
     if not runs and not imported:
         return None
+    total = len(runs) + len(imported)
+    runs = runs[-_MAX_POINTS:]
+    imported = imported[: _MAX_POINTS - len(runs)]
     figure, axes = _figure(max(6.0, 1.1 * (len(runs) + len(imported)) + 2), 5.0)
     models = sorted({r.model for r in runs})
     colours = _colours(len(models))
@@ -107,7 +111,7 @@ def _accuracy(history: History):
     axes.set_xlim(-0.6, len(labels) - 0.4)
     axes.set_ylim(0, 100)
     axes.set_ylabel("accuracy (%)")
-    axes.set_title(PLOTS["accuracy.png"])
+    axes.set_title(PLOTS["accuracy.png"] + _newest(len(labels), total))
     _legend(axes)
     return figure
 
@@ -244,6 +248,8 @@ def _cost(history: History):
             bars.append((f"{run.output_name}\n{run.date}", run.cost_usd, False))
     if not bars:
         return None
+    total_usd, approximate, count = sum(b[1] for b in bars), any(b[2] for b in bars), len(bars)
+    bars = bars[-_MAX_POINTS:]
     figure, axes = _figure(max(6.0, 1.2 * len(bars) + 2), 4.8)
     xs = range(len(bars))
     drawn = axes.bar(xs, [b[1] for b in bars], 0.6, color=["#bbbbbb" if b[2] else "#4c72b0" for b in bars],
@@ -254,14 +260,17 @@ def _cost(history: History):
     axes.bar_label(drawn, [_dollars(b[1], b[2]) for b in bars], fontsize=8, padding=2)
     axes.set_xticks(list(xs), [b[0] for b in bars], fontsize=8, rotation=20, ha="right")
     axes.set_ylabel("cost (USD)")
-    total = sum(b[1] for b in bars)
-    approximate = any(b[2] for b in bars)
-    axes.set_title(f"{PLOTS['cost.png']} (total {_dollars(total, approximate)}; hatched = approximate)")
+    axes.set_title(f"{PLOTS['cost.png']} (total {_dollars(total_usd, approximate)}; hatched = approximate)"
+                   + _newest(len(bars), count))
     axes.margins(y=0.15)
     return figure
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+def _newest(shown: int, total: int) -> str:
+    return "" if shown == total else f"\nnewest {shown} of {total}"
+
+
 def _domains(found: Iterable[str]) -> list[str]:
     present = set(found)
     return [d for d in _DOMAINS if d in present] + sorted(present - set(_DOMAINS))

@@ -281,6 +281,7 @@ class History:
     trainings: list[TrainingView] = field(default_factory=list)
     evals: list[EvalView] = field(default_factory=list)
     notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    latest_evals: dict[str, EvalView] = field(default_factory=dict)
 
     @classmethod
     def of(cls, records: Iterable[dict[str, Any]]) -> History:
@@ -300,6 +301,8 @@ class History:
             elif kind == "note":
                 notes[record["target_run_id"]].append(record)
         history.notes = dict(notes)
+        # Oldest first, so the last complete run of each model wins.
+        history.latest_evals = {e.model: e for e in history.evals if e.status == "complete"}
         return history
 
     def notes_for(self, run_id: str, section: str) -> list[str]:
@@ -313,8 +316,7 @@ class History:
 
     def latest_eval_of(self, model: str) -> EvalView | None:
         """Return the newest complete eval run of `model`, or None."""
-        runs = [e for e in self.evals if e.model == model and e.status == "complete"]
-        return runs[-1] if runs else None
+        return self.latest_evals.get(model)
 
 
 def _negated(text: str) -> tuple[int, ...]:

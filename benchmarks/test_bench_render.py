@@ -1,0 +1,95 @@
+"""Rendering the benchmark log from 10,000 records, against reading the same records alone.
+
+Baseline: `HistoryStore.read_all()` of a 10,000-record history (parse + schema-validate every file), the
+least any log renderer must do. tunebench: the same read followed by `render_log` (the Markdown log), and
+the same read followed by `render_log` and `render_plots`. Goal: rendering adds less than the read itself
+(ratio <= 2).
+
+The history is generated here, deterministically: 2,500 eval runs (20 questions and 5 probes each, so the
+read stays within a few minutes on a 2-core CPU), 2,500 three-phase training runs, 5,000 notes, and the
+seed log imported (21 records).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from record_factory import note, random_eval, training_record  # noqa: E402
+
+from tunebench.history.importer import parse_log  # noqa: E402
+from tunebench.history.store import open_store  # noqa: E402
+from tunebench.report.markdown import render_log  # noqa: E402
+from tunebench.report.plots import render_plots  # noqa: E402
+
+SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "seed_log.md"
+EVALS, TRAININGS, NOTES = 2_500, 2_500, 5_000 - 21
+
+
+def _stamp(i: int) -> str:
+    return f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z"
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """A local history folder with 10,000 records."""
+    store = open_store(tmp_path_factory.mktemp("history-10k"))
+    for record in parse_log(SEED.read_text(encoding="utf-8")).records:
+        store.write(record)
+    for i in range(TRAININGS):
+        store.write(training_record(f"run-train-{i:05d}", f"model-{i % 50:02d}", _stamp(i), steps=4, seed=i))
+    for i in range(EVALS):
+        store.write(random_eval(f"run-eval-{i:05d}", f"model-{i % 50:02d}", i, questions=20,
+                                started_at=_stamp(i + 1)))
+    for i in range(NOTES):
+        target = f"run-train-{i % TRAININGS:05d}" if i % 2 else f"run-eval-{i % EVALS:05d}"
+        store.write(note(f"note-{i:05d}", target, f"note {i}", ("difficulties", "improvements", "notes")[i % 3],
+                         _stamp(i + 2)))
+    assert len(store.read_all().records) == 10_000
+    return store
+
+
+def _read(store):
+    return store.read_all().records
+
+
+def _read_and_render(store):
+    return render_log(store.read_all().records)
+
+
+def _read_render_and_plot(store, folder):
+    records = store.read_all().records
+    render_plots(records, folder)
+    return render_log(records)
+
+
+def test_read_10k_records(history, paired_benchmark):
+    records = paired_benchmark(_read, history, side="baseline", group="log-render-10k", rounds=2, warmup_rounds=0)
+    assert len(records) == 10_000
+
+
+@pytest.fixture(scope="module")
+def records(history):
+    return history.read_all().records
+
+
+def test_render_log_alone_10k_records(records, paired_benchmark):
+    text = paired_benchmark(render_log, records, side="tunebench", group="log-render-10k", rounds=3,
+                            goal="<= 1.0", goal_note="render alone (records in memory) vs the read")
+    assert text.count("### Session ") == TRAININGS + 5
+
+
+def test_read_and_render_log_10k_records(history, paired_benchmark):
+    text = paired_benchmark(_read_and_render, history, side="tunebench", group="log-render-10k", rounds=2,
+                            warmup_rounds=0, goal="<= 2.0", goal_note="render + read under 2x read alone")
+    assert text.count("### Session ") == TRAININGS + 5
+
+
+def test_read_render_and_plot_10k_records(history, paired_benchmark, tmp_path):
+    text = paired_benchmark(_read_render_and_plot, history, tmp_path, side="tunebench", group="log-render-10k",
+                            rounds=2, warmup_rounds=0, goal="<= 2.0", goal_note="with the five plots")
+    assert len(list(tmp_path.glob("*.png"))) == 5 and text
