@@ -62,7 +62,7 @@ def order_phase(examples: list[Example], kind: str, rng: random.Random) -> list[
         for difficulty in DIFFICULTIES:
             ordered.extend(_round_robin([e for e in examples if e.difficulty == difficulty]))
         return ordered
-    if kind == "stress":
+    if kind in ("stress", "flat"):
         shuffled = list(examples)
         rng.shuffle(shuffled)
         return shuffled

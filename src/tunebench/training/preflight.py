@@ -20,8 +20,8 @@ from tunebench.config import Config
 from tunebench.errors import PreflightError
 from tunebench.training.recipe import Recipe
 
-__all__ = ["Check", "SizeEstimate", "estimate_sizes", "check_packages", "check_disk", "check_hardware",
-           "run_preflight", "raise_on_failures"]
+__all__ = ["Check", "SizeEstimate", "estimate_sizes", "check_packages", "check_disk", "check_disk_free",
+           "check_hardware", "run_preflight", "raise_on_failures"]
 
 GiB = 1 << 30
 
@@ -173,6 +173,14 @@ def check_disk(recipe: Recipe, output_dir: Path, sizes: SizeEstimate | None,
     return Check("disk", free >= need, detail,
                  "" if free >= need else "free disk space (old merged models, checkpoints), lower save_total_limit, "
                  "set output_dir on a larger disk, or set merge = false")
+
+
+def check_disk_free(folder: Path) -> Check:
+    """Return the free disk at `folder` (or its nearest existing parent), without a recipe to compare it to."""
+    where = folder
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    return Check("disk", None, f"{_gb(shutil.disk_usage(where).free)} free at {where}")
 
 
 def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Check]:

@@ -21,8 +21,9 @@ from tunebench.errors import RecipeError
 __all__ = ["Recipe", "Phase", "load_recipe", "METHODS", "PHASE_KINDS", "DIFFICULTIES", "QWEN2_PROJECTIONS"]
 
 METHODS = ("lora", "dora", "qlora", "qdora")
-# A: one domain after another; B: domains interleaved, easy to extreme; C: a hard-heavy stress epoch.
-PHASE_KINDS = ("domain_blocks", "mixed", "stress")
+# A: one domain after another; B: domains interleaved, easy to extreme; C: a hard-heavy stress epoch;
+# flat: one seeded shuffle, no curriculum (the seed's sessions 2-4).
+PHASE_KINDS = ("domain_blocks", "mixed", "stress", "flat")
 DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 # All seven Qwen2 projections: PEFT's own default for Qwen2 targets only q_proj and v_proj.
 QWEN2_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

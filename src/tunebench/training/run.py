@@ -15,7 +15,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,8 @@ class _Run:
     validation: list[Example]
     latch: resilience.PreemptionLatch
     callbacks: Sequence[Any] = ()
-    started_at: str = field(default_factory=utc_now)
-    clock: float = field(default_factory=time.perf_counter)
+    started_at: str = ""
+    clock: float = 0.0
     base: Any = None
     tokenizer: Any = None
     base_path: str = ""
@@ -81,16 +81,17 @@ def train(recipe: Recipe | str | Path, *, config: Config | None = None, resume: 
     `free_disk_bytes` replaces the measured free disk in the preflight (to test the refusal).
     Raises `TrainingPreempted` after a SIGTERM (a checkpoint is saved; call again with `resume=True`).
     """
+    started_at, clock = utc_now(), time.perf_counter()
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     config = config or load_config()
     output_dir = output_dir_for(recipe, config)
     state = _open_state(recipe, config, output_dir, resume)
-    raise_on_failures(run_preflight(recipe, config, output_dir, free_disk_bytes), f"recipe {recipe.path}")
     pool, validation, state.data["suite_items_checked"] = _load_and_check_data(recipe, config)
+    raise_on_failures(run_preflight(recipe, config, output_dir, free_disk_bytes), f"recipe {recipe.path}")
     plans = {phase.name: sample_phase(pool[phase.name], phase, recipe.seed) for phase in recipe.phases}
 
     with resilience.PreemptionLatch() as latch:
-        run = _Run(recipe, config, output_dir, state, plans, validation, latch, callbacks)
+        run = _Run(recipe, config, output_dir, state, plans, validation, latch, callbacks, started_at, clock)
         _begin_attempt(run)
         _load_base_model(run)
         start_adapter: Path | None = None
@@ -107,6 +108,8 @@ def train(recipe: Recipe | str | Path, *, config: Config | None = None, resume: 
 
 def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) -> resilience.RunState:
     state = resilience.RunState.open(output_dir / "run.json", recipe.sha256)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return state  # rank 0 judges the output folder; the others may already see the state it is writing
     if state.status == "completed":
         raise RecipeError(f"{recipe.path}: key output: {output_dir} already holds a completed run of "
                           f"{recipe.output!r}; choose another output name or remove that folder")
@@ -284,6 +287,7 @@ def _stop_preempted(run: _Run, phase: Phase, step: int | None) -> None:
 
 def _phase_trainer(run: _Run, phase: Phase, model: Any, examples: list[Example], batch: int, accum: int,
                    checkpoints: Path) -> tuple[Any, _PhaseWatch]:
+    import datasets
     from datasets import Dataset
     from transformers import ProgressCallback
     from trl import SFTConfig, SFTTrainer
@@ -316,19 +320,26 @@ def _phase_trainer(run: _Run, phase: Phase, model: Any, examples: list[Example],
         data_seed=recipe.seed,
         bf16=run.dtype is not None and "bfloat16" in str(run.dtype),
         use_cpu=run.device == "cpu",
-        gradient_checkpointing=recipe.gradient_checkpointing,
+        activation_checkpointing=recipe.gradient_checkpointing,
+        ddp_find_unused_parameters=False,  # every adapter parameter takes part in every forward pass
         dataloader_num_workers=0,
         report_to="none",
     )
     watch = _PhaseWatch(run.device)
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list([e.for_trainer() for e in examples]),
-        eval_dataset=Dataset.from_list([e.for_trainer() for e in run.validation]),
-        processing_class=run.tokenizer,
-        callbacks=[resilience.PreemptionCallback(run.latch), watch, *run.callbacks],
-    )
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # the phase's own bar is the progress; TRL's map() bars are noise
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list([e.for_trainer() for e in examples]),
+            eval_dataset=Dataset.from_list([e.for_trainer() for e in run.validation]),
+            processing_class=run.tokenizer,
+            callbacks=[resilience.PreemptionCallback(run.latch), watch, *run.callbacks],
+        )
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
     trainer.pop_callback(ProgressCallback)
     trainer.add_callback(_PhaseProgress(phase))
     return trainer, watch
@@ -340,7 +351,6 @@ def _phase_figures(run: _Run, phase: Phase, trainer: Any, watch: _PhaseWatch, el
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h and "step" in h]
     epochs = phase.epochs or run.recipe.epochs
     lengths = [min(len(ids), run.recipe.max_length) for ids in trainer.train_dataset["input_ids"]]
-    masks = trainer.train_dataset["completion_mask"] if "completion_mask" in trainer.train_dataset.column_names else []
     tokens = sum(lengths) * epochs
     finite = [x for x in losses if x == x]
     return {
@@ -351,12 +361,19 @@ def _phase_figures(run: _Run, phase: Phase, trainer: Any, watch: _PhaseWatch, el
         "examples_sha256": examples_sha256(examples), "epochs": epochs, "steps": trainer.state.global_step,
         "final_loss": losses[-1] if losses else None,
         "mean_loss": statistics.fmean(finite) if finite else None, "losses": losses,
-        "tokens": tokens, "loss_tokens": sum(sum(m[:n]) for m, n in zip(masks, lengths, strict=False)) * epochs,
+        "tokens": tokens, "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
         "wall_s": elapsed, "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
         "peak_memory_bytes": watch.peak_bytes(), "memory_measure": watch.measure,
         "validation_loss": validation_loss, "batch_size": batch, "grad_accum": accum,
         "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
     }
+
+
+def _loss_tokens(dataset: Any, max_length: int) -> int:
+    """Tokens the loss is computed on: labels not masked to -100 (TRL builds them from the completion mask)."""
+    if "labels" not in dataset.column_names:
+        return 0
+    return sum(sum(1 for x in labels[:max_length] if x != -100) for labels in dataset["labels"])
 
 
 def _counts(examples: list[Example], attribute: str) -> dict[str, int]:

@@ -1,0 +1,41 @@
+"""`tunebench doctor [--recipe R]`: the preflight checks, printed; exit 1 if any would refuse a run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tunebench.table import format_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `doctor`."""
+    parser = subparsers.add_parser(
+        "doctor", help="check packages, GPU and disk (for a recipe: the preflight `train` runs)")
+    parser.add_argument("--recipe", help="check what this recipe needs (disk, GPU memory, bitsandbytes)")
+    parser.set_defaults(func=run_doctor)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    """Print each check with its result and fix; return 1 if any check fails."""
+    from tunebench.config import load_config
+    from tunebench.training import preflight
+
+    config = load_config()
+    if args.recipe:
+        from tunebench.training.recipe import load_recipe
+        from tunebench.training.run import output_dir_for
+
+        recipe = load_recipe(args.recipe)
+        checks = preflight.run_preflight(recipe, config, output_dir_for(recipe, config))
+    else:
+        checks = [*preflight.check_packages(), *preflight.check_hardware(None, None)]
+        checks.append(preflight.check_disk_free(Path(config.home)))
+    marks = {True: "ok", False: "FAIL", None: "?"}
+    rows = [(c.name, marks[c.ok], c.detail, c.fix or "") for c in checks]
+    print(format_table(["check", "result", "detail", "fix"], rows))
+    failed = [c.name for c in checks if c.ok is False]
+    if failed:
+        print(f"{len(failed)} check(s) would refuse a training run: {', '.join(failed)}")
+        return 1
+    return 0

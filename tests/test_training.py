@@ -1,0 +1,220 @@
+"""Training runs on `tiny` with real SFTTrainer steps: phase order, exact mixes, loss masking, the record.
+
+One three-phase run (A/B/C, two steps each) is shared by the tests of this module; a forward pre-hook
+captures every training batch the model really sees.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from training_support import make_project, phase, write_recipe
+from transformers import TrainerCallback
+
+from tunebench.errors import PreflightError, RecipeError
+from tunebench.history.records import validate
+from tunebench.history.store import open_store
+from tunebench.registry import Registry
+from tunebench.training.curriculum import difficulty_counts
+from tunebench.training.run import train
+
+MIXES = {"A": {"easy": 0.5, "medium": 0.5, "hard": 0.0, "extreme": 0.0},
+         "B": {"easy": 0.25, "medium": 0.25, "hard": 0.25, "extreme": 0.25},
+         "C": {"easy": 0.0, "medium": 0.0, "hard": 0.5, "extreme": 0.5}}
+
+
+class CaptureBatches(TrainerCallback):
+    """Record, per phase, the input ids and labels of every training forward pass, and the starting adapter."""
+
+    def __init__(self):
+        self.batches: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
+        self.start_weights: list[dict[str, torch.Tensor]] = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.batches.append([])
+        self.start_weights.append({k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad})
+        seen = self.batches[-1]
+
+        def hook(module, positional, keywords):
+            if module.training:
+                seen.append((keywords["input_ids"].clone(), keywords["labels"].clone()))
+
+        model.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("training")
+    config = make_project(folder / "project")
+    recipe = write_recipe(folder / "curriculum.toml", [phase("A", "domain_blocks", 4, MIXES["A"]),
+                                                       phase("B", "mixed", 4, MIXES["B"]),
+                                                       phase("C", "stress", 4, MIXES["C"])], output="tiny-curriculum")
+    capture = CaptureBatches()
+    record = train(recipe, config=config, callbacks=[capture])
+    return record, capture, config, recipe
+
+
+def _manifest(record, name):
+    path = record.data["output"]["dir"] + f"/phases/{name}/examples.jsonl"
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+def test_three_phases_run_in_recipe_order_and_each_continues_the_previous_adapter(run):
+    record, capture, _, _ = run
+    assert [p["name"] for p in record.phases] == ["A", "B", "C"]
+    assert [p["kind"] for p in record.phases] == ["domain_blocks", "mixed", "stress"]
+    from safetensors.torch import load_file
+
+    for previous, start in zip(record.phases, capture.start_weights[1:], strict=False):
+        saved = load_file(previous["adapter"] + "/adapter_model.safetensors")
+        assert len(saved) == len(start)
+        for name, tensor in saved.items():
+            key = next(k for k in start if k.startswith(name.removesuffix(".weight")))
+            assert torch.equal(start[key], tensor), f"phase after {previous['name']} did not start from its adapter"
+
+
+def test_the_model_sees_each_phase_in_the_order_the_sampler_chose(run, tiny_dir):
+    from transformers import AutoTokenizer
+
+    record, capture, _, _ = run
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    texts = {json.loads(line)["id"]: json.loads(line) for line in open(record.data["phases"][0]["data_files"]
+                                                                        and next(iter(record.phases[0]["data_files"])))}
+    for figures, batches in zip(record.phases, capture.batches, strict=True):
+        expected = [tokenizer.apply_chat_template(texts[e["id"]]["messages"], tokenize=True, return_dict=True)
+                    ["input_ids"] for e in _manifest(record, figures["name"])]
+        seen = [[t for t in row.tolist() if t != tokenizer.pad_token_id] for ids, _ in batches for row in ids]
+        assert seen == expected
+
+
+def test_each_phase_honours_its_difficulty_mix_exactly(run):
+    record = run[0]
+    for figures in record.phases:
+        wanted = difficulty_counts(MIXES[figures["name"]], 4)
+        assert figures["difficulty_counts"] == wanted
+        manifest = _manifest(record, figures["name"])
+        assert {d: sum(e["difficulty"] == d for e in manifest) for d in wanted} == wanted
+
+
+def test_loss_falls_on_the_assistant_answer_only(run, tiny_dir):
+    from transformers import AutoTokenizer
+
+    _, capture, _, _ = run
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    assistant_start = tokenizer.encode("<|im_start|>assistant\n")
+    for ids, labels in capture.batches[0]:
+        for row, label in zip(ids.tolist(), labels.tolist(), strict=True):
+            start = next(i for i in range(len(row)) if row[i:i + len(assistant_start)] == assistant_start)
+            answer_from = start + len(assistant_start)
+            assert all(x == -100 for x in label[:answer_from])  # system, user and the assistant header: masked
+            trained = [t for t, x in zip(row, label, strict=True) if x != -100]
+            assert tokenizer.decode(trained).endswith("<|im_end|>\n") or tokenizer.decode(trained).endswith(
+                "<|im_end|>")
+
+
+def test_every_step_loss_is_kept_with_steps_tokens_time_and_memory(run):
+    record = run[0]
+    for figures in record.phases:
+        assert figures["steps"] == 2 and len(figures["losses"]) == 2
+        assert figures["final_loss"] == figures["losses"][-1]
+        assert math.isclose(figures["mean_loss"], sum(figures["losses"]) / 2)
+        assert 0 < figures["loss_tokens"] < figures["tokens"]
+        assert figures["wall_s"] > 0 and figures["tokens_per_s"] > 0
+        assert figures["peak_memory_bytes"] > 10 * 2**20 and figures["memory_measure"] == "rss_sampled_at_steps"
+        assert math.isfinite(figures["validation_loss"])
+    totals = record.data["totals"]
+    assert totals["steps"] == 6 and totals["examples"] == 12
+    assert totals["tokens"] == sum(p["tokens"] for p in record.phases)
+
+
+def test_record_is_schema_valid_in_the_history_with_hashes_hardware_and_cost(run):
+    record, _, config, recipe = run
+    stored = open_store(config.history_uri).read_all(strict=True).records
+    assert [r["run_id"] for r in stored] == [record.run_id]
+    data = stored[0]
+    validate(data)
+    assert data["kind"] == "training" and data["status"] == "completed"
+    assert data["recipe"]["sha256"].startswith("sha256:") and data["recipe"]["text"] == recipe.read_text()
+    assert all(h.startswith("sha256:") for h in data["data"]["files"].values())
+    assert data["data"]["validation"]["examples"] == 4
+    assert data["validation_loss"] == data["phases"][-1]["validation_loss"]
+    assert data["hardware"]["device"] == "cpu" and data["hardware"]["world_size"] == 1
+    assert data["cost"]["hardware"] == "cpu" and data["cost"]["usd_per_hour"] == 0.10
+    assert math.isclose(data["cost"]["usd"], data["totals"]["wall_s"] / 3600 * 0.10, abs_tol=1e-6)
+    assert data["provenance"]["packages"]["trl"] and data["attempts"][0]["outcome"] == "completed"
+
+
+def test_adapter_is_registered_and_loads_for_evaluation(run, monkeypatch):
+    from tunebench.cli import main
+    from tunebench.loading import load_model
+
+    record, _, config, _ = run
+    entry = Registry(config).get("tiny-curriculum")
+    assert entry.base == "builtin:tiny" and entry.adapter == record.data["output"]["adapter"]
+    assert entry.status == "experimental"
+    loaded = load_model("tiny-curriculum", config)
+    assert loaded.merged and loaded.adapter_path == entry.adapter
+    monkeypatch.chdir(config.root)
+    from tunebench.config import _load_cached
+
+    _load_cached.cache_clear()
+    main(["models", "list"])
+
+
+def test_training_the_same_output_again_is_refused(run):
+    _, _, config, recipe = run
+    with pytest.raises(RecipeError, match="already holds a completed run of 'tiny-curriculum'"):
+        train(recipe, config=config)
+
+
+def test_cuda_recipe_is_refused_by_preflight_on_a_cpu_machine(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], device="cuda")
+    with pytest.raises(PreflightError, match="gpu: no CUDA GPU but the recipe sets device = \"cuda\""):
+        train(recipe, config=config)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("bitsandbytes") is None,
+                    reason="bitsandbytes is not installed: QLoRA/QDoRA need it (pip install bitsandbytes)")
+@pytest.mark.parametrize("method", ["qlora", "qdora"])
+def test_quantized_methods_train_an_adapter_over_a_4bit_base(tmp_path, method):
+    import bitsandbytes as bnb
+
+    class Base4bit(TrainerCallback):
+        layer_type = None
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            Base4bit.layer_type = type(model.base_model.model.model.layers[0].self_attn.q_proj.base_layer)
+
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 2)], method=method, output=f"tiny-{method}")
+    record = train(recipe, config=config, callbacks=[Base4bit()])
+    assert Base4bit.layer_type is bnb.nn.Linear4bit
+    assert record.data["method"] == method and record.phases[0]["steps"] == 1
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_train_once_and_only_rank_0_records(tmp_path):
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4), phase("B", "stress", 4)], output="tiny-ddp",
+                          max_length=192)
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
+    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "tunebench.cli", "train",
+                           str(recipe)], cwd=config.root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    records = open_store(config.history_uri).read_all(strict=True).records
+    assert len(records) == 1 and records[0]["hardware"]["world_size"] == 2
+    # 4 examples, 2 per process per step: one optimizer step per phase across the two processes.
+    assert [p["steps"] for p in records[0]["phases"]] == [1, 1]
+    assert Registry(config).get("tiny-ddp").adapter == records[0]["output"]["adapter"]
+    assert done.stdout.count("registered") == 1
