@@ -7,13 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from tunebench import __version__
-from tunebench.cli import history, log, models
+from tunebench.cli import doctor, history, log, models, train
 from tunebench.errors import TunebenchError
 
 __all__ = ["main", "build_parser"]
 
 # Each module adds its subcommand(s) to the parser; order here is the order `--help` lists them.
-COMMAND_MODULES = [models, history, log]
+COMMAND_MODULES = [models, history, log, train, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:
