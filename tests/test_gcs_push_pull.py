@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,24 @@ def test_tampered_cached_file_is_downloaded_again(gcs, tiny_dir, tmp_path):
     config.write_text(config.read_text().replace("64", "65"))
     again = pull_folder(gcs.uri("t"), settings=FAST, cache_root=tmp_path)
     assert again.downloaded == ["config.json"]
+    assert _files(again.path) == _files(tiny_dir)
+
+
+def test_cache_entry_from_before_a_crash_is_checked_again(gcs, tiny_dir, tmp_path):
+    # Pulled files are not fsynced; a kernel crash could leave a damaged file with the recorded size and
+    # mtime. Entries recorded under another boot are therefore re-hashed, and the damage is repaired.
+    push_folder(tiny_dir, gcs.uri("boot"), name="tiny", settings=FAST)
+    pulled = pull_folder(gcs.uri("boot"), settings=FAST, cache_root=tmp_path)
+    weights = pulled.path / "model.safetensors"
+    stat = weights.stat()
+    weights.write_bytes(bytes(stat.st_size))  # zeros, as a lost page cache would leave
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    state_path = pulled.path / ".tunebench-cache.json"
+    state = json.loads(state_path.read_text())
+    state["model.safetensors"]["boot"] = "an-earlier-boot"
+    state_path.write_text(json.dumps(state))
+    again = pull_folder(gcs.uri("boot"), settings=FAST, cache_root=tmp_path)
+    assert again.downloaded == ["model.safetensors"]
     assert _files(again.path) == _files(tiny_dir)
 
 

@@ -1,10 +1,15 @@
 """Pull a published folder into the local cache: verified, generation-pinned, never half-visible.
 
 Each file named by the manifest downloads, pinned to its generation, into a hidden temp file beside its
-final name; size, crc32c and sha256 are checked against the manifest, then the temp file is fsynced and
-renamed into place. A corrupted or truncated download raises ChecksumError and leaves nothing under
-the final name. A cached file whose size and checksums equal the manifest's is reused: its checksums
-are recomputed unless `.tunebench-cache.json` recorded them for the same size and modification time.
+final name; size, crc32c and sha256 are checked against the manifest, then the temp file is renamed into
+place. A corrupted or truncated download raises ChecksumError and leaves nothing under the final name.
+A cached file whose size and checksums equal the manifest's is reused: its checksums are recomputed
+unless `.tunebench-cache.json` recorded them for the same size, modification time and boot.
+
+Files are not fsynced: this is a cache, and what it must never do is serve wrong bytes, not survive a
+power cut. Unsynced data can only be lost with the kernel (a crash or power loss, hence a new boot id),
+so entries recorded under another boot are checked again before use, and a file damaged by the crash is
+downloaded again. That keeps a pull as fast as the plain client on disks where fsync is slow.
 
 What is pulled is `remote.committed_manifest`: the manifest, or the listing of a folder copied to the
 bucket without tunebench.
@@ -132,11 +137,8 @@ def _download_verified(bucket: Any, location: GcsLocation, item: ManifestFile, t
         try:
             with os.fdopen(fd, "wb") as handle:
                 digest = _download_into(bucket, location, item, handle, settings, progress, uri)
-                handle.flush()
-                os.fsync(handle.fileno())
             _check(digest, item, uri)
             os.replace(tmp, final)
-            _fsync_folder(final.parent)
             return digest
         except ChecksumError as exc:
             if attempt == settings.download_attempts:
@@ -218,8 +220,21 @@ class _HashingWriter:
             self._progress.add(len(block))
 
 
+def _boot_id() -> str:
+    """Return an id of this boot of the machine: Linux's boot_id, else the boot time."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        import psutil
+
+        return f"boot-time-{psutil.boot_time():.0f}"
+
+
+_BOOT = _boot_id()
+
+
 class _CacheState:
-    """`.tunebench-cache.json`: checksums verified per file, valid while size and mtime are unchanged."""
+    """`.tunebench-cache.json`: checksums verified per file, valid while size, mtime and boot are unchanged."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -239,7 +254,7 @@ class _CacheState:
         if stat.st_size != item.size:
             return False
         entry = self.entries.get(item.name, {})
-        if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+        if (entry.get("size"), entry.get("mtime_ns"), entry.get("boot")) == (stat.st_size, stat.st_mtime_ns, _BOOT):
             digest = FileDigest(entry["size"], entry.get("crc32c", ""), entry.get("sha256", ""))
         else:
             digest = file_digest(path)
@@ -250,7 +265,7 @@ class _CacheState:
         """Remember the checksums of the file `name` as it is now on disk."""
         stat = (self.folder / name).stat()
         self.entries[name] = {"size": digest.size, "mtime_ns": stat.st_mtime_ns, "crc32c": digest.crc32c,
-                              "sha256": digest.sha256}
+                              "sha256": digest.sha256, "boot": _BOOT}
 
     def save(self) -> None:
         """Write the state atomically (a torn state file would only cost a re-hash, never a wrong file)."""
@@ -285,13 +300,3 @@ def _remove_unlisted(folder: Path, manifest: Manifest) -> None:
         name = path.relative_to(folder).as_posix()
         if path.is_file() and name not in keep and name != STATE_NAME:
             path.unlink()
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on folders; the file itself was fsynced
-    finally:
-        os.close(fd)
