@@ -108,6 +108,19 @@ def test_lost_response_after_a_staged_create_is_success(gcs, tiny_dir, tmp_path,
     assert _files(pull_folder(gcs.uri("lost-stage"), settings=FAST, cache_root=tmp_path).path) == _files(tiny_dir)
 
 
+def test_lost_response_to_the_last_chunk_of_a_resumable_upload_is_success(gcs, tiny_dir, tmp_path, fault_proxy):
+    # The emulator answers a retried PUT on a finished session with 404 (GCS answers 200): either way the
+    # object holds our bytes, which write_object checks before calling it a failure.
+    def final_chunk(request) -> bool:
+        content_range = request.headers.get("content-range", "")
+        return request.method == "PUT" and "upload_id" in request.path and not content_range.endswith("/*")
+
+    lost = fault_proxy.add(final_chunk, "lose_response")
+    push_folder(tiny_dir, gcs.uri("lost-chunk"), name="tiny", settings=FAST)
+    assert lost.hits == 1
+    assert _files(pull_folder(gcs.uri("lost-chunk"), settings=FAST, cache_root=tmp_path).path) == _files(tiny_dir)
+
+
 def test_412_for_someone_elses_object_is_a_conflict_and_overwrites_nothing(gcs):
     gcs.bucket.blob("taken/MANIFEST.json").upload_from_string(b"theirs")
     ours = Digest()

@@ -167,6 +167,14 @@ def write_object(bucket: Any, name: str, source: Path | bytes, digest: FileDiges
         stored = StoredObject.of(blob)
     except api.PreconditionFailed:
         stored = _stored_after_conflict(bucket, name, digest, retry, where)
+    except ChecksumError:
+        raise
+    except StorageError:
+        # The write may have committed with its response lost (a finished resumable session then answers
+        # 404; a connection dropped on every retry exhausts them): our exact bytes there mean success.
+        stored = _stored_if_ours(bucket, name, digest, retry)
+        if stored is None:
+            raise
     if not stored.matches(digest):
         raise StorageError(f"{where}: stored {stored.size} bytes with crc32c {stored.crc32c}, expected "
                            f"{digest.size} bytes with crc32c {digest.crc32c}; the upload was damaged")
@@ -191,6 +199,16 @@ def _upload(blob: Any, source: Path | bytes, digest: FileDigest, settings: Trans
         blob.upload_from_file(_CountingReader(handle, progress), size=size, content_type=content_type,
                               if_generation_match=if_generation_match, checksum="crc32c", retry=retry,
                               crc32c_checksum_value=digest.crc32c if resumable else None)
+
+
+def _stored_if_ours(bucket: Any, name: str, digest: FileDigest, retry: Any) -> StoredObject | None:
+    """Return the stored object if it holds exactly our bytes (size and crc32c), else None."""
+    try:
+        with gcs_errors(f"gs://{bucket.name}/{name}"):
+            blob = bucket.get_blob(name, retry=retry)
+    except StorageError:
+        return None
+    return StoredObject.of(blob) if blob is not None and StoredObject.of(blob).matches(digest) else None
 
 
 def _stored_after_conflict(bucket: Any, name: str, digest: FileDigest, retry: Any, where: str) -> StoredObject:
