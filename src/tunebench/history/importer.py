@@ -44,6 +44,8 @@ _SESSION = re.compile(r"^###\s+Session\s+(?P<number>\d+)\s*:\s*(?P<title>.*?)\s*
 _FIELD = re.compile(r"^\*\*(?P<name>[^*]+?):\*\*\s*(?P<value>.*)$")
 _LAST_UPDATED = re.compile(r"^\*Last Updated:\s*(?P<date>\d{4}-\d{2}-\d{2})\s*\*$")
 _SESSION_LABEL = re.compile(r"Session\s+(\d+)")
+# Session attributes kept as headline fields. Not `model`: measured records use that key for an object.
+_ATTRIBUTES = {"Model": "base_model", "Method": "method", "GPU": "gpu", "VM": "vm"}
 
 
 @dataclass(frozen=True)
@@ -432,7 +434,7 @@ def _session_summary(blocks: list[dict[str, Any]]) -> dict[str, Any]:
                 summary[key] = _plain(block["value"]["text"])
         elif block["type"] == "table" and block["title"] is None and len(block["columns"]) == 2:
             for name_cell, value_cell in block["rows"]:
-                key = {"Model": "model", "Method": "method", "GPU": "gpu", "VM": "vm"}.get(_plain(name_cell["text"]))
+                key = _ATTRIBUTES.get(_plain(name_cell["text"]))
                 if key:
                     summary[key] = _plain(value_cell["text"])
     return summary
