@@ -52,6 +52,19 @@ def test_gs_history_reports_a_corrupt_object_by_its_uri(gcs):
     assert [p.location for p in result.problems] == [gcs.uri("h/runs/2026/20260101T000000Z_broken-run.json")]
 
 
+def test_reading_many_records_fetches_them_in_parallel_and_reports_failures_by_name(gcs, fault_proxy):
+    store = open_store(gcs.uri("many"))
+    records = [_record(f"run {i}") for i in range(20)]
+    for record in records:
+        store.write(record)
+    bad = store.backend.location(store.backend.list()[5]).removeprefix(gcs.uri())
+    fault_proxy.add(lambda r: r.is_media_download and r.names(bad), "status", times=1000, status=403)
+    result = open_store(gcs.uri("many")).read_all()
+    assert len(result.records) == 19
+    assert [p.location for p in result.problems] == [gcs.uri(bad)]
+    assert "permission denied" in result.problems[0].reason
+
+
 def test_eight_concurrent_history_writers_lose_nothing_and_the_log_lists_every_run(gcs):
     uri, log_uri = gcs.uri("shared"), gcs.uri("shared/BENCHMARK_LOG.md")
     written, errors, renders = [], [], []

@@ -17,11 +17,12 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from tunebench.errors import ChecksumError, ConflictError, StorageError
-from tunebench.storage.checksums import Digest, FileDigest, crc32c_b64, file_digest
+from tunebench.storage.checksums import Digest, FileDigest, crc32c_b64
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.transfer import Progress, TransferSettings
 
@@ -273,12 +274,21 @@ def publish_text_replacing(uri: str, text_fn: Callable[[str | None], str], *, at
 
 
 class GCSHistoryBackend:
-    """History records as objects under `gs://bucket/prefix/`, each created create-only."""
+    """History records as objects under `gs://bucket/prefix/`, each created create-only.
+
+    Readers go through the names in listing order, so `read` fetches the next `READ_AHEAD` records of
+    the last listing in parallel: a CI job reading hundreds of records waits for a few round trips,
+    not hundreds. Records are never rewritten, so a read-ahead copy cannot be stale.
+    """
+
+    READ_AHEAD = 32
 
     def __init__(self, uri: str, settings: TransferSettings | None = None):
         self.root = GcsLocation.parse(uri)
         self.settings = settings or TransferSettings()
         self._bucket: Any = None
+        self._listed: list[str] = []
+        self._ahead: dict[str, bytes | StorageError | None] = {}
 
     @property
     def bucket(self) -> Any:
@@ -304,19 +314,31 @@ class GCSHistoryBackend:
     def list(self) -> list[str]:
         """Return the names of `runs/**/*.json` records, sorted."""
         blobs = list_names(self.bucket, self.root.key("runs/"), self.settings)
-        return sorted(self.root.relative(b.name) for b in blobs
-                      if b.name.endswith(".json") and not b.name.rsplit("/", 1)[-1].startswith("."))
+        self._listed = sorted(self.root.relative(b.name) for b in blobs
+                              if b.name.endswith(".json") and not b.name.rsplit("/", 1)[-1].startswith("."))
+        return list(self._listed)
 
     def read(self, name: str) -> bytes:
         """Return the bytes of `name` (crc32c-checked by the client)."""
-        found = read_object(self.bucket, self.root.key(name), self.settings)
-        if found is None:
+        if name not in self._ahead:
+            self._read_ahead(name)
+        data = self._ahead.pop(name, None)
+        if isinstance(data, StorageError):
+            raise data
+        if data is None:
             raise StorageError(f"{self.location(name)}: no such record")
-        return found[0]
+        return data
 
+    def _read_ahead(self, name: str) -> None:
+        start = self._listed.index(name) if name in self._listed else len(self._listed)
+        batch = [name, *self._listed[start + 1:start + self.READ_AHEAD]]
 
-def upload_file(bucket: Any, name: str, path: Path, settings: TransferSettings, *,
-                progress: Progress | None = None) -> tuple[FileDigest, StoredObject]:
-    """Hash `path` then create it as `name` (create-only); return its digest and stored object."""
-    digest = file_digest(path)
-    return digest, write_object(bucket, name, path, digest, settings, if_generation_match=0, progress=progress)
+        def fetch(item: str) -> tuple[str, bytes | StorageError | None]:
+            try:
+                found = read_object(self.bucket, self.root.key(item), self.settings)
+            except StorageError as exc:  # kept for the read of that record, which reports it by name
+                return item, exc
+            return item, found[0] if found else None
+
+        with ThreadPoolExecutor(max_workers=min(self.settings.workers, len(batch))) as pool:
+            self._ahead.update(pool.map(fetch, batch))
