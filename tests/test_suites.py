@@ -143,3 +143,174 @@ def test_suite_files_come_from_the_command_line_then_the_config_then_the_shipped
 def test_schemas_ship_inside_the_package():
     assert schema("question")["properties"]["domain"]["enum"] == list(DOMAINS)
     assert set(schema("probe")["required"]) == {"id", "domain", "prompt", "key_points", "forbidden", "reference"}
+
+
+# --- The suites as pytest runs them (pytester, the real plugin, the real tiny model) -------------------------
+
+# pytester forgets the modules imported while a test runs, and C extensions (numpy's, torch's) cannot be
+# imported twice in one process: import what the suites, the model and the log renderer use once, out here.
+import torch  # noqa: E402
+import transformers  # noqa: E402, F401
+
+import tunebench.loading  # noqa: E402, F401
+import tunebench.scoring.choice  # noqa: E402, F401
+import tunebench.scoring.generation  # noqa: E402, F401
+import tunebench.scoring.quality  # noqa: E402, F401
+
+try:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+    import PIL.Image  # noqa: F401
+
+    import tunebench.report.plots  # noqa: F401
+except ImportError:
+    pass
+
+PYPROJECT = """
+[tool.tunebench]
+history = "hist"
+log = "LOG.md"
+
+[tool.tunebench.eval]
+max_new_tokens = 5
+repeats = 2
+warmup = 1
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def _imported(tiny_dir):
+    """Score and generate once outside pytester, so the lazy imports (torch.distributed...) happen only once."""
+    from tunebench.config import Config
+    from tunebench.loading import load_model
+
+    loaded = load_model("tiny", Config(root=ROOT))
+    tunebench.scoring.choice.score_questions(loaded.model, loaded.tokenizer, load_questions(QUESTIONS)[:1])
+    tunebench.scoring.generation.timed_generate(loaded.model, loaded.tokenizer, [{"role": "user", "content": "Hi"}],
+                                                max_new_tokens=2, warmup=0)
+
+
+def _configure(pytester, extra: str = "") -> None:
+    from tunebench.config import _load_cached
+
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(extra=extra))
+    _load_cached.cache_clear()  # the in-process runs share load_config's cache
+
+
+@pytest.fixture
+def suites(pytester, _imported):
+    """A project with a copy of eval_suites and a small config; returns the pytester."""
+    import shutil
+
+    shutil.copytree(ROOT / "eval_suites", pytester.path / "eval_suites",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    _configure(pytester)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny's matrices are too small for intra-op threads to pay off
+    yield pytester
+    torch.set_num_threads(threads)
+
+
+def _mini(pytester, rows: list[dict], name: str = "mini.jsonl") -> Path:
+    return _write(pytester.path, rows, name)
+
+
+def _collected_ids(result) -> list[str]:
+    return [line.split("[")[1].rstrip("]") for line in result.outlines if "::test_question[" in line]
+
+
+def _outcomes(reprec) -> dict[str, dict]:
+    found = {}
+    for report in reprec.getreports("pytest_runtest_logreport"):
+        for key, text in report.user_properties:
+            if key == "tunebench" and report.when == "call":
+                outcome = json.loads(text)
+                found[outcome["id"]] = outcome
+    return found
+
+
+def test_one_item_per_question_named_by_id_in_file_order_with_domain_difficulty_and_suite_marks(suites):
+    result = suites.runpytest("eval_suites/benchmark_100", "--collect-only", "-q")
+    assert _collected_ids(result) == [q.id for q in load_questions(QUESTIONS)]
+    items, _ = suites.inline_genitems("eval_suites/benchmark_100")
+    marks = {m.name: m.args[0] for m in items[57].iter_markers()}
+    q = load_questions(QUESTIONS)[57]
+    assert marks == {"domain": q.domain, "difficulty": q.difficulty, "tunebench_suite": "benchmark_100"}
+
+
+def test_k_selects_a_domain_or_a_difficulty(suites):
+    result = suites.runpytest("eval_suites/benchmark_100", "--collect-only", "-q", "-k", "estate_planning and extreme")
+    assert _collected_ids(result) == [f"est-{n:03d}" for n in range(16, 21)]
+
+
+def test_a_broken_suite_stops_the_run_at_collection_naming_file_line_and_field(suites):
+    rows = _rows()[:6]
+    rows[4]["answer"] = "F"
+    bad = _mini(suites, rows)
+    result = suites.runpytest("eval_suites/benchmark_100", "--suite", str(bad))
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([f"*{bad}:5: field answer: expected one of A, B, C, D*"])
+    assert "passed" not in result.stdout.str()
+
+
+def test_the_shipped_benchmark_needs_20_questions_per_domain_but_a_user_suite_does_not(suites):
+    rows = _rows()[:7]
+    assert suites.runpytest("eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)),
+                            "--collect-only", "-q").ret == pytest.ExitCode.OK
+    _configure(suites, "per_domain = 20")
+    result = suites.runpytest("eval_suites/benchmark_100", "--suite", "mini.jsonl", "--collect-only")
+    result.stdout.fnmatch_lines(["*field domain: expected exactly 20 questions in domain retirement_planning, found 7"])
+
+
+def test_a_permuted_answer_key_flips_exactly_the_affected_recorded_outcomes(suites):
+    rows = _rows()[::10]
+    original = _mini(suites, rows, "original.jsonl")
+    rotate = dict(zip("ABCD", "CDAB", strict=True))
+    flipped_ids = {r["id"] for r in rows[::2]}
+    permuted = _mini(suites, [{**r, "answer": rotate[r["answer"]]} if r["id"] in flipped_ids else r for r in rows],
+                     "permuted.jsonl")
+    before, after = (_outcomes(suites.inline_run("eval_suites/benchmark_100", "--suite", str(path)))
+                     for path in (original, permuted))
+    assert sorted(before) == sorted(after) == sorted(r["id"] for r in rows)
+    for qid, outcome in before.items():
+        assert after[qid]["chosen"] == outcome["chosen"]
+        assert after[qid]["loglikelihoods"] == pytest.approx(outcome["loglikelihoods"], abs=1e-5)
+        if qid in flipped_ids:
+            assert after[qid]["correct"] == (outcome["chosen"] == after[qid]["answer"])
+            assert not (outcome["correct"] and after[qid]["correct"])
+        else:
+            assert after[qid]["correct"] == outcome["correct"]
+    assert {o["suite"] for o in after.values()} == {"permuted"}
+
+
+def test_the_selected_questions_are_scored_in_one_batched_pass(suites):
+    rows = _rows()[:12]
+    result = suites.runpytest("eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)), "-k", "not ret-012",
+                              "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=11, deselected=1)
+    progress = [line for line in result.outlines if line.startswith("tunebench: scored")]
+    assert progress == ["tunebench: scored 11/11 batched rows of the selected questions"]
+
+
+def test_the_config_names_the_suite_a_run_uses(suites):
+    _mini(suites, _rows()[20:23], "private.jsonl")
+    _configure(suites, 'suites = ["private.jsonl"]')
+    result = suites.runpytest("eval_suites/benchmark_100", "--collect-only", "-q")
+    assert _collected_ids(result) == ["tax-001", "tax-002", "tax-003"]
+
+
+def test_each_probe_records_timings_stop_reason_and_grade(suites):
+    reprec = suites.inline_run("eval_suites/domain_probes", "-p", "no:cacheprovider")
+    outcomes = _outcomes(reprec)
+    assert sorted(outcomes) == sorted(p.id for p in load_probes(PROBES))
+    for outcome in outcomes.values():
+        assert outcome["kind"] == "probe" and outcome["suite"] == "domain_probes"
+        assert (outcome["new_tokens"], outcome["stop_reason"]) == (5, "length")  # tiny never stops by itself
+        assert len(outcome["latency_s"]) == 2 and 0 < outcome["ttft_s"] <= outcome["latency_median_s"]
+        assert outcome["decode_tokens_per_s"] == pytest.approx(4 / (outcome["latency_median_s"] - outcome["ttft_s"]))
+        assert 1 <= outcome["grade"] <= 5 and outcome["evidence"]["grader"] == "rubric-v1"
+        assert outcome["load_s"] > 0 and outcome["prompt_tokens"] > 0
