@@ -34,4 +34,4 @@ def test_eval_suites_run_on_a_gs_model_and_record_to_gs_history(gcs, tiny_dir, t
     record = json.loads(gcs.bucket.blob(records[0]).download_as_bytes())
     assert record["model"]["name"] == "gs-tiny" and record["model"]["base"] == gcs.uri("models/tiny/")
     # The model came from the verified cache, not from the local tiny build.
-    assert list((cache / "gcs" / gcs.bucket_name).glob("tiny-*/model.safetensors"))
+    assert list((cache / "gcs" / gcs.bucket_name).glob("tiny-*/v1-*/model.safetensors"))

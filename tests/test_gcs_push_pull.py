@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,26 @@ def test_second_push_to_the_same_place_is_refused_unless_new_version(gcs, tiny_d
     pulled = pull_folder(gcs.uri("x"), settings=FAST, cache_root=tmp_path)
     # The cache now holds exactly version 2: version 1's files are gone, so no loader can mix them.
     assert _files(pulled.path) == _files(adapter_dir)
+
+
+def test_new_version_gets_its_own_folder_and_links_unchanged_files_instead_of_downloading(gcs, tiny_dir,
+                                                                                           tmp_path):
+    source = tmp_path / "model"
+    shutil.copytree(tiny_dir, source)
+    push_folder(source, gcs.uri("v"), name="tiny", settings=FAST)
+    first = pull_folder(gcs.uri("v"), settings=FAST, cache_root=tmp_path / "cache")
+    (source / "config.json").write_text((source / "config.json").read_text().replace("64", "65"))
+    push_folder(source, gcs.uri("v"), name="tiny", new_version=True, settings=FAST)
+    second = pull_folder(gcs.uri("v"), settings=FAST, cache_root=tmp_path / "cache")
+    assert second.path != first.path and second.path.name.startswith("v2-")
+    assert second.downloaded == ["config.json"] and len(second.reused) == len(_files(source)) - 1
+    assert (second.path / "model.safetensors").stat().st_ino == (first.path / "model.safetensors").stat().st_ino
+    # A process still loading version 1 finds it whole and unchanged.
+    assert _files(first.path) == _files(tiny_dir) and _files(second.path) == _files(source)
+    (source / "config.json").write_text("{}")
+    push_folder(source, gcs.uri("v"), name="tiny", new_version=True, settings=FAST)
+    third = pull_folder(gcs.uri("v"), settings=FAST, cache_root=tmp_path / "cache")
+    assert sorted(p.name for p in third.path.parent.iterdir() if p.is_dir()) == [second.path.name, third.path.name]
 
 
 def test_cached_copy_with_matching_checksums_is_reused_without_download(gcs, tiny_dir, tmp_path, fault_proxy):

@@ -1,5 +1,8 @@
 """Pull a published folder into the local cache: verified, generation-pinned, never half-visible.
 
+Layout: `<cache>/gcs/<bucket>/<last prefix part>-<hash of the URI>/v<version>-<push id>/`, one folder per
+committed version, filled under a lock and never changed after (see `pull_folder`).
+
 Each file named by the manifest downloads, pinned to its generation, into a hidden temp file beside its
 final name; size, crc32c and sha256 are checked against the manifest, then the temp file is renamed into
 place. A corrupted or truncated download raises ChecksumError and leaves nothing under the final name.
@@ -23,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +42,7 @@ from tunebench.storage.manifest import Manifest, ManifestFile
 from tunebench.storage.remote import committed_manifest
 from tunebench.storage.transfer import Progress, TransferSettings, format_bytes
 
-__all__ = ["PullReport", "pull_folder", "cache_dir_for"]
+__all__ = ["PullReport", "pull_folder", "cache_dir_for", "version_dir_name"]
 
 log = logging.getLogger(__name__)
 STATE_NAME = ".tunebench-cache.json"
@@ -76,28 +80,85 @@ def cache_dir_for(location: GcsLocation, cache_root: Path | None = None) -> Path
     return cache_root / "gcs" / location.bucket / f"{leaf}-{tag}"
 
 
+def version_dir_name(manifest: Manifest) -> str:
+    """Return the folder name of one committed version: `v<version>-<push id>`, or a listing's hash."""
+    if manifest.version:
+        return f"v{manifest.version}-{manifest.push_id}"
+    listing = "\n".join(f"{f.name} {f.generation}" for f in manifest.files)
+    return "listing-" + hashlib.sha256(listing.encode()).hexdigest()[:12]
+
+
 def pull_folder(uri: str, *, settings: TransferSettings | None = None, client: Any = None,
                 cache_root: Path | None = None) -> PullReport:
-    """Make the cache hold exactly the committed version at `uri`; return where and what moved."""
+    """Bring the committed version at `uri` into its own cache folder; return where and what moved.
+
+    Each version gets its own folder, filled once and then never changed, so a process loading from it
+    never sees files of two versions mixed. Unchanged files are hard-linked from the previous version's
+    folder instead of downloaded; versions older than the previous one are removed.
+    """
     location = GcsLocation.parse(uri)
     settings = settings or TransferSettings()
     bucket = (client or make_client()).bucket(location.bucket)
     manifest = committed_manifest(bucket, location, settings)
-    target = cache_dir_for(location, cache_root)
-    target.mkdir(parents=True, exist_ok=True)
+    root = cache_dir_for(location, cache_root)
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / version_dir_name(manifest)
     report = PullReport(location.uri, target, manifest)
-    with _locked(target):
+    with _locked(root):
+        target.mkdir(exist_ok=True)
         _remove_partials(target)
         state = _CacheState(target)
+        siblings = _verified_siblings(root, target)
         todo = []
         for item in manifest.files:
-            (report.reused if state.is_current(item) else todo).append(item)
+            if state.is_current(item) or _link_from_sibling(item, target, state, siblings):
+                report.reused.append(item.name)
+            else:
+                todo.append(item)
         try:
             _download_all(bucket, location, todo, target, settings, state, report)
         finally:
             state.save()
         _remove_unlisted(target, manifest)
+        _prune_versions(root, keep=target)
     return report
+
+
+def _verified_siblings(root: Path, target: Path) -> dict[str, Path]:
+    """Return sha256 -> path of files in the location's other version folders, verified in this boot."""
+    found: dict[str, Path] = {}
+    for folder in (p for p in root.iterdir() if p.is_dir() and p != target):
+        state = _CacheState(folder)
+        for name, entry in state.entries.items():
+            path = folder / name
+            if entry.get("sha256") and state.trusted(name, path):
+                found.setdefault(entry["sha256"], path)
+    return found
+
+
+def _link_from_sibling(item: ManifestFile, target: Path, state: _CacheState, siblings: dict[str, Path]) -> bool:
+    """Hard-link an identical file (same sha256) from another version's folder; False if there is none."""
+    source = siblings.get(item.sha256 or "")
+    if source is None:
+        return False
+    final = target / item.name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}-link.partial")
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return False  # another filesystem, or no hard links: download it instead
+    os.replace(tmp, final)
+    state.record(item.name, FileDigest(item.size, item.crc32c, item.sha256))
+    return True
+
+
+def _prune_versions(root: Path, keep: Path) -> None:
+    """Remove version folders older than the previous one (a process may still be loading that one)."""
+    others = sorted((p for p in root.iterdir() if p.is_dir() and p != keep),
+                    key=lambda p: (p / STATE_NAME).stat().st_mtime if (p / STATE_NAME).exists() else 0.0)
+    for old in others[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _download_all(bucket: Any, location: GcsLocation, todo: list[ManifestFile], target: Path,
@@ -254,12 +315,22 @@ class _CacheState:
         if stat.st_size != item.size:
             return False
         entry = self.entries.get(item.name, {})
-        if (entry.get("size"), entry.get("mtime_ns"), entry.get("boot")) == (stat.st_size, stat.st_mtime_ns, _BOOT):
+        if self.trusted(item.name, path):
             digest = FileDigest(entry["size"], entry.get("crc32c", ""), entry.get("sha256", ""))
         else:
             digest = file_digest(path)
             self.record(item.name, digest)
         return digest.crc32c == item.crc32c and (item.sha256 is None or digest.sha256 == item.sha256)
+
+    def trusted(self, name: str, path: Path) -> bool:
+        """Return True when the recorded checksums of `name` still describe the file at `path`."""
+        entry = self.entries.get(name)
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        return entry is not None and (entry.get("size"), entry.get("mtime_ns"), entry.get("boot")) == (
+            stat.st_size, stat.st_mtime_ns, _BOOT)
 
     def record(self, name: str, digest: FileDigest) -> None:
         """Remember the checksums of the file `name` as it is now on disk."""
@@ -294,7 +365,7 @@ def _remove_partials(folder: Path) -> None:
 
 
 def _remove_unlisted(folder: Path, manifest: Manifest) -> None:
-    """Delete cached files the manifest does not name (left by an older version), so loaders never see them."""
+    """Delete files in a version folder that its manifest does not name, so loaders never see them."""
     keep = {f.name for f in manifest.files}
     for path in folder.rglob("*"):
         name = path.relative_to(folder).as_posix()

@@ -53,7 +53,7 @@ _SCHEMA = {
         "format": {"const": MANIFEST_FORMAT},
         "name": {"type": "string", "minLength": 1},
         "version": {"type": "integer", "minimum": 1},
-        "push_id": {"type": "string", "minLength": 1},
+        "push_id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,100}$"},
         "created_at": {"type": "string", "minLength": 1},
         "status": {"enum": ["production", "archive", "experimental"]},
         "notes": {"type": "string"},
