@@ -43,6 +43,16 @@ def test_gs_history_record_is_never_overwritten(gcs):
     assert b'"first"' in gcs.bucket.blob(name).download_as_bytes()
 
 
+def test_gs_history_record_whose_create_response_was_lost_is_written_once(gcs, fault_proxy):
+    store = open_store(gcs.uri("lossy"))
+    lost = fault_proxy.add(lambda r: r.is_upload and r.names("lossy/runs/"), "lose_response")
+    record = _record()
+    store.write(record)
+    assert lost.hits == 1
+    assert [r["run_id"] for r in store.read_all(strict=True).records] == [record["run_id"]]
+    assert len(gcs.names("lossy/runs/")) == 1
+
+
 def test_gs_history_reports_a_corrupt_object_by_its_uri(gcs):
     store = open_store(gcs.uri("h"))
     store.write(_record())

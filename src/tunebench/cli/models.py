@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _transfer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=8, help="parallel transfers (default 8)")
     parser.add_argument("--chunk-mib", type=int, default=32,
-                        help="resumable upload chunk in MiB, a multiple of 0.25 (default 32)")
+                        help="chunk of a resumable upload, in MiB (default 32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
