@@ -3,7 +3,8 @@
 Every write here carries a precondition (`if_generation_match`: 0 to create, the generation read to
 replace), which is what makes retrying it safe: a retried create can never overwrite someone else's
 object. The one ambiguous case is a write that committed but whose response was lost: its retry gets
-412. That counts as success only when the stored object's crc32c (and size) equal ours.
+412 (or, for a finished resumable session, an error). That counts as success only when the stored
+object's crc32c and size equal ours; otherwise it is a ConflictError and nothing was overwritten.
 
 `GCSHistoryBackend` serves `tunebench.history.store.open_store("gs://...")`; `publish_text_replacing`
 replaces one object (the rendered benchmark log) without losing a concurrent writer's update.
@@ -18,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +104,18 @@ def retry_policy(settings: TransferSettings) -> Any:
                                     multiplier=2.0).with_timeout(settings.retry_timeout_s)
 
 
+@dataclass(frozen=True)
 class StoredObject:
     """The size, crc32c and generation of an object as the server reports them."""
 
-    def __init__(self, name: str, size: int, crc32c: str | None, generation: int):
-        self.name, self.size, self.crc32c, self.generation = name, size, crc32c, generation
+    name: str
+    size: int
+    crc32c: str | None
+    generation: int
 
     @classmethod
     def of(cls, blob: Any) -> StoredObject:
+        """Return what `blob` (after an upload or a metadata read) says is stored."""
         return cls(blob.name, int(blob.size or 0), blob.crc32c, int(blob.generation))
 
     def matches(self, digest: FileDigest) -> bool:

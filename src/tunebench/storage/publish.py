@@ -90,8 +90,10 @@ def push_folder(source: Path | str, uri: str, *, name: str, new_version: bool = 
 
 def _hash_files(source: Path, names: list[str], settings: TransferSettings) -> dict[str, FileDigest]:
     total = sum((source / n).stat().st_size for n in names)
-    with Progress(total, f"checksum {source.name}", settings.progress) as progress:
-        return {n: file_digest(source / n, progress.add) for n in names}
+    # hashlib and crc32c release the GIL on 1 MiB blocks: shards hash in parallel on several cores.
+    with Progress(total, f"checksum {source.name}", settings.progress) as progress, \
+            ThreadPoolExecutor(max_workers=min(settings.workers, len(names))) as pool:
+        return dict(zip(names, pool.map(lambda n: file_digest(source / n, progress.add), names), strict=True))
 
 
 def _stage(bucket: Any, location: GcsLocation, source: Path, push_id: str, digests: dict[str, FileDigest],
