@@ -1,0 +1,57 @@
+"""Multiple-choice scoring: tunebench's batched one-pass scorer against `lm_eval.simple_evaluate`.
+
+Both sides score the 100 shipped questions on the same loaded model with the same prompt, batch size 16.
+The baseline is lm-eval's own in-process path as a user would call it: wrap the model in `HFLM`, load the
+task from the shipped YAML (a `TaskManager` over the task folder only, which is the fast option), and run
+`simple_evaluate`. The tunebench side reads and validates the question file and runs `score_questions`.
+Goal: tunebench takes at most half of lm-eval's time (`<= 0.5`). On `tiny` the ratio shows overhead; on
+`bench` (hidden 512, 8 layers) it shows model time (lm-eval also groups the four one-token choices of a
+question into one forward pass, but projects every position to the vocabulary and logs per request).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunebench.config import Config
+from tunebench.loading import load_model
+from tunebench.registry import ModelEntry
+from tunebench.scoring.choice import score_questions
+from tunebench.scoring.lm_eval_task import run_lm_eval
+from tunebench.suites import load_questions
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = ROOT / "eval_suites" / "benchmark_100" / "questions.jsonl"
+TASK_YAML = ROOT / "eval_suites" / "benchmark_100" / "lm_eval" / "tunebench_benchmark_100.yaml"
+ROUNDS = {"tiny": 3, "bench": 2}
+BATCH = 16
+
+
+@pytest.fixture(scope="session")
+def choice_model(cpu_model_dir, model_size, tmp_path_factory):
+    """The benchmark model loaded once through tunebench, shared by both sides."""
+    config = Config(root=tmp_path_factory.mktemp("choice-project"))
+    return load_model(ModelEntry(f"{model_size}-choice", base=str(cpu_model_dir)), config)
+
+
+def _tunebench(loaded):
+    return score_questions(loaded.model, loaded.tokenizer, load_questions(QUESTIONS, per_domain=20), batch_size=BATCH)
+
+
+def _lm_eval(loaded):
+    return run_lm_eval(loaded.model, loaded.tokenizer, QUESTIONS, TASK_YAML, batch_size=BATCH)
+
+
+def test_choice_lm_eval(paired_benchmark, choice_model, model_size):
+    scores = paired_benchmark(_lm_eval, choice_model, side="baseline", group=f"choice-{model_size}",
+                              rounds=ROUNDS[model_size])
+    assert len(scores) == 100
+
+
+def test_choice_tunebench(paired_benchmark, choice_model, model_size):
+    results = paired_benchmark(_tunebench, choice_model, side="tunebench", group=f"choice-{model_size}",
+                               goal="<= 0.5", goal_note="100 questions scored in at most half lm-eval's time",
+                               rounds=ROUNDS[model_size])
+    assert len(results) == 100 and all(r.error is None for r in results)
