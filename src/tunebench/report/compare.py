@@ -169,13 +169,14 @@ def format_comparison(comparison: Comparison) -> str:
             lines.append(format_table(["question", "domain", "difficulty", "answer", "A chose", "B chose"],
                                       [(f.id, f.domain, f.difficulty, f.answer, f.chosen_a, f.chosen_b)
                                        for f in flips]))
-    for title, deltas, show in (("per-domain accuracy", c.domains, _percent_or_dash),
-                                ("median latency per domain (s)", c.latency_s, _seconds_or_dash),
-                                ("quality per domain (1-5)", c.quality, _quality_or_dash)):
+    for title, deltas, show, signed in (
+            ("per-domain accuracy", c.domains, _percent_or_dash, _points),
+            ("median latency per domain (s)", c.latency_s, _seconds_or_dash, lambda v: _signed(v, _seconds_or_dash)),
+            ("quality per domain (1-5)", c.quality, _quality_or_dash, lambda v: _signed(v, _quality_or_dash))):
         if deltas:
             lines += ["", title]
             lines.append(format_table(["domain", "A", "B", "B - A"],
-                                      [(d.name, show(d.a), show(d.b), _signed(d.delta, show)) for d in deltas]))
+                                      [(d.name, show(d.a), show(d.b), signed(d.delta)) for d in deltas]))
     return "\n".join(lines)
 
 
