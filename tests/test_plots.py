@@ -75,7 +75,9 @@ def test_loss_plot_follows_every_step_of_every_phase_in_order():
 
 
 def test_cost_plot_marks_approximate_costs_and_totals_them(seed_records):
-    axes = plots._cost(History.of(seed_records)).axes[0]
-    assert [round(p.get_height(), 2) for p in axes.patches] == [0.28, 0.30, 0.25, 1.75]
-    assert all(p.get_hatch() == "//" for p in axes.patches)
-    assert "total ~$2.58" in axes.get_title()
+    measured = training_record("run-train-1", "tiny-dora", usd=0.5)
+    axes = plots._cost(History.of([*seed_records, measured])).axes[0]
+    assert [round(p.get_height(), 2) for p in axes.patches] == [0.28, 0.30, 0.25, 1.75, 0.5]
+    assert [p.get_hatch() for p in axes.patches] == ["//"] * 4 + [None]
+    assert "total ~$3.08" in axes.get_title()
+    assert axes.get_xticklabels()[-1].get_text() == "Session 6\n(tiny-dora)"

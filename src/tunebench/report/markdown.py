@@ -32,7 +32,7 @@ def render_log(records: Iterable[dict[str, Any]], *, command: str = RENDER_COMMA
     their registry status (the history does not hold it).
     """
     history = History.of(records)
-    numbers = _session_numbers(history)
+    numbers = history.session_numbers()
     parts = [_header(command, history_location)]
     parts.append(_sessions(history, numbers))
     parts.append(_model_comparison(history))
@@ -148,16 +148,6 @@ def _footer(history: History) -> str:
     stamps = [r["started_at"] for r in (*history.sessions, *history.rows)]
     stamps += [v.started_at for v in (*history.trainings, *history.evals)]
     return f"*Last Updated: {max(stamps)[:10]}*" if stamps else "*Last Updated: never (the history is empty)*"
-
-
-def _session_numbers(history: History) -> dict[str, int]:
-    """Number sessions: imported ones keep theirs; measured runs follow, oldest first."""
-    numbers = {s["run_id"]: s["session"] for s in history.sessions}
-    following = max(numbers.values(), default=0)
-    for training in history.trainings:
-        following += 1
-        numbers[training.run_id] = following
-    return numbers
 
 
 def _sessions(history: History, numbers: dict[str, int]) -> str:

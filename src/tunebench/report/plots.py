@@ -243,9 +243,10 @@ def _cost(history: History):
         cell = _column(row, "Cost")
         if cell and cell.get("value") is not None:
             bars.append((row["label"], cell["value"], bool(cell.get("approximate"))))
+    numbers = history.session_numbers()
     for run in history.trainings:
         if run.cost_usd is not None:
-            bars.append((f"{run.output_name}\n{run.date}", run.cost_usd, False))
+            bars.append((f"Session {numbers[run.run_id]}\n({run.output_name})", run.cost_usd, False))
     if not bars:
         return None
     total_usd, approximate, count = sum(b[1] for b in bars), any(b[2] for b in bars), len(bars)
@@ -254,8 +255,8 @@ def _cost(history: History):
     xs = range(len(bars))
     drawn = axes.bar(xs, [b[1] for b in bars], 0.6, color=["#bbbbbb" if b[2] else "#4c72b0" for b in bars],
                      hatch=None, edgecolor="#555555")
-    for bar, (_, _, approximate) in zip(drawn, bars, strict=True):
-        if approximate:
+    for bar, (_, _, written_approximately) in zip(drawn, bars, strict=True):
+        if written_approximately:
             bar.set_hatch("//")
     axes.bar_label(drawn, [_dollars(b[1], b[2]) for b in bars], fontsize=8, padding=2)
     axes.set_xticks(list(xs), [b[0] for b in bars], fontsize=8, rotation=20, ha="right")

@@ -305,6 +305,15 @@ class History:
         history.latest_evals = {e.model: e for e in history.evals if e.status == "complete"}
         return history
 
+    def session_numbers(self) -> dict[str, int]:
+        """Number sessions by run id: imported ones keep theirs; measured training runs follow, oldest first."""
+        numbers = {s["run_id"]: s["session"] for s in self.sessions}
+        following = max(numbers.values(), default=0)
+        for training in self.trainings:
+            following += 1
+            numbers[training.run_id] = following
+        return numbers
+
     def notes_for(self, run_id: str, section: str) -> list[str]:
         """Return the texts of the notes on `run_id` in `section`, oldest first."""
         return [n["text"] for n in self.notes.get(run_id, []) if n.get("section") == section]
