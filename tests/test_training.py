@@ -18,7 +18,7 @@ import torch
 from training_support import make_project, phase, write_recipe
 from transformers import TrainerCallback
 
-from tunebench.errors import PreflightError, RecipeError
+from tunebench.errors import RecipeError
 from tunebench.history.records import validate
 from tunebench.history.store import open_store
 from tunebench.registry import Registry
@@ -174,15 +174,6 @@ def test_training_the_same_output_again_is_refused(run):
         train(recipe, config=config)
 
 
-def test_cuda_recipe_is_refused_by_preflight_on_a_cpu_machine(tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    config = make_project(tmp_path / "p")
-    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], device="cuda")
-    with pytest.raises(PreflightError, match="gpu: no CUDA GPU but the recipe sets device = \"cuda\""):
-        train(recipe, config=config)
-
-
 @pytest.mark.skipif(__import__("importlib").util.find_spec("bitsandbytes") is None,
                     reason="bitsandbytes is not installed: QLoRA/QDoRA need it (pip install bitsandbytes)")
 @pytest.mark.parametrize("method", ["qlora", "qdora"])
@@ -205,8 +196,7 @@ def test_quantized_methods_train_an_adapter_over_a_4bit_base(tmp_path, method):
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_train_once_and_only_rank_0_records(tmp_path):
     config = make_project(tmp_path / "p")
-    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4), phase("B", "stress", 4)], output="tiny-ddp",
-                          max_length=192)
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], output="tiny-ddp")
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
     done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "tunebench.cli", "train",
                            str(recipe)], cwd=config.root, capture_output=True, text=True, timeout=300,
@@ -214,7 +204,7 @@ def test_torchrun_two_cpu_processes_train_once_and_only_rank_0_records(tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     records = open_store(config.history_uri).read_all(strict=True).records
     assert len(records) == 1 and records[0]["hardware"]["world_size"] == 2
-    # 4 examples, 2 per process per step: one optimizer step per phase across the two processes.
-    assert [p["steps"] for p in records[0]["phases"]] == [1, 1]
+    # 4 examples, 2 per process per step: one optimizer step across the two processes.
+    assert [p["steps"] for p in records[0]["phases"]] == [1]
     assert Registry(config).get("tiny-ddp").adapter == records[0]["output"]["adapter"]
     assert done.stdout.count("registered") == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -96,11 +97,18 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
     else:
         checks.append(Check("peft", True, f"peft {peft}"))
     if recipe is not None and recipe.quantized:
-        found = importlib.util.find_spec("bitsandbytes") is not None
+        found = _importable("bitsandbytes")
         checks.append(Check("bitsandbytes", found, f"{recipe.method} loads the base in 4 bits: bitsandbytes "
                             f"{_version('bitsandbytes') or 'not installed'}",
                             "" if found else "pip install bitsandbytes (or use method = \"lora\"/\"dora\")"))
     return checks
+
+
+def _importable(name: str) -> bool:
+    # A None in sys.modules is Python's own "this import fails" marker; honour it like a missing package.
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
 
 
 def _has_sequential_sampler() -> bool:
@@ -140,7 +148,10 @@ def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate
               "down_proj": (inter, hidden)}
     per_layer = sum(i * o for i, o in shapes.values())
     embeddings = vocab * hidden * (1 if model_config.get("tie_word_embeddings") else 2)
-    base = layers * (per_layer + 2 * hidden) + embeddings + hidden
+    # Qwen2 always has q/k/v biases; other architectures say so with attention_bias.
+    biases = heads * head_dim + 2 * kv if model_config.get("model_type") == "qwen2" or model_config.get(
+        "attention_bias") else 0
+    base = layers * (per_layer + biases + 2 * hidden) + embeddings + hidden
     adapter = layers * sum(recipe.rank * (shapes[m][0] + shapes[m][1]) + (shapes[m][1] if recipe.use_dora else 0)
                            for m in recipe.target_modules if m in shapes)
     adapter_bytes = adapter * 4  # PEFT keeps adapter weights in fp32

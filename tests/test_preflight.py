@@ -1,0 +1,110 @@
+"""Preflight: refusals before anything loads (disk, conflicting packages, GPU, bitsandbytes), and doctor."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from training_support import REPO, make_project, phase, write_recipe
+
+from tunebench.errors import PreflightError
+from tunebench.training.preflight import check_packages, estimate_sizes, read_base_config
+from tunebench.training.recipe import load_recipe
+from tunebench.training.run import train
+
+# Qwen2.5-14B's config (the base of the seed's Elson-Finance-Trading-14B merge).
+QWEN2_5_14B = {"hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 48, "num_attention_heads": 40,
+               "num_key_value_heads": 8, "vocab_size": 152064, "tie_word_embeddings": False,
+               "model_type": "qwen2"}
+
+
+def _fake_distribution(folder, name: str, version: str) -> None:
+    """Install package metadata only (a dist-info folder), which is what version checks read."""
+    info = folder / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8")
+
+
+def test_a_tiny_disk_refuses_training_before_anything_is_loaded_or_written(tmp_path):
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)])
+    with pytest.raises(PreflightError, match=r"preflight refused recipe .*r\.toml; nothing was loaded:\n  disk: need "
+                                             r"~.* MiB at .*tiny-test .*; 0\.0 MiB free\n    fix: free disk space"):
+        train(recipe, config=config, free_disk_bytes=4096)
+    assert not (config.home / "models").exists() and not (config.home / "registry").exists()
+
+
+def test_adapter_estimate_equals_the_trainable_parameters_peft_creates(tmp_path, tiny_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    config = make_project(tmp_path / "p")
+    recipe = load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], rank=4))
+    sizes = estimate_sizes(recipe, read_base_config(recipe, config))
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir), LoraConfig(
+        r=4, lora_alpha=8, target_modules=list(recipe.target_modules), use_dora=True))
+    assert sizes.adapter_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert sizes.base_params == sum(p.numel() for p in model.parameters() if not p.requires_grad)
+
+
+def test_estimate_reproduces_the_seed_logged_dora_v3_adapter_size():
+    recipe = load_recipe(REPO / "recipes" / "dora-v3-curriculum.toml")
+    sizes = estimate_sizes(recipe, QWEN2_5_14B)
+    assert abs(sizes.base_params / 14.7e9 - 1) < 0.03  # Qwen2.5-14B: 14.7B parameters
+    assert abs(sizes.adapter_bytes / 2**30 / 2.07 - 1) < 0.05  # the seed logged 2.07 GB for this adapter
+
+def test_disk_estimate_includes_the_merged_copy_when_the_recipe_merges(tmp_path):
+    merged = estimate_sizes(load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], merge=True,
+                                                     bf16=True)), QWEN2_5_14B)
+    assert merged.merged_bytes == merged.base_params * 2 and merged.disk_bytes > merged.merged_bytes
+
+
+def test_autoawq_next_to_a_new_transformers_is_refused_with_the_fix(tmp_path, monkeypatch):
+    _fake_distribution(tmp_path, "autoawq", "0.2.9")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    check = next(c for c in check_packages() if c.name == "autoawq")
+    assert check.ok is False and "PytorchGELUTanh" in check.detail and check.fix == "pip uninstall -y autoawq"
+    config = make_project(tmp_path / "p")
+    with pytest.raises(PreflightError, match="autoawq: autoawq 0.2.9 imports PytorchGELUTanh"):
+        train(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)]), config=config)
+
+
+@pytest.mark.parametrize(("vision", "ok"), [("0.20.1", False), (None, True)])
+def test_torchvision_built_for_another_torch_is_refused(tmp_path, monkeypatch, vision, ok):
+    t_major, t_minor = (int(x) for x in torch.__version__.split(".")[:2])
+    _fake_distribution(tmp_path, "torchvision", vision or f"0.{t_minor + 15}.0")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    check = next(c for c in check_packages() if c.name == "torchvision")
+    assert check.ok is ok
+    if not ok:
+        assert check.fix == f"pip install 'torchvision==0.{t_minor + 15}.*' (or uninstall it)"
+
+
+def test_a_4bit_method_without_bitsandbytes_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # Python's own marker for "this import fails"
+    recipe = load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], method="qdora"))
+    check = next(c for c in check_packages(recipe) if c.name == "bitsandbytes")
+    assert check.ok is False and check.fix.startswith("pip install bitsandbytes")
+
+
+def test_a_cuda_recipe_is_refused_on_a_machine_without_a_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], device="cuda")
+    with pytest.raises(PreflightError, match="gpu: no CUDA GPU but the recipe sets device = \"cuda\""):
+        train(recipe, config=config)
+
+
+def test_doctor_lists_the_checks_and_fails_for_a_gpu_recipe_on_a_cpu(capsys, project):
+    from tunebench.cli import main
+
+    assert main(["doctor"]) == 0
+    assert "trl" in capsys.readouterr().out
+    status = main(["doctor", "--recipe", str(REPO / "recipes" / "dora-v3-curriculum.toml")])
+    out = capsys.readouterr().out
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert status == 1 and "FAIL" in out and "would refuse a training run: gpu" in out
+    assert main(["doctor", "--recipe", str(REPO / "recipes" / "tiny-dora-curriculum.toml")]) == 0
