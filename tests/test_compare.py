@@ -156,3 +156,25 @@ def test_an_imported_row_cannot_be_compared_question_by_question():
     other = eval_record("run-x1", "m1", [question("q1", "investment", True)])
     with pytest.raises(RecordError, match="only eval runs have per-question outcomes"):
         compare_runs(row, other)
+
+
+def test_compare_of_tiny_and_its_trained_dora_adapter_from_real_runs_shows_the_flips():
+    """Records of `pytest eval_suites` on tiny and on tiny + the tiny-dora-curriculum adapter (tests/data)."""
+    from pathlib import Path
+
+    from tunebench.history.store import open_store
+
+    records = open_store(Path(__file__).parent / "data" / "real_tiny_history").read_all(strict=True).records
+    base, tuned = resolve_run("tiny", records), resolve_run("tiny-dora-curriculum", records)
+    comparison = compare_runs(base, tuned)
+    before = {q["id"]: q for q in base["questions"]}
+    after = {q["id"]: q for q in tuned["questions"]}
+    assert comparison.paired == len(before) == 100
+    assert {f.id for f in comparison.right_to_wrong} == {i for i in before if before[i]["correct"]
+                                                         and not after[i]["correct"]}
+    assert {f.id for f in comparison.wrong_to_right} == {i for i in before if not before[i]["correct"]
+                                                         and after[i]["correct"]}
+    assert comparison.right_to_wrong and comparison.wrong_to_right
+    assert all(f.domain == before[f.id]["domain"] and f.chosen_b == after[f.id]["chosen"]
+               for f in comparison.right_to_wrong + comparison.wrong_to_right)
+    assert 0 < comparison.p_value <= 1

@@ -132,3 +132,19 @@ def test_render_log_file_writes_the_configured_log_and_its_plots(project, mixed)
 
 def _plots(text: str) -> dict[str, str]:
     return dict(re.findall(r"^!\[(.*)\]\((.*)\)$", text, re.M))
+
+
+def test_real_training_and_eval_records_render_into_one_session():
+    """The records of a real `tunebench train` and two real `pytest eval_suites` runs (tests/data)."""
+    from tunebench.history.store import open_store
+
+    records = open_store(Path(__file__).parent / "data" / "real_tiny_history").read_all(strict=True).records
+    text = render_log(records)
+    session = text.split("### Session 1: tiny-dora-curriculum (2026-11-25) ✅ COMPLETE")[1].split("\n---\n")[0]
+    training = next(r for r in records if r["kind"] == "training")
+    for phase in training["phases"]:
+        assert f"| {phase['final_loss']:.4f} | {phase['mean_loss']:.4f} | {phase['steps']} |" in session
+    assert "**Inference Test Results** (eval run `3932f8e6adca`" in session
+    assert f"| **Total** | **{training['totals']['examples']}** | Curriculum progression |" in session
+    benchmark = _section(text, "Benchmark Evaluation Results")
+    assert benchmark.index("| tiny-dora-curriculum |") < benchmark.index("| tiny |")  # newest first
