@@ -4,7 +4,7 @@
 
 Reads the convention written at the top of `benchmarks/conftest.py`: benchmarks paired by group, one
 `extra_info["side"] == "baseline"` per group, goals as bounds on the time ratio tunebench / baseline
-(medians of the rounds). Exit status 0; with `--strict`, 1 when a goal is missed or a group is malformed.
+(fastest round of each side). Exit status 0; with `--strict`, 1 when a goal is missed or a group is malformed.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _group_rows(group: str, benches: list[dict]) -> list[Row]:
         problem = f"group {group!r} has {len(baselines)} baseline benchmarks, expected 1"
     elif not ours:
         problem = f"group {group!r} has no tunebench-side benchmark"
-    baseline_s = baselines[0]["stats"]["median"] if len(baselines) == 1 else None
+    baseline_s = baselines[0]["stats"]["min"] if len(baselines) == 1 else None
     if problem:
         return [Row(group, None, baseline_s, None, None, "", problem)]
     return [_row(group, bench, baseline_s, len(ours) > 1) for bench in ours]
@@ -110,7 +110,7 @@ def _row(group: str, bench: dict, baseline_s: float, several: bool) -> Row:
             goal = parse_goal(info["goal"])
         except ValueError as exc:
             problem = str(exc)
-    return Row(name, bench["stats"]["median"], baseline_s, goal, info.get("goal_note"), _peak(info), problem)
+    return Row(name, bench["stats"]["min"], baseline_s, goal, info.get("goal_note"), _peak(info), problem)
 
 
 def _short_name(name: str) -> str:
@@ -145,7 +145,7 @@ def render(rows: Sequence[Row]) -> str:
     missed = [row.name for row in with_goal if not row.met]
     lines.append(f"{len(with_goal) - len(missed)} of {len(with_goal)} goals met"
                  + (f"; missed: {', '.join(missed)}" if missed else "")
-                 + ". Times are medians of the rounds; ratio = tunebench / baseline.")
+                 + ". Times are each side's fastest round; ratio = tunebench / baseline.")
     return "\n".join(lines)
 
 

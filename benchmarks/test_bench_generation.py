@@ -56,3 +56,37 @@ def test_decode(paired_benchmark, decode_models, model_size, variant):
                                  group=f"decode-{model_size}", goal=goal,
                                  goal_note=None if variant == "base" else note, rounds=ROUNDS[model_size])
     assert generated == NEW_TOKENS[model_size]
+
+
+def _bare_generate(loaded, new_tokens: int) -> int:
+    """What a user writes without tunebench: chat template, greedy `generate`, decode."""
+    tokenizer, model = loaded.tokenizer, loaded.model
+    inputs = tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                             eos_token_id=model.generation_config.eos_token_id,
+                             pad_token_id=tokenizer.pad_token_id)
+    new = out[0, inputs["input_ids"].shape[1]:]
+    tokenizer.decode(new, skip_special_tokens=True)
+    return len(new)
+
+
+def _tunebench_generate(loaded, new_tokens: int) -> int:
+    from tunebench.scoring.generation import timed_generate
+
+    result = timed_generate(loaded.model, loaded.tokenizer, PROMPT, new_tokens, repeats=1, warmup=0,
+                            min_new_tokens=new_tokens)
+    return result.new_tokens
+
+
+@pytest.mark.parametrize("side", ["baseline", "tunebench"])
+def test_timed_generation(paired_benchmark, decode_models, model_size, side):
+    """tunebench's timed generation (TTFT streamer, eos handling, timings) vs a bare `model.generate`."""
+    run = _tunebench_generate if side == "tunebench" else _bare_generate
+    generated = paired_benchmark(run, decode_models["base"], NEW_TOKENS[model_size], side=side,
+                                 group=f"timed-generation-{model_size}",
+                                 goal="<= 1.05" if side == "tunebench" else None,
+                                 goal_note="timed_generate vs bare generate" if side == "tunebench" else None,
+                                 rounds=ROUNDS[model_size] + 2)
+    assert generated == NEW_TOKENS[model_size]

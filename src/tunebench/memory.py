@@ -268,18 +268,28 @@ def _inference_layer_elements(shape: ModelShape) -> int:
 
 def estimate_eval(shape: ModelShape, *, dtype: str | float = "float32", adapter: AdapterShape | None = None,
                   merged: bool = True, batch_size: int = 16, score_tokens: int = 256, probe_tokens: int = 128,
-                  max_new_tokens: int = 64) -> MemoryEstimate:
-    """Return the estimated peak of an eval run: load, batched multiple-choice scoring, probe generation."""
+                  max_new_tokens: int = 64, scored_positions: int = 1, device: str = "cpu") -> MemoryEstimate:
+    """Return the estimated peak of an eval run: load, batched multiple-choice scoring, probe generation.
+
+    `scored_positions` is how many positions per row the scorer keeps logits for (tunebench's scorer asks
+    the model for the continuation's positions only: 1 for a one-letter answer). On the CPU the weights
+    stay memory-mapped from the safetensors file, so merging an adapter adds a copy of every adapted layer.
+    """
     width = _bytes_of(dtype)
     weights = shape.parameter_count() * width
     adapter_bytes = 0.0 if adapter is None or merged else adapter.parameter_count(shape) * 4  # PEFT upcasts
     tokens = batch_size * score_tokens
-    # Scoring: one layer's transients, the logits and their fp32 log-softmax.
-    scoring = tokens * _inference_layer_elements(shape) * width + tokens * shape.vocab * (width + 4)
+    # Scoring: one layer's transients, the kept logits and their fp32 log-softmax.
+    scoring = (tokens * _inference_layer_elements(shape) * width
+               + batch_size * scored_positions * shape.vocab * (width + 4))
     length = probe_tokens + max_new_tokens
     generation = (shape.kv_bytes_per_token(width) * length
                   + probe_tokens * _inference_layer_elements(shape) * width + shape.vocab * 4)
-    parts = {"weights": weights, "adapter (unmerged)": adapter_bytes}
+    merged_copies = 0.0
+    if adapter is not None and merged and not device.startswith("cuda"):
+        adapted = sum(fan_in * fan_out for fan_in, fan_out in adapter._modules(shape))
+        merged_copies = shape.layers * adapted * width
+    parts = {"weights": weights, "adapter (unmerged)": adapter_bytes, "merged layers (CPU copy)": merged_copies}
     if scoring >= generation:
         parts[f"scoring activations ({batch_size}x{score_tokens} tokens)"] = scoring
     else:
@@ -373,7 +383,8 @@ def estimate_for_entry(entry: Any, config: Any, *, device: str | None = None, ba
     dtype = "bfloat16" if on_gpu else "float32"
     settings = config.eval
     eval_estimate = estimate_eval(shape, dtype=dtype, adapter=adapter, merged=True,
-                                  batch_size=batch_size or settings.batch_size, max_new_tokens=settings.max_new_tokens)
+                                  batch_size=batch_size or settings.batch_size, max_new_tokens=settings.max_new_tokens,
+                                  device="cuda" if on_gpu else "cpu")
     train_adapter = adapter or AdapterShape(rank=rank, use_dora=use_dora)
     training = estimate_training(shape, train_adapter, dtype=dtype, batch_size=batch_size or 4, seq_len=seq_len,
                                  gradient_checkpointing=gradient_checkpointing)

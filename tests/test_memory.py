@@ -1,0 +1,172 @@
+"""tunebench.memory: the estimate from a config against the peak measured in a separate process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tunebench.config import Config
+from tunebench.errors import LoadError
+from tunebench.memory import (
+    AdapterShape,
+    MiB,
+    ModelShape,
+    PeakMemory,
+    estimate_eval,
+    estimate_for_entry,
+    estimate_training,
+    read_model_config,
+)
+from tunebench.registry import TINY, ModelEntry
+
+REPO = Path(__file__).resolve().parents[1]
+QUESTIONS = REPO / "eval_suites" / "benchmark_100" / "questions.jsonl"
+PROBES = REPO / "eval_suites" / "domain_probes" / "probes.jsonl"
+# Big enough that weights and activations (~100-300 MB) dwarf the allocator's noise, small enough to run
+# a scoring batch and two training steps in a few seconds.
+MEDIUM = {"hidden_size": 384, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 6,
+          "num_key_value_heads": 2, "tie_word_embeddings": True, "max_position_embeddings": 2048}
+WORKLOAD = {"batch_size": 16, "questions_n": 16, "probes_n": 2, "max_new_tokens": 16, "train_batch": 2,
+            "seq_len": 256, "rank": 16, "dora": True, "dropout": 0.05, "gradient_checkpointing": False}
+
+
+@pytest.fixture(scope="module")
+def medium_model(tiny_dir, tmp_path_factory):
+    """A 4-layer random Qwen2 with tiny's tokenizer, and a DoRA adapter with non-zero weights for it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    folder = tmp_path_factory.mktemp("medium")
+    model_dir, adapter_dir = folder / "model", folder / "adapter"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id, **MEDIUM))
+    model.generation_config = GenerationConfig.from_pretrained(tiny_dir)
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, use_dora=True, target_modules="all-linear"))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.01)
+    peft_model.save_pretrained(adapter_dir)
+    return model_dir, adapter_dir
+
+
+@pytest.fixture(scope="module")
+def measured(medium_model, tmp_path_factory):
+    """Peaks of an eval run and of training steps on the medium model, measured in a fresh process."""
+    model_dir, adapter_dir = medium_model
+    args = {**WORKLOAD, "model": str(model_dir), "adapter": str(adapter_dir), "questions": str(QUESTIONS),
+            "probes": str(PROBES), "root": str(tmp_path_factory.mktemp("probe-root"))}
+    # A fixed mmap threshold returns freed tensors to the OS at once, so RSS tracks live memory.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("memory_probe.py")), json.dumps(args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _longest_question_tokens(tokenizer, n: int) -> int:
+    from tunebench.scoring.choice import format_prompt
+    from tunebench.suites import load_questions
+
+    return max(len(tokenizer.encode(format_prompt(q) + " A")) for q in load_questions(QUESTIONS)[:n])
+
+
+def _longest_probe_tokens(tokenizer, n: int) -> int:
+    from tunebench.suites import load_probes
+
+    return max(len(tokenizer.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True,
+                                                 tokenize=True, return_dict=True)["input_ids"])
+               for p in load_probes(PROBES)[:n])
+
+
+def test_eval_estimate_is_within_20_percent_of_the_measured_peak(medium_model, measured):
+    from transformers import AutoTokenizer
+
+    model_dir, adapter_dir = medium_model
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    shape = ModelShape.from_config(read_model_config(model_dir))
+    adapter = AdapterShape.from_adapter_config(json.loads((adapter_dir / "adapter_config.json").read_text()))
+    estimate = estimate_eval(shape, adapter=adapter, merged=True, batch_size=WORKLOAD["batch_size"],
+                             score_tokens=_longest_question_tokens(tokenizer, WORKLOAD["questions_n"]),
+                             probe_tokens=_longest_probe_tokens(tokenizer, WORKLOAD["probes_n"]),
+                             max_new_tokens=WORKLOAD["max_new_tokens"])
+    estimated_mb = estimate.total_bytes / MiB
+    assert measured["eval_mb"] == pytest.approx(estimated_mb, rel=0.2), estimate.describe()
+
+
+def test_training_estimate_is_within_20_percent_of_the_measured_peak(medium_model, measured):
+    model_dir, _ = medium_model
+    shape = ModelShape.from_config(read_model_config(model_dir))
+    adapter = AdapterShape(rank=WORKLOAD["rank"], use_dora=WORKLOAD["dora"], dropout=WORKLOAD["dropout"])
+    estimate = estimate_training(shape, adapter, batch_size=WORKLOAD["train_batch"], seq_len=WORKLOAD["seq_len"],
+                                 gradient_checkpointing=WORKLOAD["gradient_checkpointing"])
+    assert measured["training_mb"] == pytest.approx(estimate.total_bytes / MiB, rel=0.2), estimate.describe()
+
+
+def test_parameter_count_from_config_equals_the_models(tiny_dir):
+    from transformers import AutoConfig, Qwen2ForCausalLM
+
+    for overrides in ({}, {"tie_word_embeddings": False, "num_key_value_heads": 4}):
+        config = AutoConfig.from_pretrained(tiny_dir, **overrides)
+        model = Qwen2ForCausalLM(config)
+        unique = {id(p): p.numel() for p in model.parameters()}
+        assert ModelShape.from_config(config).parameter_count() == sum(unique.values()), overrides
+
+
+def test_adapter_parameter_count_equals_peft_trainable_count(tiny_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir),
+                           LoraConfig(r=4, use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"]))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    shape = ModelShape.from_config(read_model_config(tiny_dir))
+    assert AdapterShape(4, ("q_proj", "v_proj", "down_proj"), use_dora=True).parameter_count(shape) == trainable
+
+
+def test_checkpointing_shrinks_and_dora_grows_the_training_activations():
+    shape = ModelShape(vocab=152064, hidden=5120, intermediate=13824, layers=48, heads=40, kv_heads=8, head_dim=128)
+    lora = estimate_training(shape, AdapterShape(16), dtype="bfloat16", batch_size=1, seq_len=2048)
+    dora = estimate_training(shape, AdapterShape(16, use_dora=True), dtype="bfloat16", batch_size=1, seq_len=2048)
+    checkpointed = estimate_training(shape, AdapterShape(16), dtype="bfloat16", batch_size=1, seq_len=2048,
+                                     gradient_checkpointing=True)
+    assert checkpointed.parts["activations"] < lora.parts["activations"] / 10
+    assert dora.parts["activations"] > lora.parts["activations"]
+    # Qwen2.5-14B's weights in bf16: 14.8B parameters, about 29.5 GB (the issue's figure).
+    assert lora.parts["weights"] / 1e9 == pytest.approx(29.5, abs=0.3)
+
+
+def test_peak_memory_catches_an_allocation_freed_inside_the_block():
+    with PeakMemory(device="cpu") as peak:
+        block = bytearray(64 * MiB)
+        block[::4096] = b"\1" * len(block[::4096])  # touch every page so it becomes resident
+        del block
+    assert peak.kind == "rss"
+    assert peak.delta_bytes >= 60 * MiB
+
+
+def test_estimate_for_entry_reads_the_config_of_a_registry_model(tiny_dir, tmp_path):
+    estimates = estimate_for_entry(TINY, Config(root=tmp_path), device="cpu")
+    shape = ModelShape.from_config(read_model_config(tiny_dir))
+    assert estimates["eval"].parts["weights"] == shape.parameter_count() * 4
+    assert estimates["training"].assumptions["gradient_checkpointing"] is True
+
+
+def test_estimate_for_a_gs_model_not_pulled_says_so(tmp_path):
+    entry = ModelEntry("remote", base="gs://bucket/model/")
+    with pytest.raises(LoadError, match="gs://bucket/model/"):
+        estimate_for_entry(entry, Config(root=tmp_path), device="cpu")
+
+
+def test_config_without_decoder_sizes_names_the_missing_key():
+    with pytest.raises(LoadError, match="hidden_size"):
+        ModelShape.from_config({"vocab_size": 10}, where="model/config.json")
