@@ -42,7 +42,10 @@ def test_import_log_reports_unparseable_lines_by_number_and_exits_1(history, cap
                                                             "**Notes:**\nfree text here\n- First successful"))
     code, _, err = _run(capsys, "history", "import-log", str(log))
     line = log.read_text().splitlines().index("free text here") + 1
-    assert code == 1 and f"log.md: line {line}: expected a table" in err
+    assert code == 1 and f"log.md: line {line}: expected a table" in err and "nothing imported" in err
+    assert history.read_all().records == []
+    code, out, _ = _run(capsys, "history", "import-log", str(log), "--partial")
+    assert code == 1 and "imported 21 record(s)" in out
 
 
 def test_list_filters_by_kind_model_and_since(history, capsys):

@@ -142,14 +142,28 @@ def test_importing_the_same_file_twice_adds_nothing(tmp_path):
     assert len(store.read_all(strict=True).records) == 21
 
 
-def test_editing_one_session_reimports_only_that_session(tmp_path, seed_text):
+def test_editing_one_session_reimports_only_that_session_and_the_log_shows_the_correction(tmp_path, seed_text):
     store = open_store(tmp_path / "history")
     import_log(SEED, store)
-    edited = tmp_path / "log.md"
+    edited = tmp_path / SEED.name
     edited.write_text(seed_text.replace("| Final Loss | 0.14 |", "| Final Loss | 0.15 |"), encoding="utf-8")
     again = import_log(edited, store)
     assert len(again.added) == 1
     assert store.get(again.added[0])["session"] == 4
+    rendered = render_log(store.read_all().records)
+    assert rendered.count("### Session 4:") == 1
+    assert "| Final Loss | 0.15 |" in rendered and "| Final Loss | 0.14 |" not in rendered
+
+
+def test_a_log_with_unparseable_lines_imports_nothing_unless_partial(tmp_path, seed_text):
+    broken = tmp_path / "log.md"
+    broken.write_text(seed_text.replace("**Notes:**\n- 6 SafeTensor", "**Notes:**\nstray\n- 6 SafeTensor"))
+    store = open_store(tmp_path / "history")
+    refused = import_log(broken, store)
+    assert refused.added == [] and [p.text for p in refused.problems] == ["stray"]
+    assert store.read_all().records == []
+    partial = import_log(broken, store, partial=True)
+    assert len(partial.added) == 21 and len(partial.problems) == 1
 
 
 def test_unparseable_lines_are_reported_with_their_line_numbers(seed_text):

@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     importing = command("import-log", import_log, "import a hand-written Markdown benchmark log (values as written)")
     importing.add_argument("file", help="the Markdown log, e.g. TRAINING_BENCHMARK_LOG.md")
+    importing.add_argument("--partial", action="store_true",
+                           help="import what parses even when some lines do not (default: import nothing then)")
 
     listing = command("list", list_records, "list records, oldest first")
     listing.add_argument("--model", help="only records of this model (eval/training model, or imported label)")
@@ -76,15 +78,19 @@ def import_log(args: argparse.Namespace) -> int:
     from tunebench.history.importer import import_log as run_import
 
     store = _store(args)
-    summary = run_import(args.file, store, existing_ids={r["run_id"] for r in _read(store)})
+    summary = run_import(args.file, store, existing_ids={r["run_id"] for r in _read(store)}, partial=args.partial)
     if args.json:
         _print_json({"added": summary.added, "skipped": summary.skipped,
                      "problems": [{"line": p.line, "text": p.text, "reason": p.reason} for p in summary.problems]})
     else:
-        print(f"imported {len(summary.added)} record(s) from {args.file} into {store.uri}; "
-              f"{len(summary.skipped)} already in the history")
         for problem in summary.problems:
             print(f"{args.file}: {problem}", file=sys.stderr)
+        if summary.problems and not args.partial:
+            print(f"nothing imported: {len(summary.problems)} line(s) of {args.file} could not be parsed; fix them "
+                  "(or pass --partial to import the rest)", file=sys.stderr)
+        else:
+            print(f"imported {len(summary.added)} record(s) from {args.file} into {store.uri}; "
+                  f"{len(summary.skipped)} already in the history")
     return 1 if summary.problems else 0
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from tunebench import __version__
+from tunebench.errors import DataError
+from tunebench.history.records import utc_now
 
 __all__ = ["Problem", "ImportResult", "ImportSummary", "parse_cell", "parse_log", "import_log", "split_row",
            "markdown_tables", "MarkdownTable", "SUMMARY_TABLES", "cell_sum"]
@@ -160,24 +162,32 @@ def parse_log(text: str, source: str = "TRAINING_BENCHMARK_LOG.md") -> ImportRes
     return _Parser(text.splitlines(), source, hashlib.sha256(text.encode()).hexdigest()).parse()
 
 
-def import_log(path: Path | str, store: Any, existing_ids: Iterable[str] | None = None) -> ImportSummary:
-    """Parse the log at `path` and write the records whose run id `store` does not hold yet."""
+def import_log(path: Path | str, store: Any, existing_ids: Iterable[str] | None = None, *,
+               partial: bool = False) -> ImportSummary:
+    """Parse the log at `path` and write the records whose run id `store` does not hold yet.
+
+    When a line cannot be parsed nothing is written (unless `partial`): a session imported without that
+    line would get a different run id than the same session imported once the line is fixed.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        from tunebench.errors import DataError
-
         raise DataError(f"{path}: cannot read the log: {exc}") from exc
     result = parse_log(text, source=path.name)
+    if result.problems and not partial:
+        return ImportSummary([], [], result.problems)
     if existing_ids is None:
         existing_ids = {r.get("run_id") for r in store.read_all().records}
     known = set(existing_ids)
     added, skipped = [], []
+    imported_at = utc_now()
     for record in result.records:
         if record["run_id"] in known:
             skipped.append(record["run_id"])
             continue
+        # Not part of the run id: it tells a later re-import of an edited session from the first one.
+        record["imported_from"]["imported_at"] = imported_at
         store.write(record)
         known.add(record["run_id"])
         added.append(record["run_id"])
@@ -344,7 +354,8 @@ class _Parser:
     def _fit(self, row: list[str], table: MarkdownTable, number: int) -> list[str]:
         """Return `row` with as many cells as the header; a mismatch is reported and padded or cut."""
         if len(row) != len(table.columns):
-            self.problems.append(Problem(table.line + 2 + number, "|".join(row),
+            line = table.line + 2 + number
+            self.problems.append(Problem(line, self.lines[line - 1],
                                          f"table row has {len(row)} cells, header has {len(table.columns)}"))
         return (row + [""] * len(table.columns))[: len(table.columns)]
 

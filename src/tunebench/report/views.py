@@ -301,6 +301,8 @@ class History:
             elif kind == "note":
                 notes[record["target_run_id"]].append(record)
         history.notes = dict(notes)
+        history.sessions = _newest_imports(history.sessions, lambda r: (r["session"],))
+        history.rows = _newest_imports(history.rows, lambda r: (r["table"], r["label"]))
         # Oldest first, so the last complete run of each model wins.
         history.latest_evals = {e.model: e for e in history.evals if e.status == "complete"}
         return history
@@ -326,6 +328,19 @@ class History:
     def latest_eval_of(self, model: str) -> EvalView | None:
         """Return the newest complete eval run of `model`, or None."""
         return self.latest_evals.get(model)
+
+
+def _newest_imports(records: list[dict[str, Any]], key) -> list[dict[str, Any]]:
+    """Keep, per imported file and `key`, the newest import: re-importing an edited session corrects it."""
+    newest: dict[tuple, dict[str, Any]] = {}
+    for record in records:
+        slot = (record["imported_from"]["file"], *key(record))
+        stamp = (record["imported_from"].get("imported_at", ""), record["run_id"])
+        kept = newest.get(slot)
+        if kept is None or stamp > (kept["imported_from"].get("imported_at", ""), kept["run_id"]):
+            newest[slot] = record
+    kept_ids = {id(r) for r in newest.values()}
+    return [r for r in records if id(r) in kept_ids]
 
 
 def _negated(text: str) -> tuple[int, ...]:
