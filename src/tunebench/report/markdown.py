@@ -355,9 +355,15 @@ def _gate_details(history: History) -> list[str]:
         for check in run.gate.get("checks", []):
             if not check.get("passed"):
                 rows.append([f"`{run.run_id}`", run.model, _escape(check.get("rule", "?")),
-                             _escape(check.get("value", DASH)), _escape(check.get("limit", DASH)),
-                             _escape(check.get("baseline", DASH) or DASH), _escape(check.get("detail", ""))])
+                             _gate_value(check.get("value")), _gate_value(check.get("limit")),
+                             _gate_value(check.get("baseline")), _escape(check.get("detail", ""))])
     return lines + _table(["Run", "Model", "Rule", "Value", "Limit", "Baseline", "Detail"], rows)
+
+
+def _gate_value(value: Any) -> str:
+    if value is None:
+        return DASH
+    return f"{value:.4g}" if isinstance(value, float) else _escape(value)
 
 
 def _registry(history: History, status: Mapping[str, str]) -> str:
