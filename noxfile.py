@@ -40,6 +40,13 @@ def eval(session: nox.Session) -> None:
 
 
 @nox.session
+def train(session: nox.Session) -> None:
+    """Train a recipe: `nox -s train -- recipes/tiny-dora-curriculum.toml [--resume]` (that recipe by default)."""
+    _install(session)
+    session.run("tunebench", "train", *(session.posargs or ["recipes/tiny-dora-curriculum.toml"]), env=OFFLINE)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks (tunebench vs baselines, same run) and print one table: `nox -s bench`."""
     _install(session)

@@ -145,10 +145,13 @@ def _load_and_check_data(recipe: Recipe, config: Config) -> tuple[dict[str, list
 
 
 def _suite_paths(recipe: Recipe, config: Config) -> list[Path]:
+    """The suite files to check against: the recipe's, else the config's plus the shipped ones wherever found."""
     if recipe.contamination_suites:
         return list(recipe.contamination_suites)
-    configured = [*config.eval.suites, *config.eval.probes]
-    return configured or [config.root / p for p in DEFAULT_SUITES]
+    # The shipped suites live beside the config, the working directory, or the recipes/ folder's parent.
+    shipped = [base / p for base in (config.root, Path.cwd(), recipe.path.parent.parent) for p in DEFAULT_SUITES]
+    found = [*config.eval.suites, *config.eval.probes, *(p for p in shipped if p.is_file())]
+    return list(dict.fromkeys(p.resolve() for p in found))
 
 
 # --- the model ------------------------------------------------------------------------------------------
@@ -443,6 +446,8 @@ def _build_record(run: _Run, adapter_dir: Path, merged_dir: Path | None) -> dict
              f"{e['batch_size_after']} x {e['grad_accum_after']}" for e in state["oom_events"]]
     notes += [f"preempted in phase {a['phase']} at step {a['step']}, resumed" for a in state["attempts"]
               if a["outcome"] == "preempted"]
+    if not state.get("suite_items_checked"):
+        notes.append("no evaluation suite files found: the training data was not checked for contamination")
     return {
         "kind": "training", "schema_version": SCHEMA_VERSION, "run_id": state["run_id"],
         "started_at": state["attempts"][0]["started_at"], "finished_at": state["attempts"][-1]["finished_at"],
