@@ -18,6 +18,12 @@ try:
 except ImportError:
     pass
 
+# The same for the model stack the tiny suites load: imported inside each in-process run it would be
+# imported again (seconds) every time.
+import torch  # noqa: E402, F401
+import transformers.models.qwen2.modeling_qwen2  # noqa: E402, F401
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402, F401
+
 DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 LETTERS = "ABCD"
