@@ -29,7 +29,12 @@ def one_line(outcome: RunOutcome) -> str:
     if record.get("baseline"):
         parts.append(f"baseline {record['baseline']['run_id']}")
     parts.append("not recorded" if outcome.location is None else "recorded")
-    gate = "gate off" if outcome.verdict is None else f"gate {'PASS' if outcome.verdict.passed else 'FAIL'}"
+    if outcome.verdict is None:
+        gate = "gate off"
+    elif outcome.verdict.passed:
+        gate = "gate PASS"
+    else:
+        gate = "gate FAIL (" + "; ".join(check.rule for check in outcome.verdict.failed) + ")"
     return "tunebench: " + ", ".join(parts) + f"; {gate}"
 
 

@@ -33,6 +33,7 @@ def test_accuracy_floor_fails_below_and_shows_the_interval():
     record = eval_record(_outcomes(10, wrong=_ids(10)[:6]))
     check = _check(evaluate(record, GateRules(min_accuracy=0.5)), "accuracy")
     assert not check.passed and check.value == 0.4 and "4/10, 95% CI [0.168, 0.687]" in check.detail
+    assert check.detail.endswith("0.100 below the floor")
     assert evaluate(record, GateRules(min_accuracy=0.4)).passed
 
 

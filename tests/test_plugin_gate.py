@@ -42,7 +42,7 @@ def test_a_run_made_worse_on_purpose_fails_the_gate_though_every_item_passed(pyt
     worse.assert_outcomes(passed=N)
     assert worse.ret == pytest.ExitCode.TESTS_FAILED
     worse.stdout.fnmatch_lines(["accuracy drop vs baseline*1.000*FAIL*b=30, c=0*larger than allowed and significant*",
-                                "tunebench: model prod, accuracy 0.000*gate FAIL"])
+                                "tunebench: model prod, accuracy 0.000*gate FAIL (accuracy drop vs baseline)"])
     last = records(pytester)[-1]
     assert last["gate"]["passed"] is False and last["baseline"]["run_id"] == good["run_id"]
 

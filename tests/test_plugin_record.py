@@ -44,7 +44,7 @@ def test_no_record_gates_but_writes_nothing(pytester):
     result = pytester.runpytest("--no-record")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert not (pytester.path / "hist").exists()
-    result.stdout.fnmatch_lines(["accuracy*0.250*>= 0.9*FAIL*1/4*", "*gate FAIL"])
+    result.stdout.fnmatch_lines(["accuracy*0.250*>= 0.9*FAIL*1/4*0.650 below the floor", "*gate FAIL (accuracy)"])
 
 
 def test_history_option_chooses_the_store(pytester, tmp_path):

@@ -116,10 +116,12 @@ def evaluate(record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] 
     for domain, limit in _per_domain(rules.latency_budget_s, aggregates.get("latency_by_domain_s", {})):
         stats = aggregates.get("latency_by_domain_s", {}).get(domain) or {}
         value = stats.get("p50")
+        detail = "no latency measured in this domain"
+        if value is not None:
+            over = f"; {value - limit:.3g}s over budget" if value > limit else ""
+            detail = f"median of {stats.get('n', 0)} measurements{over}"
         verdict.checks.append(Check(f"latency[{domain}] median s", value, f"<= {limit}",
-                                    value is not None and value <= limit,
-                                    detail=f"median of {stats.get('n', 0)} measurements" if value is not None
-                                    else "no latency measured in this domain"))
+                                    value is not None and value <= limit, detail=detail))
     if baseline is not None:
         verdict.checks.append(_accuracy_regression(record, baseline, rules))
         verdict.checks.extend(_latency_regressions(record, baseline, rules))
@@ -150,6 +152,8 @@ def _floor(rule: str, measured: dict[str, Any] | None, limit: float, baseline, d
         return Check(rule, None, f">= {limit}", False, base, "no question answered")
     value = measured["value"]
     detail = f"{measured['k']}/{measured['n']}, 95% CI [{measured['low']:.3f}, {measured['high']:.3f}]"
+    if value < limit:
+        detail += f"; {limit - value:.3f} below the floor"
     return Check(rule, value, f">= {limit}", value >= limit, base, detail)
 
 
