@@ -55,7 +55,8 @@ def run(tmp_path_factory):
     config = make_project(folder / "project")
     recipe = write_recipe(folder / "curriculum.toml", [phase("A", "domain_blocks", 4, MIXES["A"]),
                                                        phase("B", "mixed", 4, MIXES["B"]),
-                                                       phase("C", "stress", 4, MIXES["C"])], output="tiny-curriculum")
+                                                       phase("C", "stress", 4, MIXES["C"])], output="tiny-curriculum",
+                          merge=True)
     capture = CaptureBatches()
     record = train(recipe, config=config, callbacks=[capture])
     return record, capture, config, recipe
@@ -151,7 +152,19 @@ def test_record_is_schema_valid_in_the_history_with_hashes_hardware_and_cost(run
     assert data["provenance"]["packages"]["trl"] and data["attempts"][0]["outcome"] == "completed"
 
 
-def test_adapter_is_registered_and_loads_for_evaluation(run, monkeypatch):
+def test_adapter_is_saved_before_the_merged_copy_is_written(run):
+    from pathlib import Path
+
+    output = run[0].data["output"]
+    adapter = Path(output["adapter"]) / "adapter_model.safetensors"
+    merged = Path(output["merged"]) / "model.safetensors"
+    assert adapter.is_file() and merged.is_file()
+    assert adapter.stat().st_mtime_ns <= merged.stat().st_mtime_ns
+    assert (Path(output["dir"]) / "phases" / "C" / "adapter" / "adapter_model.safetensors").read_bytes() == \
+        adapter.read_bytes()
+
+
+def test_adapter_is_registered_and_loads_for_evaluation(run, monkeypatch, capsys):
     from tunebench.cli import main
     from tunebench.loading import load_model
 
@@ -165,7 +178,9 @@ def test_adapter_is_registered_and_loads_for_evaluation(run, monkeypatch):
     from tunebench.config import _load_cached
 
     _load_cached.cache_clear()
-    main(["models", "list"])
+    assert main(["models", "list"]) == 0
+    assert "tiny-curriculum  experimental" in capsys.readouterr().out
+    _load_cached.cache_clear()
 
 
 def test_training_the_same_output_again_is_refused(run):

@@ -25,11 +25,14 @@ def hardware_key(hardware: dict[str, Any], prices: dict[str, float], requested: 
     return name.replace(" ", "-")
 
 
-def training_cost(wall_seconds: float, key: str, prices: dict[str, float], gpu_count: int = 1) -> dict[str, Any]:
-    """Return {hardware, usd_per_hour, wall_hours, usd}; usd is None when the table has no price for `key`."""
+def training_cost(wall_seconds: float, key: str, prices: dict[str, float], units: int = 1) -> dict[str, Any]:
+    """Return {hardware, usd_per_hour, units, wall_hours, usd}: wall hours x price x units (GPUs).
+
+    `usd` is None when the price table has no entry for `key`.
+    """
     hours = wall_seconds / 3600.0
     price = prices.get(key)
-    units = max(gpu_count, 1) if key != "cpu" else 1
+    units = max(units, 1)
     return {
         "hardware": key,
         "usd_per_hour": price,

@@ -10,7 +10,9 @@ transformers 5.24 has `TrainingArguments.enable_jit_checkpoint` for this, and we
 thread owned by one Trainer before asking for the checkpoint, and each phase builds a new Trainer, so a
 SIGTERM in a phase's last seconds is lost when the next phase replaces the handler; (2) it usually fires
 in `on_pre_optimizer_step`, saving a checkpoint in the middle of a step whose RNG state is already past
-that step's forward pass, so a resumed run with dropout is not bit-identical to an uninterrupted one.
+that step's forward pass, so a resumed run with dropout is not bit-identical to an uninterrupted one
+(tried with transformers 5.24: SIGTERM after step 2 of 8 saved checkpoint-3 during step 4, and the resumed
+adapter differed from the uninterrupted one); and (3) the run then ends with exit status 0, like a finished one.
 The latch here spans phases and saves only at step ends, through the Trainer's own checkpoint path.
 
 **OOM.** On `torch.OutOfMemoryError` the phase restarts from its starting adapter with half the

@@ -477,7 +477,8 @@ def _build_record(run: _Run, adapter_dir: Path, merged_dir: Path | None) -> dict
                    "peak_memory_bytes": max(p["peak_memory_bytes"] for p in phases)},
         "validation_loss": phases[-1]["validation_loss"],
         "hardware": hardware,
-        "cost": training_cost(wall, key, run.config.prices, hardware["gpu_count"]),
+        # One price unit per GPU process (a node may hold more GPUs than the run uses); the CPU is one unit.
+        "cost": training_cost(wall, key, run.config.prices, hardware["world_size"] if run.device == "cuda" else 1),
         "output": {"name": recipe.output, "dir": str(run.output_dir), "adapter": str(adapter_dir),
                    "adapter_hash": content_hash(adapter_dir), "merged": str(merged_dir) if merged_dir else None,
                    "registry": None},
