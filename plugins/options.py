@@ -63,10 +63,11 @@ def resolve_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"tunebench configuration: {exc}") from None
     registry = Registry(tb_config)
     model = config.getoption("tunebench_model") or tb_config.default_model
+    where = _namer(config, tb_config)
     try:
         registry.get(model)
     except TunebenchError as exc:
-        raise pytest.UsageError(f"--model: {exc}") from None
+        raise pytest.UsageError(f"{where('model', 'default_model')}: {exc}") from None
     history = config.getoption("tunebench_history") or tb_config.history_uri
     if "://" not in history:
         history = str(Path(history).expanduser().resolve())  # relative to where pytest runs
@@ -76,8 +77,8 @@ def resolve_settings(config: pytest.Config) -> Settings:
     settings = Settings(tb_config, model, baseline, history, record, gate,
                         tuple(e.name for e in registry.entries() if e.status == "production"), tuple(registry.names()))
     if not is_worker(config):
-        store = _check_history(history, settings)
-        _check_baseline(baseline, settings, store)
+        store = _check_history(history, settings, where("history", "history"))
+        _check_baseline(baseline, settings, store, where("baseline", "baseline"))
     return settings
 
 
@@ -85,27 +86,38 @@ def _flag(option: bool | None, configured: bool) -> bool:
     return configured if option is None else option
 
 
-def _check_history(uri: str, settings: Settings) -> HistoryStore | None:
+def _namer(config: pytest.Config, tb_config: Config):
+    """Return where(option, key): "--option" when given on the command line, else the config key."""
+    def where(option: str, key: str) -> str:
+        if config.getoption(f"tunebench_{option}") is not None or tb_config.source is None:
+            return f"--{option}"
+        prefix = "tool.tunebench." if tb_config.source.name == "pyproject.toml" else ""
+        return f"{tb_config.source} key {prefix}{key}"
+
+    return where
+
+
+def _check_history(uri: str, settings: Settings, name: str) -> HistoryStore | None:
     if not (settings.record or settings.gate):
         return None
     if "://" not in uri and Path(uri).exists() and not Path(uri).is_dir():
-        raise pytest.UsageError(f"--history: {uri!r} is a file; expected a folder (created if missing) or "
+        raise pytest.UsageError(f"{name}: {uri!r} is a file; expected a folder (created if missing) or "
                                 "gs://bucket/prefix")
     try:
         return open_store(uri)
     except TunebenchError as exc:
-        raise pytest.UsageError(f"--history: {uri!r}: {exc}") from None
+        raise pytest.UsageError(f"{name}: {uri!r}: {exc}") from None
 
 
-def _check_baseline(value: str, settings: Settings, store: HistoryStore | None) -> None:
+def _check_baseline(value: str, settings: Settings, store: HistoryStore | None, name: str) -> None:
     if value in BASELINE_WORDS or value in settings.models:
         return
     allowed = f"auto, none, a model name ({', '.join(settings.models)}) or a record id in the history"
     if store is None:
-        raise pytest.UsageError(f"--baseline: {value!r}: expected {allowed}")
+        raise pytest.UsageError(f"{name}: {value!r}: expected {allowed}")
     try:
         known = store.read_all().locations
     except TunebenchError as exc:
-        raise pytest.UsageError(f"--baseline: {value!r}: cannot read the history {settings.history}: {exc}") from None
+        raise pytest.UsageError(f"{name}: {value!r}: cannot read the history {settings.history}: {exc}") from None
     if value not in known:
-        raise pytest.UsageError(f"--baseline: {value!r} is not {allowed} {settings.history}")
+        raise pytest.UsageError(f"{name}: {value!r} is not {allowed} {settings.history}")

@@ -146,3 +146,10 @@ def test_full_disk_when_writing_the_record_exits_nonzero_and_leaves_history_unch
     result.stdout.fnmatch_lines(["tunebench: error: the record was NOT written: *File too large*nothing was published*",
                                  "tunebench: *accuracy 0.250*not recorded; gate PASS"])
     assert {p: p.read_bytes() for p in history.rglob("*") if p.is_file()} == before
+
+
+def test_a_bad_value_from_the_config_names_the_file_and_key(pytester):
+    write_project(pytester, n=1, extra='baseline = "nosuch"')
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*pyproject.toml key tool.tunebench.baseline: 'nosuch' is not auto, none, a model*"])
