@@ -239,7 +239,8 @@ def test_one_item_per_question_named_by_id_in_file_order_with_domain_difficulty_
     items, _ = suites.inline_genitems("eval_suites/benchmark_100")
     marks = {m.name: m.args[0] for m in items[57].iter_markers()}
     q = load_questions(QUESTIONS)[57]
-    assert marks == {"domain": q.domain, "difficulty": q.difficulty, "tunebench_suite": "benchmark_100"}
+    assert marks == {"domain": q.domain, "difficulty": q.difficulty, "tunebench_suite": "benchmark_100",
+                     "xdist_group": "tunebench_questions"}
 
 
 def test_k_selects_a_domain_or_a_difficulty(suites):

@@ -37,11 +37,19 @@ def selected_questions(config: pytest.Config) -> list[Question]:
     return config.stash[_QUESTIONS]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered by pytest-xdist when it is installed; registered here too so --strict-markers passes without it.
+    config.addinivalue_line("markers", "xdist_group(name): run the items of a group on one pytest-xdist worker")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "question" not in metafunc.fixturenames:
         return
+    # xdist_group: under `-n N --dist loadgroup` all questions run on one worker, scored in one pass there
+    # (with plain `--dist load` each worker scores the selected questions once; the outcomes are the same).
     params = [pytest.param(q, id=q.id, marks=[pytest.mark.domain(q.domain), pytest.mark.difficulty(q.difficulty),
-                                                pytest.mark.tunebench_suite(suite_name(q.source))])
+                                                pytest.mark.tunebench_suite(suite_name(q.source)),
+                                                pytest.mark.xdist_group("tunebench_questions")])
               for q in selected_questions(metafunc.config)]
     metafunc.parametrize("question", params)
 
