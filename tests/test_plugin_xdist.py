@@ -46,3 +46,12 @@ def test_dist_each_is_refused(pytester):
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "each")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--dist each: tunebench refuses it*use -n N with --dist load*"])
+
+
+def test_the_plugin_loads_and_records_without_xdist(pytester):
+    write_project(pytester, n=3)
+    write_answers(pytester, {"tiny": {"q000": "A", "q001": "B", "q002": "D"}})
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(passed=3)
+    [record] = records(pytester)
+    assert record["status"] == "complete" and record["aggregates"]["accuracy"]["k"] == 2
