@@ -315,3 +315,11 @@ def test_each_probe_records_timings_stop_reason_and_grade(suites):
         assert outcome["decode_tokens_per_s"] == pytest.approx(4 / (outcome["latency_median_s"] - outcome["ttft_s"]))
         assert 1 <= outcome["grade"] <= 5 and outcome["evidence"]["grader"] == "rubric-v1"
         assert outcome["load_s"] > 0 and outcome["prompt_tokens"] > 0
+
+
+def test_a_configured_judge_grades_the_probes_and_a_reply_without_a_grade_fails_the_item(suites):
+    _write(suites.path, _rows(PROBES)[:1], "one_probe.jsonl")
+    _configure(suites, 'judge = "tiny"')
+    result = suites.runpytest("eval_suites/domain_probes", "--probes", "one_probe.jsonl", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*JudgeError: judge 'tiny' (judge-v1) on probe probe-ret-1: expected a grade 1-5*"])
