@@ -59,16 +59,19 @@ def test_scores_equal_lm_eval_run_directly_on_all_100_questions(tiny, questions,
     assert [pick(reference[r.id].loglikelihoods)[0] for r in ours] == [r.chosen for r in ours]
 
 
-def test_prompt_is_the_lm_eval_task_prompt_for_every_question(questions):
-    import jinja2
-    from lm_eval.tasks._yaml_loader import load_yaml
+def test_prompt_choices_and_target_are_the_lm_eval_task_s_for_every_question(questions):
+    from lm_eval.tasks import TaskManager
 
-    config = load_yaml(TASK_YAML)
-    template = jinja2.Template(config["doc_to_text"], keep_trailing_newline=True)
+    from tunebench.scoring.lm_eval_task import task_config
+
+    manager = TaskManager(include_path=str(TASK_YAML.parent), include_defaults=False)
+    task = manager.load([task_config(TASK_YAML, QUESTIONS)])["tasks"]["tunebench_benchmark_100"]
+    docs = {doc["id"]: doc for doc in task.test_docs()}
     for q in questions:
-        doc = {"question": q.question, "choices": list(q.choices)}
-        assert format_prompt(q) == template.render(**doc), q.id
-    assert config["doc_to_choice"] == ["A", "B", "C", "D"] and config["target_delimiter"] == " "
+        doc = docs[q.id]
+        assert format_prompt(q) == task.doc_to_text(doc), q.id
+        assert task.doc_to_choice(doc) == ["A", "B", "C", "D"] and task.doc_to_target(doc) == q.answer
+    assert task.config.target_delimiter == " "
 
 
 def test_one_pass_per_question_gives_the_same_scores_as_one_row_per_choice(tiny, questions, ours):
