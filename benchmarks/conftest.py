@@ -31,8 +31,10 @@ THE HELPER
                          goal="<= 0.5", rounds=3)
 
 `paired_benchmark(fn, *args, side, group=None, goal=None, goal_note=None, rounds=3, warmup_rounds=1,
-iterations=1, **kwargs)` runs `benchmark.pedantic` (fixed rounds, no calibration, so an expensive
-model call runs a known number of times), fills `extra_info` as above and returns `fn`'s last result.
+iterations=1, setup=None, **kwargs)` runs `benchmark.pedantic` (fixed rounds, no calibration, so an
+expensive model call runs a known number of times), fills `extra_info` as above and returns `fn`'s last
+result. `setup` (untimed, before each round) may return `(args, kwargs)` for that round instead of
+`*args`/`**kwargs`, e.g. a fresh output folder per round.
 
 Threads: torch runs single-threaded here (`TUNEBENCH_BENCH_THREADS`, default 1): on a busy 2-core
 machine two OpenMP threads that wait on each other make round times swing several-fold, one does not.
@@ -89,7 +91,7 @@ def paired_benchmark(benchmark):
     """Run one side of a paired benchmark with fixed rounds; see this module's docstring."""
 
     def run(fn, *args, side: str, group: str | None = None, goal: str | None = None, goal_note: str | None = None,
-            rounds: int = 3, warmup_rounds: int = 1, iterations: int = 1, **kwargs):
+            rounds: int = 3, warmup_rounds: int = 1, iterations: int = 1, setup=None, **kwargs):
         if side not in SIDES:
             raise ValueError(f"paired_benchmark: side must be one of {SIDES}, got {side!r}")
         if goal is not None:
@@ -98,8 +100,8 @@ def paired_benchmark(benchmark):
             benchmark.group = group
         benchmark.extra_info.update({"side": side, "goal": goal, "goal_note": goal_note})
         with PeakMemory() as peak:
-            result = benchmark.pedantic(fn, args, kwargs, rounds=rounds, warmup_rounds=warmup_rounds,
-                                        iterations=iterations)
+            result = benchmark.pedantic(fn, args, kwargs or None, setup=setup, rounds=rounds,
+                                        warmup_rounds=warmup_rounds, iterations=iterations)
         measured = peak.as_dict()
         benchmark.extra_info.update({"peak_mb": measured["peak_mb"], "peak_delta_mb": measured["delta_mb"],
                                      "peak_kind": measured["kind"]})

@@ -1,0 +1,136 @@
+"""Training throughput: `tunebench.train` on a one-phase recipe vs a plain TRL `SFTTrainer` script.
+
+Both sides train the same examples in the same order with the same SFTConfig values (batch, length,
+learning rate, checkpoint every `SAVE_STEPS` steps, a validation pass at the end), from loading the model
+to the saved adapter, so tokens/s differ only by what tunebench adds: preflight, data and contamination
+checks, run state, the record and the registry entry. Goal: tokens/s at least 0.95x the plain script's,
+which for the same tokens is a time ratio of at most 1/0.95 = 1.053.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_DATA = REPO / "recipes" / "data" / "finance_train.jsonl"
+VALIDATION_DATA = REPO / "recipes" / "data" / "finance_validation.jsonl"
+EXAMPLES = {"tiny": 32, "bench": 16}
+SAVE_STEPS = 4
+SETTINGS = {"method": "lora", "rank": 8, "alpha": 16, "dropout": 0.05, "batch_size": 4, "grad_accum": 1,
+            "epochs": 1, "learning_rate": 2e-4, "lr_scheduler": "cosine", "max_length": 256, "seed": 0,
+            "save_steps": SAVE_STEPS, "save_total_limit": 2, "validation_size": 8}
+MIX = {"easy": 0.25, "medium": 0.25, "hard": 0.25, "extreme": 0.25}
+_TOKENS: dict[str, set[int]] = {}  # tokens trained by each side, per model size: must be one value
+
+
+def _write_recipe(folder: Path, model_dir: Path, size: int, output: str) -> Path:
+    lines = [f'model = "{model_dir}"', f'output = "{output}"', 'device = "cpu"',
+             f'validation = ["{VALIDATION_DATA}"]', *(f"{k} = {json.dumps(v)}" for k, v in SETTINGS.items()),
+             "", "[[phases]]", 'name = "only"', 'kind = "mixed"', f'data = ["{TRAIN_DATA}"]', f"size = {size}",
+             "mix = { " + ", ".join(f"{k} = {v}" for k, v in MIX.items()) + " }"]
+    path = folder / f"{output}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _project(folder: Path):
+    from tunebench.config import load_config
+
+    folder.mkdir(parents=True)
+    (folder / "pyproject.toml").write_text('[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n',
+                                           encoding="utf-8")
+    return load_config(folder)
+
+
+class Rounds:
+    """Hands each round a fresh project folder and output name (a finished run's output is never reused)."""
+
+    def __init__(self, root: Path, model_dir: Path, size: int):
+        self.root, self.model_dir, self.size, self.count = root, model_dir, size, 0
+
+    def tunebench(self):
+        self.count += 1
+        folder = self.root / f"tb-{self.count}"
+        config = _project(folder)
+        return (_write_recipe(folder, self.model_dir, self.size, f"bench-{self.count}"), config), {}
+
+    def baseline(self):
+        self.count += 1
+        folder = self.root / f"trl-{self.count}"
+        folder.mkdir(parents=True)
+        return (folder,), {}
+
+
+def _run_tunebench(recipe: Path, config) -> float:
+    from tunebench.training.run import train
+
+    record = train(recipe, config=config)
+    return sum(phase["tokens"] for phase in record.data["phases"])
+
+
+def _same_examples(size: int) -> tuple[list[dict], list[dict]]:
+    """The examples tunebench's phase draws (same seed, mix and order) and its validation examples."""
+    from tunebench.data import load_examples
+    from tunebench.training.curriculum import sample_phase
+    from tunebench.training.recipe import Phase
+
+    phase = Phase("only", "mixed", (TRAIN_DATA,), size, MIX)
+    train = sample_phase(load_examples(TRAIN_DATA), phase, SETTINGS["seed"])
+    validation = load_examples(VALIDATION_DATA)[: SETTINGS["validation_size"]]
+    return [e.for_trainer() for e in train], [e.for_trainer() for e in validation]
+
+
+def _plain_trl_script(output: Path, model_dir: Path, train_rows: list[dict], validation_rows: list[dict]) -> int:
+    """What a user writes with TRL alone: load, LoRA, SFTTrainer with the same settings, train, save, evaluate."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    set_seed(SETTINGS["seed"])
+    model = get_peft_model(model, LoraConfig(
+        r=SETTINGS["rank"], lora_alpha=SETTINGS["alpha"], lora_dropout=SETTINGS["dropout"], bias="none",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        task_type="CAUSAL_LM"))
+    args = SFTConfig(
+        output_dir=str(output / "checkpoints"), per_device_train_batch_size=SETTINGS["batch_size"],
+        per_device_eval_batch_size=SETTINGS["batch_size"], gradient_accumulation_steps=SETTINGS["grad_accum"],
+        num_train_epochs=SETTINGS["epochs"], learning_rate=SETTINGS["learning_rate"],
+        lr_scheduler_type=SETTINGS["lr_scheduler"], max_length=SETTINGS["max_length"],
+        train_sampling_strategy="sequential", shuffle_dataset=False, packing=False, completion_only_loss=True,
+        logging_steps=1, save_strategy="steps", save_steps=SAVE_STEPS, save_total_limit=SETTINGS["save_total_limit"],
+        eval_strategy="no", seed=SETTINGS["seed"], data_seed=SETTINGS["seed"], use_cpu=True,
+        dataloader_num_workers=0, report_to="none", disable_tqdm=True)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
+                         eval_dataset=Dataset.from_list(validation_rows), processing_class=tokenizer)
+    trainer.train()
+    trainer.save_model(str(output / "adapter"))
+    trainer.evaluate()
+    return sum(min(len(ids), SETTINGS["max_length"]) for ids in trainer.train_dataset["input_ids"])
+
+
+@pytest.fixture(scope="module")
+def training_rounds(cpu_model_dir, model_size, tmp_path_factory):
+    return Rounds(tmp_path_factory.mktemp(f"train-{model_size}"), cpu_model_dir, EXAMPLES[model_size])
+
+
+@pytest.mark.parametrize("side", ["baseline", "tunebench"])
+def test_training(paired_benchmark, training_rounds, cpu_model_dir, model_size, side):
+    """Whole runs, load to saved adapter; both sides must train the same number of tokens."""
+    if side == "tunebench":
+        tokens = paired_benchmark(_run_tunebench, side=side, group=f"training-{model_size}", goal="<= 1.053",
+                                  goal_note="tokens/s >= 0.95x plain TRL", rounds=3, warmup_rounds=0,
+                                  setup=training_rounds.tunebench)
+    else:
+        train_rows, validation_rows = _same_examples(EXAMPLES[model_size])
+        tokens = paired_benchmark(
+            lambda folder: _plain_trl_script(folder, cpu_model_dir, train_rows, validation_rows),
+            side=side, group=f"training-{model_size}", rounds=3, warmup_rounds=0, setup=training_rounds.baseline)
+    _TOKENS.setdefault(model_size, set()).add(tokens)
+    assert len(_TOKENS[model_size]) == 1, f"the two sides trained different numbers of tokens: {_TOKENS}"
