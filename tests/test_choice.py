@@ -125,3 +125,23 @@ def test_a_question_built_by_hand_scores_like_one_loaded_from_a_file(tiny, quest
     q = questions[7]
     by_hand = Question(q.id, q.domain, q.difficulty, q.question, q.choices, q.answer, q.explanation)
     assert score_questions(*tiny, [by_hand])[0].loglikelihoods == score_questions(*tiny, [q])[0].loglikelihoods
+
+
+def test_multi_token_continuations_sum_their_token_log_probabilities(tiny):
+    # The path a tokenizer takes when " A" is not one token: each choice on its own row, summed like lm-eval.
+    import torch
+
+    from tunebench.scoring.choice import _encode_pair, _Row, _score_batch
+
+    model, tokenizer = tiny
+    context = "Question: Which account grows tax-free?\nAnswer:"
+    conts = [" a Roth IRA", " a taxable brokerage account"]
+    pairs = [_encode_pair(tokenizer, context, c) for c in conts]
+    assert all(len(cont) > 1 for _, cont in pairs)
+    rows = [_Row(0, (ctx + cont)[:-1], {i: cont}) for i, (ctx, cont) in enumerate(pairs)]
+    scored = _score_batch(model, rows, tokenizer.pad_token_id)
+    for i, (ctx, cont) in enumerate(pairs):
+        with torch.inference_mode():
+            logprobs = model(torch.tensor([ctx + cont])).logits.log_softmax(-1)[0]
+        expected = sum(float(logprobs[len(ctx) + k - 1, t]) for k, t in enumerate(cont))
+        assert scored[i][i][0] == pytest.approx(expected, abs=1e-5)
