@@ -64,8 +64,8 @@ class RunCollector:
             if item.status == "pending":
                 item.status = "missing"
             results.append(item)
-        extra = [item for nodeid, item in self.items.items() if nodeid not in set(self.expected)]
-        return results + extra
+        expected = set(self.expected)
+        return results + [item for nodeid, item in self.items.items() if nodeid not in expected]
 
     def _expect(self, ids) -> None:
         self.expected = list(dict.fromkeys(ids))
