@@ -50,6 +50,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(collector, "tunebench-collector")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    settings = config.stash[SETTINGS]
+    return (f"tunebench: model {settings.model}, history {settings.history}, baseline {settings.baseline}, "
+            f"record {'on' if settings.record else 'off'}, gate {'on' if settings.gate else 'off'}")
+
+
 # tryfirst: junitxml writes its file in its own pytest_sessionfinish; the run's properties must be in first.
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:

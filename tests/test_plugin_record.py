@@ -35,7 +35,8 @@ def test_every_option_can_come_from_the_config(pytester):
     result = pytester.runpytest()
     result.assert_outcomes(passed=4)
     assert not (pytester.path / "hist").exists()
-    result.stdout.fnmatch_lines(["tunebench: model prod, accuracy 0.250*not recorded; gate off"])
+    result.stdout.fnmatch_lines(["tunebench: model prod, history */hist, baseline auto, record off, gate off",
+                                 "tunebench: model prod, accuracy 0.250*not recorded; gate off"])
 
 
 def test_no_record_gates_but_writes_nothing(pytester):
