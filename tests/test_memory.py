@@ -170,3 +170,12 @@ def test_estimate_for_a_gs_model_not_pulled_says_so(tmp_path):
 def test_config_without_decoder_sizes_names_the_missing_key():
     with pytest.raises(LoadError, match="hidden_size"):
         ModelShape.from_config({"vocab_size": 10}, where="model/config.json")
+
+
+def test_doctor_prints_the_memory_estimate_of_a_registry_model(project, capsys):
+    from tunebench.cli import main
+
+    main(["doctor", "--model", "tiny"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("memory tiny:")]
+    assert [line.split(": ")[1] for line in lines] == ["eval", "training"]
+    assert all("weights" in line and "peak" in line for line in lines)

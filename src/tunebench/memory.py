@@ -24,6 +24,8 @@ __all__ = [
     "estimate_eval",
     "estimate_training",
     "estimate_for_entry",
+    "estimate_for_recipe",
+    "doctor_lines",
     "read_model_config",
     "current_rss_bytes",
     "format_bytes",
@@ -319,9 +321,13 @@ def _training_layer_elements(shape: ModelShape, adapter: AdapterShape) -> tuple[
 
 def estimate_training(shape: ModelShape, adapter: AdapterShape, *, dtype: str | float = "float32",
                       batch_size: int = 4, seq_len: int = 512, gradient_checkpointing: bool = False,
-                      optimizer_states: int = 2) -> MemoryEstimate:
-    """Return the estimated peak of one training phase (AdamW: two fp32 states per trainable parameter)."""
-    width = _bytes_of(dtype)
+                      optimizer_states: int = 2, compute_dtype: str | float | None = None) -> MemoryEstimate:
+    """Return the estimated peak of one training phase (AdamW: two fp32 states per trainable parameter).
+
+    `dtype` is the stored weights' ("4bit" for QLoRA); `compute_dtype` the activations' (default: `dtype`).
+    """
+    weight_width = _bytes_of(dtype)
+    width = _bytes_of(compute_dtype or dtype)
     trainable = adapter.parameter_count(shape)
     tokens = batch_size * seq_len
     elements, masks = _training_layer_elements(shape, adapter)
@@ -334,7 +340,7 @@ def estimate_training(shape: ModelShape, adapter: AdapterShape, *, dtype: str | 
     # The loss upcasts logits to fp32 and keeps log-probabilities; backward holds their gradient too.
     logits = tokens * shape.vocab * (width + 3 * 4)
     parts = {
-        "weights": shape.parameter_count() * width,
+        "weights": shape.parameter_count() * weight_width,
         "adapter": trainable * 4,
         "gradients": trainable * 4,
         "optimizer states": trainable * 4 * optimizer_states,
@@ -420,3 +426,39 @@ def _config_folder(location: str, registry: Any) -> str:
         return snapshot_download(local, allow_patterns=["*.json"], local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - huggingface_hub raises several unrelated types here
         raise LoadError(f"{location}: not a local folder and not in the hub cache ({exc})") from None
+
+
+def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) -> MemoryEstimate | None:
+    """Return a recipe's training-phase estimate, or None when its base config.json is not on this machine."""
+    from tunebench.training.preflight import read_base_config
+
+    model_config = read_base_config(recipe, config)
+    if model_config is None:
+        return None
+    on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda") and recipe.device != "cpu"
+    compute = "bfloat16" if on_gpu and recipe.bf16 else "float32"
+    adapter = AdapterShape(recipe.rank, tuple(recipe.target_modules), recipe.use_dora, recipe.dropout)
+    return estimate_training(ModelShape.from_config(model_config), adapter,
+                             dtype="4bit" if recipe.quantized else compute, compute_dtype=compute,
+                             batch_size=recipe.batch_size, seq_len=recipe.max_length,
+                             gradient_checkpointing=recipe.gradient_checkpointing)
+
+
+def doctor_lines(config: Any, model: str | None = None, recipe: Any = None) -> list[str]:
+    """Return `tunebench doctor`'s memory lines: estimates for a registry model and/or a recipe's phase."""
+    from tunebench.errors import TunebenchError
+    from tunebench.registry import Registry
+
+    lines = []
+    name = model or (None if recipe is not None else config.default_model)
+    if name:
+        try:
+            estimates = estimate_for_entry(Registry(config).get(name), config)
+            lines += [f"memory {name}: {e.describe()}" for e in estimates.values()]
+        except TunebenchError as exc:
+            lines.append(f"memory {name}: not estimated ({exc})")
+    if recipe is not None:
+        estimate = estimate_for_recipe(recipe, config)
+        lines.append(f"memory recipe {recipe.output}: " + (estimate.describe() if estimate else
+                                                            "not estimated (the base config.json is not local)"))
+    return lines
