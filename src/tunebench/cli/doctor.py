@@ -13,6 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "doctor", help="check packages, GPU and disk (for a recipe: the preflight `train` runs)")
     parser.add_argument("--recipe", help="check what this recipe needs (disk, GPU memory, bitsandbytes)")
+    parser.add_argument("--model", help="estimate this registry model's eval and training peak memory from its "
+                        "config (default: the default model, unless --recipe is given)")
     parser.set_defaults(func=run_doctor)
 
 
@@ -22,6 +24,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     from tunebench.training import preflight
 
     config = load_config()
+    recipe = None
     if args.recipe:
         from tunebench.training.recipe import load_recipe
         from tunebench.training.run import output_dir_for
@@ -34,6 +37,10 @@ def run_doctor(args: argparse.Namespace) -> int:
     marks = {True: "ok", False: "FAIL", None: "?"}
     rows = [(c.name, marks[c.ok], c.detail, c.fix or "") for c in checks]
     print(format_table(["check", "result", "detail", "fix"], rows))
+    from tunebench.memory import doctor_lines  # estimates from config.json only: nothing loads
+
+    for line in doctor_lines(config, getattr(args, "model", None), recipe):
+        print(line)
     failed = [c.name for c in checks if c.ok is False]
     if failed:
         print(f"{len(failed)} check(s) would refuse a training run: {', '.join(failed)}")
