@@ -15,7 +15,7 @@ EVEN_MIX = {"easy": 0.25, "medium": 0.25, "hard": 0.25, "extreme": 0.25}
 BASE_KEYS: dict[str, Any] = {
     "model": "tiny", "method": "dora", "output": "tiny-test", "device": "cpu", "seed": 7, "rank": 4, "alpha": 8,
     "dropout": 0.1, "batch_size": 2, "grad_accum": 1, "epochs": 1, "learning_rate": 1e-2, "max_length": 256,
-    "save_steps": 100, "validation": [str(VALIDATION_DATA)], "validation_size": 4,
+    "save_steps": 100, "validation": [str(VALIDATION_DATA)], "validation_size": 4, "cpu_threads": 1,
 }
 
 

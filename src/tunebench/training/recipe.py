@@ -75,6 +75,7 @@ class Recipe:
     hardware: str | None = None  # a key of [tool.tunebench.prices]; None: detected
     bf16: bool = True  # on a GPU that supports it; the CPU always trains in fp32
     gradient_checkpointing: bool = False
+    cpu_threads: int | None = None  # torch threads when training on the CPU; None: torch's default
     merge: bool = False
     description: str = ""
     contamination_suites: tuple[Path, ...] = field(default_factory=tuple)
@@ -107,7 +108,7 @@ _TOP_KEYS: dict[str, tuple[Any, Any]] = {
     "warmup_ratio": ((int, float), (lambda v: 0 <= v < 1, ">= 0 and < 1")),
     "weight_decay": ((int, float), (lambda v: v >= 0, ">= 0")),
     "max_length": (int, (lambda v: v >= 16, ">= 16")), "seed": (int, None),
-    "save_steps": (int, _POSITIVE), "save_total_limit": (int, _POSITIVE),
+    "save_steps": (int, _POSITIVE), "save_total_limit": (int, _POSITIVE), "cpu_threads": (int, _POSITIVE),
     "validation": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of paths")),
     "validation_size": (int, _POSITIVE),
     "output_dir": (str, None), "device": (str, (lambda v: v in DEVICES, "one of " + ", ".join(DEVICES))),
