@@ -20,3 +20,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="probe file (JSONL, tunebench's probe schema) to run instead of the shipped probes; "
                          "repeatable (default: [tool.tunebench.eval] probes, else domain_probes)")
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_runs_single_threaded(request: pytest.FixtureRequest):
+    """Run the built-in `tiny` on one torch thread (real models keep torch's default).
+
+    tiny's 64-wide matrices are far below one thread's useful work: extra intra-op threads only add
+    synchronization, and on a busy 2-core machine they made `pytest eval_suites` several times slower.
+    """
+    from tunebench.registry import TINY_BASE
+
+    model = request.getfixturevalue("tb_model") if _runs_a_model(request.session) else None
+    if model is None or model.entry.base != TINY_BASE or model.device != "cpu":
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _runs_a_model(session: pytest.Session) -> bool:
+    return any("tb_model" in getattr(item, "fixturenames", ()) for item in session.items)
