@@ -7,7 +7,9 @@ the same bytes.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,10 +67,20 @@ def render_log_file(config: Any, out: Path | str | None = None, *, command: str 
     text = render_log(result.records, command=command, history_location=config.history, plots=plots,
                       registry_status=status)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    write_replacing(target, text.encode("utf-8"))
     return target
+
+
+def write_replacing(target: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `target` and rename it over `target`: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # -- formatting ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.report.markdown import dollars as _dollars
+from tunebench.report.markdown import write_replacing
 from tunebench.report.views import EvalView, History, TrainingView
 
 __all__ = ["render_plots", "PLOTS"]
@@ -51,12 +52,16 @@ def render_plots(records: Iterable[dict[str, Any]], folder: Path | str, relative
 
 
 def _save(figure: Any, target: Path) -> None:
+    import io
+
     import matplotlib.pyplot as plt
 
     figure.tight_layout()
+    buffer = io.BytesIO()
     # No software/date metadata: the same history draws the same bytes.
-    figure.savefig(target, dpi=110, metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     plt.close(figure)
+    write_replacing(target, buffer.getvalue())
 
 
 def _figure(width: float = 9.0, height: float = 4.8):
