@@ -16,7 +16,8 @@ from typing import Any
 
 from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView
 
-__all__ = ["render_log", "render_log_file", "format_percent", "format_interval", "dollars", "DASH", "RENDER_COMMAND"]
+__all__ = ["render_log", "render_log_file", "format_percent", "format_interval", "dollars", "write_replacing", "DASH",
+           "RENDER_COMMAND"]
 
 DASH = "—"
 RENDER_COMMAND = "tunebench log render"
