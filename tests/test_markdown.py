@@ -148,3 +148,14 @@ def test_real_training_and_eval_records_render_into_one_session():
     assert f"| **Total** | **{training['totals']['examples']}** | Curriculum progression |" in session
     benchmark = _section(text, "Benchmark Evaluation Results")
     assert benchmark.index("| tiny-dora-curriculum |") < benchmark.index("| tiny |")  # newest first
+
+
+def test_notes_on_eval_runs_are_listed_in_run_notes_and_counted_in_the_benchmark_row(mixed):
+    remark = note("note-0003", "run-eval-1", "probe latency doubled after the update", "difficulties")
+    text = render_log([*mixed, remark])
+    benchmark = _section(text, "Benchmark Evaluation Results")
+    assert "| `run-eval-1` | 2026-02-01 | 1 note (see Run Notes) |" in benchmark
+    notes = _section(text, "Run Notes")
+    assert "**`run-eval-1`** (eval run of tiny (2026-02-01)):" in notes
+    assert "- Difficulties Encountered: probe latency doubled after the update" in notes
+    assert "## Run Notes" not in render_log(mixed)  # notes on sessions stay in their session

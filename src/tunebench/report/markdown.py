@@ -42,6 +42,9 @@ def render_log(records: Iterable[dict[str, Any]], *, command: str = RENDER_COMMA
     parts.append(_benchmark(history))
     parts.append(_registry(history, registry_status or {}))
     parts.append(_cost(history, numbers))
+    run_notes = _run_notes(history)
+    if run_notes:
+        parts.append(run_notes)
     if plots:
         parts.append(_plots(plots))
     parts.append(_footer(history))
@@ -334,7 +337,7 @@ def _benchmark(history: History) -> str:
                   "Questions": DASH if accuracy is None else f"{accuracy.k}/{accuracy.n}",
                   "Avg Latency": _seconds(run.mean_latency_s), "Quality (1-5)": _number(run.quality, 2),
                   "Gate": run.gate_verdict, "Run": f"`{run.run_id}`", "Date": run.date,
-                  "Notes": run.status if run.status != "complete" else ""}
+                  "Notes": _eval_notes(run, history)}
         measured.append([_escape(values.get(c, DASH)) for c in columns])
     subtitle = next((r["subtitle"] for r in imported if r.get("subtitle")), None) or "Evaluation Benchmark"
     rows = measured + _imported_table(imported, columns)
@@ -342,6 +345,28 @@ def _benchmark(history: History) -> str:
     lines += _table(columns, rows) if rows else ["_No evaluation runs recorded._"]
     lines += _domain_accuracy(history) + _gate_details(history)
     return "\n".join(lines)
+
+
+def _eval_notes(run: EvalView, history: History) -> str:
+    parts = [] if run.status == "complete" else [run.status]
+    count = len(history.notes.get(run.run_id, []))
+    if count:
+        parts.append(f"{count} note{'s' if count > 1 else ''} (see Run Notes)")
+    return "; ".join(parts)
+
+
+def _run_notes(history: History) -> str:
+    """Notes on runs that have no session of their own (eval runs, imported rows, unknown ids), by run."""
+    sessions = {s["run_id"] for s in history.sessions} | {t.run_id for t in history.trainings}
+    described = {e.run_id: f"eval run of {e.model} ({e.date})" for e in history.evals}
+    described.update({r["run_id"]: f"imported {r['section']} row {r['label']!r}" for r in history.rows})
+    lines = []
+    for target in sorted(t for t in history.notes if t not in sessions):
+        what = described.get(target, "a run that is not in the history")
+        lines.append(f"**`{target}`** ({_escape(what)}):")
+        lines += [f"- {NOTE_TITLES[n['section']]}: {_escape(n['text'])}" for n in history.notes[target]]
+        lines.append("")
+    return "\n".join(["## Run Notes", "", *lines]) if lines else ""
 
 
 def _domain_accuracy(history: History) -> list[str]:
