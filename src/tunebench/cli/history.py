@@ -147,7 +147,7 @@ def list_records(args: argparse.Namespace) -> int:
         print("no records match")
         return 0
     print(format_table(["run id", "kind", "source", "date", "model", "summary"],
-                       [(r["run_id"], r["kind"], r["source"], r["date"], r["model"], _clip(r["summary"], 70))
+                       [(r["run_id"], r["kind"], r["source"], r["date"], _clip(r["model"], 40), _clip(r["summary"], 70))
                         for r in rows]))
     return 0
 
