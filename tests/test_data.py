@@ -134,3 +134,14 @@ def test_training_refuses_contaminated_data_before_loading_a_model(tmp_path):
                                         r"~ ret-777 \(.*questions\.jsonl:1\): exact"):
         train(recipe, config=config)
     assert not (config.home / "models" / "tiny-test").exists()
+
+
+def test_examples_whose_prompt_fills_max_length_are_refused_by_id(tmp_path):
+    from tunebench.training.run import train
+
+    config = make_project(tmp_path / "proj")
+    # Qwen2.5's template adds its default system prompt: about 75 tiny tokens before the first answer token.
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], max_length=64)
+    with pytest.raises(DataError, match=r"key max_length: 64 leaves no answer tokens for \d+ example\(s\): "
+                                        r"train-\w+-\w+-\d \(.*finance_train\.jsonl:\d+: \d+ prompt tokens\)"):
+        train(recipe, config=config)

@@ -24,7 +24,7 @@ from transformers import TrainerCallback
 
 from tunebench.config import Config, load_config
 from tunebench.data import Example, check_contamination, examples_sha256, file_sha256, load_examples
-from tunebench.errors import RecipeError
+from tunebench.errors import DataError, RecipeError
 from tunebench.history.records import new_run_id, utc_now
 from tunebench.registry import ModelEntry, Registry
 from tunebench.training import resilience
@@ -199,11 +199,31 @@ def _load_base_model(run: _Run) -> None:
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=run.dtype)
     run.tokenizer = AutoTokenizer.from_pretrained(run.base_path)
+    _check_answers_fit(run)
     run.base = AutoModelForCausalLM.from_pretrained(run.base_path, **kwargs)
     if recipe.quantized:
         from peft import prepare_model_for_kbit_training
 
         run.base = prepare_model_for_kbit_training(run.base, use_gradient_checkpointing=recipe.gradient_checkpointing)
+
+
+def _check_answers_fit(run: _Run) -> None:
+    """Refuse examples whose prompt alone fills max_length: TRL would drop them, silently breaking the mix."""
+    limit = run.recipe.max_length
+    too_long = []
+    for example in [e for plan in run.plans.values() for e in plan] + run.validation:
+        if example.messages is not None:
+            prompt = run.tokenizer.apply_chat_template(list(example.messages[:-1]), add_generation_prompt=True,
+                                                       tokenize=True, return_dict=True)["input_ids"]
+        else:
+            prompt = run.tokenizer(example.prompt)["input_ids"]
+        if len(prompt) >= limit:
+            too_long.append(f"{example.id} ({example.where}: {len(prompt)} prompt tokens)")
+    if too_long:
+        shown = sorted(set(too_long))
+        raise DataError(f"{run.recipe.path}: key max_length: {limit} leaves no answer tokens for "
+                        f"{len(shown)} example(s): {', '.join(shown[:10])}{' ...' if len(shown) > 10 else ''}; "
+                        "raise max_length or shorten those prompts")
 
 
 def _attach_adapter(run: _Run, start_adapter: Path | None) -> Any:
