@@ -86,8 +86,8 @@ def test_the_model_sees_each_phase_in_the_order_the_sampler_chose(run, tiny_dir)
 
     record, capture, _, _ = run
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    texts = {json.loads(line)["id"]: json.loads(line) for line in open(record.data["phases"][0]["data_files"]
-                                                                        and next(iter(record.phases[0]["data_files"])))}
+    data_file = next(iter(record.phases[0]["data_files"]))
+    texts = {json.loads(line)["id"]: json.loads(line) for line in open(data_file, encoding="utf-8")}
     for figures, batches in zip(record.phases, capture.batches, strict=True):
         expected = [tokenizer.apply_chat_template(texts[e["id"]]["messages"], tokenize=True, return_dict=True)
                     ["input_ids"] for e in _manifest(record, figures["name"])]
@@ -181,6 +181,21 @@ def test_adapter_is_registered_and_loads_for_evaluation(run, monkeypatch, capsys
     assert main(["models", "list"]) == 0
     assert "tiny-curriculum  experimental" in capsys.readouterr().out
     _load_cached.cache_clear()
+
+
+@pytest.mark.slow
+def test_pytest_eval_suites_evaluates_the_trained_model_by_its_registry_name(run):
+    from training_support import REPO
+
+    record, _, config, _ = run
+    env = {**os.environ, "TUNEBENCH_CONFIG": str(config.source)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "eval_suites/benchmark_100", "--model", "tiny-curriculum",
+                           "-k", "ret-001 or tax-001", "-p", "no:cacheprovider", "-q"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    evals = [r for r in open_store(config.history_uri).read_all(strict=True).records if r["kind"] == "eval"]
+    assert len(evals) == 1 and evals[0]["model"]["name"] == "tiny-curriculum"
+    assert evals[0]["model"]["adapter"] == record.data["output"]["adapter"]
 
 
 def test_training_the_same_output_again_is_refused(run):
