@@ -102,11 +102,13 @@ def _plain_trl_script(output: Path, model_dir: Path, train_rows: list[dict], val
         output_dir=str(output / "checkpoints"), per_device_train_batch_size=SETTINGS["batch_size"],
         per_device_eval_batch_size=SETTINGS["batch_size"], gradient_accumulation_steps=SETTINGS["grad_accum"],
         num_train_epochs=SETTINGS["epochs"], learning_rate=SETTINGS["learning_rate"],
-        lr_scheduler_type=SETTINGS["lr_scheduler"], max_length=SETTINGS["max_length"],
-        train_sampling_strategy="sequential", shuffle_dataset=False, packing=False, completion_only_loss=True,
-        logging_steps=1, save_strategy="steps", save_steps=SAVE_STEPS, save_total_limit=SETTINGS["save_total_limit"],
-        eval_strategy="no", seed=SETTINGS["seed"], data_seed=SETTINGS["seed"], use_cpu=True,
-        dataloader_num_workers=0, report_to="none", disable_tqdm=True)
+        lr_scheduler_type=SETTINGS["lr_scheduler"], max_length=SETTINGS["max_length"], warmup_steps=0.0,
+        weight_decay=0.0, train_sampling_strategy="sequential", shuffle_dataset=False, packing=False,
+        completion_only_loss=True, logging_steps=1, logging_nan_inf_filter=False, save_strategy="steps",
+        save_steps=SAVE_STEPS, save_total_limit=SETTINGS["save_total_limit"], eval_strategy="no",
+        seed=SETTINGS["seed"], data_seed=SETTINGS["seed"], bf16=False, use_cpu=True,
+        # TRL's SFTConfig turns checkpointing on by default; the recipe (gradient_checkpointing = false) does not.
+        activation_checkpointing=False, dataloader_num_workers=0, report_to="none")
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
                          eval_dataset=Dataset.from_list(validation_rows), processing_class=tokenizer)
     trainer.train()
