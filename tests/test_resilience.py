@@ -156,10 +156,12 @@ def test_oom_halves_the_batch_doubles_accumulation_and_restarts_the_phase_from_i
     oom = InjectOOM(limit=2)
     record = train(recipe, config=project, callbacks=[oom])
 
+    event = record.data["oom_events"][0]
     assert record.data["oom_events"] == [{
-        "phase": "B", "at": record.data["oom_events"][0]["at"], "step": 1, "batch_size_before": 4,
-        "grad_accum_before": 1, "batch_size_after": 2, "grad_accum_after": 2,
+        "phase": "B", "at": event["at"], "step": 1, "batch_size_before": 4, "grad_accum_before": 1,
+        "batch_size_after": 2, "grad_accum_after": 2, "lost_s": event["lost_s"],
         "message": "CUDA out of memory (injected at batch 4)"}]
+    assert event["lost_s"] > 0
     # A ran at batch 4; B failed at 4 and was restarted at 2.
     assert [batch for batch, _ in oom.attempts] == [4, 4, 2]
     b_first, b_restart = oom.attempts[1][1], oom.attempts[2][1]

@@ -23,7 +23,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from tunebench.config import Config, load_config
-from tunebench.data import Example, check_contamination, examples_sha256, file_sha256, load_examples
+from tunebench.data import Example, check_contamination, examples_sha256, file_sha256, load_examples, normalize
 from tunebench.errors import DataError, RecipeError
 from tunebench.history.records import new_run_id, utc_now
 from tunebench.registry import ModelEntry, Registry
@@ -142,15 +142,17 @@ def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) 
 
 
 def _load_and_check_data(recipe: Recipe, config: Config) -> tuple[dict[str, list[Example]], list[Example], int]:
-    files = {path: load_examples(path) for path in {*(p for ph in recipe.phases for p in ph.data), *recipe.validation}}
+    paths = dict.fromkeys([*(p for ph in recipe.phases for p in ph.data), *recipe.validation])
+    files = {path: load_examples(path) for path in paths}
     validation = [e for path in recipe.validation for e in files[path]]
     if recipe.validation_size:
         validation = validation[: recipe.validation_size]
-    held_out = {e.canonical() for e in validation}
+    # Compared by normalized text, not id: a held-out example copied under another id is still a leak.
+    held_out = {normalize(e.full_text) for e in validation}
     pool = {}
     for phase in recipe.phases:
         examples = [e for path in phase.data for e in files[path]]
-        leaked = [e.id for e in examples if e.canonical() in held_out]
+        leaked = [e.id for e in examples if normalize(e.full_text) in held_out]
         if leaked:
             raise RecipeError(f"{recipe.path}: phase {phase.name}: {len(leaked)} validation example(s) are also "
                               f"training data ({', '.join(leaked[:10])}); the validation split must be held out")
@@ -263,10 +265,10 @@ def _train_phase(run: _Run, phase: Phase, start_adapter: Path | None) -> None:
         try:
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         except torch.OutOfMemoryError as error:
-            step = trainer.state.global_step
+            step, lost = trainer.state.global_step, time.perf_counter() - started
             del trainer
             run.base = model.unload()
-            _after_oom(run, phase, batch, accum, step, error, checkpoints)
+            _after_oom(run, phase, batch, accum, step, lost, error, checkpoints)
             continue
         elapsed = figures.get("elapsed_s", 0.0) + time.perf_counter() - started
         if trainer.state.global_step < trainer.state.max_steps:
@@ -291,14 +293,14 @@ def _batch_layout(run: _Run) -> tuple[int, int]:
     return data.get("batch_size") or run.recipe.batch_size, data.get("grad_accum") or run.recipe.grad_accum
 
 
-def _after_oom(run: _Run, phase: Phase, batch: int, accum: int, step: int, error: BaseException,
+def _after_oom(run: _Run, phase: Phase, batch: int, accum: int, step: int, lost_s: float, error: BaseException,
                checkpoints: Path) -> None:
     import torch
 
     new_batch, new_accum = resilience.halve_batch(batch, accum)
     event = {"phase": phase.name, "at": utc_now(), "step": step, "batch_size_before": batch,
              "grad_accum_before": accum, "batch_size_after": new_batch, "grad_accum_after": new_accum,
-             "message": str(error).splitlines()[0][:300] if str(error) else type(error).__name__}
+             "lost_s": lost_s, "message": str(error).splitlines()[0][:300] if str(error) else type(error).__name__}
     run.state.data["oom_events"].append(event)
     run.state.data.update(batch_size=new_batch, grad_accum=new_accum)
     print(f"tunebench: out of memory in phase {phase.name} at step {step} with batch {batch} x {accum}; "
