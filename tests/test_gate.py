@@ -156,3 +156,16 @@ def test_verdict_renders_as_text_and_markdown_tables():
     assert verdict.table().splitlines()[0].split() == ["rule", "value", "limit", "baseline", "result", "detail"]
     assert "| accuracy | 0.750 | >= 0.9 | - | **FAIL** |" in verdict.markdown()
     assert verdict.to_dict()["passed"] is False
+
+
+def test_records_of_other_kinds_in_the_history_are_never_baselines():
+    # Imported sessions and training records share the store; their "model" is not an eval's model object.
+    prod = eval_record(_outcomes(4), started_at="2026-01-10T00:00:00Z", finished_at="2026-01-10T00:01:00Z")
+    training = {"kind": "training", "run_id": "train-1", "model": "prod", "status": "complete",
+                "finished_at": "2026-01-11T00:00:00Z"}
+    imported = {"kind": "imported_session", "run_id": "imp-1", "base_model": "prod"}
+    current = eval_record(_outcomes(4), model="candidate")
+    history = _history(prod, training, imported)
+    assert find_baseline("auto", current, history, ["prod"], ["prod", "candidate"], now=NOW).record is prod
+    with pytest.raises(RecordError, match="train-1: that is a training record, not an eval run"):
+        find_baseline("train-1", current, history, ["prod"], ["prod"], now=NOW)

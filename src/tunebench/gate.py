@@ -243,6 +243,8 @@ def find_baseline(spec: str, current: dict[str, Any], history: ReadResult, produ
         return BaselineChoice(None, "none requested")
     if spec in history.locations:
         record = next(r for r in history.records if r["run_id"] == spec)
+        if record.get("kind") != "eval":
+            raise RecordError(f"baseline {spec}: that is a {record.get('kind')} record, not an eval run")
         if record.get("status") != "complete":
             raise RecordError(f"baseline {spec}: that run is {record.get('status')}; an incomplete run is never "
                               "a baseline")
@@ -255,7 +257,9 @@ def find_baseline(spec: str, current: dict[str, Any], history: ReadResult, produ
         names, how = {spec}, f"newest complete run of {spec}"
     else:
         raise RecordError(f"baseline {spec!r}: expected auto, none, a model name or a record id in the history")
-    candidates = [r for r in history.records if r.get("model", {}).get("name") in names and _usable(r, current, now)]
+    # Only eval runs are baselines: training, imported and note records share the history.
+    evals = (r for r in history.records if r.get("kind") == "eval")
+    candidates = [r for r in evals if r["model"]["name"] in names and _usable(r, current, now)]
     if not candidates:
         return BaselineChoice(None, f"none found ({how} on the same suite files)")
     chosen = max(candidates, key=lambda r: (parse_utc(r["finished_at"]), r["run_id"]))
