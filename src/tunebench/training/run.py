@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import os
 import shutil
 import statistics
@@ -389,11 +390,12 @@ def _phase_trainer(run: _Run, phase: Phase, model: Any, examples: list[Example],
 def _phase_figures(run: _Run, phase: Phase, trainer: Any, watch: _PhaseWatch, elapsed: float,
                    validation_loss: float | None, batch: int, accum: int, resumed_from: Path | None) -> dict[str, Any]:
     examples = run.plans[phase.name]
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h and "step" in h]
+    # A NaN or infinite loss is kept as null: JSON has no NaN, and a diverged step must still be visible.
+    losses = [_finite(h["loss"]) for h in trainer.state.log_history if "loss" in h and "step" in h]
     epochs = phase.epochs or run.recipe.epochs
     lengths = [min(len(ids), run.recipe.max_length) for ids in trainer.train_dataset["input_ids"]]
     tokens = sum(lengths) * epochs
-    finite = [x for x in losses if x == x]
+    finite = [x for x in losses if x is not None]
     return {
         "name": phase.name, "kind": phase.kind, "status": "done", "examples": len(examples),
         "difficulty_counts": {d: n for d, n in _counts(examples, "difficulty").items()},
@@ -405,9 +407,13 @@ def _phase_figures(run: _Run, phase: Phase, trainer: Any, watch: _PhaseWatch, el
         "tokens": tokens, "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
         "wall_s": elapsed, "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
         "peak_memory_bytes": watch.peak_bytes(), "memory_measure": watch.measure,
-        "validation_loss": validation_loss, "batch_size": batch, "grad_accum": accum,
+        "validation_loss": _finite(validation_loss), "batch_size": batch, "grad_accum": accum,
         "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
     }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _loss_tokens(dataset: Any, max_length: int) -> int:
