@@ -38,3 +38,15 @@ def test_models_show_unknown_name_exits_2_with_suggestion(project, capsys):
 def test_models_show_json(project, capsys):
     assert main(["models", "show", "tiny", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["base"] == "builtin:tiny"
+
+
+def test_a_closed_pipe_ends_quietly_without_a_traceback():
+    import os
+
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody reads: the first write raises BrokenPipeError
+    result = subprocess.run([sys.executable, "-m", "tunebench.cli", "models", "list"], stdout=writer,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(writer)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 141
