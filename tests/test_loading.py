@@ -78,3 +78,17 @@ def test_relative_registry_paths_resolve_against_the_config_folder(project, tiny
     loaded = load_model("mine", load_config())
     assert loaded.adapter_path == str(tmp_path / "adapters" / "mine")
     assert json.loads((tmp_path / "adapters/mine/adapter_config.json").read_text())["use_dora"] is True
+
+
+def test_content_hash_changes_with_any_byte_and_is_remembered_per_file(tmp_path):
+    from tunebench.loading import content_hash
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    first = content_hash(folder)
+    assert content_hash(folder) == first
+    (folder / "model.safetensors").write_bytes(b"\x00" * 63 + b"\x01")
+    assert content_hash(folder) != first
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,13 +101,14 @@ def load_model(
             weights = weights.merge_and_unload()
             merged = True
     weights.eval()
+    load_seconds = time.perf_counter() - start  # hashing below is provenance, not loading
     hashes = {}
     if with_hashes:
         hashes = {"base": content_hash(base_path)}
         if adapter_path:
             hashes["adapter"] = content_hash(adapter_path)
     return LoadedModel(entry, weights, tokenizer, base_path, adapter_path, merged, str(device),
-                       str(dtype).removeprefix("torch."), time.perf_counter() - start, hashes)
+                       str(dtype).removeprefix("torch."), load_seconds, hashes)
 
 
 def _has_tokenizer(folder: str | None) -> bool:
@@ -177,10 +179,28 @@ def content_hash(folder: str | Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        digest.update(_file_sha256(path).encode())
     return "sha256:" + digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of one file, remembered in the cache by (path, size, mtime, inode): a 28 GB base is read once."""
+    from tunebench.tiny import cache_root
+
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    memo = cache_root() / "file-hashes" / hashlib.sha256(key.encode()).hexdigest()
+    if memo.is_file():
+        return memo.read_text(encoding="ascii")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+    tmp.write_text(digest.hexdigest(), encoding="ascii")
+    os.replace(tmp, memo)
+    return digest.hexdigest()
 
 
 def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
