@@ -204,6 +204,30 @@ def test_training_the_same_output_again_is_refused(run):
         train(recipe, config=config)
 
 
+def test_prompt_completion_examples_train_with_loss_on_the_completion_only(tmp_path, tiny_dir):
+    from transformers import AutoTokenizer
+
+    def rows(prefix):
+        return "".join(json.dumps({"id": f"{prefix}-{d}", "domain": "investment", "difficulty": d,
+                                   "prompt": f"Question ({d}): what is an index fund?\nAnswer:",
+                                   "completion": " A fund that tracks a market index at low cost."}) + "\n"
+                       for d in ("easy", "medium", "hard", "extreme"))
+
+    (tmp_path / "train.jsonl").write_text(rows("t"), encoding="utf-8")
+    (tmp_path / "held_out.jsonl").write_text(rows("v").replace("index fund", "bond fund"), encoding="utf-8")
+    capture = CaptureBatches()
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4, data=tmp_path / "train.jsonl")],
+                          validation=[str(tmp_path / "held_out.jsonl")], batch_size=4, output="tiny-plain")
+    record = train(recipe, config=make_project(tmp_path / "p"), callbacks=[capture])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    prompt_length = len(tokenizer("Question (easy): what is an index fund?\nAnswer:")["input_ids"])
+    (ids, labels), = capture.batches[0]
+    assert all(x == -100 for x in labels[0, :prompt_length].tolist())
+    assert tokenizer.decode([t for t, x in zip(ids[0].tolist(), labels[0].tolist(), strict=True) if x != -100]
+                            ).startswith(" A fund that tracks")
+    assert record.phases[0]["steps"] == 1 and record.phases[0]["validation_loss"] is not None
+
+
 @pytest.mark.skipif(__import__("importlib").util.find_spec("bitsandbytes") is None,
                     reason="bitsandbytes is not installed: QLoRA/QDoRA need it (pip install bitsandbytes)")
 @pytest.mark.parametrize("method", ["qlora", "qdora"])
