@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,7 @@ SLOW_TRAIN = textwrap.dedent("""
         def on_step_end(self, args, state, control, **kwargs):
             Slow.steps += 1
             print(f"step {Slow.steps}", flush=True)
-            time.sleep(0.3)
+            time.sleep(0.5)
 
     try:
         train(sys.argv[1], callbacks=[Slow()])
@@ -64,8 +65,8 @@ def test_last_complete_checkpoint_skips_half_written_ones(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_mid_phase_then_resume_gives_a_bit_identical_adapter(tmp_path):
-    # Dropout on, so the resumed run must also restore the RNG state to match. A: 2 steps, B: 4 steps.
-    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "domain_blocks", 4), phase("B", "stress", 8)],
+    # Dropout on, so the resumed run must also restore the RNG state to match. A: 2 steps, B: 6 steps.
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "domain_blocks", 4), phase("B", "stress", 12)],
                           output="tiny-preempt", dropout=0.1)
     reference = make_project(tmp_path / "reference")
     expected = train(recipe, config=reference)
@@ -82,13 +83,16 @@ def test_sigterm_mid_phase_then_resume_gives_a_bit_identical_adapter(tmp_path):
             break
     lines += process.stdout.readlines()
     assert process.wait(timeout=120) == PREEMPTED_EXIT, "".join(lines)
-    assert "preempted (SIGTERM) in phase B at step 2" in "".join(lines)
+    # The signal lands during B's second step, or a later one on a loaded machine; never at its end.
+    stopped = re.search(r"preempted \(SIGTERM\) in phase B at step (\d+)", "".join(lines))
+    assert stopped and 2 <= int(stopped.group(1)) < 6, "".join(lines)
+    step = int(stopped.group(1))
 
     output = project.home / "models" / "tiny-preempt"
     state = RunState.open(output / "run.json", "")
     assert state.status == "preempted" and state.data["phases"]["A"]["status"] == "done"
     assert state.data["phases"]["B"]["status"] == "preempted"
-    assert last_complete_checkpoint(output / "phases" / "B" / "checkpoints").name == "checkpoint-2"
+    assert last_complete_checkpoint(output / "phases" / "B" / "checkpoints").name == f"checkpoint-{step}"
     assert open_store(project.history_uri).read_all().records == []  # a cut phase is never recorded as done
     assert "tiny-preempt" not in Registry(project)
     with pytest.raises(RecipeError, match="is preempted; continue it with --resume"):
@@ -104,7 +108,7 @@ def test_sigterm_mid_phase_then_resume_gives_a_bit_identical_adapter(tmp_path):
     record = resumed[0]
     assert [a["outcome"] for a in record["attempts"]] == ["preempted", "completed"]
     # Phase A was finished and skipped; phase B continued from its checkpoint.
-    assert record["phases"][0]["resumed_from_step"] is None and record["phases"][1]["resumed_from_step"] == 2
+    assert record["phases"][0]["resumed_from_step"] is None and record["phases"][1]["resumed_from_step"] == step
     assert "phase A" not in done.stderr and "phase B" in done.stderr  # only B's progress bar ran again
     assert [p["losses"] for p in record["phases"]] == [p["losses"] for p in expected.phases]
     adapter = "adapter/adapter_model.safetensors"
