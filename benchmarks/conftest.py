@@ -20,6 +20,13 @@ THE CONVENTION (`benchmarks/report.py` reads exactly this)
   A trailing "x" is allowed ("<= 0.5x"). A throughput goal is written as a time ratio: "tokens/s at
   least 0.95x the baseline" is `"<= 1.053"`; say what it means in `extra_info["goal_note"]` (e.g.
   "tokens/s >= 0.95x"), which the table prints beside the goal. No goal: the row is informational.
+* Interleaving: a time measured minutes apart from its baseline's carries the machine's changes in
+  load. Pass `interleave=baseline_fn` (and `interleave_setup=` for its per-round arguments) on the
+  tunebench side: each round then runs the baseline once, untimed by pytest-benchmark but timed by the
+  fixture, right before the tunebench call. The pairs land in `extra_info["interleaved_baseline_s"]`
+  and `["interleaved_tunebench_s"]`; the report compares that row with them (marked "*": medians, and
+  the ratio is the median of the per-round ratios) instead of with the group's baseline test, which
+  still runs on its own and stays the group's baseline for every other row.
 * Peak memory: `paired_benchmark` records the process's peak RSS during the rounds (or CUDA peak
   allocated) as `extra_info["peak_mb"]` and what the rounds added above their start as
   `extra_info["peak_delta_mb"]`; the table prints both.
@@ -31,10 +38,12 @@ THE HELPER
                          goal="<= 0.5", rounds=3)
 
 `paired_benchmark(fn, *args, side, group=None, goal=None, goal_note=None, rounds=3, warmup_rounds=1,
-iterations=1, setup=None, **kwargs)` runs `benchmark.pedantic` (fixed rounds, no calibration, so an
-expensive model call runs a known number of times), fills `extra_info` as above and returns `fn`'s last
-result. `setup` (untimed, before each round) may return `(args, kwargs)` for that round instead of
-`*args`/`**kwargs`, e.g. a fresh output folder per round.
+iterations=1, setup=None, label=None, interleave=None, interleave_setup=None, **kwargs)` runs
+`benchmark.pedantic` (fixed rounds, no calibration, so an expensive model call runs a known number of
+times), fills `extra_info` as above and returns `fn`'s last result. `setup` (untimed, before each
+round) may return `(args, kwargs)` for that round instead of `*args`/`**kwargs`, e.g. a fresh output
+folder per round. `label` names the row when a group has several tunebench-side benchmarks (default:
+the test's name).
 
 Threads: torch runs single-threaded here (`TUNEBENCH_BENCH_THREADS`, default 1): on a busy 2-core
 machine two OpenMP threads that wait on each other make round times swing several-fold, one does not.
@@ -48,6 +57,7 @@ and cached on first use); `dora_adapter_dir` a DoRA adapter (rank 16, random non
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -91,20 +101,61 @@ def paired_benchmark(benchmark):
     """Run one side of a paired benchmark with fixed rounds; see this module's docstring."""
 
     def run(fn, *args, side: str, group: str | None = None, goal: str | None = None, goal_note: str | None = None,
-            rounds: int = 3, warmup_rounds: int = 1, iterations: int = 1, setup=None, **kwargs):
+            rounds: int = 3, warmup_rounds: int = 1, iterations: int = 1, setup=None, label: str | None = None,
+            interleave=None, interleave_setup=None, **kwargs):
         if side not in SIDES:
             raise ValueError(f"paired_benchmark: side must be one of {SIDES}, got {side!r}")
+        if interleave is not None and (side != "tunebench" or iterations != 1):
+            raise ValueError("paired_benchmark: interleave= belongs on the tunebench side, with iterations=1")
         if goal is not None:
             parse_goal(goal)  # a malformed goal fails here, not silently in the report
         if group is not None:
             benchmark.group = group
-        benchmark.extra_info.update({"side": side, "goal": goal, "goal_note": goal_note})
+        benchmark.extra_info.update({"side": side, "goal": goal, "goal_note": goal_note, "label": label})
+        baseline_times: list[float] = []
+        own_times: list[float] = []
+        if interleave is not None:
+            setup = _interleaved(setup, interleave, interleave_setup, baseline_times)
+            fn = _timed(fn, own_times)
         with PeakMemory() as peak:
             result = benchmark.pedantic(fn, args, kwargs or None, setup=setup, rounds=rounds,
                                         warmup_rounds=warmup_rounds, iterations=iterations)
         measured = peak.as_dict()
         benchmark.extra_info.update({"peak_mb": measured["peak_mb"], "peak_delta_mb": measured["delta_mb"],
                                      "peak_kind": measured["kind"]})
+        if interleave is not None:
+            benchmark.extra_info["interleaved_baseline_s"] = baseline_times[warmup_rounds:]
+            benchmark.extra_info["interleaved_tunebench_s"] = own_times[warmup_rounds:]
         return result
 
     return run
+
+
+def _timed(fn, times: list[float]):
+    """Return `fn`, also noting each call's duration (to pair it with the baseline round before it)."""
+
+    def call(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            times.append(time.perf_counter() - start)
+
+    return call
+
+
+def _interleaved(setup, baseline, baseline_setup, times: list[float]):
+    """Return a setup hook that first runs and times the baseline once, then does `setup`'s work.
+
+    pytest-benchmark never times a setup hook, so each tunebench round is timed right after a baseline
+    round: both sides see the same machine load, which on a shared CPU moves times more than the code does.
+    """
+
+    def hook():
+        args, kwargs = baseline_setup() if baseline_setup else ((), {})
+        start = time.perf_counter()
+        baseline(*args, **kwargs)
+        times.append(time.perf_counter() - start)
+        return setup() if setup else None
+
+    return hook

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,9 +51,13 @@ class Row:
     goal_note: str | None
     peak: str
     problem: str | None = None
+    interleaved: bool = False  # the baseline ran round by round beside this benchmark, not in its own test
+    paired_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
+        if self.paired_ratio is not None:
+            return self.paired_ratio
         if self.time_s is None or not self.baseline_s:
             return None
         return self.time_s / self.baseline_s
@@ -110,6 +115,13 @@ def _row(group: str, bench: dict, baseline_s: float, several: bool) -> Row:
             goal = parse_goal(info["goal"])
         except ValueError as exc:
             problem = str(exc)
+    ours_s, theirs_s = info.get("interleaved_tunebench_s") or [], info.get("interleaved_baseline_s") or []
+    pairs = list(zip(ours_s, theirs_s, strict=False))  # lengths differ only if a round raised
+    if pairs:
+        # Paired rounds ran under the same load: the median of their ratios is the robust comparison.
+        ours, theirs = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+        paired = statistics.median(p[0] / p[1] for p in pairs)
+        return Row(name, ours, theirs, goal, info.get("goal_note"), _peak(info), problem, True, paired)
     return Row(name, bench["stats"]["min"], baseline_s, goal, info.get("goal_note"), _peak(info), problem)
 
 
@@ -138,14 +150,18 @@ def render(rows: Sequence[Row]) -> str:
         goal = "" if row.goal is None else str(row.goal) + (f" ({row.goal_note})" if row.goal_note else "")
         met = {True: "yes", False: "NO", None: "-"}[row.met]
         ratio = "-" if row.ratio is None else f"{row.ratio:.3f}x"
-        cells.append((row.name, _seconds(row.time_s), _seconds(row.baseline_s), ratio, goal, met, row.peak))
+        baseline = _seconds(row.baseline_s) + (" *" if row.interleaved else "")
+        cells.append((row.name, _seconds(row.time_s), baseline, ratio, goal, met, row.peak))
     lines = [format_table(HEADERS, cells), ""]
     lines += [f"problem: {row.problem}" for row in rows if row.problem]
+    if any(row.interleaved for row in rows):
+        lines.append("* baseline rounds interleaved with the tunebench rounds in the same test (same machine load): "
+                     "medians, ratio = median of the per-round ratios")
     with_goal = [row for row in rows if row.met is not None]
     missed = [row.name for row in with_goal if not row.met]
     lines.append(f"{len(with_goal) - len(missed)} of {len(with_goal)} goals met"
                  + (f"; missed: {', '.join(missed)}" if missed else "")
-                 + ". Times are each side's fastest round; ratio = tunebench / baseline.")
+                 + ". Times: each side's fastest round (rows marked *: medians); ratio = tunebench / baseline.")
     return "\n".join(lines)
 
 

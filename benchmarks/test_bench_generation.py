@@ -52,9 +52,13 @@ def test_decode(paired_benchmark, decode_models, model_size, variant):
     side = "baseline" if variant == "base" else "tunebench"
     goal = "<= 1.05" if variant == "merged" else None
     note = "merged DoRA decode tokens/s within 5% of base" if variant == "merged" else "unmerged DoRA, no goal"
+    base = decode_models["base"]
+    base_ids = _prompt_ids(base)
     generated = paired_benchmark(_decode, loaded, input_ids, NEW_TOKENS[model_size], side=side,
-                                 group=f"decode-{model_size}", goal=goal,
-                                 goal_note=None if variant == "base" else note, rounds=ROUNDS[model_size])
+                                 group=f"decode-{model_size}", goal=goal, label=f"{variant} DoRA",
+                                 goal_note=None if variant == "base" else note, rounds=ROUNDS[model_size],
+                                 interleave=None if variant == "base" else lambda: _decode(
+                                     base, base_ids, NEW_TOKENS[model_size]))
     assert generated == NEW_TOKENS[model_size]
 
 
@@ -84,9 +88,11 @@ def _tunebench_generate(loaded, new_tokens: int) -> int:
 def test_timed_generation(paired_benchmark, decode_models, model_size, side):
     """tunebench's timed generation (TTFT streamer, eos handling, timings) vs a bare `model.generate`."""
     run = _tunebench_generate if side == "tunebench" else _bare_generate
-    generated = paired_benchmark(run, decode_models["base"], NEW_TOKENS[model_size], side=side,
-                                 group=f"timed-generation-{model_size}",
+    loaded, new_tokens = decode_models["base"], NEW_TOKENS[model_size]
+    generated = paired_benchmark(run, loaded, new_tokens, side=side, group=f"timed-generation-{model_size}",
                                  goal="<= 1.05" if side == "tunebench" else None,
                                  goal_note="timed_generate vs bare generate" if side == "tunebench" else None,
-                                 rounds=ROUNDS[model_size] + 2)
+                                 rounds=ROUNDS[model_size] + 4,
+                                 interleave=(lambda: _bare_generate(loaded, new_tokens)) if side == "tunebench"
+                                 else None)
     assert generated == NEW_TOKENS[model_size]

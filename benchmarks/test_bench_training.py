@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_DATA = REPO / "recipes" / "data" / "finance_train.jsonl"
 VALIDATION_DATA = REPO / "recipes" / "data" / "finance_validation.jsonl"
-EXAMPLES = {"tiny": 32, "bench": 16}
+EXAMPLES = {"tiny": 32, "bench": 32}
 SAVE_STEPS = 4
 SETTINGS = {"method": "lora", "rank": 8, "alpha": 16, "dropout": 0.05, "batch_size": 4, "grad_accum": 1,
             "epochs": 1, "learning_rate": 2e-4, "lr_scheduler": "cosine", "max_length": 256, "seed": 0,
@@ -125,14 +125,18 @@ def training_rounds(cpu_model_dir, model_size, tmp_path_factory):
 @pytest.mark.parametrize("side", ["baseline", "tunebench"])
 def test_training(paired_benchmark, training_rounds, cpu_model_dir, model_size, side):
     """Whole runs, load to saved adapter; both sides must train the same number of tokens."""
+    train_rows, validation_rows = _same_examples(EXAMPLES[model_size])
+
+    def plain(folder):
+        return _plain_trl_script(folder, cpu_model_dir, train_rows, validation_rows)
+
     if side == "tunebench":
         tokens = paired_benchmark(_run_tunebench, side=side, group=f"training-{model_size}", goal="<= 1.053",
                                   goal_note="tokens/s >= 0.95x plain TRL", rounds=3, warmup_rounds=0,
-                                  setup=training_rounds.tunebench)
+                                  setup=training_rounds.tunebench, interleave=plain,
+                                  interleave_setup=training_rounds.baseline)
     else:
-        train_rows, validation_rows = _same_examples(EXAMPLES[model_size])
-        tokens = paired_benchmark(
-            lambda folder: _plain_trl_script(folder, cpu_model_dir, train_rows, validation_rows),
-            side=side, group=f"training-{model_size}", rounds=3, warmup_rounds=0, setup=training_rounds.baseline)
+        tokens = paired_benchmark(plain, side=side, group=f"training-{model_size}", rounds=2, warmup_rounds=0,
+                                  setup=training_rounds.baseline)
     _TOKENS.setdefault(model_size, set()).add(tokens)
     assert len(_TOKENS[model_size]) == 1, f"the two sides trained different numbers of tokens: {_TOKENS}"
