@@ -100,6 +100,7 @@ def test_eval_estimate_is_within_20_percent_of_the_measured_peak(medium_model, m
                              probe_tokens=_longest_probe_tokens(tokenizer, WORKLOAD["probes_n"]),
                              max_new_tokens=WORKLOAD["max_new_tokens"])
     estimated_mb = estimate.total_bytes / MiB
+    print(f"eval measured {measured['eval_mb']:.0f} MiB, estimated {estimated_mb:.0f} MiB")
     assert measured["eval_mb"] == pytest.approx(estimated_mb, rel=0.2), estimate.describe()
 
 
@@ -109,6 +110,7 @@ def test_training_estimate_is_within_20_percent_of_the_measured_peak(medium_mode
     adapter = AdapterShape(rank=WORKLOAD["rank"], use_dora=WORKLOAD["dora"], dropout=WORKLOAD["dropout"])
     estimate = estimate_training(shape, adapter, batch_size=WORKLOAD["train_batch"], seq_len=WORKLOAD["seq_len"],
                                  gradient_checkpointing=WORKLOAD["gradient_checkpointing"])
+    print(f"training measured {measured['training_mb']:.0f} MiB, estimated {estimate.total_bytes / MiB:.0f} MiB")
     assert measured["training_mb"] == pytest.approx(estimate.total_bytes / MiB, rel=0.2), estimate.describe()
 
 
