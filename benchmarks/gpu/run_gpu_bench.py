@@ -132,8 +132,8 @@ class Bench:
         if self.device != "cuda" or self.shape is TINY_SHAPE:
             results.caveat = ("These figures come from a CPU or tiny-shape run, which checks that the script works; "
                               "they say nothing about GPU speed. Run the script on a GPU to replace them.")
-        results.inference += self._decode_rows(model, tokenizer, weights)
-        model = self._model_after_merge
+        decode_rows, model = self._decode_rows(model, tokenizer, weights)  # now the DoRA-merged model
+        results.inference += decode_rows
         results.inference += self._probe_and_scoring_rows(model, tokenizer)
         results.training += self._training_rows(model)
         del model
@@ -144,7 +144,8 @@ class Bench:
 
     # -- inference ---------------------------------------------------------------------------------
 
-    def _decode_rows(self, model: Any, tokenizer: Any, weights: int) -> list[list[str]]:
+    def _decode_rows(self, model: Any, tokenizer: Any, weights: int) -> tuple[list[list[str]], Any]:
+        """Decode base, then with a DoRA adapter unmerged, then merged; return the rows and the merged model."""
         from peft import LoraConfig, get_peft_model
 
         from tunebench.memory import AdapterShape, estimate_eval
@@ -174,8 +175,7 @@ class Bench:
         ms, peak = self._decode_ms(merged, tokenizer, self.args.new_tokens)
         rows.append(self._decode_row("decode merged DoRA (ms/token)", ms, weights, peak,
                                      base_estimate.total_bytes))
-        self._model_after_merge = merged
-        return rows
+        return rows, merged
 
     def _decode_ms(self, model: Any, tokenizer: Any, new_tokens: int) -> tuple[float, Any]:
         from tunebench.memory import PeakMemory
