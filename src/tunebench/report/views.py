@@ -44,8 +44,8 @@ class Proportion:
 
 
 @dataclass(frozen=True)
-class EvalView:
-    """One eval run: model, accuracy with interval, per-domain results, latency, quality, gate."""
+class _RecordView:
+    """What every measured record shows: its id and when it started."""
 
     record: dict[str, Any]
 
@@ -60,6 +60,11 @@ class EvalView:
     @property
     def date(self) -> str:
         return self.started_at[:10]
+
+
+@dataclass(frozen=True)
+class EvalView(_RecordView):
+    """One eval run: model, accuracy with interval, per-domain results, latency, quality, gate."""
 
     @property
     def model(self) -> str:
@@ -158,10 +163,8 @@ class PhaseView:
 
 
 @dataclass(frozen=True)
-class TrainingView:
+class TrainingView(_RecordView):
     """One training run (`training_record.schema.json`): recipe, data, phases, output and cost."""
-
-    record: dict[str, Any]
 
     def _get(self, *path: str) -> Any:
         value: Any = self.record
@@ -170,18 +173,6 @@ class TrainingView:
                 return None
             value = value.get(key)
         return value
-
-    @property
-    def run_id(self) -> str:
-        return self.record["run_id"]
-
-    @property
-    def started_at(self) -> str:
-        return self.record["started_at"]
-
-    @property
-    def date(self) -> str:
-        return self.started_at[:10]
 
     @property
     def status(self) -> str:
