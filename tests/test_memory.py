@@ -164,9 +164,24 @@ def test_estimate_for_entry_reads_the_config_of_a_registry_model(tiny_dir, tmp_p
 
 
 def test_estimate_for_a_gs_model_not_pulled_says_so(tmp_path):
-    entry = ModelEntry("remote", base="gs://bucket/model/")
-    with pytest.raises(LoadError, match="gs://bucket/model/"):
+    entry = ModelEntry("remote", base="gs://bucket/never-pulled/")
+    with pytest.raises(LoadError, match="gs://bucket/never-pulled/: no pulled copy with config.json"):
         estimate_for_entry(entry, Config(root=tmp_path), device="cpu")
+
+
+def test_estimate_for_a_pulled_gs_model_reads_the_cached_config(tiny_dir, tmp_path):
+    import shutil
+
+    from tunebench.storage.cache import cache_dir_for
+    from tunebench.storage.location import GcsLocation
+
+    version = cache_dir_for(GcsLocation.parse("gs://bucket/pulled-model/")) / "v1-abc"
+    version.mkdir(parents=True)
+    shutil.copy(tiny_dir / "config.json", version / "config.json")  # what a pull leaves, weights aside
+    estimates = estimate_for_entry(ModelEntry("remote", base="gs://bucket/pulled-model/"), Config(root=tmp_path),
+                                   device="cpu")
+    shape = ModelShape.from_config(read_model_config(tiny_dir))
+    assert estimates["eval"].parts["weights"] == shape.parameter_count() * 4
 
 
 def test_config_without_decoder_sizes_names_the_missing_key():

@@ -378,11 +378,11 @@ def estimate_for_entry(entry: Any, config: Any, *, device: str | None = None, ba
     from tunebench.registry import Registry
 
     registry = Registry(config)
-    folder = _config_folder(entry.base, registry)
+    folder = _config_folder(entry.base, registry, "config.json")
     shape = ModelShape.from_config(read_model_config(folder), where=str(Path(folder) / "config.json"))
     adapter = None
     if entry.adapter:
-        adapter_folder = _config_folder(entry.adapter, registry)
+        adapter_folder = _config_folder(entry.adapter, registry, "adapter_config.json")
         adapter_cfg = json.loads((Path(adapter_folder) / "adapter_config.json").read_text(encoding="utf-8"))
         adapter = AdapterShape.from_adapter_config(adapter_cfg)
     on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda")
@@ -397,6 +397,15 @@ def estimate_for_entry(entry: Any, config: Any, *, device: str | None = None, ba
     return {"eval": eval_estimate, "training": training}
 
 
+def _pulled_folder(uri: str, file_name: str) -> str | None:
+    """Return the newest pulled version folder of `uri` in the cache holding `file_name`, or None."""
+    from tunebench.storage.cache import cache_dir_for
+    from tunebench.storage.location import GcsLocation
+
+    found = sorted(cache_dir_for(GcsLocation.parse(uri)).glob(f"*/{file_name}"), key=lambda p: p.stat().st_mtime)
+    return str(found[-1].parent) if found else None
+
+
 def _cuda_available() -> bool:
     try:
         import torch
@@ -405,8 +414,8 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _config_folder(location: str, registry: Any) -> str:
-    """Return a local folder holding `location`'s config files, without fetching weights."""
+def _config_folder(location: str, registry: Any, file_name: str) -> str:
+    """Return a local folder holding `location`'s `file_name`, without fetching weights."""
     from tunebench.errors import LoadError
     from tunebench.registry import TINY_BASE
 
@@ -415,8 +424,11 @@ def _config_folder(location: str, registry: Any) -> str:
 
         return str(tiny_path())
     if location.startswith("gs://"):
-        raise LoadError(f"{location}: estimating from a gs:// config needs it pulled first "
-                        "(the estimate reads config.json only, and only from a local folder)")
+        pulled = _pulled_folder(location, file_name)
+        if pulled is None:
+            raise LoadError(f"{location}: no pulled copy with {file_name} in the cache; the estimate reads only "
+                            "local config files (pull the model once: tunebench models pull NAME)")
+        return pulled
     local = registry.resolve_local(location)
     if Path(local).is_dir():
         return local
