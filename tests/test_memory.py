@@ -196,3 +196,23 @@ def test_doctor_prints_the_memory_estimate_of_a_registry_model(project, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("memory tiny:")]
     assert [line.split(": ")[1] for line in lines] == ["eval", "training"]
     assert all("weights" in line and "peak" in line for line in lines)
+
+
+def test_trl_chunked_loss_never_holds_the_full_logits():
+    shape = ModelShape(vocab=152064, hidden=5120, intermediate=13824, layers=48, heads=40, kv_heads=8, head_dim=128)
+    plain = estimate_training(shape, AdapterShape(16), dtype="bfloat16", batch_size=4, seq_len=2048)
+    fused = estimate_training(shape, AdapterShape(16), dtype="bfloat16", batch_size=4, seq_len=2048, fused_loss=True)
+    assert plain.parts["logits + loss"] > 15e9  # 8192 tokens x 152k vocab, several copies
+    assert fused.parts["logits + loss"] < min(2e9, plain.parts["logits + loss"] / 5)  # a few tiles
+
+
+def test_recipe_estimate_follows_the_recipes_method_rank_and_checkpointing(project, tmp_path):
+    from tunebench.config import load_config
+    from tunebench.memory import estimate_for_recipe
+    from tunebench.training.recipe import load_recipe
+
+    repo = Path(__file__).resolve().parents[1]
+    recipe = load_recipe(repo / "recipes" / "tiny-dora-curriculum.toml")
+    estimate = estimate_for_recipe(recipe, load_config(tmp_path))
+    assert estimate.assumptions["use_dora"] is recipe.use_dora and estimate.assumptions["rank"] == recipe.rank
+    assert estimate.assumptions["fused_loss"] is True and estimate.assumptions["seq_len"] == recipe.max_length

@@ -34,6 +34,8 @@ __all__ = [
 MiB = 1 << 20
 DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "int8": 1, "4bit": 0.5}
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# TRL's chunked log-prob tiles (trl/kernels/chunked_logprob.py: tokens per tile; trainer/utils.py: vocab per tile).
+TRL_TOKEN_TILE, TRL_VOCAB_TILE = 4096, 32768
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,10 +323,13 @@ def _training_layer_elements(shape: ModelShape, adapter: AdapterShape) -> tuple[
 
 def estimate_training(shape: ModelShape, adapter: AdapterShape, *, dtype: str | float = "float32",
                       batch_size: int = 4, seq_len: int = 512, gradient_checkpointing: bool = False,
-                      optimizer_states: int = 2, compute_dtype: str | float | None = None) -> MemoryEstimate:
+                      optimizer_states: int = 2, compute_dtype: str | float | None = None,
+                      fused_loss: bool = False) -> MemoryEstimate:
     """Return the estimated peak of one training phase (AdamW: two fp32 states per trainable parameter).
 
     `dtype` is the stored weights' ("4bit" for QLoRA); `compute_dtype` the activations' (default: `dtype`).
+    `fused_loss`: the loss is computed through TRL's chunked LM head (SFTTrainer's way: the full logits
+    never exist); otherwise through the model's own loss, which holds batch x seq x vocab logits.
     """
     weight_width = _bytes_of(dtype)
     width = _bytes_of(compute_dtype or dtype)
@@ -337,8 +342,12 @@ def estimate_training(shape: ModelShape, adapter: AdapterShape, *, dtype: str | 
         activations = shape.layers * tokens * shape.hidden * width + per_layer
     else:
         activations = shape.layers * per_layer
-    # The loss upcasts logits to fp32 and keeps log-probabilities; backward holds their gradient too.
-    logits = tokens * shape.vocab * (width + 3 * 4)
+    if fused_loss:
+        # A few fp32 tiles of TRL's chunked log-prob, and the final hidden states upcast to fp32.
+        logits = min(tokens, TRL_TOKEN_TILE) * min(shape.vocab, TRL_VOCAB_TILE) * 4 * 3 + tokens * shape.hidden * 4
+    else:
+        # The loss upcasts logits to fp32 and keeps log-probabilities; backward holds their gradient too.
+        logits = tokens * shape.vocab * (width + 3 * 4)
     parts = {
         "weights": shape.parameter_count() * weight_width,
         "adapter": trainable * 4,
@@ -349,7 +358,7 @@ def estimate_training(shape: ModelShape, adapter: AdapterShape, *, dtype: str | 
     }
     assumptions = {"dtype": str(dtype), "batch_size": batch_size, "seq_len": seq_len, "rank": adapter.rank,
                    "use_dora": adapter.use_dora, "gradient_checkpointing": gradient_checkpointing,
-                   "trainable_params": trainable}
+                   "fused_loss": fused_loss, "trainable_params": trainable}
     return MemoryEstimate("training", parts, assumptions)
 
 
@@ -393,7 +402,7 @@ def estimate_for_entry(entry: Any, config: Any, *, device: str | None = None, ba
                                   device="cuda" if on_gpu else "cpu")
     train_adapter = adapter or AdapterShape(rank=rank, use_dora=use_dora)
     training = estimate_training(shape, train_adapter, dtype=dtype, batch_size=batch_size or 4, seq_len=seq_len,
-                                 gradient_checkpointing=gradient_checkpointing)
+                                 gradient_checkpointing=gradient_checkpointing, fused_loss=True)
     return {"eval": eval_estimate, "training": training}
 
 
@@ -450,10 +459,11 @@ def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) 
     on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda") and recipe.device != "cpu"
     compute = "bfloat16" if on_gpu and recipe.bf16 else "float32"
     adapter = AdapterShape(recipe.rank, tuple(recipe.target_modules), recipe.use_dora, recipe.dropout)
+    # tunebench trains with TRL's SFTTrainer, which scores tokens through its chunked LM head.
     return estimate_training(ModelShape.from_config(model_config), adapter,
                              dtype="4bit" if recipe.quantized else compute, compute_dtype=compute,
                              batch_size=recipe.batch_size, seq_len=recipe.max_length,
-                             gradient_checkpointing=recipe.gradient_checkpointing)
+                             gradient_checkpointing=recipe.gradient_checkpointing, fused_loss=True)
 
 
 def doctor_lines(config: Any, model: str | None = None, recipe: Any = None) -> list[str]:
