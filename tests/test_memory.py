@@ -156,6 +156,24 @@ def test_peak_memory_catches_an_allocation_freed_inside_the_block():
     assert peak.delta_bytes >= 60 * MiB
 
 
+def _touch(megabytes: int) -> bytearray:
+    block = bytearray(megabytes * MiB)
+    block[::4096] = b"\1" * len(block[::4096])
+    return block
+
+
+def test_nested_peak_memory_keeps_the_outer_peak_when_the_inner_block_resets_it():
+    # Blocks above glibc's largest mmap threshold (32 MiB) are mapped fresh and unmapped on free.
+    with PeakMemory(device="cpu") as outer:
+        big = _touch(96)
+        del big
+        with PeakMemory(device="cpu") as inner:
+            small = _touch(40)
+            del small
+    assert outer.delta_bytes >= 90 * MiB
+    assert 38 * MiB <= inner.delta_bytes < 80 * MiB
+
+
 def test_estimate_for_entry_reads_the_config_of_a_registry_model(tiny_dir, tmp_path):
     estimates = estimate_for_entry(TINY, Config(root=tmp_path), device="cpu")
     shape = ModelShape.from_config(read_model_config(tiny_dir))

@@ -75,7 +75,8 @@ class PeakMemory:
 
     `kind` is "cuda" (peak allocated by torch on the current device) or "rss" (peak resident set size of
     the process). `peak_bytes` is the absolute peak; `delta_bytes` is the peak above the start level,
-    what the block itself added at its worst moment.
+    what the block itself added at its worst moment. Blocks may nest: resetting the process-wide peak
+    for an inner block first hands the peak so far to the enclosing ones.
     """
 
     def __init__(self, device: str | None = None, sample_interval_s: float = 0.002):
@@ -86,6 +87,7 @@ class PeakMemory:
         self._sampler: threading.Thread | None = None
         self._stop = threading.Event()
         self._exact = False
+        self._carried = 0  # peaks seen before an inner block reset the process-wide counter
 
     @property
     def delta_bytes(self) -> int:
@@ -96,12 +98,17 @@ class PeakMemory:
             import torch
 
             torch.cuda.synchronize()
+            _hand_over_peak(self.kind, torch.cuda.max_memory_allocated())
             torch.cuda.reset_peak_memory_stats()
             self.start_bytes = torch.cuda.memory_allocated()
+            _ACTIVE.append(self)
             return self
         self.start_bytes = current_rss_bytes()
+        _hand_over_peak(self.kind, _read_hwm_bytes() or 0)
         self._exact = _reset_hwm()
-        if not self._exact:
+        if self._exact:
+            _ACTIVE.append(self)
+        else:
             self.peak_bytes = self.start_bytes
             self._sampler = threading.Thread(target=self._sample, name="tunebench-peak-rss", daemon=True)
             self._sampler.start()
@@ -112,10 +119,12 @@ class PeakMemory:
             import torch
 
             torch.cuda.synchronize()
-            self.peak_bytes = torch.cuda.max_memory_allocated()
+            self.peak_bytes = max(torch.cuda.max_memory_allocated(), self._carried)
+            _ACTIVE.remove(self)
             return
         if self._exact:
-            self.peak_bytes = max(_read_hwm_bytes() or 0, self.start_bytes)
+            self.peak_bytes = max(_read_hwm_bytes() or 0, self._carried, self.start_bytes)
+            _ACTIVE.remove(self)
             return
         self._stop.set()
         if self._sampler is not None:
@@ -131,6 +140,15 @@ class PeakMemory:
         """Return the measurement as JSON-ready values (MiB, rounded), for records and benchmark tables."""
         return {"kind": self.kind, "peak_mb": round(self.peak_bytes / MiB, 1),
                 "delta_mb": round(self.delta_bytes / MiB, 1), "start_mb": round(self.start_bytes / MiB, 1)}
+
+
+_ACTIVE: list[PeakMemory] = []  # open blocks that rely on a resettable process-wide peak
+
+
+def _hand_over_peak(kind: str, peak: int) -> None:
+    for outer in _ACTIVE:
+        if outer.kind == kind:
+            outer._carried = max(outer._carried, peak)
 
 
 def _cuda_ready() -> bool:
