@@ -51,9 +51,16 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks (tunebench vs baselines, same run) and print one table: `nox -s bench`."""
     _install(session)
     os.makedirs(".benchmarks", exist_ok=True)
-    session.run("pytest", "benchmarks", "-p", "no:cacheprovider", "--benchmark-json=.benchmarks/bench.json",
-                *session.posargs, env=OFFLINE)
-    session.run("python", "benchmarks/report.py", ".benchmarks/bench.json", env=OFFLINE)
+    result = ".benchmarks/bench.json"
+    if os.path.exists(result):
+        os.remove(result)  # never report a previous run's figures
+    try:
+        session.run("pytest", "benchmarks", "-p", "no:cacheprovider", f"--benchmark-json={result}",
+                    *session.posargs, env=OFFLINE)
+    finally:
+        # The table of what did run is worth seeing even when a benchmark failed.
+        if os.path.exists(result):
+            session.run("python", "benchmarks/report.py", result, env=OFFLINE)
 
 
 @nox.session
