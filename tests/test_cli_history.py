@@ -136,3 +136,15 @@ def test_log_render_writes_the_log_with_linked_plots_and_is_byte_stable(history,
         assert (project.root / "docs" / "LOG_plots" / f"{name}.png").stat().st_size > 10_000
     _run(capsys, "log", "render", "--out", "docs/LOG.md")
     assert log.read_bytes() == first
+
+
+def test_a_corrupt_record_is_a_warning_by_default_and_fails_with_strict(history, capsys):
+    history.write(random_eval("run-good", "tiny", 1))
+    bad = Path(history.uri) / "runs" / "2026" / "20260101T000000Z_broken.json"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_text('{"kind": "eval", "run_id": "broken"')  # truncated
+    code, out, err = _run(capsys, "history", "list", "--json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)] == ["run-good"]
+    assert "20260101T000000Z_broken.json" in err and "skipped" in err
+    code, _, err = _run(capsys, "history", "list", "--strict")
+    assert code == 2 and "1 unreadable record(s)" in err and "20260101T000000Z_broken.json" in err

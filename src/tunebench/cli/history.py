@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--history", metavar="URI", help="history location (default: the configured one)")
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
+        sub.add_argument("--strict", action="store_true",
+                         help="fail (exit 2) when any history record is corrupt or violates its schema")
         sub.set_defaults(func=func)
         return sub
 
@@ -61,8 +63,8 @@ def _store(args: argparse.Namespace):
     return open_store(load_config().history_uri)
 
 
-def _read(store) -> list[dict[str, Any]]:
-    result = store.read_all()
+def _read(store, args: argparse.Namespace) -> list[dict[str, Any]]:
+    result = store.read_all(strict=args.strict)
     for problem in result.problems:
         print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
     return result.records
@@ -78,7 +80,7 @@ def import_log(args: argparse.Namespace) -> int:
     from tunebench.history.importer import import_log as run_import
 
     store = _store(args)
-    summary = run_import(args.file, store, existing_ids={r["run_id"] for r in _read(store)}, partial=args.partial)
+    summary = run_import(args.file, store, existing_ids={r["run_id"] for r in _read(store, args)}, partial=args.partial)
     if args.json:
         _print_json({"added": summary.added, "skipped": summary.skipped,
                      "problems": [{"line": p.line, "text": p.text, "reason": p.reason} for p in summary.problems]})
@@ -139,7 +141,7 @@ def list_records(args: argparse.Namespace) -> int:
     """Print the records that pass the filters."""
     if args.since:
         _check_date(args.since)
-    rows = [summarize(r) for r in _read(_store(args)) if _matches(r, args)]
+    rows = [summarize(r) for r in _read(_store(args), args) if _matches(r, args)]
     if args.json:
         _print_json(rows)
         return 0
@@ -184,7 +186,7 @@ def find_record(reference: str, records: list[dict[str, Any]]) -> dict[str, Any]
 
 def show_record(args: argparse.Namespace) -> int:
     """Print one record: a summary, its key figures, and the notes attached to it."""
-    records = _read(_store(args))
+    records = _read(_store(args), args)
     record = find_record(args.run_id, records)
     notes = [n for n in records if n.get("kind") == "note" and n.get("target_run_id") == record["run_id"]]
     if args.json:
@@ -232,7 +234,7 @@ def compare_records(args: argparse.Namespace) -> int:
     """Print the comparison of two eval runs (B minus A)."""
     from tunebench.report.compare import compare_runs, format_comparison, resolve_run
 
-    records = _read(_store(args))
+    records = _read(_store(args), args)
     comparison = compare_runs(resolve_run(args.a, records), resolve_run(args.b, records))
     if args.json:
         _print_json(comparison.to_dict())
@@ -250,7 +252,7 @@ def add_note(args: argparse.Namespace) -> int:
     if not args.text.strip():
         raise RecordError("note: expected some text, found an empty string")
     store = _store(args)
-    target = find_record(args.run_id, _read(store))
+    target = find_record(args.run_id, _read(store, args))
     if target.get("kind") == "note":
         raise RecordError(f"run {target['run_id']} is itself a note: attach notes to a training, eval or imported run")
     now = utc_now()
