@@ -54,6 +54,19 @@ def test_estimate_reproduces_the_seed_logged_dora_v3_adapter_size():
     assert abs(sizes.base_params / 14.7e9 - 1) < 0.03  # Qwen2.5-14B: 14.7B parameters
     assert abs(sizes.adapter_bytes / 2**30 / 2.07 - 1) < 0.05  # the seed logged 2.07 GB for this adapter
 
+def test_preflight_gpu_estimate_is_the_doctor_estimate_of_a_phase_on_a_gpu(tmp_path):
+    from tunebench.memory import estimate_for_recipe
+
+    config = make_project(tmp_path / "p")
+    recipe = load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], bf16=True))
+    sizes = estimate_sizes(recipe, read_base_config(recipe, config))
+    doctor = estimate_for_recipe(recipe, config, device="cuda")
+    assert sizes.gpu_bytes == int(doctor.total_bytes)
+    # The 14B DoRA recipe: bf16 weights (~29.5 GB) plus adapter, optimizer and activations; under 80 GB.
+    big = estimate_sizes(load_recipe(REPO / "recipes" / "dora-v3-curriculum.toml"), QWEN2_5_14B)
+    assert 29.5e9 < big.gpu_bytes < 80e9
+
+
 def test_disk_estimate_includes_the_merged_copy_when_the_recipe_merges(tmp_path):
     merged = estimate_sizes(load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], merge=True,
                                                      bf16=True)), QWEN2_5_14B)

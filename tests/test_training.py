@@ -128,7 +128,9 @@ def test_every_step_loss_is_kept_with_steps_tokens_time_and_memory(run):
         assert math.isclose(figures["mean_loss"], sum(figures["losses"]) / 2)
         assert 0 < figures["loss_tokens"] < figures["tokens"]
         assert figures["wall_s"] > 0 and figures["tokens_per_s"] > 0
-        assert figures["peak_memory_bytes"] > 10 * 2**20 and figures["memory_measure"] == "rss_sampled_at_steps"
+        # The phase's peak RSS from tunebench.memory.PeakMemory: exact (Linux's VmHWM reset at the phase's
+        # start) where /proc/self/clear_refs is writable, else sampled; no longer only at step ends.
+        assert figures["peak_memory_bytes"] > 10 * 2**20 and figures["memory_measure"] in ("rss_peak", "rss_sampled")
         assert math.isfinite(figures["validation_loss"])
     totals = record.data["totals"]
     assert totals["steps"] == 6 and totals["examples"] == 12

@@ -25,6 +25,7 @@ __all__ = [
     "estimate_training",
     "estimate_for_entry",
     "estimate_for_recipe",
+    "estimate_recipe_phase",
     "doctor_lines",
     "read_model_config",
     "current_rss_bytes",
@@ -88,6 +89,11 @@ class PeakMemory:
         self._stop = threading.Event()
         self._exact = False
         self._carried = 0  # peaks seen before an inner block reset the process-wide counter
+
+    @property
+    def exact(self) -> bool:
+        """True when the peak is the counter's own (CUDA, or Linux's VmHWM), False when it was sampled."""
+        return self.kind == "cuda" or self._exact
 
     @property
     def delta_bytes(self) -> int:
@@ -475,6 +481,11 @@ def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) 
     if model_config is None:
         return None
     on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda") and recipe.device != "cpu"
+    return estimate_recipe_phase(recipe, model_config, on_gpu=on_gpu)
+
+
+def estimate_recipe_phase(recipe: Any, model_config: dict[str, Any], *, on_gpu: bool) -> MemoryEstimate:
+    """Return the estimated peak of one of `recipe`'s phases on the base model described by `model_config`."""
     compute = "bfloat16" if on_gpu and recipe.bf16 else "float32"
     adapter = AdapterShape(recipe.rank, tuple(recipe.target_modules), recipe.use_dora, recipe.dropout)
     # tunebench trains with TRL's SFTTrainer, which scores tokens through its chunked LM head.

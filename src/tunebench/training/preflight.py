@@ -158,13 +158,10 @@ def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate
     checkpoint = adapter_bytes * 3 + (1 << 20)  # weights + two AdamW moments + trainer/rng/scheduler state
     merged = base * (2 if recipe.bf16 else 4) if recipe.merge else 0
     disk = len(recipe.phases) * (recipe.save_total_limit * checkpoint + adapter_bytes) + adapter_bytes + merged
-    weight_bytes = base * (0.55 if recipe.quantized else (2 if recipe.bf16 else 4))
-    # Activations: a rough 20 bytes per hidden unit per token per layer, a tenth of it with checkpointing.
-    activations = recipe.batch_size * recipe.max_length * hidden * layers * 20
-    if recipe.gradient_checkpointing:
-        activations //= 10
-    logits = recipe.batch_size * recipe.max_length * vocab * 4 * 2
-    gpu = int(weight_bytes + adapter_bytes * 4 + activations + logits)
+    # The peak is `tunebench doctor`'s estimate of one phase (tunebench.memory), so on a GPU both agree.
+    from tunebench.memory import estimate_recipe_phase
+
+    gpu = int(estimate_recipe_phase(recipe, model_config, on_gpu=recipe.device != "cpu").total_bytes)
     return SizeEstimate(base, adapter, adapter_bytes, checkpoint, merged, int(disk * 1.1), gpu)
 
 

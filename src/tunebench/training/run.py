@@ -27,6 +27,7 @@ from tunebench.config import Config, load_config
 from tunebench.data import Example, check_contamination, examples_sha256, file_sha256, load_examples, normalize
 from tunebench.errors import DataError, RecipeError
 from tunebench.history.records import new_run_id, utc_now
+from tunebench.memory import PeakMemory
 from tunebench.registry import ModelEntry, Registry
 from tunebench.training import resilience
 from tunebench.training.cost import hardware_key, training_cost
@@ -277,10 +278,11 @@ def _train_phase(run: _Run, phase: Phase, start_adapter: Path | None) -> None:
         batch, accum = _batch_layout(run)
         model = _attach_adapter(run, start_adapter)
         resume_from = resilience.last_complete_checkpoint(checkpoints)
-        trainer, watch = _phase_trainer(run, phase, model, examples, batch, accum, checkpoints)
+        trainer = _phase_trainer(run, phase, model, examples, batch, accum, checkpoints)
         started = time.perf_counter()
         try:
-            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+            with PeakMemory(run.device) as peak:
+                trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         except torch.OutOfMemoryError as error:
             step, lost = trainer.state.global_step, time.perf_counter() - started
             del trainer
@@ -297,7 +299,7 @@ def _train_phase(run: _Run, phase: Phase, start_adapter: Path | None) -> None:
     validation_loss = trainer.evaluate().get("eval_loss")
     trainer.accelerator.wait_for_everyone()  # every rank's next phase loads this adapter
     figures.clear()
-    figures.update(_phase_figures(run, phase, trainer, watch, elapsed, validation_loss, batch, accum, resume_from))
+    figures.update(_phase_figures(run, phase, trainer, peak, elapsed, validation_loss, batch, accum, resume_from))
     figures["adapter"] = str(adapter_dir)
     _save_state(run)
     del trainer
@@ -344,7 +346,7 @@ def _stop_preempted(run: _Run, phase: Phase, step: int | None) -> None:
 
 
 def _phase_trainer(run: _Run, phase: Phase, model: Any, examples: list[Example], batch: int, accum: int,
-                   checkpoints: Path) -> tuple[Any, _PhaseWatch]:
+                   checkpoints: Path) -> Any:
     import datasets
     from datasets import Dataset
     from transformers import ProgressCallback
@@ -383,7 +385,6 @@ def _phase_trainer(run: _Run, phase: Phase, model: Any, examples: list[Example],
         dataloader_num_workers=0,
         report_to="none",
     )
-    watch = _PhaseWatch(run.device)
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # the phase's own bar is the progress; TRL's map() bars are noise
     try:
@@ -393,17 +394,17 @@ def _phase_trainer(run: _Run, phase: Phase, model: Any, examples: list[Example],
             train_dataset=Dataset.from_list([e.for_trainer() for e in examples]),
             eval_dataset=Dataset.from_list([e.for_trainer() for e in run.validation]),
             processing_class=run.tokenizer,
-            callbacks=[resilience.PreemptionCallback(run.latch), watch, *run.callbacks],
+            callbacks=[resilience.PreemptionCallback(run.latch), *run.callbacks],
         )
     finally:
         if bars:
             datasets.enable_progress_bars()
     trainer.pop_callback(ProgressCallback)
     trainer.add_callback(_PhaseProgress(phase))
-    return trainer, watch
+    return trainer
 
 
-def _phase_figures(run: _Run, phase: Phase, trainer: Any, watch: _PhaseWatch, elapsed: float,
+def _phase_figures(run: _Run, phase: Phase, trainer: Any, peak: PeakMemory, elapsed: float,
                    validation_loss: float | None, batch: int, accum: int, resumed_from: Path | None) -> dict[str, Any]:
     examples = run.plans[phase.name]
     # A NaN or infinite loss is kept as null: JSON has no NaN, and a diverged step must still be visible.
@@ -422,7 +423,7 @@ def _phase_figures(run: _Run, phase: Phase, trainer: Any, watch: _PhaseWatch, el
         "mean_loss": statistics.fmean(finite) if finite else None, "losses": losses,
         "tokens": tokens, "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
         "wall_s": elapsed, "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
-        "peak_memory_bytes": watch.peak_bytes(), "memory_measure": watch.measure,
+        "peak_memory_bytes": int(peak.peak_bytes), "memory_measure": _memory_measure(peak),
         "validation_loss": _finite(validation_loss), "batch_size": batch, "grad_accum": accum,
         "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
     }
@@ -571,35 +572,11 @@ def _write_manifest(path: Path, examples: list[Example]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-class _PhaseWatch(TrainerCallback):
-    """Peak memory of a phase: CUDA's max allocated, or the process RSS sampled at every step end."""
-
-    def __init__(self, device: str):
-        self.device = device
-        self.measure = "cuda_max_allocated" if device == "cuda" else "rss_sampled_at_steps"
-        self._peak = 0
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        import torch
-
-        if self.device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        self._sample()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self._sample()
-
-    def _sample(self) -> None:
-        import psutil
-
-        self._peak = max(self._peak, psutil.Process().memory_info().rss)
-
-    def peak_bytes(self) -> int:
-        import torch
-
-        if self.device == "cuda":
-            return int(torch.cuda.max_memory_allocated())
-        return int(self._peak)
+def _memory_measure(peak: PeakMemory) -> str:
+    """Return how a phase's peak was measured: CUDA's max allocated, Linux's exact peak RSS, or sampled RSS."""
+    if peak.kind == "cuda":
+        return "cuda_max_allocated"
+    return "rss_peak" if peak.exact else "rss_sampled"
 
 
 class _PhaseProgress(TrainerCallback):
