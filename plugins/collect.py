@@ -13,6 +13,7 @@ import pytest
 
 from tunebench.history.eval_record import ItemResult
 from tunebench_pytest.fixtures import MODEL_KEY, RECORD_KEY
+from tunebench_pytest.resources import WORKER_OUTPUT_KEY
 
 __all__ = ["RunCollector"]
 
@@ -25,6 +26,7 @@ class RunCollector:
         self.items: dict[str, ItemResult] = {}
         self.model: dict[str, Any] | None = None
         self.notes: list[str] = []
+        self.resources: list[dict[str, Any] | None] = []  # peak memory of each process that ran tests
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Serial runs: the expected items are the collected ones (under xdist the controller collects none)."""
@@ -41,6 +43,11 @@ class RunCollector:
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """xdist: the item a worker died on is crashed (not a wrong answer); its report follows."""
         self._item(crashitem).status = "crashed"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist: a worker finished; keep the peak memory it measured (a crashed worker sends none)."""
+        self.resources.append(getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Take the outcomes attached to a report and the item's final status."""

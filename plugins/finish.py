@@ -16,6 +16,7 @@ from tunebench.provenance import collect
 from tunebench.registry import Registry
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.options import Settings
+from tunebench_pytest.resources import combine
 
 __all__ = ["RunOutcome", "finish_run"]
 
@@ -44,6 +45,9 @@ def finish_run(session: pytest.Session, collector: RunCollector, settings: Setti
         model=collector.model or _registry_model(settings), items=items, started_at=started_at,
         finished_at=utc_now(), provenance=_provenance(session.config), expected=len(collector.expected),
         interrupted=interrupted, notes=collector.notes, root=session.config.rootpath)
+    measured = combine(collector.resources)
+    if measured is not None:
+        record["resources"] = measured
     outcome = RunOutcome(record)
     store = open_store(settings.history) if (settings.record or settings.gate) else None
     if settings.gate:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tunebench.history.records import utc_now
-from tunebench_pytest import options, summary
+from tunebench_pytest import options, resources, summary
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.finish import finish_run
 
@@ -43,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "domain(name): the finance domain a question or probe covers")
     config.addinivalue_line("markers", "difficulty(level): easy, medium, hard or extreme")
     config.stash[SETTINGS] = options.resolve_settings(config)
+    resources.start(config)  # before any session fixture loads the model
     if not options.is_worker(config):
         config.stash[_STARTED] = utc_now()
         collector = RunCollector()
@@ -60,8 +61,13 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if options.is_worker(config) or _COLLECTOR not in config.stash:
+    if options.is_worker(config):
+        config.workeroutput[resources.WORKER_OUTPUT_KEY] = resources.finish(config)
         return
+    if _COLLECTOR not in config.stash:
+        return
+    if not config.pluginmanager.hasplugin("dsession"):  # serial: this process ran the evaluation
+        config.stash[_COLLECTOR].resources.append(resources.finish(config))
     outcome = finish_run(session, config.stash[_COLLECTOR], config.stash[SETTINGS], config.stash[_STARTED])
     config.stash[_OUTCOME] = outcome
     if outcome is None:
@@ -73,6 +79,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     elif outcome.verdict is not None and not outcome.verdict.passed and session.exitstatus == pytest.ExitCode.OK:
         # Every item may have passed (a wrong answer is an outcome, not a failure): the gate judges the run.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    resources.finish(config)  # closes the measurement if the session never finished (a no-op otherwise)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

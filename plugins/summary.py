@@ -9,6 +9,7 @@ import pytest
 
 from tunebench.table import format_table
 from tunebench_pytest.finish import RunOutcome
+from tunebench_pytest.resources import describe
 
 __all__ = ["one_line", "write_terminal", "write_github_summary", "add_junit_properties"]
 
@@ -25,6 +26,9 @@ def one_line(outcome: RunOutcome) -> str:
         parts.append(f"quality {aggregates['quality']:.2f}")
     if aggregates.get("latency_s", {}).get("p50") is not None:
         parts.append(f"latency p50 {aggregates['latency_s']['p50']:.3g}s")
+    memory = describe(record.get("resources"))
+    if memory:
+        parts.append(memory)
     parts.append(f"run {record['run_id']} {record['status']}")
     if record.get("baseline"):
         parts.append(f"baseline {record['baseline']['run_id']}")
@@ -105,6 +109,9 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
     if aggregates.get("accuracy"):
         for key in ("value", "low", "high", "k", "n"):
             properties[f"tunebench.accuracy.{key}"] = aggregates["accuracy"][key]
+    if record.get("resources"):
+        properties["tunebench.peak_memory_bytes"] = record["resources"]["peak_memory_bytes"]
+        properties["tunebench.memory_kind"] = record["resources"]["memory_kind"]
     if outcome.verdict is not None:
         properties["tunebench.gate"] = "pass" if outcome.verdict.passed else "fail"
         for check in outcome.verdict.failed:

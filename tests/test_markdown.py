@@ -159,3 +159,20 @@ def test_notes_on_eval_runs_are_listed_in_run_notes_and_counted_in_the_benchmark
     assert "**`run-eval-1`** (eval run of tiny (2026-02-01)):" in notes
     assert "- Difficulties Encountered: probe latency doubled after the update" in notes
     assert "## Run Notes" not in render_log(mixed)  # notes on sessions stay in their session
+
+
+def test_benchmark_rows_show_the_measured_peak_memory_and_a_dash_for_records_without_it():
+    from tunebench.history.records import validate
+
+    gpu = random_eval("run-eval-gpu", "big", 3, started_at="2026-02-05T10:00:00Z")
+    gpu["resources"] = {"peak_memory_bytes": 31_200_000_000, "memory_kind": "cuda_allocated", "device": "cuda:0"}
+    cpu = random_eval("run-eval-cpu", "tiny", 4, started_at="2026-02-04T10:00:00Z")
+    cpu["resources"] = {"peak_memory_bytes": 812_000_000, "memory_kind": "rss", "device": "cpu"}
+    old = random_eval("run-eval-old", "tiny", 5, started_at="2026-02-03T10:00:00Z")  # recorded before the field
+    for record in (gpu, cpu, old):
+        validate(record)
+    table = _section(render_log([gpu, cpu, old]), "Benchmark Evaluation Results").split("\n\n")[2]
+    rows = [line.split(" | ") for line in table.splitlines()]
+    column = rows[0].index("Peak Memory")
+    peaks = {row[column + 1].strip("`"): row[column] for row in rows[2:]}
+    assert peaks == {"run-eval-gpu": "31.2 GB GPU", "run-eval-cpu": "812 MB RSS", "run-eval-old": "—"}

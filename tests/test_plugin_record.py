@@ -29,6 +29,35 @@ def test_run_on_tiny_writes_one_valid_record_with_every_question(pytester):
     result.stdout.fnmatch_lines([f"tunebench: model tiny, accuracy {correct / 8:.3f} [[]*]*({correct}/8)*gate PASS"])
 
 
+def test_record_holds_the_eval_runs_peak_memory_including_what_session_fixtures_held(pytester):
+    from tunebench.errors import TunebenchError
+    from tunebench.memory import MiB, current_rss_bytes
+
+    write_project(pytester, n=4, suite=TINY_SUITE)
+    # A session fixture that holds 256 MiB (written, so resident) until the session ends, like a model would.
+    pytester.makeconftest("""
+import pytest
+
+@pytest.fixture(scope="session", autouse=True)
+def ballast():
+    block = b"x" * (256 << 20)
+    yield
+    del block
+""")
+    before = current_rss_bytes()  # in-process run: the run's process already holds about this much
+    result = pytester.runpytest("--model", "tiny")
+    result.assert_outcomes(passed=4)
+    [record] = records(pytester)
+    validate(record)
+    resources = record["resources"]
+    assert resources["memory_kind"] == "rss" and resources["device"] == "cpu" and resources["processes"] == 1
+    assert resources["start_rss_bytes"] > 0.9 * before  # measured at the session's start, not later
+    assert resources["peak_memory_bytes"] >= resources["start_rss_bytes"] + 256 * MiB
+    result.stdout.fnmatch_lines(["tunebench: model tiny, accuracy*, peak memory * (RSS), run *"])
+    with pytest.raises(TunebenchError, match="memory_kind"):
+        validate({**record, "resources": {**resources, "memory_kind": "vram"}})
+
+
 def test_every_option_can_come_from_the_config(pytester):
     write_project(pytester, n=4, extra='default_model = "prod"\nrecord = false\n[tool.tunebench.gate]\nenabled = false')
     write_answers(pytester, {"prod": {f"q{i:03d}": "A" for i in range(4)}})

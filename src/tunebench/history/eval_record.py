@@ -29,7 +29,7 @@ QUESTION_FIELDS = ("id", "domain", "difficulty", "correct")
 PROBE_FIELDS = ("id", "domain")
 _LETTERS = ("A", "B", "C", "D")
 # Fields that change between two runs of the same model on the same suites (see `comparable`).
-VOLATILE_KEYS = ("run_id", "started_at", "finished_at", "provenance", "gate", "baseline", "notes")
+VOLATILE_KEYS = ("run_id", "started_at", "finished_at", "provenance", "gate", "baseline", "notes", "resources")
 VOLATILE_PROBE_KEYS = ("load_s", "ttft_s", "decode_tokens_per_s", "latency_s", "latency_median_s", "latency_p90_s")
 
 
@@ -271,7 +271,7 @@ def _round(value: float | None) -> float | None:
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:
-    """Return the record without what legitimately differs between runs (ids, times, provenance, timings)."""
+    """Return the record without what legitimately differs between runs (ids, times, provenance, timings, memory)."""
     if not isinstance(record, dict):
         raise RecordError(f"expected a record, found {type(record).__name__}")
     data = {k: v for k, v in record.items() if k not in VOLATILE_KEYS}

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tunebench.memory import format_bytes
 from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView
 
 __all__ = ["render_log", "render_log_file", "format_percent", "format_interval", "dollars", "write_replacing", "DASH",
@@ -328,7 +329,7 @@ def _model_comparison(history: History) -> str:
 def _benchmark(history: History) -> str:
     imported = history.rows_of("benchmark")
     columns = _merged_columns(["Model", "Accuracy", "95% Interval", "Questions", "Avg Latency", "Quality (1-5)",
-                               "Gate", "Run", "Date", "Notes"], imported)
+                               "Gate", "Peak Memory", "Run", "Date", "Notes"], imported)
     measured = []
     for run in reversed(history.evals):
         accuracy = run.accuracy
@@ -336,7 +337,8 @@ def _benchmark(history: History) -> str:
                   "95% Interval": format_interval(accuracy and accuracy.low, accuracy and accuracy.high),
                   "Questions": DASH if accuracy is None else f"{accuracy.k}/{accuracy.n}",
                   "Avg Latency": _seconds(run.mean_latency_s), "Quality (1-5)": _number(run.quality, 2),
-                  "Gate": run.gate_verdict, "Run": f"`{run.run_id}`", "Date": run.date,
+                  "Gate": run.gate_verdict, "Peak Memory": _peak_memory(run.record.get("resources")),
+                  "Run": f"`{run.run_id}`", "Date": run.date,
                   "Notes": _eval_notes(run, history)}
         measured.append([_escape(values.get(c, DASH)) for c in columns])
     subtitle = next((r["subtitle"] for r in imported if r.get("subtitle")), None) or "Evaluation Benchmark"
@@ -345,6 +347,14 @@ def _benchmark(history: History) -> str:
     lines += _table(columns, rows) if rows else ["_No evaluation runs recorded._"]
     lines += _domain_accuracy(history) + _gate_details(history)
     return "\n".join(lines)
+
+
+def _peak_memory(resources: dict[str, Any] | None) -> str:
+    """Return an eval run's peak as "812 MB RSS" or "29.8 GB GPU", or "—" (older records did not measure it)."""
+    if not resources or resources.get("peak_memory_bytes") is None:
+        return DASH
+    kind = "GPU" if resources.get("memory_kind") == "cuda_allocated" else "RSS"
+    return f"{format_bytes(resources['peak_memory_bytes'])} {kind}"
 
 
 def _eval_notes(run: EvalView, history: History) -> str:
