@@ -25,7 +25,8 @@ _PEAK = pytest.StashKey[PeakMemory]()
 def start(config: pytest.Config) -> None:
     """Start measuring this process's peak memory (idempotent)."""
     if _PEAK not in config.stash:
-        config.stash[_PEAK] = PeakMemory(device="cpu").__enter__()
+        # Where the peak RSS cannot be reset (not Linux) PeakMemory samples: coarsely, for a whole session.
+        config.stash[_PEAK] = PeakMemory(device="cpu", sample_interval_s=0.05).__enter__()
 
 
 def finish(config: pytest.Config) -> dict[str, Any] | None:
