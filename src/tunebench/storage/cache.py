@@ -29,7 +29,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from tunebench.storage.gcs import gcs_errors, make_client, retry_policy
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.manifest import Manifest, ManifestFile
 from tunebench.storage.remote import committed_manifest
-from tunebench.storage.transfer import Progress, TransferSettings, format_bytes
+from tunebench.storage.transfer import Progress, TransferSettings, format_bytes, run_largest_first
 
 __all__ = ["PullReport", "pull_folder", "cache_dir_for", "version_dir_name"]
 
@@ -172,19 +171,11 @@ def _download_all(bucket: Any, location: GcsLocation, todo: list[ManifestFile], 
         state.record(item.name, digest)
         report.downloaded.append(item.name)
 
-    # Largest first: a 5 GB shard starting last would leave the other workers idle at the end.
-    order = sorted(todo, key=lambda f: -f.size)
-    with progress, ThreadPoolExecutor(max_workers=min(settings.workers, len(order))) as pool:
-        futures = [pool.submit(fetch, item) for item in order]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            for pending in futures:
-                pending.cancel()
-            raise
-        finally:
-            report.bytes_downloaded, report.seconds = progress.done, progress.seconds
+    try:
+        with progress:
+            run_largest_first(todo, lambda f: f.size, fetch, settings.workers)
+    finally:
+        report.bytes_downloaded, report.seconds = progress.done, progress.seconds
 
 
 def _download_verified(bucket: Any, location: GcsLocation, item: ManifestFile, target: Path,

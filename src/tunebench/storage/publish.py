@@ -22,7 +22,7 @@ from tunebench.storage.checksums import Digest, FileDigest, file_digest
 from tunebench.storage.gcs import StoredObject, gcs_errors, make_client, write_object
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.manifest import MANIFEST_NAME, OBJECTS_DIR, Manifest, ManifestFile, read_manifest
-from tunebench.storage.transfer import Progress, TransferSettings, format_bytes
+from tunebench.storage.transfer import Progress, TransferSettings, format_bytes, run_largest_first
 
 __all__ = ["PushReport", "push_folder", "folder_files"]
 
@@ -105,17 +105,7 @@ def _stage(bucket: Any, location: GcsLocation, source: Path, push_id: str, diges
                               if_generation_match=0, progress=progress)
         staged[file_name] = stored
 
-    # Largest first, so the shards that take longest start first and the pool drains evenly.
-    order = sorted(digests, key=lambda n: -digests[n].size)
-    with ThreadPoolExecutor(max_workers=min(settings.workers, len(order))) as pool:
-        futures = [pool.submit(upload, n) for n in order]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            for pending in futures:
-                pending.cancel()
-            raise
+    run_largest_first(list(digests), lambda n: digests[n].size, upload, settings.workers)
 
 
 def _commit(bucket: Any, location: GcsLocation, name: str, push_id: str, digests: dict[str, FileDigest],

@@ -5,10 +5,14 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["TransferSettings", "Progress", "format_bytes", "format_size"]
+__all__ = ["TransferSettings", "Progress", "format_bytes", "format_size", "run_largest_first"]
+
+T = TypeVar("T")
 
 _MIB = 1 << 20
 
@@ -108,3 +112,22 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def run_largest_first(items: Sequence[T], size: Callable[[T], int], work: Callable[[T], None], workers: int) -> None:
+    """Run `work` on every item in a thread pool, largest first; the first failure cancels what has not started.
+
+    Largest first: a 5 GB shard starting last would leave the other workers idle at the end.
+    """
+    order = sorted(items, key=lambda item: -size(item))
+    if not order:
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(order))) as pool:
+        futures = [pool.submit(work, item) for item in order]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for pending in futures:
+                pending.cancel()
+            raise
