@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from tunebench.errors import SuiteError
-from tunebench.suites import DIFFICULTIES, DOMAINS, LETTERS, load_probes, load_questions, resolve_files, schema
+from tunebench.suites import (
+    DIFFICULTIES,
+    DOMAINS,
+    LETTERS,
+    load_files,
+    load_probes,
+    load_questions,
+    resolve_files,
+    schema,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "eval_suites" / "benchmark_100" / "questions.jsonl"
@@ -71,6 +80,16 @@ def test_duplicate_id_names_file_line_and_field(tmp_path):
     message = _problem(tmp_path, rows)
     where = tmp_path / "questions.jsonl"
     assert f"{where}:6: field id: expected a unique id, found 'ret-001' again (first on line 1)" in message
+
+
+def test_an_id_in_two_files_of_one_run_names_the_second_file_line_and_the_first_file(tmp_path):
+    first = _write(tmp_path, _rows()[:3], name="a.jsonl")
+    second = _write(tmp_path, _rows()[2:5], name="b.jsonl")
+    assert [q.id for q in load_files([first], load_questions)] == [r["id"] for r in _rows()[:3]]
+    with pytest.raises(SuiteError) as caught:
+        load_files([first, second], load_questions)
+    assert (f"{second}:1: field id: expected ids unique across the run's files, found "
+            f"{_rows()[2]['id']!r} also in {first}") in str(caught.value)
 
 
 def test_answer_outside_the_choices_names_file_line_and_field(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from tunebench.config import load_config
 from tunebench.errors import SuiteError
-from tunebench.suites import Question, load_questions, resolve_files, suite_name
+from tunebench.suites import Question, load_files, load_questions, resolve_files, suite_name
 
 SHIPPED = Path(__file__).parent / "questions.jsonl"
 SHIPPED_PER_DOMAIN = 20  # benchmark_100: 20 questions in each of the five domains
@@ -19,20 +19,17 @@ def selected_questions(config: pytest.Config) -> list[Question]:
     """Return this run's questions (loaded and validated once, before any model loads)."""
     if _QUESTIONS not in config.stash:
         settings = load_config(config.rootpath).eval
-        questions, seen = [], {}
-        given = config.getoption("tunebench_suites")
-        for path in resolve_files(given, config.invocation_params.dir, settings.suites, SHIPPED):
+        paths = resolve_files(config.getoption("tunebench_suites"), config.invocation_params.dir, settings.suites,
+                              SHIPPED)
+
+        def load(path: Path) -> list[Question]:
             per_domain = SHIPPED_PER_DOMAIN if path == SHIPPED.resolve() else settings.per_domain
-            try:
-                loaded = load_questions(path, per_domain=per_domain)
-            except SuiteError as exc:
-                pytest.fail(f"tunebench suite {path}:\n{exc}", pytrace=False)
-            for question in loaded:
-                if question.id in seen:
-                    pytest.fail(f"tunebench suite {path}:{question.line}: field id: expected ids unique across "
-                                f"the run's suites, found {question.id!r} also in {seen[question.id]}", pytrace=False)
-                seen[question.id] = path
-            questions += loaded
+            return load_questions(path, per_domain=per_domain)
+
+        try:
+            questions = load_files(paths, load)
+        except SuiteError as exc:
+            pytest.fail(f"tunebench suite:\n{exc}", pytrace=False)
         config.stash[_QUESTIONS] = questions
     return config.stash[_QUESTIONS]
 

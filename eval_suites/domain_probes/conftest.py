@@ -8,7 +8,7 @@ import pytest
 
 from tunebench.config import load_config
 from tunebench.errors import SuiteError
-from tunebench.suites import Probe, load_probes, resolve_files, suite_name
+from tunebench.suites import Probe, load_files, load_probes, resolve_files, suite_name
 
 SHIPPED = Path(__file__).parent / "probes.jsonl"
 SHIPPED_MIN_PER_DOMAIN = 2
@@ -19,20 +19,16 @@ def selected_probes(config: pytest.Config) -> list[Probe]:
     """Return this run's probes (loaded and validated once, before any model loads)."""
     if _PROBES not in config.stash:
         settings = load_config(config.rootpath).eval
-        probes, seen = [], {}
-        for path in resolve_files(config.getoption("tunebench_probes"), config.invocation_params.dir,
-                                  settings.probes, SHIPPED):
-            minimum = SHIPPED_MIN_PER_DOMAIN if path == SHIPPED.resolve() else None
-            try:
-                loaded = load_probes(path, min_per_domain=minimum)
-            except SuiteError as exc:
-                pytest.fail(f"tunebench probes {path}:\n{exc}", pytrace=False)
-            for probe in loaded:
-                if probe.id in seen:
-                    pytest.fail(f"tunebench probes {path}:{probe.line}: field id: expected ids unique across the "
-                                f"run's probe files, found {probe.id!r} also in {seen[probe.id]}", pytrace=False)
-                seen[probe.id] = path
-            probes += loaded
+        paths = resolve_files(config.getoption("tunebench_probes"), config.invocation_params.dir, settings.probes,
+                              SHIPPED)
+
+        def load(path: Path) -> list[Probe]:
+            return load_probes(path, min_per_domain=SHIPPED_MIN_PER_DOMAIN if path == SHIPPED.resolve() else None)
+
+        try:
+            probes = load_files(paths, load)
+        except SuiteError as exc:
+            pytest.fail(f"tunebench probes:\n{exc}", pytrace=False)
         config.stash[_PROBES] = probes
     return config.stash[_PROBES]
 

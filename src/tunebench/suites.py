@@ -12,18 +12,18 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 
 from tunebench.errors import SuiteError
 
 __all__ = ["DOMAINS", "DIFFICULTIES", "LETTERS", "Question", "Probe", "SuiteProblem", "SuiteFileError",
-           "load_questions", "load_probes", "suite_name", "schema", "resolve_files"]
+           "load_questions", "load_probes", "load_files", "suite_name", "schema", "resolve_files"]
 
 DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 DIFFICULTIES = ("easy", "medium", "hard", "extreme")
@@ -102,6 +102,25 @@ def resolve_files(given: Sequence[str] | None, base: Path, configured: Sequence[
     if given:
         return [(base / p).resolve() for p in given]
     return [Path(p).resolve() for p in configured] or [Path(shipped).resolve()]
+
+
+Item = TypeVar("Item", "Question", "Probe")
+
+
+def load_files(paths: Sequence[Path], load: Callable[[Path], list[Item]]) -> list[Item]:
+    """Return the items of several suite files loaded with `load`; an id used in two files is a SuiteFileError."""
+    items: list[Item] = []
+    first_seen: dict[str, Path] = {}
+    for path in paths:
+        loaded = load(path)
+        clashes = [SuiteProblem(path, item.line, "id", f"expected ids unique across the run's files, found "
+                                                      f"{item.id!r} also in {first_seen[item.id]}")
+                   for item in loaded if item.id in first_seen]
+        if clashes:
+            raise SuiteFileError(clashes)
+        first_seen.update({item.id: path for item in loaded})
+        items += loaded
+    return items
 
 
 @functools.cache
