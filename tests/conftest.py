@@ -26,6 +26,26 @@ def tiny_dir(_tiny_cache):
     return tiny_path()
 
 
+@pytest.fixture(scope="module")
+def tiny(tiny_dir):
+    """(model, tokenizer) of the tiny model, loaded once per test module, in eval mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module on one torch thread: tiny's 64-wide matrices are too small for intra-op threads to pay
+    off, and on a busy 2-core machine they made tiny's forward passes ~10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """An empty project folder as the working directory; write its pyproject.toml with `project.write`."""

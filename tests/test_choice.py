@@ -14,24 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "eval_suites" / "benchmark_100" / "questions.jsonl"
 TASK_YAML = ROOT / "eval_suites" / "benchmark_100" / "lm_eval" / "tunebench_benchmark_100.yaml"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """tiny's matrices are too small for intra-op threads to pay off; on a busy 2-core box they cost 10x."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_dir):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_dir).eval()
-    return model, AutoTokenizer.from_pretrained(tiny_dir)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,23 +8,7 @@ from tunebench.scoring.generation import eos_token_ids, percentile, timed_genera
 
 MESSAGES = [{"role": "user", "content": "What is a Roth IRA?"}]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """tiny's matrices are too small for intra-op threads to pay off; on a busy 2-core box they cost 10x."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_dir):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class ForceTokenAt:
