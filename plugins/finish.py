@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -111,6 +111,9 @@ def _render_log(outcome: RunOutcome, settings: Settings) -> None:
     except ImportError:
         return  # the log renderer is optional: the record is the source of truth
     if settings.history != settings.config.history_uri:
+        if settings.history.startswith("gs://"):
+            _publish_remote_log(outcome, settings)
+            return
         # The configured log shows the configured history; a run recorded elsewhere must not overwrite it.
         outcome.warnings.append(f"the benchmark log {settings.config.log} was not rendered: --history "
                                 f"{settings.history} is not the configured history {settings.config.history_uri}")
@@ -119,3 +122,13 @@ def _render_log(outcome: RunOutcome, settings: Settings) -> None:
         outcome.log_path = str(render_log_file(settings.config))
     except Exception as exc:  # noqa: BLE001 - the record is written; a render bug must not hide that
         outcome.warnings.append(f"the benchmark log was not rendered: {type(exc).__name__}: {exc}")
+
+
+def _publish_remote_log(outcome: RunOutcome, settings: Settings) -> None:
+    """`--history gs://...`: the shared log beside that history is replaced; the local log is left alone."""
+    from tunebench.report.markdown import publish_remote_log
+
+    try:
+        outcome.log_path = publish_remote_log(replace(settings.config, history=settings.history))
+    except Exception as exc:  # noqa: BLE001 - the record is written; a render bug must not hide that
+        outcome.warnings.append(f"the shared benchmark log was not published: {type(exc).__name__}: {exc}")

@@ -35,3 +35,7 @@ def test_eval_suites_run_on_a_gs_model_and_record_to_gs_history(gcs, tiny_dir, t
     assert record["model"]["name"] == "gs-tiny" and record["model"]["base"] == gcs.uri("models/tiny/")
     # The model came from the verified cache, not from the local tiny build.
     assert list((cache / "gcs" / gcs.bucket_name).glob("tiny-*/v1-*/model.safetensors"))
+    # --history gs://... publishes the shared log beside that history and leaves the configured local log alone.
+    shared_log = gcs.bucket.blob("history/LOG.md").download_as_text()
+    assert record["run_id"] in shared_log
+    assert not (tmp_path / "LOG.md").exists()

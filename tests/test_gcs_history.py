@@ -140,3 +140,23 @@ def test_replacing_the_log_renders_again_when_someone_else_replaced_it_first(gcs
     publish_text_replacing(log_uri, render, settings=FAST)
     assert seen == ["base\n", "base\nother\n"]
     assert gcs.bucket.blob("logs2/LOG.md").download_as_text() == "base\nother\nours\n"
+
+
+def test_a_gs_history_log_render_publishes_the_log_beside_the_history_listing_every_run(gcs, project):
+    from record_factory import random_eval
+
+    from tunebench.config import load_config
+    from tunebench.report.markdown import render_log_file
+
+    history = gcs.uri("ci/history")
+    project.write(f'[tool.tunebench]\nhistory = "{history}"\nlog = "BENCHMARK_LOG.md"\n')
+    store = open_store(history)
+    for i in range(2):
+        store.write(random_eval(f"run-{i}", "tiny", seed=i, questions=10))
+    local = render_log_file(load_config(), with_plots=False)
+    remote = gcs.bucket.blob("ci/history/BENCHMARK_LOG.md").download_as_text()
+    assert remote == local.read_text(encoding="utf-8")
+    assert "run-0" in remote and "run-1" in remote
+    store.write(random_eval("run-2", "tiny", seed=2, questions=10))
+    render_log_file(load_config(), with_plots=False)  # replaces the object it read, by generation
+    assert "run-2" in gcs.bucket.blob("ci/history/BENCHMARK_LOG.md").download_as_text()

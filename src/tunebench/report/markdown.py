@@ -17,7 +17,8 @@ from typing import Any
 from tunebench.memory import format_bytes
 from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView
 
-__all__ = ["render_log", "render_log_file", "format_percent", "format_interval", "dollars", "write_replacing", "DASH",
+__all__ = ["render_log", "render_log_file", "publish_remote_log",
+           "format_percent", "format_interval", "dollars", "write_replacing", "DASH",
            "RENDER_COMMAND"]
 
 DASH = "—"
@@ -54,26 +55,55 @@ def render_log(records: Iterable[dict[str, Any]], *, command: str = RENDER_COMMA
 
 def render_log_file(config: Any, out: Path | str | None = None, *, command: str = RENDER_COMMAND,
                     with_plots: bool = True) -> Path:
-    """Render the history of `config` to `out` (default: the configured log) with its plots; return the path."""
-    from tunebench.history.store import open_store
-    from tunebench.registry import Registry
+    """Render the history of `config` to `out` (default: the configured log) with its plots; return the path.
 
+    With a `gs://` history the log is also published beside it (`<history>/<log name>`), see
+    `publish_remote_log`, so CI jobs on several machines share one log that lists every run.
+    """
     target = Path(out) if out is not None else Path(config.log)
-    result = open_store(config.history_uri).read_all()
-    for problem in result.problems:
-        print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
+    records = _read_history(config)
     plots = {}
     if with_plots:
         from tunebench.report.plots import render_plots
 
-        plots = render_plots(result.records, target.parent / f"{target.stem}_plots", relative_to=target.parent)
-    registry = Registry(config)
-    status = {entry.name: entry.status for entry in registry.entries()}
-    text = render_log(result.records, command=command, history_location=config.history, plots=plots,
-                      registry_status=status)
+        plots = render_plots(records, target.parent / f"{target.stem}_plots", relative_to=target.parent)
+    text = _render_config_history(config, records, command, plots)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_replacing(target, text.encode("utf-8"))
+    if config.history_uri.startswith("gs://"):
+        publish_remote_log(config, command=command, log_name=target.name)
     return target
+
+
+def publish_remote_log(config: Any, *, command: str = RENDER_COMMAND, log_name: str | None = None) -> str:
+    """Replace the log object beside a `gs://` history with a fresh render; return its URI.
+
+    The write is conditional on the generation read (`publish_text_replacing`) and the history is read
+    again on every attempt, after the object was read, so concurrent CI jobs never drop a run. The
+    remote log has no plots: its PNGs stay with the local copy.
+    """
+    from tunebench.storage import publish_text_replacing
+
+    uri = f"{config.history_uri.rstrip('/')}/{log_name or Path(config.log).name}"
+    publish_text_replacing(uri, lambda _current: _render_config_history(config, _read_history(config), command, {}))
+    return uri
+
+
+def _read_history(config: Any) -> list[dict[str, Any]]:
+    from tunebench.history.store import open_store
+
+    result = open_store(config.history_uri).read_all()
+    for problem in result.problems:
+        print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
+    return result.records
+
+
+def _render_config_history(config: Any, records: list[dict[str, Any]], command: str, plots: dict) -> str:
+    from tunebench.registry import Registry
+
+    status = {entry.name: entry.status for entry in Registry(config).entries()}
+    return render_log(records, command=command, history_location=config.history, plots=plots,
+                      registry_status=status)
 
 
 def write_replacing(target: Path, data: bytes) -> None:
