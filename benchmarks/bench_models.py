@@ -10,27 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from tunebench.tiny import cache_root, tiny_path
+from tunebench.tiny import TINY_CONFIG, cache_root, cached_model_folder, tiny_path
 
 __all__ = ["BENCH_CONFIG", "MODEL_SIZES", "model_path", "bench_path", "build_random_qwen2", "make_dora_adapter"]
 
 # Hidden 512, 8 layers, 8 heads / 2 KV heads (Qwen2.5-14B's 5:1 head ratio is 40:8), SwiGLU 1408.
 BENCH_CONFIG = {
+    **TINY_CONFIG,
     "hidden_size": 512,
     "intermediate_size": 1408,
     "num_hidden_layers": 8,
     "num_attention_heads": 8,
     "num_key_value_heads": 2,
-    "max_position_embeddings": 2048,
-    "rope_theta": 1000000.0,
-    "rms_norm_eps": 1e-6,
-    "tie_word_embeddings": True,
-    "use_sliding_window": False,
 }
 SEED = 0
 BUILD_VERSION = 1
@@ -50,18 +43,7 @@ def bench_path() -> Path:
     """Return the folder of the `bench` model, building it on first use."""
     tokenizer_dir = tiny_path()
     target = cache_root() / "models" / f"bench-{_build_key(tokenizer_dir)}"
-    if not (target / "config.json").is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".bench-build-", dir=target.parent))
-        try:
-            build_random_qwen2(staging, BENCH_CONFIG, tokenizer_dir, seed=SEED)
-            os.rename(staging, target)
-        except OSError:
-            if not (target / "config.json").is_file():
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return cached_model_folder(target, lambda out: build_random_qwen2(out, BENCH_CONFIG, tokenizer_dir, seed=SEED))
 
 
 def _build_key(tokenizer_dir: Path) -> str:

@@ -57,3 +57,19 @@ def test_tiny_accepts_adapters_on_all_seven_projections(tiny_dir, use_dora):
     loss.backward()
     grads = [p.grad for n, p in peft_model.named_parameters() if p.requires_grad]
     assert grads and all(g is not None for g in grads)
+
+
+def test_a_failed_build_leaves_neither_the_model_folder_nor_its_staging_copy(tmp_path):
+    from tunebench.tiny import cached_model_folder
+
+    def broken_build(folder):
+        (folder / "config.json").write_text("{}")  # half a model, then the build dies
+        raise RuntimeError("disk full")
+
+    target = tmp_path / "models" / "m-1"
+    with pytest.raises(RuntimeError, match="disk full"):
+        cached_model_folder(target, broken_build)
+    assert list((tmp_path / "models").iterdir()) == []
+    built = cached_model_folder(target, lambda folder: (folder / "config.json").write_text('{"ok": 1}'))
+    assert built == target and (target / "config.json").read_text() == '{"ok": 1}'
+    assert cached_model_folder(target, broken_build) == target  # present: never rebuilt

@@ -7,7 +7,6 @@ adapter's LoRA matrices fit the base's layer shapes (an adapter trained for anot
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -202,7 +201,3 @@ def _file_sha256(path: Path) -> str:
     os.replace(tmp, memo)
     return digest.hexdigest()
 
-
-def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
-    """Return an adapter's adapter_config.json as a dict."""
-    return json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))

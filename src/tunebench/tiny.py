@@ -13,12 +13,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import platformdirs
 
-__all__ = ["TINY_CONFIG", "QWEN2_5_SPECIAL_TOKENS", "cache_root", "tiny_path", "build_tiny"]
+__all__ = ["TINY_CONFIG", "QWEN2_5_SPECIAL_TOKENS", "cache_root", "tiny_path", "build_tiny", "cached_model_folder"]
 
 # Hidden 64, 2 layers, 4 heads (2 KV heads), tied embeddings: about 100k parameters with a 512 vocab.
 TINY_CONFIG = {
@@ -75,24 +76,28 @@ def _build_key() -> str:
 
 def tiny_path() -> Path:
     """Return the folder of the tiny model, building it on first use."""
-    target = cache_root() / "models" / f"tiny-{_build_key()}"
-    if not (target / "config.json").is_file():
-        _publish(target)
-    return target
+    return cached_model_folder(cache_root() / "models" / f"tiny-{_build_key()}", build_tiny)
 
 
-def _publish(target: Path) -> None:
-    # Build aside, then rename into place: concurrent first uses never see a half-written folder.
+def cached_model_folder(target: Path, build: Callable[[Path], object]) -> Path:
+    """Return `target`, first running `build(folder)` aside and renaming it into place if it isn't there.
+
+    Build aside, then rename: concurrent first uses never see a half-written folder, and the loser of a
+    race keeps the winner's copy.
+    """
+    if (target / "config.json").is_file():
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
     try:
-        build_tiny(staging)
+        build(staging)
         os.rename(staging, target)
     except OSError:
         if not (target / "config.json").is_file():
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def build_tiny(out_dir: Path) -> Path:
