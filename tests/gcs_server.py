@@ -28,9 +28,24 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tunebench.storage import TransferSettings
+
+# Small resumable threshold and chunk, so the tiny model's 400 KiB weights go up as a real resumable upload;
+# short retry back-off so fault tests don't wait.
+FAST_TRANSFERS = TransferSettings(workers=4, resumable_threshold=256 * 1024, chunk_size=256 * 1024,
+                                  retry_initial_s=0.01, retry_maximum_s=0.05, retry_timeout_s=20, progress=False)
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """Every visible file under `folder` by relative path, with its bytes (for byte-identical round trips)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
 
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
 

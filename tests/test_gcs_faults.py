@@ -12,22 +12,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from gcs_server import FAST_TRANSFERS as FAST
+from gcs_server import files_in
 
 from tunebench.errors import ChecksumError, ConflictError, StorageError
-from tunebench.storage import TransferSettings, pull_folder, push_folder, read_manifest
+from tunebench.storage import pull_folder, push_folder, read_manifest
 from tunebench.storage.checksums import Digest
 from tunebench.storage.gcs import make_client, write_object
 from tunebench.storage.location import GcsLocation
 
 pytest_plugins = ["gcs_server"]
-
-FAST = TransferSettings(workers=4, resumable_threshold=256 * 1024, chunk_size=256 * 1024, retry_initial_s=0.01,
-                        retry_maximum_s=0.05, retry_timeout_s=20, progress=False)
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.startswith(".")}
 
 
 def _downloads(proxy, needle: str) -> list:
@@ -66,7 +60,7 @@ def test_eight_racing_publishers_leave_exactly_one_manifest(gcs, tmp_path):
     assert manifest.push_id == report.manifest.push_id and manifest.name == folder.name
     # The losers deleted what they staged: only the winner's objects remain.
     assert {n.split("/")[2] for n in gcs.names("race/objects/")} == {report.manifest.push_id}
-    assert _files(pull_folder(gcs.uri("race"), settings=FAST, cache_root=tmp_path / "cache").path) == _files(folder)
+    assert files_in(pull_folder(gcs.uri("race"), settings=FAST, cache_root=tmp_path / "cache").path) == files_in(folder)
 
 
 def test_flipped_byte_on_download_raises_checksum_error_and_leaves_no_file_in_cache(gcs, tiny_dir, tmp_path,
@@ -85,7 +79,7 @@ def test_one_flipped_byte_is_downloaded_again_and_the_pull_succeeds(gcs, tiny_di
     flip = fault_proxy.add(lambda r: r.is_media_download and r.names("model.safetensors"), "flip", times=1)
     pulled = pull_folder(gcs.uri("flip1"), settings=FAST, cache_root=tmp_path)
     assert flip.hits == 1 and _downloads(fault_proxy, "model.safetensors") == [200, 200]
-    assert _files(pulled.path) == _files(tiny_dir)
+    assert files_in(pulled.path) == files_in(tiny_dir)
 
 
 def test_lost_response_after_manifest_commit_is_success_with_exactly_one_manifest(gcs, tiny_dir, tmp_path,
@@ -98,14 +92,14 @@ def test_lost_response_after_manifest_commit_is_success_with_exactly_one_manifes
     assert commits == ["lost 200", 412]  # committed, response dropped; the retry found our own manifest
     assert gcs.names("lost/MANIFEST") == ["lost/MANIFEST.json"]
     assert read_manifest(gcs.bucket, GcsLocation.parse(gcs.uri("lost"))).push_id == report.manifest.push_id
-    assert _files(pull_folder(gcs.uri("lost"), settings=FAST, cache_root=tmp_path).path) == _files(tiny_dir)
+    assert files_in(pull_folder(gcs.uri("lost"), settings=FAST, cache_root=tmp_path).path) == files_in(tiny_dir)
 
 
 def test_lost_response_after_a_staged_create_is_success(gcs, tiny_dir, tmp_path, fault_proxy):
     lost = fault_proxy.add(lambda r: r.is_upload and r.names("config.json"), "lose_response")
     push_folder(tiny_dir, gcs.uri("lost-stage"), name="tiny", settings=FAST)
     assert lost.hits == 1 and 412 in [o for m, p, o in fault_proxy.log if m == "POST"]
-    assert _files(pull_folder(gcs.uri("lost-stage"), settings=FAST, cache_root=tmp_path).path) == _files(tiny_dir)
+    assert files_in(pull_folder(gcs.uri("lost-stage"), settings=FAST, cache_root=tmp_path).path) == files_in(tiny_dir)
 
 
 def test_lost_response_to_the_last_chunk_of_a_resumable_upload_is_success(gcs, tiny_dir, tmp_path, fault_proxy):
@@ -118,7 +112,7 @@ def test_lost_response_to_the_last_chunk_of_a_resumable_upload_is_success(gcs, t
     lost = fault_proxy.add(final_chunk, "lose_response")
     push_folder(tiny_dir, gcs.uri("lost-chunk"), name="tiny", settings=FAST)
     assert lost.hits == 1
-    assert _files(pull_folder(gcs.uri("lost-chunk"), settings=FAST, cache_root=tmp_path).path) == _files(tiny_dir)
+    assert files_in(pull_folder(gcs.uri("lost-chunk"), settings=FAST, cache_root=tmp_path).path) == files_in(tiny_dir)
 
 
 def test_412_for_someone_elses_object_is_a_conflict_and_overwrites_nothing(gcs):
@@ -146,7 +140,7 @@ def test_503s_and_resets_on_upload_are_retried(gcs, tiny_dir, tmp_path, fault_pr
     push_folder(tiny_dir, gcs.uri("flaky-up"), name="tiny", settings=FAST)
     outcomes = [o for _, _, o in fault_proxy.log]
     assert outcomes.count(503) == 3 and outcomes.count("reset") == 4
-    assert _files(pull_folder(gcs.uri("flaky-up"), settings=FAST, cache_root=tmp_path).path) == _files(tiny_dir)
+    assert files_in(pull_folder(gcs.uri("flaky-up"), settings=FAST, cache_root=tmp_path).path) == files_in(tiny_dir)
 
 
 def test_503s_resets_and_a_truncated_body_on_download_are_retried(gcs, tiny_dir, tmp_path, fault_proxy):
@@ -155,7 +149,7 @@ def test_503s_resets_and_a_truncated_body_on_download_are_retried(gcs, tiny_dir,
     fault_proxy.add(lambda r: r.is_media_download, "reset", times=3)
     truncated = fault_proxy.add(lambda r: r.is_media_download and r.names("model.safetensors"), "truncate")
     pulled = pull_folder(gcs.uri("flaky-down"), settings=FAST, cache_root=tmp_path)
-    assert truncated.hits == 1 and _files(pulled.path) == _files(tiny_dir)
+    assert truncated.hits == 1 and files_in(pulled.path) == files_in(tiny_dir)
     outcomes = [o for _, _, o in fault_proxy.log]
     assert outcomes.count(503) == 3 and outcomes.count("reset") == 3
 

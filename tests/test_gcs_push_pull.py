@@ -8,21 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from gcs_server import FAST_TRANSFERS as FAST
+from gcs_server import files_in
 
 from tunebench.errors import ConflictError, StorageError
-from tunebench.storage import TransferSettings, pull_folder, push_folder, read_manifest
+from tunebench.storage import pull_folder, push_folder, read_manifest
 from tunebench.storage.location import GcsLocation
 
 pytest_plugins = ["gcs_server"]
-
-# Small resumable threshold and chunk, so the tiny model's 400 KiB weights go up as a real resumable upload.
-FAST = TransferSettings(workers=4, resumable_threshold=256 * 1024, chunk_size=256 * 1024, retry_initial_s=0.01,
-                        retry_maximum_s=0.05, retry_timeout_s=20, progress=False)
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.startswith(".")}
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +35,16 @@ def adapter_dir(tmp_path_factory, tiny_dir) -> Path:
 def test_push_then_pull_of_tiny_is_byte_identical(gcs, tiny_dir, tmp_path):
     report = push_folder(tiny_dir, gcs.uri("models/tiny"), name="tiny", settings=FAST)
     pulled = pull_folder(gcs.uri("models/tiny"), settings=FAST, cache_root=tmp_path)
-    assert _files(pulled.path) == _files(tiny_dir)
-    assert sorted(pulled.downloaded) == sorted(_files(tiny_dir)) and pulled.reused == []
+    assert files_in(pulled.path) == files_in(tiny_dir)
+    assert sorted(pulled.downloaded) == sorted(files_in(tiny_dir)) and pulled.reused == []
     assert report.manifest.version == 1 and pulled.manifest.push_id == report.manifest.push_id
 
 
 def test_push_then_pull_of_an_adapter_is_byte_identical(gcs, adapter_dir, tmp_path):
     push_folder(adapter_dir, gcs.uri("adapters/a1/"), name="a1", settings=FAST)
     pulled = pull_folder(gcs.uri("adapters/a1"), settings=FAST, cache_root=tmp_path)
-    assert _files(pulled.path) == _files(adapter_dir)
-    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(_files(pulled.path))
+    assert files_in(pulled.path) == files_in(adapter_dir)
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(files_in(pulled.path))
 
 
 def test_manifest_is_the_commit_point_and_names_every_staged_object(gcs, tiny_dir):
@@ -75,7 +68,7 @@ def test_second_push_to_the_same_place_is_refused_unless_new_version(gcs, tiny_d
     assert second.manifest.version == 2 and second.manifest.previous_generation == first.manifest.generation
     pulled = pull_folder(gcs.uri("x"), settings=FAST, cache_root=tmp_path)
     # The cache now holds exactly version 2: version 1's files are gone, so no loader can mix them.
-    assert _files(pulled.path) == _files(adapter_dir)
+    assert files_in(pulled.path) == files_in(adapter_dir)
 
 
 def test_new_version_gets_its_own_folder_and_links_unchanged_files_instead_of_downloading(gcs, tiny_dir,
@@ -88,10 +81,10 @@ def test_new_version_gets_its_own_folder_and_links_unchanged_files_instead_of_do
     push_folder(source, gcs.uri("v"), name="tiny", new_version=True, settings=FAST)
     second = pull_folder(gcs.uri("v"), settings=FAST, cache_root=tmp_path / "cache")
     assert second.path != first.path and second.path.name.startswith("v2-")
-    assert second.downloaded == ["config.json"] and len(second.reused) == len(_files(source)) - 1
+    assert second.downloaded == ["config.json"] and len(second.reused) == len(files_in(source)) - 1
     assert (second.path / "model.safetensors").stat().st_ino == (first.path / "model.safetensors").stat().st_ino
     # A process still loading version 1 finds it whole and unchanged.
-    assert _files(first.path) == _files(tiny_dir) and _files(second.path) == _files(source)
+    assert files_in(first.path) == files_in(tiny_dir) and files_in(second.path) == files_in(source)
     (source / "config.json").write_text("{}")
     push_folder(source, gcs.uri("v"), name="tiny", new_version=True, settings=FAST)
     third = pull_folder(gcs.uri("v"), settings=FAST, cache_root=tmp_path / "cache")
@@ -115,7 +108,7 @@ def test_tampered_cached_file_is_downloaded_again(gcs, tiny_dir, tmp_path):
     config.write_text(config.read_text().replace("64", "65"))
     again = pull_folder(gcs.uri("t"), settings=FAST, cache_root=tmp_path)
     assert again.downloaded == ["config.json"]
-    assert _files(again.path) == _files(tiny_dir)
+    assert files_in(again.path) == files_in(tiny_dir)
 
 
 def test_cache_entry_from_before_a_crash_is_checked_again(gcs, tiny_dir, tmp_path):
@@ -133,14 +126,14 @@ def test_cache_entry_from_before_a_crash_is_checked_again(gcs, tiny_dir, tmp_pat
     state_path.write_text(json.dumps(state))
     again = pull_folder(gcs.uri("boot"), settings=FAST, cache_root=tmp_path)
     assert again.downloaded == ["model.safetensors"]
-    assert _files(again.path) == _files(tiny_dir)
+    assert files_in(again.path) == files_in(tiny_dir)
 
 
 def test_folder_without_manifest_is_pulled_from_its_listing(gcs, tiny_dir, tmp_path, caplog):
-    for name, data in _files(tiny_dir).items():
+    for name, data in files_in(tiny_dir).items():
         gcs.bucket.blob(f"handmade/{name}").upload_from_string(data)
     pulled = pull_folder(gcs.uri("handmade"), settings=FAST, cache_root=tmp_path)
-    assert _files(pulled.path) == _files(tiny_dir)
+    assert files_in(pulled.path) == files_in(tiny_dir)
     assert "has no MANIFEST.json" in caplog.text
 
 
@@ -179,7 +172,7 @@ def test_cli_push_register_pull_and_list_remote(gcs, tiny_dir, project, capsys):
     assert main(["models", "list", "--remote", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["name"], r["part"], r["version"], r["files"]) for r in rows] == [("tiny-gs", "base", 1, 6)]
-    assert rows[0]["size"] == sum(len(b) for b in _files(tiny_dir).values())
+    assert rows[0]["size"] == sum(len(b) for b in files_in(tiny_dir).values())
     assert main(["models", "list", "--remote"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["model", "part", "status", "location", "size", "files", "version"]
