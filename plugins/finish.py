@@ -129,6 +129,6 @@ def _publish_remote_log(outcome: RunOutcome, settings: Settings) -> None:
     from tunebench.report.markdown import publish_remote_log
 
     try:
-        outcome.log_path = publish_remote_log(replace(settings.config, history=settings.history))
+        outcome.log_path = publish_remote_log(replace(settings.config, history=settings.history))[0]
     except Exception as exc:  # noqa: BLE001 - the record is written; a render bug must not hide that
         outcome.warnings.append(f"the shared benchmark log was not published: {type(exc).__name__}: {exc}")

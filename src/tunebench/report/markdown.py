@@ -61,7 +61,11 @@ def render_log_file(config: Any, out: Path | str | None = None, *, command: str 
     `publish_remote_log`, so CI jobs on several machines share one log that lists every run.
     """
     target = Path(out) if out is not None else Path(config.log)
-    records = _read_history(config)
+    if config.history_uri.startswith("gs://"):
+        # The shared log's last render read the history after the object it replaced: reuse those records.
+        records = publish_remote_log(config, command=command, log_name=target.name)[1]
+    else:
+        records = _read_history(config)
     plots = {}
     if with_plots:
         from tunebench.report.plots import render_plots
@@ -70,13 +74,12 @@ def render_log_file(config: Any, out: Path | str | None = None, *, command: str 
     text = _render_config_history(config, records, command, plots)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_replacing(target, text.encode("utf-8"))
-    if config.history_uri.startswith("gs://"):
-        publish_remote_log(config, command=command, log_name=target.name)
     return target
 
 
-def publish_remote_log(config: Any, *, command: str = RENDER_COMMAND, log_name: str | None = None) -> str:
-    """Replace the log object beside a `gs://` history with a fresh render; return its URI.
+def publish_remote_log(config: Any, *, command: str = RENDER_COMMAND,
+                       log_name: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """Replace the log object beside a `gs://` history with a fresh render; return its URI and the records.
 
     The write is conditional on the generation read (`publish_text_replacing`) and the history is read
     again on every attempt, after the object was read, so concurrent CI jobs never drop a run. The
@@ -85,8 +88,14 @@ def publish_remote_log(config: Any, *, command: str = RENDER_COMMAND, log_name: 
     from tunebench.storage import publish_text_replacing
 
     uri = f"{config.history_uri.rstrip('/')}/{log_name or Path(config.log).name}"
-    publish_text_replacing(uri, lambda _current: _render_config_history(config, _read_history(config), command, {}))
-    return uri
+    read: list[list[dict[str, Any]]] = []
+
+    def render(_current: str | None) -> str:
+        read.append(_read_history(config))
+        return _render_config_history(config, read[-1], command, {})
+
+    publish_text_replacing(uri, render)
+    return uri, read[-1]
 
 
 def _read_history(config: Any) -> list[dict[str, Any]]:
