@@ -29,7 +29,9 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
     session.install("ruff")
-    session.run("ruff", "check", "src", "plugins", "tests", "eval_suites", "benchmarks", "noxfile.py")
+    paths = ("src", "plugins", "tests", "eval_suites", "benchmarks", "noxfile.py", "conftest.py")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session
@@ -55,8 +57,15 @@ def bench(session: nox.Session) -> None:
     if os.path.exists(result):
         os.remove(result)  # never report a previous run's figures
     try:
-        session.run("pytest", "benchmarks", "-p", "no:cacheprovider", f"--benchmark-json={result}",
-                    *session.posargs, env=OFFLINE)
+        session.run(
+            "pytest",
+            "benchmarks",
+            "-p",
+            "no:cacheprovider",
+            f"--benchmark-json={result}",
+            *session.posargs,
+            env=OFFLINE,
+        )
     finally:
         # The table of what did run is worth seeing even when a benchmark failed.
         if os.path.exists(result):

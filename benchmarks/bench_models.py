@@ -49,8 +49,12 @@ def bench_path() -> Path:
 def _build_key(tokenizer_dir: Path) -> str:
     import transformers
 
-    digest = hashlib.sha256(json.dumps({"config": BENCH_CONFIG, "seed": SEED, "version": BUILD_VERSION,
-                                        "transformers": transformers.__version__}, sort_keys=True).encode())
+    digest = hashlib.sha256(
+        json.dumps(
+            {"config": BENCH_CONFIG, "seed": SEED, "version": BUILD_VERSION, "transformers": transformers.__version__},
+            sort_keys=True,
+        ).encode()
+    )
     # tiny's folder name already hashes everything that shapes its tokenizer.
     digest.update(tokenizer_dir.name.encode())
     return digest.hexdigest()[:16]
@@ -63,8 +67,13 @@ def build_random_qwen2(out_dir: Path, shape: dict, tokenizer_dir: Path, *, seed:
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     generation = GenerationConfig.from_pretrained(tokenizer_dir)
-    config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=generation.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=generation.pad_token_id, **shape)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        bos_token_id=generation.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=generation.pad_token_id,
+        **shape,
+    )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
     model.generation_config = generation
@@ -80,9 +89,14 @@ def make_dora_adapter(base_dir: Path, out_dir: Path, *, rank: int = 16, seed: in
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, use_dora=True, lora_dropout=0.0, task_type="CAUSAL_LM",
-                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                        "down_proj"])
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        use_dora=True,
+        lora_dropout=0.0,
+        task_type="CAUSAL_LM",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
     model = get_peft_model(base, config)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():

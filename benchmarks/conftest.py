@@ -100,9 +100,22 @@ def dora_adapter_dir(cpu_model_dir, model_size: str, tmp_path_factory: pytest.Te
 def paired_benchmark(benchmark):
     """Run one side of a paired benchmark with fixed rounds; see this module's docstring."""
 
-    def run(fn, *args, side: str, group: str | None = None, goal: str | None = None, goal_note: str | None = None,
-            rounds: int = 3, warmup_rounds: int = 1, iterations: int = 1, setup=None, label: str | None = None,
-            interleave=None, interleave_setup=None, **kwargs):
+    def run(
+        fn,
+        *args,
+        side: str,
+        group: str | None = None,
+        goal: str | None = None,
+        goal_note: str | None = None,
+        rounds: int = 3,
+        warmup_rounds: int = 1,
+        iterations: int = 1,
+        setup=None,
+        label: str | None = None,
+        interleave=None,
+        interleave_setup=None,
+        **kwargs,
+    ):
         if side not in SIDES:
             raise ValueError(f"paired_benchmark: side must be one of {SIDES}, got {side!r}")
         if interleave is not None and (side != "tunebench" or iterations != 1):
@@ -118,11 +131,13 @@ def paired_benchmark(benchmark):
             setup = _interleaved(setup, interleave, interleave_setup, baseline_times)
             fn = _timed(fn, own_times)
         with PeakMemory() as peak:
-            result = benchmark.pedantic(fn, args, kwargs or None, setup=setup, rounds=rounds,
-                                        warmup_rounds=warmup_rounds, iterations=iterations)
+            result = benchmark.pedantic(
+                fn, args, kwargs or None, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds, iterations=iterations
+            )
         measured = peak.as_dict()
-        benchmark.extra_info.update({"peak_mb": measured["peak_mb"], "peak_delta_mb": measured["delta_mb"],
-                                     "peak_kind": measured["kind"]})
+        benchmark.extra_info.update(
+            {"peak_mb": measured["peak_mb"], "peak_delta_mb": measured["delta_mb"], "peak_kind": measured["kind"]}
+        )
         if interleave is not None:
             benchmark.extra_info["interleaved_baseline_s"] = baseline_times[warmup_rounds:]
             benchmark.extra_info["interleaved_tunebench_s"] = own_times[warmup_rounds:]

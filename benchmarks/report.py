@@ -75,8 +75,10 @@ def parse_goal(text: str) -> Goal:
     """Return the Goal written as "<= 0.5", ">= 0.95x"; ValueError naming the text otherwise."""
     match = _GOAL.match(text)
     if not match:
-        raise ValueError(f"benchmark goal {text!r}: expected '<= NUMBER' or '>= NUMBER' (a time ratio "
-                         "tunebench/baseline, optional trailing x)")
+        raise ValueError(
+            f"benchmark goal {text!r}: expected '<= NUMBER' or '>= NUMBER' (a time ratio "
+            "tunebench/baseline, optional trailing x)"
+        )
     return Goal(match.group(1), float(match.group(2)))
 
 
@@ -155,13 +157,17 @@ def render(rows: Sequence[Row]) -> str:
     lines = [format_table(HEADERS, cells), ""]
     lines += [f"problem: {row.problem}" for row in rows if row.problem]
     if any(row.interleaved for row in rows):
-        lines.append("* baseline rounds interleaved with the tunebench rounds in the same test (same machine load): "
-                     "medians, ratio = median of the per-round ratios")
+        lines.append(
+            "* baseline rounds interleaved with the tunebench rounds in the same test (same machine load): "
+            "medians, ratio = median of the per-round ratios"
+        )
     with_goal = [row for row in rows if row.met is not None]
     missed = [row.name for row in with_goal if not row.met]
-    lines.append(f"{len(with_goal) - len(missed)} of {len(with_goal)} goals met"
-                 + (f"; missed: {', '.join(missed)}" if missed else "")
-                 + ". Times: each side's fastest round (rows marked *: medians); ratio = tunebench / baseline.")
+    lines.append(
+        f"{len(with_goal) - len(missed)} of {len(with_goal)} goals met"
+        + (f"; missed: {', '.join(missed)}" if missed else "")
+        + ". Times: each side's fastest round (rows marked *: medians); ratio = tunebench / baseline."
+    )
     return "\n".join(lines)
 
 
@@ -178,8 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     rows = build_rows(data)
     machine = data.get("machine_info", {})
-    print(f"tunebench benchmarks: {machine.get('cpu', {}).get('brand_raw', machine.get('processor', '?'))}, "
-          f"python {machine.get('python_version', '?')}, {data.get('datetime', '')}")
+    print(
+        f"tunebench benchmarks: {machine.get('cpu', {}).get('brand_raw', machine.get('processor', '?'))}, "
+        f"python {machine.get('python_version', '?')}, {data.get('datetime', '')}"
+    )
     print(render(rows))
     failed = any(row.met is False for row in rows)
     return 1 if args.strict and failed else 0

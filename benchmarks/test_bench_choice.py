@@ -45,13 +45,20 @@ def _lm_eval(loaded):
 
 
 def test_choice_lm_eval(paired_benchmark, choice_model, model_size):
-    scores = paired_benchmark(_lm_eval, choice_model, side="baseline", group=f"choice-{model_size}",
-                              rounds=ROUNDS[model_size])
+    scores = paired_benchmark(
+        _lm_eval, choice_model, side="baseline", group=f"choice-{model_size}", rounds=ROUNDS[model_size]
+    )
     assert len(scores) == 100
 
 
 def test_choice_tunebench(paired_benchmark, choice_model, model_size):
-    results = paired_benchmark(_tunebench, choice_model, side="tunebench", group=f"choice-{model_size}",
-                               goal="<= 0.5", goal_note="100 questions scored in at most half lm-eval's time",
-                               rounds=ROUNDS[model_size])
+    results = paired_benchmark(
+        _tunebench,
+        choice_model,
+        side="tunebench",
+        group=f"choice-{model_size}",
+        goal="<= 0.5",
+        goal_note="100 questions scored in at most half lm-eval's time",
+        rounds=ROUNDS[model_size],
+    )
     assert len(results) == 100 and all(r.error is None for r in results)

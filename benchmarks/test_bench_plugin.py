@@ -73,13 +73,27 @@ def test_plugin_overhead_baseline_without_plugin(suite, paired_benchmark):
 
 
 def test_plugin_overhead_collect_and_gate(suite, paired_benchmark):
-    paired_benchmark(_run, suite, "--no-record", side="tunebench", group=GROUP, goal="<= 1.5",
-                     goal_note="per-item collection, record build, validation and gate; nothing written", rounds=5)
+    paired_benchmark(
+        _run,
+        suite,
+        "--no-record",
+        side="tunebench",
+        group=GROUP,
+        goal="<= 1.5",
+        goal_note="per-item collection, record build, validation and gate; nothing written",
+        rounds=5,
+    )
     assert not (suite.path / "hist").exists()
 
 
 def test_plugin_overhead_with_record_write_and_log_render(suite, paired_benchmark):
     # Informational: most of this row is the log renderer drawing its plots (matplotlib), once per run.
-    paired_benchmark(_run, suite, side="tunebench", group=GROUP,
-                     goal_note="+ record write, history read, BENCHMARK_LOG.md and plots", rounds=5)
+    paired_benchmark(
+        _run,
+        suite,
+        side="tunebench",
+        group=GROUP,
+        goal_note="+ record write, history read, BENCHMARK_LOG.md and plots",
+        rounds=5,
+    )
     assert len(list((suite.path / "hist").rglob("*.json"))) == 6  # warmup + 5 rounds, one record each

@@ -67,8 +67,9 @@ def _bytes_moved(url: str, action) -> int:
         proxy.stop()
 
 
-def test_pull_baseline_plain_download_to_filename(paired_benchmark, benchmark, published, gcs_emulator, tmp_path,
-                                                  monkeypatch):
+def test_pull_baseline_plain_download_to_filename(
+    paired_benchmark, benchmark, published, gcs_emulator, tmp_path, monkeypatch
+):
     uri, bucket, objects, total = published
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
     paired_benchmark(_plain_download, bucket, objects, tmp_path, side="baseline", group="pull", rounds=5)
@@ -86,8 +87,14 @@ def test_pull_baseline_plain_download_to_filename(paired_benchmark, benchmark, p
 def test_pull_cold_cache(paired_benchmark, benchmark, published, gcs_emulator, tmp_path, monkeypatch):
     uri, _, _, total = published
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
-    paired_benchmark(lambda: pull_folder(uri, settings=SETTINGS, cache_root=_fresh(tmp_path)), side="tunebench",
-                     group="pull", goal="<= 1.0", goal_note="pull throughput >= the plain client's", rounds=5)
+    paired_benchmark(
+        lambda: pull_folder(uri, settings=SETTINGS, cache_root=_fresh(tmp_path)),
+        side="tunebench",
+        group="pull",
+        goal="<= 1.0",
+        goal_note="pull throughput >= the plain client's",
+        rounds=5,
+    )
     moved = _bytes_moved(gcs_emulator.url, lambda: pull_folder(uri, settings=SETTINGS, cache_root=_fresh(tmp_path)))
     _record_bytes(benchmark, moved, total)
     assert moved >= total  # every byte arrived (the manifest comes on top)
@@ -97,8 +104,7 @@ def test_pull_warm_cache(paired_benchmark, benchmark, published, gcs_emulator, t
     uri, _, _, total = published
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
     pull_folder(uri, settings=SETTINGS, cache_root=tmp_path)
-    report = paired_benchmark(pull_folder, uri, settings=SETTINGS, cache_root=tmp_path, side="tunebench",
-                              group="pull")
+    report = paired_benchmark(pull_folder, uri, settings=SETTINGS, cache_root=tmp_path, side="tunebench", group="pull")
     assert report.downloaded == []
     moved = _bytes_moved(gcs_emulator.url, lambda: pull_folder(uri, settings=SETTINGS, cache_root=tmp_path))
     _record_bytes(benchmark, moved, total)

@@ -43,12 +43,12 @@ def history(tmp_path_factory):
     for i in range(TRAININGS):
         store.write(training_record(f"run-train-{i:05d}", f"model-{i % 50:02d}", _stamp(i), steps=4, seed=i))
     for i in range(EVALS):
-        store.write(random_eval(f"run-eval-{i:05d}", f"model-{i % 50:02d}", i, questions=20,
-                                started_at=_stamp(i + 1)))
+        store.write(random_eval(f"run-eval-{i:05d}", f"model-{i % 50:02d}", i, questions=20, started_at=_stamp(i + 1)))
     for i in range(NOTES):
         target = f"run-train-{i % TRAININGS:05d}" if i % 2 else f"run-eval-{i % EVALS:05d}"
-        store.write(note(f"note-{i:05d}", target, f"note {i}", ("difficulties", "improvements", "notes")[i % 3],
-                         _stamp(i + 2)))
+        store.write(
+            note(f"note-{i:05d}", target, f"note {i}", ("difficulties", "improvements", "notes")[i % 3], _stamp(i + 2))
+        )
     assert len(store.read_all().records) == 10_000
     return store
 
@@ -78,18 +78,42 @@ def records(history):
 
 
 def test_render_log_alone_10k_records(records, paired_benchmark):
-    text = paired_benchmark(render_log, records, side="tunebench", group="log-render-10k", rounds=3,
-                            goal="<= 1.0", goal_note="render alone (records in memory) vs the read")
+    text = paired_benchmark(
+        render_log,
+        records,
+        side="tunebench",
+        group="log-render-10k",
+        rounds=3,
+        goal="<= 1.0",
+        goal_note="render alone (records in memory) vs the read",
+    )
     assert text.count("### Session ") == TRAININGS + 5
 
 
 def test_read_and_render_log_10k_records(history, paired_benchmark):
-    text = paired_benchmark(_read_and_render, history, side="tunebench", group="log-render-10k", rounds=2,
-                            warmup_rounds=0, goal="<= 2.0", goal_note="render + read under 2x read alone")
+    text = paired_benchmark(
+        _read_and_render,
+        history,
+        side="tunebench",
+        group="log-render-10k",
+        rounds=2,
+        warmup_rounds=0,
+        goal="<= 2.0",
+        goal_note="render + read under 2x read alone",
+    )
     assert text.count("### Session ") == TRAININGS + 5
 
 
 def test_read_render_and_plot_10k_records(history, paired_benchmark, tmp_path):
-    text = paired_benchmark(_read_render_and_plot, history, tmp_path, side="tunebench", group="log-render-10k",
-                            rounds=2, warmup_rounds=0, goal="<= 2.0", goal_note="with the five plots")
+    text = paired_benchmark(
+        _read_render_and_plot,
+        history,
+        tmp_path,
+        side="tunebench",
+        group="log-render-10k",
+        rounds=2,
+        warmup_rounds=0,
+        goal="<= 2.0",
+        goal_note="with the five plots",
+    )
     assert len(list(tmp_path.glob("*.png"))) == 5 and text

@@ -19,18 +19,41 @@ TRAIN_DATA = REPO / "recipes" / "data" / "finance_train.jsonl"
 VALIDATION_DATA = REPO / "recipes" / "data" / "finance_validation.jsonl"
 EXAMPLES = {"tiny": 32, "bench": 32}
 SAVE_STEPS = 4
-SETTINGS = {"method": "lora", "rank": 8, "alpha": 16, "dropout": 0.05, "batch_size": 4, "grad_accum": 1,
-            "epochs": 1, "learning_rate": 2e-4, "lr_scheduler": "cosine", "max_length": 256, "seed": 0,
-            "save_steps": SAVE_STEPS, "save_total_limit": 2, "validation_size": 8}
+SETTINGS = {
+    "method": "lora",
+    "rank": 8,
+    "alpha": 16,
+    "dropout": 0.05,
+    "batch_size": 4,
+    "grad_accum": 1,
+    "epochs": 1,
+    "learning_rate": 2e-4,
+    "lr_scheduler": "cosine",
+    "max_length": 256,
+    "seed": 0,
+    "save_steps": SAVE_STEPS,
+    "save_total_limit": 2,
+    "validation_size": 8,
+}
 MIX = {"easy": 0.25, "medium": 0.25, "hard": 0.25, "extreme": 0.25}
 _TOKENS: dict[str, set[int]] = {}  # tokens trained by each side, per model size: must be one value
 
 
 def _write_recipe(folder: Path, model_dir: Path, size: int, output: str) -> Path:
-    lines = [f'model = "{model_dir}"', f'output = "{output}"', 'device = "cpu"',
-             f'validation = ["{VALIDATION_DATA}"]', *(f"{k} = {json.dumps(v)}" for k, v in SETTINGS.items()),
-             "", "[[phases]]", 'name = "only"', 'kind = "mixed"', f'data = ["{TRAIN_DATA}"]', f"size = {size}",
-             "mix = { " + ", ".join(f"{k} = {v}" for k, v in MIX.items()) + " }"]
+    lines = [
+        f'model = "{model_dir}"',
+        f'output = "{output}"',
+        'device = "cpu"',
+        f'validation = ["{VALIDATION_DATA}"]',
+        *(f"{k} = {json.dumps(v)}" for k, v in SETTINGS.items()),
+        "",
+        "[[phases]]",
+        'name = "only"',
+        'kind = "mixed"',
+        f'data = ["{TRAIN_DATA}"]',
+        f"size = {size}",
+        "mix = { " + ", ".join(f"{k} = {v}" for k, v in MIX.items()) + " }",
+    ]
     path = folder / f"{output}.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -40,8 +63,9 @@ def _project(folder: Path):
     from tunebench.config import load_config
 
     folder.mkdir(parents=True)
-    (folder / "pyproject.toml").write_text('[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n',
-                                           encoding="utf-8")
+    (folder / "pyproject.toml").write_text(
+        '[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n', encoding="utf-8"
+    )
     return load_config(folder)
 
 
@@ -94,23 +118,54 @@ def _plain_trl_script(output: Path, model_dir: Path, train_rows: list[dict], val
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     set_seed(SETTINGS["seed"])
-    model = get_peft_model(model, LoraConfig(
-        r=SETTINGS["rank"], lora_alpha=SETTINGS["alpha"], lora_dropout=SETTINGS["dropout"], bias="none",
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=SETTINGS["rank"],
+            lora_alpha=SETTINGS["alpha"],
+            lora_dropout=SETTINGS["dropout"],
+            bias="none",
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            task_type="CAUSAL_LM",
+        ),
+    )
     args = SFTConfig(
-        output_dir=str(output / "checkpoints"), per_device_train_batch_size=SETTINGS["batch_size"],
-        per_device_eval_batch_size=SETTINGS["batch_size"], gradient_accumulation_steps=SETTINGS["grad_accum"],
-        num_train_epochs=SETTINGS["epochs"], learning_rate=SETTINGS["learning_rate"],
-        lr_scheduler_type=SETTINGS["lr_scheduler"], max_length=SETTINGS["max_length"], warmup_steps=0.0,
-        weight_decay=0.0, train_sampling_strategy="sequential", shuffle_dataset=False, packing=False,
-        completion_only_loss=True, logging_steps=1, logging_nan_inf_filter=False, save_strategy="steps",
-        save_steps=SAVE_STEPS, save_total_limit=SETTINGS["save_total_limit"], eval_strategy="no",
-        seed=SETTINGS["seed"], data_seed=SETTINGS["seed"], bf16=False, use_cpu=True,
+        output_dir=str(output / "checkpoints"),
+        per_device_train_batch_size=SETTINGS["batch_size"],
+        per_device_eval_batch_size=SETTINGS["batch_size"],
+        gradient_accumulation_steps=SETTINGS["grad_accum"],
+        num_train_epochs=SETTINGS["epochs"],
+        learning_rate=SETTINGS["learning_rate"],
+        lr_scheduler_type=SETTINGS["lr_scheduler"],
+        max_length=SETTINGS["max_length"],
+        warmup_steps=0.0,
+        weight_decay=0.0,
+        train_sampling_strategy="sequential",
+        shuffle_dataset=False,
+        packing=False,
+        completion_only_loss=True,
+        logging_steps=1,
+        logging_nan_inf_filter=False,
+        save_strategy="steps",
+        save_steps=SAVE_STEPS,
+        save_total_limit=SETTINGS["save_total_limit"],
+        eval_strategy="no",
+        seed=SETTINGS["seed"],
+        data_seed=SETTINGS["seed"],
+        bf16=False,
+        use_cpu=True,
         # TRL's SFTConfig turns checkpointing on by default; the recipe (gradient_checkpointing = false) does not.
-        activation_checkpointing=False, dataloader_num_workers=0, report_to="none")
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
-                         eval_dataset=Dataset.from_list(validation_rows), processing_class=tokenizer)
+        activation_checkpointing=False,
+        dataloader_num_workers=0,
+        report_to="none",
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(validation_rows),
+        processing_class=tokenizer,
+    )
     trainer.train()
     trainer.save_model(str(output / "adapter"))
     trainer.evaluate()
@@ -131,12 +186,21 @@ def test_training(paired_benchmark, training_rounds, cpu_model_dir, model_size, 
         return _plain_trl_script(folder, cpu_model_dir, train_rows, validation_rows)
 
     if side == "tunebench":
-        tokens = paired_benchmark(_run_tunebench, side=side, group=f"training-{model_size}", goal="<= 1.053",
-                                  goal_note="tokens/s >= 0.95x plain TRL", rounds=3, warmup_rounds=0,
-                                  setup=training_rounds.tunebench, interleave=plain,
-                                  interleave_setup=training_rounds.baseline)
+        tokens = paired_benchmark(
+            _run_tunebench,
+            side=side,
+            group=f"training-{model_size}",
+            goal="<= 1.053",
+            goal_note="tokens/s >= 0.95x plain TRL",
+            rounds=3,
+            warmup_rounds=0,
+            setup=training_rounds.tunebench,
+            interleave=plain,
+            interleave_setup=training_rounds.baseline,
+        )
     else:
-        tokens = paired_benchmark(plain, side=side, group=f"training-{model_size}", rounds=2, warmup_rounds=0,
-                                  setup=training_rounds.baseline)
+        tokens = paired_benchmark(
+            plain, side=side, group=f"training-{model_size}", rounds=2, warmup_rounds=0, setup=training_rounds.baseline
+        )
     _TOKENS.setdefault(model_size, set()).add(tokens)
     assert len(_TOKENS[model_size]) == 1, f"the two sides trained different numbers of tokens: {_TOKENS}"

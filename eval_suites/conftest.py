@@ -13,13 +13,24 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tunebench", "tunebench evaluation")
-    group.addoption("--suite", dest="tunebench_suites", action="append", metavar="PATH", default=None,
-                    help="question file (JSONL, tunebench's question schema) to run instead of the shipped "
-                         "benchmark; repeatable (default: [tool.tunebench.eval] suites, else benchmark_100)")
-    group.addoption("--probes", dest="tunebench_probes", action="append", metavar="PATH", default=None,
-                    help="probe file (JSONL, tunebench's probe schema) to run instead of the shipped probes; "
-                         "repeatable (default: [tool.tunebench.eval] probes, else domain_probes)")
-
+    group.addoption(
+        "--suite",
+        dest="tunebench_suites",
+        action="append",
+        metavar="PATH",
+        default=None,
+        help="question file (JSONL, tunebench's question schema) to run instead of the shipped "
+        "benchmark; repeatable (default: [tool.tunebench.eval] suites, else benchmark_100)",
+    )
+    group.addoption(
+        "--probes",
+        dest="tunebench_probes",
+        action="append",
+        metavar="PATH",
+        default=None,
+        help="probe file (JSONL, tunebench's probe schema) to run instead of the shipped probes; "
+        "repeatable (default: [tool.tunebench.eval] probes, else domain_probes)",
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

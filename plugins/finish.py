@@ -34,17 +34,25 @@ class RunOutcome:
     baseline_how: str = ""
 
 
-def finish_run(session: pytest.Session, collector: RunCollector, settings: Settings,
-               started_at: str) -> RunOutcome | None:
+def finish_run(
+    session: pytest.Session, collector: RunCollector, settings: Settings, started_at: str
+) -> RunOutcome | None:
     """Build, gate, write and render this run's record; None when no item recorded a question or probe."""
     items = collector.results()
     if not any(o.get("kind") in ("question", "probe") for item in items for o in item.outcomes):
         return None
     interrupted = session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
     record = build_eval_record(
-        model=collector.model or _registry_model(settings), items=items, started_at=started_at,
-        finished_at=utc_now(), provenance=_provenance(session.config), expected=len(collector.expected),
-        interrupted=interrupted, notes=collector.notes, root=session.config.rootpath)
+        model=collector.model or _registry_model(settings),
+        items=items,
+        started_at=started_at,
+        finished_at=utc_now(),
+        provenance=_provenance(session.config),
+        expected=len(collector.expected),
+        interrupted=interrupted,
+        notes=collector.notes,
+        root=session.config.rootpath,
+    )
     measured = combine(collector.resources)
     if measured is not None:
         record["resources"] = measured
@@ -89,8 +97,11 @@ def _gate(outcome: RunOutcome, settings: Settings, store) -> None:
         else:
             baseline, outcome.baseline_how = choice.record, choice.how
     if baseline is not None:
-        record["baseline"] = {"run_id": baseline["run_id"], "model": baseline["model"]["name"],
-                              "how": outcome.baseline_how}
+        record["baseline"] = {
+            "run_id": baseline["run_id"],
+            "model": baseline["model"]["name"],
+            "how": outcome.baseline_how,
+        }
     rules = GateRules.from_config(settings.config.gate, settings.model)
     outcome.verdict = evaluate(record, rules, baseline)
     record["gate"] = outcome.verdict.to_dict()
@@ -115,8 +126,10 @@ def _render_log(outcome: RunOutcome, settings: Settings) -> None:
             _publish_remote_log(outcome, settings)
             return
         # The configured log shows the configured history; a run recorded elsewhere must not overwrite it.
-        outcome.warnings.append(f"the benchmark log {settings.config.log} was not rendered: --history "
-                                f"{settings.history} is not the configured history {settings.config.history_uri}")
+        outcome.warnings.append(
+            f"the benchmark log {settings.config.log} was not rendered: --history "
+            f"{settings.history} is not the configured history {settings.config.history_uri}"
+        )
         return
     try:
         outcome.log_path = str(render_log_file(settings.config))

@@ -11,8 +11,22 @@ from tunebench.config import Config
 from tunebench.errors import TunebenchError
 from tunebench.history.eval_record import check_outcome
 
-__all__ = ["RECORD_KEY", "MODEL_KEY", "Recorder", "SETTINGS", "MODEL_INFO", "tb_settings", "tb_config",
-           "tb_model_name", "tb_model", "record", "tb_score_questions", "tb_generate", "tb_grade", "model_info"]
+__all__ = [
+    "RECORD_KEY",
+    "MODEL_KEY",
+    "Recorder",
+    "SETTINGS",
+    "MODEL_INFO",
+    "tb_settings",
+    "tb_config",
+    "tb_model_name",
+    "tb_model",
+    "record",
+    "tb_score_questions",
+    "tb_generate",
+    "tb_grade",
+    "model_info",
+]
 
 # user_properties names: they travel with each report to the xdist controller and into --junitxml.
 RECORD_KEY = "tunebench"
@@ -44,9 +58,17 @@ def tb_model_name(tb_settings) -> str:
 def model_info(loaded: Any) -> dict[str, Any]:
     """Return the record's `model` fields for a `tunebench.loading.LoadedModel`."""
     entry = loaded.entry
-    return {"name": entry.name, "base": entry.base, "adapter": entry.adapter, "registry_status": entry.status,
-            "hashes": dict(loaded.hashes), "device": loaded.device, "dtype": loaded.dtype, "merged": loaded.merged,
-            "load_s": round(loaded.load_seconds, 6)}
+    return {
+        "name": entry.name,
+        "base": entry.base,
+        "adapter": entry.adapter,
+        "registry_status": entry.status,
+        "hashes": dict(loaded.hashes),
+        "device": loaded.device,
+        "dtype": loaded.dtype,
+        "merged": loaded.merged,
+        "load_s": round(loaded.load_seconds, 6),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +131,12 @@ def tb_generate(tb_model, tb_config: Config):
     from tunebench.scoring.generation import timed_generate
 
     def generate(messages, **overrides):
-        settings = {"max_new_tokens": tb_config.eval.max_new_tokens, "repeats": tb_config.eval.repeats,
-                    "warmup": tb_config.eval.warmup, **overrides}
+        settings = {
+            "max_new_tokens": tb_config.eval.max_new_tokens,
+            "repeats": tb_config.eval.repeats,
+            "warmup": tb_config.eval.warmup,
+            **overrides,
+        }
         return timed_generate(tb_model.model, tb_model.tokenizer, messages, **settings)
 
     return generate

@@ -34,17 +34,42 @@ class Settings:
 def add_options(parser: pytest.Parser) -> None:
     """Register tunebench's options (each also settable in `[tool.tunebench]`)."""
     group = parser.getgroup("tunebench", "tunebench evaluation")
-    group.addoption("--model", dest="tunebench_model", metavar="NAME", default=None,
-                    help="registry model to evaluate (default: [tool.tunebench] default_model, else tiny)")
-    group.addoption("--baseline", dest="tunebench_baseline", metavar="WHICH", default=None,
-                    help="run to compare with: auto (newest complete run of the production model on the same "
-                         "suite files), none, a model name, or a record id (default: [tool.tunebench] baseline)")
-    group.addoption("--history", dest="tunebench_history", metavar="URI", default=None,
-                    help="history store: a local folder or gs://bucket/prefix (default: [tool.tunebench] history)")
-    group.addoption("--no-record", dest="tunebench_record", action="store_false", default=None,
-                    help="run and gate, but write nothing to the history")
-    group.addoption("--no-gate", dest="tunebench_gate", action="store_false", default=None,
-                    help="record, but do not judge the run (exit status from the tests alone)")
+    group.addoption(
+        "--model",
+        dest="tunebench_model",
+        metavar="NAME",
+        default=None,
+        help="registry model to evaluate (default: [tool.tunebench] default_model, else tiny)",
+    )
+    group.addoption(
+        "--baseline",
+        dest="tunebench_baseline",
+        metavar="WHICH",
+        default=None,
+        help="run to compare with: auto (newest complete run of the production model on the same "
+        "suite files), none, a model name, or a record id (default: [tool.tunebench] baseline)",
+    )
+    group.addoption(
+        "--history",
+        dest="tunebench_history",
+        metavar="URI",
+        default=None,
+        help="history store: a local folder or gs://bucket/prefix (default: [tool.tunebench] history)",
+    )
+    group.addoption(
+        "--no-record",
+        dest="tunebench_record",
+        action="store_false",
+        default=None,
+        help="run and gate, but write nothing to the history",
+    )
+    group.addoption(
+        "--no-gate",
+        dest="tunebench_gate",
+        action="store_false",
+        default=None,
+        help="record, but do not judge the run (exit status from the tests alone)",
+    )
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -55,8 +80,10 @@ def is_worker(config: pytest.Config) -> bool:
 def resolve_settings(config: pytest.Config) -> Settings:
     """Return the run's settings; a bad value is a pytest.UsageError naming option, value and what is allowed."""
     if config.getoption("dist", None) == "each":
-        raise pytest.UsageError("--dist each: tunebench refuses it (every worker would run every question, and "
-                                "the record would count each several times); use -n N with --dist load")
+        raise pytest.UsageError(
+            "--dist each: tunebench refuses it (every worker would run every question, and "
+            "the record would count each several times); use -n N with --dist load"
+        )
     try:
         tb_config = load_config(config.rootpath)
     except TunebenchError as exc:
@@ -74,8 +101,16 @@ def resolve_settings(config: pytest.Config) -> Settings:
     record = _flag(config.getoption("tunebench_record"), tb_config.record)
     gate = _flag(config.getoption("tunebench_gate"), tb_config.gate.get("enabled", True))
     baseline = config.getoption("tunebench_baseline") or tb_config.baseline
-    settings = Settings(tb_config, model, baseline, history, record, gate,
-                        tuple(e.name for e in registry.entries() if e.status == "production"), tuple(registry.names()))
+    settings = Settings(
+        tb_config,
+        model,
+        baseline,
+        history,
+        record,
+        gate,
+        tuple(e.name for e in registry.entries() if e.status == "production"),
+        tuple(registry.names()),
+    )
     if not is_worker(config):
         store = _check_history(history, settings, where("history", "history"))
         _check_baseline(baseline, settings, store, where("baseline", "baseline"))
@@ -88,6 +123,7 @@ def _flag(option: bool | None, configured: bool) -> bool:
 
 def _namer(config: pytest.Config, tb_config: Config):
     """Return where(option, key): "--option" when given on the command line, else the config key."""
+
     def where(option: str, key: str) -> str:
         if config.getoption(f"tunebench_{option}") is not None or tb_config.source is None:
             return f"--{option}"
@@ -101,8 +137,9 @@ def _check_history(uri: str, settings: Settings, name: str) -> HistoryStore | No
     if not (settings.record or settings.gate):
         return None
     if "://" not in uri and Path(uri).exists() and not Path(uri).is_dir():
-        raise pytest.UsageError(f"{name}: {uri!r} is a file; expected a folder (created if missing) or "
-                                "gs://bucket/prefix")
+        raise pytest.UsageError(
+            f"{name}: {uri!r} is a file; expected a folder (created if missing) or gs://bucket/prefix"
+        )
     try:
         return open_store(uri)
     except TunebenchError as exc:

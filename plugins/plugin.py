@@ -53,8 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     settings = config.stash[SETTINGS]
-    return (f"tunebench: model {settings.model}, history {settings.history}, baseline {settings.baseline}, "
-            f"record {'on' if settings.record else 'off'}, gate {'on' if settings.gate else 'off'}")
+    return (
+        f"tunebench: model {settings.model}, history {settings.history}, baseline {settings.baseline}, "
+        f"record {'on' if settings.record else 'off'}, gate {'on' if settings.gate else 'off'}"
+    )
 
 
 # tryfirst: junitxml writes its file in its own pytest_sessionfinish; the run's properties must be in first.

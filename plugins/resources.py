@@ -37,9 +37,15 @@ def finish(config: pytest.Config) -> dict[str, Any] | None:
     del config.stash[_PEAK]
     peak.__exit__(None, None, None)
     device = (config.stash.get(MODEL_INFO, None) or {}).get("device")
-    resources = {"peak_memory_bytes": int(peak.peak_bytes), "memory_kind": "rss", "device": device,
-                 "exact": peak.exact, "start_rss_bytes": int(peak.start_bytes), "peak_rss_bytes": int(peak.peak_bytes),
-                 "processes": 1}
+    resources = {
+        "peak_memory_bytes": int(peak.peak_bytes),
+        "memory_kind": "rss",
+        "device": device,
+        "exact": peak.exact,
+        "start_rss_bytes": int(peak.start_bytes),
+        "peak_rss_bytes": int(peak.peak_bytes),
+        "processes": 1,
+    }
     cuda_peak = _cuda_peak(device)
     if cuda_peak is not None:
         resources.update(peak_memory_bytes=cuda_peak, memory_kind="cuda_allocated", exact=True)

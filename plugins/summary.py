@@ -20,8 +20,10 @@ def one_line(outcome: RunOutcome) -> str:
     parts = [f"model {record['model']['name']}"]
     accuracy = aggregates.get("accuracy")
     if accuracy and accuracy["value"] is not None:
-        parts.append(f"accuracy {accuracy['value']:.3f} [{accuracy['low']:.3f}, {accuracy['high']:.3f}] "
-                     f"({accuracy['k']}/{accuracy['n']})")
+        parts.append(
+            f"accuracy {accuracy['value']:.3f} [{accuracy['low']:.3f}, {accuracy['high']:.3f}] "
+            f"({accuracy['k']}/{accuracy['n']})"
+        )
     if aggregates.get("quality") is not None:
         parts.append(f"quality {aggregates['quality']:.2f}")
     if aggregates.get("latency_s", {}).get("p50") is not None:
@@ -51,9 +53,17 @@ def _breakdown(record: dict[str, Any]) -> str:
             latency = aggregates.get("latency_by_domain_s", {}).get(name, {}).get("p50") if domain else None
             quality = aggregates.get("quality_by_domain", {}).get(name) if domain else None
             value = "-" if acc["value"] is None else f"{acc['value']:.3f}"
-            rows.append((group.removeprefix("by_"), name, f"{acc['k']}/{acc['n']}", value,
-                         f"[{acc['low']:.3f}, {acc['high']:.3f}]", "-" if latency is None else f"{latency:.3g}",
-                         "-" if quality is None else f"{quality:.2f}"))
+            rows.append(
+                (
+                    group.removeprefix("by_"),
+                    name,
+                    f"{acc['k']}/{acc['n']}",
+                    value,
+                    f"[{acc['low']:.3f}, {acc['high']:.3f}]",
+                    "-" if latency is None else f"{latency:.3g}",
+                    "-" if quality is None else f"{quality:.2f}",
+                )
+            )
     if not rows:
         return ""
     return format_table(["group", "name", "correct", "accuracy", "95% CI", "latency p50 s", "quality"], rows)
@@ -104,8 +114,12 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
     if xml is None:
         return
     record, aggregates = outcome.record, outcome.record["aggregates"]
-    properties = {"tunebench.run_id": record["run_id"], "tunebench.status": record["status"],
-                  "tunebench.model": record["model"]["name"], "tunebench.summary": one_line(outcome)}
+    properties = {
+        "tunebench.run_id": record["run_id"],
+        "tunebench.status": record["status"],
+        "tunebench.model": record["model"]["name"],
+        "tunebench.summary": one_line(outcome),
+    }
     if aggregates.get("accuracy"):
         for key in ("value", "low", "high", "k", "n"):
             properties[f"tunebench.accuracy.{key}"] = aggregates["accuracy"][key]

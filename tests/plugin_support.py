@@ -100,9 +100,17 @@ def test_question(q, record, loglikelihoods):
 
 def questions(n: int) -> list[dict]:
     """Return n questions cycling over domains and difficulties, answer key cycling A-D."""
-    return [{"id": f"q{i:03d}", "domain": DOMAINS[i % len(DOMAINS)], "difficulty": DIFFICULTIES[i % 4],
-             "question": f"Question {i} about {DOMAINS[i % len(DOMAINS)]}?",
-             "choices": [f"option {c} {i}" for c in LETTERS], "answer": LETTERS[i % 4]} for i in range(n)]
+    return [
+        {
+            "id": f"q{i:03d}",
+            "domain": DOMAINS[i % len(DOMAINS)],
+            "difficulty": DIFFICULTIES[i % 4],
+            "question": f"Question {i} about {DOMAINS[i % len(DOMAINS)]}?",
+            "choices": [f"option {c} {i}" for c in LETTERS],
+            "answer": LETTERS[i % 4],
+        }
+        for i in range(n)
+    ]
 
 
 def write_project(pytester, n: int = 12, extra: str = "", suite: str = SCRIPTED_SUITE, key=None) -> list[dict]:
@@ -130,25 +138,54 @@ def records(pytester) -> list[dict]:
     return result.records
 
 
-def eval_record(correct: dict[str, bool] | None = None, *, model: str = "prod",
-                started_at: str = "2026-01-20T10:00:00Z", finished_at: str = "2026-01-20T10:05:00Z",
-                latencies: dict[str, list[float]] | None = None,
-                grades: dict[str, int] | None = None, crashed: tuple[str, ...] = (), sha: str = "a" * 64) -> dict:
+def eval_record(
+    correct: dict[str, bool] | None = None,
+    *,
+    model: str = "prod",
+    started_at: str = "2026-01-20T10:00:00Z",
+    finished_at: str = "2026-01-20T10:05:00Z",
+    latencies: dict[str, list[float]] | None = None,
+    grades: dict[str, int] | None = None,
+    crashed: tuple[str, ...] = (),
+    sha: str = "a" * 64,
+) -> dict:
     """Return a valid EvalRecord built by the library from question/probe outcomes (no pytest involved)."""
     from tunebench.history.eval_record import ItemResult, build_eval_record
     from tunebench.provenance import collect
 
     items = []
     for i, (qid, ok) in enumerate((correct or {}).items()):
-        outcome = {"kind": "question", "suite": "mini", "id": qid, "domain": DOMAINS[i % 5],
-                   "difficulty": DIFFICULTIES[i % 4], "answer": "A", "chosen": "A" if ok else "B", "correct": ok}
-        items.append(ItemResult(f"t.py::test_q[{qid}]", "crashed" if qid in crashed else "passed",
-                                [] if qid in crashed else [outcome]))
+        outcome = {
+            "kind": "question",
+            "suite": "mini",
+            "id": qid,
+            "domain": DOMAINS[i % 5],
+            "difficulty": DIFFICULTIES[i % 4],
+            "answer": "A",
+            "chosen": "A" if ok else "B",
+            "correct": ok,
+        }
+        items.append(
+            ItemResult(
+                f"t.py::test_q[{qid}]", "crashed" if qid in crashed else "passed", [] if qid in crashed else [outcome]
+            )
+        )
     for domain, values in (latencies or {}).items():
-        outcome = {"kind": "probe", "suite": "probes", "id": f"probe-{domain}", "domain": domain,
-                   "latency_s": values, "grade": (grades or {}).get(domain, 3)}
+        outcome = {
+            "kind": "probe",
+            "suite": "probes",
+            "id": f"probe-{domain}",
+            "domain": domain,
+            "latency_s": values,
+            "grade": (grades or {}).get(domain, 3),
+        }
         items.append(ItemResult(f"t.py::test_p[probe-{domain}]", "passed", [outcome]))
-    record = build_eval_record(model={"name": model, "base": "builtin:tiny", "adapter": None}, items=items,
-                               started_at=started_at, finished_at=finished_at, provenance=collect(command="test"))
+    record = build_eval_record(
+        model={"name": model, "base": "builtin:tiny", "adapter": None},
+        items=items,
+        started_at=started_at,
+        finished_at=finished_at,
+        provenance=collect(command="test"),
+    )
     record["suites"] = [{"name": "mini", "file": "questions.jsonl", "sha256": sha}]
     return record

@@ -22,18 +22,24 @@ def report():
 
 
 def _bench(name, group, side, minimum, median=None, **info):
-    return {"name": name, "group": group, "stats": {"min": minimum, "median": median or minimum},
-            "extra_info": {"side": side, **info}}
+    return {
+        "name": name,
+        "group": group,
+        "stats": {"min": minimum, "median": median or minimum},
+        "extra_info": {"side": side, **info},
+    }
 
 
 def test_each_tunebench_row_is_compared_with_its_groups_baseline(report):
-    data = {"benchmarks": [
-        _bench("test_lm_eval", "choice-tiny", "baseline", 2.0),
-        _bench("test_ours", "choice-tiny", "tunebench", 0.8, goal="<= 0.5", peak_mb=512.0, peak_delta_mb=30.0),
-        _bench("test_read", "render", "baseline", 1.0),
-        _bench("test_render", "render", "tunebench", 0.5, goal="<= 1.0x", label="render alone"),
-        _bench("test_render_plots", "render", "tunebench", 1.5, goal=">= 2"),
-    ]}
+    data = {
+        "benchmarks": [
+            _bench("test_lm_eval", "choice-tiny", "baseline", 2.0),
+            _bench("test_ours", "choice-tiny", "tunebench", 0.8, goal="<= 0.5", peak_mb=512.0, peak_delta_mb=30.0),
+            _bench("test_read", "render", "baseline", 1.0),
+            _bench("test_render", "render", "tunebench", 0.5, goal="<= 1.0x", label="render alone"),
+            _bench("test_render_plots", "render", "tunebench", 1.5, goal=">= 2"),
+        ]
+    }
     rows = {row.name: row for row in report.build_rows(data)}
     assert rows["choice-tiny"].ratio == pytest.approx(0.4) and rows["choice-tiny"].met is True
     assert rows["choice-tiny"].peak == "512 (+30)"
@@ -44,12 +50,21 @@ def test_each_tunebench_row_is_compared_with_its_groups_baseline(report):
 
 
 def test_interleaved_rows_use_the_median_of_paired_round_ratios(report):
-    data = {"benchmarks": [
-        _bench("test_bare", "gen", "baseline", 0.1),
-        # Round 2 ran while the machine was busy: both sides slowed, the ratio did not.
-        _bench("test_timed", "gen", "tunebench", 1.0, goal="<= 1.05", interleaved_baseline_s=[1.0, 3.0, 1.0],
-               interleaved_tunebench_s=[1.02, 3.03, 1.01]),
-    ]}
+    data = {
+        "benchmarks": [
+            _bench("test_bare", "gen", "baseline", 0.1),
+            # Round 2 ran while the machine was busy: both sides slowed, the ratio did not.
+            _bench(
+                "test_timed",
+                "gen",
+                "tunebench",
+                1.0,
+                goal="<= 1.05",
+                interleaved_baseline_s=[1.0, 3.0, 1.0],
+                interleaved_tunebench_s=[1.02, 3.03, 1.01],
+            ),
+        ]
+    }
     (row,) = report.build_rows(data)
     assert row.interleaved and row.ratio == pytest.approx(1.01) and row.met is True
     assert " *" in report.render([row])
@@ -69,8 +84,11 @@ def test_a_malformed_goal_is_refused_with_the_text_and_the_expected_form(report,
 
 def test_strict_exit_status_is_1_when_a_goal_is_missed(report, tmp_path, capsys):
     path = tmp_path / "bench.json"
-    path.write_text(json.dumps({"benchmarks": [_bench("b", "g", "baseline", 1.0),
-                                               _bench("t", "g", "tunebench", 2.0, goal="<= 1.05")]}))
+    path.write_text(
+        json.dumps(
+            {"benchmarks": [_bench("b", "g", "baseline", 1.0), _bench("t", "g", "tunebench", 2.0, goal="<= 1.05")]}
+        )
+    )
     assert report.main([str(path)]) == 0
     assert report.main([str(path), "--strict"]) == 1
     assert "NO" in capsys.readouterr().out

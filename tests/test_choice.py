@@ -79,8 +79,9 @@ def test_results_come_back_in_question_order_whatever_the_batching(tiny, questio
 
 def test_permuted_answer_key_flips_exactly_the_affected_outcomes(tiny, questions, ours):
     rotate = dict(zip("ABCD", "BCDA", strict=True))
-    permuted = [dataclasses.replace(q, answer=rotate[q.answer]) if i % 3 == 0 else q
-                for i, q in enumerate(questions[:30])]
+    permuted = [
+        dataclasses.replace(q, answer=rotate[q.answer]) if i % 3 == 0 else q for i, q in enumerate(questions[:30])
+    ]
     rescored = score_questions(*tiny, permuted, batch_size=16)
     for i, (before, after) in enumerate(zip(ours[:30], rescored, strict=True)):
         assert after.loglikelihoods == pytest.approx(before.loglikelihoods, abs=1e-5)

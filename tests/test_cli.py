@@ -21,8 +21,9 @@ def test_version_and_help_list_every_subcommand():
 
 
 def test_models_list_prints_an_aligned_table(project, capsys):
-    project.write('[tool.tunebench.models.dora-v3]\nbase = "gs://b/base/"\nadapter = "gs://b/v3/"\n'
-                  'status = "production"\n')
+    project.write(
+        '[tool.tunebench.models.dora-v3]\nbase = "gs://b/base/"\nadapter = "gs://b/v3/"\nstatus = "production"\n'
+    )
     assert main(["models", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["model", "status", "base", "adapter", "notes"]
@@ -45,8 +46,9 @@ def test_a_closed_pipe_ends_quietly_without_a_traceback():
 
     reader, writer = os.pipe()
     os.close(reader)  # nobody reads: the first write raises BrokenPipeError
-    result = subprocess.run([sys.executable, "-m", "tunebench.cli", "models", "list"], stdout=writer,
-                            stderr=subprocess.PIPE, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "tunebench.cli", "models", "list"], stdout=writer, stderr=subprocess.PIPE, text=True
+    )
     os.close(writer)
     assert "Traceback" not in result.stderr
     assert result.returncode == 141

@@ -38,8 +38,11 @@ def test_import_log_twice_adds_nothing_the_second_time(history, capsys):
 
 def test_import_log_reports_unparseable_lines_by_number_and_exits_1(history, capsys, tmp_path):
     log = tmp_path / "log.md"
-    log.write_text(SEED.read_text(encoding="utf-8").replace("**Notes:**\n- First successful",
-                                                            "**Notes:**\nfree text here\n- First successful"))
+    log.write_text(
+        SEED.read_text(encoding="utf-8").replace(
+            "**Notes:**\n- First successful", "**Notes:**\nfree text here\n- First successful"
+        )
+    )
     code, _, err = _run(capsys, "history", "import-log", str(log))
     line = log.read_text().splitlines().index("free text here") + 1
     assert code == 1 and f"log.md: line {line}: expected a table" in err and "nothing imported" in err
@@ -101,10 +104,22 @@ def test_notes_are_appended_as_records_and_rendered_under_their_heading(history,
 
 
 def test_compare_by_model_names_prints_flips_and_p_value(history, capsys):
-    history.write(eval_record("run-a-0001", "base", [question("q1", "investment", True),
-                                                     question("q2", "compliance", False)], "2026-02-01T00:00:00Z"))
-    history.write(eval_record("run-b-0001", "tuned", [question("q1", "investment", False, "C", answer="A"),
-                                                      question("q2", "compliance", True)], "2026-02-02T00:00:00Z"))
+    history.write(
+        eval_record(
+            "run-a-0001",
+            "base",
+            [question("q1", "investment", True), question("q2", "compliance", False)],
+            "2026-02-01T00:00:00Z",
+        )
+    )
+    history.write(
+        eval_record(
+            "run-b-0001",
+            "tuned",
+            [question("q1", "investment", False, "C", answer="A"), question("q2", "compliance", True)],
+            "2026-02-02T00:00:00Z",
+        )
+    )
     code, out, _ = _run(capsys, "history", "compare", "base", "tuned")
     assert code == 0
     assert "right -> wrong (A right, B wrong): 1" in out and "wrong -> right (A wrong, B right): 1" in out

@@ -14,15 +14,29 @@ from tunebench.stats import mcnemar_exact, wilson_interval
 
 def _questions_for_tiny(count: int = 24) -> list[dict]:
     """Multiple-choice questions in the suites' format (the text hardly matters to an untrained model)."""
-    topics = ["a Roth IRA conversion", "the standard deduction", "a revocable trust", "dollar-cost averaging",
-              "the fiduciary rule", "required minimum distributions", "capital gains", "a 529 plan"]
+    topics = [
+        "a Roth IRA conversion",
+        "the standard deduction",
+        "a revocable trust",
+        "dollar-cost averaging",
+        "the fiduciary rule",
+        "required minimum distributions",
+        "capital gains",
+        "a 529 plan",
+    ]
     out = []
     for i in range(count):
         topic = topics[i % len(topics)]
-        out.append({"id": f"q-{i:02d}", "domain": DOMAINS[i % 5], "difficulty": "easy",
-                    "question": f"Question {i}: which statement about {topic} is right?",
-                    "choices": [f"{topic} is taxed {w}" for w in ("now", "later", "never", "twice")],
-                    "answer": "ABCD"[(i * 7) % 4]})
+        out.append(
+            {
+                "id": f"q-{i:02d}",
+                "domain": DOMAINS[i % 5],
+                "difficulty": "easy",
+                "question": f"Question {i}: which statement about {topic} is right?",
+                "choices": [f"{topic} is taxed {w}" for w in ("now", "later", "never", "twice")],
+                "answer": "ABCD"[(i * 7) % 4],
+            }
+        )
     return out
 
 
@@ -33,9 +47,15 @@ def _score(loaded, questions: list[dict]) -> list[dict]:
     tokenizer, model = loaded.tokenizer, loaded.model
     letters = [tokenizer(" " + letter)["input_ids"] for letter in "ABCD"]
     assert all(len(ids) == 1 for ids in letters), "each ' X' is one token in tiny's vocabulary"
-    contexts = [tokenizer(q["question"] + "\n" + "\n".join(f"{L}. {c}" for L, c in zip("ABCD", q["choices"],
-                                                                                        strict=True))
-                          + "\nAnswer:")["input_ids"] for q in questions]
+    contexts = [
+        tokenizer(
+            q["question"]
+            + "\n"
+            + "\n".join(f"{L}. {c}" for L, c in zip("ABCD", q["choices"], strict=True))
+            + "\nAnswer:"
+        )["input_ids"]
+        for q in questions
+    ]
     width = max(map(len, contexts))
     # Right padding: a causal model's logits at a real position never see the padding after it.
     ids = torch.tensor([c + [tokenizer.pad_token_id] * (width - len(c)) for c in contexts])
@@ -65,17 +85,25 @@ def tiny_runs(tiny_dir, tmp_path_factory):
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_dir)
     # init_lora_weights=False: A and B both random, so the merged weights really move (B=0 would change nothing).
-    peft_model = get_peft_model(base, LoraConfig(r=8, lora_alpha=64, init_lora_weights=False,
-                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
-                                                                 "gate_proj", "up_proj", "down_proj"]))
+    peft_model = get_peft_model(
+        base,
+        LoraConfig(
+            r=8,
+            lora_alpha=64,
+            init_lora_weights=False,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        ),
+    )
     peft_model.save_pretrained(adapter)
     config = Config(root=tmp_path_factory.mktemp("project"))
     questions = _questions_for_tiny()
     plain = load_model(TINY, config)
     tuned = load_model(ModelEntry("tiny-random-lora", base="builtin:tiny", adapter=str(adapter)), config)
     assert tuned.merged
-    return (eval_record("run-tiny-base", "tiny", _score(plain, questions)),
-            eval_record("run-tiny-lora", "tiny-random-lora", _score(tuned, questions), "2026-02-02T10:00:00Z"))
+    return (
+        eval_record("run-tiny-base", "tiny", _score(plain, questions)),
+        eval_record("run-tiny-lora", "tiny-random-lora", _score(tuned, questions), "2026-02-02T10:00:00Z"),
+    )
 
 
 def test_compare_of_two_real_tiny_runs_lists_the_flipped_questions(tiny_runs):
@@ -96,15 +124,24 @@ def test_compare_of_two_real_tiny_runs_lists_the_flipped_questions(tiny_runs):
 
 
 def test_flips_accuracy_intervals_and_p_value_are_exact():
-    a = [question("q1", "investment", True), question("q2", "investment", True),
-         question("q3", "compliance", False), question("q4", "compliance", True),
-         question("q5", "estate_planning", False)]
-    b = [question("q1", "investment", False, "C", answer="A"), question("q2", "investment", True),
-         question("q3", "compliance", True, "D", answer="D"), question("q4", "compliance", True),
-         question("q5", "estate_planning", True, "D", answer="D")]
+    a = [
+        question("q1", "investment", True),
+        question("q2", "investment", True),
+        question("q3", "compliance", False),
+        question("q4", "compliance", True),
+        question("q5", "estate_planning", False),
+    ]
+    b = [
+        question("q1", "investment", False, "C", answer="A"),
+        question("q2", "investment", True),
+        question("q3", "compliance", True, "D", answer="D"),
+        question("q4", "compliance", True),
+        question("q5", "estate_planning", True, "D", answer="D"),
+    ]
     comparison = compare_runs(eval_record("run-a1", "m1", a), eval_record("run-b1", "m2", b))
     assert [(f.id, f.domain, f.chosen_a, f.chosen_b) for f in comparison.right_to_wrong] == [
-        ("q1", "investment", "A", "C")]
+        ("q1", "investment", "A", "C")
+    ]
     assert [f.id for f in comparison.wrong_to_right] == ["q3", "q5"]
     assert comparison.p_value == pytest.approx(1.0)  # 1 vs 2 discordant pairs: no evidence either way
     assert (comparison.accuracy_a.k, comparison.accuracy_b.k) == (3, 4)
@@ -137,8 +174,10 @@ def test_questions_in_only_one_run_are_not_paired():
 def test_a_model_name_resolves_to_its_newest_complete_run():
     old = eval_record("run-old1", "dora", [question("q1", "investment", True)], "2026-01-01T00:00:00Z")
     new = eval_record("run-new1", "dora", [question("q1", "investment", True)], "2026-01-05T00:00:00Z")
-    broken = {**eval_record("run-new2", "dora", [question("q1", "investment", True)], "2026-01-09T00:00:00Z"),
-              "status": "incomplete"}
+    broken = {
+        **eval_record("run-new2", "dora", [question("q1", "investment", True)], "2026-01-09T00:00:00Z"),
+        "status": "incomplete",
+    }
     records = [old, new, broken]
     assert resolve_run("dora", records)["run_id"] == "run-new1"
     assert resolve_run("run-old1", records)["run_id"] == "run-old1"
@@ -170,11 +209,15 @@ def test_compare_of_tiny_and_its_trained_dora_adapter_from_real_runs_shows_the_f
     before = {q["id"]: q for q in base["questions"]}
     after = {q["id"]: q for q in tuned["questions"]}
     assert comparison.paired == len(before) == 100
-    assert {f.id for f in comparison.right_to_wrong} == {i for i in before if before[i]["correct"]
-                                                         and not after[i]["correct"]}
-    assert {f.id for f in comparison.wrong_to_right} == {i for i in before if not before[i]["correct"]
-                                                         and after[i]["correct"]}
+    assert {f.id for f in comparison.right_to_wrong} == {
+        i for i in before if before[i]["correct"] and not after[i]["correct"]
+    }
+    assert {f.id for f in comparison.wrong_to_right} == {
+        i for i in before if not before[i]["correct"] and after[i]["correct"]
+    }
     assert comparison.right_to_wrong and comparison.wrong_to_right
-    assert all(f.domain == before[f.id]["domain"] and f.chosen_b == after[f.id]["chosen"]
-               for f in comparison.right_to_wrong + comparison.wrong_to_right)
+    assert all(
+        f.domain == before[f.id]["domain"] and f.chosen_b == after[f.id]["chosen"]
+        for f in comparison.right_to_wrong + comparison.wrong_to_right
+    )
     assert 0 < comparison.p_value <= 1

@@ -19,7 +19,7 @@ def test_unknown_key_names_file_key_and_allowed_keys(project):
 
 
 def test_unknown_nested_key_is_named_with_its_table(project):
-    project.write('[tool.tunebench.gate]\nmin_acuracy = 0.5\n')
+    project.write("[tool.tunebench.gate]\nmin_acuracy = 0.5\n")
     with pytest.raises(ConfigError, match=r"unknown key tool.tunebench.gate.min_acuracy: expected one of"):
         load_config()
 
@@ -31,7 +31,7 @@ def test_wrong_type_says_what_was_expected_and_found(project):
 
 
 def test_out_of_range_value_is_refused(project):
-    project.write('[tool.tunebench.gate]\nmin_accuracy = 80\n')
+    project.write("[tool.tunebench.gate]\nmin_accuracy = 80\n")
     with pytest.raises(ConfigError, match=r"min_accuracy: expected a number \(>= 0, <= 1\), found 80"):
         load_config()
 

@@ -24,12 +24,15 @@ def _phase(kind="mixed", size=20, mix=None, name="A") -> Phase:
     return Phase(name=name, kind=kind, data=(TRAIN_DATA,), size=size, mix=mix or SEED_MIXES["A"])
 
 
-@pytest.mark.parametrize(("mix", "size", "expected"), [
-    (SEED_MIXES["A"], 389, {"easy": 136, "medium": 136, "hard": 97, "extreme": 20}),
-    (SEED_MIXES["B"], 4809, {"easy": 962, "medium": 1923, "hard": 1443, "extreme": 481}),
-    (SEED_MIXES["C"], 2000, {"easy": 200, "medium": 500, "hard": 700, "extreme": 600}),
-    (SEED_MIXES["A"], 20, {"easy": 7, "medium": 7, "hard": 5, "extreme": 1}),
-])
+@pytest.mark.parametrize(
+    ("mix", "size", "expected"),
+    [
+        (SEED_MIXES["A"], 389, {"easy": 136, "medium": 136, "hard": 97, "extreme": 20}),
+        (SEED_MIXES["B"], 4809, {"easy": 962, "medium": 1923, "hard": 1443, "extreme": 481}),
+        (SEED_MIXES["C"], 2000, {"easy": 200, "medium": 500, "hard": 700, "extreme": 600}),
+        (SEED_MIXES["A"], 20, {"easy": 7, "medium": 7, "hard": 5, "extreme": 1}),
+    ],
+)
 def test_difficulty_counts_follow_the_mix_and_sum_exactly_to_the_size(mix, size, expected):
     counts = difficulty_counts(mix, size)
     assert counts == expected and sum(counts.values()) == size
@@ -38,7 +41,8 @@ def test_difficulty_counts_follow_the_mix_and_sum_exactly_to_the_size(mix, size,
 def test_sampled_phase_has_exactly_the_mixed_counts_and_no_repeats():
     chosen = sample_phase(POOL, _phase(size=20), seed=1)
     assert {d: sum(e.difficulty == d for e in chosen) for d in SEED_MIXES["A"]} == difficulty_counts(
-        SEED_MIXES["A"], 20)
+        SEED_MIXES["A"], 20
+    )
     assert len({e.id for e in chosen}) == 20
 
 
@@ -50,8 +54,11 @@ def test_same_seed_gives_the_same_examples_in_the_same_order_and_another_seed_do
 
 def test_asking_for_more_of_a_difficulty_than_exists_is_an_error_not_a_shortfall():
     greedy = _phase(size=40, mix={"easy": 0.0, "medium": 0.0, "hard": 0.0, "extreme": 1.0}, name="C")
-    with pytest.raises(DataError, match=r"phase C: the mix asks for 40 extreme examples \(100% of 40\), the data "
-                                        r"has 20 \(.*finance_train\.jsonl\)"):
+    with pytest.raises(
+        DataError,
+        match=r"phase C: the mix asks for 40 extreme examples \(100% of 40\), the data "
+        r"has 20 \(.*finance_train\.jsonl\)",
+    ):
         sample_phase(POOL, greedy, seed=0)
 
 
@@ -79,5 +86,6 @@ def test_stress_phase_is_a_seeded_shuffle_not_sorted():
     levels = [e.difficulty for e in examples]
     assert levels != sorted(levels, key=("easy", "medium", "hard", "extreme").index)
     again = order_phase(sorted(examples, key=lambda e: e.id), "stress", random.Random("4:A:order"))
-    assert [e.id for e in again] == [e.id for e in order_phase(sorted(examples, key=lambda e: e.id), "stress",
-                                                                random.Random("4:A:order"))]
+    assert [e.id for e in again] == [
+        e.id for e in order_phase(sorted(examples, key=lambda e: e.id), "stress", random.Random("4:A:order"))
+    ]

@@ -18,8 +18,10 @@ from tunebench.data import (
 )
 from tunebench.errors import DataError
 
-SUITES = [REPO / "eval_suites" / "benchmark_100" / "questions.jsonl", REPO / "eval_suites" / "domain_probes" /
-          "probes.jsonl"]
+SUITES = [
+    REPO / "eval_suites" / "benchmark_100" / "questions.jsonl",
+    REPO / "eval_suites" / "domain_probes" / "probes.jsonl",
+]
 
 
 def _write(path, *rows):
@@ -28,8 +30,12 @@ def _write(path, *rows):
 
 
 def _chat(eid, question, answer, difficulty="easy", domain="investment"):
-    return {"id": eid, "domain": domain, "difficulty": difficulty,
-            "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+    return {
+        "id": eid,
+        "domain": domain,
+        "difficulty": difficulty,
+        "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+    }
 
 
 def test_shipped_data_covers_five_domains_and_four_difficulties_evenly():
@@ -40,29 +46,55 @@ def test_shipped_data_covers_five_domains_and_four_difficulties_evenly():
 
 
 def test_chat_and_prompt_completion_examples_both_load(tmp_path):
-    path = _write(tmp_path / "d.jsonl", _chat("c1", "What is an ETF?", "A fund traded on an exchange."),
-                  {"id": "p1", "domain": "compliance", "difficulty": "hard", "prompt": "Q: define KYC\nA:",
-                   "completion": " know your customer."})
+    path = _write(
+        tmp_path / "d.jsonl",
+        _chat("c1", "What is an ETF?", "A fund traded on an exchange."),
+        {
+            "id": "p1",
+            "domain": "compliance",
+            "difficulty": "hard",
+            "prompt": "Q: define KYC\nA:",
+            "completion": " know your customer.",
+        },
+    )
     chat, plain = load_examples(path)
-    assert chat.for_trainer() == {"prompt": [{"role": "user", "content": "What is an ETF?"}],
-                                  "completion": [{"role": "assistant", "content": "A fund traded on an exchange."}]}
+    assert chat.for_trainer() == {
+        "prompt": [{"role": "user", "content": "What is an ETF?"}],
+        "completion": [{"role": "assistant", "content": "A fund traded on an exchange."}],
+    }
     assert plain.for_trainer() == {"prompt": "Q: define KYC\nA:", "completion": " know your customer."}
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    ("{not json", r"d\.jsonl:2: not valid JSON"),
-    ({"id": "x", "domain": "crypto", "difficulty": "easy", "prompt": "a", "completion": "b"},
-     r"d\.jsonl:2: key domain: 'crypto' is not one of"),
-    ({"id": "x", "domain": "investment", "difficulty": "trivial", "prompt": "a", "completion": "b"},
-     r"d\.jsonl:2: key difficulty"),
-    ({"id": "x", "domain": "investment", "difficulty": "easy", "prompt": "a"},
-     r"d\.jsonl:2: expected either 'messages' or both 'prompt' and 'completion', found \['prompt'\]"),
-    ({"id": "x", "domain": "investment", "difficulty": "easy", "prompt": "a", "completion": "b", "answer": "c"},
-     r"d\.jsonl:2: unknown key 'answer'"),
-    ({**_chat("x", "q", "a"), "messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}]},
-     r"d\.jsonl:2: key messages: expected the last message to be the assistant's answer, found role 'user'"),
-    (_chat("c1", "again?", "yes"), r"d\.jsonl:2: id 'c1' already used on line 1"),
-])
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("{not json", r"d\.jsonl:2: not valid JSON"),
+        (
+            {"id": "x", "domain": "crypto", "difficulty": "easy", "prompt": "a", "completion": "b"},
+            r"d\.jsonl:2: key domain: 'crypto' is not one of",
+        ),
+        (
+            {"id": "x", "domain": "investment", "difficulty": "trivial", "prompt": "a", "completion": "b"},
+            r"d\.jsonl:2: key difficulty",
+        ),
+        (
+            {"id": "x", "domain": "investment", "difficulty": "easy", "prompt": "a"},
+            r"d\.jsonl:2: expected either 'messages' or both 'prompt' and 'completion', found \['prompt'\]",
+        ),
+        (
+            {"id": "x", "domain": "investment", "difficulty": "easy", "prompt": "a", "completion": "b", "answer": "c"},
+            r"d\.jsonl:2: unknown key 'answer'",
+        ),
+        (
+            {
+                **_chat("x", "q", "a"),
+                "messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}],
+            },
+            r"d\.jsonl:2: key messages: expected the last message to be the assistant's answer, found role 'user'",
+        ),
+        (_chat("c1", "again?", "yes"), r"d\.jsonl:2: id 'c1' already used on line 1"),
+    ],
+)
 def test_a_bad_example_names_the_file_line_and_problem(tmp_path, row, message):
     path = _write(tmp_path / "d.jsonl", _chat("c1", "What is an ETF?", "A fund."), row)
     with pytest.raises(DataError, match=message):
@@ -76,19 +108,28 @@ def test_examples_hash_covers_content_and_order():
 
 
 def _example(question: str, answer: str = "Some answer.") -> Example:
-    return Example("t1", "investment", "easy", "t.jsonl:1",
-                   messages=({"role": "user", "content": question}, {"role": "assistant", "content": answer}))
+    return Example(
+        "t1",
+        "investment",
+        "easy",
+        "t.jsonl:1",
+        messages=({"role": "user", "content": question}, {"role": "assistant", "content": answer}),
+    )
 
 
-SUITE = [SuiteText("inv-001", "What is the main benefit of diversification in an investment portfolio?", "q:1"),
-         SuiteText("probe-tax-1", "Explain how the wash sale rule limits tax-loss harvesting for an investor.", "p:1")]
+SUITE = [
+    SuiteText("inv-001", "What is the main benefit of diversification in an investment portfolio?", "q:1"),
+    SuiteText("probe-tax-1", "Explain how the wash sale rule limits tax-loss harvesting for an investor.", "p:1"),
+]
 
 
 def test_normalized_exact_copy_of_a_suite_question_is_contamination():
     assert normalize("  WHAT is the main BENEFIT of diversification, in an investment portfolio?? ") == normalize(
-        SUITE[0].text)
-    found = find_contamination([_example("what is the main benefit of diversification in an investment portfolio")],
-                               SUITE)
+        SUITE[0].text
+    )
+    found = find_contamination(
+        [_example("what is the main benefit of diversification in an investment portfolio")], SUITE
+    )
     assert [(o.example_id, o.suite_id, o.how) for o in found] == [("t1", "inv-001", "exact")]
 
 
@@ -98,8 +139,10 @@ def test_reworded_near_duplicate_is_contamination():
 
 
 def test_suite_question_pasted_inside_a_longer_prompt_is_contamination():
-    wrapped = _example("Answer with one letter. What is the main benefit of diversification in an investment "
-                       "portfolio? A) more fees B) less risk from any single holding C) tax D) none")
+    wrapped = _example(
+        "Answer with one letter. What is the main benefit of diversification in an investment "
+        "portfolio? A) more fees B) less risk from any single holding C) tax D) none"
+    )
     found = find_contamination([wrapped], SUITE)
     assert found and found[0].suite_id == "inv-001" and found[0].how.startswith(("jaccard", "containment"))
 
@@ -110,10 +153,16 @@ def test_unrelated_example_on_the_same_topic_is_clean():
 
 def test_check_refuses_with_every_offending_id(tmp_path):
     suite = _write(tmp_path / "questions.jsonl", {"id": "inv-001", "question": SUITE[0].text})
-    examples = [_example(SUITE[0].text), Example("t2", "investment", "easy", "t.jsonl:2", prompt=SUITE[0].text.upper(),
-                                                 completion="x"), _example("How do ETFs differ from mutual funds?")]
-    with pytest.raises(DataError, match=r"2 training example\(s\) overlap the evaluation suites and are refused: "
-                                        r"t1, t2\n.*inv-001"):
+    examples = [
+        _example(SUITE[0].text),
+        Example("t2", "investment", "easy", "t.jsonl:2", prompt=SUITE[0].text.upper(), completion="x"),
+        _example("How do ETFs differ from mutual funds?"),
+    ]
+    with pytest.raises(
+        DataError,
+        match=r"2 training example\(s\) overlap the evaluation suites and are refused: "
+        r"t1, t2\n.*inv-001",
+    ):
         check_contamination(examples, [suite])
 
 
@@ -127,11 +176,15 @@ def test_training_refuses_contaminated_data_before_loading_a_model(tmp_path):
     from tunebench.training.run import train
 
     config = make_project(tmp_path / "proj")
-    suite = _write(tmp_path / "questions.jsonl", {"id": "ret-777", "question": "What does a 401(k) employer match "
-                                                  "mean?"})
+    suite = _write(
+        tmp_path / "questions.jsonl", {"id": "ret-777", "question": "What does a 401(k) employer match mean?"}
+    )
     recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], contamination_suites=[str(suite)])
-    with pytest.raises(DataError, match=r"refused: train-ret-easy-1\n  train-ret-easy-1 \(.*finance_train\.jsonl:1\) "
-                                        r"~ ret-777 \(.*questions\.jsonl:1\): exact"):
+    with pytest.raises(
+        DataError,
+        match=r"refused: train-ret-easy-1\n  train-ret-easy-1 \(.*finance_train\.jsonl:1\) "
+        r"~ ret-777 \(.*questions\.jsonl:1\): exact",
+    ):
         train(recipe, config=config)
     assert not (config.home / "models" / "tiny-test").exists()
 
@@ -142,6 +195,9 @@ def test_examples_whose_prompt_fills_max_length_are_refused_by_id(tmp_path):
     config = make_project(tmp_path / "proj")
     # Qwen2.5's template adds its default system prompt: about 75 tiny tokens before the first answer token.
     recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], max_length=64)
-    with pytest.raises(DataError, match=r"key max_length: 64 leaves no answer tokens for \d+ example\(s\): "
-                                        r"train-\w+-\w+-\d \(.*finance_train\.jsonl:\d+: \d+ prompt tokens\)"):
+    with pytest.raises(
+        DataError,
+        match=r"key max_length: 64 leaves no answer tokens for \d+ example\(s\): "
+        r"train-\w+-\w+-\d \(.*finance_train\.jsonl:\d+: \d+ prompt tokens\)",
+    ):
         train(recipe, config=config)

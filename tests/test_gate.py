@@ -46,8 +46,11 @@ def test_per_domain_floors_judge_each_domain_named():
 
 
 def test_quality_floor_and_latency_budget_per_domain():
-    record = eval_record(_outcomes(2), latencies={"compliance": [1.0, 1.2, 1.1], "investment": [5.0, 6.0, 7.0]},
-                         grades={"compliance": 4, "investment": 2})
+    record = eval_record(
+        _outcomes(2),
+        latencies={"compliance": [1.0, 1.2, 1.1], "investment": [5.0, 6.0, 7.0]},
+        grades={"compliance": 4, "investment": 2},
+    )
     verdict = evaluate(record, GateRules(min_quality=3, latency_budget_s={"compliance": 2.0, "investment": 5.0}))
     assert sorted(c.rule for c in verdict.failed) == ["latency[investment] median s", "quality[investment]"]
     assert _check(verdict, "latency[investment]").value == 6.0
@@ -93,12 +96,15 @@ def test_paired_outcomes_count_discordant_pairs_by_question():
     assert paired_outcomes(now, base) == (3, 1, 1, 1)
 
 
-@pytest.mark.parametrize(("old", "new", "passed"), [
-    ([1.0, 1.1, 1.05], [2.0, 2.1, 2.2], False),  # doubled, no overlap: a regression
-    ([1.0, 1.1, 3.0], [2.0, 2.1, 2.2], True),  # slower median but overlapping: noise
-    ([1.0, 1.1, 1.05], [1.1, 1.15, 1.2], True),  # within the allowed increase
-    ([1.0], [5.0], True),  # a single measurement is never compared
-])
+@pytest.mark.parametrize(
+    ("old", "new", "passed"),
+    [
+        ([1.0, 1.1, 1.05], [2.0, 2.1, 2.2], False),  # doubled, no overlap: a regression
+        ([1.0, 1.1, 3.0], [2.0, 2.1, 2.2], True),  # slower median but overlapping: noise
+        ([1.0, 1.1, 1.05], [1.1, 1.15, 1.2], True),  # within the allowed increase
+        ([1.0], [5.0], True),  # a single measurement is never compared
+    ],
+)
 def test_latency_regression_compares_repeated_measurements(old, new, passed):
     base = eval_record(_outcomes(2), latencies={"tax": old})
     now = eval_record(_outcomes(2), latencies={"tax": new})
@@ -119,15 +125,19 @@ NOW = datetime(2026, 2, 1, tzinfo=UTC)
 def test_auto_baseline_is_the_newest_complete_production_run_on_the_same_suite_files():
     old = eval_record(_outcomes(4), started_at="2026-01-10T00:00:00Z", finished_at="2026-01-10T00:01:00Z")
     new = eval_record(_outcomes(4), started_at="2026-01-12T00:00:00Z", finished_at="2026-01-12T00:01:00Z")
-    incomplete = eval_record(_outcomes(4), crashed=("q001",), started_at="2026-01-13T00:00:00Z",
-                             finished_at="2026-01-13T00:01:00Z")
+    incomplete = eval_record(
+        _outcomes(4), crashed=("q001",), started_at="2026-01-13T00:00:00Z", finished_at="2026-01-13T00:01:00Z"
+    )
     future = eval_record(_outcomes(4), started_at="2026-03-01T00:00:00Z", finished_at="2026-03-01T00:01:00Z")
-    other_suite = eval_record(_outcomes(4), sha="b" * 64, started_at="2026-01-14T00:00:00Z",
-                              finished_at="2026-01-14T00:01:00Z")
-    experimental = eval_record(_outcomes(4), model="candidate", started_at="2026-01-15T00:00:00Z",
-                               finished_at="2026-01-15T00:01:00Z")
-    current = eval_record(_outcomes(4), model="candidate", started_at="2026-01-20T00:00:00Z",
-                          finished_at="2026-01-20T00:01:00Z")
+    other_suite = eval_record(
+        _outcomes(4), sha="b" * 64, started_at="2026-01-14T00:00:00Z", finished_at="2026-01-14T00:01:00Z"
+    )
+    experimental = eval_record(
+        _outcomes(4), model="candidate", started_at="2026-01-15T00:00:00Z", finished_at="2026-01-15T00:01:00Z"
+    )
+    current = eval_record(
+        _outcomes(4), model="candidate", started_at="2026-01-20T00:00:00Z", finished_at="2026-01-20T00:01:00Z"
+    )
     history = _history(old, new, incomplete, future, other_suite, experimental)
     choice = find_baseline("auto", current, history, ["prod"], ["prod", "candidate"], now=NOW)
     assert choice.record is new and "production" in choice.how
@@ -161,8 +171,13 @@ def test_verdict_renders_as_text_and_markdown_tables():
 def test_records_of_other_kinds_in_the_history_are_never_baselines():
     # Imported sessions and training records share the store; their "model" is not an eval's model object.
     prod = eval_record(_outcomes(4), started_at="2026-01-10T00:00:00Z", finished_at="2026-01-10T00:01:00Z")
-    training = {"kind": "training", "run_id": "train-1", "model": "prod", "status": "complete",
-                "finished_at": "2026-01-11T00:00:00Z"}
+    training = {
+        "kind": "training",
+        "run_id": "train-1",
+        "model": "prod",
+        "status": "complete",
+        "finished_at": "2026-01-11T00:00:00Z",
+    }
     imported = {"kind": "imported_session", "run_id": "imp-1", "base_model": "prod"}
     current = eval_record(_outcomes(4), model="candidate")
     history = _history(prod, training, imported)

@@ -18,16 +18,28 @@ def test_eval_suites_run_on_a_gs_model_and_record_to_gs_history(gcs, tiny_dir, t
     suite = tmp_path / "three.jsonl"
     suite.write_text("\n".join(questions) + "\n", encoding="utf-8")
     config = tmp_path / "tunebench.toml"
-    config.write_text(f'home = "{tmp_path / "home"}"\nlog = "{tmp_path / "LOG.md"}"\n'
-                      f'[models.gs-tiny]\nbase = "{gcs.uri("models/tiny/")}"\n', encoding="utf-8")
+    config.write_text(
+        f'home = "{tmp_path / "home"}"\nlog = "{tmp_path / "LOG.md"}"\n'
+        f'[models.gs-tiny]\nbase = "{gcs.uri("models/tiny/")}"\n',
+        encoding="utf-8",
+    )
     cache = tmp_path / "cache"
     monkeypatch.setenv("TUNEBENCH_CONFIG", str(config))
     monkeypatch.setenv("TUNEBENCH_CACHE", str(cache))
     # In process: the suites' imports (torch, transformers, lm-eval) are already loaded, which saves the
     # ten seconds a subprocess spends importing them; the run is otherwise the command a user types.
-    result = pytester.runpytest_inprocess(str(ROOT / "eval_suites/benchmark_100"), f"--rootdir={ROOT}",
-                                          "--model", "gs-tiny", "--suite", str(suite), "--history",
-                                          gcs.uri("history"), "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess(
+        str(ROOT / "eval_suites/benchmark_100"),
+        f"--rootdir={ROOT}",
+        "--model",
+        "gs-tiny",
+        "--suite",
+        str(suite),
+        "--history",
+        gcs.uri("history"),
+        "-p",
+        "no:cacheprovider",
+    )
     result.assert_outcomes(passed=3)
     records = gcs.names("history/runs/")
     assert len(records) == 1

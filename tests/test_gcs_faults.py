@@ -63,8 +63,9 @@ def test_eight_racing_publishers_leave_exactly_one_manifest(gcs, tmp_path):
     assert files_in(pull_folder(gcs.uri("race"), settings=FAST, cache_root=tmp_path / "cache").path) == files_in(folder)
 
 
-def test_flipped_byte_on_download_raises_checksum_error_and_leaves_no_file_in_cache(gcs, tiny_dir, tmp_path,
-                                                                                 fault_proxy):
+def test_flipped_byte_on_download_raises_checksum_error_and_leaves_no_file_in_cache(
+    gcs, tiny_dir, tmp_path, fault_proxy
+):
     push_folder(tiny_dir, gcs.uri("flip"), name="tiny", settings=FAST)
     fault_proxy.add(lambda r: r.is_media_download and r.names("model.safetensors"), "flip", times=100)
     with pytest.raises(ChecksumError, match="model.safetensors"):
@@ -82,13 +83,11 @@ def test_one_flipped_byte_is_downloaded_again_and_the_pull_succeeds(gcs, tiny_di
     assert files_in(pulled.path) == files_in(tiny_dir)
 
 
-def test_lost_response_after_manifest_commit_is_success_with_exactly_one_manifest(gcs, tiny_dir, tmp_path,
-                                                                                  fault_proxy):
+def test_lost_response_after_manifest_commit_is_success_with_exactly_one_manifest(gcs, tiny_dir, tmp_path, fault_proxy):
     lost = fault_proxy.add(lambda r: r.is_upload and r.names("lost/MANIFEST.json"), "lose_response")
     report = push_folder(tiny_dir, gcs.uri("lost"), name="tiny", settings=FAST)
     assert lost.hits == 1
-    commits = [outcome for method, path, outcome in fault_proxy.log
-               if method == "POST" and "multipart" in path][-2:]
+    commits = [outcome for method, path, outcome in fault_proxy.log if method == "POST" and "multipart" in path][-2:]
     assert commits == ["lost 200", 412]  # committed, response dropped; the retry found our own manifest
     assert gcs.names("lost/MANIFEST") == ["lost/MANIFEST.json"]
     assert read_manifest(gcs.bucket, GcsLocation.parse(gcs.uri("lost"))).push_id == report.manifest.push_id
@@ -169,8 +168,10 @@ def test_missing_credentials_give_a_clear_error(monkeypatch, tmp_path):
 
 def test_missing_google_cloud_storage_tells_how_to_install_it(project):
     project.write('[tool.tunebench.models.remote]\nbase = "gs://some-bucket/model/"\n')
-    code = ("import sys; sys.modules['google.cloud.storage'] = None\n"
-            "from tunebench.cli import main; sys.exit(main(['models', 'pull', 'remote']))")
+    code = (
+        "import sys; sys.modules['google.cloud.storage'] = None\n"
+        "from tunebench.cli import main; sys.exit(main(['models', 'pull', 'remote']))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project.root)
     assert result.returncode == 2
     assert 'pip install "tunebench[gcs]"' in result.stderr

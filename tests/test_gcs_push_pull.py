@@ -25,8 +25,9 @@ def adapter_dir(tmp_path_factory, tiny_dir) -> Path:
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                  init_lora_weights=False))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     out = tmp_path_factory.mktemp("adapter")
     peft_model.save_pretrained(out)
     return out
@@ -71,8 +72,7 @@ def test_second_push_to_the_same_place_is_refused_unless_new_version(gcs, tiny_d
     assert files_in(pulled.path) == files_in(adapter_dir)
 
 
-def test_new_version_gets_its_own_folder_and_links_unchanged_files_instead_of_downloading(gcs, tiny_dir,
-                                                                                           tmp_path):
+def test_new_version_gets_its_own_folder_and_links_unchanged_files_instead_of_downloading(gcs, tiny_dir, tmp_path):
     source = tmp_path / "model"
     shutil.copytree(tiny_dir, source)
     push_folder(source, gcs.uri("v"), name="tiny", settings=FAST)
@@ -150,8 +150,10 @@ def test_registry_entry_with_gs_locations_loads_through_load_model(gcs, tiny_dir
 
     push_folder(tiny_dir, gcs.uri("base/tiny"), name="tiny", settings=FAST)
     push_folder(adapter_dir, gcs.uri("adapters/lora"), name="lora", settings=FAST)
-    project.write(f'[tool.tunebench.models.gs-lora]\nbase = "{gcs.uri("base/tiny/")}"\n'
-                  f'adapter = "{gcs.uri("adapters/lora/")}"\nstatus = "experimental"\n')
+    project.write(
+        f'[tool.tunebench.models.gs-lora]\nbase = "{gcs.uri("base/tiny/")}"\n'
+        f'adapter = "{gcs.uri("adapters/lora/")}"\nstatus = "experimental"\n'
+    )
     loaded = load_model("gs-lora", load_config(), with_hashes=True)
     assert loaded.merged and loaded.adapter_path != str(adapter_dir)
     assert loaded.hashes == {"base": content_hash(tiny_dir), "adapter": content_hash(adapter_dir)}

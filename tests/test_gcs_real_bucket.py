@@ -19,8 +19,10 @@ from tunebench.storage.gcs import make_client, write_object
 
 BUCKET = os.environ.get("TUNEBENCH_TEST_GCS_BUCKET")
 pytestmark = pytest.mark.skipif(
-    not BUCKET, reason="needs real GCS (fake-gcs-server ignores create-only on resumable uploads and never "
-                       "rejects a bad crc32c): set TUNEBENCH_TEST_GCS_BUCKET to a writable bucket")
+    not BUCKET,
+    reason="needs real GCS (fake-gcs-server ignores create-only on resumable uploads and never "
+    "rejects a bad crc32c): set TUNEBENCH_TEST_GCS_BUCKET to a writable bucket",
+)
 
 SETTINGS = TransferSettings(chunk_size=4 * 1024 * 1024, progress=False)
 

@@ -56,8 +56,9 @@ def test_generation_stops_on_either_eos_id_of_the_generation_config(tiny):
 
     for token in eos:
         force = LogitsProcessorList([ForceTokenAt(_prompt_length(tokenizer), step=3, token=token)])
-        result = timed_generate(model, tokenizer, MESSAGES, max_new_tokens=20, repeats=1, warmup=0,
-                                logits_processor=force)
+        result = timed_generate(
+            model, tokenizer, MESSAGES, max_new_tokens=20, repeats=1, warmup=0, logits_processor=force
+        )
         assert (result.new_tokens, result.stop_reason, result.token_ids[-1]) == (4, "eos", token)
         assert "<|" not in result.text
 

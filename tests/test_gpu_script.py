@@ -68,8 +68,13 @@ def test_tiny_run_writes_the_layout_of_the_committed_results(tiny_results):
 def test_tiny_run_reports_every_inference_figure_and_training_config(tiny_results):
     tables = _tables(tiny_results)
     inference = {row[0]: row for row in tables["Inference"][1:]}
-    for label in ("decode base (ms/token)", "decode merged DoRA (ms/token)", "decode unmerged DoRA (ms/token)",
-                  "TTFT probes, median (s)", "score the questions (s)"):
+    for label in (
+        "decode base (ms/token)",
+        "decode merged DoRA (ms/token)",
+        "decode unmerged DoRA (ms/token)",
+        "TTFT probes, median (s)",
+        "score the questions (s)",
+    ):
         value, peak, estimate = inference[label][1], inference[label][4], inference[label][5]
         assert float(value) > 0, label
         assert re.fullmatch(r"[0-9.]+ (MB|GB)", peak) and re.fullmatch(r"[0-9.]+ (MB|GB)", estimate), label

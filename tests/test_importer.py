@@ -13,8 +13,10 @@ from tunebench.history.store import open_store
 from tunebench.report.markdown import render_log
 
 SEED = Path(__file__).parent / "data" / "seed_log.md"
-SUMMARY_SECTIONS = {name: name for name in ("Model Comparison", "Benchmark Evaluation Results", "GCS Model Registry",
-                                             "Training Cost Tracking")}
+SUMMARY_SECTIONS = {
+    name: name
+    for name in ("Model Comparison", "Benchmark Evaluation Results", "GCS Model Registry", "Training Cost Tracking")
+}
 
 
 def _plain(text: str) -> str:
@@ -113,7 +115,8 @@ def test_rendered_seed_keeps_every_value_of_every_table_and_invents_none(seed_te
     assert compared == 246
     # Nothing invented: the rendered log has no session or summary table the seed lacks (plots aside).
     extra_keys = {k for k in out if k[0] in section_of.values()} - {
-        (section_of[k[0]], k[1], k[2]) for k in seed if k[0] in section_of}
+        (section_of[k[0]], k[1], k[2]) for k in seed if k[0] in section_of
+    }
     assert extra_keys == set()
 
 
@@ -173,7 +176,9 @@ def test_unparseable_lines_are_reported_with_their_line_numbers(seed_text):
     lines.insert(3, "stray words in the preamble")
     result = parse_log("\n".join(lines))
     assert [(p.line, p.text) for p in result.problems] == [
-        (4, "stray words in the preamble"), (at + 2, "this sentence is neither a table nor a list")]
+        (4, "stray words in the preamble"),
+        (at + 2, "this sentence is neither a table nor a list"),
+    ]
     assert "expected a table" in result.problems[1].reason
 
 

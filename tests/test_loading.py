@@ -16,8 +16,12 @@ SEVEN = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_p
 def _save_dora_adapter(base_dir, out_dir, seed=1):
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=SEVEN, use_dora=True,
-                                                  init_lora_weights=False, task_type="CAUSAL_LM"))
+    peft_model = get_peft_model(
+        model,
+        LoraConfig(
+            r=4, lora_alpha=8, target_modules=SEVEN, use_dora=True, init_lora_weights=False, task_type="CAUSAL_LM"
+        ),
+    )
     peft_model.save_pretrained(out_dir)
     return peft_model
 
@@ -49,8 +53,16 @@ def test_adapter_is_attached_and_merged_into_the_same_outputs(project, tiny_dir,
 
 def test_adapter_for_another_base_is_refused_before_loading(project, tiny_dir, tmp_path):
     other = tmp_path / "other-base"
-    Qwen2ForCausalLM(Qwen2Config(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(other)
+    Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=512,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    ).save_pretrained(other)
     adapter_dir = tmp_path / "adapter"
     _save_dora_adapter(tiny_dir, adapter_dir)
     entry = ModelEntry(name="mismatch", base=str(other), adapter=str(adapter_dir))
@@ -91,4 +103,3 @@ def test_content_hash_changes_with_any_byte_and_is_remembered_per_file(tmp_path)
     assert content_hash(folder) == first
     (folder / "model.safetensors").write_bytes(b"\x00" * 63 + b"\x01")
     assert content_hash(folder) != first
-

@@ -24,18 +24,24 @@ def seed_records():
 def mixed(seed_records):
     """The imported seed plus a measured training run, two eval runs (one failing its gate) and notes."""
     failing = random_eval("run-eval-2", "tiny-dora", 2, started_at="2026-02-03T10:00:00Z", skill=0.4)
-    failing["gate"] = {"passed": False, "checks": [
-        {"rule": "min_accuracy", "passed": False, "value": 0.4, "limit": 0.5, "detail": "below the floor"}]}
-    return [*seed_records, training_record("run-train-1", "tiny-dora", started_at="2026-02-02T08:00:00Z"),
-            random_eval("run-eval-1", "tiny", 1, started_at="2026-02-01T10:00:00Z"), failing,
-            note("note-0001", "run-train-1", "loss spiked in phase B", "difficulties"),
-            note("note-0002", "imp-ae8f4ef0c7104ab5", "rerun the benchmark on v3", "improvements")]
+    failing["gate"] = {
+        "passed": False,
+        "checks": [{"rule": "min_accuracy", "passed": False, "value": 0.4, "limit": 0.5, "detail": "below the floor"}],
+    }
+    return [
+        *seed_records,
+        training_record("run-train-1", "tiny-dora", started_at="2026-02-02T08:00:00Z"),
+        random_eval("run-eval-1", "tiny", 1, started_at="2026-02-01T10:00:00Z"),
+        failing,
+        note("note-0001", "run-train-1", "loss spiked in phase B", "difficulties"),
+        note("note-0002", "imp-ae8f4ef0c7104ab5", "rerun the benchmark on v3", "improvements"),
+    ]
 
 
 def _section(text: str, title: str) -> str:
     start = text.index(f"## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end > 0 else None]
+    return text[start : end if end > 0 else None]
 
 
 def test_same_history_in_any_order_renders_byte_identical(mixed):
@@ -59,9 +65,15 @@ def test_sessions_are_listed_newest_first_with_measured_runs_numbered_after_impo
 
 def test_measured_session_has_the_seed_tables_and_its_eval_results(mixed):
     session = render_log(mixed).split("### Session 6:")[1].split("\n---\n")[0]
-    for heading in ("**Training Data:**", "**Hyperparameters:**", "**Training Results:**",
-                    "**Inference Test Results** (eval run `run-eval-2`", "**Output Model:** `tiny-dora`",
-                    "**Commit Hash:** `0123456`", "**Cost:** $0.0012 (cpu @ $0.10/h)"):
+    for heading in (
+        "**Training Data:**",
+        "**Hyperparameters:**",
+        "**Training Results:**",
+        "**Inference Test Results** (eval run `run-eval-2`",
+        "**Output Model:** `tiny-dora`",
+        "**Commit Hash:** `0123456`",
+        "**Cost:** $0.0012 (cpu @ $0.10/h)",
+    ):
         assert heading in session
     assert "| A (Domain Blocks) | 20 | 35% easy, 35% medium, 25% hard, 5% extreme |" in session
     assert "| Effective Batch | 4 |" in session
@@ -108,8 +120,13 @@ def test_model_comparison_and_registry_list_measured_runs_before_imported_ones(m
 
 def test_an_empty_history_renders_every_section_with_a_placeholder():
     text = render_log([])
-    for title in ("Training Sessions", "Model Comparison", "Benchmark Evaluation Results", "Model Registry",
-                  "Training Cost Tracking"):
+    for title in (
+        "Training Sessions",
+        "Model Comparison",
+        "Benchmark Evaluation Results",
+        "Model Registry",
+        "Training Cost Tracking",
+    ):
         assert f"## {title}" in text
     assert "_No training sessions recorded._" in text and "*Last Updated: never" in text
 
@@ -125,8 +142,9 @@ def test_render_log_file_writes_the_configured_log_and_its_plots(project, mixed)
     path = render_log_file(load_config())
     assert path == project.root / "out" / "BENCHMARK_LOG.md"
     text = path.read_text(encoding="utf-8")
-    assert text == render_log(mixed, history_location="hist", plots=_plots(text),
-                              registry_status={"tiny": "experimental"})
+    assert text == render_log(
+        mixed, history_location="hist", plots=_plots(text), registry_status={"tiny": "experimental"}
+    )
     assert (project.root / "out" / "BENCHMARK_LOG_plots" / "loss.png").is_file()
 
 

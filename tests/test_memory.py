@@ -29,10 +29,27 @@ QUESTIONS = REPO / "eval_suites" / "benchmark_100" / "questions.jsonl"
 PROBES = REPO / "eval_suites" / "domain_probes" / "probes.jsonl"
 # Big enough that weights and activations (~100-300 MB) dwarf the allocator's noise, small enough to run
 # a scoring batch and two training steps in a few seconds.
-MEDIUM = {"hidden_size": 384, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 6,
-          "num_key_value_heads": 2, "tie_word_embeddings": True, "max_position_embeddings": 2048}
-WORKLOAD = {"batch_size": 16, "questions_n": 16, "probes_n": 2, "max_new_tokens": 16, "train_batch": 2,
-            "seq_len": 256, "rank": 16, "dora": True, "dropout": 0.05, "gradient_checkpointing": False}
+MEDIUM = {
+    "hidden_size": 384,
+    "intermediate_size": 1024,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 6,
+    "num_key_value_heads": 2,
+    "tie_word_embeddings": True,
+    "max_position_embeddings": 2048,
+}
+WORKLOAD = {
+    "batch_size": 16,
+    "questions_n": 16,
+    "probes_n": 2,
+    "max_new_tokens": 16,
+    "train_batch": 2,
+    "seq_len": 256,
+    "rank": 16,
+    "dora": True,
+    "dropout": 0.05,
+    "gradient_checkpointing": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +80,23 @@ def medium_model(tiny_dir, tmp_path_factory):
 def measured(medium_model, tmp_path_factory):
     """Peaks of an eval run and of training steps on the medium model, measured in a fresh process."""
     model_dir, adapter_dir = medium_model
-    args = {**WORKLOAD, "model": str(model_dir), "adapter": str(adapter_dir), "questions": str(QUESTIONS),
-            "probes": str(PROBES), "root": str(tmp_path_factory.mktemp("probe-root"))}
+    args = {
+        **WORKLOAD,
+        "model": str(model_dir),
+        "adapter": str(adapter_dir),
+        "questions": str(QUESTIONS),
+        "probes": str(PROBES),
+        "root": str(tmp_path_factory.mktemp("probe-root")),
+    }
     # A fixed mmap threshold returns freed tensors to the OS at once, so RSS tracks live memory.
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, str(Path(__file__).with_name("memory_probe.py")), json.dumps(args)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("memory_probe.py")), json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -83,9 +111,14 @@ def _longest_question_tokens(tokenizer, n: int) -> int:
 def _longest_probe_tokens(tokenizer, n: int) -> int:
     from tunebench.suites import load_probes
 
-    return max(len(tokenizer.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True,
-                                                 tokenize=True, return_dict=True)["input_ids"])
-               for p in load_probes(PROBES)[:n])
+    return max(
+        len(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=True, return_dict=True
+            )["input_ids"]
+        )
+        for p in load_probes(PROBES)[:n]
+    )
 
 
 def test_eval_estimate_is_within_20_percent_of_the_measured_peak(medium_model, measured):
@@ -95,10 +128,15 @@ def test_eval_estimate_is_within_20_percent_of_the_measured_peak(medium_model, m
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     shape = ModelShape.from_config(read_model_config(model_dir))
     adapter = AdapterShape.from_adapter_config(json.loads((adapter_dir / "adapter_config.json").read_text()))
-    estimate = estimate_eval(shape, adapter=adapter, merged=True, batch_size=WORKLOAD["batch_size"],
-                             score_tokens=_longest_question_tokens(tokenizer, WORKLOAD["questions_n"]),
-                             probe_tokens=_longest_probe_tokens(tokenizer, WORKLOAD["probes_n"]),
-                             max_new_tokens=WORKLOAD["max_new_tokens"])
+    estimate = estimate_eval(
+        shape,
+        adapter=adapter,
+        merged=True,
+        batch_size=WORKLOAD["batch_size"],
+        score_tokens=_longest_question_tokens(tokenizer, WORKLOAD["questions_n"]),
+        probe_tokens=_longest_probe_tokens(tokenizer, WORKLOAD["probes_n"]),
+        max_new_tokens=WORKLOAD["max_new_tokens"],
+    )
     estimated_mb = estimate.total_bytes / MiB
     print(f"eval measured {measured['eval_mb']:.0f} MiB, estimated {estimated_mb:.0f} MiB")
     assert measured["eval_mb"] == pytest.approx(estimated_mb, rel=0.2), estimate.describe()
@@ -108,8 +146,13 @@ def test_training_estimate_is_within_20_percent_of_the_measured_peak(medium_mode
     model_dir, _ = medium_model
     shape = ModelShape.from_config(read_model_config(model_dir))
     adapter = AdapterShape(rank=WORKLOAD["rank"], use_dora=WORKLOAD["dora"], dropout=WORKLOAD["dropout"])
-    estimate = estimate_training(shape, adapter, batch_size=WORKLOAD["train_batch"], seq_len=WORKLOAD["seq_len"],
-                                 gradient_checkpointing=WORKLOAD["gradient_checkpointing"])
+    estimate = estimate_training(
+        shape,
+        adapter,
+        batch_size=WORKLOAD["train_batch"],
+        seq_len=WORKLOAD["seq_len"],
+        gradient_checkpointing=WORKLOAD["gradient_checkpointing"],
+    )
     print(f"training measured {measured['training_mb']:.0f} MiB, estimated {estimate.total_bytes / MiB:.0f} MiB")
     assert measured["training_mb"] == pytest.approx(estimate.total_bytes / MiB, rel=0.2), estimate.describe()
 
@@ -128,8 +171,10 @@ def test_adapter_parameter_count_equals_peft_trainable_count(tiny_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir),
-                           LoraConfig(r=4, use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"]))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_dir),
+        LoraConfig(r=4, use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"]),
+    )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     shape = ModelShape.from_config(read_model_config(tiny_dir))
     assert AdapterShape(4, ("q_proj", "v_proj", "down_proj"), use_dora=True).parameter_count(shape) == trainable
@@ -139,8 +184,9 @@ def test_checkpointing_shrinks_and_dora_grows_the_training_activations():
     shape = ModelShape(vocab=152064, hidden=5120, intermediate=13824, layers=48, heads=40, kv_heads=8, head_dim=128)
     lora = estimate_training(shape, AdapterShape(16), dtype="bfloat16", batch_size=1, seq_len=2048)
     dora = estimate_training(shape, AdapterShape(16, use_dora=True), dtype="bfloat16", batch_size=1, seq_len=2048)
-    checkpointed = estimate_training(shape, AdapterShape(16), dtype="bfloat16", batch_size=1, seq_len=2048,
-                                     gradient_checkpointing=True)
+    checkpointed = estimate_training(
+        shape, AdapterShape(16), dtype="bfloat16", batch_size=1, seq_len=2048, gradient_checkpointing=True
+    )
     assert checkpointed.parts["activations"] < lora.parts["activations"] / 10
     assert dora.parts["activations"] > lora.parts["activations"]
     # Qwen2.5-14B's weights in bf16: 14.8B parameters, about 29.5 GB (the issue's figure).
@@ -196,8 +242,9 @@ def test_estimate_for_a_pulled_gs_model_reads_the_cached_config(tiny_dir, tmp_pa
     version = cache_dir_for(GcsLocation.parse("gs://bucket/pulled-model/")) / "v1-abc"
     version.mkdir(parents=True)
     shutil.copy(tiny_dir / "config.json", version / "config.json")  # what a pull leaves, weights aside
-    estimates = estimate_for_entry(ModelEntry("remote", base="gs://bucket/pulled-model/"), Config(root=tmp_path),
-                                   device="cpu")
+    estimates = estimate_for_entry(
+        ModelEntry("remote", base="gs://bucket/pulled-model/"), Config(root=tmp_path), device="cpu"
+    )
     shape = ModelShape.from_config(read_model_config(tiny_dir))
     assert estimates["eval"].parts["weights"] == shape.parameter_count() * 4
 

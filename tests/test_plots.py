@@ -35,9 +35,12 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def test_full_history_draws_all_five_plots_identically_twice(seed_records, tmp_path):
-    records = [*seed_records, training_record("run-train-1", "tiny-dora"),
-               random_eval("run-eval-1", "tiny", 1), random_eval("run-eval-2", "tiny-dora", 2,
-                                                                started_at="2026-02-02T00:00:00Z")]
+    records = [
+        *seed_records,
+        training_record("run-train-1", "tiny-dora"),
+        random_eval("run-eval-1", "tiny", 1),
+        random_eval("run-eval-2", "tiny-dora", 2, started_at="2026-02-02T00:00:00Z"),
+    ]
     first = plots.render_plots(records, tmp_path / "a" / "LOG_plots", relative_to=tmp_path / "a")
     assert list(first.values()) == [f"LOG_plots/{name}" for name in plots.PLOTS]
     for name in plots.PLOTS:
@@ -66,8 +69,13 @@ def test_tbd_accuracy_is_left_out_and_approximate_values_are_drawn_as_written(se
 def test_loss_plot_follows_every_step_of_every_phase_in_order():
     run = training_record("run-train-1", "tiny-dora", steps=5)
     axes = plots._loss(History.of([run])).axes[0]
-    steps = [(float(x), float(y)) for line in axes.get_lines() if line.get_label() != "_nolegend_"
-             for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True) if line.get_linestyle() == "-"]
+    steps = [
+        (float(x), float(y))
+        for line in axes.get_lines()
+        if line.get_label() != "_nolegend_"
+        for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)
+        if line.get_linestyle() == "-"
+    ]
     expected = [loss for phase in run["phases"] for loss in phase["losses"]]
     assert [y for _, y in steps] == pytest.approx(expected)
     assert [x for x, _ in steps] == list(range(1, 16))

@@ -39,15 +39,23 @@ def test_probe(p, tb_generate, tb_grade, tb_model, record):
            evidence=quality.evidence, answer=result.text, load_s=tb_model.load_seconds)
 """
 
-PROBE = {"id": "probe-tax-1", "domain": "federal_income_tax", "prompt": "What is the standard deduction?",
-         "key_points": ["standard deduction", "itemize"], "forbidden": ["always itemize"],
-         "reference": "The standard deduction is a fixed amount; itemize when deductions exceed it."}
+PROBE = {
+    "id": "probe-tax-1",
+    "domain": "federal_income_tax",
+    "prompt": "What is the standard deduction?",
+    "key_points": ["standard deduction", "itemize"],
+    "forbidden": ["always itemize"],
+    "reference": "The standard deduction is a fixed amount; itemize when deductions exceed it.",
+}
 
 
 def test_an_outside_suite_uses_scorer_generator_and_grader_fixtures(pytester):
     pytester.makefile(".toml", pyproject='[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n')
-    pytester.makefile(".jsonl", questions="\n".join(json.dumps({**q, "explanation": "x"}) for q in questions(4)),
-                      probes=json.dumps(PROBE))
+    pytester.makefile(
+        ".jsonl",
+        questions="\n".join(json.dumps({**q, "explanation": "x"}) for q in questions(4)),
+        probes=json.dumps(PROBE),
+    )
     pytester.makepyfile(test_author=AUTHOR_SUITE)
     result = pytester.runpytest("--model", "tiny")
     result.assert_outcomes(passed=5)

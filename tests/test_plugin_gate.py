@@ -41,8 +41,12 @@ def test_a_run_made_worse_on_purpose_fails_the_gate_though_every_item_passed(pyt
     worse = pytester.runpytest("--model", "prod", "--baseline", good["run_id"])
     worse.assert_outcomes(passed=N)
     assert worse.ret == pytest.ExitCode.TESTS_FAILED
-    worse.stdout.fnmatch_lines(["accuracy drop vs baseline*1.000*FAIL*b=30, c=0*larger than allowed and significant*",
-                                "tunebench: model prod, accuracy 0.000*gate FAIL (accuracy drop vs baseline)"])
+    worse.stdout.fnmatch_lines(
+        [
+            "accuracy drop vs baseline*1.000*FAIL*b=30, c=0*larger than allowed and significant*",
+            "tunebench: model prod, accuracy 0.000*gate FAIL (accuracy drop vs baseline)",
+        ]
+    )
     last = records(pytester)[-1]
     assert last["gate"]["passed"] is False and last["baseline"]["run_id"] == good["run_id"]
 
@@ -50,8 +54,12 @@ def test_a_run_made_worse_on_purpose_fails_the_gate_though_every_item_passed(pyt
 def test_a_drop_inside_the_noise_passes_with_the_p_value_shown(pytester):
     questions = write_project(pytester, n=20, extra="[tool.tunebench.gate]\nmax_drop = 0.05\nalpha = 0.05")
     good = _key_answers(questions)
-    worse = dict(good, q003="D" if good["q003"] != "D" else "A", q007="A" if good["q007"] != "A" else "B",
-                 q011="B" if good["q011"] != "B" else "C")
+    worse = dict(
+        good,
+        q003="D" if good["q003"] != "D" else "A",
+        q007="A" if good["q007"] != "A" else "B",
+        q011="B" if good["q011"] != "B" else "C",
+    )
     write_answers(pytester, {"prod": good, "candidate": worse})
     pytester.runpytest("--model", "prod").assert_outcomes(passed=20)
     result = pytester.runpytest("--model", "candidate", "--baseline", "prod")
@@ -60,8 +68,11 @@ def test_a_drop_inside_the_noise_passes_with_the_p_value_shown(pytester):
 
 
 def test_per_model_gate_rules_override_the_defaults(pytester):
-    questions = write_project(pytester, n=4, extra="[tool.tunebench.gate]\nmin_accuracy = 0.9\n"
-                                                 "[tool.tunebench.gate.models.candidate]\nmin_accuracy = 0.2")
+    questions = write_project(
+        pytester,
+        n=4,
+        extra="[tool.tunebench.gate]\nmin_accuracy = 0.9\n[tool.tunebench.gate.models.candidate]\nmin_accuracy = 0.2",
+    )
     answers = {q["id"]: "A" for q in questions}  # one in four right
     write_answers(pytester, {"prod": answers, "candidate": answers})
     assert pytester.runpytest("--model", "prod", "--no-record").ret == pytest.ExitCode.TESTS_FAILED

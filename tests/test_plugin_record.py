@@ -64,8 +64,12 @@ def test_every_option_can_come_from_the_config(pytester):
     result = pytester.runpytest()
     result.assert_outcomes(passed=4)
     assert not (pytester.path / "hist").exists()
-    result.stdout.fnmatch_lines(["tunebench: model prod, history */hist, baseline auto, record off, gate off",
-                                 "tunebench: model prod, accuracy 0.250*not recorded; gate off"])
+    result.stdout.fnmatch_lines(
+        [
+            "tunebench: model prod, history */hist, baseline auto, record off, gate off",
+            "tunebench: model prod, accuracy 0.250*not recorded; gate off",
+        ]
+    )
 
 
 def test_no_record_gates_but_writes_nothing(pytester):
@@ -116,11 +120,17 @@ def test_suites_without_question_or_probe_outcomes_write_no_record(pytester):
     assert not (pytester.path / ".tunebench").exists()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--baseline", "nosuch"], "*--baseline: 'nosuch' is not auto, none, a model name (*tiny*) or a record id*"),
-    (["--history", "ftp://host/x"], "*--history: 'ftp://host/x': *unknown scheme ftp://; expected a local folder or gs://*"),
-    (["--model", "nope"], "*--model: unknown model 'nope'*Known models:*tiny*"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--baseline", "nosuch"], "*--baseline: 'nosuch' is not auto, none, a model name (*tiny*) or a record id*"),
+        (
+            ["--history", "ftp://host/x"],
+            "*--history: 'ftp://host/x': *unknown scheme ftp://; expected a local folder or gs://*",
+        ),
+        (["--model", "nope"], "*--model: unknown model 'nope'*Known models:*tiny*"),
+    ],
+)
 def test_bad_option_values_are_usage_errors_naming_option_value_and_allowed(pytester, args, message):
     write_project(pytester, n=1)
     result = pytester.runpytest(*args)
@@ -143,8 +153,9 @@ def test_results_appear_as_junit_properties_and_in_the_github_step_summary(pytes
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     pytester.runpytest("--junitxml=out.xml").assert_outcomes(passed=3)
     tree = ET.parse(pytester.path / "out.xml")
-    suite_props = {p.get("name"): p.get("value") for p in tree.getroot().iter("testsuite").__next__()
-                   .find("properties")}
+    suite_props = {
+        p.get("name"): p.get("value") for p in tree.getroot().iter("testsuite").__next__().find("properties")
+    }
     assert suite_props["tunebench.accuracy.k"] == "2" and suite_props["tunebench.gate"] == "pass"
     case = next(c for c in tree.iter("testcase") if c.get("name") == "test_question[q002]")
     [prop] = [p for p in case.iter("property") if p.get("name") == "tunebench"]
@@ -173,8 +184,12 @@ def test_full_disk_when_writing_the_record_exits_nonzero_and_leaves_history_unch
     pytester.makepyfile(capped=CAPPED_PYTEST)
     result = pytester.run(sys.executable, "capped.py", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
-    result.stdout.fnmatch_lines(["tunebench: error: the record was NOT written: *File too large*nothing was published*",
-                                 "tunebench: *accuracy 0.250*not recorded; gate PASS"])
+    result.stdout.fnmatch_lines(
+        [
+            "tunebench: error: the record was NOT written: *File too large*nothing was published*",
+            "tunebench: *accuracy 0.250*not recorded; gate PASS",
+        ]
+    )
     assert {p: p.read_bytes() for p in history.rglob("*") if p.is_file()} == before
 
 

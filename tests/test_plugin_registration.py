@@ -12,8 +12,9 @@ def test_model_name(tb_model_name, record):
 
 
 def _registrations(result):
-    return [line for line in result.outlines
-            if line.startswith("PLUGIN registered:") and "tunebench_pytest.plugin" in line]
+    return [
+        line for line in result.outlines if line.startswith("PLUGIN registered:") and "tunebench_pytest.plugin" in line
+    ]
 
 
 def test_plugin_is_registered_once_with_the_in_repo_conftest(pytester):

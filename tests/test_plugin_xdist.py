@@ -26,9 +26,13 @@ def test_two_workers_give_the_same_record_as_a_serial_run(pytester):
 
 
 def test_killed_worker_gives_an_incomplete_record_and_a_nonzero_exit(pytester):
-    write_project(pytester, n=6, suite=SCRIPTED_SUITE.replace(
-        "    chosen = ANSWERS", "    if q['id'] == 'q003':\n        os.kill(os.getpid(), 9)\n    chosen = ANSWERS")
-        .replace("import json,", "import os, json,"))
+    write_project(
+        pytester,
+        n=6,
+        suite=SCRIPTED_SUITE.replace(
+            "    chosen = ANSWERS", "    if q['id'] == 'q003':\n        os.kill(os.getpid(), 9)\n    chosen = ANSWERS"
+        ).replace("import json,", "import os, json,"),
+    )
     write_answers(pytester, {"tiny": {f"q{i:03d}": "ABCD"[i % 4] for i in range(6)}})
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     assert result.ret != pytest.ExitCode.OK

@@ -14,9 +14,16 @@ from tunebench.training.recipe import load_recipe
 from tunebench.training.run import train
 
 # Qwen2.5-14B's config (the base of the seed's Elson-Finance-Trading-14B merge).
-QWEN2_5_14B = {"hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 48, "num_attention_heads": 40,
-               "num_key_value_heads": 8, "vocab_size": 152064, "tie_word_embeddings": False,
-               "model_type": "qwen2"}
+QWEN2_5_14B = {
+    "hidden_size": 5120,
+    "intermediate_size": 13824,
+    "num_hidden_layers": 48,
+    "num_attention_heads": 40,
+    "num_key_value_heads": 8,
+    "vocab_size": 152064,
+    "tie_word_embeddings": False,
+    "model_type": "qwen2",
+}
 
 
 def _fake_distribution(folder, name: str, version: str) -> None:
@@ -29,8 +36,11 @@ def _fake_distribution(folder, name: str, version: str) -> None:
 def test_a_tiny_disk_refuses_training_before_anything_is_loaded_or_written(tmp_path):
     config = make_project(tmp_path / "p")
     recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)])
-    with pytest.raises(PreflightError, match=r"preflight refused recipe .*r\.toml; nothing was loaded:\n  disk: need "
-                                             r"~.* MiB at .*tiny-test .*; 0\.0 MiB free\n    fix: free disk space"):
+    with pytest.raises(
+        PreflightError,
+        match=r"preflight refused recipe .*r\.toml; nothing was loaded:\n  disk: need "
+        r"~.* MiB at .*tiny-test .*; 0\.0 MiB free\n    fix: free disk space",
+    ):
         train(recipe, config=config, free_disk_bytes=4096)
     assert not (config.home / "models").exists() and not (config.home / "registry").exists()
 
@@ -42,8 +52,10 @@ def test_adapter_estimate_equals_the_trainable_parameters_peft_creates(tmp_path,
     config = make_project(tmp_path / "p")
     recipe = load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], rank=4))
     sizes = estimate_sizes(recipe, read_base_config(recipe, config))
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir), LoraConfig(
-        r=4, lora_alpha=8, target_modules=list(recipe.target_modules), use_dora=True))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_dir),
+        LoraConfig(r=4, lora_alpha=8, target_modules=list(recipe.target_modules), use_dora=True),
+    )
     assert sizes.adapter_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert sizes.base_params == sum(p.numel() for p in model.parameters() if not p.requires_grad)
 
@@ -53,6 +65,7 @@ def test_estimate_reproduces_the_seed_logged_dora_v3_adapter_size():
     sizes = estimate_sizes(recipe, QWEN2_5_14B)
     assert abs(sizes.base_params / 14.7e9 - 1) < 0.03  # Qwen2.5-14B: 14.7B parameters
     assert abs(sizes.adapter_bytes / 2**30 / 2.07 - 1) < 0.05  # the seed logged 2.07 GB for this adapter
+
 
 def test_preflight_gpu_estimate_is_the_doctor_estimate_of_a_phase_on_a_gpu(tmp_path):
     from tunebench.memory import estimate_for_recipe
@@ -68,8 +81,9 @@ def test_preflight_gpu_estimate_is_the_doctor_estimate_of_a_phase_on_a_gpu(tmp_p
 
 
 def test_disk_estimate_includes_the_merged_copy_when_the_recipe_merges(tmp_path):
-    merged = estimate_sizes(load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], merge=True,
-                                                     bf16=True)), QWEN2_5_14B)
+    merged = estimate_sizes(
+        load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], merge=True, bf16=True)), QWEN2_5_14B
+    )
     assert merged.merged_bytes == merged.base_params * 2 and merged.disk_bytes > merged.merged_bytes
 
 
@@ -106,7 +120,7 @@ def test_a_cuda_recipe_is_refused_on_a_machine_without_a_gpu(tmp_path):
         pytest.skip("this machine has a GPU")
     config = make_project(tmp_path / "p")
     recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], device="cuda")
-    with pytest.raises(PreflightError, match="gpu: no CUDA GPU but the recipe sets device = \"cuda\""):
+    with pytest.raises(PreflightError, match='gpu: no CUDA GPU but the recipe sets device = "cuda"'):
         train(recipe, config=config)
 
 

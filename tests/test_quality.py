@@ -19,10 +19,15 @@ from tunebench.scoring.quality import (
 from tunebench.suites import Probe, load_probes
 
 PROBES = load_probes(Path(__file__).resolve().parents[1] / "eval_suites" / "domain_probes" / "probes.jsonl")
-PROBE = Probe(id="p", domain="retirement_planning", prompt="How much can I put in my 401(k) for tax year 2024?",
-              key_points=("$23,000|23000", "catch-up", "employer match|free money", "59½"),
-              forbidden=("limit is $19,500",), reference="For tax year 2024 you can defer $23,000; a catch-up "
-              "applies from age 50; take the employer match; withdrawals before 59½ are penalized.")
+PROBE = Probe(
+    id="p",
+    domain="retirement_planning",
+    prompt="How much can I put in my 401(k) for tax year 2024?",
+    key_points=("$23,000|23000", "catch-up", "employer match|free money", "59½"),
+    forbidden=("limit is $19,500",),
+    reference="For tax year 2024 you can defer $23,000; a catch-up "
+    "applies from age 50; take the employer match; withdrawals before 59½ are penalized.",
+)
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[p.id for p in PROBES])
@@ -76,8 +81,12 @@ def test_grades_of_two_generation_runs_on_tiny_are_identical(tiny_dir):
 
     model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
     probe = PROBES[0]
-    runs = [timed_generate(model, tokenizer, [{"role": "user", "content": probe.prompt}], max_new_tokens=8,
-                           repeats=1, warmup=0) for _ in range(2)]
+    runs = [
+        timed_generate(
+            model, tokenizer, [{"role": "user", "content": probe.prompt}], max_new_tokens=8, repeats=1, warmup=0
+        )
+        for _ in range(2)
+    ]
     assert runs[0].text == runs[1].text
     assert grade(runs[0].text, probe) == grade(runs[1].text, probe)
 
@@ -106,8 +115,9 @@ def test_a_judge_reply_becomes_the_grade_with_its_name_prompt_version_and_hash(t
 
     model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
     four = tokenizer.convert_tokens_to_ids("4")
-    result = judge_grade("Some answer.", PROBE, model, tokenizer, "tiny",
-                         logits_processor=LogitsProcessorList([_AlwaysToken(four)]))
+    result = judge_grade(
+        "Some answer.", PROBE, model, tokenizer, "tiny", logits_processor=LogitsProcessorList([_AlwaysToken(four)])
+    )
     assert result.score == 4
     assert result.evidence["grader"] == "judge:tiny" and result.evidence["prompt_sha256"] == JUDGE_PROMPT_SHA256
     assert result.evidence["prompt_version"] == JUDGE_PROMPT_VERSION

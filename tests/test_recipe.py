@@ -24,7 +24,10 @@ def test_seed_session_recipes_carry_the_logged_hyperparameters():
     v3 = load_recipe(REPO / "recipes" / "dora-v3-curriculum.toml")
     assert (v3.method, v3.rank, v3.alpha, v3.batch_size, v3.grad_accum, v3.epochs) == ("dora", 128, 256, 4, 16, 2)
     assert [(p.name, p.kind, p.size) for p in v3.phases] == [
-        ("A", "domain_blocks", 389), ("B", "mixed", 4809), ("C", "stress", 2000)]
+        ("A", "domain_blocks", 389),
+        ("B", "mixed", 4809),
+        ("C", "stress", 2000),
+    ]
     assert v3.phases[0].mix == {"easy": 0.35, "medium": 0.35, "hard": 0.25, "extreme": 0.05}
     assert load_recipe(REPO / "recipes" / "lora-l4.toml").quantized
     tiny = load_recipe(REPO / "recipes" / "tiny-dora-curriculum.toml")
@@ -39,8 +42,9 @@ def test_target_modules_default_to_all_seven_qwen2_projections(tmp_path):
 def test_unknown_key_is_refused_with_file_line_and_key(tmp_path):
     path = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], learning_rat=1e-4)
     line = path.read_text().splitlines().index("learning_rat = 0.0001") + 1
-    with pytest.raises(RecipeError,
-                       match=rf"r\.toml:{line}: unknown key learning_rat: expected one of .*learning_rate"):
+    with pytest.raises(
+        RecipeError, match=rf"r\.toml:{line}: unknown key learning_rat: expected one of .*learning_rate"
+    ):
         load_recipe(path)
 
 
@@ -78,8 +82,11 @@ def test_mix_with_an_unknown_difficulty_is_refused(tmp_path):
 def test_missing_data_file_names_the_phase_key_and_the_path(tmp_path):
     path = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4, data=tmp_path / "nope.jsonl")])
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("data = "))
-    with pytest.raises(RecipeError, match=rf"r\.toml:{line}: key phases\[0\]\.data: expected an existing data file, "
-                                          rf"found '.*nope\.jsonl'"):
+    with pytest.raises(
+        RecipeError,
+        match=rf"r\.toml:{line}: key phases\[0\]\.data: expected an existing data file, "
+        rf"found '.*nope\.jsonl'",
+    ):
         load_recipe(path)
 
 

@@ -69,32 +69,63 @@ def test_outcome_contract_is_checked_with_the_missing_key_named():
     with pytest.raises(RecordError, match="missing key.s. difficulty, correct"):
         check_outcome({"kind": "question", "id": "q", "domain": "tax"})
     with pytest.raises(RecordError, match="key chosen: expected one of A, B, C, D, found 'E'"):
-        check_outcome({"kind": "question", "id": "q", "domain": "d", "difficulty": "easy", "correct": True,
-                       "chosen": "E"})
+        check_outcome(
+            {"kind": "question", "id": "q", "domain": "d", "difficulty": "easy", "correct": True, "chosen": "E"}
+        )
     with pytest.raises(RecordError, match="key grade: expected 1-5, found 9"):
         check_outcome({"kind": "probe", "id": "p", "domain": "d", "grade": 9})
     check_outcome({"note": "free-form outcomes pass"})
 
 
 def _question(qid, correct=True, domain="tax"):
-    return {"kind": "question", "suite": "mini", "suite_file": "questions.jsonl", "id": qid, "domain": domain,
-            "difficulty": "easy", "answer": "A", "chosen": "A" if correct else "B", "correct": correct}
+    return {
+        "kind": "question",
+        "suite": "mini",
+        "suite_file": "questions.jsonl",
+        "id": qid,
+        "domain": domain,
+        "difficulty": "easy",
+        "answer": "A",
+        "chosen": "A" if correct else "B",
+        "correct": correct,
+    }
 
 
 def test_crashed_items_become_crashed_questions_looked_up_in_the_suite_file(tmp_path):
-    (tmp_path / "questions.jsonl").write_text("\n".join(json.dumps(q) for q in [
-        {"id": "q1", "domain": "tax", "difficulty": "easy", "answer": "A"},
-        {"id": "q2", "domain": "estate_planning", "difficulty": "hard", "answer": "C"}]))
-    items = [ItemResult("t.py::test_q[q1]", "passed", [_question("q1")]),
-             ItemResult("t.py::test_q[q2]", "crashed"),
-             ItemResult("t.py::test_other", "missing")]
-    record = build_eval_record(model={"name": "m", "base": "b", "adapter": None}, items=items,
-                               started_at=utc_now(), finished_at=utc_now(), provenance=collect(command="x"),
-                               root=tmp_path)
+    (tmp_path / "questions.jsonl").write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in [
+                {"id": "q1", "domain": "tax", "difficulty": "easy", "answer": "A"},
+                {"id": "q2", "domain": "estate_planning", "difficulty": "hard", "answer": "C"},
+            ]
+        )
+    )
+    items = [
+        ItemResult("t.py::test_q[q1]", "passed", [_question("q1")]),
+        ItemResult("t.py::test_q[q2]", "crashed"),
+        ItemResult("t.py::test_other", "missing"),
+    ]
+    record = build_eval_record(
+        model={"name": "m", "base": "b", "adapter": None},
+        items=items,
+        started_at=utc_now(),
+        finished_at=utc_now(),
+        provenance=collect(command="x"),
+        root=tmp_path,
+    )
     validate(record)
     crashed = record["questions"][1]
-    assert crashed == {"id": "q2", "suite": "mini", "domain": "estate_planning", "difficulty": "hard",
-                       "status": "crashed", "correct": False, "chosen": None, "answer": "C"}
+    assert crashed == {
+        "id": "q2",
+        "suite": "mini",
+        "domain": "estate_planning",
+        "difficulty": "hard",
+        "status": "crashed",
+        "correct": False,
+        "chosen": None,
+        "answer": "C",
+    }
     assert record["status"] == "incomplete" and record["aggregates"]["accuracy"]["n"] == 2
     assert record["items"]["missing"] == ["t.py::test_other"]
     assert any("t.py::test_other: missing before recording" in note for note in record["notes"])
@@ -102,17 +133,25 @@ def test_crashed_items_become_crashed_questions_looked_up_in_the_suite_file(tmp_
 
 
 def test_a_question_recorded_twice_is_kept_once_with_a_note():
-    items = [ItemResult("t.py::a", "passed", [_question("q1", True)]),
-             ItemResult("t.py::b", "passed", [_question("q1", False)])]
-    record = build_eval_record(model={"name": "m", "base": "b", "adapter": None}, items=items,
-                               started_at=utc_now(), finished_at=utc_now(), provenance=collect(command="x"))
+    items = [
+        ItemResult("t.py::a", "passed", [_question("q1", True)]),
+        ItemResult("t.py::b", "passed", [_question("q1", False)]),
+    ]
+    record = build_eval_record(
+        model={"name": "m", "base": "b", "adapter": None},
+        items=items,
+        started_at=utc_now(),
+        finished_at=utc_now(),
+        provenance=collect(command="x"),
+    )
     assert len(record["questions"]) == 1 and record["questions"][0]["correct"] is True
     assert "recorded twice" in record["notes"][0]
 
 
 def test_aggregates_give_intervals_per_domain_and_difficulty_and_latency_percentiles():
-    record = eval_record({"q1": True, "q2": False, "q3": True}, latencies={"tax": [1.0, 2.0, 3.0, 4.0]},
-                         grades={"tax": 4})
+    record = eval_record(
+        {"q1": True, "q2": False, "q3": True}, latencies={"tax": [1.0, 2.0, 3.0, 4.0]}, grades={"tax": 4}
+    )
     aggregates = record["aggregates"]
     assert aggregates["accuracy"]["k"] == 2 and aggregates["accuracy"]["n"] == 3
     assert set(aggregates["by_domain"]) == {"retirement_planning", "federal_income_tax", "estate_planning"}

@@ -41,8 +41,12 @@ def test_entry_without_base_is_an_error(project):
 def test_added_entry_persists_and_is_listed(project):
     registry = Registry(load_config())
     path = registry.add(ModelEntry(name="run-1", base="builtin:tiny", adapter="/out/run-1", notes="trained"))
-    assert json.loads(path.read_text()) == {"adapter": "/out/run-1", "base": "builtin:tiny",
-                                            "notes": "trained", "status": "experimental"}
+    assert json.loads(path.read_text()) == {
+        "adapter": "/out/run-1",
+        "base": "builtin:tiny",
+        "notes": "trained",
+        "status": "experimental",
+    }
     again = Registry(load_config())
     assert "run-1" in again.names() and again.get("run-1").adapter == "/out/run-1"
     with pytest.raises(RegistryError, match="already exists"):

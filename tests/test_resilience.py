@@ -66,15 +66,25 @@ def test_last_complete_checkpoint_skips_half_written_ones(tmp_path):
 @pytest.mark.slow
 def test_sigterm_mid_phase_then_resume_gives_a_bit_identical_adapter(tmp_path):
     # Dropout on, so the resumed run must also restore the RNG state to match. A: 2 steps, B: 6 steps.
-    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "domain_blocks", 4), phase("B", "stress", 12)],
-                          output="tiny-preempt", dropout=0.1)
+    recipe = write_recipe(
+        tmp_path / "r.toml",
+        [phase("A", "domain_blocks", 4), phase("B", "stress", 12)],
+        output="tiny-preempt",
+        dropout=0.1,
+    )
     reference = make_project(tmp_path / "reference")
     expected = train(recipe, config=reference)
 
     project = make_project(tmp_path / "preempted")
     env = dict(os.environ)  # the recipe pins cpu_threads, so all three runs sum floats the same way
-    process = subprocess.Popen([sys.executable, "-c", SLOW_TRAIN, str(recipe)], cwd=project.root, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_TRAIN, str(recipe)],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     lines = []
     for line in process.stdout:
         lines.append(line)
@@ -99,8 +109,14 @@ def test_sigterm_mid_phase_then_resume_gives_a_bit_identical_adapter(tmp_path):
         train(recipe, config=project)
 
     tunebench = shutil.which("tunebench", path=os.path.dirname(sys.executable))
-    done = subprocess.run([tunebench, "train", str(recipe), "--resume"], cwd=project.root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [tunebench, "train", str(recipe), "--resume"],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
     resumed = open_store(project.history_uri).read_all(strict=True).records
@@ -155,16 +171,26 @@ def _adapter_weights(model) -> dict[str, torch.Tensor]:
 
 def test_oom_halves_the_batch_doubles_accumulation_and_restarts_the_phase_from_its_starting_adapter(tmp_path):
     project = make_project(tmp_path / "p")
-    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4), phase("B", "stress", 8)], batch_size=4,
-                          save_steps=1)
+    recipe = write_recipe(
+        tmp_path / "r.toml", [phase("A", "mixed", 4), phase("B", "stress", 8)], batch_size=4, save_steps=1
+    )
     oom = InjectOOM(limit=2)
     record = train(recipe, config=project, callbacks=[oom])
 
     event = record.data["oom_events"][0]
-    assert record.data["oom_events"] == [{
-        "phase": "B", "at": event["at"], "step": 1, "batch_size_before": 4, "grad_accum_before": 1,
-        "batch_size_after": 2, "grad_accum_after": 2, "lost_s": event["lost_s"],
-        "message": "CUDA out of memory (injected at batch 4)"}]
+    assert record.data["oom_events"] == [
+        {
+            "phase": "B",
+            "at": event["at"],
+            "step": 1,
+            "batch_size_before": 4,
+            "grad_accum_before": 1,
+            "batch_size_after": 2,
+            "grad_accum_after": 2,
+            "lost_s": event["lost_s"],
+            "message": "CUDA out of memory (injected at batch 4)",
+        }
+    ]
     assert event["lost_s"] > 0
     # A ran at batch 4; B failed at 4 and was restarted at 2.
     assert [batch for batch, _ in oom.attempts] == [4, 4, 2]

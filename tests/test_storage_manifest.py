@@ -15,33 +15,57 @@ from tunebench.storage.location import GcsLocation
 from tunebench.storage.manifest import Manifest, ManifestFile
 from tunebench.storage.transfer import TransferSettings, format_size
 
-GOOD_FILE = ManifestFile(name="model-00001-of-00006.safetensors", object="objects/p1/model-00001-of-00006.safetensors",
-                         size=3, crc32c="AAAAAA==", sha256="0" * 64, generation=17)
+GOOD_FILE = ManifestFile(
+    name="model-00001-of-00006.safetensors",
+    object="objects/p1/model-00001-of-00006.safetensors",
+    size=3,
+    crc32c="AAAAAA==",
+    sha256="0" * 64,
+    generation=17,
+)
 
 
 def _manifest(**changes) -> Manifest:
-    return Manifest(**{"name": "base-14b", "version": 1, "push_id": "p1", "created_at": "2026-01-14T00:00:00Z",
-                       "files": (GOOD_FILE,), "status": "production", **changes})
+    return Manifest(
+        **{
+            "name": "base-14b",
+            "version": 1,
+            "push_id": "p1",
+            "created_at": "2026-01-14T00:00:00Z",
+            "files": (GOOD_FILE,),
+            "status": "production",
+            **changes,
+        }
+    )
 
 
-@pytest.mark.parametrize("uri, bucket, prefix", [
-    ("gs://elson-33a95-elson-models/elson-finance-trading-14b-final/", "elson-33a95-elson-models",
-     "elson-finance-trading-14b-final"),
-    ("gs://bkt", "bkt", ""),
-    ("gs://bkt//a///b/", "bkt", "a/b"),
-])
+@pytest.mark.parametrize(
+    "uri, bucket, prefix",
+    [
+        (
+            "gs://elson-33a95-elson-models/elson-finance-trading-14b-final/",
+            "elson-33a95-elson-models",
+            "elson-finance-trading-14b-final",
+        ),
+        ("gs://bkt", "bkt", ""),
+        ("gs://bkt//a///b/", "bkt", "a/b"),
+    ],
+)
 def test_gs_uri_parses_to_bucket_and_prefix(uri, bucket, prefix):
     location = GcsLocation.parse(uri)
     assert (location.bucket, location.prefix) == (bucket, prefix)
     assert GcsLocation.parse(location.uri) == location
 
 
-@pytest.mark.parametrize("uri, message", [
-    ("s3://bucket/x", "expected a gs://bucket/prefix URI"),
-    ("gs://Bad_Bucket/x", "bucket name 'Bad_Bucket' is not valid"),
-    ("gs://bk/x", "bucket name 'bk' is not valid"),
-    ("gs://bucket/a/../b", "'.' and '..' are not allowed"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("s3://bucket/x", "expected a gs://bucket/prefix URI"),
+        ("gs://Bad_Bucket/x", "bucket name 'Bad_Bucket' is not valid"),
+        ("gs://bk/x", "bucket name 'bk' is not valid"),
+        ("gs://bucket/a/../b", "'.' and '..' are not allowed"),
+    ],
+)
 def test_malformed_gs_uri_is_refused_with_the_reason(uri, message):
     with pytest.raises(StorageError, match=message):
         GcsLocation.parse(uri)
@@ -55,14 +79,20 @@ def test_manifest_round_trips_through_its_json():
     assert Manifest.from_json(raw, "gs://b/m/MANIFEST.json", generation=9) == manifest
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.pop("files"), "key <top level>: 'files' is a required property"),
-    (lambda d: d["files"][0].update(size=-1), "key files.0.size: -1 is less than the minimum of 0"),
-    (lambda d: d["files"][0].update(crc32c="nope"), "key files.0.crc32c: 'nope' does not match"),
-    (lambda d: d.update(format="other/9"), "key format: 'tunebench-manifest/1' was expected"),
-    (lambda d: d["files"][0].update(name="../../.bashrc"), "file name '../../.bashrc' is not a plain relative path"),
-    (lambda d: d["files"].append(dict(d["files"][0])), "a file name appears twice"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.pop("files"), "key <top level>: 'files' is a required property"),
+        (lambda d: d["files"][0].update(size=-1), "key files.0.size: -1 is less than the minimum of 0"),
+        (lambda d: d["files"][0].update(crc32c="nope"), "key files.0.crc32c: 'nope' does not match"),
+        (lambda d: d.update(format="other/9"), "key format: 'tunebench-manifest/1' was expected"),
+        (
+            lambda d: d["files"][0].update(name="../../.bashrc"),
+            "file name '../../.bashrc' is not a plain relative path",
+        ),
+        (lambda d: d["files"].append(dict(d["files"][0])), "a file name appears twice"),
+    ],
+)
 def test_malformed_manifest_names_the_uri_and_key(edit, message):
     data = json.loads(_manifest().to_json())
     edit(data)

@@ -55,8 +55,13 @@ def test_shipped_benchmark_has_20_questions_per_domain_5_per_difficulty_and_25_p
 def test_shipped_questions_have_distinct_choices_explanations_and_ids_in_file_order():
     questions = load_questions(QUESTIONS)
     assert all(len(set(q.choices)) == 4 and len(q.explanation) > 40 for q in questions)
-    prefixes = {"retirement_planning": "ret", "federal_income_tax": "tax", "estate_planning": "est",
-                "investment": "inv", "compliance": "cmp"}
+    prefixes = {
+        "retirement_planning": "ret",
+        "federal_income_tax": "tax",
+        "estate_planning": "est",
+        "investment": "inv",
+        "compliance": "cmp",
+    }
     assert all(q.id.startswith(prefixes[q.domain] + "-") for q in questions)
     assert [q.line for q in questions] == list(range(1, 101))
 
@@ -88,8 +93,9 @@ def test_an_id_in_two_files_of_one_run_names_the_second_file_line_and_the_first_
     assert [q.id for q in load_files([first], load_questions)] == [r["id"] for r in _rows()[:3]]
     with pytest.raises(SuiteError) as caught:
         load_files([first, second], load_questions)
-    assert (f"{second}:1: field id: expected ids unique across the run's files, found "
-            f"{_rows()[2]['id']!r} also in {first}") in str(caught.value)
+    assert (
+        f"{second}:1: field id: expected ids unique across the run's files, found {_rows()[2]['id']!r} also in {first}"
+    ) in str(caught.value)
 
 
 def test_answer_outside_the_choices_names_file_line_and_field(tmp_path):
@@ -209,8 +215,9 @@ def _imported(tiny_dir):
 
     loaded = load_model("tiny", Config(root=ROOT))
     tunebench.scoring.choice.score_questions(loaded.model, loaded.tokenizer, load_questions(QUESTIONS)[:1])
-    tunebench.scoring.generation.timed_generate(loaded.model, loaded.tokenizer, [{"role": "user", "content": "Hi"}],
-                                                max_new_tokens=2, warmup=0)
+    tunebench.scoring.generation.timed_generate(
+        loaded.model, loaded.tokenizer, [{"role": "user", "content": "Hi"}], max_new_tokens=2, warmup=0
+    )
 
 
 def _configure(pytester, extra: str = "") -> None:
@@ -225,8 +232,7 @@ def suites(pytester, _imported):
     """A project with a copy of eval_suites and a small config; returns the pytester."""
     import shutil
 
-    shutil.copytree(ROOT / "eval_suites", pytester.path / "eval_suites",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "eval_suites", pytester.path / "eval_suites", ignore=shutil.ignore_patterns("__pycache__"))
     _configure(pytester)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny's matrices are too small for intra-op threads to pay off
@@ -258,8 +264,12 @@ def test_one_item_per_question_named_by_id_in_file_order_with_domain_difficulty_
     items, _ = suites.inline_genitems("eval_suites/benchmark_100")
     marks = {m.name: m.args[0] for m in items[57].iter_markers()}
     q = load_questions(QUESTIONS)[57]
-    assert marks == {"domain": q.domain, "difficulty": q.difficulty, "tunebench_suite": "benchmark_100",
-                     "xdist_group": "tunebench_questions"}
+    assert marks == {
+        "domain": q.domain,
+        "difficulty": q.difficulty,
+        "tunebench_suite": "benchmark_100",
+        "xdist_group": "tunebench_questions",
+    }
 
 
 def test_k_selects_a_domain_or_a_difficulty(suites):
@@ -279,8 +289,10 @@ def test_a_broken_suite_stops_the_run_at_collection_naming_file_line_and_field(s
 
 def test_the_shipped_benchmark_needs_20_questions_per_domain_but_a_user_suite_does_not(suites):
     rows = _rows()[:7]
-    assert suites.runpytest("eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)),
-                            "--collect-only", "-q").ret == pytest.ExitCode.OK
+    assert (
+        suites.runpytest("eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)), "--collect-only", "-q").ret
+        == pytest.ExitCode.OK
+    )
     _configure(suites, "per_domain = 20")
     result = suites.runpytest("eval_suites/benchmark_100", "--suite", "mini.jsonl", "--collect-only")
     result.stdout.fnmatch_lines(["*field domain: expected exactly 20 questions in domain retirement_planning, found 7"])
@@ -291,10 +303,12 @@ def test_a_permuted_answer_key_flips_exactly_the_affected_recorded_outcomes(suit
     original = _mini(suites, rows, "original.jsonl")
     rotate = dict(zip("ABCD", "CDAB", strict=True))
     flipped_ids = {r["id"] for r in rows[::2]}
-    permuted = _mini(suites, [{**r, "answer": rotate[r["answer"]]} if r["id"] in flipped_ids else r for r in rows],
-                     "permuted.jsonl")
-    before, after = (_outcomes(suites.inline_run("eval_suites/benchmark_100", "--suite", str(path)))
-                     for path in (original, permuted))
+    permuted = _mini(
+        suites, [{**r, "answer": rotate[r["answer"]]} if r["id"] in flipped_ids else r for r in rows], "permuted.jsonl"
+    )
+    before, after = (
+        _outcomes(suites.inline_run("eval_suites/benchmark_100", "--suite", str(path))) for path in (original, permuted)
+    )
     assert sorted(before) == sorted(after) == sorted(r["id"] for r in rows)
     for qid, outcome in before.items():
         assert after[qid]["chosen"] == outcome["chosen"]
@@ -309,8 +323,9 @@ def test_a_permuted_answer_key_flips_exactly_the_affected_recorded_outcomes(suit
 
 def test_the_selected_questions_are_scored_in_one_batched_pass(suites):
     rows = _rows()[:12]
-    result = suites.runpytest("eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)), "-k", "not ret-012",
-                              "-p", "no:cacheprovider")
+    result = suites.runpytest(
+        "eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)), "-k", "not ret-012", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=11, deselected=1)
     progress = [line for line in result.outlines if line.startswith("tunebench: scored")]
     assert progress == ["tunebench: scored 11/11 batched rows of the selected questions"]

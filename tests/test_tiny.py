@@ -31,8 +31,9 @@ def test_tiny_loads_like_a_hub_model_with_qwen2_5_tokens(tiny_dir):
     im_end, endoftext = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
     assert model.generation_config.eos_token_id == [im_end, endoftext]
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     # The multiple-choice prompt format needs each answer letter to be one token.
     for letter in "ABCD":
@@ -48,8 +49,7 @@ def test_byte_level_tokenizer_round_trips_any_text(tiny_dir):
 @pytest.mark.parametrize("use_dora", [False, True], ids=["lora", "dora"])
 def test_tiny_accepts_adapters_on_all_seven_projections(tiny_dir, use_dora):
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=SEVEN_PROJECTIONS, use_dora=use_dora,
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=SEVEN_PROJECTIONS, use_dora=use_dora, task_type="CAUSAL_LM")
     peft_model = get_peft_model(model, config)
     adapted = {name.split(".")[-1] for name, module in peft_model.named_modules() if hasattr(module, "lora_A")}
     assert adapted == set(SEVEN_PROJECTIONS)

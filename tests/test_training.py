@@ -25,9 +25,11 @@ from tunebench.registry import Registry
 from tunebench.training.curriculum import difficulty_counts
 from tunebench.training.run import train
 
-MIXES = {"A": {"easy": 0.5, "medium": 0.5, "hard": 0.0, "extreme": 0.0},
-         "B": {"easy": 0.25, "medium": 0.25, "hard": 0.25, "extreme": 0.25},
-         "C": {"easy": 0.0, "medium": 0.0, "hard": 0.5, "extreme": 0.5}}
+MIXES = {
+    "A": {"easy": 0.5, "medium": 0.5, "hard": 0.0, "extreme": 0.0},
+    "B": {"easy": 0.25, "medium": 0.25, "hard": 0.25, "extreme": 0.25},
+    "C": {"easy": 0.0, "medium": 0.0, "hard": 0.5, "extreme": 0.5},
+}
 
 
 class CaptureBatches(TrainerCallback):
@@ -53,10 +55,16 @@ class CaptureBatches(TrainerCallback):
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("training")
     config = make_project(folder / "project")
-    recipe = write_recipe(folder / "curriculum.toml", [phase("A", "domain_blocks", 4, MIXES["A"]),
-                                                       phase("B", "mixed", 4, MIXES["B"]),
-                                                       phase("C", "stress", 4, MIXES["C"])], output="tiny-curriculum",
-                          merge=True)
+    recipe = write_recipe(
+        folder / "curriculum.toml",
+        [
+            phase("A", "domain_blocks", 4, MIXES["A"]),
+            phase("B", "mixed", 4, MIXES["B"]),
+            phase("C", "stress", 4, MIXES["C"]),
+        ],
+        output="tiny-curriculum",
+        merge=True,
+    )
     capture = CaptureBatches()
     record = train(recipe, config=config, callbacks=[capture])
     return record, capture, config, recipe
@@ -89,8 +97,10 @@ def test_the_model_sees_each_phase_in_the_order_the_sampler_chose(run, tiny_dir)
     data_file = next(iter(record.phases[0]["data_files"]))
     texts = {json.loads(line)["id"]: json.loads(line) for line in open(data_file, encoding="utf-8")}
     for figures, batches in zip(record.phases, capture.batches, strict=True):
-        expected = [tokenizer.apply_chat_template(texts[e["id"]]["messages"], tokenize=True, return_dict=True)
-                    ["input_ids"] for e in _manifest(record, figures["name"])]
+        expected = [
+            tokenizer.apply_chat_template(texts[e["id"]]["messages"], tokenize=True, return_dict=True)["input_ids"]
+            for e in _manifest(record, figures["name"])
+        ]
         seen = [[t for t in row.tolist() if t != tokenizer.pad_token_id] for ids, _ in batches for row in ids]
         assert seen == expected
 
@@ -112,12 +122,13 @@ def test_loss_falls_on_the_assistant_answer_only(run, tiny_dir):
     assistant_start = tokenizer.encode("<|im_start|>assistant\n")
     for ids, labels in capture.batches[0]:
         for row, label in zip(ids.tolist(), labels.tolist(), strict=True):
-            start = next(i for i in range(len(row)) if row[i:i + len(assistant_start)] == assistant_start)
+            start = next(i for i in range(len(row)) if row[i : i + len(assistant_start)] == assistant_start)
             answer_from = start + len(assistant_start)
             assert all(x == -100 for x in label[:answer_from])  # system, user and the assistant header: masked
             trained = [t for t, x in zip(row, label, strict=True) if x != -100]
             assert tokenizer.decode(trained).endswith("<|im_end|>\n") or tokenizer.decode(trained).endswith(
-                "<|im_end|>")
+                "<|im_end|>"
+            )
 
 
 def test_every_step_loss_is_kept_with_steps_tokens_time_and_memory(run):
@@ -162,8 +173,9 @@ def test_adapter_is_saved_before_the_merged_copy_is_written(run):
     merged = Path(output["merged"]) / "model.safetensors"
     assert adapter.is_file() and merged.is_file()
     assert adapter.stat().st_mtime_ns <= merged.stat().st_mtime_ns
-    assert (Path(output["dir"]) / "phases" / "C" / "adapter" / "adapter_model.safetensors").read_bytes() == \
-        adapter.read_bytes()
+    assert (
+        Path(output["dir"]) / "phases" / "C" / "adapter" / "adapter_model.safetensors"
+    ).read_bytes() == adapter.read_bytes()
 
 
 def test_adapter_is_registered_and_loads_for_evaluation(run, monkeypatch, capsys):
@@ -191,9 +203,26 @@ def test_pytest_eval_suites_evaluates_the_trained_model_by_its_registry_name(run
 
     record, _, config, _ = run
     env = {**os.environ, "TUNEBENCH_CONFIG": str(config.source)}
-    done = subprocess.run([sys.executable, "-m", "pytest", "eval_suites/benchmark_100", "--model", "tiny-curriculum",
-                           "-k", "ret-001 or tax-001", "-p", "no:cacheprovider", "-q"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "eval_suites/benchmark_100",
+            "--model",
+            "tiny-curriculum",
+            "-k",
+            "ret-001 or tax-001",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     evals = [r for r in open_store(config.history_uri).read_all(strict=True).records if r["kind"] == "eval"]
     assert len(evals) == 1 and evals[0]["model"]["name"] == "tiny-curriculum"
@@ -210,28 +239,45 @@ def test_prompt_completion_examples_train_with_loss_on_the_completion_only(tmp_p
     from transformers import AutoTokenizer
 
     def rows(prefix):
-        return "".join(json.dumps({"id": f"{prefix}-{d}", "domain": "investment", "difficulty": d,
-                                   "prompt": f"Question ({d}): what is an index fund?\nAnswer:",
-                                   "completion": " A fund that tracks a market index at low cost."}) + "\n"
-                       for d in ("easy", "medium", "hard", "extreme"))
+        return "".join(
+            json.dumps(
+                {
+                    "id": f"{prefix}-{d}",
+                    "domain": "investment",
+                    "difficulty": d,
+                    "prompt": f"Question ({d}): what is an index fund?\nAnswer:",
+                    "completion": " A fund that tracks a market index at low cost.",
+                }
+            )
+            + "\n"
+            for d in ("easy", "medium", "hard", "extreme")
+        )
 
     (tmp_path / "train.jsonl").write_text(rows("t"), encoding="utf-8")
     (tmp_path / "held_out.jsonl").write_text(rows("v").replace("index fund", "bond fund"), encoding="utf-8")
     capture = CaptureBatches()
-    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4, data=tmp_path / "train.jsonl")],
-                          validation=[str(tmp_path / "held_out.jsonl")], batch_size=4, output="tiny-plain")
+    recipe = write_recipe(
+        tmp_path / "r.toml",
+        [phase("A", "mixed", 4, data=tmp_path / "train.jsonl")],
+        validation=[str(tmp_path / "held_out.jsonl")],
+        batch_size=4,
+        output="tiny-plain",
+    )
     record = train(recipe, config=make_project(tmp_path / "p"), callbacks=[capture])
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     prompt_length = len(tokenizer("Question (easy): what is an index fund?\nAnswer:")["input_ids"])
-    (ids, labels), = capture.batches[0]
+    ((ids, labels),) = capture.batches[0]
     assert all(x == -100 for x in labels[0, :prompt_length].tolist())
-    assert tokenizer.decode([t for t, x in zip(ids[0].tolist(), labels[0].tolist(), strict=True) if x != -100]
-                            ).startswith(" A fund that tracks")
+    assert tokenizer.decode(
+        [t for t, x in zip(ids[0].tolist(), labels[0].tolist(), strict=True) if x != -100]
+    ).startswith(" A fund that tracks")
     assert record.phases[0]["steps"] == 1 and record.phases[0]["validation_loss"] is not None
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("bitsandbytes") is None,
-                    reason="bitsandbytes is not installed: QLoRA/QDoRA need it (pip install bitsandbytes)")
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("bitsandbytes") is None,
+    reason="bitsandbytes is not installed: QLoRA/QDoRA need it (pip install bitsandbytes)",
+)
 @pytest.mark.parametrize("method", ["qlora", "qdora"])
 def test_quantized_methods_train_an_adapter_over_a_4bit_base(tmp_path, method):
     import bitsandbytes as bnb
@@ -254,9 +300,14 @@ def test_torchrun_two_cpu_processes_train_once_and_only_rank_0_records(tmp_path)
     config = make_project(tmp_path / "p")
     recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], output="tiny-ddp")
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
-    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "tunebench.cli", "train",
-                           str(recipe)], cwd=config.root, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "tunebench.cli", "train", str(recipe)],
+        cwd=config.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     records = open_store(config.history_uri).read_all(strict=True).records
     assert len(records) == 1 and records[0]["hardware"]["world_size"] == 2

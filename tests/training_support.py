@@ -13,9 +13,23 @@ EVEN_MIX = {"easy": 0.25, "medium": 0.25, "hard": 0.25, "extreme": 0.25}
 
 # The smallest honest run: tiny, rank 4, batch 2, one epoch; validation on 4 held-out examples.
 BASE_KEYS: dict[str, Any] = {
-    "model": "tiny", "method": "dora", "output": "tiny-test", "device": "cpu", "seed": 7, "rank": 4, "alpha": 8,
-    "dropout": 0.1, "batch_size": 2, "grad_accum": 1, "epochs": 1, "learning_rate": 1e-2, "max_length": 256,
-    "save_steps": 100, "validation": [str(VALIDATION_DATA)], "validation_size": 4, "cpu_threads": 1,
+    "model": "tiny",
+    "method": "dora",
+    "output": "tiny-test",
+    "device": "cpu",
+    "seed": 7,
+    "rank": 4,
+    "alpha": 8,
+    "dropout": 0.1,
+    "batch_size": 2,
+    "grad_accum": 1,
+    "epochs": 1,
+    "learning_rate": 1e-2,
+    "max_length": 256,
+    "save_steps": 100,
+    "validation": [str(VALIDATION_DATA)],
+    "validation_size": 4,
+    "cpu_threads": 1,
 }
 
 
@@ -56,5 +70,6 @@ def make_project(folder: Path) -> Any:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pyproject.toml").write_text(
         '[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n\n[tool.tunebench.prices]\ncpu = 0.10\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return load_config(folder)

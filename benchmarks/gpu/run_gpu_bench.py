@@ -38,21 +38,48 @@ _STARTED = time.perf_counter()
 
 # Qwen2.5-14B-Instruct's config.json (architecture keys only).
 QWEN2_5_14B = {
-    "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 48, "num_attention_heads": 40,
-    "num_key_value_heads": 8, "vocab_size": 152064, "max_position_embeddings": 32768, "rope_theta": 1000000.0,
-    "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "use_sliding_window": False, "sliding_window": 131072,
-    "max_window_layers": 70, "hidden_act": "silu", "attention_dropout": 0.0, "bos_token_id": 151643,
+    "hidden_size": 5120,
+    "intermediate_size": 13824,
+    "num_hidden_layers": 48,
+    "num_attention_heads": 40,
+    "num_key_value_heads": 8,
+    "vocab_size": 152064,
+    "max_position_embeddings": 32768,
+    "rope_theta": 1000000.0,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False,
+    "use_sliding_window": False,
+    "sliding_window": 131072,
+    "max_window_layers": 70,
+    "hidden_act": "silu",
+    "attention_dropout": 0.0,
+    "bos_token_id": 151643,
     "eos_token_id": 151645,
 }
 TINY_SHAPE = {
-    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-    "num_key_value_heads": 2, "vocab_size": 512, "max_position_embeddings": 2048, "rope_theta": 1000000.0,
-    "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "use_sliding_window": False,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 512,
+    "max_position_embeddings": 2048,
+    "rope_theta": 1000000.0,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": True,
+    "use_sliding_window": False,
 }
 # Memory bandwidth (GB/s) and dense bf16 peak (TFLOPS) by device-name fragment, most specific first.
 DEVICES = [
-    ("H100 PCIe", 2000, 756), ("H100 NVL", 3900, 835), ("H100", 3350, 989), ("H200", 4800, 989),
-    ("A100-SXM4-80GB", 2039, 312), ("A100", 1555, 312), ("L40S", 864, 362), ("L4", 300, 121), ("A10G", 600, 125),
+    ("H100 PCIe", 2000, 756),
+    ("H100 NVL", 3900, 835),
+    ("H100", 3350, 989),
+    ("H200", 4800, 989),
+    ("A100-SXM4-80GB", 2039, 312),
+    ("A100", 1555, 312),
+    ("L40S", 864, 362),
+    ("L4", 300, 121),
+    ("A10G", 600, 125),
 ]
 PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "tunebench")
 INFERENCE_HEADERS = ("measurement", "value", "floor", "x floor", "peak memory", "estimate")
@@ -127,11 +154,12 @@ class Bench:
         self._log("building the model")
         model, tokenizer = build_model(self.shape, self.device, self.dtype)
         weights = sum(p.numel() * p.element_size() for p in model.parameters())
-        results = Results(device=self._device_info(), model=self._model_info(model, weights),
-                          settings=self._settings())
+        results = Results(device=self._device_info(), model=self._model_info(model, weights), settings=self._settings())
         if self.device != "cuda" or self.shape is TINY_SHAPE:
-            results.caveat = ("These figures come from a CPU or tiny-shape run, which checks that the script works; "
-                              "they say nothing about GPU speed. Run the script on a GPU to replace them.")
+            results.caveat = (
+                "These figures come from a CPU or tiny-shape run, which checks that the script works; "
+                "they say nothing about GPU speed. Run the script on a GPU to replace them."
+            )
         decode_rows, model = self._decode_rows(model, tokenizer, weights)  # now the DoRA-merged model
         results.inference += decode_rows
         results.inference += self._probe_and_scoring_rows(model, tokenizer)
@@ -153,28 +181,46 @@ class Bench:
         rows = []
         self._log("decode: base")
         ms, peak = self._decode_ms(model, tokenizer, self.args.new_tokens)
-        base_estimate = estimate_eval(self.model_shape, dtype=self._dtype_name, batch_size=1, score_tokens=1,
-                                      probe_tokens=32, max_new_tokens=self.args.new_tokens, device=self.device)
+        base_estimate = estimate_eval(
+            self.model_shape,
+            dtype=self._dtype_name,
+            batch_size=1,
+            score_tokens=1,
+            probe_tokens=32,
+            max_new_tokens=self.args.new_tokens,
+            device=self.device,
+        )
         rows.append(self._decode_row("decode base (ms/token)", ms, weights, peak, base_estimate.total_bytes))
         rank = self.args.dora_rank
         adapter = AdapterShape(rank, use_dora=True)
-        peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, use_dora=True, lora_dropout=0.0,
-                                                      target_modules="all-linear"))
+        peft_model = get_peft_model(
+            model, LoraConfig(r=rank, lora_alpha=2 * rank, use_dora=True, lora_dropout=0.0, target_modules="all-linear")
+        )
         _randomize_lora_b(peft_model)
         peft_model.eval()
         adapter_bytes = adapter.parameter_count(self.model_shape) * 4
         self._log(f"decode: DoRA r={rank} unmerged")
         ms, peak = self._decode_ms(peft_model, tokenizer, self.args.unmerged_new_tokens)
-        unmerged_estimate = estimate_eval(self.model_shape, dtype=self._dtype_name, adapter=adapter, merged=False,
-                                          batch_size=1, score_tokens=1, probe_tokens=32,
-                                          max_new_tokens=self.args.unmerged_new_tokens, device=self.device)
-        rows.append(self._decode_row("decode unmerged DoRA (ms/token)", ms, weights + adapter_bytes, peak,
-                                     unmerged_estimate.total_bytes))
+        unmerged_estimate = estimate_eval(
+            self.model_shape,
+            dtype=self._dtype_name,
+            adapter=adapter,
+            merged=False,
+            batch_size=1,
+            score_tokens=1,
+            probe_tokens=32,
+            max_new_tokens=self.args.unmerged_new_tokens,
+            device=self.device,
+        )
+        rows.append(
+            self._decode_row(
+                "decode unmerged DoRA (ms/token)", ms, weights + adapter_bytes, peak, unmerged_estimate.total_bytes
+            )
+        )
         self._log(f"decode: DoRA r={rank} merged")
         merged = peft_model.merge_and_unload()
         ms, peak = self._decode_ms(merged, tokenizer, self.args.new_tokens)
-        rows.append(self._decode_row("decode merged DoRA (ms/token)", ms, weights, peak,
-                                     base_estimate.total_bytes))
+        rows.append(self._decode_row("decode merged DoRA (ms/token)", ms, weights, peak, base_estimate.total_bytes))
         return rows, merged
 
     def _decode_ms(self, model: Any, tokenizer: Any, new_tokens: int) -> tuple[float, Any]:
@@ -183,14 +229,21 @@ class Bench:
 
         messages = [{"role": "user", "content": "What is the 2024 Roth IRA contribution limit?"}]
         with PeakMemory(self.device) as peak:
-            result = timed_generate(model, tokenizer, messages, new_tokens, repeats=self.args.repeats, warmup=1,
-                                    min_new_tokens=new_tokens)
+            result = timed_generate(
+                model, tokenizer, messages, new_tokens, repeats=self.args.repeats, warmup=1, min_new_tokens=new_tokens
+            )
         return result.decode_s / max(result.new_tokens - 1, 1) * 1e3, peak
 
     def _decode_row(self, label: str, ms: float, read_bytes: int, peak: Any, estimate: float) -> list[str]:
         floor = read_bytes / (self.bandwidth * 1e9) * 1e3 if self.bandwidth else None
-        return [label, f"{ms:.2f}", "-" if floor is None else f"{floor:.2f}",
-                "-" if floor is None else f"{ms / floor:.1f}x", _gb(peak.peak_bytes), _gb(estimate)]
+        return [
+            label,
+            f"{ms:.2f}",
+            "-" if floor is None else f"{floor:.2f}",
+            "-" if floor is None else f"{ms / floor:.1f}x",
+            _gb(peak.peak_bytes),
+            _gb(estimate),
+        ]
 
     def _probe_and_scoring_rows(self, model: Any, tokenizer: Any) -> list[list[str]]:
         from tunebench.memory import AdapterShape, PeakMemory, estimate_eval
@@ -201,18 +254,43 @@ class Bench:
         probes = load_probes(self.args.probes)[: self.args.limit]
         self._log(f"TTFT: {len(probes)} probes")
         with PeakMemory(self.device) as peak:
-            ttfts = [timed_generate(model, tokenizer, [{"role": "user", "content": p.prompt}], 4, repeats=1,
-                                    warmup=0).ttft_s for p in probes]
-        prompt_tokens = max(len(tokenizer.apply_chat_template([{"role": "user", "content": p.prompt}],
-                                                              add_generation_prompt=True)) for p in probes)
+            ttfts = [
+                timed_generate(model, tokenizer, [{"role": "user", "content": p.prompt}], 4, repeats=1, warmup=0).ttft_s
+                for p in probes
+            ]
+        prompt_tokens = max(
+            len(tokenizer.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True))
+            for p in probes
+        )
         adapter = AdapterShape(self.args.dora_rank, use_dora=True)
-        probe_estimate = estimate_eval(self.model_shape, dtype=self._dtype_name, adapter=adapter, batch_size=1,
-                                       score_tokens=1, probe_tokens=prompt_tokens, max_new_tokens=4,
-                                       device=self.device)
-        rows = [["TTFT probes, median (s)", f"{statistics.median(ttfts):.3f}", "-", "-", _gb(peak.peak_bytes),
-                 _gb(probe_estimate.total_bytes)],
-                ["TTFT probes, max (s)", f"{max(ttfts):.3f}", "-", "-", _gb(peak.peak_bytes),
-                 _gb(probe_estimate.total_bytes)]]
+        probe_estimate = estimate_eval(
+            self.model_shape,
+            dtype=self._dtype_name,
+            adapter=adapter,
+            batch_size=1,
+            score_tokens=1,
+            probe_tokens=prompt_tokens,
+            max_new_tokens=4,
+            device=self.device,
+        )
+        rows = [
+            [
+                "TTFT probes, median (s)",
+                f"{statistics.median(ttfts):.3f}",
+                "-",
+                "-",
+                _gb(peak.peak_bytes),
+                _gb(probe_estimate.total_bytes),
+            ],
+            [
+                "TTFT probes, max (s)",
+                f"{max(ttfts):.3f}",
+                "-",
+                "-",
+                _gb(peak.peak_bytes),
+                _gb(probe_estimate.total_bytes),
+            ],
+        ]
         questions = load_questions(self.args.questions)[: self.args.limit]
         self._log(f"scoring {len(questions)} questions")
         with PeakMemory(self.device) as peak:
@@ -223,10 +301,26 @@ class Bench:
         from tunebench.scoring.choice import format_prompt
 
         longest = max(len(tokenizer.encode(format_prompt(q))) + 1 for q in questions)
-        scoring_estimate = estimate_eval(self.model_shape, dtype=self._dtype_name, adapter=adapter, batch_size=16,
-                                         score_tokens=longest, probe_tokens=1, max_new_tokens=1, device=self.device)
-        rows.append(["score the questions (s)", f"{seconds:.2f}", "-", "-", _gb(peak.peak_bytes),
-                     _gb(scoring_estimate.total_bytes)])
+        scoring_estimate = estimate_eval(
+            self.model_shape,
+            dtype=self._dtype_name,
+            adapter=adapter,
+            batch_size=16,
+            score_tokens=longest,
+            probe_tokens=1,
+            max_new_tokens=1,
+            device=self.device,
+        )
+        rows.append(
+            [
+                "score the questions (s)",
+                f"{seconds:.2f}",
+                "-",
+                "-",
+                _gb(peak.peak_bytes),
+                _gb(scoring_estimate.total_bytes),
+            ]
+        )
         return rows
 
     # -- training ----------------------------------------------------------------------------------
@@ -248,8 +342,12 @@ class Bench:
         args = self.args
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-        peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, use_dora=method == "dora",
-                                                      lora_dropout=0.05, target_modules="all-linear"))
+        peft_model = get_peft_model(
+            model,
+            LoraConfig(
+                r=rank, lora_alpha=2 * rank, use_dora=method == "dora", lora_dropout=0.05, target_modules="all-linear"
+            ),
+        )
         peft_model.train()
         params = [p for p in peft_model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -265,9 +363,14 @@ class Bench:
         tokens_per_s = args.train_batch * args.seq_len * args.train_steps / seconds
         flops = 6 * self.model_shape.parameter_count() * tokens_per_s
         mfu = f"{flops / (self.peak_tflops * 1e12):.1%}" if self.peak_tflops else "-"
-        estimate = estimate_training(self.model_shape, AdapterShape(rank, use_dora=method == "dora", dropout=0.05),
-                                     dtype=self._dtype_name, batch_size=args.train_batch, seq_len=args.seq_len,
-                                     gradient_checkpointing=True)
+        estimate = estimate_training(
+            self.model_shape,
+            AdapterShape(rank, use_dora=method == "dora", dropout=0.05),
+            dtype=self._dtype_name,
+            batch_size=args.train_batch,
+            seq_len=args.seq_len,
+            gradient_checkpointing=True,
+        )
         del optimizer, params
         peft_model.unload()  # the base model without adapter layers, for the next configuration
         model.gradient_checkpointing_disable()
@@ -286,10 +389,12 @@ class Bench:
         import torch
 
         name = torch.cuda.get_device_name() if self.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-        info = {"device": name,
-                "memory bandwidth": f"{self.bandwidth} GB/s" if self.bandwidth else "unknown (no floor computed)",
-                "peak dense bf16": f"{self.peak_tflops} TFLOPS" if self.peak_tflops else "unknown (no MFU computed)",
-                "python": platform.python_version()}
+        info = {
+            "device": name,
+            "memory bandwidth": f"{self.bandwidth} GB/s" if self.bandwidth else "unknown (no floor computed)",
+            "peak dense bf16": f"{self.peak_tflops} TFLOPS" if self.peak_tflops else "unknown (no MFU computed)",
+            "python": platform.python_version(),
+        }
         info.update({name: _version(name) for name in PACKAGES})
         if self.device == "cuda":
             info["cuda"] = str(torch.version.cuda)
@@ -297,22 +402,28 @@ class Bench:
 
     def _model_info(self, model: Any, weights: int) -> dict[str, str]:
         s = self.model_shape
-        return {"shape": "Qwen2.5-14B" if self.shape is QWEN2_5_14B else
-                ("tiny (--tiny)" if self.shape is TINY_SHAPE else "custom (--config)"),
-                "parameters": _count(s.parameter_count()),
-                "layers / hidden / intermediate": f"{s.layers} / {s.hidden} / {s.intermediate}",
-                "heads / KV heads / vocab": f"{s.heads} / {s.kv_heads} / {s.vocab}",
-                "dtype": self._dtype_name, "weight bytes": _gb(weights)}
+        return {
+            "shape": "Qwen2.5-14B"
+            if self.shape is QWEN2_5_14B
+            else ("tiny (--tiny)" if self.shape is TINY_SHAPE else "custom (--config)"),
+            "parameters": _count(s.parameter_count()),
+            "layers / hidden / intermediate": f"{s.layers} / {s.hidden} / {s.intermediate}",
+            "heads / KV heads / vocab": f"{s.heads} / {s.kv_heads} / {s.vocab}",
+            "dtype": self._dtype_name,
+            "weight bytes": _gb(weights),
+        }
 
     def _settings(self) -> dict[str, str]:
         a = self.args
-        return {"decode tokens (base, merged / unmerged)": f"{a.new_tokens} / {a.unmerged_new_tokens}",
-                "inference DoRA rank": str(a.dora_rank),
-                "questions scored / probes": f"{a.limit or 'all'} / {a.limit or 'all'}",
-                "training batch x sequence": f"{a.train_batch} x {a.seq_len}",
-                "training steps timed": f"{a.train_steps} (after 1 warm-up)",
-                "training": "AdamW, all 7 projections, dropout 0.05, gradient checkpointing",
-                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+        return {
+            "decode tokens (base, merged / unmerged)": f"{a.new_tokens} / {a.unmerged_new_tokens}",
+            "inference DoRA rank": str(a.dora_rank),
+            "questions scored / probes": f"{a.limit or 'all'} / {a.limit or 'all'}",
+            "training batch x sequence": f"{a.train_batch} x {a.seq_len}",
+            "training steps timed": f"{a.train_steps} (after 1 warm-up)",
+            "training": "AdamW, all 7 projections, dropout 0.05, gradient checkpointing",
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        }
 
     def _log(self, text: str) -> None:
         print(f"[gpu-bench {time.perf_counter() - _STARTED:7.1f}s] {text}", file=sys.stderr, flush=True)
@@ -396,35 +507,37 @@ def _table(headers: tuple[str, ...] | list[str], rows: list[list[str]]) -> str:
 
 def render(results: Results) -> str:
     """Return RESULTS.md: device, model, settings, inference table, training table."""
-    return "\n".join([
-        "# GPU benchmark results",
-        "",
-        *([f"**{results.caveat}**", ""] if results.caveat else []),
-        "Written by `python benchmarks/gpu/run_gpu_bench.py` (see its docstring for what each figure means). "
-        "Peak memory is CUDA peak allocated on a GPU, the process's peak RSS on a CPU; the estimate is "
-        "`tunebench.memory`'s, from the config alone.",
-        "",
-        "## Device",
-        "",
-        _table(("field", "value"), [[k, v] for k, v in results.device.items()]),
-        "",
-        "## Model",
-        "",
-        _table(("field", "value"), [[k, v] for k, v in results.model.items()]),
-        "",
-        "## Settings",
-        "",
-        _table(("field", "value"), [[k, v] for k, v in results.settings.items()]),
-        "",
-        "## Inference",
-        "",
-        _table(INFERENCE_HEADERS, results.inference),
-        "",
-        "## Training",
-        "",
-        _table(TRAINING_HEADERS, results.training),
-        "",
-    ])
+    return "\n".join(
+        [
+            "# GPU benchmark results",
+            "",
+            *([f"**{results.caveat}**", ""] if results.caveat else []),
+            "Written by `python benchmarks/gpu/run_gpu_bench.py` (see its docstring for what each figure means). "
+            "Peak memory is CUDA peak allocated on a GPU, the process's peak RSS on a CPU; the estimate is "
+            "`tunebench.memory`'s, from the config alone.",
+            "",
+            "## Device",
+            "",
+            _table(("field", "value"), [[k, v] for k, v in results.device.items()]),
+            "",
+            "## Model",
+            "",
+            _table(("field", "value"), [[k, v] for k, v in results.model.items()]),
+            "",
+            "## Settings",
+            "",
+            _table(("field", "value"), [[k, v] for k, v in results.settings.items()]),
+            "",
+            "## Inference",
+            "",
+            _table(INFERENCE_HEADERS, results.inference),
+            "",
+            "## Training",
+            "",
+            _table(TRAINING_HEADERS, results.training),
+            "",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ def selected_questions(config: pytest.Config) -> list[Question]:
     """Return this run's questions (loaded and validated once, before any model loads)."""
     if _QUESTIONS not in config.stash:
         settings = load_config(config.rootpath).eval
-        paths = resolve_files(config.getoption("tunebench_suites"), config.invocation_params.dir, settings.suites,
-                              SHIPPED)
+        paths = resolve_files(
+            config.getoption("tunebench_suites"), config.invocation_params.dir, settings.suites, SHIPPED
+        )
 
         def load(path: Path) -> list[Question]:
             per_domain = SHIPPED_PER_DOMAIN if path == SHIPPED.resolve() else settings.per_domain
@@ -44,10 +45,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     # xdist_group: under `-n N --dist loadgroup` all questions run on one worker, scored in one pass there
     # (with plain `--dist load` each worker scores the selected questions once; the outcomes are the same).
-    params = [pytest.param(q, id=q.id, marks=[pytest.mark.domain(q.domain), pytest.mark.difficulty(q.difficulty),
-                                                pytest.mark.tunebench_suite(suite_name(q.source)),
-                                                pytest.mark.xdist_group("tunebench_questions")])
-              for q in selected_questions(metafunc.config)]
+    params = [
+        pytest.param(
+            q,
+            id=q.id,
+            marks=[
+                pytest.mark.domain(q.domain),
+                pytest.mark.difficulty(q.difficulty),
+                pytest.mark.tunebench_suite(suite_name(q.source)),
+                pytest.mark.xdist_group("tunebench_questions"),
+            ],
+        )
+        for q in selected_questions(metafunc.config)
+    ]
     metafunc.parametrize("question", params)
 
 
@@ -63,11 +73,15 @@ def benchmark_results(request: pytest.FixtureRequest, tb_model, tb_config) -> di
     """Score every selected question in one batched pass; return {(file, id): ChoiceResult}."""
     from tunebench.scoring.choice import score_questions
 
-    selected = [item.callspec.params["question"] for item in request.session.items
-                if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("question"), Question)]
+    selected = [
+        item.callspec.params["question"]
+        for item in request.session.items
+        if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("question"), Question)
+    ]
     report = _progress(request.config, "scored", "questions")
-    results = score_questions(tb_model.model, tb_model.tokenizer, selected, batch_size=tb_config.eval.batch_size,
-                              progress=report)
+    results = score_questions(
+        tb_model.model, tb_model.tokenizer, selected, batch_size=tb_config.eval.batch_size, progress=report
+    )
     return {(q.source, q.id): r for q, r in zip(selected, results, strict=True)}
 
 

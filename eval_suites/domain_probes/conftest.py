@@ -19,8 +19,9 @@ def selected_probes(config: pytest.Config) -> list[Probe]:
     """Return this run's probes (loaded and validated once, before any model loads)."""
     if _PROBES not in config.stash:
         settings = load_config(config.rootpath).eval
-        paths = resolve_files(config.getoption("tunebench_probes"), config.invocation_params.dir, settings.probes,
-                              SHIPPED)
+        paths = resolve_files(
+            config.getoption("tunebench_probes"), config.invocation_params.dir, settings.probes, SHIPPED
+        )
 
         def load(path: Path) -> list[Probe]:
             return load_probes(path, min_per_domain=SHIPPED_MIN_PER_DOMAIN if path == SHIPPED.resolve() else None)
@@ -36,9 +37,12 @@ def selected_probes(config: pytest.Config) -> list[Probe]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "probe" not in metafunc.fixturenames:
         return
-    params = [pytest.param(p, id=p.id, marks=[pytest.mark.domain(p.domain),
-                                              pytest.mark.tunebench_suite(suite_name(p.source))])
-              for p in selected_probes(metafunc.config)]
+    params = [
+        pytest.param(
+            p, id=p.id, marks=[pytest.mark.domain(p.domain), pytest.mark.tunebench_suite(suite_name(p.source))]
+        )
+        for p in selected_probes(metafunc.config)
+    ]
     metafunc.parametrize("probe", params)
 
 

@@ -185,9 +185,7 @@ def _key_prefix(path: Path) -> str:
 
 
 def _validate(path: Path, table: dict[str, Any]) -> None:
-    errors = sorted(
-        jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(table), key=lambda e: list(e.path)
-    )
+    errors = sorted(jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(table), key=lambda e: list(e.path))
     if not errors:
         return
     lines = [_describe(path, error) for error in errors]
@@ -218,8 +216,14 @@ def _expected(error: jsonschema.ValidationError) -> str:
 
 
 def _type_words(schema: dict[str, Any]) -> str:
-    words = {"string": "a string", "number": "a number", "integer": "an integer", "boolean": "true or false",
-             "object": "a table", "array": "a list"}
+    words = {
+        "string": "a string",
+        "number": "a number",
+        "integer": "an integer",
+        "boolean": "true or false",
+        "object": "a table",
+        "array": "a list",
+    }
     text = words.get(schema.get("type", ""), "a value")
     bounds = []
     if "minimum" in schema:

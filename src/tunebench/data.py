@@ -23,8 +23,20 @@ import jsonschema
 
 from tunebench.errors import DataError
 
-__all__ = ["DOMAINS", "DIFFICULTIES", "EXAMPLE_SCHEMA", "Example", "load_examples", "file_sha256", "examples_sha256",
-           "SuiteText", "load_suite_texts", "find_contamination", "check_contamination", "normalize"]
+__all__ = [
+    "DOMAINS",
+    "DIFFICULTIES",
+    "EXAMPLE_SCHEMA",
+    "Example",
+    "load_examples",
+    "file_sha256",
+    "examples_sha256",
+    "SuiteText",
+    "load_suite_texts",
+    "find_contamination",
+    "check_contamination",
+    "normalize",
+]
 
 DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 DIFFICULTIES = ("easy", "medium", "hard", "extreme")
@@ -48,8 +60,10 @@ EXAMPLE_SCHEMA: dict[str, Any] = {
         "completion": {"type": "string", "minLength": 1},
         "source": {"type": "string"},
     },
-    "oneOf": [{"required": ["messages"], "not": {"anyOf": [{"required": ["prompt"]}, {"required": ["completion"]}]}},
-              {"required": ["prompt", "completion"], "not": {"required": ["messages"]}}],
+    "oneOf": [
+        {"required": ["messages"], "not": {"anyOf": [{"required": ["prompt"]}, {"required": ["completion"]}]}},
+        {"required": ["prompt", "completion"], "not": {"required": ["messages"]}},
+    ],
 }
 _VALIDATOR = jsonschema.Draft202012Validator(EXAMPLE_SCHEMA)
 
@@ -135,8 +149,10 @@ def _check_example(data: Any, where: str) -> None:
     errors = sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(e.absolute_path))
     if not errors:
         if "messages" in data and data["messages"][-1]["role"] != "assistant":
-            raise DataError(f"{where}: key messages: expected the last message to be the assistant's answer, "
-                            f"found role {data['messages'][-1]['role']!r}")
+            raise DataError(
+                f"{where}: key messages: expected the last message to be the assistant's answer, "
+                f"found role {data['messages'][-1]['role']!r}"
+            )
         return
     error = errors[0]
     key = ".".join(map(str, error.absolute_path)) or "<example>"
@@ -151,8 +167,15 @@ def _check_example(data: Any, where: str) -> None:
 
 def _example(data: dict[str, Any], where: str) -> Example:
     messages = tuple(dict(m) for m in data["messages"]) if "messages" in data else None
-    return Example(id=data["id"], domain=data["domain"], difficulty=data["difficulty"], where=where,
-                   messages=messages, prompt=data.get("prompt"), completion=data.get("completion"))
+    return Example(
+        id=data["id"],
+        domain=data["domain"],
+        difficulty=data["difficulty"],
+        where=where,
+        messages=messages,
+        prompt=data.get("prompt"),
+        completion=data.get("completion"),
+    )
 
 
 def file_sha256(path: str | Path) -> str:
@@ -173,6 +196,7 @@ def examples_sha256(examples: Iterable[Example]) -> str:
 
 
 # --- contamination -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SuiteText:
@@ -213,7 +237,7 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     words = normalize(text).split()
     if len(words) < SHINGLE:
         return {tuple(words)} if words else set()
-    return {tuple(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+    return {tuple(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
 
 
 @dataclass(frozen=True)
@@ -274,8 +298,11 @@ def check_contamination(examples: Sequence[Example], suite_paths: Sequence[str |
     if overlaps:
         lines = [f"  {o.example_id} ({o.example_where}) ~ {o.suite_id} ({o.suite_where}): {o.how}" for o in overlaps]
         ids = sorted({o.example_id for o in overlaps})
-        raise DataError(f"{len(ids)} training example(s) overlap the evaluation suites and are refused: "
-                        f"{', '.join(ids)}\n" + "\n".join(lines[:50])
-                        + ("\n  ..." if len(lines) > 50 else "")
-                        + "\nRemove or rewrite them: a benchmark the model trained on measures nothing.")
+        raise DataError(
+            f"{len(ids)} training example(s) overlap the evaluation suites and are refused: "
+            f"{', '.join(ids)}\n"
+            + "\n".join(lines[:50])
+            + ("\n  ..." if len(lines) > 50 else "")
+            + "\nRemove or rewrite them: a benchmark the model trained on measures nothing."
+        )
     return len(suite)

@@ -76,16 +76,24 @@ class Verdict:
 
     def table(self) -> str:
         """Return the verdict as a text table: rule, value, limit, baseline, result, detail."""
-        rows = [(c.rule, _show(c.value), _show(c.limit), _show(c.baseline), "pass" if c.passed else "FAIL", c.detail)
-                for c in self.checks]
+        rows = [
+            (c.rule, _show(c.value), _show(c.limit), _show(c.baseline), "pass" if c.passed else "FAIL", c.detail)
+            for c in self.checks
+        ]
         return format_table(["rule", "value", "limit", "baseline", "result", "detail"], rows)
 
     def markdown(self) -> str:
         """Return the verdict as a Markdown table (for $GITHUB_STEP_SUMMARY)."""
         lines = ["| rule | value | limit | baseline | result | detail |", "| --- | --- | --- | --- | --- | --- |"]
         for c in self.checks:
-            cells = [c.rule, _show(c.value), _show(c.limit), _show(c.baseline),
-                     "pass" if c.passed else "**FAIL**", c.detail]
+            cells = [
+                c.rule,
+                _show(c.value),
+                _show(c.limit),
+                _show(c.baseline),
+                "pass" if c.passed else "**FAIL**",
+                c.detail,
+            ]
             lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
         return "\n".join(lines)
 
@@ -101,18 +109,33 @@ def _show(value: Any) -> str:
 def evaluate(record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None = None) -> Verdict:
     """Return the verdict on `record` under `rules`, comparing with `baseline` when given."""
     verdict = Verdict()
-    verdict.checks.append(Check("run complete", record["status"], "complete", record["status"] == "complete",
-                                detail=_incomplete_detail(record)))
+    verdict.checks.append(
+        Check(
+            "run complete",
+            record["status"],
+            "complete",
+            record["status"] == "complete",
+            detail=_incomplete_detail(record),
+        )
+    )
     aggregates = record["aggregates"]
     if rules.min_accuracy is not None and "accuracy" in aggregates:
         verdict.checks.append(_floor("accuracy", aggregates["accuracy"], rules.min_accuracy, baseline, None))
     for domain, limit in _per_domain(rules.min_domain_accuracy, aggregates.get("by_domain", {})):
-        verdict.checks.append(_floor(f"accuracy[{domain}]", aggregates.get("by_domain", {}).get(domain), limit,
-                                     baseline, domain))
+        verdict.checks.append(
+            _floor(f"accuracy[{domain}]", aggregates.get("by_domain", {}).get(domain), limit, baseline, domain)
+        )
     for domain, limit in _per_domain(rules.min_quality, aggregates.get("quality_by_domain", {})):
         value = aggregates.get("quality_by_domain", {}).get(domain)
-        verdict.checks.append(Check(f"quality[{domain}]", value, f">= {limit}", value is not None and value >= limit,
-                                    detail="" if value is not None else "no graded probe in this domain"))
+        verdict.checks.append(
+            Check(
+                f"quality[{domain}]",
+                value,
+                f">= {limit}",
+                value is not None and value >= limit,
+                detail="" if value is not None else "no graded probe in this domain",
+            )
+        )
     for domain, limit in _per_domain(rules.latency_budget_s, aggregates.get("latency_by_domain_s", {})):
         stats = aggregates.get("latency_by_domain_s", {}).get(domain) or {}
         value = stats.get("p50")
@@ -120,8 +143,11 @@ def evaluate(record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] 
         if value is not None:
             over = f"; {value - limit:.3g}s over budget" if value > limit else ""
             detail = f"median of {stats.get('n', 0)} measurements{over}"
-        verdict.checks.append(Check(f"latency[{domain}] median s", value, f"<= {limit}",
-                                    value is not None and value <= limit, detail=detail))
+        verdict.checks.append(
+            Check(
+                f"latency[{domain}] median s", value, f"<= {limit}", value is not None and value <= limit, detail=detail
+            )
+        )
     if baseline is not None:
         verdict.checks.append(_accuracy_regression(record, baseline, rules))
         verdict.checks.extend(_latency_regressions(record, baseline, rules))
@@ -145,8 +171,11 @@ def _per_domain(rule: float | dict[str, float] | None, present: dict[str, Any]) 
 def _floor(rule: str, measured: dict[str, Any] | None, limit: float, baseline, domain) -> Check:
     base = None
     if baseline is not None:
-        part = baseline["aggregates"].get("by_domain", {}).get(domain) if domain else \
-            baseline["aggregates"].get("accuracy")
+        part = (
+            baseline["aggregates"].get("by_domain", {}).get(domain)
+            if domain
+            else baseline["aggregates"].get("accuracy")
+        )
         base = part.get("value") if part else None
     if not measured or measured.get("value") is None:
         return Check(rule, None, f">= {limit}", False, base, "no question answered")
@@ -159,6 +188,7 @@ def _floor(rule: str, measured: dict[str, Any] | None, limit: float, baseline, d
 
 def paired_outcomes(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[int, int, int, int]:
     """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right, unpaired)."""
+
     def key(q):
         return q.get("suite", ""), q["id"]
 
@@ -180,8 +210,13 @@ def _accuracy_regression(record: dict[str, Any], baseline: dict[str, Any], rules
     p = mcnemar_exact(b, c)
     significant = p < rules.alpha
     passed = not (drop > rules.max_drop and significant)
-    why = ("larger than allowed and significant" if not passed
-           else "within noise" if drop > rules.max_drop else "within the allowed drop")
+    why = (
+        "larger than allowed and significant"
+        if not passed
+        else "within noise"
+        if drop > rules.max_drop
+        else "within the allowed drop"
+    )
     detail = f"drop {drop:+.3f} on {n} paired questions (b={b}, c={c}), exact McNemar p={p:.4g}: {why}"
     if unpaired:
         detail += f"; {unpaired} question(s) not in the baseline"
@@ -204,14 +239,24 @@ def _latency_regressions(record: dict[str, Any], baseline: dict[str, Any], rules
         rule = f"latency[{domain}] increase vs baseline"
         limit = f"<= {rules.max_latency_increase:.0%} or overlapping"
         if len(old) < 2 or len(new) < 2:
-            checks.append(Check(rule, None, limit, True, baseline["run_id"],
-                                "fewer than 2 repeated measurements on a side: not compared"))
+            checks.append(
+                Check(
+                    rule,
+                    None,
+                    limit,
+                    True,
+                    baseline["run_id"],
+                    "fewer than 2 repeated measurements on a side: not compared",
+                )
+            )
             continue
         increase = median(new) / median(old) - 1 if median(old) else 0.0
         separated = min(new) > max(old)
         passed = not (increase > rules.max_latency_increase and separated)
-        detail = (f"median {median(old):.3g}s -> {median(new):.3g}s over {len(old)}/{len(new)} measurements, "
-                  f"{'no overlap' if separated else 'overlapping'}")
+        detail = (
+            f"median {median(old):.3g}s -> {median(new):.3g}s over {len(old)}/{len(new)} measurements, "
+            f"{'no overlap' if separated else 'overlapping'}"
+        )
         checks.append(Check(rule, round(increase, 6), limit, passed, baseline["run_id"], detail))
     return checks
 
@@ -230,13 +275,24 @@ def _suite_hashes(record: dict[str, Any]) -> set[str]:
 
 def _usable(candidate: dict[str, Any], current: dict[str, Any], now: datetime | None) -> bool:
     hashes = _suite_hashes(current)
-    return (candidate.get("kind") == "eval" and candidate.get("status") == "complete"
-            and candidate["run_id"] != current["run_id"] and not is_future(candidate, now)
-            and bool(hashes) and hashes <= _suite_hashes(candidate))
+    return (
+        candidate.get("kind") == "eval"
+        and candidate.get("status") == "complete"
+        and candidate["run_id"] != current["run_id"]
+        and not is_future(candidate, now)
+        and bool(hashes)
+        and hashes <= _suite_hashes(candidate)
+    )
 
 
-def find_baseline(spec: str, current: dict[str, Any], history: ReadResult, production: list[str],
-                  models: list[str], now: datetime | None = None) -> BaselineChoice:
+def find_baseline(
+    spec: str,
+    current: dict[str, Any],
+    history: ReadResult,
+    production: list[str],
+    models: list[str],
+    now: datetime | None = None,
+) -> BaselineChoice:
     """Return the baseline for `spec`: "none", "auto" (newest complete run of a production model on the
     same suite files), a model name (its newest such run) or a record id."""
     if spec == "none":
@@ -246,8 +302,9 @@ def find_baseline(spec: str, current: dict[str, Any], history: ReadResult, produ
         if record.get("kind") != "eval":
             raise RecordError(f"baseline {spec}: that is a {record.get('kind')} record, not an eval run")
         if record.get("status") != "complete":
-            raise RecordError(f"baseline {spec}: that run is {record.get('status')}; an incomplete run is never "
-                              "a baseline")
+            raise RecordError(
+                f"baseline {spec}: that run is {record.get('status')}; an incomplete run is never a baseline"
+            )
         if is_future(record, now):
             raise RecordError(f"baseline {spec}: that record is stamped in the future ({record['finished_at']})")
         return BaselineChoice(record, f"record {spec}")

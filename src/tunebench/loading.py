@@ -17,8 +17,14 @@ from tunebench.config import Config, load_config
 from tunebench.errors import LoadError
 from tunebench.registry import TINY_BASE, ModelEntry, Registry
 
-__all__ = ["LoadedModel", "load_model", "resolve_location", "check_adapter_fits", "content_hash",
-           "pick_device_and_dtype"]
+__all__ = [
+    "LoadedModel",
+    "load_model",
+    "resolve_location",
+    "check_adapter_fits",
+    "content_hash",
+    "pick_device_and_dtype",
+]
 
 
 @dataclass
@@ -106,8 +112,18 @@ def load_model(
         hashes = {"base": content_hash(base_path)}
         if adapter_path:
             hashes["adapter"] = content_hash(adapter_path)
-    return LoadedModel(entry, weights, tokenizer, base_path, adapter_path, merged, str(device),
-                       str(dtype).removeprefix("torch."), load_seconds, hashes)
+    return LoadedModel(
+        entry,
+        weights,
+        tokenizer,
+        base_path,
+        adapter_path,
+        merged,
+        str(device),
+        str(dtype).removeprefix("torch."),
+        load_seconds,
+        hashes,
+    )
 
 
 def _has_tokenizer(folder: str | None) -> bool:
@@ -118,8 +134,10 @@ def _require_model_folder(path: str, entry: ModelEntry) -> None:
     folder = Path(path)
     if folder.is_absolute() or folder.exists():
         if not (folder / "config.json").is_file():
-            raise LoadError(f"model {entry.name!r}: base {entry.base!r} -> {folder}: no config.json there "
-                            "(expected a folder written by save_pretrained)")
+            raise LoadError(
+                f"model {entry.name!r}: base {entry.base!r} -> {folder}: no config.json there "
+                "(expected a folder written by save_pretrained)"
+            )
 
 
 def check_adapter_fits(base_config: Any, adapter_dir: Path, name: str = "?") -> None:
@@ -137,8 +155,10 @@ def check_adapter_fits(base_config: Any, adapter_dir: Path, name: str = "?") -> 
         for key in tensors.keys():
             problem = _shape_problem(key, tensors.get_slice(key).get_shape(), expected, base_config)
             if problem:
-                raise LoadError(f"model {name!r}: adapter {adapter_dir} does not fit base "
-                                f"{getattr(base_config, '_name_or_path', '?')}: {problem}")
+                raise LoadError(
+                    f"model {name!r}: adapter {adapter_dir} does not fit base "
+                    f"{getattr(base_config, '_name_or_path', '?')}: {problem}"
+                )
 
 
 def _projection_shapes(cfg: Any) -> dict[str, tuple[int, int]]:
@@ -147,9 +167,13 @@ def _projection_shapes(cfg: Any) -> dict[str, tuple[int, int]]:
     kv = cfg.num_key_value_heads * head_dim
     hidden, inter = cfg.hidden_size, cfg.intermediate_size
     return {
-        "q_proj": (hidden, cfg.num_attention_heads * head_dim), "k_proj": (hidden, kv), "v_proj": (hidden, kv),
+        "q_proj": (hidden, cfg.num_attention_heads * head_dim),
+        "k_proj": (hidden, kv),
+        "v_proj": (hidden, kv),
         "o_proj": (cfg.num_attention_heads * head_dim, hidden),
-        "gate_proj": (hidden, inter), "up_proj": (hidden, inter), "down_proj": (inter, hidden),
+        "gate_proj": (hidden, inter),
+        "up_proj": (hidden, inter),
+        "down_proj": (inter, hidden),
     }
 
 
@@ -200,4 +224,3 @@ def _file_sha256(path: Path) -> str:
     tmp.write_text(digest.hexdigest(), encoding="ascii")
     os.replace(tmp, memo)
     return digest.hexdigest()
-

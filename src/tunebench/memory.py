@@ -43,6 +43,7 @@ TRL_TOKEN_TILE, TRL_VOCAB_TILE = 4096, 32768
 # Measuring
 # --------------------------------------------------------------------------------------------------
 
+
 def current_rss_bytes() -> int:
     """Return this process's resident set size in bytes."""
     import psutil
@@ -144,8 +145,12 @@ class PeakMemory:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the measurement as JSON-ready values (MiB, rounded), for records and benchmark tables."""
-        return {"kind": self.kind, "peak_mb": round(self.peak_bytes / MiB, 1),
-                "delta_mb": round(self.delta_bytes / MiB, 1), "start_mb": round(self.start_bytes / MiB, 1)}
+        return {
+            "kind": self.kind,
+            "peak_mb": round(self.peak_bytes / MiB, 1),
+            "delta_mb": round(self.delta_bytes / MiB, 1),
+            "start_mb": round(self.start_bytes / MiB, 1),
+        }
 
 
 _ACTIVE: list[PeakMemory] = []  # open blocks that rely on a resettable process-wide peak
@@ -178,6 +183,7 @@ def format_bytes(value: float) -> str:
 # Estimating
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ModelShape:
     """The sizes of a Qwen2/Llama-style decoder that its memory depends on (from its config.json)."""
@@ -198,24 +204,39 @@ class ModelShape:
         from tunebench.errors import LoadError
 
         get = cfg.get if isinstance(cfg, dict) else (lambda key, default=None: getattr(cfg, key, default))
-        missing = [k for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                               "num_attention_heads") if get(k) is None]
+        missing = [
+            k
+            for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
+            if get(k) is None
+        ]
         if missing:
             raise LoadError(f"{where}: key {missing[0]}: expected an integer (a decoder config), found nothing")
         heads = int(get("num_attention_heads"))
         hidden = int(get("hidden_size"))
-        return cls(vocab=int(get("vocab_size")), hidden=hidden, intermediate=int(get("intermediate_size")),
-                   layers=int(get("num_hidden_layers")), heads=heads,
-                   kv_heads=int(get("num_key_value_heads") or heads),
-                   head_dim=int(get("head_dim") or hidden // heads),
-                   tied=bool(get("tie_word_embeddings", False)),
-                   qkv_bias=get("model_type", "qwen2") == "qwen2" or bool(get("attention_bias", False)))
+        return cls(
+            vocab=int(get("vocab_size")),
+            hidden=hidden,
+            intermediate=int(get("intermediate_size")),
+            layers=int(get("num_hidden_layers")),
+            heads=heads,
+            kv_heads=int(get("num_key_value_heads") or heads),
+            head_dim=int(get("head_dim") or hidden // heads),
+            tied=bool(get("tie_word_embeddings", False)),
+            qkv_bias=get("model_type", "qwen2") == "qwen2" or bool(get("attention_bias", False)),
+        )
 
     def projections(self) -> dict[str, tuple[int, int]]:
         """Return (in_features, out_features) of each linear projection in one decoder layer."""
         q, kv, h, i = self.heads * self.head_dim, self.kv_heads * self.head_dim, self.hidden, self.intermediate
-        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+        return {
+            "q_proj": (h, q),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (q, h),
+            "gate_proj": (h, i),
+            "up_proj": (h, i),
+            "down_proj": (i, h),
+        }
 
     def parameter_count(self) -> int:
         """Return the number of parameters (embeddings, layers, final norm, untied head)."""
@@ -245,16 +266,22 @@ class AdapterShape:
         targets = cfg.get("target_modules") or LINEAR_MODULES
         if isinstance(targets, str):  # a regex in PEFT: count the projections it names
             targets = [m for m in LINEAR_MODULES if m in targets]
-        return cls(rank=int(cfg.get("r", 8)), target_modules=tuple(targets), use_dora=bool(cfg.get("use_dora")),
-                   dropout=float(cfg.get("lora_dropout") or 0.0))
+        return cls(
+            rank=int(cfg.get("r", 8)),
+            target_modules=tuple(targets),
+            use_dora=bool(cfg.get("use_dora")),
+            dropout=float(cfg.get("lora_dropout") or 0.0),
+        )
 
     def _modules(self, shape: ModelShape) -> list[tuple[int, int]]:
         return [dims for name, dims in shape.projections().items() if name in self.target_modules]
 
     def parameter_count(self, shape: ModelShape) -> int:
         """Return the adapter's trainable parameters on `shape`."""
-        per_layer = sum(self.rank * (fan_in + fan_out) + (fan_out if self.use_dora else 0)
-                        for fan_in, fan_out in self._modules(shape))
+        per_layer = sum(
+            self.rank * (fan_in + fan_out) + (fan_out if self.use_dora else 0)
+            for fan_in, fan_out in self._modules(shape)
+        )
         return shape.layers * per_layer
 
 
@@ -277,8 +304,12 @@ class MemoryEstimate:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the estimate as JSON-ready values (MiB)."""
-        return {"kind": self.kind, "total_mb": round(self.total_bytes / MiB, 1),
-                "parts_mb": {k: round(v / MiB, 1) for k, v in self.parts.items()}, "assumptions": self.assumptions}
+        return {
+            "kind": self.kind,
+            "total_mb": round(self.total_bytes / MiB, 1),
+            "parts_mb": {k: round(v / MiB, 1) for k, v in self.parts.items()},
+            "assumptions": self.assumptions,
+        }
 
 
 def _bytes_of(dtype: str | float) -> float:
@@ -294,9 +325,19 @@ def _inference_layer_elements(shape: ModelShape) -> int:
     return 4 * shape.intermediate + 4 * shape.hidden
 
 
-def estimate_eval(shape: ModelShape, *, dtype: str | float = "float32", adapter: AdapterShape | None = None,
-                  merged: bool = True, batch_size: int = 16, score_tokens: int = 256, probe_tokens: int = 128,
-                  max_new_tokens: int = 64, scored_positions: int = 1, device: str = "cpu") -> MemoryEstimate:
+def estimate_eval(
+    shape: ModelShape,
+    *,
+    dtype: str | float = "float32",
+    adapter: AdapterShape | None = None,
+    merged: bool = True,
+    batch_size: int = 16,
+    score_tokens: int = 256,
+    probe_tokens: int = 128,
+    max_new_tokens: int = 64,
+    scored_positions: int = 1,
+    device: str = "cpu",
+) -> MemoryEstimate:
     """Return the estimated peak of an eval run: load, batched multiple-choice scoring, probe generation.
 
     `scored_positions` is how many positions per row the scorer keeps logits for (tunebench's scorer asks
@@ -308,11 +349,15 @@ def estimate_eval(shape: ModelShape, *, dtype: str | float = "float32", adapter:
     adapter_bytes = 0.0 if adapter is None or merged else adapter.parameter_count(shape) * 4  # PEFT upcasts
     tokens = batch_size * score_tokens
     # Scoring: one layer's transients, the kept logits and their fp32 log-softmax.
-    scoring = (tokens * _inference_layer_elements(shape) * width
-               + batch_size * scored_positions * shape.vocab * (width + 4))
+    scoring = tokens * _inference_layer_elements(shape) * width + batch_size * scored_positions * shape.vocab * (
+        width + 4
+    )
     length = probe_tokens + max_new_tokens
-    generation = (shape.kv_bytes_per_token(width) * length
-                  + probe_tokens * _inference_layer_elements(shape) * width + shape.vocab * 4)
+    generation = (
+        shape.kv_bytes_per_token(width) * length
+        + probe_tokens * _inference_layer_elements(shape) * width
+        + shape.vocab * 4
+    )
     merged_copies = 0.0
     if adapter is not None and merged and not device.startswith("cuda"):
         adapted = sum(fan_in * fan_out for fan_in, fan_out in adapter._modules(shape))
@@ -322,9 +367,15 @@ def estimate_eval(shape: ModelShape, *, dtype: str | float = "float32", adapter:
         parts[f"scoring activations ({batch_size}x{score_tokens} tokens)"] = scoring
     else:
         parts[f"KV cache + prefill ({length} tokens)"] = generation
-    assumptions = {"dtype": str(dtype), "merged": merged, "batch_size": batch_size, "score_tokens": score_tokens,
-                   "probe_tokens": probe_tokens, "max_new_tokens": max_new_tokens,
-                   "kv_cache_mb": round(shape.kv_bytes_per_token(width) * length / MiB, 1)}
+    assumptions = {
+        "dtype": str(dtype),
+        "merged": merged,
+        "batch_size": batch_size,
+        "score_tokens": score_tokens,
+        "probe_tokens": probe_tokens,
+        "max_new_tokens": max_new_tokens,
+        "kv_cache_mb": round(shape.kv_bytes_per_token(width) * length / MiB, 1),
+    }
     return MemoryEstimate("eval", parts, assumptions)
 
 
@@ -345,10 +396,18 @@ def _training_layer_elements(shape: ModelShape, adapter: AdapterShape) -> tuple[
     return elements, masks
 
 
-def estimate_training(shape: ModelShape, adapter: AdapterShape, *, dtype: str | float = "float32",
-                      batch_size: int = 4, seq_len: int = 512, gradient_checkpointing: bool = False,
-                      optimizer_states: int = 2, compute_dtype: str | float | None = None,
-                      fused_loss: bool = False) -> MemoryEstimate:
+def estimate_training(
+    shape: ModelShape,
+    adapter: AdapterShape,
+    *,
+    dtype: str | float = "float32",
+    batch_size: int = 4,
+    seq_len: int = 512,
+    gradient_checkpointing: bool = False,
+    optimizer_states: int = 2,
+    compute_dtype: str | float | None = None,
+    fused_loss: bool = False,
+) -> MemoryEstimate:
     """Return the estimated peak of one training phase (AdamW: two fp32 states per trainable parameter).
 
     `dtype` is the stored weights' ("4bit" for QLoRA); `compute_dtype` the activations' (default: `dtype`).
@@ -380,9 +439,16 @@ def estimate_training(shape: ModelShape, adapter: AdapterShape, *, dtype: str | 
         "activations": activations,
         "logits + loss": logits,
     }
-    assumptions = {"dtype": str(dtype), "batch_size": batch_size, "seq_len": seq_len, "rank": adapter.rank,
-                   "use_dora": adapter.use_dora, "gradient_checkpointing": gradient_checkpointing,
-                   "fused_loss": fused_loss, "trainable_params": trainable}
+    assumptions = {
+        "dtype": str(dtype),
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "rank": adapter.rank,
+        "use_dora": adapter.use_dora,
+        "gradient_checkpointing": gradient_checkpointing,
+        "fused_loss": fused_loss,
+        "trainable_params": trainable,
+    }
     return MemoryEstimate("training", parts, assumptions)
 
 
@@ -399,9 +465,17 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
         raise LoadError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
 
 
-def estimate_for_entry(entry: Any, config: Any, *, device: str | None = None, batch_size: int | None = None,
-                       seq_len: int = 512, rank: int = 16, use_dora: bool = True,
-                       gradient_checkpointing: bool = True) -> dict[str, MemoryEstimate]:
+def estimate_for_entry(
+    entry: Any,
+    config: Any,
+    *,
+    device: str | None = None,
+    batch_size: int | None = None,
+    seq_len: int = 512,
+    rank: int = 16,
+    use_dora: bool = True,
+    gradient_checkpointing: bool = True,
+) -> dict[str, MemoryEstimate]:
     """Return {"eval": ..., "training": ...} for a registry entry, reading only its config files.
 
     The dtype follows `tunebench.loading`: bf16 on a CUDA device, fp32 on the CPU. The eval estimate uses
@@ -421,12 +495,25 @@ def estimate_for_entry(entry: Any, config: Any, *, device: str | None = None, ba
     on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda")
     dtype = "bfloat16" if on_gpu else "float32"
     settings = config.eval
-    eval_estimate = estimate_eval(shape, dtype=dtype, adapter=adapter, merged=True,
-                                  batch_size=batch_size or settings.batch_size, max_new_tokens=settings.max_new_tokens,
-                                  device="cuda" if on_gpu else "cpu")
+    eval_estimate = estimate_eval(
+        shape,
+        dtype=dtype,
+        adapter=adapter,
+        merged=True,
+        batch_size=batch_size or settings.batch_size,
+        max_new_tokens=settings.max_new_tokens,
+        device="cuda" if on_gpu else "cpu",
+    )
     train_adapter = adapter or AdapterShape(rank=rank, use_dora=use_dora)
-    training = estimate_training(shape, train_adapter, dtype=dtype, batch_size=batch_size or 4, seq_len=seq_len,
-                                 gradient_checkpointing=gradient_checkpointing, fused_loss=True)
+    training = estimate_training(
+        shape,
+        train_adapter,
+        dtype=dtype,
+        batch_size=batch_size or 4,
+        seq_len=seq_len,
+        gradient_checkpointing=gradient_checkpointing,
+        fused_loss=True,
+    )
     return {"eval": eval_estimate, "training": training}
 
 
@@ -459,8 +546,10 @@ def _config_folder(location: str, registry: Any, file_name: str) -> str:
     if location.startswith("gs://"):
         pulled = _pulled_folder(location, file_name)
         if pulled is None:
-            raise LoadError(f"{location}: no pulled copy with {file_name} in the cache; the estimate reads only "
-                            "local config files (pull the model once: tunebench models pull NAME)")
+            raise LoadError(
+                f"{location}: no pulled copy with {file_name} in the cache; the estimate reads only "
+                "local config files (pull the model once: tunebench models pull NAME)"
+            )
         return pulled
     local = registry.resolve_local(location)
     if Path(local).is_dir():
@@ -489,10 +578,16 @@ def estimate_recipe_phase(recipe: Any, model_config: dict[str, Any], *, on_gpu: 
     compute = "bfloat16" if on_gpu and recipe.bf16 else "float32"
     adapter = AdapterShape(recipe.rank, tuple(recipe.target_modules), recipe.use_dora, recipe.dropout)
     # tunebench trains with TRL's SFTTrainer, which scores tokens through its chunked LM head.
-    return estimate_training(ModelShape.from_config(model_config), adapter,
-                             dtype="4bit" if recipe.quantized else compute, compute_dtype=compute,
-                             batch_size=recipe.batch_size, seq_len=recipe.max_length,
-                             gradient_checkpointing=recipe.gradient_checkpointing, fused_loss=True)
+    return estimate_training(
+        ModelShape.from_config(model_config),
+        adapter,
+        dtype="4bit" if recipe.quantized else compute,
+        compute_dtype=compute,
+        batch_size=recipe.batch_size,
+        seq_len=recipe.max_length,
+        gradient_checkpointing=recipe.gradient_checkpointing,
+        fused_loss=True,
+    )
 
 
 def doctor_lines(config: Any, model: str | None = None, recipe: Any = None) -> list[str]:
@@ -510,6 +605,8 @@ def doctor_lines(config: Any, model: str | None = None, recipe: Any = None) -> l
             lines.append(f"memory {name}: not estimated ({exc})")
     if recipe is not None:
         estimate = estimate_for_recipe(recipe, config)
-        lines.append(f"memory recipe {recipe.output}: " + (estimate.describe() if estimate else
-                                                            "not estimated (the base config.json is not local)"))
+        lines.append(
+            f"memory recipe {recipe.output}: "
+            + (estimate.describe() if estimate else "not estimated (the base config.json is not local)")
+        )
     return lines

@@ -15,8 +15,21 @@ from typing import Any
 __all__ = ["collect", "package_versions", "git_state", "hardware", "PACKAGES"]
 
 # The packages whose versions change results: the ML stack, the scorer, and the test runner.
-PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers", "safetensors",
-            "lm-eval", "numpy", "jsonschema", "pytest", "pytest-xdist")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "safetensors",
+    "lm-eval",
+    "numpy",
+    "jsonschema",
+    "pytest",
+    "pytest-xdist",
+)
 
 
 def collect(command: Sequence[str] | str | None = None, root: Path | str | None = None) -> dict[str, Any]:

@@ -91,14 +91,16 @@ class Registry:
     def add(self, entry: ModelEntry, *, replace: bool = False) -> Path:
         """Record `entry` under `<home>/registry/NAME.json` and return that path."""
         if entry.name in self._entries and self._entries[entry.name].origin in ("builtin", str(self.config.source)):
-            raise RegistryError(f"model {entry.name!r} is defined in {self._entries[entry.name].origin}; "
-                                "choose another output name")
+            raise RegistryError(
+                f"model {entry.name!r} is defined in {self._entries[entry.name].origin}; choose another output name"
+            )
         _validate_entry(entry.name, entry.to_dict(), where="new registry entry")
         self._added_dir.mkdir(parents=True, exist_ok=True)
         target = self._added_dir / f"{entry.name}.json"
         if target.exists() and not replace:
-            raise RegistryError(f"model {entry.name!r} already exists ({target}); pass replace=True "
-                                "or choose another output name")
+            raise RegistryError(
+                f"model {entry.name!r} already exists ({target}); pass replace=True or choose another output name"
+            )
         _write_atomically(target, json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n")
         self._entries[entry.name] = ModelEntry(**{**asdict(entry), "origin": str(target)})
         return target

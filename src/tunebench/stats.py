@@ -6,8 +6,7 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 
-__all__ = ["wilson_interval", "mcnemar_exact", "binomial_two_sided", "percentile", "median", "mean",
-           "proportion"]
+__all__ = ["wilson_interval", "mcnemar_exact", "binomial_two_sided", "percentile", "median", "mean", "proportion"]
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -22,8 +22,21 @@ import jsonschema
 
 from tunebench.errors import SuiteError
 
-__all__ = ["DOMAINS", "DIFFICULTIES", "LETTERS", "Question", "Probe", "SuiteProblem", "SuiteFileError",
-           "load_questions", "load_probes", "load_files", "suite_name", "schema", "resolve_files"]
+__all__ = [
+    "DOMAINS",
+    "DIFFICULTIES",
+    "LETTERS",
+    "Question",
+    "Probe",
+    "SuiteProblem",
+    "SuiteFileError",
+    "load_questions",
+    "load_probes",
+    "load_files",
+    "suite_name",
+    "schema",
+    "resolve_files",
+]
 
 DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 DIFFICULTIES = ("easy", "medium", "hard", "extreme")
@@ -113,9 +126,16 @@ def load_files(paths: Sequence[Path], load: Callable[[Path], list[Item]]) -> lis
     first_seen: dict[str, Path] = {}
     for path in paths:
         loaded = load(path)
-        clashes = [SuiteProblem(path, item.line, "id", f"expected ids unique across the run's files, found "
-                                                      f"{item.id!r} also in {first_seen[item.id]}")
-                   for item in loaded if item.id in first_seen]
+        clashes = [
+            SuiteProblem(
+                path,
+                item.line,
+                "id",
+                f"expected ids unique across the run's files, found {item.id!r} also in {first_seen[item.id]}",
+            )
+            for item in loaded
+            if item.id in first_seen
+        ]
         if clashes:
             raise SuiteFileError(clashes)
         first_seen.update({item.id: path for item in loaded})
@@ -143,9 +163,20 @@ def load_questions(path: Path | str, per_domain: int | None = None) -> list[Ques
         problems += _domain_counts(path, rows, lambda n: n == per_domain, f"exactly {per_domain}", "questions")
     if problems:
         raise SuiteFileError(problems)
-    return [Question(id=r["id"], domain=r["domain"], difficulty=r["difficulty"], question=r["question"],
-                     choices=tuple(r["choices"]), answer=r["answer"], explanation=r["explanation"],
-                     source=path, line=line) for line, r in rows]
+    return [
+        Question(
+            id=r["id"],
+            domain=r["domain"],
+            difficulty=r["difficulty"],
+            question=r["question"],
+            choices=tuple(r["choices"]),
+            answer=r["answer"],
+            explanation=r["explanation"],
+            source=path,
+            line=line,
+        )
+        for line, r in rows
+    ]
 
 
 def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Probe]:
@@ -154,13 +185,22 @@ def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Pro
     rows, problems = _read_rows(path, "probe")
     problems += _duplicate_ids(path, rows)
     if min_per_domain is not None:
-        problems += _domain_counts(path, rows, lambda n: n >= min_per_domain, f"at least {min_per_domain}",
-                                   "probes")
+        problems += _domain_counts(path, rows, lambda n: n >= min_per_domain, f"at least {min_per_domain}", "probes")
     if problems:
         raise SuiteFileError(problems)
-    return [Probe(id=r["id"], domain=r["domain"], prompt=r["prompt"], key_points=tuple(r["key_points"]),
-                  forbidden=tuple(r["forbidden"]), reference=r["reference"], source=path, line=line)
-            for line, r in rows]
+    return [
+        Probe(
+            id=r["id"],
+            domain=r["domain"],
+            prompt=r["prompt"],
+            key_points=tuple(r["key_points"]),
+            forbidden=tuple(r["forbidden"]),
+            reference=r["reference"],
+            source=path,
+            line=line,
+        )
+        for line, r in rows
+    ]
 
 
 def _read_rows(path: Path, kind: str) -> tuple[list[tuple[int, dict[str, Any]]], list[SuiteProblem]]:
@@ -176,8 +216,14 @@ def _read_rows(path: Path, kind: str) -> tuple[list[tuple[int, dict[str, Any]]],
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
-            problems.append(SuiteProblem(path, number, None, f"expected one JSON object per line, found invalid "
-                                                            f"JSON ({exc.msg} at column {exc.colno})"))
+            problems.append(
+                SuiteProblem(
+                    path,
+                    number,
+                    None,
+                    f"expected one JSON object per line, found invalid JSON ({exc.msg} at column {exc.colno})",
+                )
+            )
             continue
         errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
         problems += [_describe(path, number, error) for error in errors]
@@ -219,8 +265,14 @@ def _duplicate_ids(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[S
     problems = []
     for line, row in rows:
         if row["id"] in first:
-            problems.append(SuiteProblem(path, line, "id", f"expected a unique id, found {row['id']!r} again "
-                                                           f"(first on line {first[row['id']]})"))
+            problems.append(
+                SuiteProblem(
+                    path,
+                    line,
+                    "id",
+                    f"expected a unique id, found {row['id']!r} again (first on line {first[row['id']]})",
+                )
+            )
         else:
             first[row["id"]] = line
     return problems
@@ -229,6 +281,13 @@ def _duplicate_ids(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[S
 def _domain_counts(path: Path, rows, accept, expected: str, noun: str) -> list[SuiteProblem]:
     counts = Counter(row["domain"] for _, row in rows)
     last_line = {row["domain"]: line for line, row in rows}
-    return [SuiteProblem(path, last_line.get(domain), "domain",
-                         f"expected {expected} {noun} in domain {domain}, found {counts.get(domain, 0)}")
-            for domain in DOMAINS if not accept(counts.get(domain, 0))]
+    return [
+        SuiteProblem(
+            path,
+            last_line.get(domain),
+            "domain",
+            f"expected {expected} {noun} in domain {domain}, found {counts.get(domain, 0)}",
+        )
+        for domain in DOMAINS
+        if not accept(counts.get(domain, 0))
+    ]

@@ -40,10 +40,28 @@ BUILD_VERSION = 1  # bump when the build procedure changes
 
 # Qwen2.5's added tokens, in their order; <tool_call> and </tool_call> are not "special" in Qwen2.5.
 QWEN2_5_SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
-    "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<tool_call>",
+    "</tool_call>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
 ]
 # Qwen2's pre-tokenizer split pattern (from its tokenizer.json).
 _QWEN2_SPLIT = (
@@ -66,8 +84,13 @@ def _build_key() -> str:
     import transformers
 
     digest = hashlib.sha256()
-    spec = {"config": TINY_CONFIG, "vocab": VOCAB_SIZE, "seed": SEED, "version": BUILD_VERSION,
-            "transformers": transformers.__version__}
+    spec = {
+        "config": TINY_CONFIG,
+        "vocab": VOCAB_SIZE,
+        "seed": SEED,
+        "version": BUILD_VERSION,
+        "transformers": transformers.__version__,
+    }
     digest.update(json.dumps(spec, sort_keys=True).encode())
     digest.update(_asset("tiny_corpus.txt"))
     digest.update(_asset("qwen2_5_chat_template.jinja"))
@@ -136,10 +159,12 @@ def _build_tokenizer():
 
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=VOCAB_SIZE - len(QWEN2_5_SPECIAL_TOKENS),

@@ -11,10 +11,14 @@ from tunebench.table import format_table
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `doctor`."""
     parser = subparsers.add_parser(
-        "doctor", help="check packages, GPU and disk (for a recipe: the preflight `train` runs)")
+        "doctor", help="check packages, GPU and disk (for a recipe: the preflight `train` runs)"
+    )
     parser.add_argument("--recipe", help="check what this recipe needs (disk, GPU memory, bitsandbytes)")
-    parser.add_argument("--model", help="estimate this registry model's eval and training peak memory from its "
-                        "config (default: the default model, unless --recipe is given)")
+    parser.add_argument(
+        "--model",
+        help="estimate this registry model's eval and training peak memory from its "
+        "config (default: the default model, unless --recipe is given)",
+    )
     parser.set_defaults(func=run_doctor)
 
 

@@ -24,15 +24,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--history", metavar="URI", help="history location (default: the configured one)")
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
-        sub.add_argument("--strict", action="store_true",
-                         help="fail (exit 2) when any history record is corrupt or violates its schema")
+        sub.add_argument(
+            "--strict",
+            action="store_true",
+            help="fail (exit 2) when any history record is corrupt or violates its schema",
+        )
         sub.set_defaults(func=func)
         return sub
 
     importing = command("import-log", import_log, "import a hand-written Markdown benchmark log (values as written)")
     importing.add_argument("file", help="the Markdown log, e.g. TRAINING_BENCHMARK_LOG.md")
-    importing.add_argument("--partial", action="store_true",
-                           help="import what parses even when some lines do not (default: import nothing then)")
+    importing.add_argument(
+        "--partial",
+        action="store_true",
+        help="import what parses even when some lines do not (default: import nothing then)",
+    )
 
     listing = command("list", list_records, "list records, oldest first")
     listing.add_argument("--model", help="only records of this model (eval/training model, or imported label)")
@@ -49,8 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     note = command("note", add_note, "attach a note to a run (appended as its own record, never edited)")
     note.add_argument("run_id")
     note.add_argument("text")
-    note.add_argument("--section", choices=("difficulties", "improvements", "notes"), default="notes",
-                      help="where the log lists it: Difficulties Encountered, Areas for Improvement, or Notes")
+    note.add_argument(
+        "--section",
+        choices=("difficulties", "improvements", "notes"),
+        default="notes",
+        help="where the log lists it: Difficulties Encountered, Areas for Improvement, or Notes",
+    )
 
 
 def _store(args: argparse.Namespace):
@@ -82,17 +92,27 @@ def import_log(args: argparse.Namespace) -> int:
     store = _store(args)
     summary = run_import(args.file, store, existing_ids={r["run_id"] for r in _read(store, args)}, partial=args.partial)
     if args.json:
-        _print_json({"added": summary.added, "skipped": summary.skipped,
-                     "problems": [{"line": p.line, "text": p.text, "reason": p.reason} for p in summary.problems]})
+        _print_json(
+            {
+                "added": summary.added,
+                "skipped": summary.skipped,
+                "problems": [{"line": p.line, "text": p.text, "reason": p.reason} for p in summary.problems],
+            }
+        )
     else:
         for problem in summary.problems:
             print(f"{args.file}: {problem}", file=sys.stderr)
         if summary.problems and not args.partial:
-            print(f"nothing imported: {len(summary.problems)} line(s) of {args.file} could not be parsed; fix them "
-                  "(or pass --partial to import the rest)", file=sys.stderr)
+            print(
+                f"nothing imported: {len(summary.problems)} line(s) of {args.file} could not be parsed; fix them "
+                "(or pass --partial to import the rest)",
+                file=sys.stderr,
+            )
         else:
-            print(f"imported {len(summary.added)} record(s) from {args.file} into {store.uri}; "
-                  f"{len(summary.skipped)} already in the history")
+            print(
+                f"imported {len(summary.added)} record(s) from {args.file} into {store.uri}; "
+                f"{len(summary.skipped)} already in the history"
+            )
     return 1 if summary.problems else 0
 
 
@@ -125,8 +145,14 @@ def summarize(record: dict[str, Any]) -> dict[str, str]:
     elif kind == "note":
         model = ""
         text = f"{record['section']} on {record['target_run_id']}: {record['text']}"
-    return {"run_id": record.get("run_id", "?"), "kind": kind, "source": record.get("source", "?"),
-            "date": record.get("started_at", "")[:10], "model": model, "summary": text}
+    return {
+        "run_id": record.get("run_id", "?"),
+        "kind": kind,
+        "source": record.get("source", "?"),
+        "date": record.get("started_at", "")[:10],
+        "model": model,
+        "summary": text,
+    }
 
 
 def _matches(record: dict[str, Any], args: argparse.Namespace) -> bool:
@@ -148,9 +174,15 @@ def list_records(args: argparse.Namespace) -> int:
     if not rows:
         print("no records match")
         return 0
-    print(format_table(["run id", "kind", "source", "date", "model", "summary"],
-                       [(r["run_id"], r["kind"], r["source"], r["date"], _clip(r["model"], 40), _clip(r["summary"], 70))
-                        for r in rows]))
+    print(
+        format_table(
+            ["run id", "kind", "source", "date", "model", "summary"],
+            [
+                (r["run_id"], r["kind"], r["source"], r["date"], _clip(r["model"], 40), _clip(r["summary"], 70))
+                for r in rows
+            ],
+        )
+    )
     return 0
 
 
@@ -177,8 +209,9 @@ def find_record(reference: str, records: list[dict[str, Any]]) -> dict[str, Any]
     if len(prefixed) == 1:
         return prefixed[0]
     if prefixed:
-        raise RecordError(f"run id {reference!r} is ambiguous: it begins "
-                          + ", ".join(r["run_id"] for r in prefixed[:5]))
+        raise RecordError(
+            f"run id {reference!r} is ambiguous: it begins " + ", ".join(r["run_id"] for r in prefixed[:5])
+        )
     close = difflib.get_close_matches(reference, [r["run_id"] for r in records], n=1, cutoff=0.6)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise RecordError(f"no record with run id {reference!r} in the history ({len(records)} records).{hint}")
@@ -210,18 +243,30 @@ def _details(record: dict[str, Any]) -> list[str]:
     kind = record.get("kind")
     if kind == "eval":
         view = EvalView(record)
-        rows = [(d, format_percent(p.value), format_interval(p.low, p.high), f"{p.k}/{p.n}",
-                 _fmt(view.latency_by_domain_s.get(d)), _fmt(view.quality_by_domain.get(d)))
-                for d, p in view.by_domain.items()]
+        rows = [
+            (
+                d,
+                format_percent(p.value),
+                format_interval(p.low, p.high),
+                f"{p.k}/{p.n}",
+                _fmt(view.latency_by_domain_s.get(d)),
+                _fmt(view.quality_by_domain.get(d)),
+            )
+            for d, p in view.by_domain.items()
+        ]
         return ["", format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality"], rows)]
     if kind == "training":
         view = TrainingView(record)
-        rows = [(p.name, p.get("kind"), p.get("examples"), p.get("steps"), _fmt(p.get("final_loss")),
-                 _fmt(p.get("wall_s"))) for p in view.phases]
+        rows = [
+            (p.name, p.get("kind"), p.get("examples"), p.get("steps"), _fmt(p.get("final_loss")), _fmt(p.get("wall_s")))
+            for p in view.phases
+        ]
         return ["", format_table(["phase", "kind", "examples", "steps", "final loss", "seconds"], rows)]
     if kind == "imported_session":
-        return [f"imported from {record['imported_from']['file']} line {record['imported_from']['line']}; "
-                f"{len(record['blocks'])} block(s): " + ", ".join(b["title"] or "attributes" for b in record["blocks"])]
+        return [
+            f"imported from {record['imported_from']['file']} line {record['imported_from']['line']}; "
+            f"{len(record['blocks'])} block(s): " + ", ".join(b["title"] or "attributes" for b in record["blocks"])
+        ]
     return []
 
 
@@ -256,9 +301,19 @@ def add_note(args: argparse.Namespace) -> int:
     if target.get("kind") == "note":
         raise RecordError(f"run {target['run_id']} is itself a note: attach notes to a training, eval or imported run")
     now = utc_now()
-    record = {"kind": "note", "schema_version": 1, "run_id": new_run_id(), "started_at": now, "finished_at": now,
-              "source": "measured", "provenance": collect(), "notes": [], "target_run_id": target["run_id"],
-              "section": args.section, "text": args.text.strip()}
+    record = {
+        "kind": "note",
+        "schema_version": 1,
+        "run_id": new_run_id(),
+        "started_at": now,
+        "finished_at": now,
+        "source": "measured",
+        "provenance": collect(),
+        "notes": [],
+        "target_run_id": target["run_id"],
+        "section": args.section,
+        "text": args.text.strip(),
+    }
     location = store.write(record)
     if args.json:
         _print_json({"run_id": record["run_id"], "target_run_id": target["run_id"], "location": location})

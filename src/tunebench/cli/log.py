@@ -13,8 +13,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `log` and its subcommands."""
     parser = subparsers.add_parser("log", help="render the benchmark log from the history")
     commands = parser.add_subparsers(dest="log_command", metavar="SUBCOMMAND", required=True)
-    render = commands.add_parser("render", help="write BENCHMARK_LOG.md and its plots from the history",
-                                 description="Render the benchmark log from the history; never edit it by hand.")
+    render = commands.add_parser(
+        "render",
+        help="write BENCHMARK_LOG.md and its plots from the history",
+        description="Render the benchmark log from the history; never edit it by hand.",
+    )
     render.add_argument("--out", metavar="PATH", help="where to write the log (default: the configured `log`)")
     render.add_argument("--history", metavar="URI", help="history location (default: the configured one)")
     render.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

@@ -22,8 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = commands.add_parser("list", help="print the registry as a table")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.add_argument("--remote", action="store_true",
-                         help="read the manifests of gs:// locations and show their sizes and versions")
+    listing.add_argument(
+        "--remote", action="store_true", help="read the manifests of gs:// locations and show their sizes and versions"
+    )
     listing.set_defaults(func=list_models)
 
     show = commands.add_parser("show", help="print one registry entry")
@@ -34,12 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     push = commands.add_parser("push", help="publish a model's adapter (or base) folder to gs://bucket/prefix")
     push.add_argument("name", help="registry name of the model to push")
     push.add_argument("destination", help="gs://bucket/prefix to publish at")
-    push.add_argument("--part", choices=["adapter", "base"],
-                      help="which folder to push (default: the adapter if the model has one, else the base)")
-    push.add_argument("--new-version", action="store_true",
-                      help="publish over an existing version (refused without this flag)")
-    push.add_argument("--register", metavar="NEW_NAME",
-                      help="add a registry entry NEW_NAME whose pushed part points at the destination")
+    push.add_argument(
+        "--part",
+        choices=["adapter", "base"],
+        help="which folder to push (default: the adapter if the model has one, else the base)",
+    )
+    push.add_argument(
+        "--new-version", action="store_true", help="publish over an existing version (refused without this flag)"
+    )
+    push.add_argument(
+        "--register",
+        metavar="NEW_NAME",
+        help="add a registry entry NEW_NAME whose pushed part points at the destination",
+    )
     _transfer_options(push)
     push.set_defaults(func=push_model)
 
@@ -51,8 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _transfer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=8, help="parallel transfers (default 8)")
-    parser.add_argument("--chunk-mib", type=int, default=32,
-                        help="chunk of a resumable upload, in MiB (default 32)")
+    parser.add_argument("--chunk-mib", type=int, default=32, help="chunk of a resumable upload, in MiB (default 32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -61,8 +68,9 @@ def _settings(args: argparse.Namespace):
 
     if args.workers < 1 or args.chunk_mib < 1:
         raise StorageError(f"--workers and --chunk-mib must be >= 1, found {args.workers} and {args.chunk_mib}")
-    return TransferSettings(workers=args.workers, chunk_size=args.chunk_mib * _MIB,
-                            progress=False if args.no_progress else None)
+    return TransferSettings(
+        workers=args.workers, chunk_size=args.chunk_mib * _MIB, progress=False if args.no_progress else None
+    )
 
 
 def list_models(args: argparse.Namespace) -> int:
@@ -82,8 +90,12 @@ def _list_remote(entries: list[ModelEntry], as_json: bool) -> int:
     from tunebench.storage import is_gcs_uri, make_client
     from tunebench.storage.remote import describe_remote
 
-    places = [(e, part, uri) for e in entries for part, uri in (("base", e.base), ("adapter", e.adapter))
-              if uri and is_gcs_uri(uri)]
+    places = [
+        (e, part, uri)
+        for e in entries
+        for part, uri in (("base", e.base), ("adapter", e.adapter))
+        if uri and is_gcs_uri(uri)
+    ]
     client = make_client() if places else None
     summaries = {}
     for _, _, uri in places:
@@ -91,12 +103,28 @@ def _list_remote(entries: list[ModelEntry], as_json: bool) -> int:
             summaries[uri] = describe_remote(uri, client)
     problems = [s for s in summaries.values() if s.problem]
     if as_json:
-        print(json.dumps([{"name": e.name, "part": part, "status": e.status, **summaries[uri].__dict__}
-                          for e, part, uri in places], indent=2))
+        print(
+            json.dumps(
+                [
+                    {"name": e.name, "part": part, "status": e.status, **summaries[uri].__dict__}
+                    for e, part, uri in places
+                ],
+                indent=2,
+            )
+        )
     else:
-        rows = [(e.name, part, e.status, summaries[uri].uri, _size_cell(summaries[uri]),
-                 summaries[uri].files if summaries[uri].files is not None else "-", _version_cell(summaries[uri]))
-                for e, part, uri in places]
+        rows = [
+            (
+                e.name,
+                part,
+                e.status,
+                summaries[uri].uri,
+                _size_cell(summaries[uri]),
+                summaries[uri].files if summaries[uri].files is not None else "-",
+                _version_cell(summaries[uri]),
+            )
+            for e, part, uri in places
+        ]
         print(format_table(["model", "part", "status", "location", "size", "files", "version"], rows))
     for summary in problems:
         print(f"tunebench: {summary.uri}: {summary.problem}", file=sys.stderr)
@@ -142,13 +170,24 @@ def push_model(args: argparse.Namespace) -> int:
     if not location:
         raise StorageError(f"model {entry.name!r} has no {part} to push")
     folder = Path(resolve_location(location, registry))
-    report = push_folder(folder, args.destination, name=entry.name, new_version=args.new_version,
-                         status=entry.status, notes=entry.notes, settings=_settings(args))
+    report = push_folder(
+        folder,
+        args.destination,
+        name=entry.name,
+        new_version=args.new_version,
+        status=entry.status,
+        notes=entry.notes,
+        settings=_settings(args),
+    )
     print(report.summary())
     if args.register:
-        pushed = replace(entry, name=args.register, origin="", **{part: report.uri},
-                         notes=f"{part} pushed from {entry.name!r} ({report.uri} v{report.manifest.version}). "
-                               + entry.notes)
+        pushed = replace(
+            entry,
+            name=args.register,
+            origin="",
+            **{part: report.uri},
+            notes=f"{part} pushed from {entry.name!r} ({report.uri} v{report.manifest.version}). " + entry.notes,
+        )
         print(f"registered {args.register!r} in {registry.add(pushed)}")
     return 0
 

@@ -10,12 +10,15 @@ from tunebench.table import format_table
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `train`."""
     parser = subparsers.add_parser(
-        "train", help="train an adapter from a recipe (recipes/*.toml)",
+        "train",
+        help="train an adapter from a recipe (recipes/*.toml)",
         description="Run a training recipe phase by phase, add the adapter to the registry and write a "
-                    "TrainingRecord to the history. Exit status 75 means preempted: run again with --resume.")
+        "TrainingRecord to the history. Exit status 75 means preempted: run again with --resume.",
+    )
     parser.add_argument("recipe", help="the recipe file (TOML)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a preempted or crashed run from its last complete checkpoint")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue a preempted or crashed run from its last complete checkpoint"
+    )
     parser.set_defaults(func=run_train)
 
 
@@ -32,15 +35,32 @@ def run_train(args: argparse.Namespace) -> int:
     if record.location is None:  # not rank 0 of a multi-process run: rank 0 reports
         return 0
     data = record.data
-    rows = [(p["name"], p["kind"], p["examples"], p["steps"], _num(p["final_loss"]), _num(p["mean_loss"]),
-             _num(p["validation_loss"]), f"{p['wall_s']:.1f}", _num(p["tokens_per_s"], 0)) for p in data["phases"]]
-    print(format_table(["phase", "kind", "examples", "steps", "final loss", "mean loss", "val loss", "wall s",
-                        "tokens/s"], rows))
+    rows = [
+        (
+            p["name"],
+            p["kind"],
+            p["examples"],
+            p["steps"],
+            _num(p["final_loss"]),
+            _num(p["mean_loss"]),
+            _num(p["validation_loss"]),
+            f"{p['wall_s']:.1f}",
+            _num(p["tokens_per_s"], 0),
+        )
+        for p in data["phases"]
+    ]
+    print(
+        format_table(
+            ["phase", "kind", "examples", "steps", "final loss", "mean loss", "val loss", "wall s", "tokens/s"], rows
+        )
+    )
     cost = data["cost"]
     usd = f"${cost['usd']:.2f}" if cost["usd"] is not None else f"no price for {cost['hardware']!r}"
     print(f"model {data['output']['name']!r} registered: adapter {data['output']['adapter']}")
-    print(f"total {data['totals']['wall_s']:.1f} s on {cost['hardware']}, cost {usd}; "
-          f"validation loss {_num(data['validation_loss'])}")
+    print(
+        f"total {data['totals']['wall_s']:.1f} s on {cost['hardware']}, cost {usd}; "
+        f"validation loss {_num(data['validation_loss'])}"
+    )
     print(f"record {data['run_id']} written to {record.location}")
     return 0
 

@@ -21,8 +21,17 @@ from tunebench.errors import RecordError
 from tunebench.history.records import new_run_id
 from tunebench.stats import mean, percentile, proportion
 
-__all__ = ["ItemResult", "build_eval_record", "check_outcome", "aggregate", "QUESTION_FIELDS", "PROBE_FIELDS",
-           "SCHEMA_VERSION", "file_sha256", "comparable"]
+__all__ = [
+    "ItemResult",
+    "build_eval_record",
+    "check_outcome",
+    "aggregate",
+    "QUESTION_FIELDS",
+    "PROBE_FIELDS",
+    "SCHEMA_VERSION",
+    "file_sha256",
+    "comparable",
+]
 
 SCHEMA_VERSION = 1
 QUESTION_FIELDS = ("id", "domain", "difficulty", "correct")
@@ -51,16 +60,20 @@ def check_outcome(outcome: dict[str, Any]) -> None:
     required = QUESTION_FIELDS if kind == "question" else PROBE_FIELDS
     missing = [key for key in required if key not in outcome]
     if missing:
-        raise RecordError(f"{kind} outcome: missing key(s) {', '.join(missing)} (a {kind} needs "
-                          f"{', '.join(required)}); found keys {', '.join(sorted(outcome))}")
+        raise RecordError(
+            f"{kind} outcome: missing key(s) {', '.join(missing)} (a {kind} needs "
+            f"{', '.join(required)}); found keys {', '.join(sorted(outcome))}"
+        )
     if kind == "question":
         if not isinstance(outcome["correct"], bool):
-            raise RecordError(f"question {outcome['id']}: key correct: expected true or false, "
-                              f"found {outcome['correct']!r}")
+            raise RecordError(
+                f"question {outcome['id']}: key correct: expected true or false, found {outcome['correct']!r}"
+            )
         for key in ("answer", "chosen", "chosen_norm"):
             if outcome.get(key) is not None and outcome[key] not in _LETTERS:
-                raise RecordError(f"question {outcome['id']}: key {key}: expected one of A, B, C, D, "
-                                  f"found {outcome[key]!r}")
+                raise RecordError(
+                    f"question {outcome['id']}: key {key}: expected one of A, B, C, D, found {outcome[key]!r}"
+                )
     if kind == "probe" and outcome.get("grade") is not None and not 1 <= outcome["grade"] <= 5:
         raise RecordError(f"probe {outcome['id']}: key grade: expected 1-5, found {outcome['grade']!r}")
 
@@ -163,7 +176,7 @@ def _function_of(nodeid: str) -> str:
 
 
 def _param_of(nodeid: str) -> str:
-    return nodeid[nodeid.index("[") + 1:-1] if nodeid.endswith("]") and "[" in nodeid else nodeid
+    return nodeid[nodeid.index("[") + 1 : -1] if nodeid.endswith("]") and "[" in nodeid else nodeid
 
 
 def _add_unreported(items, questions, probes, suites, notes) -> None:
@@ -172,16 +185,18 @@ def _add_unreported(items, questions, probes, suites, notes) -> None:
     for item in items:
         for outcome in item.outcomes:
             if outcome.get("kind") in ("question", "probe"):
-                kinds.setdefault(_function_of(item.nodeid),
-                                 (outcome["kind"], outcome.get("suite"), outcome.get("suite_file")))
+                kinds.setdefault(
+                    _function_of(item.nodeid), (outcome["kind"], outcome.get("suite"), outcome.get("suite_file"))
+                )
     lookups: dict[str, dict[str, dict[str, Any]]] = {}
     for item in items:
         if item.outcomes or item.status not in ("crashed", "failed", "missing"):
             continue
         kind, suite, suite_file = kinds.get(_function_of(item.nodeid), (None, None, None))
         if kind is None:
-            notes.append(f"{item.nodeid}: {item.status} before recording an outcome; not attributable to a "
-                         "question or probe")
+            notes.append(
+                f"{item.nodeid}: {item.status} before recording an outcome; not attributable to a question or probe"
+            )
             continue
         item_id = _param_of(item.nodeid)
         known = _suite_items(suites, suite_file, lookups).get(item_id, {})
@@ -189,8 +204,12 @@ def _add_unreported(items, questions, probes, suites, notes) -> None:
         if suite:
             entry["suite"] = suite
         if kind == "question":
-            entry.update(difficulty=known.get("difficulty", "unknown"), correct=False, chosen=None,
-                         answer=known.get("answer") if known.get("answer") in _LETTERS else None)
+            entry.update(
+                difficulty=known.get("difficulty", "unknown"),
+                correct=False,
+                chosen=None,
+                answer=known.get("answer") if known.get("answer") in _LETTERS else None,
+            )
             questions.append(entry)
         else:
             probes.append(entry)
@@ -232,7 +251,8 @@ def aggregate(questions: Sequence[dict[str, Any]], probes: Sequence[dict[str, An
         grades = [p["grade"] for p in answered if p.get("grade") is not None]
         result["quality"] = _round(mean(grades))
         result["quality_by_domain"] = {
-            d: _round(mean(g)) for d, ps in _group(answered, "domain").items()
+            d: _round(mean(g))
+            for d, ps in _group(answered, "domain").items()
             if (g := [p["grade"] for p in ps if p.get("grade") is not None])
         }
     return result
@@ -261,9 +281,14 @@ def _latencies(probes: Sequence[dict[str, Any]]) -> list[float]:
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, Any]:
-    return {"n": len(values), "p50": _round(percentile(values, 50)), "p90": _round(percentile(values, 90)),
-            "p99": _round(percentile(values, 99)), "mean": _round(mean(values)),
-            "max": _round(max(values) if values else None)}
+    return {
+        "n": len(values),
+        "p50": _round(percentile(values, 50)),
+        "p90": _round(percentile(values, 90)),
+        "p99": _round(percentile(values, 99)),
+        "mean": _round(mean(values)),
+        "max": _round(max(values) if values else None),
+    }
 
 
 def _round(value: float | None) -> float | None:

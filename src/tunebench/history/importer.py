@@ -24,8 +24,19 @@ from tunebench import __version__
 from tunebench.errors import DataError
 from tunebench.history.records import utc_now
 
-__all__ = ["Problem", "ImportResult", "ImportSummary", "parse_cell", "parse_log", "import_log", "split_row",
-           "markdown_tables", "MarkdownTable", "SUMMARY_TABLES", "cell_sum"]
+__all__ = [
+    "Problem",
+    "ImportResult",
+    "ImportSummary",
+    "parse_cell",
+    "parse_log",
+    "import_log",
+    "split_row",
+    "markdown_tables",
+    "MarkdownTable",
+    "SUMMARY_TABLES",
+    "cell_sum",
+]
 
 # The seed's summary sections (its `##` titles) and the table name each becomes in `imported_row.table`.
 SUMMARY_TABLES = {
@@ -41,8 +52,10 @@ _NUMBER = re.compile(
     r"^(?P<approx>~|≈|about\s+)?\s*(?P<dollar>\$)?\s*(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?)"
     r"\s*(?P<unit>%|s|sec|min|mins|minutes|h|hours|GB|MB|KB|TB|B)?$"
 )
-_SESSION = re.compile(r"^###\s+Session\s+(?P<number>\d+)\s*:\s*(?P<title>.*?)\s*\((?P<date>\d{4}-\d{2}-\d{2})\)\s*"
-                      r"(?P<status>.*)$")
+_SESSION = re.compile(
+    r"^###\s+Session\s+(?P<number>\d+)\s*:\s*(?P<title>.*?)\s*\((?P<date>\d{4}-\d{2}-\d{2})\)\s*"
+    r"(?P<status>.*)$"
+)
 _FIELD = re.compile(r"^\*\*(?P<name>[^*]+?):\*\*\s*(?P<value>.*)$")
 _LAST_UPDATED = re.compile(r"^\*Last Updated:\s*(?P<date>\d{4}-\d{2}-\d{2})\s*\*$")
 _SESSION_LABEL = re.compile(r"Session\s+(\d+)")
@@ -162,8 +175,9 @@ def parse_log(text: str, source: str = "TRAINING_BENCHMARK_LOG.md") -> ImportRes
     return _Parser(text.splitlines(), source, hashlib.sha256(text.encode()).hexdigest()).parse()
 
 
-def import_log(path: Path | str, store: Any, existing_ids: Iterable[str] | None = None, *,
-               partial: bool = False) -> ImportSummary:
+def import_log(
+    path: Path | str, store: Any, existing_ids: Iterable[str] | None = None, *, partial: bool = False
+) -> ImportSummary:
     """Parse the log at `path` and write the records whose run id `store` does not hold yet.
 
     When a line cannot be parsed nothing is written (unless `partial`): a session imported without that
@@ -240,8 +254,10 @@ class _Parser:
             elif title in SUMMARY_TABLES:
                 self._summary(title, start, end)
             else:
-                self._problem(start - 1, f"unknown section {title!r}: expected one of Training Sessions, "
-                              + ", ".join(SUMMARY_TABLES))
+                self._problem(
+                    start - 1,
+                    f"unknown section {title!r}: expected one of Training Sessions, " + ", ".join(SUMMARY_TABLES),
+                )
         self._check_cost_total()
         stamp = self._rows_stamp()
         records = self.sessions + [{**row, "started_at": stamp, "finished_at": stamp} for row in self.rows]
@@ -326,9 +342,13 @@ class _Parser:
                 index += 1
             elif _is_table_start(self.lines, index):
                 table = next(markdown_tables(self.lines[index:stop], start=index + 1))
-                yield {"type": "table", "title": title, "line": index + 1, "columns": table.columns,
-                       "rows": [[parse_cell(c) for c in self._fit(row, table, r)] for r, row in
-                                enumerate(table.rows)]}
+                yield {
+                    "type": "table",
+                    "title": title,
+                    "line": index + 1,
+                    "columns": table.columns,
+                    "rows": [[parse_cell(c) for c in self._fit(row, table, r)] for r, row in enumerate(table.rows)],
+                }
                 index, title = index + 2 + len(table.rows), None
             elif line.startswith("- "):
                 items, first = [], index
@@ -338,8 +358,12 @@ class _Parser:
                 yield {"type": "list", "title": title, "line": first + 1, "items": items}
                 title = None
             elif field_match and field_match["value"]:
-                yield {"type": "field", "title": field_match["name"].strip(), "line": index + 1,
-                       "value": parse_cell(field_match["value"])}
+                yield {
+                    "type": "field",
+                    "title": field_match["name"].strip(),
+                    "line": index + 1,
+                    "value": parse_cell(field_match["value"]),
+                }
                 index += 1
             elif field_match:
                 title = field_match["name"].strip()
@@ -355,8 +379,9 @@ class _Parser:
         """Return `row` with as many cells as the header; a mismatch is reported and padded or cut."""
         if len(row) != len(table.columns):
             line = table.line + 2 + number
-            self.problems.append(Problem(line, self.lines[line - 1],
-                                         f"table row has {len(row)} cells, header has {len(table.columns)}"))
+            self.problems.append(
+                Problem(line, self.lines[line - 1], f"table row has {len(row)} cells, header has {len(table.columns)}")
+            )
         return (row + [""] * len(table.columns))[: len(table.columns)]
 
     # -- summary tables ----------------------------------------------------------------------------------
@@ -422,8 +447,13 @@ class _Parser:
         total = cell_sum(r["cells"][column] for r in cost_rows)
         if written is None or total is None or abs(written["value"] - total["value"]) > 0.005:
             found = written["text"] if written else "nothing"
-            self.problems.append(Problem(line_index + 1, self.lines[line_index],
-                                         f"cost total: rows sum to {total and total['value']}, the log says {found}"))
+            self.problems.append(
+                Problem(
+                    line_index + 1,
+                    self.lines[line_index],
+                    f"cost total: rows sum to {total and total['value']}, the log says {found}",
+                )
+            )
 
     def _rows_stamp(self) -> str:
         """Return the time given to summary rows: the log's `Last Updated` date, else its newest session."""
@@ -431,8 +461,13 @@ class _Parser:
         return f"{date}T00:00:00Z"
 
     def _provenance(self) -> dict[str, Any]:
-        return {"tunebench_version": __version__, "packages": {}, "git_commit": None, "hardware": None,
-                "command": f"tunebench history import-log {self.source}"}
+        return {
+            "tunebench_version": __version__,
+            "packages": {},
+            "git_commit": None,
+            "hardware": None,
+            "command": f"tunebench history import-log {self.source}",
+        }
 
 
 def _session_summary(blocks: list[dict[str, Any]]) -> dict[str, Any]:

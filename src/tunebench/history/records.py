@@ -21,8 +21,17 @@ from referencing.jsonschema import DRAFT202012
 
 from tunebench.errors import RecordError
 
-__all__ = ["SCHEMA_BASE", "validate", "schema_for", "known_kinds", "new_run_id", "utc_now", "parse_utc",
-           "utc_stamp", "to_json"]
+__all__ = [
+    "SCHEMA_BASE",
+    "validate",
+    "schema_for",
+    "known_kinds",
+    "new_run_id",
+    "utc_now",
+    "parse_utc",
+    "utc_stamp",
+    "to_json",
+]
 
 SCHEMA_BASE = "https://tunebench.invalid/schema/"
 _SUFFIX = "_record.schema.json"
@@ -70,8 +79,9 @@ def schema_for(kind: str) -> dict[str, Any]:
 @functools.cache
 def _validator(kind: str) -> jsonschema.Draft202012Validator:
     registry = _registry_and_schemas()[0]
-    return jsonschema.Draft202012Validator(schema_for(kind), registry=registry,
-                                           format_checker=jsonschema.FormatChecker())
+    return jsonschema.Draft202012Validator(
+        schema_for(kind), registry=registry, format_checker=jsonschema.FormatChecker()
+    )
 
 
 def validate(record: Any, where: str = "record") -> None:
@@ -100,8 +110,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def _check_times(record: dict[str, Any], where: str) -> None:
     started, finished = parse_utc(record["started_at"]), parse_utc(record["finished_at"])
     if finished < started:
-        raise RecordError(f"{where}: key finished_at: expected a time at or after started_at "
-                          f"({record['started_at']}), found {record['finished_at']}")
+        raise RecordError(
+            f"{where}: key finished_at: expected a time at or after started_at "
+            f"({record['started_at']}), found {record['finished_at']}"
+        )
 
 
 def new_run_id() -> str:

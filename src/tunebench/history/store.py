@@ -24,8 +24,18 @@ from typing import Any, Protocol
 from tunebench.errors import RecordError, StorageError
 from tunebench.history.records import parse_utc, to_json, utc_stamp, validate
 
-__all__ = ["Backend", "LocalBackend", "HistoryStore", "ReadResult", "Problem", "open_store", "record_name",
-           "is_future", "REMOTE_BACKENDS", "CLOCK_SKEW"]
+__all__ = [
+    "Backend",
+    "LocalBackend",
+    "HistoryStore",
+    "ReadResult",
+    "Problem",
+    "open_store",
+    "record_name",
+    "is_future",
+    "REMOTE_BACKENDS",
+    "CLOCK_SKEW",
+]
 
 # scheme -> (module, class): the class is built with the URI and implements the Backend protocol.
 REMOTE_BACKENDS: dict[str, tuple[str, str]] = {"gs": ("tunebench.storage.gcs", "GCSHistoryBackend")}
@@ -66,8 +76,9 @@ class LocalBackend:
             self._make_folders(target.parent)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
         except OSError as exc:
-            raise StorageError(f"{target}: cannot create the record's folder or temp file ({exc.strerror}); "
-                               "nothing was published") from exc
+            raise StorageError(
+                f"{target}: cannot create the record's folder or temp file ({exc.strerror}); nothing was published"
+            ) from exc
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -75,11 +86,14 @@ class LocalBackend:
                 os.fsync(handle.fileno())
             os.link(tmp, target)
         except FileExistsError:
-            raise StorageError(f"{target}: a record with this name already exists; "
-                               "history records are never overwritten") from None
+            raise StorageError(
+                f"{target}: a record with this name already exists; history records are never overwritten"
+            ) from None
         except OSError as exc:
-            raise StorageError(f"{target}: writing the record failed ({exc.strerror or exc}); nothing was "
-                               "published and the history is unchanged") from exc
+            raise StorageError(
+                f"{target}: writing the record failed ({exc.strerror or exc}); nothing was "
+                "published and the history is unchanged"
+            ) from exc
         finally:
             _unlink_quietly(tmp)
         _fsync_folder(target.parent)
@@ -89,8 +103,11 @@ class LocalBackend:
         runs = self.root / "runs"
         if not runs.is_dir():
             return []
-        return sorted(p.relative_to(self.root).as_posix() for p in runs.rglob("*.json")
-                      if not p.name.startswith(".") and p.is_file())
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in runs.rglob("*.json")
+            if not p.name.startswith(".") and p.is_file()
+        )
 
     def read(self, name: str) -> bytes:
         """Return the bytes of the file `name`."""
@@ -189,17 +206,24 @@ class HistoryStore:
                 result.problems.append(Problem(location, str(exc).removeprefix(f"{location}: ")))
                 continue
             if record["run_id"] in result.locations:
-                result.problems.append(Problem(location, f"run id {record['run_id']} also stored at "
-                                                         f"{result.locations[record['run_id']]}; ignored"))
+                result.problems.append(
+                    Problem(
+                        location,
+                        f"run id {record['run_id']} also stored at {result.locations[record['run_id']]}; ignored",
+                    )
+                )
                 continue
             if is_future(record, now):
-                result.flagged.append(Problem(location, f"stamped in the future ({record['finished_at']}); "
-                                                        "never used as a baseline"))
+                result.flagged.append(
+                    Problem(location, f"stamped in the future ({record['finished_at']}); never used as a baseline")
+                )
             result.records.append(record)
             result.locations[record["run_id"]] = location
         if strict and result.problems:
-            raise RecordError(f"history {self.uri}: {len(result.problems)} unreadable record(s):\n"
-                              + "\n".join(f"  {p}" for p in result.problems))
+            raise RecordError(
+                f"history {self.uri}: {len(result.problems)} unreadable record(s):\n"
+                + "\n".join(f"  {p}" for p in result.problems)
+            )
         result.records.sort(key=lambda r: (parse_utc(r["started_at"]), r["run_id"]))
         return result
 
@@ -233,12 +257,15 @@ def open_store(uri: str | Path) -> HistoryStore:
         path = Path(rest if sep else text).expanduser()
         return HistoryStore(LocalBackend(path), str(path))
     if scheme not in REMOTE_BACKENDS:
-        raise StorageError(f"history {text}: unknown scheme {scheme}://; expected a local folder or "
-                           + ", ".join(f"{s}://" for s in REMOTE_BACKENDS))
+        raise StorageError(
+            f"history {text}: unknown scheme {scheme}://; expected a local folder or "
+            + ", ".join(f"{s}://" for s in REMOTE_BACKENDS)
+        )
     module_name, class_name = REMOTE_BACKENDS[scheme]
     try:
         backend_class = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
-        raise StorageError(f"history {text}: {scheme}:// history needs {module_name}.{class_name} "
-                           f"(install tunebench[gcs]): {exc}") from exc
+        raise StorageError(
+            f"history {text}: {scheme}:// history needs {module_name}.{class_name} (install tunebench[gcs]): {exc}"
+        ) from exc
     return HistoryStore(backend_class(text), text)

@@ -88,19 +88,27 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     outcomes_a, outcomes_b = view_a.outcomes(), view_b.outcomes()
     shared = [key for key in outcomes_a if key in outcomes_b]
     comparison = Comparison(
-        run_a=view_a.run_id, run_b=view_b.run_id, model_a=view_a.model, model_b=view_b.model,
-        accuracy_a=view_a.accuracy, accuracy_b=view_b.accuracy, paired=len(shared),
-        only_a=sorted(set(outcomes_a) - set(outcomes_b)), only_b=sorted(set(outcomes_b) - set(outcomes_a)),
+        run_a=view_a.run_id,
+        run_b=view_b.run_id,
+        model_a=view_a.model,
+        model_b=view_b.model,
+        accuracy_a=view_a.accuracy,
+        accuracy_b=view_b.accuracy,
+        paired=len(shared),
+        only_a=sorted(set(outcomes_a) - set(outcomes_b)),
+        only_b=sorted(set(outcomes_b) - set(outcomes_a)),
     )
     for key in sorted(shared):
         qa, qb = outcomes_a[key], outcomes_b[key]
         if bool(qa.get("correct")) == bool(qb.get("correct")):
             continue
-        flip = Flip(qa["id"], qa.get("domain", "?"), qa.get("difficulty"), qa.get("answer"), qa.get("chosen"),
-                    qb.get("chosen"))
+        flip = Flip(
+            qa["id"], qa.get("domain", "?"), qa.get("difficulty"), qa.get("answer"), qa.get("chosen"), qb.get("chosen")
+        )
         (comparison.right_to_wrong if qa.get("correct") else comparison.wrong_to_right).append(flip)
-    comparison.domains = _deltas({d: p.value for d, p in view_a.by_domain.items()},
-                                 {d: p.value for d, p in view_b.by_domain.items()})
+    comparison.domains = _deltas(
+        {d: p.value for d, p in view_a.by_domain.items()}, {d: p.value for d, p in view_b.by_domain.items()}
+    )
     comparison.latency_s = _deltas(view_a.latency_by_domain_s, view_b.latency_by_domain_s)
     comparison.quality = _deltas(view_a.quality_by_domain, view_b.quality_by_domain)
     if view_a.mean_latency_s is not None or view_b.mean_latency_s is not None:
@@ -112,8 +120,10 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
 
 def _eval_view(record: dict[str, Any]) -> EvalView:
     if record.get("kind") != "eval":
-        raise RecordError(f"record {record.get('run_id', '?')} is a {record.get('kind')!r} record: only eval runs "
-                          "have per-question outcomes to compare")
+        raise RecordError(
+            f"record {record.get('run_id', '?')} is a {record.get('kind')!r} record: only eval runs "
+            "have per-question outcomes to compare"
+        )
     return EvalView(record)
 
 
@@ -134,49 +144,75 @@ def resolve_run(reference: str, records: Sequence[dict[str, Any]]) -> dict[str, 
     if len(prefixed) == 1:
         return prefixed[0]
     if len(prefixed) > 1:
-        raise RecordError(f"run {reference!r} is ambiguous: it begins {len(prefixed)} run ids "
-                          f"({', '.join(r['run_id'] for r in prefixed[:5])})")
-    imported = [r for r in records if r.get("kind") == "imported_row" and r.get("table") == "benchmark"
-                and r.get("label") == reference]
+        raise RecordError(
+            f"run {reference!r} is ambiguous: it begins {len(prefixed)} run ids "
+            f"({', '.join(r['run_id'] for r in prefixed[:5])})"
+        )
+    imported = [
+        r
+        for r in records
+        if r.get("kind") == "imported_row" and r.get("table") == "benchmark" and r.get("label") == reference
+    ]
     if imported:
         written = " | ".join(c["text"] for c in imported[-1]["cells"][1:])
-        raise RecordError(f"model {reference!r} has only an imported benchmark row ({written}), without "
-                          "per-question outcomes: evaluate it (pytest eval_suites --model ...) to compare it")
+        raise RecordError(
+            f"model {reference!r} has only an imported benchmark row ({written}), without "
+            "per-question outcomes: evaluate it (pytest eval_suites --model ...) to compare it"
+        )
     models = sorted({r.get("model", {}).get("name", "?") for r in evals})
     close = difflib.get_close_matches(reference, models, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise RecordError(f"no eval run or model {reference!r} in the history: expected a run id or one of the models "
-                      f"with a complete eval run ({', '.join(models) or 'none'}).{hint}")
+    raise RecordError(
+        f"no eval run or model {reference!r} in the history: expected a run id or one of the models "
+        f"with a complete eval run ({', '.join(models) or 'none'}).{hint}"
+    )
 
 
 def format_comparison(comparison: Comparison) -> str:
     """Return the comparison as aligned text tables for the terminal."""
     c = comparison
-    lines = [format_table(["", "run", "model", "accuracy", "95% interval", "questions"], [
-        ("A", c.run_a, c.model_a, *_accuracy_cells(c.accuracy_a)),
-        ("B", c.run_b, c.model_b, *_accuracy_cells(c.accuracy_b)),
-    ]), ""]
+    lines = [
+        format_table(
+            ["", "run", "model", "accuracy", "95% interval", "questions"],
+            [
+                ("A", c.run_a, c.model_a, *_accuracy_cells(c.accuracy_a)),
+                ("B", c.run_b, c.model_b, *_accuracy_cells(c.accuracy_b)),
+            ],
+        ),
+        "",
+    ]
     p_value = DASH if c.p_value is None else f"{c.p_value:.4g}"
-    lines.append(f"difference (B - A): {_points(c.difference)}   exact McNemar p = {p_value} "
-                 f"({len(c.right_to_wrong)} right->wrong, {len(c.wrong_to_right)} wrong->right, "
-                 f"{c.paired} questions answered by both)")
+    lines.append(
+        f"difference (B - A): {_points(c.difference)}   exact McNemar p = {p_value} "
+        f"({len(c.right_to_wrong)} right->wrong, {len(c.wrong_to_right)} wrong->right, "
+        f"{c.paired} questions answered by both)"
+    )
     if c.only_a or c.only_b:
         lines.append(f"unpaired: {len(c.only_a)} question(s) only in A, {len(c.only_b)} only in B")
-    for title, flips in (("right -> wrong (A right, B wrong)", c.right_to_wrong),
-                         ("wrong -> right (A wrong, B right)", c.wrong_to_right)):
+    for title, flips in (
+        ("right -> wrong (A right, B wrong)", c.right_to_wrong),
+        ("wrong -> right (A wrong, B right)", c.wrong_to_right),
+    ):
         lines += ["", f"{title}: {len(flips)}"]
         if flips:
-            lines.append(format_table(["question", "domain", "difficulty", "answer", "A chose", "B chose"],
-                                      [(f.id, f.domain, f.difficulty, f.answer, f.chosen_a, f.chosen_b)
-                                       for f in flips]))
+            lines.append(
+                format_table(
+                    ["question", "domain", "difficulty", "answer", "A chose", "B chose"],
+                    [(f.id, f.domain, f.difficulty, f.answer, f.chosen_a, f.chosen_b) for f in flips],
+                )
+            )
     for title, deltas, show, signed in (
-            ("per-domain accuracy", c.domains, _percent_or_dash, _points),
-            ("median latency per domain (s)", c.latency_s, _seconds_or_dash, lambda v: _signed(v, _seconds_or_dash)),
-            ("quality per domain (1-5)", c.quality, _quality_or_dash, lambda v: _signed(v, _quality_or_dash))):
+        ("per-domain accuracy", c.domains, _percent_or_dash, _points),
+        ("median latency per domain (s)", c.latency_s, _seconds_or_dash, lambda v: _signed(v, _seconds_or_dash)),
+        ("quality per domain (1-5)", c.quality, _quality_or_dash, lambda v: _signed(v, _quality_or_dash)),
+    ):
         if deltas:
             lines += ["", title]
-            lines.append(format_table(["domain", "A", "B", "B - A"],
-                                      [(d.name, show(d.a), show(d.b), signed(d.delta)) for d in deltas]))
+            lines.append(
+                format_table(
+                    ["domain", "A", "B", "B - A"], [(d.name, show(d.a), show(d.b), signed(d.delta)) for d in deltas]
+                )
+            )
     return "\n".join(lines)
 
 

@@ -30,14 +30,20 @@ _MAX_SERIES = 6  # more bars or lines per group than this stop being readable
 _MAX_POINTS = 24  # runs or sessions along one axis: the newest ones are drawn, the title says how many
 
 
-def render_plots(records: Iterable[dict[str, Any]], folder: Path | str, relative_to: Path | str | None = None
-                 ) -> dict[str, str]:
+def render_plots(
+    records: Iterable[dict[str, Any]], folder: Path | str, relative_to: Path | str | None = None
+) -> dict[str, str]:
     """Draw every plot the records have data for into `folder`; return {title: path relative to `relative_to`}."""
     history = History.of(records)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    drawers = {"accuracy.png": _accuracy, "domain_accuracy.png": _domain_accuracy, "latency.png": _latency,
-               "loss.png": _loss, "cost.png": _cost}
+    drawers = {
+        "accuracy.png": _accuracy,
+        "domain_accuracy.png": _domain_accuracy,
+        "latency.png": _latency,
+        "loss.png": _loss,
+        "cost.png": _cost,
+    }
     written = {}
     for name, draw in drawers.items():
         figure = draw(history)
@@ -86,8 +92,11 @@ def _short(domain: str) -> str:
 # -- accuracy per run ---------------------------------------------------------------------------------------
 def _accuracy(history: History):
     runs = [r for r in history.evals if r.accuracy is not None and r.accuracy.value is not None]
-    imported = [(row["label"], cell) for row in history.rows_of("benchmark")
-                if (cell := _column(row, "Accuracy")) is not None and cell.get("value") is not None]
+    imported = [
+        (row["label"], cell)
+        for row in history.rows_of("benchmark")
+        if (cell := _column(row, "Accuracy")) is not None and cell.get("value") is not None
+    ]
     if not runs and not imported:
         return None
     total = len(runs) + len(imported)
@@ -100,17 +109,45 @@ def _accuracy(history: History):
     for x, run in enumerate(runs):
         a = run.accuracy
         colour = colours[models.index(run.model)]
-        axes.errorbar([x], [100 * a.value], yerr=[[100 * (a.value - a.low)], [100 * (a.high - a.value)]], fmt="o",
-                      color=colour, capsize=5, markersize=7, label=run.model)
-        axes.annotate(f"{100 * a.value:.0f}%", (x, 100 * a.value), xytext=(8, 0), textcoords="offset points",
-                      va="center", fontsize=8)
+        axes.errorbar(
+            [x],
+            [100 * a.value],
+            yerr=[[100 * (a.value - a.low)], [100 * (a.high - a.value)]],
+            fmt="o",
+            color=colour,
+            capsize=5,
+            markersize=7,
+            label=run.model,
+        )
+        axes.annotate(
+            f"{100 * a.value:.0f}%",
+            (x, 100 * a.value),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
         labels.append(f"{run.model}\n{run.date}")
     for offset, (label, cell) in enumerate(imported):
         x = len(runs) + offset
-        axes.plot([x], [cell["value"]], "o", markerfacecolor="none", markeredgecolor="grey", markersize=8,
-                  label="imported (no interval)")
-        axes.annotate(cell["text"], (x, cell["value"]), xytext=(8, 0), textcoords="offset points", va="center",
-                      fontsize=8, color="grey")
+        axes.plot(
+            [x],
+            [cell["value"]],
+            "o",
+            markerfacecolor="none",
+            markeredgecolor="grey",
+            markersize=8,
+            label="imported (no interval)",
+        )
+        axes.annotate(
+            cell["text"],
+            (x, cell["value"]),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="grey",
+        )
         labels.append(f"{label}\n(imported)")
     axes.set_xticks(range(len(labels)), labels, fontsize=8, rotation=20, ha="right")
     axes.set_xlim(-0.6, len(labels) - 0.4)
@@ -151,8 +188,17 @@ def _domain_accuracy(history: History):
             values.append(100 * share.value)
             below.append(100 * (share.value - share.low))
             above.append(100 * (share.high - share.value))
-        axes.bar(xs, values, width * 0.9, yerr=[below, above], capsize=3, color=colour, alpha=0.85,
-                 label=f"{run.model} ({run.date})", error_kw={"elinewidth": 1, "ecolor": "#333333"})
+        axes.bar(
+            xs,
+            values,
+            width * 0.9,
+            yerr=[below, above],
+            capsize=3,
+            color=colour,
+            alpha=0.85,
+            label=f"{run.model} ({run.date})",
+            error_kw={"elinewidth": 1, "ecolor": "#333333"},
+        )
     axes.set_xticks(range(len(domains)), [_short(d) for d in domains], fontsize=9)
     axes.set_ylim(0, 100)
     axes.set_ylabel("accuracy (%), bars show the 95% interval")
@@ -168,8 +214,13 @@ def _latency(history: History):
     for session in history.sessions:
         written = _imported_latency(session)
         if written:
-            series.append((f"Session {session['session']} (imported)", {d: c["value"] for d, c in written.items()},
-                           {d: c["text"] for d, c in written.items()}))
+            series.append(
+                (
+                    f"Session {session['session']} (imported)",
+                    {d: c["value"] for d, c in written.items()},
+                    {d: c["text"] for d, c in written.items()},
+                )
+            )
     for run in _latest_per_model(history):
         if run.latency_by_domain_s:
             values = run.latency_by_domain_s
@@ -203,8 +254,11 @@ def _imported_latency(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for block in session["blocks"]:
         if block["type"] == "table" and "Latency" in block["columns"] and block["columns"][0] == "Domain":
             column = block["columns"].index("Latency")
-            return {row[0]["text"]: row[column] for row in block["rows"]
-                    if row[column].get("value") is not None and row[column].get("unit") == "s"}
+            return {
+                row[0]["text"]: row[column]
+                for row in block["rows"]
+                if row[column].get("value") is not None and row[column].get("unit") == "s"
+            }
     return {}
 
 
@@ -231,13 +285,26 @@ def _draw_loss(axes: Any, run: TrainingView, colour: Any, mark_phases: bool) -> 
     step = 0
     for index, (phase, values) in enumerate(run.losses()):
         xs = list(range(step + 1, step + len(values) + 1))
-        axes.plot(xs, values, color=colour, linewidth=1.6, marker="." if len(values) < 40 else None,
-                  label=f"{run.output_name} ({run.date})" if index == 0 else None)
+        axes.plot(
+            xs,
+            values,
+            color=colour,
+            linewidth=1.6,
+            marker="." if len(values) < 40 else None,
+            label=f"{run.output_name} ({run.date})" if index == 0 else None,
+        )
         if mark_phases and values:
             if step:
                 axes.axvline(step + 0.5, color="grey", linestyle="--", linewidth=0.8)
-            axes.text(step + 1, 1.0, f" phase {phase}", transform=axes.get_xaxis_transform(), va="top",
-                      fontsize=8, color="grey")
+            axes.text(
+                step + 1,
+                1.0,
+                f" phase {phase}",
+                transform=axes.get_xaxis_transform(),
+                va="top",
+                fontsize=8,
+                color="grey",
+            )
         step += len(values)
 
 
@@ -258,16 +325,24 @@ def _cost(history: History):
     bars = bars[-_MAX_POINTS:]
     figure, axes = _figure(max(6.0, 1.2 * len(bars) + 2), 4.8)
     xs = range(len(bars))
-    drawn = axes.bar(xs, [b[1] for b in bars], 0.6, color=["#bbbbbb" if b[2] else "#4c72b0" for b in bars],
-                     hatch=None, edgecolor="#555555")
+    drawn = axes.bar(
+        xs,
+        [b[1] for b in bars],
+        0.6,
+        color=["#bbbbbb" if b[2] else "#4c72b0" for b in bars],
+        hatch=None,
+        edgecolor="#555555",
+    )
     for bar, (_, _, written_approximately) in zip(drawn, bars, strict=True):
         if written_approximately:
             bar.set_hatch("//")
     axes.bar_label(drawn, [_dollars(b[1], b[2]) for b in bars], fontsize=8, padding=2)
     axes.set_xticks(list(xs), [b[0] for b in bars], fontsize=8, rotation=20, ha="right")
     axes.set_ylabel("cost (USD)")
-    axes.set_title(f"{PLOTS['cost.png']} (total {_dollars(total_usd, approximate)}; hatched = approximate)"
-                   + _newest(len(bars), count))
+    axes.set_title(
+        f"{PLOTS['cost.png']} (total {_dollars(total_usd, approximate)}; hatched = approximate)"
+        + _newest(len(bars), count)
+    )
     axes.margins(y=0.15)
     return figure
 

@@ -129,7 +129,7 @@ class EvalView(_RecordView):
 
     @property
     def gate_verdict(self) -> str:
-        """"pass", "FAIL (rule, rule)" or "—" when the run was not gated."""
+        """ "pass", "FAIL (rule, rule)" or "—" when the run was not gated."""
         gate = self.gate
         if not gate:
             return "—"
@@ -259,8 +259,7 @@ class TrainingView(_RecordView):
 
     def losses(self) -> list[tuple[str, list[float]]]:
         """Return (phase name, per-step losses) for each phase; steps that logged no loss are left out."""
-        return [(phase.name, [float(v) for v in (phase.get("losses") or []) if v is not None])
-                for phase in self.phases]
+        return [(phase.name, [float(v) for v in (phase.get("losses") or []) if v is not None]) for phase in self.phases]
 
 
 @dataclass

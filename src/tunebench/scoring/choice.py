@@ -89,7 +89,7 @@ def score_questions(
     too_long = {row.question for row in rows if len(row.tokens) > limit}
     todo = sorted((r for r in rows if r.question not in too_long), key=lambda r: (-len(r.tokens), r.tokens))
     for start in range(0, len(todo), batch_size):
-        batch = todo[start:start + batch_size]
+        batch = todo[start : start + batch_size]
         for row, scores in zip(batch, _score_batch(model, batch, _pad_id(tokenizer)), strict=True):
             lls[row.question].update(scores)
         if progress:
@@ -130,7 +130,7 @@ def _encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[
         context, continuation = context[:-spaces], context[-spaces:] + continuation
     whole = _encode(tokenizer, context + continuation)
     context_tokens = _encode(tokenizer, context)
-    return context_tokens, whole[len(context_tokens):]
+    return context_tokens, whole[len(context_tokens) :]
 
 
 def _score_batch(model: Any, batch: list[_Row], pad_id: int) -> list[dict[int, tuple[float, bool]]]:
@@ -140,8 +140,8 @@ def _score_batch(model: Any, batch: list[_Row], pad_id: int) -> list[dict[int, t
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for i, row in enumerate(batch):
-        ids[i, :len(row.tokens)] = torch.tensor(row.tokens)
-        mask[i, :len(row.tokens)] = 1
+        ids[i, : len(row.tokens)] = torch.tensor(row.tokens)
+        mask[i, : len(row.tokens)] = 1
     longest_cont = max(len(c) for row in batch for c in row.conts.values())
     # Positions whose logits are needed: each row's last len(cont) real positions.
     needed = sorted({p for row in batch for p in range(len(row.tokens) - longest_cont, len(row.tokens)) if p >= 0})
@@ -175,8 +175,9 @@ def _forward(model: Any, ids: Any, mask: Any, needed: list[int]) -> tuple[Any, l
     return model(input_ids=ids, attention_mask=mask).logits, list(range(ids.shape[1]))
 
 
-def _result(question: Question, scores: dict[int, tuple[float, bool]], too_long: set[int], limit: int,
-            index: int) -> ChoiceResult:
+def _result(
+    question: Question, scores: dict[int, tuple[float, bool]], too_long: set[int], limit: int, index: int
+) -> ChoiceResult:
     if index in too_long:
         return ChoiceResult(question.id, question.answer, error=f"prompt longer than the model's {limit} tokens")
     lls = tuple(scores[i][0] for i in range(len(LETTERS)))

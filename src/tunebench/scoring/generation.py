@@ -98,12 +98,20 @@ def timed_generate(
     """Return the greedy answer to chat `messages` and its timings over `repeats` runs after `warmup` runs."""
     if repeats < 1:
         raise ValueError(f"repeats: expected at least 1, found {repeats}")
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                           return_dict=True).to(model.device)
+    inputs = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    ).to(model.device)
     eos = eos_token_ids(model, tokenizer)
     pad = getattr(model.generation_config, "pad_token_id", None)
-    settings = {"max_new_tokens": max_new_tokens, "do_sample": False, "num_beams": 1, "repetition_penalty": 1.0,
-                "eos_token_id": eos, "pad_token_id": pad if pad is not None else eos[0], **generate_kwargs}
+    settings = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": False,
+        "num_beams": 1,
+        "repetition_penalty": 1.0,
+        "eos_token_id": eos,
+        "pad_token_id": pad if pad is not None else eos[0],
+        **generate_kwargs,
+    }
     for _ in range(warmup):
         _run(model, inputs, settings)
     runs = [_run(model, inputs, settings) for _ in range(repeats)]
@@ -111,9 +119,15 @@ def timed_generate(
     new = runs[0][0][prompt_tokens:].tolist()
     stop_reason = "eos" if new and new[-1] in eos else "length"
     text = tokenizer.decode(new, skip_special_tokens=True)
-    return GenerationResult(text=text, prompt_tokens=prompt_tokens, new_tokens=len(new), stop_reason=stop_reason,
-                            ttft_runs_s=tuple(r[1] for r in runs), latency_s=tuple(r[2] for r in runs),
-                            token_ids=tuple(new))
+    return GenerationResult(
+        text=text,
+        prompt_tokens=prompt_tokens,
+        new_tokens=len(new),
+        stop_reason=stop_reason,
+        ttft_runs_s=tuple(r[1] for r in runs),
+        latency_s=tuple(r[2] for r in runs),
+        token_ids=tuple(new),
+    )
 
 
 class _FirstTokenClock:

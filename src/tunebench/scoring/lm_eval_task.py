@@ -33,8 +33,9 @@ def task_config(yaml_path: Path | str, questions_path: Path | str) -> dict[str, 
     return config
 
 
-def run_lm_eval(model: Any, tokenizer: Any, questions_path: Path | str, yaml_path: Path | str,
-                batch_size: int = 16) -> dict[str, LmEvalScores]:
+def run_lm_eval(
+    model: Any, tokenizer: Any, questions_path: Path | str, yaml_path: Path | str, batch_size: int = 16
+) -> dict[str, LmEvalScores]:
     """Return lm-eval's scores per question id: `simple_evaluate` with HFLM over the already-loaded model."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
@@ -43,12 +44,15 @@ def run_lm_eval(model: Any, tokenizer: Any, questions_path: Path | str, yaml_pat
     config = task_config(yaml_path, questions_path)
     manager = TaskManager(include_path=str(Path(yaml_path).parent), include_defaults=False)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    results = simple_evaluate(model=lm, tasks=[config], task_manager=manager, log_samples=True,
-                              bootstrap_iters=0)
+    results = simple_evaluate(model=lm, tasks=[config], task_manager=manager, log_samples=True, bootstrap_iters=0)
     scores = {}
     for sample in results["samples"][config["task"]]:
         pairs = [resp[0] for resp in sample["resps"]]
         scores[sample["doc"]["id"]] = LmEvalScores(
-            id=sample["doc"]["id"], loglikelihoods=tuple(float(ll) for ll, _ in pairs),
-            is_greedy=tuple(bool(g) for _, g in pairs), acc=float(sample["acc"]), acc_norm=float(sample["acc_norm"]))
+            id=sample["doc"]["id"],
+            loglikelihoods=tuple(float(ll) for ll, _ in pairs),
+            is_greedy=tuple(bool(g) for _, g in pairs),
+            acc=float(sample["acc"]),
+            acc_norm=float(sample["acc_norm"]),
+        )
     return scores

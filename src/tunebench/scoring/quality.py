@@ -36,13 +36,31 @@ from typing import Any
 from tunebench.errors import TunebenchError
 from tunebench.suites import Probe
 
-__all__ = ["Grade", "grade", "normalize", "tokens", "RUBRIC_VERSION", "THRESHOLDS", "JUDGE_PROMPT",
-           "JUDGE_PROMPT_VERSION", "JUDGE_PROMPT_SHA256", "JudgeError", "judge_grade"]
+__all__ = [
+    "Grade",
+    "grade",
+    "normalize",
+    "tokens",
+    "RUBRIC_VERSION",
+    "THRESHOLDS",
+    "JUDGE_PROMPT",
+    "JUDGE_PROMPT_VERSION",
+    "JUDGE_PROMPT_SHA256",
+    "JudgeError",
+    "judge_grade",
+]
 
 RUBRIC_VERSION = "rubric-v1"
 # (score, minimum coverage, minimum similarity), first match wins; see the module docstring.
-THRESHOLDS = ((5, 0.75, 0.25), (4, 0.75, 0.0), (4, 0.5, 0.25), (3, 0.5, 0.0), (3, 0.25, 0.25), (2, 0.25, 0.0),
-              (2, 0.0, 0.15))
+THRESHOLDS = (
+    (5, 0.75, 0.25),
+    (4, 0.75, 0.0),
+    (4, 0.5, 0.25),
+    (3, 0.5, 0.0),
+    (3, 0.25, 0.25),
+    (2, 0.25, 0.0),
+    (2, 0.0, 0.15),
+)
 FORBIDDEN_PENALTY = 2
 _STOPWORDS = frozenset(
     "a an the of to in on for and or is are be was were it its this that with as at by from your you i my me "
@@ -91,11 +109,19 @@ def grade(answer: str, probe: Probe) -> Grade:
     similarity = _token_f1(_content(words), _content(tokens(probe.reference)))
     score, rule = _score(coverage, similarity) if words else (1, "empty answer")
     penalized = max(1, score - FORBIDDEN_PENALTY * len(found))
-    return Grade(penalized, {
-        "grader": RUBRIC_VERSION, "hit": hit, "missed": missed, "forbidden_found": found,
-        "coverage": round(coverage, 4), "similarity": round(similarity, 4), "rule": rule,
-        "score_before_penalty": score,
-    })
+    return Grade(
+        penalized,
+        {
+            "grader": RUBRIC_VERSION,
+            "hit": hit,
+            "missed": missed,
+            "forbidden_found": found,
+            "coverage": round(coverage, 4),
+            "similarity": round(similarity, 4),
+            "rule": rule,
+            "score_before_penalty": score,
+        },
+    )
 
 
 def _point_hit(point: str, present: set[str]) -> bool:
@@ -109,7 +135,7 @@ def _point_hit(point: str, present: set[str]) -> bool:
 def _contains_run(words: list[str], run: list[str]) -> bool:
     if not run:
         return False
-    return any(words[i:i + len(run)] == run for i in range(len(words) - len(run) + 1))
+    return any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))
 
 
 def _token_f1(answer: list[str], reference: list[str]) -> float:
@@ -155,20 +181,39 @@ class JudgeError(TunebenchError):
     """The judge model's reply held no grade from 1 to 5."""
 
 
-def judge_grade(answer: str, probe: Probe, judge_model: Any, judge_tokenizer: Any, judge_name: str,
-                **generate_kwargs: Any) -> Grade:
+def judge_grade(
+    answer: str, probe: Probe, judge_model: Any, judge_tokenizer: Any, judge_name: str, **generate_kwargs: Any
+) -> Grade:
     """Return the judge model's 1-5 grade of `answer`, its reply and the prompt's version and sha256 as evidence."""
     from tunebench.scoring.generation import timed_generate
 
-    text = JUDGE_PROMPT.format(prompt=probe.prompt, key_points="\n".join(f"- {p}" for p in probe.key_points),
-                               forbidden="\n".join(f"- {c}" for c in probe.forbidden) or "- (none)",
-                               reference=probe.reference, answer=answer or "(empty)")
-    reply = timed_generate(judge_model, judge_tokenizer, [{"role": "user", "content": text}], max_new_tokens=8,
-                           repeats=1, warmup=0, **generate_kwargs).text
-    evidence = {"grader": f"judge:{judge_name}", "judge_model": judge_name, "prompt_version": JUDGE_PROMPT_VERSION,
-                "prompt_sha256": JUDGE_PROMPT_SHA256, "reply": reply}
+    text = JUDGE_PROMPT.format(
+        prompt=probe.prompt,
+        key_points="\n".join(f"- {p}" for p in probe.key_points),
+        forbidden="\n".join(f"- {c}" for c in probe.forbidden) or "- (none)",
+        reference=probe.reference,
+        answer=answer or "(empty)",
+    )
+    reply = timed_generate(
+        judge_model,
+        judge_tokenizer,
+        [{"role": "user", "content": text}],
+        max_new_tokens=8,
+        repeats=1,
+        warmup=0,
+        **generate_kwargs,
+    ).text
+    evidence = {
+        "grader": f"judge:{judge_name}",
+        "judge_model": judge_name,
+        "prompt_version": JUDGE_PROMPT_VERSION,
+        "prompt_sha256": JUDGE_PROMPT_SHA256,
+        "reply": reply,
+    }
     match = re.search(r"[1-5]", reply)
     if match is None:
-        raise JudgeError(f"judge {judge_name!r} ({JUDGE_PROMPT_VERSION}) on probe {probe.id}: expected a grade "
-                         f"1-5 in its reply, found {reply!r}")
+        raise JudgeError(
+            f"judge {judge_name!r} ({JUDGE_PROMPT_VERSION}) on probe {probe.id}: expected a grade "
+            f"1-5 in its reply, found {reply!r}"
+        )
     return Grade(int(match.group()), evidence)

@@ -63,9 +63,11 @@ class PullReport:
         """Return one line: files fetched and reused, bytes and rate."""
         rate = self.bytes_downloaded / self.seconds if self.seconds > 0 else 0.0
         version = f"version {self.manifest.version}" if self.manifest.version else "(no manifest)"
-        return (f"pulled {self.uri} {version} into {self.path}: "
-                f"{len(self.downloaded)} downloaded ({format_bytes(self.bytes_downloaded)}, {format_bytes(rate)}/s), "
-                f"{len(self.reused)} reused from the cache")
+        return (
+            f"pulled {self.uri} {version} into {self.path}: "
+            f"{len(self.downloaded)} downloaded ({format_bytes(self.bytes_downloaded)}, {format_bytes(rate)}/s), "
+            f"{len(self.reused)} reused from the cache"
+        )
 
 
 def cache_dir_for(location: GcsLocation, cache_root: Path | None = None) -> Path:
@@ -87,8 +89,9 @@ def version_dir_name(manifest: Manifest) -> str:
     return "listing-" + hashlib.sha256(listing.encode()).hexdigest()[:12]
 
 
-def pull_folder(uri: str, *, settings: TransferSettings | None = None, client: Any = None,
-                cache_root: Path | None = None) -> PullReport:
+def pull_folder(
+    uri: str, *, settings: TransferSettings | None = None, client: Any = None, cache_root: Path | None = None
+) -> PullReport:
     """Bring the committed version at `uri` into its own cache folder; return where and what moved.
 
     Each version gets its own folder, filled once and then never changed, so a process loading from it
@@ -154,14 +157,23 @@ def _link_from_sibling(item: ManifestFile, target: Path, state: _CacheState, sib
 
 def _prune_versions(root: Path, keep: Path) -> None:
     """Remove version folders older than the previous one (a process may still be loading that one)."""
-    others = sorted((p for p in root.iterdir() if p.is_dir() and p != keep),
-                    key=lambda p: (p / STATE_NAME).stat().st_mtime if (p / STATE_NAME).exists() else 0.0)
+    others = sorted(
+        (p for p in root.iterdir() if p.is_dir() and p != keep),
+        key=lambda p: (p / STATE_NAME).stat().st_mtime if (p / STATE_NAME).exists() else 0.0,
+    )
     for old in others[:-1]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _download_all(bucket: Any, location: GcsLocation, todo: list[ManifestFile], target: Path,
-                  settings: TransferSettings, state: _CacheState, report: PullReport) -> None:
+def _download_all(
+    bucket: Any,
+    location: GcsLocation,
+    todo: list[ManifestFile],
+    target: Path,
+    settings: TransferSettings,
+    state: _CacheState,
+    report: PullReport,
+) -> None:
     if not todo:
         return
     progress = Progress(sum(f.size for f in todo), f"pull {location.uri}", settings.progress)
@@ -178,8 +190,9 @@ def _download_all(bucket: Any, location: GcsLocation, todo: list[ManifestFile], 
         report.bytes_downloaded, report.seconds = progress.done, progress.seconds
 
 
-def _download_verified(bucket: Any, location: GcsLocation, item: ManifestFile, target: Path,
-                       settings: TransferSettings, progress: Progress) -> FileDigest:
+def _download_verified(
+    bucket: Any, location: GcsLocation, item: ManifestFile, target: Path, settings: TransferSettings, progress: Progress
+) -> FileDigest:
     """Download one file to a temp file, check it, rename it into place; retry a bad copy."""
     final = target / item.name
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -202,8 +215,15 @@ def _download_verified(bucket: Any, location: GcsLocation, item: ManifestFile, t
     raise AssertionError("unreachable")
 
 
-def _download_into(bucket: Any, location: GcsLocation, item: ManifestFile, handle: Any,
-                   settings: TransferSettings, progress: Progress, uri: str) -> FileDigest:
+def _download_into(
+    bucket: Any,
+    location: GcsLocation,
+    item: ManifestFile,
+    handle: Any,
+    settings: TransferSettings,
+    progress: Progress,
+    uri: str,
+) -> FileDigest:
     from google.api_core import exceptions as api
 
     writer = _HashingWriter(handle, progress)
@@ -215,8 +235,10 @@ def _download_into(bucket: Any, location: GcsLocation, item: ManifestFile, handl
             blob.download_to_file(writer, raw_download=True, checksum=None, retry=retry_policy(settings))
         writer.flush()
     except api.NotFound:
-        raise StorageError(f"{uri}: the manifest names this generation but the bucket no longer holds it "
-                           "(deleted or overwritten outside tunebench); push the folder again") from None
+        raise StorageError(
+            f"{uri}: the manifest names this generation but the bucket no longer holds it "
+            "(deleted or overwritten outside tunebench); push the folder again"
+        ) from None
     return writer.digest.result()
 
 
@@ -229,8 +251,11 @@ def _check(digest: FileDigest, item: ManifestFile, uri: str) -> None:
     if item.sha256 is not None and digest.sha256 != item.sha256:
         problems.append(f"sha256 {digest.sha256[:16]}..., expected {item.sha256[:16]}...")
     if problems:
-        raise ChecksumError(f"{uri} ({item.name}): downloaded copy has " + "; ".join(problems)
-                            + "; it was discarded and nothing was written to the cache")
+        raise ChecksumError(
+            f"{uri} ({item.name}): downloaded copy has "
+            + "; ".join(problems)
+            + "; it was discarded and nothing was written to the cache"
+        )
 
 
 class _HashingWriter:
@@ -321,13 +346,21 @@ class _CacheState:
         except OSError:
             return False
         return entry is not None and (entry.get("size"), entry.get("mtime_ns"), entry.get("boot")) == (
-            stat.st_size, stat.st_mtime_ns, _BOOT)
+            stat.st_size,
+            stat.st_mtime_ns,
+            _BOOT,
+        )
 
     def record(self, name: str, digest: FileDigest) -> None:
         """Remember the checksums of the file `name` as it is now on disk."""
         stat = (self.folder / name).stat()
-        self.entries[name] = {"size": digest.size, "mtime_ns": stat.st_mtime_ns, "crc32c": digest.crc32c,
-                              "sha256": digest.sha256, "boot": _BOOT}
+        self.entries[name] = {
+            "size": digest.size,
+            "mtime_ns": stat.st_mtime_ns,
+            "crc32c": digest.crc32c,
+            "sha256": digest.sha256,
+            "boot": _BOOT,
+        }
 
     def save(self) -> None:
         """Write the state atomically (a torn state file would only cost a re-hash, never a wrong file)."""

@@ -28,12 +28,24 @@ from tunebench.storage.checksums import Digest, FileDigest, crc32c_b64
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.transfer import Progress, TransferSettings
 
-__all__ = ["make_client", "storage_module", "gcs_errors", "retry_policy", "write_object", "read_object",
-           "list_names", "publish_text_replacing", "StoredObject", "GCSHistoryBackend"]
+__all__ = [
+    "make_client",
+    "storage_module",
+    "gcs_errors",
+    "retry_policy",
+    "write_object",
+    "read_object",
+    "list_names",
+    "publish_text_replacing",
+    "StoredObject",
+    "GCSHistoryBackend",
+]
 
 _INSTALL = 'gs:// locations need the Google Cloud Storage client: pip install "tunebench[gcs]"'
-_CREDENTIALS_HELP = ("run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a "
-                     "service-account key file with access to the bucket")
+_CREDENTIALS_HELP = (
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a "
+    "service-account key file with access to the bucket"
+)
 _MAX_MULTIPART = 8 * 1024 * 1024  # the client's own limit for single-request uploads
 
 
@@ -78,11 +90,14 @@ def gcs_errors(uri: str) -> Iterator[None]:
     except InvalidResponse as exc:
         raise StorageError(f"{uri}: unexpected response from the server ({_short(exc)})") from None
     except (api.Unauthorized, auth_exceptions.RefreshError, auth_exceptions.DefaultCredentialsError) as exc:
-        raise StorageError(f"{uri}: the Google Cloud credentials were refused ({_short(exc)}); "
-                           f"{_CREDENTIALS_HELP}") from None
+        raise StorageError(
+            f"{uri}: the Google Cloud credentials were refused ({_short(exc)}); {_CREDENTIALS_HELP}"
+        ) from None
     except api.Forbidden as exc:
-        raise StorageError(f"{uri}: permission denied ({_short(exc)}); the credentials in use need "
-                           "storage.objects.get/create/list on this bucket") from None
+        raise StorageError(
+            f"{uri}: permission denied ({_short(exc)}); the credentials in use need "
+            "storage.objects.get/create/list on this bucket"
+        ) from None
     except api.RetryError as exc:
         raise StorageError(f"{uri}: gave up after retrying transient errors: {_short(exc.cause or exc)}") from None
     except api.GoogleAPICallError as exc:
@@ -100,8 +115,9 @@ def retry_policy(settings: TransferSettings) -> Any:
     """Return the client's DEFAULT_RETRY (503, 429, resets, timeouts) with our back-off and deadline."""
     from google.cloud.storage.retry import DEFAULT_RETRY
 
-    return DEFAULT_RETRY.with_delay(initial=settings.retry_initial_s, maximum=settings.retry_maximum_s,
-                                    multiplier=2.0).with_timeout(settings.retry_timeout_s)
+    return DEFAULT_RETRY.with_delay(
+        initial=settings.retry_initial_s, maximum=settings.retry_maximum_s, multiplier=2.0
+    ).with_timeout(settings.retry_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -155,9 +171,17 @@ class _CountingReader(io.RawIOBase):
         return self._handle.tell()
 
 
-def write_object(bucket: Any, name: str, source: Path | bytes, digest: FileDigest, settings: TransferSettings,
-                 *, if_generation_match: int, content_type: str = "application/octet-stream",
-                 progress: Progress | None = None) -> StoredObject:
+def write_object(
+    bucket: Any,
+    name: str,
+    source: Path | bytes,
+    digest: FileDigest,
+    settings: TransferSettings,
+    *,
+    if_generation_match: int,
+    content_type: str = "application/octet-stream",
+    progress: Progress | None = None,
+) -> StoredObject:
     """Write `source` to `name` only if its generation is `if_generation_match` (0: only if absent).
 
     Returns the stored object, verified to have our size and crc32c. Raises ConflictError when the
@@ -183,16 +207,27 @@ def write_object(bucket: Any, name: str, source: Path | bytes, digest: FileDiges
         if stored is None:
             raise
     if not stored.matches(digest):
-        raise StorageError(f"{where}: stored {stored.size} bytes with crc32c {stored.crc32c}, expected "
-                           f"{digest.size} bytes with crc32c {digest.crc32c}; the upload was damaged")
+        raise StorageError(
+            f"{where}: stored {stored.size} bytes with crc32c {stored.crc32c}, expected "
+            f"{digest.size} bytes with crc32c {digest.crc32c}; the upload was damaged"
+        )
     return stored
 
 
-def _upload(blob: Any, source: Path | bytes, digest: FileDigest, settings: TransferSettings,
-            if_generation_match: int, content_type: str, retry: Any, progress: Progress | None) -> None:
+def _upload(
+    blob: Any,
+    source: Path | bytes,
+    digest: FileDigest,
+    settings: TransferSettings,
+    if_generation_match: int,
+    content_type: str,
+    retry: Any,
+    progress: Progress | None,
+) -> None:
     if isinstance(source, bytes):
-        blob.upload_from_string(source, content_type=content_type, if_generation_match=if_generation_match,
-                                checksum="crc32c", retry=retry)
+        blob.upload_from_string(
+            source, content_type=content_type, if_generation_match=if_generation_match, checksum="crc32c", retry=retry
+        )
         if progress is not None:
             progress.add(len(source))
         return
@@ -203,9 +238,15 @@ def _upload(blob: Any, source: Path | bytes, digest: FileDigest, settings: Trans
     # resumable one, which is what a lowered threshold asks for.
     size = None if resumable and digest.size <= _MAX_MULTIPART else digest.size
     with open(source, "rb") as handle:
-        blob.upload_from_file(_CountingReader(handle, progress), size=size, content_type=content_type,
-                              if_generation_match=if_generation_match, checksum="crc32c", retry=retry,
-                              crc32c_checksum_value=digest.crc32c if resumable else None)
+        blob.upload_from_file(
+            _CountingReader(handle, progress),
+            size=size,
+            content_type=content_type,
+            if_generation_match=if_generation_match,
+            checksum="crc32c",
+            retry=retry,
+            crc32c_checksum_value=digest.crc32c if resumable else None,
+        )
 
 
 def _stored_if_ours(bucket: Any, name: str, digest: FileDigest, retry: Any) -> StoredObject | None:
@@ -249,8 +290,14 @@ def list_names(bucket: Any, prefix: str, settings: TransferSettings | None = Non
         return list(bucket.list_blobs(prefix=prefix, retry=retry_policy(settings)))
 
 
-def publish_text_replacing(uri: str, text_fn: Callable[[str | None], str], *, attempts: int = 30,
-                           settings: TransferSettings | None = None, client: Any = None) -> int:
+def publish_text_replacing(
+    uri: str,
+    text_fn: Callable[[str | None], str],
+    *,
+    attempts: int = 30,
+    settings: TransferSettings | None = None,
+    client: Any = None,
+) -> int:
     """Replace the object at `uri` with `text_fn(current text or None)`; return the new generation.
 
     The write is conditional on the generation just read, so a concurrent replacement makes it fail
@@ -269,14 +316,22 @@ def publish_text_replacing(uri: str, text_fn: Callable[[str | None], str], *, at
         data = text_fn(text).encode("utf-8")
         digest = FileDigest(len(data), crc32c_b64(data), "")
         try:
-            return write_object(bucket, location.prefix, data, digest, settings, if_generation_match=generation,
-                                content_type="text/markdown; charset=utf-8").generation
+            return write_object(
+                bucket,
+                location.prefix,
+                data,
+                digest,
+                settings,
+                if_generation_match=generation,
+                content_type="text/markdown; charset=utf-8",
+            ).generation
         except ConflictError:
             # Someone replaced it between our read and write: back off a little, with jitter so the
             # writers spread out, then read their version and render again.
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-    raise ConflictError(f"{uri}: still being replaced by other writers after {attempts} attempts; "
-                        "nothing of ours was written")
+    raise ConflictError(
+        f"{uri}: still being replaced by other writers after {attempts} attempts; nothing of ours was written"
+    )
 
 
 class GCSHistoryBackend:
@@ -311,17 +366,28 @@ class GCSHistoryBackend:
         digest = Digest()
         digest.update(data)
         try:
-            write_object(self.bucket, self.root.key(name), data, digest.result(), self.settings,
-                         if_generation_match=0, content_type="application/json")
+            write_object(
+                self.bucket,
+                self.root.key(name),
+                data,
+                digest.result(),
+                self.settings,
+                if_generation_match=0,
+                content_type="application/json",
+            )
         except ConflictError:
-            raise StorageError(f"{self.location(name)}: a record with this name already exists; "
-                               "history records are never overwritten") from None
+            raise StorageError(
+                f"{self.location(name)}: a record with this name already exists; history records are never overwritten"
+            ) from None
 
     def list(self) -> list[str]:
         """Return the names of `runs/**/*.json` records, sorted."""
         blobs = list_names(self.bucket, self.root.key("runs/"), self.settings)
-        self._listed = sorted(self.root.relative(b.name) for b in blobs
-                              if b.name.endswith(".json") and not b.name.rsplit("/", 1)[-1].startswith("."))
+        self._listed = sorted(
+            self.root.relative(b.name)
+            for b in blobs
+            if b.name.endswith(".json") and not b.name.rsplit("/", 1)[-1].startswith(".")
+        )
         return list(self._listed)
 
     def read(self, name: str) -> bytes:
@@ -337,7 +403,7 @@ class GCSHistoryBackend:
 
     def _read_ahead(self, name: str) -> None:
         start = self._listed.index(name) if name in self._listed else len(self._listed)
-        batch = [name, *self._listed[start + 1:start + self.READ_AHEAD]]
+        batch = [name, *self._listed[start + 1 : start + self.READ_AHEAD]]
 
         def fetch(item: str) -> tuple[str, bytes | StorageError | None]:
             try:

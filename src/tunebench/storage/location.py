@@ -33,8 +33,10 @@ class GcsLocation:
             raise StorageError(f"{uri!r}: expected a gs://bucket/prefix URI")
         bucket, _, prefix = uri.removeprefix("gs://").partition("/")
         if not _BUCKET.match(bucket):
-            raise StorageError(f"{uri!r}: bucket name {bucket!r} is not valid: expected 3-63 lowercase letters, "
-                               "digits, '-', '_' or '.', starting and ending with a letter or digit")
+            raise StorageError(
+                f"{uri!r}: bucket name {bucket!r} is not valid: expected 3-63 lowercase letters, "
+                "digits, '-', '_' or '.', starting and ending with a letter or digit"
+            )
         parts = [p for p in prefix.split("/") if p]
         if any(p in (".", "..") for p in parts):
             raise StorageError(f"{uri!r}: '.' and '..' are not allowed in a gs:// path")
@@ -51,7 +53,7 @@ class GcsLocation:
 
     def relative(self, key: str) -> str:
         """Return `key` relative to this prefix (the inverse of `key`)."""
-        return key[len(self.prefix) + 1:] if self.prefix else key
+        return key[len(self.prefix) + 1 :] if self.prefix else key
 
     def child(self, name: str) -> GcsLocation:
         """Return the location of the sub-prefix `name`."""

@@ -25,8 +25,15 @@ from tunebench.storage.gcs import read_object
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.transfer import TransferSettings
 
-__all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT", "OBJECTS_DIR", "Manifest", "ManifestFile", "check_file_name",
-           "read_manifest"]
+__all__ = [
+    "MANIFEST_NAME",
+    "MANIFEST_FORMAT",
+    "OBJECTS_DIR",
+    "Manifest",
+    "ManifestFile",
+    "check_file_name",
+    "read_manifest",
+]
 
 MANIFEST_NAME = "MANIFEST.json"
 MANIFEST_FORMAT = "tunebench-manifest/1"
@@ -118,8 +125,11 @@ class Manifest:
         names = [f.name for f in files]
         if len(set(names)) != len(names):
             raise StorageError(f"{where}: key files: a file name appears twice")
-        keep = {k: data[k] for k in ("name", "version", "push_id", "created_at", "status", "notes",
-                                     "previous_generation") if k in data}
+        keep = {
+            k: data[k]
+            for k in ("name", "version", "push_id", "created_at", "status", "notes", "previous_generation")
+            if k in data
+        }
         return cls(files=files, generation=generation, **keep)
 
 

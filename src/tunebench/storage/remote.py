@@ -29,8 +29,9 @@ __all__ = ["committed_manifest", "RemoteSummary", "describe_remote"]
 log = logging.getLogger(__name__)
 
 
-def committed_manifest(bucket: Any, location: GcsLocation, settings: TransferSettings | None = None,
-                       *, warn: bool = True) -> Manifest:
+def committed_manifest(
+    bucket: Any, location: GcsLocation, settings: TransferSettings | None = None, *, warn: bool = True
+) -> Manifest:
     """Return the manifest at `location`, or one built from the listing of an unmanifested folder."""
     settings = settings or TransferSettings()
     manifest = read_manifest(bucket, location, settings)
@@ -40,15 +41,29 @@ def committed_manifest(bucket: Any, location: GcsLocation, settings: TransferSet
     if not blobs:
         raise StorageError(f"{location.uri}: nothing there (no {MANIFEST_NAME} and no objects)")
     if any(location.relative(b.name).startswith(f"{OBJECTS_DIR}/") for b in blobs):
-        raise StorageError(f"{location.uri}: holds pushed objects but no {MANIFEST_NAME}: no push has "
-                           "committed there yet")
+        raise StorageError(
+            f"{location.uri}: holds pushed objects but no {MANIFEST_NAME}: no push has committed there yet"
+        )
     if warn:
-        log.warning("%s has no %s: using its listing, checked by crc32c only (push it with tunebench to "
-                    "add sha256 and a commit point)", location.uri, MANIFEST_NAME)
+        log.warning(
+            "%s has no %s: using its listing, checked by crc32c only (push it with tunebench to "
+            "add sha256 and a commit point)",
+            location.uri,
+            MANIFEST_NAME,
+        )
     for blob in blobs:
         check_file_name(location.relative(blob.name), location.uri)
-    files = tuple(ManifestFile(name=location.relative(b.name), object=location.relative(b.name), size=int(b.size),
-                               crc32c=b.crc32c, sha256=None, generation=int(b.generation)) for b in blobs)
+    files = tuple(
+        ManifestFile(
+            name=location.relative(b.name),
+            object=location.relative(b.name),
+            size=int(b.size),
+            crc32c=b.crc32c,
+            sha256=None,
+            generation=int(b.generation),
+        )
+        for b in blobs
+    )
     return Manifest(name=location.prefix.rsplit("/", 1)[-1], version=0, push_id="", created_at="", files=files)
 
 
@@ -72,5 +87,4 @@ def describe_remote(uri: str, client: Any = None, settings: TransferSettings | N
         manifest = committed_manifest(bucket, location, settings, warn=False)
     except StorageError as exc:
         return RemoteSummary(location.uri, None, None, None, "", str(exc).removeprefix(f"{location.uri}: "))
-    return RemoteSummary(location.uri, manifest.total_size, len(manifest.files), manifest.version,
-                         manifest.created_at)
+    return RemoteSummary(location.uri, manifest.total_size, len(manifest.files), manifest.version, manifest.created_at)

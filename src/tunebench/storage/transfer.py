@@ -77,8 +77,16 @@ class Progress:
         if show if show is not None else sys.stderr.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024,
-                             file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=total,
+                desc=description,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                mininterval=0.5,
+                dynamic_ncols=True,
+            )
 
     def add(self, count: int) -> None:
         """Count `count` more bytes."""
@@ -94,8 +102,10 @@ class Progress:
         """Return `description: done / total (percent), rate`."""
         rate = self.done / self.seconds if self.seconds > 0 else 0.0
         percent = 100 * self.done / self.total if self.total else 100.0
-        return (f"{self.description}: {format_bytes(self.done)} / {format_bytes(self.total)} ({percent:.0f}%), "
-                f"{format_bytes(rate)}/s")
+        return (
+            f"{self.description}: {format_bytes(self.done)} / {format_bytes(self.total)} ({percent:.0f}%), "
+            f"{format_bytes(rate)}/s"
+        )
 
     @property
     def seconds(self) -> float:

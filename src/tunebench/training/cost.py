@@ -7,8 +7,16 @@ from typing import Any
 __all__ = ["hardware_key", "training_cost"]
 
 # GPU name fragments mapped to price-table keys; the first match wins (so "H100" before "H10").
-_GPU_KEYS = (("h200", "h200"), ("h100", "h100"), ("a100", "a100"), ("l40", "l40s"), ("l4", "l4"), ("a10", "a10g"),
-             ("t4", "t4"), ("v100", "v100"))
+_GPU_KEYS = (
+    ("h200", "h200"),
+    ("h100", "h100"),
+    ("a100", "a100"),
+    ("l40", "l40s"),
+    ("l4", "l4"),
+    ("a10", "a10g"),
+    ("t4", "t4"),
+    ("v100", "v100"),
+)
 
 
 def hardware_key(hardware: dict[str, Any], prices: dict[str, float], requested: str | None = None) -> str:

@@ -41,9 +41,11 @@ def sample_phase(pool: Sequence[Example], phase: Phase, seed: int) -> list[Examp
         available = by_difficulty[difficulty]
         if count > len(available):
             files = ", ".join(str(p) for p in phase.data)
-            raise DataError(f"phase {phase.name}: the mix asks for {count} {difficulty} examples "
-                            f"({phase.mix[difficulty]:.0%} of {phase.size}), the data has {len(available)} "
-                            f"({files}); lower the size or the {difficulty} share, or add data")
+            raise DataError(
+                f"phase {phase.name}: the mix asks for {count} {difficulty} examples "
+                f"({phase.mix[difficulty]:.0%} of {phase.size}), the data has {len(available)} "
+                f"({files}); lower the size or the {difficulty} share, or add data"
+            )
         rng = random.Random(f"{seed}:{phase.name}:{difficulty}")
         chosen.extend(rng.sample(available, count))
     return order_phase(chosen, phase.kind, random.Random(f"{seed}:{phase.name}:order"))

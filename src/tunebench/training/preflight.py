@@ -21,8 +21,17 @@ from tunebench.config import Config
 from tunebench.errors import PreflightError
 from tunebench.training.recipe import Recipe
 
-__all__ = ["Check", "SizeEstimate", "estimate_sizes", "check_packages", "check_disk", "check_disk_free",
-           "check_hardware", "run_preflight", "raise_on_failures"]
+__all__ = [
+    "Check",
+    "SizeEstimate",
+    "estimate_sizes",
+    "check_packages",
+    "check_disk",
+    "check_disk_free",
+    "check_hardware",
+    "run_preflight",
+    "raise_on_failures",
+]
 
 GiB = 1 << 30
 
@@ -68,8 +77,15 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
     transformers, trl, peft = _version("transformers"), _version("trl"), _version("peft")
     awq = _version("autoawq")
     if awq and transformers and _major_minor(transformers) >= (4, 57):
-        checks.append(Check("autoawq", False, f"autoawq {awq} imports PytorchGELUTanh, removed in transformers 4.57 "
-                            f"(installed: {transformers}); importing peft/trl fails", "pip uninstall -y autoawq"))
+        checks.append(
+            Check(
+                "autoawq",
+                False,
+                f"autoawq {awq} imports PytorchGELUTanh, removed in transformers 4.57 "
+                f"(installed: {transformers}); importing peft/trl fails",
+                "pip uninstall -y autoawq",
+            )
+        )
     else:
         checks.append(Check("autoawq", True, f"autoawq {awq or 'not installed'}"))
     torch, vision = _version("torch"), _version("torchvision")
@@ -77,30 +93,54 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
         t_major, t_minor = _major_minor(torch)
         want = (0, t_minor + 15) if t_major == 2 else None  # torch 2.N pairs with torchvision 0.(N+15)
         ok = want is None or _major_minor(vision) == want
-        checks.append(Check("torchvision", ok, f"torchvision {vision} with torch {torch}",
-                            "" if ok else f"pip install 'torchvision=={want[0]}.{want[1]}.*' (or uninstall it)"))
+        checks.append(
+            Check(
+                "torchvision",
+                ok,
+                f"torchvision {vision} with torch {torch}",
+                "" if ok else f"pip install 'torchvision=={want[0]}.{want[1]}.*' (or uninstall it)",
+            )
+        )
     if trl is None or _major_minor(trl) < (1, 0):
-        checks.append(Check("trl", False, f"trl {trl or 'not installed'}: tunebench uses the trl 1.x API "
-                            "(processing_class, max_length; tokenizer and max_seq_length were renamed)",
-                            "pip install 'trl>=1.0'"))
+        checks.append(
+            Check(
+                "trl",
+                False,
+                f"trl {trl or 'not installed'}: tunebench uses the trl 1.x API "
+                "(processing_class, max_length; tokenizer and max_seq_length were renamed)",
+                "pip install 'trl>=1.0'",
+            )
+        )
     else:
         checks.append(Check("trl", True, f"trl {trl}"))
     if transformers is None or not _has_sequential_sampler():
-        checks.append(Check("transformers", False, f"transformers {transformers}: no "
-                            "train_sampling_strategy='sequential' (needed to keep the curriculum's order)",
-                            "pip install 'transformers>=5.0'"))
+        checks.append(
+            Check(
+                "transformers",
+                False,
+                f"transformers {transformers}: no "
+                "train_sampling_strategy='sequential' (needed to keep the curriculum's order)",
+                "pip install 'transformers>=5.0'",
+            )
+        )
     else:
         checks.append(Check("transformers", True, f"transformers {transformers}"))
     if recipe is not None and recipe.use_dora and (peft is None or _major_minor(peft) < (0, 17)):
-        checks.append(Check("peft", False, f"peft {peft}: DoRA training needs peft >= 0.17",
-                            "pip install 'peft>=0.17'"))
+        checks.append(
+            Check("peft", False, f"peft {peft}: DoRA training needs peft >= 0.17", "pip install 'peft>=0.17'")
+        )
     else:
         checks.append(Check("peft", True, f"peft {peft}"))
     if recipe is not None and recipe.quantized:
         found = _importable("bitsandbytes")
-        checks.append(Check("bitsandbytes", found, f"{recipe.method} loads the base in 4 bits: bitsandbytes "
-                            f"{_version('bitsandbytes') or 'not installed'}",
-                            "" if found else "pip install bitsandbytes (or use method = \"lora\"/\"dora\")"))
+        checks.append(
+            Check(
+                "bitsandbytes",
+                found,
+                f"{recipe.method} loads the base in 4 bits: bitsandbytes {_version('bitsandbytes') or 'not installed'}",
+                "" if found else 'pip install bitsandbytes (or use method = "lora"/"dora")',
+            )
+        )
     return checks
 
 
@@ -143,17 +183,29 @@ def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate
     heads = model_config["num_attention_heads"]
     head_dim = model_config.get("head_dim") or hidden // heads
     kv = model_config.get("num_key_value_heads", heads) * head_dim
-    shapes = {"q_proj": (hidden, heads * head_dim), "k_proj": (hidden, kv), "v_proj": (hidden, kv),
-              "o_proj": (heads * head_dim, hidden), "gate_proj": (hidden, inter), "up_proj": (hidden, inter),
-              "down_proj": (inter, hidden)}
+    shapes = {
+        "q_proj": (hidden, heads * head_dim),
+        "k_proj": (hidden, kv),
+        "v_proj": (hidden, kv),
+        "o_proj": (heads * head_dim, hidden),
+        "gate_proj": (hidden, inter),
+        "up_proj": (hidden, inter),
+        "down_proj": (inter, hidden),
+    }
     per_layer = sum(i * o for i, o in shapes.values())
     embeddings = vocab * hidden * (1 if model_config.get("tie_word_embeddings") else 2)
     # Qwen2 always has q/k/v biases; other architectures say so with attention_bias.
-    biases = heads * head_dim + 2 * kv if model_config.get("model_type") == "qwen2" or model_config.get(
-        "attention_bias") else 0
+    biases = (
+        heads * head_dim + 2 * kv
+        if model_config.get("model_type") == "qwen2" or model_config.get("attention_bias")
+        else 0
+    )
     base = layers * (per_layer + biases + 2 * hidden) + embeddings + hidden
-    adapter = layers * sum(recipe.rank * (shapes[m][0] + shapes[m][1]) + (shapes[m][1] if recipe.use_dora else 0)
-                           for m in recipe.target_modules if m in shapes)
+    adapter = layers * sum(
+        recipe.rank * (shapes[m][0] + shapes[m][1]) + (shapes[m][1] if recipe.use_dora else 0)
+        for m in recipe.target_modules
+        if m in shapes
+    )
     adapter_bytes = adapter * 4  # PEFT keeps adapter weights in fp32
     checkpoint = adapter_bytes * 3 + (1 << 20)  # weights + two AdamW moments + trainer/rng/scheduler state
     merged = base * (2 if recipe.bf16 else 4) if recipe.merge else 0
@@ -165,8 +217,7 @@ def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate
     return SizeEstimate(base, adapter, adapter_bytes, checkpoint, merged, int(disk * 1.1), gpu)
 
 
-def check_disk(recipe: Recipe, output_dir: Path, sizes: SizeEstimate | None,
-               free_bytes: int | None = None) -> Check:
+def check_disk(recipe: Recipe, output_dir: Path, sizes: SizeEstimate | None, free_bytes: int | None = None) -> Check:
     """Return the disk check: free space at `output_dir` against the run's estimated writes."""
     where = output_dir
     while not where.exists() and where != where.parent:
@@ -175,12 +226,20 @@ def check_disk(recipe: Recipe, output_dir: Path, sizes: SizeEstimate | None,
     if sizes is None:
         return Check("disk", None, f"{_gb(free)} free at {where}; base config not local, sizes not estimated")
     need = sizes.disk_bytes
-    detail = (f"need ~{_gb(need)} at {output_dir} ({len(recipe.phases)} phases x {recipe.save_total_limit} "
-              f"checkpoints of {_gb(sizes.checkpoint_bytes)}, adapter {_gb(sizes.adapter_bytes)}"
-              f"{f', merged {_gb(sizes.merged_bytes)}' if sizes.merged_bytes else ''}); {_gb(free)} free")
-    return Check("disk", free >= need, detail,
-                 "" if free >= need else "free disk space (old merged models, checkpoints), lower save_total_limit, "
-                 "set output_dir on a larger disk, or set merge = false")
+    detail = (
+        f"need ~{_gb(need)} at {output_dir} ({len(recipe.phases)} phases x {recipe.save_total_limit} "
+        f"checkpoints of {_gb(sizes.checkpoint_bytes)}, adapter {_gb(sizes.adapter_bytes)}"
+        f"{f', merged {_gb(sizes.merged_bytes)}' if sizes.merged_bytes else ''}); {_gb(free)} free"
+    )
+    return Check(
+        "disk",
+        free >= need,
+        detail,
+        ""
+        if free >= need
+        else "free disk space (old merged models, checkpoints), lower save_total_limit, "
+        "set output_dir on a larger disk, or set merge = false",
+    )
 
 
 def check_disk_free(folder: Path) -> Check:
@@ -198,22 +257,34 @@ def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Ch
     has_gpu = torch.cuda.is_available()
     if not has_gpu:
         wants_gpu = recipe is not None and recipe.device == "cuda"
-        return [Check("gpu", not wants_gpu, "no CUDA GPU" + (" but the recipe sets device = \"cuda\"" if wants_gpu
-                                                                 else "; training runs on the CPU"),
-                      "run on a GPU machine, or set device = \"cpu\" for a small model" if wants_gpu else "")]
+        return [
+            Check(
+                "gpu",
+                not wants_gpu,
+                "no CUDA GPU" + (' but the recipe sets device = "cuda"' if wants_gpu else "; training runs on the CPU"),
+                'run on a GPU machine, or set device = "cpu" for a small model' if wants_gpu else "",
+            )
+        ]
     name = torch.cuda.get_device_name(0)
     total = torch.cuda.get_device_properties(0).total_memory
     checks = [Check("gpu", True, f"{name}, {_gb(total)}")]
     if sizes is not None:
         fits = sizes.gpu_bytes <= total
-        checks.append(Check("gpu memory", fits, f"estimated peak ~{_gb(sizes.gpu_bytes)} of {_gb(total)}",
-                            "" if fits else "lower batch_size (raise grad_accum), max_length, enable "
-                            "gradient_checkpointing, or use qlora/qdora"))
+        checks.append(
+            Check(
+                "gpu memory",
+                fits,
+                f"estimated peak ~{_gb(sizes.gpu_bytes)} of {_gb(total)}",
+                ""
+                if fits
+                else "lower batch_size (raise grad_accum), max_length, enable "
+                "gradient_checkpointing, or use qlora/qdora",
+            )
+        )
     return checks
 
 
-def run_preflight(recipe: Recipe, config: Config, output_dir: Path,
-                  free_disk_bytes: int | None = None) -> list[Check]:
+def run_preflight(recipe: Recipe, config: Config, output_dir: Path, free_disk_bytes: int | None = None) -> list[Check]:
     """Return every check for this recipe; nothing is loaded but the base model's config.json."""
     checks = check_packages(recipe)
     model_config = read_base_config(recipe, config)

@@ -96,23 +96,39 @@ class Recipe:
 # key: (type or types, check or None, what the check expects)
 _POSITIVE = (lambda v: v > 0, "> 0")
 _TOP_KEYS: dict[str, tuple[Any, Any]] = {
-    "model": (str, None), "method": (str, (lambda v: v in METHODS, "one of " + ", ".join(METHODS))),
-    "output": (str, (lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None,
-                     "a model name (letters, digits, '.', '_', '-')")),
-    "rank": (int, _POSITIVE), "alpha": (int, _POSITIVE),
+    "model": (str, None),
+    "method": (str, (lambda v: v in METHODS, "one of " + ", ".join(METHODS))),
+    "output": (
+        str,
+        (
+            lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None,
+            "a model name (letters, digits, '.', '_', '-')",
+        ),
+    ),
+    "rank": (int, _POSITIVE),
+    "alpha": (int, _POSITIVE),
     "dropout": ((int, float), (lambda v: 0 <= v < 1, ">= 0 and < 1")),
     "target_modules": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of strings")),
-    "batch_size": (int, _POSITIVE), "grad_accum": (int, _POSITIVE), "epochs": (int, _POSITIVE),
+    "batch_size": (int, _POSITIVE),
+    "grad_accum": (int, _POSITIVE),
+    "epochs": (int, _POSITIVE),
     "learning_rate": ((int, float), _POSITIVE),
     "lr_scheduler": (str, (lambda v: v in SCHEDULERS, "one of " + ", ".join(SCHEDULERS))),
     "warmup_ratio": ((int, float), (lambda v: 0 <= v < 1, ">= 0 and < 1")),
     "weight_decay": ((int, float), (lambda v: v >= 0, ">= 0")),
-    "max_length": (int, (lambda v: v >= 16, ">= 16")), "seed": (int, None),
-    "save_steps": (int, _POSITIVE), "save_total_limit": (int, _POSITIVE), "cpu_threads": (int, _POSITIVE),
+    "max_length": (int, (lambda v: v >= 16, ">= 16")),
+    "seed": (int, None),
+    "save_steps": (int, _POSITIVE),
+    "save_total_limit": (int, _POSITIVE),
+    "cpu_threads": (int, _POSITIVE),
     "validation": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of paths")),
     "validation_size": (int, _POSITIVE),
-    "output_dir": (str, None), "device": (str, (lambda v: v in DEVICES, "one of " + ", ".join(DEVICES))),
-    "hardware": (str, None), "bf16": (bool, None), "gradient_checkpointing": (bool, None), "merge": (bool, None),
+    "output_dir": (str, None),
+    "device": (str, (lambda v: v in DEVICES, "one of " + ", ".join(DEVICES))),
+    "hardware": (str, None),
+    "bf16": (bool, None),
+    "gradient_checkpointing": (bool, None),
+    "merge": (bool, None),
     "description": (str, None),
     "contamination_suites": (list, (lambda v: all(isinstance(x, str) for x in v), "a list of paths")),
     "phases": (list, (lambda v: bool(v), "at least one [[phases]] table")),
@@ -122,7 +138,9 @@ _PHASE_KEYS: dict[str, tuple[Any, Any]] = {
     "name": (str, (lambda v: re.fullmatch(r"[A-Za-z0-9_-]+", v) is not None, "letters, digits, '_' or '-'")),
     "kind": (str, (lambda v: v in PHASE_KINDS, "one of " + ", ".join(PHASE_KINDS))),
     "data": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of paths")),
-    "size": (int, _POSITIVE), "mix": (dict, None), "epochs": (int, _POSITIVE),
+    "size": (int, _POSITIVE),
+    "mix": (dict, None),
+    "epochs": (int, _POSITIVE),
 }
 _PHASE_REQUIRED = ("name", "kind", "data", "size", "mix")
 
@@ -144,8 +162,9 @@ def load_recipe(path: str | Path) -> Recipe:
     names = [p.name for p in phases]
     for name in names:
         if names.count(name) > 1:
-            raise RecipeError(f"{where.at('name')}: key phases.name: expected distinct phase names, "
-                              f"found {name!r} twice")
+            raise RecipeError(
+                f"{where.at('name')}: key phases.name: expected distinct phase names, found {name!r} twice"
+            )
     values = {k: v for k, v in table.items() if k != "phases"}
     values["validation"] = tuple(where.data_path(p, "validation") for p in table["validation"])
     values["contamination_suites"] = tuple(where.path_value(p) for p in table.get("contamination_suites", ()))
@@ -179,21 +198,26 @@ class _Where:
     def data_path(self, value: str, key: str) -> Path:
         resolved = self.path_value(value)
         if not resolved.is_file():
-            raise RecipeError(f"{self.at(key)}: key {key}: expected an existing data file, found {value!r} "
-                              f"(no file {resolved})")
+            raise RecipeError(
+                f"{self.at(key)}: key {key}: expected an existing data file, found {value!r} (no file {resolved})"
+            )
         return resolved
 
 
-def _check_table(table: dict, spec: dict, required: tuple[str, ...], where: _Where, prefix: str,
-                 line_after: int = 0) -> None:
+def _check_table(
+    table: dict, spec: dict, required: tuple[str, ...], where: _Where, prefix: str, line_after: int = 0
+) -> None:
     for key, value in table.items():
         if key not in spec:
-            raise RecipeError(f"{where.at(key, line_after)}: unknown key {prefix}{key}: expected one of "
-                              f"{', '.join(sorted(spec))}")
+            raise RecipeError(
+                f"{where.at(key, line_after)}: unknown key {prefix}{key}: expected one of {', '.join(sorted(spec))}"
+            )
         kinds, check = spec[key]
         if not isinstance(value, kinds) or (isinstance(value, bool) and kinds in (int, (int, float))):
-            raise RecipeError(f"{where.at(key, line_after)}: key {prefix}{key}: expected {_type_name(kinds)}, "
-                              f"found {value!r} ({type(value).__name__})")
+            raise RecipeError(
+                f"{where.at(key, line_after)}: key {prefix}{key}: expected {_type_name(kinds)}, "
+                f"found {value!r} ({type(value).__name__})"
+            )
         if check and not check[0](value):
             raise RecipeError(f"{where.at(key, line_after)}: key {prefix}{key}: expected {check[1]}, found {value!r}")
     for key in required:
@@ -209,8 +233,9 @@ def _phase(index: int, table: Any, where: _Where) -> Phase:
     _check_table(table, _PHASE_KEYS, _PHASE_REQUIRED, where, prefix, line_after=start)
     mix = _mix(table["mix"], where, prefix, start)
     data = tuple(_phase_data(where, p, prefix, start) for p in table["data"])
-    return Phase(name=table["name"], kind=table["kind"], data=data, size=table["size"], mix=mix,
-                 epochs=table.get("epochs"))
+    return Phase(
+        name=table["name"], kind=table["kind"], data=data, size=table["size"], mix=mix, epochs=table.get("epochs")
+    )
 
 
 def _phase_line(where: _Where, index: int) -> int:
@@ -226,8 +251,10 @@ def _phase_line(where: _Where, index: int) -> int:
 def _phase_data(where: _Where, value: str, prefix: str, start: int) -> Path:
     resolved = where.path_value(value)
     if not resolved.is_file():
-        raise RecipeError(f"{where.at('data', start)}: key {prefix}data: expected an existing data file, "
-                          f"found {value!r} (no file {resolved})")
+        raise RecipeError(
+            f"{where.at('data', start)}: key {prefix}data: expected an existing data file, "
+            f"found {value!r} (no file {resolved})"
+        )
     return resolved
 
 
@@ -235,20 +262,29 @@ def _mix(mix: dict, where: _Where, prefix: str, start: int) -> dict[str, float]:
     here = where.at("mix", start)
     for key, value in mix.items():
         if key not in DIFFICULTIES:
-            raise RecipeError(f"{here}: key {prefix}mix.{key}: expected a difficulty "
-                              f"({', '.join(DIFFICULTIES)}), found {key!r}")
+            raise RecipeError(
+                f"{here}: key {prefix}mix.{key}: expected a difficulty ({', '.join(DIFFICULTIES)}), found {key!r}"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise RecipeError(f"{here}: key {prefix}mix.{key}: expected a fraction >= 0, found {value!r}")
     total = sum(mix.values())
     if not math.isclose(total, 1.0, abs_tol=1e-6):
-        raise RecipeError(f"{here}: key {prefix}mix: expected fractions summing to 1, found {total:g} "
-                          f"({', '.join(f'{k}={v:g}' for k, v in mix.items())})")
+        raise RecipeError(
+            f"{here}: key {prefix}mix: expected fractions summing to 1, found {total:g} "
+            f"({', '.join(f'{k}={v:g}' for k, v in mix.items())})"
+        )
     return {d: float(mix.get(d, 0.0)) for d in DIFFICULTIES}
 
 
 def _type_name(kinds: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-             dict: "a table"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
     if isinstance(kinds, tuple):
         return "a number"
     return names.get(kinds, kinds.__name__)

@@ -43,9 +43,14 @@ def describe_hardware(device: str) -> dict[str, Any]:
     import torch
 
     info: dict[str, Any] = {
-        "device": device, "gpu_name": None, "gpu_count": 0, "gpu_memory_bytes": None,
-        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "memory_bytes": psutil.virtual_memory().total, "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "device": device,
+        "gpu_name": None,
+        "gpu_count": 0,
+        "gpu_memory_bytes": None,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
     if device == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)

@@ -37,8 +37,17 @@ from transformers import TrainerCallback
 
 from tunebench.errors import TunebenchError
 
-__all__ = ["RunState", "TrainingPreempted", "PreemptionLatch", "PreemptionCallback", "last_complete_checkpoint",
-           "is_out_of_memory", "halve_batch", "OutOfMemoryAtBatchOne", "PREEMPTED_EXIT"]
+__all__ = [
+    "RunState",
+    "TrainingPreempted",
+    "PreemptionLatch",
+    "PreemptionCallback",
+    "last_complete_checkpoint",
+    "is_out_of_memory",
+    "halve_batch",
+    "OutOfMemoryAtBatchOne",
+    "PREEMPTED_EXIT",
+]
 
 PREEMPTED_EXIT = 75  # EX_TEMPFAIL: try again (with --resume)
 _INCOMPLETE_MARK = "checkpoint-is-incomplete.txt"  # transformers' JIT checkpoint sentinel, honoured if present
@@ -54,6 +63,7 @@ class OutOfMemoryAtBatchOne(TunebenchError):
 
 # --- run state -----------------------------------------------------------------------------------------
 
+
 @dataclass
 class RunState:
     """What a run has finished, kept in `<output dir>/run.json` so `--resume` can pick it up."""
@@ -66,8 +76,19 @@ class RunState:
         """Return the state at `path`, or a fresh one for this recipe."""
         if path.is_file():
             return cls(path, json.loads(path.read_text(encoding="utf-8")))
-        return cls(path, {"recipe_sha256": recipe_sha256, "status": "new", "phases": {}, "attempts": [],
-                          "oom_events": [], "batch_size": None, "grad_accum": None, "run_id": None})
+        return cls(
+            path,
+            {
+                "recipe_sha256": recipe_sha256,
+                "status": "new",
+                "phases": {},
+                "attempts": [],
+                "oom_events": [],
+                "batch_size": None,
+                "grad_accum": None,
+                "run_id": None,
+            },
+        )
 
     @property
     def status(self) -> str:
@@ -109,6 +130,7 @@ def clear_checkpoints(folder: Path) -> None:
 
 
 # --- SIGTERM -------------------------------------------------------------------------------------------
+
 
 class PreemptionLatch:
     """A SIGTERM handler for the whole run: it only records the signal; the trainer acts at a step end."""
@@ -167,6 +189,7 @@ def _any_rank(flag: bool, args: Any) -> bool:
 
 # --- OOM -----------------------------------------------------------------------------------------------
 
+
 def is_out_of_memory(error: BaseException) -> bool:
     """Return True for torch's OutOfMemoryError (CUDA, MPS or XPU allocators)."""
     import torch
@@ -177,8 +200,10 @@ def is_out_of_memory(error: BaseException) -> bool:
 def halve_batch(batch_size: int, grad_accum: int) -> tuple[int, int]:
     """Return (batch_size // 2, grad_accum * 2): the same effective batch in smaller pieces."""
     if batch_size <= 1:
-        raise OutOfMemoryAtBatchOne("out of memory with a per-device batch of 1: lower max_length, enable "
-                                    "gradient_checkpointing, use a q-method (4-bit base) or a larger GPU")
+        raise OutOfMemoryAtBatchOne(
+            "out of memory with a per-device batch of 1: lower max_length, enable "
+            "gradient_checkpointing, use a q-method (4-bit base) or a larger GPU"
+        )
     if batch_size % 2:
         # An odd batch cannot halve exactly; keep the effective batch by rounding the batch down to a divisor.
         effective = batch_size * grad_accum

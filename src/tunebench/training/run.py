@@ -76,8 +76,14 @@ def output_dir_for(recipe: Recipe, config: Config) -> Path:
     return recipe.output_dir or config.home / "models" / recipe.output
 
 
-def train(recipe: Recipe | str | Path, *, config: Config | None = None, resume: bool = False,
-          callbacks: Sequence[Any] = (), free_disk_bytes: int | None = None) -> TrainingRecord:
+def train(
+    recipe: Recipe | str | Path,
+    *,
+    config: Config | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
+    free_disk_bytes: int | None = None,
+) -> TrainingRecord:
     """Run `recipe` (a Recipe or a TOML path) and return its TrainingRecord, also written to the history.
 
     `callbacks` are extra `transformers.TrainerCallback`s given to every phase's trainer;
@@ -140,22 +146,30 @@ def _cpu_threads(recipe: Recipe):
 
 # --- before any weights load ----------------------------------------------------------------------------
 
+
 def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) -> resilience.RunState:
     state = resilience.RunState.open(output_dir / "run.json", recipe.sha256)
     if int(os.environ.get("RANK", "0")) != 0:
         return state  # rank 0 judges the output folder; the others may already see the state it is writing
     if state.status == "completed":
-        raise RecipeError(f"{recipe.path}: key output: {output_dir} already holds a completed run of "
-                          f"{recipe.output!r}; choose another output name or remove that folder")
+        raise RecipeError(
+            f"{recipe.path}: key output: {output_dir} already holds a completed run of "
+            f"{recipe.output!r}; choose another output name or remove that folder"
+        )
     if state.status != "new" and not resume:
-        raise RecipeError(f"{recipe.path}: a run of {recipe.output!r} was started in {output_dir} and is "
-                          f"{state.status}; continue it with --resume (resume=True) or remove that folder")
+        raise RecipeError(
+            f"{recipe.path}: a run of {recipe.output!r} was started in {output_dir} and is "
+            f"{state.status}; continue it with --resume (resume=True) or remove that folder"
+        )
     if resume and state.status != "new" and state.data["recipe_sha256"] != recipe.sha256:
-        raise RecipeError(f"{recipe.path}: the recipe changed since the run in {output_dir} started "
-                          f"({state.data['recipe_sha256']} then, {recipe.sha256} now); resume needs the same recipe")
+        raise RecipeError(
+            f"{recipe.path}: the recipe changed since the run in {output_dir} started "
+            f"({state.data['recipe_sha256']} then, {recipe.sha256} now); resume needs the same recipe"
+        )
     if state.status == "new" and recipe.output in Registry(config):
-        raise RecipeError(f"{recipe.path}: key output: {recipe.output!r} is already a registry model; "
-                          "choose another output name")
+        raise RecipeError(
+            f"{recipe.path}: key output: {recipe.output!r} is already a registry model; choose another output name"
+        )
     return state
 
 
@@ -172,8 +186,10 @@ def _load_and_check_data(recipe: Recipe, config: Config) -> tuple[dict[str, list
         examples = [e for path in phase.data for e in files[path]]
         leaked = [e.id for e in examples if normalize(e.full_text) in held_out]
         if leaked:
-            raise RecipeError(f"{recipe.path}: phase {phase.name}: {len(leaked)} validation example(s) are also "
-                              f"training data ({', '.join(leaked[:10])}); the validation split must be held out")
+            raise RecipeError(
+                f"{recipe.path}: phase {phase.name}: {len(leaked)} validation example(s) are also "
+                f"training data ({', '.join(leaked[:10])}); the validation split must be held out"
+            )
         pool[phase.name] = examples
     everything = [e for path, examples in files.items() if path not in recipe.validation for e in examples]
     checked = check_contamination(everything + validation, _suite_paths(recipe, config))
@@ -192,6 +208,7 @@ def _suite_paths(recipe: Recipe, config: Config) -> list[Path]:
 
 # --- the model ------------------------------------------------------------------------------------------
 
+
 def _load_base_model(run: _Run) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -202,8 +219,10 @@ def _load_base_model(run: _Run) -> None:
     if recipe.model in registry:
         entry = registry.get(recipe.model)
         if entry.adapter:
-            raise RecipeError(f"{recipe.path}: key model: {recipe.model!r} already has an adapter; train from its "
-                              "base, or register a merged copy and train from that")
+            raise RecipeError(
+                f"{recipe.path}: key model: {recipe.model!r} already has an adapter; train from its "
+                "base, or register a merged copy and train from that"
+            )
         run.base_location = entry.base
     else:
         run.base_location = recipe.model
@@ -216,8 +235,11 @@ def _load_base_model(run: _Run) -> None:
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=run.dtype)
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=run.dtype,
+        )
     run.tokenizer = AutoTokenizer.from_pretrained(run.base_path)
     _check_answers_fit(run)
     run.base = AutoModelForCausalLM.from_pretrained(run.base_path, **kwargs)
@@ -233,17 +255,20 @@ def _check_answers_fit(run: _Run) -> None:
     too_long = []
     for example in [e for plan in run.plans.values() for e in plan] + run.validation:
         if example.messages is not None:
-            prompt = run.tokenizer.apply_chat_template(list(example.messages[:-1]), add_generation_prompt=True,
-                                                       tokenize=True, return_dict=True)["input_ids"]
+            prompt = run.tokenizer.apply_chat_template(
+                list(example.messages[:-1]), add_generation_prompt=True, tokenize=True, return_dict=True
+            )["input_ids"]
         else:
             prompt = run.tokenizer(example.prompt)["input_ids"]
         if len(prompt) >= limit:
             too_long.append(f"{example.id} ({example.where}: {len(prompt)} prompt tokens)")
     if too_long:
         shown = sorted(set(too_long))
-        raise DataError(f"{run.recipe.path}: key max_length: {limit} leaves no answer tokens for "
-                        f"{len(shown)} example(s): {', '.join(shown[:10])}{' ...' if len(shown) > 10 else ''}; "
-                        "raise max_length or shorten those prompts")
+        raise DataError(
+            f"{run.recipe.path}: key max_length: {limit} leaves no answer tokens for "
+            f"{len(shown)} example(s): {', '.join(shown[:10])}{' ...' if len(shown) > 10 else ''}; "
+            "raise max_length or shorten those prompts"
+        )
 
 
 def _attach_adapter(run: _Run, start_adapter: Path | None) -> Any:
@@ -255,13 +280,20 @@ def _attach_adapter(run: _Run, start_adapter: Path | None) -> Any:
         return PeftModel.from_pretrained(run.base, str(start_adapter), is_trainable=True)
     recipe = run.recipe
     set_seed(recipe.seed)  # the same seed gives the same initial adapter, after an OOM restart or a resume
-    lora = LoraConfig(r=recipe.rank, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout,
-                      target_modules=list(recipe.target_modules), use_dora=recipe.use_dora, bias="none",
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=recipe.rank,
+        lora_alpha=recipe.alpha,
+        lora_dropout=recipe.dropout,
+        target_modules=list(recipe.target_modules),
+        use_dora=recipe.use_dora,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(run.base, lora)
 
 
 # --- one phase ------------------------------------------------------------------------------------------
+
 
 def _train_phase(run: _Run, phase: Phase, start_adapter: Path | None) -> None:
     """Train one phase to completion, restarting it with half the batch after an OOM; record its figures."""
@@ -312,18 +344,30 @@ def _batch_layout(run: _Run) -> tuple[int, int]:
     return data.get("batch_size") or run.recipe.batch_size, data.get("grad_accum") or run.recipe.grad_accum
 
 
-def _after_oom(run: _Run, phase: Phase, batch: int, accum: int, step: int, lost_s: float, error: BaseException,
-               checkpoints: Path) -> None:
+def _after_oom(
+    run: _Run, phase: Phase, batch: int, accum: int, step: int, lost_s: float, error: BaseException, checkpoints: Path
+) -> None:
     import torch
 
     new_batch, new_accum = resilience.halve_batch(batch, accum)
-    event = {"phase": phase.name, "at": utc_now(), "step": step, "batch_size_before": batch,
-             "grad_accum_before": accum, "batch_size_after": new_batch, "grad_accum_after": new_accum,
-             "lost_s": lost_s, "message": str(error).splitlines()[0][:300] if str(error) else type(error).__name__}
+    event = {
+        "phase": phase.name,
+        "at": utc_now(),
+        "step": step,
+        "batch_size_before": batch,
+        "grad_accum_before": accum,
+        "batch_size_after": new_batch,
+        "grad_accum_after": new_accum,
+        "lost_s": lost_s,
+        "message": str(error).splitlines()[0][:300] if str(error) else type(error).__name__,
+    }
     run.state.data["oom_events"].append(event)
     run.state.data.update(batch_size=new_batch, grad_accum=new_accum)
-    print(f"tunebench: out of memory in phase {phase.name} at step {step} with batch {batch} x {accum}; "
-          f"restarting the phase from its starting adapter with batch {new_batch} x {new_accum}", flush=True)
+    print(
+        f"tunebench: out of memory in phase {phase.name} at step {step} with batch {batch} x {accum}; "
+        f"restarting the phase from its starting adapter with batch {new_batch} x {new_accum}",
+        flush=True,
+    )
     # The failed attempt's checkpoints hold weights already moved by it and another batch layout.
     if run.is_main:
         resilience.clear_checkpoints(checkpoints)
@@ -335,18 +379,21 @@ def _after_oom(run: _Run, phase: Phase, batch: int, accum: int, step: int, lost_
 
 def _stop_preempted(run: _Run, phase: Phase, step: int | None) -> None:
     attempt = run.state.data["attempts"][-1]
-    attempt.update(finished_at=utc_now(), wall_s=time.perf_counter() - run.clock, outcome="preempted",
-                   phase=phase.name, step=step)
+    attempt.update(
+        finished_at=utc_now(), wall_s=time.perf_counter() - run.clock, outcome="preempted", phase=phase.name, step=step
+    )
     run.state.data["status"] = "preempted"
     _save_state(run)
     where = f"at step {step}" if step is not None else "before it started"
     raise resilience.TrainingPreempted(
         f"preempted (SIGTERM) in phase {phase.name} {where}; the last complete checkpoint is kept in "
-        f"{run.phase_dir(phase) / 'checkpoints'}. Continue with: tunebench train {run.recipe.path} --resume")
+        f"{run.phase_dir(phase) / 'checkpoints'}. Continue with: tunebench train {run.recipe.path} --resume"
+    )
 
 
-def _phase_trainer(run: _Run, phase: Phase, model: Any, examples: list[Example], batch: int, accum: int,
-                   checkpoints: Path) -> Any:
+def _phase_trainer(
+    run: _Run, phase: Phase, model: Any, examples: list[Example], batch: int, accum: int, checkpoints: Path
+) -> Any:
     import datasets
     from datasets import Dataset
     from transformers import ProgressCallback
@@ -404,8 +451,17 @@ def _phase_trainer(run: _Run, phase: Phase, model: Any, examples: list[Example],
     return trainer
 
 
-def _phase_figures(run: _Run, phase: Phase, trainer: Any, peak: PeakMemory, elapsed: float,
-                   validation_loss: float | None, batch: int, accum: int, resumed_from: Path | None) -> dict[str, Any]:
+def _phase_figures(
+    run: _Run,
+    phase: Phase,
+    trainer: Any,
+    peak: PeakMemory,
+    elapsed: float,
+    validation_loss: float | None,
+    batch: int,
+    accum: int,
+    resumed_from: Path | None,
+) -> dict[str, Any]:
     examples = run.plans[phase.name]
     # A NaN or infinite loss is kept as null: JSON has no NaN, and a diverged step must still be visible.
     losses = [_finite(h["loss"]) for h in trainer.state.log_history if "loss" in h and "step" in h]
@@ -414,17 +470,29 @@ def _phase_figures(run: _Run, phase: Phase, trainer: Any, peak: PeakMemory, elap
     tokens = sum(lengths) * epochs
     finite = [x for x in losses if x is not None]
     return {
-        "name": phase.name, "kind": phase.kind, "status": "done", "examples": len(examples),
+        "name": phase.name,
+        "kind": phase.kind,
+        "status": "done",
+        "examples": len(examples),
         "difficulty_counts": {d: n for d, n in _counts(examples, "difficulty").items()},
-        "domain_counts": _counts(examples, "domain"), "mix": phase.mix,
+        "domain_counts": _counts(examples, "domain"),
+        "mix": phase.mix,
         "data_files": {str(p): file_sha256(p) for p in phase.data},
-        "examples_sha256": examples_sha256(examples), "epochs": epochs, "steps": trainer.state.global_step,
+        "examples_sha256": examples_sha256(examples),
+        "epochs": epochs,
+        "steps": trainer.state.global_step,
         "final_loss": losses[-1] if losses else None,
-        "mean_loss": statistics.fmean(finite) if finite else None, "losses": losses,
-        "tokens": tokens, "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
-        "wall_s": elapsed, "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
-        "peak_memory_bytes": int(peak.peak_bytes), "memory_measure": _memory_measure(peak),
-        "validation_loss": _finite(validation_loss), "batch_size": batch, "grad_accum": accum,
+        "mean_loss": statistics.fmean(finite) if finite else None,
+        "losses": losses,
+        "tokens": tokens,
+        "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
+        "wall_s": elapsed,
+        "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
+        "peak_memory_bytes": int(peak.peak_bytes),
+        "memory_measure": _memory_measure(peak),
+        "validation_loss": _finite(validation_loss),
+        "batch_size": batch,
+        "grad_accum": accum,
         "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
     }
 
@@ -451,6 +519,7 @@ def _counts(examples: list[Example], attribute: str) -> dict[str, int]:
 
 # --- after the phases -----------------------------------------------------------------------------------
 
+
 def _publish_adapter(run: _Run, last_phase_adapter: Path) -> Path:
     """Copy the last phase's adapter (and the tokenizer) to `<output dir>/adapter`: the registered model."""
     target = run.output_dir / "adapter"
@@ -476,14 +545,21 @@ def _merge(run: _Run, adapter_dir: Path) -> Path:
 
 def _finish(run: _Run, adapter_dir: Path, merged_dir: Path | None) -> TrainingRecord:
     attempt = run.state.data["attempts"][-1]
-    attempt.update(finished_at=utc_now(), wall_s=time.perf_counter() - run.clock, outcome="completed",
-                   phase=None, step=None)
+    attempt.update(
+        finished_at=utc_now(), wall_s=time.perf_counter() - run.clock, outcome="completed", phase=None, step=None
+    )
     record = _build_record(run, adapter_dir, merged_dir)
     location = None
     if run.is_main:
-        registry_path = Registry(run.config).add(ModelEntry(
-            name=run.recipe.output, base=run.base_location, adapter=str(adapter_dir), status="experimental",
-            notes=f"trained by tunebench from {run.recipe.path.name} (run {record['run_id']})"))
+        registry_path = Registry(run.config).add(
+            ModelEntry(
+                name=run.recipe.output,
+                base=run.base_location,
+                adapter=str(adapter_dir),
+                status="experimental",
+                notes=f"trained by tunebench from {run.recipe.path.name} (run {record['run_id']})",
+            )
+        )
         record["output"]["registry"] = str(registry_path)
         location = write_record(record, run.config)
         run.state.data["status"] = "completed"
@@ -503,46 +579,82 @@ def _build_record(run: _Run, adapter_dir: Path, merged_dir: Path | None) -> dict
     hardware = describe_hardware(run.device)
     key = hardware_key(hardware, run.config.prices, recipe.hardware)
     batch, accum = _batch_layout(run)
-    notes = [f"out of memory in phase {e['phase']}: batch {e['batch_size_before']} x {e['grad_accum_before']} -> "
-             f"{e['batch_size_after']} x {e['grad_accum_after']}" for e in state["oom_events"]]
-    notes += [f"preempted in phase {a['phase']} at step {a['step']}, resumed" for a in state["attempts"]
-              if a["outcome"] == "preempted"]
+    notes = [
+        f"out of memory in phase {e['phase']}: batch {e['batch_size_before']} x {e['grad_accum_before']} -> "
+        f"{e['batch_size_after']} x {e['grad_accum_after']}"
+        for e in state["oom_events"]
+    ]
+    notes += [
+        f"preempted in phase {a['phase']} at step {a['step']}, resumed"
+        for a in state["attempts"]
+        if a["outcome"] == "preempted"
+    ]
     if not state.get("suite_items_checked"):
         notes.append("no evaluation suite files found: the training data was not checked for contamination")
     return {
-        "kind": "training", "schema_version": SCHEMA_VERSION, "run_id": state["run_id"],
-        "started_at": state["attempts"][0]["started_at"], "finished_at": state["attempts"][-1]["finished_at"],
-        "source": "measured", "provenance": collect(root=run.config.root), "notes": notes, "status": "completed",
+        "kind": "training",
+        "schema_version": SCHEMA_VERSION,
+        "run_id": state["run_id"],
+        "started_at": state["attempts"][0]["started_at"],
+        "finished_at": state["attempts"][-1]["finished_at"],
+        "source": "measured",
+        "provenance": collect(root=run.config.root),
+        "notes": notes,
+        "status": "completed",
         "recipe": {"path": str(recipe.path), "sha256": recipe.sha256, "text": recipe.path.read_text(encoding="utf-8")},
         "model": {"name": recipe.model, "base": run.base_location, "base_hash": content_hash(run.base_path)},
         "method": recipe.method,
         "hyperparameters": {
-            "rank": recipe.rank, "alpha": recipe.alpha, "dropout": recipe.dropout,
-            "target_modules": list(recipe.target_modules), "batch_size": batch, "grad_accum": accum,
-            "effective_batch": batch * accum, "epochs": recipe.epochs, "learning_rate": recipe.learning_rate,
-            "lr_scheduler": recipe.lr_scheduler, "warmup_ratio": recipe.warmup_ratio,
-            "weight_decay": recipe.weight_decay, "max_length": recipe.max_length, "seed": recipe.seed,
-            "bf16": "bfloat16" in str(run.dtype), "gradient_checkpointing": recipe.gradient_checkpointing,
+            "rank": recipe.rank,
+            "alpha": recipe.alpha,
+            "dropout": recipe.dropout,
+            "target_modules": list(recipe.target_modules),
+            "batch_size": batch,
+            "grad_accum": accum,
+            "effective_batch": batch * accum,
+            "epochs": recipe.epochs,
+            "learning_rate": recipe.learning_rate,
+            "lr_scheduler": recipe.lr_scheduler,
+            "warmup_ratio": recipe.warmup_ratio,
+            "weight_decay": recipe.weight_decay,
+            "max_length": recipe.max_length,
+            "seed": recipe.seed,
+            "bf16": "bfloat16" in str(run.dtype),
+            "gradient_checkpointing": recipe.gradient_checkpointing,
         },
         "data": {
             "files": {str(p): file_sha256(p) for ph in recipe.phases for p in ph.data},
-            "validation": {"files": {str(p): file_sha256(p) for p in recipe.validation},
-                           "examples": len(run.validation), "sha256": examples_sha256(run.validation)},
-            "contamination": {"suites": [str(p) for p in _suite_paths(recipe, run.config) if Path(p).is_file()],
-                              "items_checked": state.get("suite_items_checked", 0)},
+            "validation": {
+                "files": {str(p): file_sha256(p) for p in recipe.validation},
+                "examples": len(run.validation),
+                "sha256": examples_sha256(run.validation),
+            },
+            "contamination": {
+                "suites": [str(p) for p in _suite_paths(recipe, run.config) if Path(p).is_file()],
+                "items_checked": state.get("suite_items_checked", 0),
+            },
         },
         "phases": phases,
-        "totals": {"wall_s": wall, "steps": sum(p["steps"] for p in phases),
-                   "examples": sum(p["examples"] for p in phases), "tokens": tokens,
-                   "tokens_per_s": tokens / wall if wall > 0 else None,
-                   "peak_memory_bytes": max(p["peak_memory_bytes"] for p in phases)},
+        "totals": {
+            "wall_s": wall,
+            "steps": sum(p["steps"] for p in phases),
+            "examples": sum(p["examples"] for p in phases),
+            "tokens": tokens,
+            "tokens_per_s": tokens / wall if wall > 0 else None,
+            "peak_memory_bytes": max(p["peak_memory_bytes"] for p in phases),
+        },
         "validation_loss": phases[-1]["validation_loss"],
         "hardware": hardware,
         # One price unit per GPU process (a node may hold more GPUs than the run uses); the CPU is one unit.
         "cost": training_cost(wall, key, run.config.prices, hardware["world_size"] if run.device == "cuda" else 1),
-        "output": {"name": recipe.output, "dir": str(run.output_dir), "adapter": str(adapter_dir),
-                   "adapter_hash": content_hash(adapter_dir), "merged": str(merged_dir) if merged_dir else None,
-                   "registry": None},
+        "output": {
+            "name": recipe.output,
+            "dir": str(run.output_dir),
+            "adapter": str(adapter_dir),
+            "adapter_hash": content_hash(adapter_dir),
+            "merged": str(merged_dir) if merged_dir else None,
+            "registry": None,
+        },
         "attempts": state["attempts"],
         "oom_events": state["oom_events"],
     }
@@ -550,12 +662,21 @@ def _build_record(run: _Run, adapter_dir: Path, merged_dir: Path | None) -> dict
 
 # --- state, manifests, progress ---------------------------------------------------------------------------
 
+
 def _begin_attempt(run: _Run) -> None:
     data = run.state.data
     data["run_id"] = data.get("run_id") or new_run_id()
     data["status"] = "running"
-    data["attempts"].append({"started_at": run.started_at, "finished_at": run.started_at, "wall_s": 0.0,
-                             "outcome": "crashed", "phase": None, "step": None})
+    data["attempts"].append(
+        {
+            "started_at": run.started_at,
+            "finished_at": run.started_at,
+            "wall_s": 0.0,
+            "outcome": "crashed",
+            "phase": None,
+            "step": None,
+        }
+    )
     _save_state(run)
 
 
@@ -567,8 +688,9 @@ def _save_state(run: _Run) -> None:
 def _write_manifest(path: Path, examples: list[Example]) -> None:
     """Write the phase's examples in training order: what was trained on, readable without the code."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"id": e.id, "domain": e.domain, "difficulty": e.difficulty, "where": e.where})
-             for e in examples]
+    lines = [
+        json.dumps({"id": e.id, "domain": e.domain, "difficulty": e.difficulty, "where": e.where}) for e in examples
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -589,8 +711,13 @@ class _PhaseProgress(TrainerCallback):
         from tqdm.auto import tqdm
 
         if state.is_world_process_zero:
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, dynamic_ncols=True,
-                            desc=f"phase {self.phase.name} ({self.phase.kind})", unit="step")
+            self.bar = tqdm(
+                total=state.max_steps,
+                initial=state.global_step,
+                dynamic_ncols=True,
+                desc=f"phase {self.phase.name} ({self.phase.kind})",
+                unit="step",
+            )
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:
