@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = [
     "TunebenchError",
     "ConfigError",
@@ -15,6 +18,10 @@ __all__ = [
     "ChecksumError",
     "ConflictError",
     "PreflightError",
+    "TrainingPreempted",
+    "OutOfMemoryAtBatchOne",
+    "JudgeError",
+    "SuiteFileError",
 ]
 
 
@@ -64,3 +71,28 @@ class ConflictError(StorageError):
 
 class PreflightError(TunebenchError):
     """A run would fail later (disk, packages, hardware): refused before anything loads."""
+
+
+class TrainingPreempted(TunebenchError):
+    """The run stopped on SIGTERM after saving a checkpoint; `--resume` continues it."""
+
+
+class OutOfMemoryAtBatchOne(TunebenchError):
+    """Out of memory with a per-device batch of 1: nothing left to halve."""
+
+
+class JudgeError(TunebenchError):
+    """The judge model's reply held no grade from 1 to 5."""
+
+
+class SuiteFileError(SuiteError):
+    """A suite file is malformed; `problems` lists each problem (a `suites.SuiteProblem`: file, line, field)."""
+
+    MAX_SHOWN = 20  # problems listed in the message; the rest are counted
+
+    def __init__(self, problems: Sequence[Any]):
+        self.problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+        shown = [str(p) for p in self.problems[: self.MAX_SHOWN]]
+        if len(self.problems) > self.MAX_SHOWN:
+            shown.append(f"... and {len(self.problems) - self.MAX_SHOWN} more problem(s)")
+        super().__init__("\n".join(shown))

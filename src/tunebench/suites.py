@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import jsonschema
 
-from tunebench.errors import SuiteError
+from tunebench.errors import SuiteFileError  # defined in errors; importable from here too
 
 __all__ = [
     "DOMAINS",
@@ -41,7 +41,6 @@ __all__ = [
 DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 LETTERS = ("A", "B", "C", "D")
-_MAX_SHOWN = 20  # problems listed in one error; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -90,18 +89,6 @@ class SuiteProblem:
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
         return f"{where}: field {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-
-class SuiteFileError(SuiteError):
-    """A suite file is malformed; `problems` lists each problem with its file, line and field."""
-
-    def __init__(self, problems: list[SuiteProblem]):
-        self.problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
-        problems = self.problems
-        shown = [str(p) for p in problems[:_MAX_SHOWN]]
-        if len(problems) > _MAX_SHOWN:
-            shown.append(f"... and {len(problems) - _MAX_SHOWN} more problem(s)")
-        super().__init__("\n".join(shown))
 
 
 def suite_name(path: Path | str) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from tunebench.errors import TunebenchError
+from tunebench.errors import OutOfMemoryAtBatchOne, TrainingPreempted  # defined in errors; importable here too
 
 __all__ = [
     "RunState",
@@ -51,14 +51,6 @@ __all__ = [
 
 PREEMPTED_EXIT = 75  # EX_TEMPFAIL: try again (with --resume)
 _INCOMPLETE_MARK = "checkpoint-is-incomplete.txt"  # transformers' JIT checkpoint sentinel, honoured if present
-
-
-class TrainingPreempted(TunebenchError):
-    """The run stopped on SIGTERM after saving a checkpoint; `--resume` continues it."""
-
-
-class OutOfMemoryAtBatchOne(TunebenchError):
-    """Out of memory with a per-device batch of 1: nothing left to halve."""
 
 
 # --- run state -----------------------------------------------------------------------------------------
@@ -198,7 +190,12 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 def halve_batch(batch_size: int, grad_accum: int) -> tuple[int, int]:
-    """Return (batch_size // 2, grad_accum * 2): the same effective batch in smaller pieces."""
+    """Return a smaller (batch_size, grad_accum) with the same effective batch (batch_size * grad_accum).
+
+    An even batch halves and grad_accum doubles (4 x 2 -> 2 x 4). An odd batch cannot halve exactly: it drops
+    to the largest divisor of the effective batch that is at most half of it (3 x 1 -> 1 x 3, 5 x 2 -> 2 x 5).
+    A batch of 1 raises OutOfMemoryAtBatchOne.
+    """
     if batch_size <= 1:
         raise OutOfMemoryAtBatchOne(
             "out of memory with a per-device batch of 1: lower max_length, enable "
