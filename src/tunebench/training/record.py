@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
+import statistics
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tunebench.config import Config
+from tunebench.data import Example, examples_sha256, file_sha256
+from tunebench.memory import PeakMemory
+from tunebench.training.context import TrainingRun
+from tunebench.training.cost import hardware_key, training_cost
+from tunebench.training.recipe import Phase
 
-__all__ = ["TrainingRecord", "describe_hardware", "write_record", "SCHEMA_VERSION"]
+__all__ = ["TrainingRecord", "describe_hardware", "write_record", "build_record", "phase_figures", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
 
@@ -63,3 +72,174 @@ def write_record(record: dict[str, Any], config: Config) -> str:
     from tunebench.history.store import open_store
 
     return open_store(config.history_uri).write(record)
+
+
+def phase_figures(
+    run: TrainingRun,
+    phase: Phase,
+    trainer: Any,
+    peak: PeakMemory,
+    elapsed: float,
+    validation_loss: float | None,
+    resumed_from: Path | None,
+) -> dict[str, Any]:
+    """Return one finished phase's figures (kept in the run state, then the record's `phases`)."""
+    examples = run.plans[phase.name]
+    batch, accum = run.batch_layout()
+    # A NaN or infinite loss is kept as null: JSON has no NaN, and a diverged step must still be visible.
+    losses = [_finite(h["loss"]) for h in trainer.state.log_history if "loss" in h and "step" in h]
+    epochs = phase.epochs or run.recipe.epochs
+    lengths = [min(len(ids), run.recipe.max_length) for ids in trainer.train_dataset["input_ids"]]
+    tokens = sum(lengths) * epochs
+    finite = [x for x in losses if x is not None]
+    return {
+        "name": phase.name,
+        "kind": phase.kind,
+        "status": "done",
+        "examples": len(examples),
+        "difficulty_counts": {d: n for d, n in _counts(examples, "difficulty").items()},
+        "domain_counts": _counts(examples, "domain"),
+        "mix": phase.mix,
+        "data_files": {str(p): file_sha256(p) for p in phase.data},
+        "examples_sha256": examples_sha256(examples),
+        "epochs": epochs,
+        "steps": trainer.state.global_step,
+        "final_loss": losses[-1] if losses else None,
+        "mean_loss": statistics.fmean(finite) if finite else None,
+        "losses": losses,
+        "tokens": tokens,
+        "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
+        "wall_s": elapsed,
+        "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
+        "peak_memory_bytes": int(peak.peak_bytes),
+        "memory_measure": _memory_measure(peak),
+        "validation_loss": _finite(validation_loss),
+        "batch_size": batch,
+        "grad_accum": accum,
+        "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
+    }
+
+
+def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, suites: list[Path]) -> dict[str, Any]:
+    """Return the TrainingRecord's data for a completed run (`suites`: the files the data was checked against)."""
+    from tunebench.loading import content_hash
+    from tunebench.provenance import collect
+
+    recipe, state = run.recipe, run.state.data
+    phases = [state["phases"][p.name] for p in recipe.phases]
+    wall = sum(a["wall_s"] for a in state["attempts"])
+    tokens = sum(p["tokens"] for p in phases)
+    hardware = describe_hardware(run.device)
+    key = hardware_key(hardware, run.config.prices, recipe.hardware)
+    batch, accum = run.batch_layout()
+    return {
+        "kind": "training",
+        "schema_version": SCHEMA_VERSION,
+        "run_id": state["run_id"],
+        "started_at": state["attempts"][0]["started_at"],
+        "finished_at": state["attempts"][-1]["finished_at"],
+        "source": "measured",
+        "provenance": collect(root=run.config.root),
+        "notes": _notes(state),
+        "status": "completed",
+        "recipe": {"path": str(recipe.path), "sha256": recipe.sha256, "text": recipe.path.read_text(encoding="utf-8")},
+        "model": {"name": recipe.model, "base": run.base_location, "base_hash": content_hash(run.base_path)},
+        "method": recipe.method,
+        "hyperparameters": {
+            "rank": recipe.rank,
+            "alpha": recipe.alpha,
+            "dropout": recipe.dropout,
+            "target_modules": list(recipe.target_modules),
+            "batch_size": batch,
+            "grad_accum": accum,
+            "effective_batch": batch * accum,
+            "epochs": recipe.epochs,
+            "learning_rate": recipe.learning_rate,
+            "lr_scheduler": recipe.lr_scheduler,
+            "warmup_ratio": recipe.warmup_ratio,
+            "weight_decay": recipe.weight_decay,
+            "max_length": recipe.max_length,
+            "seed": recipe.seed,
+            "bf16": "bfloat16" in str(run.dtype),
+            "gradient_checkpointing": recipe.gradient_checkpointing,
+        },
+        "data": {
+            "files": {str(p): file_sha256(p) for ph in recipe.phases for p in ph.data},
+            "validation": {
+                "files": {str(p): file_sha256(p) for p in recipe.validation},
+                "examples": len(run.validation),
+                "sha256": examples_sha256(run.validation),
+            },
+            "contamination": {
+                "suites": [str(p) for p in suites if Path(p).is_file()],
+                "items_checked": state.get("suite_items_checked", 0),
+            },
+        },
+        "phases": phases,
+        "totals": {
+            "wall_s": wall,
+            "steps": sum(p["steps"] for p in phases),
+            "examples": sum(p["examples"] for p in phases),
+            "tokens": tokens,
+            "tokens_per_s": tokens / wall if wall > 0 else None,
+            "peak_memory_bytes": max(p["peak_memory_bytes"] for p in phases),
+        },
+        "validation_loss": phases[-1]["validation_loss"],
+        "hardware": hardware,
+        # One price unit per GPU process (a node may hold more GPUs than the run uses); the CPU is one unit.
+        "cost": training_cost(wall, key, run.config.prices, hardware["world_size"] if run.device == "cuda" else 1),
+        "output": {
+            "name": recipe.output,
+            "dir": str(run.output_dir),
+            "adapter": str(adapter_dir),
+            "adapter_hash": content_hash(adapter_dir),
+            "merged": str(merged_dir) if merged_dir else None,
+            "registry": None,
+        },
+        "attempts": state["attempts"],
+        "oom_events": state["oom_events"],
+    }
+
+
+def _notes(state: dict[str, Any]) -> list[str]:
+    """The run's difficulties in words: OOM retries, preemptions, an unchecked training set."""
+    notes = [
+        f"out of memory in phase {e['phase']}: batch {e['batch_size_before']} x {e['grad_accum_before']} -> "
+        f"{e['batch_size_after']} x {e['grad_accum_after']}"
+        for e in state["oom_events"]
+    ]
+    notes += [
+        f"preempted in phase {a['phase']} at step {a['step']}, resumed"
+        for a in state["attempts"]
+        if a["outcome"] == "preempted"
+    ]
+    if not state.get("suite_items_checked"):
+        notes.append("no evaluation suite files found: the training data was not checked for contamination")
+    return notes
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _loss_tokens(dataset: Any, max_length: int) -> int:
+    """Tokens the loss is computed on: labels not masked to -100 (TRL builds them from the completion mask)."""
+    if "labels" not in dataset.column_names:
+        return 0
+    return sum(sum(1 for x in labels[:max_length] if x != -100) for labels in dataset["labels"])
+
+
+def _counts(examples: list[Example], attribute: str) -> dict[str, int]:
+    from tunebench.data import DIFFICULTIES
+
+    counts = Counter(getattr(e, attribute) for e in examples)
+    if attribute == "difficulty":
+        return {d: counts.get(d, 0) for d in DIFFICULTIES}
+    return dict(sorted(counts.items()))
+
+
+def _memory_measure(peak: PeakMemory) -> str:
+    """Return how a phase's peak was measured: CUDA's max allocated, Linux's exact peak RSS, or sampled RSS."""
+    if peak.kind == "cuda":
+        return "cuda_max_allocated"
+    return "rss_peak" if peak.exact else "rss_sampled"

@@ -10,65 +10,31 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import math
 import os
 import shutil
-import statistics
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 from tunebench.config import Config, load_config
-from tunebench.data import Example, check_contamination, examples_sha256, file_sha256, load_examples, normalize
+from tunebench.data import Example, check_contamination, load_examples, normalize
 from tunebench.errors import DataError, RecipeError
 from tunebench.history.records import new_run_id, utc_now
 from tunebench.memory import PeakMemory
 from tunebench.registry import ModelEntry, Registry
 from tunebench.training import resilience
-from tunebench.training.cost import hardware_key, training_cost
+from tunebench.training.context import TrainingRun
 from tunebench.training.curriculum import sample_phase
 from tunebench.training.preflight import raise_on_failures, run_preflight
 from tunebench.training.recipe import Phase, Recipe, load_recipe
-from tunebench.training.record import SCHEMA_VERSION, TrainingRecord, describe_hardware, write_record
+from tunebench.training.record import TrainingRecord, build_record, phase_figures, write_record
+from tunebench.training.trainer import attach_adapter, load_base_model, phase_trainer
 
 __all__ = ["train", "output_dir_for", "DEFAULT_SUITES"]
 
 # The suites a training set is checked against unless the recipe names its own (relative to the config root).
 DEFAULT_SUITES = ("eval_suites/benchmark_100/questions.jsonl", "eval_suites/domain_probes/probes.jsonl")
-
-
-@dataclass
-class _Run:
-    """Everything one run carries from phase to phase."""
-
-    recipe: Recipe
-    config: Config
-    output_dir: Path
-    state: resilience.RunState
-    plans: dict[str, list[Example]]
-    validation: list[Example]
-    latch: resilience.PreemptionLatch
-    callbacks: Sequence[Any] = ()
-    started_at: str = ""
-    clock: float = 0.0
-    base: Any = None
-    tokenizer: Any = None
-    base_path: str = ""
-    base_location: str = ""
-    device: str = "cpu"
-    dtype: Any = None
-
-    @property
-    def is_main(self) -> bool:
-        return int(os.environ.get("RANK", "0")) == 0
-
-    def phase_dir(self, phase: Phase) -> Path:
-        return self.output_dir / "phases" / phase.name
 
 
 def output_dir_for(recipe: Recipe, config: Config) -> Path:
@@ -100,7 +66,7 @@ def train(
     plans = {phase.name: sample_phase(pool[phase.name], phase, recipe.seed) for phase in recipe.phases}
 
     with resilience.PreemptionLatch() as latch, _cpu_threads(recipe), _gc_frozen():
-        run = _Run(recipe, config, output_dir, state, plans, validation, latch, callbacks, started_at, clock)
+        run = TrainingRun(recipe, config, output_dir, state, plans, validation, latch, callbacks, started_at, clock)
         _begin_attempt(run)
         _load_base_model(run)
         start_adapter: Path | None = None
@@ -209,9 +175,9 @@ def _suite_paths(recipe: Recipe, config: Config) -> list[Path]:
 # --- the model ------------------------------------------------------------------------------------------
 
 
-def _load_base_model(run: _Run) -> None:
+def _load_base_model(run: TrainingRun) -> None:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from tunebench.loading import pick_device_and_dtype, resolve_location
 
@@ -230,26 +196,12 @@ def _load_base_model(run: _Run) -> None:
     device, dtype = pick_device_and_dtype()
     run.device = "cpu" if recipe.device == "cpu" else device
     run.dtype = dtype if (run.device == "cuda" and recipe.bf16) else torch.float32
-    kwargs: dict[str, Any] = {"dtype": run.dtype}
-    if recipe.quantized:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=run.dtype,
-        )
     run.tokenizer = AutoTokenizer.from_pretrained(run.base_path)
     _check_answers_fit(run)
-    run.base = AutoModelForCausalLM.from_pretrained(run.base_path, **kwargs)
-    if recipe.quantized:
-        from peft import prepare_model_for_kbit_training
-
-        run.base = prepare_model_for_kbit_training(run.base, use_gradient_checkpointing=recipe.gradient_checkpointing)
+    run.base = load_base_model(run.base_path, recipe, run.dtype)
 
 
-def _check_answers_fit(run: _Run) -> None:
+def _check_answers_fit(run: TrainingRun) -> None:
     """Refuse examples whose prompt alone fills max_length: TRL would drop them, silently breaking the mix."""
     limit = run.recipe.max_length
     too_long = []
@@ -271,31 +223,10 @@ def _check_answers_fit(run: _Run) -> None:
         )
 
 
-def _attach_adapter(run: _Run, start_adapter: Path | None) -> Any:
-    """Return the base wrapped in a trainable adapter: fresh (seeded) for the first phase, else loaded."""
-    from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import set_seed
-
-    if start_adapter is not None:
-        return PeftModel.from_pretrained(run.base, str(start_adapter), is_trainable=True)
-    recipe = run.recipe
-    set_seed(recipe.seed)  # the same seed gives the same initial adapter, after an OOM restart or a resume
-    lora = LoraConfig(
-        r=recipe.rank,
-        lora_alpha=recipe.alpha,
-        lora_dropout=recipe.dropout,
-        target_modules=list(recipe.target_modules),
-        use_dora=recipe.use_dora,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(run.base, lora)
-
-
 # --- one phase ------------------------------------------------------------------------------------------
 
 
-def _train_phase(run: _Run, phase: Phase, start_adapter: Path | None) -> None:
+def _train_phase(run: TrainingRun, phase: Phase, start_adapter: Path | None) -> None:
     """Train one phase to completion, restarting it with half the batch after an OOM; record its figures."""
     import torch
 
@@ -307,10 +238,10 @@ def _train_phase(run: _Run, phase: Phase, start_adapter: Path | None) -> None:
         _write_manifest(run.phase_dir(phase) / "examples.jsonl", examples)
     figures = run.state.phase(phase.name)
     while True:
-        batch, accum = _batch_layout(run)
-        model = _attach_adapter(run, start_adapter)
+        batch, accum = run.batch_layout()
+        model = attach_adapter(run, start_adapter)
         resume_from = resilience.last_complete_checkpoint(checkpoints)
-        trainer = _phase_trainer(run, phase, model, examples, batch, accum, checkpoints)
+        trainer = phase_trainer(run, phase, model, examples, batch, accum, checkpoints)
         started = time.perf_counter()
         try:
             with PeakMemory(run.device) as peak:
@@ -331,21 +262,23 @@ def _train_phase(run: _Run, phase: Phase, start_adapter: Path | None) -> None:
     validation_loss = trainer.evaluate().get("eval_loss")
     trainer.accelerator.wait_for_everyone()  # every rank's next phase loads this adapter
     figures.clear()
-    figures.update(_phase_figures(run, phase, trainer, peak, elapsed, validation_loss, batch, accum, resume_from))
+    figures.update(phase_figures(run, phase, trainer, peak, elapsed, validation_loss, resume_from))
     figures["adapter"] = str(adapter_dir)
-    _save_state(run)
+    run.save_state()
     del trainer
     run.base = model.unload()
     gc.collect()
 
 
-def _batch_layout(run: _Run) -> tuple[int, int]:
-    data = run.state.data
-    return data.get("batch_size") or run.recipe.batch_size, data.get("grad_accum") or run.recipe.grad_accum
-
-
 def _after_oom(
-    run: _Run, phase: Phase, batch: int, accum: int, step: int, lost_s: float, error: BaseException, checkpoints: Path
+    run: TrainingRun,
+    phase: Phase,
+    batch: int,
+    accum: int,
+    step: int,
+    lost_s: float,
+    error: BaseException,
+    checkpoints: Path,
 ) -> None:
     import torch
 
@@ -371,19 +304,19 @@ def _after_oom(
     # The failed attempt's checkpoints hold weights already moved by it and another batch layout.
     if run.is_main:
         resilience.clear_checkpoints(checkpoints)
-    _save_state(run)
+    run.save_state()
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
 
-def _stop_preempted(run: _Run, phase: Phase, step: int | None) -> None:
+def _stop_preempted(run: TrainingRun, phase: Phase, step: int | None) -> None:
     attempt = run.state.data["attempts"][-1]
     attempt.update(
         finished_at=utc_now(), wall_s=time.perf_counter() - run.clock, outcome="preempted", phase=phase.name, step=step
     )
     run.state.data["status"] = "preempted"
-    _save_state(run)
+    run.save_state()
     where = f"at step {step}" if step is not None else "before it started"
     raise resilience.TrainingPreempted(
         f"preempted (SIGTERM) in phase {phase.name} {where}; the last complete checkpoint is kept in "
@@ -391,136 +324,10 @@ def _stop_preempted(run: _Run, phase: Phase, step: int | None) -> None:
     )
 
 
-def _phase_trainer(
-    run: _Run, phase: Phase, model: Any, examples: list[Example], batch: int, accum: int, checkpoints: Path
-) -> Any:
-    import datasets
-    from datasets import Dataset
-    from transformers import ProgressCallback
-    from trl import SFTConfig, SFTTrainer
-
-    recipe = run.recipe
-    args = SFTConfig(
-        output_dir=str(checkpoints),
-        per_device_train_batch_size=batch,
-        per_device_eval_batch_size=batch,
-        gradient_accumulation_steps=accum,
-        num_train_epochs=phase.epochs or recipe.epochs,
-        learning_rate=recipe.learning_rate,
-        lr_scheduler_type=recipe.lr_scheduler,
-        warmup_steps=recipe.warmup_ratio,  # a float below 1 is a fraction of the phase's steps
-        weight_decay=recipe.weight_decay,
-        max_length=recipe.max_length,
-        # The curriculum's order is the order the model sees: no shuffling, no length-sorting packing.
-        train_sampling_strategy="sequential",
-        shuffle_dataset=False,
-        packing=False,
-        # Loss on the answer only: the examples are prompt/completion pairs (see Example.for_trainer).
-        completion_only_loss=True,
-        logging_steps=1,
-        logging_nan_inf_filter=False,  # keep every step's real loss, NaN included
-        save_strategy="steps",
-        save_steps=recipe.save_steps,
-        save_total_limit=recipe.save_total_limit,
-        eval_strategy="no",
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        bf16=run.dtype is not None and "bfloat16" in str(run.dtype),
-        use_cpu=run.device == "cpu",
-        activation_checkpointing=recipe.gradient_checkpointing,
-        ddp_find_unused_parameters=False,  # every adapter parameter takes part in every forward pass
-        dataloader_num_workers=0,
-        report_to="none",
-    )
-    bars = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # the phase's own bar is the progress; TRL's map() bars are noise
-    try:
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list([e.for_trainer() for e in examples]),
-            eval_dataset=Dataset.from_list([e.for_trainer() for e in run.validation]),
-            processing_class=run.tokenizer,
-            callbacks=[resilience.PreemptionCallback(run.latch), *run.callbacks],
-        )
-    finally:
-        if bars:
-            datasets.enable_progress_bars()
-    trainer.pop_callback(ProgressCallback)
-    trainer.add_callback(_PhaseProgress(phase))
-    return trainer
-
-
-def _phase_figures(
-    run: _Run,
-    phase: Phase,
-    trainer: Any,
-    peak: PeakMemory,
-    elapsed: float,
-    validation_loss: float | None,
-    batch: int,
-    accum: int,
-    resumed_from: Path | None,
-) -> dict[str, Any]:
-    examples = run.plans[phase.name]
-    # A NaN or infinite loss is kept as null: JSON has no NaN, and a diverged step must still be visible.
-    losses = [_finite(h["loss"]) for h in trainer.state.log_history if "loss" in h and "step" in h]
-    epochs = phase.epochs or run.recipe.epochs
-    lengths = [min(len(ids), run.recipe.max_length) for ids in trainer.train_dataset["input_ids"]]
-    tokens = sum(lengths) * epochs
-    finite = [x for x in losses if x is not None]
-    return {
-        "name": phase.name,
-        "kind": phase.kind,
-        "status": "done",
-        "examples": len(examples),
-        "difficulty_counts": {d: n for d, n in _counts(examples, "difficulty").items()},
-        "domain_counts": _counts(examples, "domain"),
-        "mix": phase.mix,
-        "data_files": {str(p): file_sha256(p) for p in phase.data},
-        "examples_sha256": examples_sha256(examples),
-        "epochs": epochs,
-        "steps": trainer.state.global_step,
-        "final_loss": losses[-1] if losses else None,
-        "mean_loss": statistics.fmean(finite) if finite else None,
-        "losses": losses,
-        "tokens": tokens,
-        "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
-        "wall_s": elapsed,
-        "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
-        "peak_memory_bytes": int(peak.peak_bytes),
-        "memory_measure": _memory_measure(peak),
-        "validation_loss": _finite(validation_loss),
-        "batch_size": batch,
-        "grad_accum": accum,
-        "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
-    }
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _loss_tokens(dataset: Any, max_length: int) -> int:
-    """Tokens the loss is computed on: labels not masked to -100 (TRL builds them from the completion mask)."""
-    if "labels" not in dataset.column_names:
-        return 0
-    return sum(sum(1 for x in labels[:max_length] if x != -100) for labels in dataset["labels"])
-
-
-def _counts(examples: list[Example], attribute: str) -> dict[str, int]:
-    from tunebench.data import DIFFICULTIES
-
-    counts = Counter(getattr(e, attribute) for e in examples)
-    if attribute == "difficulty":
-        return {d: counts.get(d, 0) for d in DIFFICULTIES}
-    return dict(sorted(counts.items()))
-
-
 # --- after the phases -----------------------------------------------------------------------------------
 
 
-def _publish_adapter(run: _Run, last_phase_adapter: Path) -> Path:
+def _publish_adapter(run: TrainingRun, last_phase_adapter: Path) -> Path:
     """Copy the last phase's adapter (and the tokenizer) to `<output dir>/adapter`: the registered model."""
     target = run.output_dir / "adapter"
     if run.is_main:
@@ -531,7 +338,7 @@ def _publish_adapter(run: _Run, last_phase_adapter: Path) -> Path:
     return target
 
 
-def _merge(run: _Run, adapter_dir: Path) -> Path:
+def _merge(run: TrainingRun, adapter_dir: Path) -> Path:
     """Save a merged copy next to the adapter (the adapter itself is already on disk)."""
     from peft import PeftModel
 
@@ -543,12 +350,12 @@ def _merge(run: _Run, adapter_dir: Path) -> Path:
     return target
 
 
-def _finish(run: _Run, adapter_dir: Path, merged_dir: Path | None) -> TrainingRecord:
+def _finish(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None) -> TrainingRecord:
     attempt = run.state.data["attempts"][-1]
     attempt.update(
         finished_at=utc_now(), wall_s=time.perf_counter() - run.clock, outcome="completed", phase=None, step=None
     )
-    record = _build_record(run, adapter_dir, merged_dir)
+    record = build_record(run, adapter_dir, merged_dir, _suite_paths(run.recipe, run.config))
     location = None
     if run.is_main:
         registry_path = Registry(run.config).add(
@@ -564,106 +371,14 @@ def _finish(run: _Run, adapter_dir: Path, merged_dir: Path | None) -> TrainingRe
         location = write_record(record, run.config)
         run.state.data["status"] = "completed"
         run.state.data["record"] = location
-        _save_state(run)
+        run.save_state()
     return TrainingRecord(record, location)
-
-
-def _build_record(run: _Run, adapter_dir: Path, merged_dir: Path | None) -> dict[str, Any]:
-    from tunebench.loading import content_hash
-    from tunebench.provenance import collect
-
-    recipe, state = run.recipe, run.state.data
-    phases = [state["phases"][p.name] for p in recipe.phases]
-    wall = sum(a["wall_s"] for a in state["attempts"])
-    tokens = sum(p["tokens"] for p in phases)
-    hardware = describe_hardware(run.device)
-    key = hardware_key(hardware, run.config.prices, recipe.hardware)
-    batch, accum = _batch_layout(run)
-    notes = [
-        f"out of memory in phase {e['phase']}: batch {e['batch_size_before']} x {e['grad_accum_before']} -> "
-        f"{e['batch_size_after']} x {e['grad_accum_after']}"
-        for e in state["oom_events"]
-    ]
-    notes += [
-        f"preempted in phase {a['phase']} at step {a['step']}, resumed"
-        for a in state["attempts"]
-        if a["outcome"] == "preempted"
-    ]
-    if not state.get("suite_items_checked"):
-        notes.append("no evaluation suite files found: the training data was not checked for contamination")
-    return {
-        "kind": "training",
-        "schema_version": SCHEMA_VERSION,
-        "run_id": state["run_id"],
-        "started_at": state["attempts"][0]["started_at"],
-        "finished_at": state["attempts"][-1]["finished_at"],
-        "source": "measured",
-        "provenance": collect(root=run.config.root),
-        "notes": notes,
-        "status": "completed",
-        "recipe": {"path": str(recipe.path), "sha256": recipe.sha256, "text": recipe.path.read_text(encoding="utf-8")},
-        "model": {"name": recipe.model, "base": run.base_location, "base_hash": content_hash(run.base_path)},
-        "method": recipe.method,
-        "hyperparameters": {
-            "rank": recipe.rank,
-            "alpha": recipe.alpha,
-            "dropout": recipe.dropout,
-            "target_modules": list(recipe.target_modules),
-            "batch_size": batch,
-            "grad_accum": accum,
-            "effective_batch": batch * accum,
-            "epochs": recipe.epochs,
-            "learning_rate": recipe.learning_rate,
-            "lr_scheduler": recipe.lr_scheduler,
-            "warmup_ratio": recipe.warmup_ratio,
-            "weight_decay": recipe.weight_decay,
-            "max_length": recipe.max_length,
-            "seed": recipe.seed,
-            "bf16": "bfloat16" in str(run.dtype),
-            "gradient_checkpointing": recipe.gradient_checkpointing,
-        },
-        "data": {
-            "files": {str(p): file_sha256(p) for ph in recipe.phases for p in ph.data},
-            "validation": {
-                "files": {str(p): file_sha256(p) for p in recipe.validation},
-                "examples": len(run.validation),
-                "sha256": examples_sha256(run.validation),
-            },
-            "contamination": {
-                "suites": [str(p) for p in _suite_paths(recipe, run.config) if Path(p).is_file()],
-                "items_checked": state.get("suite_items_checked", 0),
-            },
-        },
-        "phases": phases,
-        "totals": {
-            "wall_s": wall,
-            "steps": sum(p["steps"] for p in phases),
-            "examples": sum(p["examples"] for p in phases),
-            "tokens": tokens,
-            "tokens_per_s": tokens / wall if wall > 0 else None,
-            "peak_memory_bytes": max(p["peak_memory_bytes"] for p in phases),
-        },
-        "validation_loss": phases[-1]["validation_loss"],
-        "hardware": hardware,
-        # One price unit per GPU process (a node may hold more GPUs than the run uses); the CPU is one unit.
-        "cost": training_cost(wall, key, run.config.prices, hardware["world_size"] if run.device == "cuda" else 1),
-        "output": {
-            "name": recipe.output,
-            "dir": str(run.output_dir),
-            "adapter": str(adapter_dir),
-            "adapter_hash": content_hash(adapter_dir),
-            "merged": str(merged_dir) if merged_dir else None,
-            "registry": None,
-        },
-        "attempts": state["attempts"],
-        "oom_events": state["oom_events"],
-    }
 
 
 # --- state, manifests, progress ---------------------------------------------------------------------------
 
 
-def _begin_attempt(run: _Run) -> None:
+def _begin_attempt(run: TrainingRun) -> None:
     data = run.state.data
     data["run_id"] = data.get("run_id") or new_run_id()
     data["status"] = "running"
@@ -677,12 +392,7 @@ def _begin_attempt(run: _Run) -> None:
             "step": None,
         }
     )
-    _save_state(run)
-
-
-def _save_state(run: _Run) -> None:
-    if run.is_main:
-        run.state.save()
+    run.save_state()
 
 
 def _write_manifest(path: Path, examples: list[Example]) -> None:
@@ -692,43 +402,3 @@ def _write_manifest(path: Path, examples: list[Example]) -> None:
         json.dumps({"id": e.id, "domain": e.domain, "difficulty": e.difficulty, "where": e.where}) for e in examples
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _memory_measure(peak: PeakMemory) -> str:
-    """Return how a phase's peak was measured: CUDA's max allocated, Linux's exact peak RSS, or sampled RSS."""
-    if peak.kind == "cuda":
-        return "cuda_max_allocated"
-    return "rss_peak" if peak.exact else "rss_sampled"
-
-
-class _PhaseProgress(TrainerCallback):
-    """A progress bar per phase, named after it, with the latest step loss beside it."""
-
-    def __init__(self, phase: Phase):
-        self.phase, self.bar = phase, None
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        from tqdm.auto import tqdm
-
-        if state.is_world_process_zero:
-            self.bar = tqdm(
-                total=state.max_steps,
-                initial=state.global_step,
-                dynamic_ncols=True,
-                desc=f"phase {self.phase.name} ({self.phase.kind})",
-                unit="step",
-            )
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.bar is not None:
-            self.bar.n = state.global_step
-            self.bar.refresh()
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.bar is not None and logs and "loss" in logs:
-            self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

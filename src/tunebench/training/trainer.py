@@ -1,0 +1,162 @@
+"""The TRL/PEFT plumbing of a phase: the base model, its adapter, the SFTConfig and SFTTrainer, the progress bar.
+
+`run.py` says what happens in which order; this module says how transformers, peft and trl are asked to do it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from tunebench.data import Example
+from tunebench.training import resilience
+from tunebench.training.context import TrainingRun
+from tunebench.training.recipe import Phase, Recipe
+
+__all__ = ["load_base_model", "attach_adapter", "phase_trainer", "PhaseProgress"]
+
+
+def load_base_model(path: str, recipe: Recipe, dtype: Any) -> Any:
+    """Load the base for training: in `dtype`, or 4-bit NF4 (prepared for k-bit training) for a q-method."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if recipe.quantized:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+    base = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if recipe.quantized:
+        from peft import prepare_model_for_kbit_training
+
+        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=recipe.gradient_checkpointing)
+    return base
+
+
+def attach_adapter(run: TrainingRun, start_adapter: Path | None) -> Any:
+    """Return the base wrapped in a trainable adapter: fresh (seeded) for the first phase, else loaded."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import set_seed
+
+    if start_adapter is not None:
+        return PeftModel.from_pretrained(run.base, str(start_adapter), is_trainable=True)
+    recipe = run.recipe
+    set_seed(recipe.seed)  # the same seed gives the same initial adapter, after an OOM restart or a resume
+    lora = LoraConfig(
+        r=recipe.rank,
+        lora_alpha=recipe.alpha,
+        lora_dropout=recipe.dropout,
+        target_modules=list(recipe.target_modules),
+        use_dora=recipe.use_dora,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(run.base, lora)
+
+
+def phase_trainer(
+    run: TrainingRun, phase: Phase, model: Any, examples: list[Example], batch: int, accum: int, checkpoints: Path
+) -> Any:
+    """Return the phase's SFTTrainer: the curriculum's order, answer-only loss, a checkpoint every save_steps."""
+    import datasets
+    from datasets import Dataset
+    from transformers import ProgressCallback
+    from trl import SFTTrainer
+
+    args = sft_config(run, phase, batch, accum, checkpoints)
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # the phase's own bar is the progress; TRL's map() bars are noise
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list([e.for_trainer() for e in examples]),
+            eval_dataset=Dataset.from_list([e.for_trainer() for e in run.validation]),
+            processing_class=run.tokenizer,
+            callbacks=[resilience.PreemptionCallback(run.latch), *run.callbacks],
+        )
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    trainer.pop_callback(ProgressCallback)
+    trainer.add_callback(PhaseProgress(phase))
+    return trainer
+
+
+def sft_config(run: TrainingRun, phase: Phase, batch: int, accum: int, checkpoints: Path) -> Any:
+    """The phase's `trl.SFTConfig`, built from the recipe."""
+    from trl import SFTConfig
+
+    recipe = run.recipe
+    return SFTConfig(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=batch,
+        gradient_accumulation_steps=accum,
+        num_train_epochs=phase.epochs or recipe.epochs,
+        learning_rate=recipe.learning_rate,
+        lr_scheduler_type=recipe.lr_scheduler,
+        warmup_steps=recipe.warmup_ratio,  # a float below 1 is a fraction of the phase's steps
+        weight_decay=recipe.weight_decay,
+        max_length=recipe.max_length,
+        # The curriculum's order is the order the model sees: no shuffling, no length-sorting packing.
+        train_sampling_strategy="sequential",
+        shuffle_dataset=False,
+        packing=False,
+        # Loss on the answer only: the examples are prompt/completion pairs (see Example.for_trainer).
+        completion_only_loss=True,
+        logging_steps=1,
+        logging_nan_inf_filter=False,  # keep every step's real loss, NaN included
+        save_strategy="steps",
+        save_steps=recipe.save_steps,
+        save_total_limit=recipe.save_total_limit,
+        eval_strategy="no",
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        bf16=run.dtype is not None and "bfloat16" in str(run.dtype),
+        use_cpu=run.device == "cpu",
+        activation_checkpointing=recipe.gradient_checkpointing,
+        ddp_find_unused_parameters=False,  # every adapter parameter takes part in every forward pass
+        dataloader_num_workers=0,
+        report_to="none",
+    )
+
+
+class PhaseProgress(TrainerCallback):
+    """A progress bar per phase, named after it, with the latest step loss beside it."""
+
+    def __init__(self, phase: Phase):
+        self.phase, self.bar = phase, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from tqdm.auto import tqdm
+
+        if state.is_world_process_zero:
+            self.bar = tqdm(
+                total=state.max_steps,
+                initial=state.global_step,
+                dynamic_ncols=True,
+                desc=f"phase {self.phase.name} ({self.phase.kind})",
+                unit="step",
+            )
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.n = state.global_step
+            self.bar.refresh()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
