@@ -118,7 +118,7 @@ def _write(outcome: RunOutcome, settings: Settings, store) -> None:
 
 def _render_log(outcome: RunOutcome, settings: Settings) -> None:
     try:
-        from tunebench.report.markdown import render_log_file
+        from tunebench.report.publishing import render_log_file
     except ImportError:
         return  # the log renderer is optional: the record is the source of truth
     if settings.history != settings.config.history_uri:
@@ -139,7 +139,7 @@ def _render_log(outcome: RunOutcome, settings: Settings) -> None:
 
 def _publish_remote_log(outcome: RunOutcome, settings: Settings) -> None:
     """`--history gs://...`: the shared log beside that history is replaced; the local log is left alone."""
-    from tunebench.report.markdown import publish_remote_log
+    from tunebench.report.publishing import publish_remote_log
 
     try:
         outcome.log_path = publish_remote_log(replace(settings.config, history=settings.history))[0]

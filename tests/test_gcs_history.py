@@ -146,7 +146,7 @@ def test_a_gs_history_log_render_publishes_the_log_beside_the_history_listing_ev
     from record_factory import random_eval
 
     from tunebench.config import load_config
-    from tunebench.report.markdown import render_log_file
+    from tunebench.report.publishing import render_log_file
 
     history = gcs.uri("ci/history")
     project.write(f'[tool.tunebench]\nhistory = "{history}"\nlog = "BENCHMARK_LOG.md"\n')

@@ -10,7 +10,8 @@ import pytest
 from record_factory import note, random_eval, training_record
 
 from tunebench.history.importer import parse_log
-from tunebench.report.markdown import render_log, render_log_file
+from tunebench.report.markdown import render_log
+from tunebench.report.publishing import render_log_file
 
 SEED = Path(__file__).parent / "data" / "seed_log.md"
 

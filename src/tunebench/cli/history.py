@@ -119,7 +119,7 @@ def import_log(args: argparse.Namespace) -> int:
 # -- list ---------------------------------------------------------------------------------------------------
 def summarize(record: dict[str, Any]) -> dict[str, str]:
     """Return {run_id, kind, source, date, model, summary} for one record of any kind."""
-    from tunebench.report.markdown import dollars, format_interval, format_percent
+    from tunebench.report.formatting import dollars, format_interval, format_percent
     from tunebench.report.views import EvalView, TrainingView
 
     kind = record.get("kind", "?")
@@ -237,7 +237,7 @@ def show_record(args: argparse.Namespace) -> int:
 
 
 def _details(record: dict[str, Any]) -> list[str]:
-    from tunebench.report.markdown import format_interval, format_percent
+    from tunebench.report.formatting import format_interval, format_percent
     from tunebench.report.views import EvalView, TrainingView
 
     kind = record.get("kind")

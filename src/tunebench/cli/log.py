@@ -29,7 +29,8 @@ def render_log(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from tunebench.config import load_config
-    from tunebench.report.markdown import RENDER_COMMAND, render_log_file
+    from tunebench.report.markdown import RENDER_COMMAND
+    from tunebench.report.publishing import render_log_file
 
     config = load_config()
     if args.history:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tunebench.errors import RecordError
-from tunebench.report.markdown import DASH, format_interval, format_percent
+from tunebench.report.formatting import DASH, format_interval, format_percent
 from tunebench.report.views import EvalView, Proportion
 from tunebench.stats import mcnemar_exact
 from tunebench.table import format_table

@@ -7,29 +7,25 @@ the same bytes.
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from tunebench.memory import format_bytes
+from tunebench.report.formatting import (
+    DASH,
+    cell_text,
+    dollars,
+    escape_cell,
+    format_duration,
+    format_interval,
+    format_number,
+    format_percent,
+    format_seconds,
+)
 from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView
 
-__all__ = [
-    "render_log",
-    "render_log_file",
-    "publish_remote_log",
-    "format_percent",
-    "format_interval",
-    "dollars",
-    "write_replacing",
-    "DASH",
-    "RENDER_COMMAND",
-]
+__all__ = ["render_log", "RENDER_COMMAND"]
 
-DASH = "—"
 RENDER_COMMAND = "tunebench log render"
 _DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 _PHASE_KINDS = {
@@ -72,131 +68,11 @@ def render_log(
     return "\n---\n\n".join(part.rstrip("\n") + "\n" for part in parts)
 
 
-def render_log_file(
-    config: Any, out: Path | str | None = None, *, command: str = RENDER_COMMAND, with_plots: bool = True
-) -> Path:
-    """Render the history of `config` to `out` (default: the configured log) with its plots; return the path.
-
-    With a `gs://` history the log is also published beside it (`<history>/<log name>`), see
-    `publish_remote_log`, so CI jobs on several machines share one log that lists every run.
-    """
-    target = Path(out) if out is not None else Path(config.log)
-    if config.history_uri.startswith("gs://"):
-        # The shared log's last render read the history after the object it replaced: reuse those records.
-        records = publish_remote_log(config, command=command, log_name=target.name)[1]
-    else:
-        records = _read_history(config)
-    plots = {}
-    if with_plots:
-        from tunebench.report.plots import render_plots
-
-        plots = render_plots(records, target.parent / f"{target.stem}_plots", relative_to=target.parent)
-    text = _render_config_history(config, records, command, plots)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_replacing(target, text.encode("utf-8"))
-    return target
-
-
-def publish_remote_log(
-    config: Any, *, command: str = RENDER_COMMAND, log_name: str | None = None
-) -> tuple[str, list[dict[str, Any]]]:
-    """Replace the log object beside a `gs://` history with a fresh render; return its URI and the records.
-
-    The write is conditional on the generation read (`publish_text_replacing`) and the history is read
-    again on every attempt, after the object was read, so concurrent CI jobs never drop a run. The
-    remote log has no plots: its PNGs stay with the local copy.
-    """
-    from tunebench.storage import publish_text_replacing
-
-    uri = f"{config.history_uri.rstrip('/')}/{log_name or Path(config.log).name}"
-    read: list[list[dict[str, Any]]] = []
-
-    def render(_current: str | None) -> str:
-        read.append(_read_history(config))
-        return _render_config_history(config, read[-1], command, {})
-
-    publish_text_replacing(uri, render)
-    return uri, read[-1]
-
-
-def _read_history(config: Any) -> list[dict[str, Any]]:
-    from tunebench.history.store import open_store
-
-    result = open_store(config.history_uri).read_all()
-    for problem in result.problems:
-        print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
-    return result.records
-
-
-def _render_config_history(config: Any, records: list[dict[str, Any]], command: str, plots: dict) -> str:
-    from tunebench.registry import Registry
-
-    status = {entry.name: entry.status for entry in Registry(config).entries()}
-    return render_log(records, command=command, history_location=config.history, plots=plots, registry_status=status)
-
-
-def write_replacing(target: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `target` and rename it over `target`: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# -- formatting ---------------------------------------------------------------------------------------------
-def format_percent(value: float | None, digits: int = 1) -> str:
-    """Return a proportion 0..1 as "62.0%", or "—"."""
-    return DASH if value is None else f"{100 * value:.{digits}f}%"
-
-
-def format_interval(low: float | None, high: float | None) -> str:
-    """Return a 95% interval as "[52.2%, 71.0%]", or "—"."""
-    return DASH if low is None or high is None else f"[{format_percent(low)}, {format_percent(high)}]"
-
-
-def _number(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return DASH
-    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
-        return f"{int(value):,}"
-    return f"{value:.{digits}f}"
-
-
-def _seconds(value: float | None) -> str:
-    return DASH if value is None else f"{value:.2f}s"
-
-
-def _minutes(seconds: float | None) -> str:
-    if seconds is None:
-        return DASH
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
-
-
-def dollars(value: float | None, approximate: bool = False) -> str:
-    """Return USD as "$1.75" (or "$0.0012" below a cent, "~$1.75" when approximate), or "—"."""
-    if value is None:
-        return DASH
-    text = f"${value:.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
-    return ("~" if approximate else "") + text
-
-
-def _escape(text: Any) -> str:
-    """Return a measured value as a table cell: pipes escaped, newlines folded."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
+# -- Markdown -----------------------------------------------------------------------------------------------
 def _table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("-" * max(3, len(c) + 2) for c in columns) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
-
-
-def _cell_text(cell: dict[str, Any] | None) -> str:
-    return DASH if cell is None else cell["text"]
 
 
 def _bold(text: str) -> str:
@@ -285,13 +161,13 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         ("GPU", run.hardware),
         ("VM", run.host or DASH),
     ]
-    lines += _table(["Attribute", "Value"], [(f"**{k}**", _escape(v)) for k, v in attributes]) + [""]
+    lines += _table(["Attribute", "Value"], [(f"**{k}**", escape_cell(v)) for k, v in attributes]) + [""]
     lines += ["**Training Data:**"] + _table(["Phase", "Examples", "Difficulty Mix"], _data_rows(run)) + [""]
     lines += ["**Hyperparameters:**"] + _table(["Parameter", "Value"], _hyper_rows(run)) + [""]
     lines += ["**Training Results:**"]
     lines += _table(["Phase", "Final Loss", "Mean Loss", "Steps", "Time", "Tokens/s"], _result_rows(run)) + [""]
     if run.validation_loss is not None:
-        lines += [f"**Validation Loss:** {_number(run.validation_loss)}", ""]
+        lines += [f"**Validation Loss:** {format_number(run.validation_loss)}", ""]
     evaluation = history.latest_eval_of(run.output_name)
     if evaluation is not None:
         lines += [f"**Inference Test Results** (eval run `{evaluation.run_id}`, {evaluation.date}):"]
@@ -299,7 +175,7 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
     for section, title in NOTE_TITLES.items():
         notes = history.notes_for(run.run_id, section)
         if notes:
-            lines += [f"**{title}:**"] + [f"- {_escape(n)}" for n in notes] + [""]
+            lines += [f"**{title}:**"] + [f"- {escape_cell(n)}" for n in notes] + [""]
     lines += [
         f"**Output Model:** `{run.output_name}` (`{run.output_location or DASH}`)",
         "",
@@ -335,8 +211,10 @@ def _mix(phase: Any) -> str:
 
 
 def _data_rows(run: TrainingView) -> list[tuple[str, ...]]:
-    rows = [(_phase_label(p), _number(p.get("examples")), _mix(p)) for p in run.phases]
-    rows.append(("**Total**", _bold(_number(run.examples)), "Curriculum progression" if len(run.phases) > 1 else ""))
+    rows = [(_phase_label(p), format_number(p.get("examples")), _mix(p)) for p in run.phases]
+    rows.append(
+        ("**Total**", _bold(format_number(run.examples)), "Curriculum progression" if len(run.phases) > 1 else "")
+    )
     return rows
 
 
@@ -357,7 +235,7 @@ def _hyper_rows(run: TrainingView) -> list[tuple[str, str]]:
         ("Max Length", hp.get("max_length")),
         ("Seed", hp.get("seed")),
     ]
-    return [(name, DASH if value is None else _escape(value)) for name, value in rows]
+    return [(name, DASH if value is None else escape_cell(value)) for name, value in rows]
 
 
 def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
@@ -367,20 +245,20 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
         rows.append(
             (
                 _phase_label(phase),
-                _number(phase.get("final_loss")),
-                _number(phase.get("mean_loss")),
-                _number(phase.get("steps")),
-                _minutes(phase.get("wall_s")),
+                format_number(phase.get("final_loss")),
+                format_number(phase.get("mean_loss")),
+                format_number(phase.get("steps")),
+                format_duration(phase.get("wall_s")),
                 DASH if tps is None else f"{tps:,.0f}",
             )
         )
     rows.append(
         (
             "**Total**",
-            _bold(_number(run.final_loss)),
+            _bold(format_number(run.final_loss)),
             DASH,
-            _bold(_number(run.total_steps)),
-            _bold(_minutes(run.total_seconds)),
+            _bold(format_number(run.total_steps)),
+            _bold(format_duration(run.total_seconds)),
             DASH,
         )
     )
@@ -397,8 +275,8 @@ def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
         rows.append(
             (
                 domain,
-                _seconds(latency.get(domain)),
-                _number(quality.get(domain), 1),
+                format_seconds(latency.get(domain)),
+                format_number(quality.get(domain), 1),
                 DASH if share is None else f"{format_percent(share.value)} ({share.k}/{share.n})",
             )
         )
@@ -410,7 +288,7 @@ def _imported_table(rows: list[dict[str, Any]], columns: list[str]) -> list[list
     out = []
     for row in rows:
         written = dict(zip(row["columns"], row["cells"], strict=False))
-        out.append([_cell_text(written.get(column)) for column in columns])
+        out.append([cell_text(written.get(column)) for column in columns])
     return out
 
 
@@ -427,13 +305,13 @@ def _model_comparison(history: History) -> str:
         values = {
             "Model": run.output_name,
             "Method": _method(run),
-            "Data": _number(run.examples),
-            "Loss": _number(run.final_loss),
-            "Val Loss": _number(run.validation_loss),
-            "Time": _minutes(run.total_seconds),
+            "Data": format_number(run.examples),
+            "Loss": format_number(run.final_loss),
+            "Val Loss": format_number(run.validation_loss),
+            "Time": format_duration(run.total_seconds),
             "GPU": run.hardware,
         }
-        measured.append([_escape(values.get(c, DASH)) for c in columns])
+        measured.append([escape_cell(values.get(c, DASH)) for c in columns])
     rows = measured + _imported_table(imported, columns)
     body = _table(columns, rows) if rows else ["_No training runs recorded._"]
     return "\n".join(["## Model Comparison", "", *body])
@@ -465,15 +343,15 @@ def _benchmark(history: History) -> str:
             "Accuracy": format_percent(accuracy and accuracy.value),
             "95% Interval": format_interval(accuracy and accuracy.low, accuracy and accuracy.high),
             "Questions": DASH if accuracy is None else f"{accuracy.k}/{accuracy.n}",
-            "Avg Latency": _seconds(run.mean_latency_s),
-            "Quality (1-5)": _number(run.quality, 2),
+            "Avg Latency": format_seconds(run.mean_latency_s),
+            "Quality (1-5)": format_number(run.quality, 2),
             "Gate": run.gate_verdict,
             "Peak Memory": _peak_memory(run.record.get("resources")),
             "Run": f"`{run.run_id}`",
             "Date": run.date,
             "Notes": _eval_notes(run, history),
         }
-        measured.append([_escape(values.get(c, DASH)) for c in columns])
+        measured.append([escape_cell(values.get(c, DASH)) for c in columns])
     subtitle = next((r["subtitle"] for r in imported if r.get("subtitle")), None) or "Evaluation Benchmark"
     rows = measured + _imported_table(imported, columns)
     lines = ["## Benchmark Evaluation Results", "", f"### {subtitle}", ""]
@@ -506,8 +384,8 @@ def _run_notes(history: History) -> str:
     lines = []
     for target in sorted(t for t in history.notes if t not in sessions):
         what = described.get(target, "a run that is not in the history")
-        lines.append(f"**`{target}`** ({_escape(what)}):")
-        lines += [f"- {NOTE_TITLES[n['section']]}: {_escape(n['text'])}" for n in history.notes[target]]
+        lines.append(f"**`{target}`** ({escape_cell(what)}):")
+        lines += [f"- {NOTE_TITLES[n['section']]}: {escape_cell(n['text'])}" for n in history.notes[target]]
         lines.append("")
     return "\n".join(["## Run Notes", "", *lines]) if lines else ""
 
@@ -541,11 +419,11 @@ def _gate_details(history: History) -> list[str]:
                     [
                         f"`{run.run_id}`",
                         run.model,
-                        _escape(check.get("rule", "?")),
+                        escape_cell(check.get("rule", "?")),
                         _gate_value(check.get("value")),
                         _gate_value(check.get("limit")),
                         _gate_value(check.get("baseline")),
-                        _escape(check.get("detail", "")),
+                        escape_cell(check.get("detail", "")),
                     ]
                 )
     return lines + _table(["Run", "Model", "Rule", "Value", "Limit", "Baseline", "Detail"], rows)
@@ -554,7 +432,7 @@ def _gate_details(history: History) -> list[str]:
 def _gate_value(value: Any) -> str:
     if value is None:
         return DASH
-    return f"{value:.4g}" if isinstance(value, float) else _escape(value)
+    return f"{value:.4g}" if isinstance(value, float) else escape_cell(value)
 
 
 def _registry(history: History, status: Mapping[str, str]) -> str:
@@ -567,7 +445,7 @@ def _registry(history: History, status: Mapping[str, str]) -> str:
             "Path": f"`{run.output_location}`" if run.output_location else DASH,
             "Status": status.get(run.output_name, DASH).capitalize() if run.output_name in status else DASH,
         }
-        measured.append([_escape(values.get(c, DASH)) for c in columns])
+        measured.append([escape_cell(values.get(c, DASH)) for c in columns])
     rows = measured + _imported_table(imported, columns)
     title = next((r["section"] for r in imported), "Model Registry")
     body = _table(columns, rows) if rows else ["_No models recorded._"]
@@ -584,10 +462,10 @@ def _cost(history: History, numbers: dict[str, int]) -> str:
         values = {
             "Session": f"Session {numbers[run.run_id]} ({run.output_name})",
             "GPU": run.cost_hardware or run.hardware,
-            "Duration": _minutes(run.total_seconds),
+            "Duration": format_duration(run.total_seconds),
             "Cost": dollars(run.cost_usd),
         }
-        rows.append([_escape(values.get(c, DASH)) for c in columns])
+        rows.append([escape_cell(values.get(c, DASH)) for c in columns])
         cells.append({"text": values["Cost"], "value": run.cost_usd})
     rows += _imported_table(imported, columns)
     cells += [dict(zip(r["columns"], r["cells"], strict=False)).get("Cost") or {"value": None} for r in imported]

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tunebench.report.markdown import dollars as _dollars
-from tunebench.report.markdown import write_replacing
+from tunebench.report.formatting import dollars as _dollars
 from tunebench.report.views import EvalView, History, TrainingView
+from tunebench.storage.local import write_atomic
 
 __all__ = ["render_plots", "PLOTS"]
 
@@ -67,7 +67,7 @@ def _save(figure: Any, target: Path) -> None:
     # No software/date metadata: the same history draws the same bytes.
     figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     plt.close(figure)
-    write_replacing(target, buffer.getvalue())
+    write_atomic(target, buffer.getvalue())
 
 
 def _figure(width: float = 9.0, height: float = 4.8):

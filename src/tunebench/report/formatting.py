@@ -1,0 +1,72 @@
+"""How the report writes a value: percentages, intervals, numbers, durations, dollars and table cells.
+
+A value nobody measured is written as `DASH`. These are shared by the Markdown log, the terminal tables
+(`tunebench history`, `compare`) and the plots, so a figure reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "DASH",
+    "format_percent",
+    "format_interval",
+    "format_number",
+    "format_seconds",
+    "format_duration",
+    "dollars",
+    "escape_cell",
+    "cell_text",
+]
+
+DASH = "—"
+
+
+def format_percent(value: float | None, digits: int = 1) -> str:
+    """Return a proportion 0..1 as "62.0%", or "—"."""
+    return DASH if value is None else f"{100 * value:.{digits}f}%"
+
+
+def format_interval(low: float | None, high: float | None) -> str:
+    """Return a 95% interval as "[52.2%, 71.0%]", or "—"."""
+    return DASH if low is None or high is None else f"[{format_percent(low)}, {format_percent(high)}]"
+
+
+def format_number(value: float | None, digits: int = 4) -> str:
+    """Return "12,345" for a whole number from 1000 up (and for any int), else `digits` decimals, or "—"."""
+    if value is None:
+        return DASH
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{value:.{digits}f}"
+
+
+def format_seconds(value: float | None) -> str:
+    """Return seconds as "1.25s", or "—"."""
+    return DASH if value is None else f"{value:.2f}s"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return a duration as "12.5 min" from a minute up, else "42.0 s", or "—"."""
+    if seconds is None:
+        return DASH
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def dollars(value: float | None, approximate: bool = False) -> str:
+    """Return USD as "$1.75" (or "$0.0012" below a cent, "~$1.75" when approximate), or "—"."""
+    if value is None:
+        return DASH
+    text = f"${value:.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+    return ("~" if approximate else "") + text
+
+
+def escape_cell(text: Any) -> str:
+    """Return a measured value as a Markdown table cell: pipes escaped, newlines folded."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def cell_text(cell: dict[str, Any] | None) -> str:
+    """Return an imported cell as it was written, or "—" where the row has no such column."""
+    return DASH if cell is None else cell["text"]

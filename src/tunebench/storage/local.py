@@ -1,0 +1,57 @@
+"""Local files written whole: a reader, or a crash, sees the old file or the new one, never half of one.
+
+The bytes go to a hidden temp file in the target's folder (same filesystem, so the rename is atomic),
+which is fsynced before it is renamed over the target; the folder is fsynced after, so the rename itself
+survives a power cut. Any error removes the temp file. Leftovers of a `kill -9` are hidden `.*.partial`
+files, which no reader lists.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["write_atomic", "write_temp", "fsync_folder"]
+
+TEMP_SUFFIX = ".partial"
+
+
+def write_atomic(path: Path | str, data: bytes | str) -> None:
+    """Replace the file `path` with `data` (str is written as UTF-8) atomically and durably."""
+    target = Path(path)
+    tmp = write_temp(target.parent, data.encode("utf-8") if isinstance(data, str) else data, f".{target.name}.")
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_folder(target.parent)
+
+
+def write_temp(folder: Path, data: bytes, prefix: str, suffix: str = TEMP_SUFFIX) -> Path:
+    """Return a new temp file in `folder` holding `data`, fsynced; on any error it is removed and the error raised."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush `folder`'s entries (a rename or link in it) to disk, where the filesystem allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders; the data file itself was fsynced
+    finally:
+        os.close(fd)
