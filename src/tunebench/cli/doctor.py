@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from tunebench.table import format_table
 
@@ -41,12 +42,33 @@ def run_doctor(args: argparse.Namespace) -> int:
     marks = {True: "ok", False: "FAIL", None: "?"}
     rows = [(c.name, marks[c.ok], c.detail, c.fix or "") for c in checks]
     print(format_table(["check", "result", "detail", "fix"], rows))
-    from tunebench.memory import doctor_lines  # estimates from config.json only: nothing loads
-
-    for line in doctor_lines(config, getattr(args, "model", None), recipe):
+    for line in memory_lines(config, getattr(args, "model", None), recipe):
         print(line)
     failed = [c.name for c in checks if c.ok is False]
     if failed:
         print(f"{len(failed)} check(s) would refuse a training run: {', '.join(failed)}")
         return 1
     return 0
+
+
+def memory_lines(config: Any, model: str | None = None, recipe: Any = None) -> list[str]:
+    """Return doctor's memory lines: estimates (from config files only) for a registry model and/or a recipe."""
+    from tunebench.errors import TunebenchError
+    from tunebench.memory import estimate_for_entry, estimate_for_recipe
+    from tunebench.registry import Registry
+
+    lines = []
+    name = model or (None if recipe is not None else config.default_model)
+    if name:
+        try:
+            estimates = estimate_for_entry(Registry(config).get(name), config)
+            lines += [f"memory {name}: {e.describe()}" for e in estimates.values()]
+        except TunebenchError as exc:
+            lines.append(f"memory {name}: not estimated ({exc})")
+    if recipe is not None:
+        estimate = estimate_for_recipe(recipe, config)
+        lines.append(
+            f"memory recipe {recipe.output}: "
+            + (estimate.describe() if estimate else "not estimated (the base config.json is not local)")
+        )
+    return lines

@@ -1,187 +1,32 @@
-"""Memory: estimate a model's peak memory from its config before anything loads, and measure real peaks.
+"""Estimate a model's peak memory from its config alone: pure arithmetic, nothing loads or is read.
 
 The estimate adds up what a run holds at its peak: weights, the adapter, the optimizer states and
 gradients of a training phase, saved activations (or one layer's transient ones at inference), the
 logits, and the KV cache at the probe lengths. Each part is kept by name so a reader sees where the
-memory goes. `PeakMemory` measures the real peak of a block: peak allocated on CUDA, peak resident set
-size on the CPU (reset through `/proc/self/clear_refs` where Linux allows it, else sampled).
+memory goes.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from tunebench.memory.measure import MiB
+from tunebench.units import format_bytes
 
 __all__ = [
     "ModelShape",
     "AdapterShape",
     "MemoryEstimate",
-    "PeakMemory",
     "estimate_eval",
     "estimate_training",
-    "estimate_for_entry",
-    "estimate_for_recipe",
     "estimate_recipe_phase",
-    "doctor_lines",
-    "read_model_config",
-    "current_rss_bytes",
-    "format_bytes",
 ]
 
-MiB = 1 << 20
 DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "int8": 1, "4bit": 0.5}
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # TRL's chunked log-prob tiles (trl/kernels/chunked_logprob.py: tokens per tile; trainer/utils.py: vocab per tile).
 TRL_TOKEN_TILE, TRL_VOCAB_TILE = 4096, 32768
-
-
-# --------------------------------------------------------------------------------------------------
-# Measuring
-# --------------------------------------------------------------------------------------------------
-
-
-def current_rss_bytes() -> int:
-    """Return this process's resident set size in bytes."""
-    import psutil
-
-    return psutil.Process().memory_info().rss
-
-
-def _read_hwm_bytes() -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _reset_hwm() -> bool:
-    # Linux >= 4.0: writing 5 resets the peak RSS (VmHWM) to the current RSS; exact, no sampling.
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
-            refs.write("5")
-    except OSError:
-        return False
-    return _read_hwm_bytes() is not None
-
-
-class PeakMemory:
-    """Context manager: the peak memory reached inside the block, and the level at its start.
-
-    `kind` is "cuda" (peak allocated by torch on the current device) or "rss" (peak resident set size of
-    the process). `peak_bytes` is the absolute peak; `delta_bytes` is the peak above the start level,
-    what the block itself added at its worst moment. Blocks may nest: resetting the process-wide peak
-    for an inner block first hands the peak so far to the enclosing ones.
-    """
-
-    def __init__(self, device: str | None = None, sample_interval_s: float = 0.002):
-        self.kind = "cuda" if (device or "").startswith("cuda") or (device is None and _cuda_ready()) else "rss"
-        self.start_bytes = 0
-        self.peak_bytes = 0
-        self._interval = sample_interval_s
-        self._sampler: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._exact = False
-        self._carried = 0  # peaks seen before an inner block reset the process-wide counter
-
-    @property
-    def exact(self) -> bool:
-        """True when the peak is the counter's own (CUDA, or Linux's VmHWM), False when it was sampled."""
-        return self.kind == "cuda" or self._exact
-
-    @property
-    def delta_bytes(self) -> int:
-        return max(0, self.peak_bytes - self.start_bytes)
-
-    def __enter__(self) -> PeakMemory:
-        if self.kind == "cuda":
-            import torch
-
-            torch.cuda.synchronize()
-            _hand_over_peak(self.kind, torch.cuda.max_memory_allocated())
-            torch.cuda.reset_peak_memory_stats()
-            self.start_bytes = torch.cuda.memory_allocated()
-            _ACTIVE.append(self)
-            return self
-        self.start_bytes = current_rss_bytes()
-        _hand_over_peak(self.kind, _read_hwm_bytes() or 0)
-        self._exact = _reset_hwm()
-        if self._exact:
-            _ACTIVE.append(self)
-        else:
-            self.peak_bytes = self.start_bytes
-            self._sampler = threading.Thread(target=self._sample, name="tunebench-peak-rss", daemon=True)
-            self._sampler.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self.kind == "cuda":
-            import torch
-
-            torch.cuda.synchronize()
-            self.peak_bytes = max(torch.cuda.max_memory_allocated(), self._carried)
-            _ACTIVE.remove(self)
-            return
-        if self._exact:
-            self.peak_bytes = max(_read_hwm_bytes() or 0, self._carried, self.start_bytes)
-            _ACTIVE.remove(self)
-            return
-        self._stop.set()
-        if self._sampler is not None:
-            self._sampler.join()
-        self.peak_bytes = max(self.peak_bytes, current_rss_bytes())
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, current_rss_bytes())
-            time.sleep(self._interval)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the measurement as JSON-ready values (MiB, rounded), for records and benchmark tables."""
-        return {
-            "kind": self.kind,
-            "peak_mb": round(self.peak_bytes / MiB, 1),
-            "delta_mb": round(self.delta_bytes / MiB, 1),
-            "start_mb": round(self.start_bytes / MiB, 1),
-        }
-
-
-_ACTIVE: list[PeakMemory] = []  # open blocks that rely on a resettable process-wide peak
-
-
-def _hand_over_peak(kind: str, peak: int) -> None:
-    for outer in _ACTIVE:
-        if outer.kind == kind:
-            outer._carried = max(outer._carried, peak)
-
-
-def _cuda_ready() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available() and torch.cuda.is_initialized()
-
-
-def format_bytes(value: float) -> str:
-    """Return `value` bytes as a short human figure: '812 MB', '29.5 GB'."""
-    if value >= 1e9:
-        return f"{value / 1e9:.1f} GB"
-    if value >= 1e6:
-        return f"{value / 1e6:.0f} MB"
-    return f"{value / 1e3:.0f} kB"
-
-
-# --------------------------------------------------------------------------------------------------
-# Estimating
-# --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -452,127 +297,6 @@ def estimate_training(
     return MemoryEstimate("training", parts, assumptions)
 
 
-def read_model_config(folder: str | Path) -> dict[str, Any]:
-    """Return the config.json of a model folder as a dict (no weights are read)."""
-    from tunebench.errors import LoadError
-
-    path = Path(folder) / "config.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise LoadError(f"{path}: cannot read the model config ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise LoadError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
-
-
-def estimate_for_entry(
-    entry: Any,
-    config: Any,
-    *,
-    device: str | None = None,
-    batch_size: int | None = None,
-    seq_len: int = 512,
-    rank: int = 16,
-    use_dora: bool = True,
-    gradient_checkpointing: bool = True,
-) -> dict[str, MemoryEstimate]:
-    """Return {"eval": ..., "training": ...} for a registry entry, reading only its config files.
-
-    The dtype follows `tunebench.loading`: bf16 on a CUDA device, fp32 on the CPU. The eval estimate uses
-    the config's eval settings (batch size, max_new_tokens); the training one a phase of `rank`, DoRA or
-    LoRA, `batch_size` x `seq_len` tokens.
-    """
-    from tunebench.registry import Registry
-
-    registry = Registry(config)
-    folder = _config_folder(entry.base, registry, "config.json")
-    shape = ModelShape.from_config(read_model_config(folder), where=str(Path(folder) / "config.json"))
-    adapter = None
-    if entry.adapter:
-        adapter_folder = _config_folder(entry.adapter, registry, "adapter_config.json")
-        adapter_cfg = json.loads((Path(adapter_folder) / "adapter_config.json").read_text(encoding="utf-8"))
-        adapter = AdapterShape.from_adapter_config(adapter_cfg)
-    on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda")
-    dtype = "bfloat16" if on_gpu else "float32"
-    settings = config.eval
-    eval_estimate = estimate_eval(
-        shape,
-        dtype=dtype,
-        adapter=adapter,
-        merged=True,
-        batch_size=batch_size or settings.batch_size,
-        max_new_tokens=settings.max_new_tokens,
-        device="cuda" if on_gpu else "cpu",
-    )
-    train_adapter = adapter or AdapterShape(rank=rank, use_dora=use_dora)
-    training = estimate_training(
-        shape,
-        train_adapter,
-        dtype=dtype,
-        batch_size=batch_size or 4,
-        seq_len=seq_len,
-        gradient_checkpointing=gradient_checkpointing,
-        fused_loss=True,
-    )
-    return {"eval": eval_estimate, "training": training}
-
-
-def _pulled_folder(uri: str, file_name: str) -> str | None:
-    """Return the newest pulled version folder of `uri` in the cache holding `file_name`, or None."""
-    from tunebench.storage.cache import cache_dir_for
-    from tunebench.storage.location import GcsLocation
-
-    found = sorted(cache_dir_for(GcsLocation.parse(uri)).glob(f"*/{file_name}"), key=lambda p: p.stat().st_mtime)
-    return str(found[-1].parent) if found else None
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
-def _config_folder(location: str, registry: Any, file_name: str) -> str:
-    """Return a local folder holding `location`'s `file_name`, without fetching weights."""
-    from tunebench.errors import LoadError
-    from tunebench.registry import TINY_BASE
-
-    if location == TINY_BASE:
-        from tunebench.tiny import tiny_path
-
-        return str(tiny_path())
-    if location.startswith("gs://"):
-        pulled = _pulled_folder(location, file_name)
-        if pulled is None:
-            raise LoadError(
-                f"{location}: no pulled copy with {file_name} in the cache; the estimate reads only "
-                "local config files (pull the model once: tunebench models pull NAME)"
-            )
-        return pulled
-    local = registry.resolve_local(location)
-    if Path(local).is_dir():
-        return local
-    from huggingface_hub import snapshot_download
-
-    try:  # a hub id already in the local cache (we never download here)
-        return snapshot_download(local, allow_patterns=["*.json"], local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - huggingface_hub raises several unrelated types here
-        raise LoadError(f"{location}: not a local folder and not in the hub cache ({exc})") from None
-
-
-def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) -> MemoryEstimate | None:
-    """Return a recipe's training-phase estimate, or None when its base config.json is not on this machine."""
-    from tunebench.training.preflight import read_base_config
-
-    model_config = read_base_config(recipe, config)
-    if model_config is None:
-        return None
-    on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda") and recipe.device != "cpu"
-    return estimate_recipe_phase(recipe, model_config, on_gpu=on_gpu)
-
-
 def estimate_recipe_phase(recipe: Any, model_config: dict[str, Any], *, on_gpu: bool) -> MemoryEstimate:
     """Return the estimated peak of one of `recipe`'s phases on the base model described by `model_config`."""
     compute = "bfloat16" if on_gpu and recipe.bf16 else "float32"
@@ -588,25 +312,3 @@ def estimate_recipe_phase(recipe: Any, model_config: dict[str, Any], *, on_gpu: 
         gradient_checkpointing=recipe.gradient_checkpointing,
         fused_loss=True,
     )
-
-
-def doctor_lines(config: Any, model: str | None = None, recipe: Any = None) -> list[str]:
-    """Return `tunebench doctor`'s memory lines: estimates for a registry model and/or a recipe's phase."""
-    from tunebench.errors import TunebenchError
-    from tunebench.registry import Registry
-
-    lines = []
-    name = model or (None if recipe is not None else config.default_model)
-    if name:
-        try:
-            estimates = estimate_for_entry(Registry(config).get(name), config)
-            lines += [f"memory {name}: {e.describe()}" for e in estimates.values()]
-        except TunebenchError as exc:
-            lines.append(f"memory {name}: not estimated ({exc})")
-    if recipe is not None:
-        estimate = estimate_for_recipe(recipe, config)
-        lines.append(
-            f"memory recipe {recipe.output}: "
-            + (estimate.describe() if estimate else "not estimated (the base config.json is not local)")
-        )
-    return lines
