@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tunebench.history.importer import import_log, parse_cell, parse_log
+from tunebench.history.importer import import_log, parse_log
 from tunebench.history.records import validate
 from tunebench.history.store import open_store
+from tunebench.markdown_tables import parse_cell
 from tunebench.report.markdown import render_log
 
 SEED = Path(__file__).parent / "data" / "seed_log.md"

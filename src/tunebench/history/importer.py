@@ -23,19 +23,15 @@ from typing import Any
 from tunebench import __version__
 from tunebench.errors import DataError
 from tunebench.history.records import utc_now
+from tunebench.markdown_tables import MarkdownTable, cell_sum, is_table_start, markdown_tables, parse_cell, plain_text
 
 __all__ = [
     "Problem",
     "ImportResult",
     "ImportSummary",
-    "parse_cell",
     "parse_log",
     "import_log",
-    "split_row",
-    "markdown_tables",
-    "MarkdownTable",
     "SUMMARY_TABLES",
-    "cell_sum",
 ]
 
 # The seed's summary sections (its `##` titles) and the table name each becomes in `imported_row.table`.
@@ -47,11 +43,6 @@ SUMMARY_TABLES = {
     "Training Cost Tracking": "cost",
 }
 _SKIPPED_SECTIONS = {"How to Log a Training Session"}
-_MISSING = {"", "tbd", "-", "—", "–", "n/a", "na", "pending?"}
-_NUMBER = re.compile(
-    r"^(?P<approx>~|≈|about\s+)?\s*(?P<dollar>\$)?\s*(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?)"
-    r"\s*(?P<unit>%|s|sec|min|mins|minutes|h|hours|GB|MB|KB|TB|B)?$"
-)
 _SESSION = re.compile(
     r"^###\s+Session\s+(?P<number>\d+)\s*:\s*(?P<title>.*?)\s*\((?P<date>\d{4}-\d{2}-\d{2})\)\s*"
     r"(?P<status>.*)$"
@@ -92,84 +83,6 @@ class ImportSummary:
     problems: list[Problem]
 
 
-@dataclass
-class MarkdownTable:
-    """One Markdown table: the line of its header row, its column titles and its rows of cell texts."""
-
-    line: int
-    columns: list[str]
-    rows: list[list[str]]
-
-
-def parse_cell(text: str) -> dict[str, Any]:
-    """Return `{text, value[, unit][, approximate][, missing]}` for one cell as written (flags only when true)."""
-    written = text.strip()
-    plain = _plain(written)
-    cell: dict[str, Any] = {"text": written, "value": None}
-    match = _NUMBER.match(plain)
-    if match:
-        cell["value"] = _number(match["num"])
-        unit = "$" if match["dollar"] else match["unit"]
-        if unit:
-            cell["unit"] = unit
-        if match["approx"]:
-            cell["approximate"] = True
-    if plain.lower() in _MISSING:
-        cell["missing"] = True
-    return cell
-
-
-def cell_sum(cells: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """Return the sum of numeric cells as a cell (approximate if any part is), or None if none is numeric."""
-    numeric = [c for c in cells if c.get("value") is not None]
-    if not numeric:
-        return None
-    total = round(sum(c["value"] for c in numeric), 10)
-    approximate = any(c.get("approximate") for c in numeric)
-    unit = numeric[0].get("unit")
-    cell: dict[str, Any] = {"text": None, "value": total, "unit": unit}
-    if approximate:
-        cell["approximate"] = True
-    return cell
-
-
-def split_row(line: str) -> list[str]:
-    """Return the cells of a Markdown table row `| a | b |` (pipes inside backticks stay in the cell)."""
-    body = line.strip()
-    body = body[1:] if body.startswith("|") else body
-    body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
-    cells, current, in_code = [], [], False
-    for char in body:
-        if char == "`":
-            in_code = not in_code
-        if char == "|" and not in_code:
-            cells.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    cells.append("".join(current).strip())
-    return cells
-
-
-def markdown_tables(lines: list[str], start: int = 1) -> Iterator[MarkdownTable]:
-    """Yield every table in `lines` (numbered from `start`), skipping fenced code blocks."""
-    index, in_fence = 0, False
-    while index < len(lines):
-        line = lines[index]
-        if line.lstrip().startswith("```"):
-            in_fence = not in_fence
-        elif not in_fence and _is_table_start(lines, index):
-            columns = split_row(line)
-            rows, end = [], index + 2
-            while end < len(lines) and lines[end].lstrip().startswith("|"):
-                rows.append(split_row(lines[end]))
-                end += 1
-            yield MarkdownTable(start + index, columns, rows)
-            index = end
-            continue
-        index += 1
-
-
 def parse_log(text: str, source: str = "TRAINING_BENCHMARK_LOG.md") -> ImportResult:
     """Return the records in a benchmark log's text, and every line that could not be parsed."""
     return _Parser(text.splitlines(), source, hashlib.sha256(text.encode()).hexdigest()).parse()
@@ -206,23 +119,6 @@ def import_log(
         known.add(record["run_id"])
         added.append(record["run_id"])
     return ImportSummary(added, skipped, result.problems)
-
-
-def _plain(text: str) -> str:
-    """Return `text` without Markdown emphasis and code marks."""
-    return text.replace("**", "").replace("`", "").strip()
-
-
-def _number(text: str) -> int | float:
-    number = float(text.replace(",", ""))
-    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
-
-
-def _is_table_start(lines: list[str], index: int) -> bool:
-    if not lines[index].lstrip().startswith("|") or index + 1 >= len(lines):
-        return False
-    separator = split_row(lines[index + 1])
-    return bool(separator) and all(re.fullmatch(r":?-{3,}:?", cell) for cell in separator)
 
 
 def _run_id(*parts: str) -> str:
@@ -340,7 +236,7 @@ class _Parser:
             field_match = _FIELD.match(line)
             if not line or line == "---":
                 index += 1
-            elif _is_table_start(self.lines, index):
+            elif is_table_start(self.lines, index):
                 table = next(markdown_tables(self.lines[index:stop], start=index + 1))
                 yield {
                     "type": "table",
@@ -410,7 +306,7 @@ class _Parser:
         for position, row in enumerate(table.rows):
             line_index = table.line + 1 + position
             cells = [parse_cell(c) for c in self._fit(row, table, position)]
-            label = _plain(cells[0]["text"]) if cells else ""
+            label = plain_text(cells[0]["text"]) if cells else ""
             if name == "cost" and label.lower() == "total":
                 self.cost_total = (line_index, cells)
                 continue
@@ -477,10 +373,10 @@ def _session_summary(blocks: list[dict[str, Any]]) -> dict[str, Any]:
         if block["type"] == "field":
             key = {"Output Model": "output_model", "Commit Hash": "commit"}.get(block["title"])
             if key:
-                summary[key] = _plain(block["value"]["text"])
+                summary[key] = plain_text(block["value"]["text"])
         elif block["type"] == "table" and block["title"] is None and len(block["columns"]) == 2:
             for name_cell, value_cell in block["rows"]:
-                key = _ATTRIBUTES.get(_plain(name_cell["text"]))
+                key = _ATTRIBUTES.get(plain_text(name_cell["text"]))
                 if key:
-                    summary[key] = _plain(value_cell["text"])
+                    summary[key] = plain_text(value_cell["text"])
     return summary

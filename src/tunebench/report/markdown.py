@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tunebench.markdown_tables import cell_sum
 from tunebench.memory import format_bytes
 from tunebench.report.formatting import (
     DASH,
@@ -453,8 +454,6 @@ def _registry(history: History, status: Mapping[str, str]) -> str:
 
 
 def _cost(history: History, numbers: dict[str, int]) -> str:
-    from tunebench.history.importer import cell_sum
-
     imported = history.rows_of("cost")
     columns = _merged_columns(["Session", "GPU", "Duration", "Cost"], imported)
     rows, cells = [], []
