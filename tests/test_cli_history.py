@@ -163,3 +163,11 @@ def test_a_corrupt_record_is_a_warning_by_default_and_fails_with_strict(history,
     assert "20260101T000000Z_broken.json" in err and "skipped" in err
     code, _, err = _run(capsys, "history", "list", "--strict")
     assert code == 2 and "1 unreadable record(s)" in err and "20260101T000000Z_broken.json" in err
+
+
+def test_history_list_refuses_a_file_given_as_the_history(history, capsys, tmp_path):
+    file = tmp_path / "record.json"
+    file.write_text("{}")
+    code, out, err = _run(capsys, "history", "list", "--history", str(file))
+    assert code == 2 and out == ""
+    assert f"history {file}: is a file; expected a history folder" in err and "Traceback" not in err

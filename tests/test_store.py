@@ -206,3 +206,43 @@ def test_open_store_dispatches_on_the_scheme(tmp_path):
     assert isinstance(open_store(f"file://{tmp_path}").backend, LocalBackend)
     with pytest.raises(StorageError, match=r"unknown scheme s3://; expected a local folder or gs://"):
         open_store("s3://bucket/history")
+
+
+def test_each_kind_of_non_record_file_is_named_for_what_it_is(tmp_path):
+    folder = tmp_path / "runs" / "2026"
+    folder.mkdir(parents=True)
+    (folder / "x.json").mkdir()
+    (folder / "empty.json").write_bytes(b"")
+    (folder / "binary.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\x00")
+    (folder / "words.json").write_bytes(b"hello, this is a note\n")
+    (folder / "bad.json").write_bytes(b'{"kind": "eval", "run_id": x}\n')
+    (folder / "cut.json").write_bytes(b'{"kind": "eval", "run_id": "abc')
+    reasons = {Path(p.location).name: p.reason for p in open_store(tmp_path).read_all().problems}
+    assert reasons == {
+        "x.json": "a folder named like a record, not a record file",
+        "empty.json": "an empty file (0 bytes), not a record",
+        "binary.json": "binary data (18 bytes; byte 0 is 0x89), not a record",
+        "words.json": "not JSON (text starting 'hello, this is a not'), not a record",
+        "bad.json": "line 1 column 28: not valid JSON: Expecting value",
+        "cut.json": "line 1: truncated: the JSON ends before the record does (Unterminated string starting at)",
+    }
+
+
+def test_a_file_given_as_the_history_is_refused(tmp_path):
+    file = tmp_path / "history.json"
+    file.write_text("{}")
+    with pytest.raises(StorageError, match=r"history .*history.json: is a file; expected a history folder"):
+        open_store(file)
+
+
+def test_a_stale_temp_file_left_by_kill_9_is_removed_by_the_next_write(tmp_path):
+    folder = tmp_path / "runs" / "2026"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".tmp-killed.part", folder / ".tmp-writing.part"
+    stale.write_bytes(b'{"partial')
+    fresh.write_bytes(b'{"partial')
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    open_store(tmp_path).write(make_record())
+    assert not stale.exists()
+    assert fresh.exists()  # a temp file this young may belong to a writer still running

@@ -297,6 +297,9 @@ def find_baseline(
     same suite files), a model name (its newest such run) or a record id."""
     if spec == "none":
         return BaselineChoice(None, "none requested")
+    rejected = history.problem_for(spec)
+    if rejected is not None and spec not in history.locations:
+        raise RecordError(f"baseline {spec}: the record at {rejected.location} cannot be trusted: {rejected.reason}")
     if spec in history.locations:
         record = next(r for r in history.records if r["run_id"] == spec)
         if record.get("kind") != "eval":

@@ -4,7 +4,9 @@ Records live at `runs/<YYYY>/<UTC stamp>_<run id>.json` under the store's root. 
 whole to a temporary file in the same folder, fsynced, then published with `os.link`, which fails
 instead of overwriting; the folder is fsynced after. No file is ever rewritten, so concurrent writers,
 `kill -9` and a full disk cannot lose or corrupt a published record: the worst they leave is a hidden
-`.tmp-*` file that readers ignore.
+`.tmp-*.part` file that readers ignore and the next write removes once it is older than `STALE_TEMP`.
+Every stored record is sealed with a content checksum and checked for consistent numbers on read
+(`history.integrity`); one that fails is a problem reported by its location, never a record.
 
 Backends are small: `create(name, data)`, `list()`, `read(name)`, `location(name)`. `open_store`
 picks one by the URI's scheme; `gs://` is served by `tunebench.storage.gcs` (see `REMOTE_BACKENDS`).
@@ -16,12 +18,14 @@ import importlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from tunebench.errors import RecordError, StorageError
+from tunebench.history.integrity import check_consistency, seal, unseal
 from tunebench.history.records import parse_utc, to_json, utc_stamp, validate
 
 __all__ = [
@@ -31,16 +35,20 @@ __all__ = [
     "ReadResult",
     "Problem",
     "open_store",
+    "parse_record_bytes",
     "record_name",
     "is_future",
     "REMOTE_BACKENDS",
     "CLOCK_SKEW",
+    "STALE_TEMP",
 ]
 
 # scheme -> (module, class): the class is built with the URI and implements the Backend protocol.
 REMOTE_BACKENDS: dict[str, tuple[str, str]] = {"gs": ("tunebench.storage.gcs", "GCSHistoryBackend")}
 # A record stamped later than now + this is "from the future": flagged, and never a baseline.
 CLOCK_SKEW = timedelta(minutes=5)
+# A writer's temp file lives milliseconds; one this old was left by a killed writer and is removed.
+STALE_TEMP = timedelta(minutes=10)
 
 
 class Backend(Protocol):
@@ -74,6 +82,7 @@ class LocalBackend:
         target = self.root / name
         try:
             self._make_folders(target.parent)
+            self._remove_stale_temp_files()
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
         except OSError as exc:
             raise StorageError(
@@ -99,22 +108,36 @@ class LocalBackend:
         _fsync_folder(target.parent)
 
     def list(self) -> list[str]:
-        """Return `runs/**/*.json` names, sorted; hidden temp files are not records."""
+        """Return `runs/**/*.json` names, sorted; hidden temp files are not records.
+
+        Anything else named `*.json` (a folder, a socket) is listed too, so `read` can say what it is
+        instead of it being skipped silently.
+        """
         runs = self.root / "runs"
         if not runs.is_dir():
             return []
-        return sorted(
-            p.relative_to(self.root).as_posix()
-            for p in runs.rglob("*.json")
-            if not p.name.startswith(".") and p.is_file()
-        )
+        return sorted(p.relative_to(self.root).as_posix() for p in runs.rglob("*.json") if not p.name.startswith("."))
 
     def read(self, name: str) -> bytes:
         """Return the bytes of the file `name`."""
+        path = self.root / name
+        if path.is_dir():
+            raise StorageError(f"{path}: a folder named like a record, not a record file")
+        if path.exists() and not path.is_file():
+            raise StorageError(f"{path}: not a regular file (a socket, pipe or device), not a record")
         try:
-            return (self.root / name).read_bytes()
+            return path.read_bytes()
         except OSError as exc:
-            raise StorageError(f"{self.root / name}: cannot read ({exc.strerror})") from exc
+            raise StorageError(f"{path}: cannot read ({exc.strerror})") from exc
+
+    def _remove_stale_temp_files(self) -> None:
+        cutoff = time.time() - STALE_TEMP.total_seconds()
+        for temp in (self.root / "runs").glob("*/.tmp-*.part"):
+            try:
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+            except OSError:
+                pass  # another writer removed it first, or it is not ours to remove: the write goes on
 
     def _make_folders(self, folder: Path) -> None:
         missing = [p for p in (folder, *folder.parents) if not p.exists()]
@@ -164,6 +187,11 @@ class ReadResult:
     flagged: list[Problem] = field(default_factory=list)
     locations: dict[str, str] = field(default_factory=dict)  # run_id -> location
 
+    def problem_for(self, run_id: str) -> Problem | None:
+        """Return the problem of the file stored under `run_id` (its name ends in `_<run id>.json`), if any."""
+        suffix = f"_{run_id}.json"
+        return next((p for p in self.problems if p.location.endswith(suffix)), None)
+
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         """Return the records of one kind ("eval", "training"), oldest first."""
         return [r for r in self.records if r.get("kind") == kind]
@@ -190,9 +218,11 @@ class HistoryStore:
 
     def write(self, record: dict[str, Any]) -> str:
         """Validate `record`, publish it create-only, and return where it went."""
-        validate(record, where=f"record {record.get('run_id', '?')}")
+        where = f"record {record.get('run_id', '?')}"
+        validate(record, where=where)
+        check_consistency(record, where=where)
         name = record_name(record)
-        self.backend.create(name, to_json(record))
+        self.backend.create(name, to_json(seal(record)))
         return self.backend.location(name)
 
     def read_all(self, strict: bool = False, now: datetime | None = None) -> ReadResult:
@@ -235,18 +265,41 @@ class HistoryStore:
         raise RecordError(f"history {self.uri}: no record with run id {run_id!r}")
 
     def _read_one(self, name: str, location: str) -> dict[str, Any]:
-        data = self.backend.read(name)
-        try:
-            record = json.loads(data)
-        except UnicodeDecodeError as exc:
-            raise RecordError(f"not UTF-8 text: {exc.reason}") from None
-        except json.JSONDecodeError as exc:
-            what = "not valid JSON" if data.rstrip().endswith(b"}") else "truncated (not valid JSON)"
-            raise RecordError(f"line {exc.lineno}: {what}: {exc.msg}") from None
+        record = unseal(parse_record_bytes(self.backend.read(name)), where="record")
         validate(record, where="record")
+        check_consistency(record, where="record")
         if not name.removesuffix(".json").endswith(f"_{record['run_id']}"):
             raise RecordError(f"file name does not match its run id {record['run_id']!r}")
         return record
+
+
+def parse_record_bytes(data: bytes) -> Any:
+    """Return the JSON value in `data`; RecordError saying what the bytes are when they are not JSON text."""
+    if not data:
+        raise RecordError("an empty file (0 bytes), not a record")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        binary = b"\0" in data[:4096]
+        what = "binary data" if binary else "text that is not UTF-8"
+        raise RecordError(
+            f"{what} ({len(data)} bytes; byte {exc.start} is {data[exc.start]:#04x}), not a record"
+        ) from None
+    if not text.strip():
+        raise RecordError(f"only whitespace ({len(data)} bytes), not a record")
+    if "\0" in text:
+        raise RecordError(f"binary data ({len(data)} bytes, contains NUL bytes), not a record")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not text.lstrip().startswith(("{", "[")):
+            raise RecordError(f"not JSON (text starting {text.lstrip()[:20]!r}), not a record") from None
+        stripped = text.rstrip()
+        if exc.pos >= len(stripped) or not stripped.endswith(("}", "]")):
+            raise RecordError(
+                f"line {exc.lineno}: truncated: the JSON ends before the record does ({exc.msg})"
+            ) from None
+        raise RecordError(f"line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}") from None
 
 
 def open_store(uri: str | Path) -> HistoryStore:
@@ -255,6 +308,10 @@ def open_store(uri: str | Path) -> HistoryStore:
     scheme, sep, rest = text.partition("://")
     if not sep or scheme == "file":
         path = Path(rest if sep else text).expanduser()
+        if path.exists() and not path.is_dir():
+            raise StorageError(
+                f"history {path}: is a file; expected a history folder (created if missing) or gs://bucket/prefix"
+            )
         return HistoryStore(LocalBackend(path), str(path))
     if scheme not in REMOTE_BACKENDS:
         raise StorageError(
