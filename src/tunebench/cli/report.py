@@ -1,0 +1,71 @@
+"""`tunebench report RUN [--compare RUN | --baseline auto] [--out FILE.html]`: one run's HTML page."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register", "default_report_path"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `report`."""
+    parser = subparsers.add_parser(
+        "report",
+        help="write one eval run's self-contained HTML report (every question and probe)",
+        description="Write one eval run's HTML report: a static page that opens from file:// with no network.",
+    )
+    parser.add_argument("run", help="run id (or a unique prefix), or a model name (its newest complete eval run)")
+    against = parser.add_mutually_exclusive_group()
+    against.add_argument("--compare", metavar="RUN", help="compare with this run (before): flips, deltas, McNemar p")
+    against.add_argument(
+        "--baseline",
+        metavar="SPEC",
+        help="compare with the gate's baseline: auto (newest complete run of a production model on the same "
+        "suite files), a model name, or a run id",
+    )
+    parser.add_argument("--out", metavar="FILE.html", help="where to write (default: reports/RUN.html beside the log)")
+    parser.add_argument("--history", metavar="URI", help="history location (default: the configured one)")
+    parser.set_defaults(func=write)
+
+
+def default_report_path(log: Path, run_id: str) -> Path:
+    """Return where a run's report lives by default: `reports/<run id>.html` beside the benchmark log."""
+    return Path(log).parent / "reports" / f"{run_id}.html"
+
+
+def write(args: argparse.Namespace) -> int:
+    """Write the report and print where."""
+    from tunebench.config import load_config
+    from tunebench.errors import RecordError
+    from tunebench.gate import find_baseline
+    from tunebench.history.store import open_store
+    from tunebench.registry import Registry
+    from tunebench.report.compare import resolve_run
+    from tunebench.report.html import write_report
+
+    config = load_config()
+    location = config.history_uri
+    if args.history:
+        location = args.history if "://" in args.history else str(Path(args.history).resolve())
+    history = open_store(location).read_all()
+    record = resolve_run(args.run, history.records)
+    if record.get("kind") != "eval":
+        raise RecordError(f"run {record['run_id']} is a {record.get('kind')} record: only eval runs have a report")
+    baseline = None
+    if args.compare:
+        baseline = resolve_run(args.compare, history.records)
+    elif args.baseline:
+        entries = Registry(config).entries()
+        production = [e.name for e in entries if e.status == "production"]
+        choice = find_baseline(args.baseline, record, history, production, [e.name for e in entries])
+        if choice.record is None:
+            raise RecordError(f"--baseline {args.baseline}: no baseline run: {choice.how}")
+        baseline = choice.record
+    if baseline is not None and baseline.get("kind") != "eval":
+        raise RecordError(f"run {baseline['run_id']} is a {baseline.get('kind')} record: only eval runs compare")
+    out = Path(args.out) if args.out else default_report_path(config.log, record["run_id"])
+    path = write_report(record, out, baseline=baseline, root=config.root)
+    against = f" compared with {baseline['run_id']}" if baseline is not None else ""
+    print(f"wrote {path} (run {record['run_id']}{against}); open file://{path.resolve()}")
+    return 0

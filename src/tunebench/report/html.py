@@ -1,0 +1,466 @@
+"""The per-run HTML report: one self-contained static page with every question and probe of an eval run.
+
+The page is rendered by Jinja2 with autoescaping on, so nothing from a record (model names, notes,
+replies, prompts) is ever inserted as markup; it needs no network (inline CSS and a little inline
+JavaScript for sorting and filtering) and opens from `file://`. In compare mode the flips and deltas
+come from `report.compare.compare_runs`, the same computation as `tunebench history compare`.
+
+Question texts, choices and probe prompts are not in the record: they are read from the suite files the
+record names, and a file whose sha256 differs from the recorded one is named on the page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.history.eval_record import file_sha256
+from tunebench.report.compare import Comparison, compare_runs
+from tunebench.report.views import EvalView, Proportion
+
+__all__ = [
+    "ChoiceCell",
+    "QuestionRow",
+    "Segment",
+    "ProbeRow",
+    "ReportPage",
+    "build_page",
+    "render_report",
+    "write_report",
+    "choice_probabilities",
+    "evidence_spans",
+]
+
+_LETTERS = ("A", "B", "C", "D")
+TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class ChoiceCell:
+    """One answer choice: its letter, text and probability among the choices."""
+
+    letter: str
+    text: str | None
+    probability: float | None
+    is_answer: bool
+    is_chosen: bool
+
+
+@dataclass(frozen=True)
+class QuestionRow:
+    """One benchmark question as the page shows it."""
+
+    key: str
+    id: str
+    domain: str
+    difficulty: str
+    status: str
+    text: str | None
+    choices: list[ChoiceCell]
+    answer: str | None
+    chosen: str | None
+    correct: bool
+    flip: str | None = None  # "right_to_wrong" or "wrong_to_right" in compare mode
+    baseline_chosen: str | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a probe reply; `kind` is set when grading evidence points at it ("hit" or "forbidden")."""
+
+    text: str
+    kind: str | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One probe: prompt, reply (with evidence spans), timings and grade."""
+
+    id: str
+    domain: str
+    status: str
+    prompt: str | None
+    reply: list[Segment]
+    stop_reason: str | None
+    prompt_tokens: int | None
+    new_tokens: int | None
+    ttft_s: float | None
+    tokens_per_s: float | None
+    latency_s: float | None
+    grade: float | None
+    hit: list[str]
+    missed: list[str]
+    forbidden_found: list[str]
+    evidence: list[tuple[str, str]]
+    baseline_latency_s: float | None = None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """Accuracy of one domain or difficulty, with the baseline's figure in compare mode."""
+
+    name: str
+    accuracy: Proportion
+    baseline: float | None = None
+    delta: float | None = None
+
+
+@dataclass
+class ReportPage:
+    """Everything the template shows, already computed."""
+
+    run_id: str
+    model: str
+    status: str
+    header: list[tuple[str, str]]
+    gate_passed: bool | None
+    gate_checks: list[dict[str, Any]]
+    accuracy: Proportion | None
+    domains: list[GroupRow]
+    difficulties: list[GroupRow]
+    questions: list[QuestionRow]
+    probes: list[ProbeRow]
+    comparison: Comparison | None = None
+    notices: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def flipped_ids(self) -> list[str]:
+        """Ids of the questions that flipped against the compared run, in table order."""
+        return [q.id for q in self.questions if q.flip]
+
+    def options(self, attribute: str) -> list[str]:
+        """Return the sorted distinct values of a question attribute (for the filter menus)."""
+        return sorted({getattr(q, attribute) for q in self.questions})
+
+
+def choice_probabilities(loglikelihoods: Sequence[float] | None) -> list[float | None]:
+    """Return each choice's probability normalized over the choices (softmax of the log-likelihoods)."""
+    if not loglikelihoods:
+        return [None] * len(_LETTERS)
+    top = max(loglikelihoods)
+    weights = [math.exp(value - top) for value in loglikelihoods]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def evidence_spans(evidence: Any, reply_length: int) -> list[tuple[int, int, str, str]]:
+    """Return (start, end, kind, label) for every piece of the reply the grading evidence points at.
+
+    The rubric records `[start, end]` character spans under each key point (`key_points[].spans`, kind
+    "hit"), each forbidden claim (`forbidden[].spans`: "forbidden" when asserted, "negated" when a negation
+    cancelled it) and the reply's echo of the prompt (`echoed_spans`, "echo"). Evidence without offsets
+    is listed beside the reply, not highlighted.
+    """
+    if not isinstance(evidence, dict) or not reply_length:
+        return []
+    spans: list[tuple[int, int, str, str]] = []
+
+    def add(pairs: Any, kind: str, label: str) -> None:
+        for pair in pairs or []:
+            if isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(v, int) for v in pair):
+                start, end = pair
+                if 0 <= start < end <= reply_length:
+                    spans.append((start, end, kind, label))
+
+    for point in evidence.get("key_points") or []:
+        if isinstance(point, dict) and point.get("hit"):
+            add(point.get("spans"), "hit", f"key point: {point.get('matched') or point.get('point')}")
+    for claim in evidence.get("forbidden") or []:
+        if isinstance(claim, dict):
+            if claim.get("asserted"):
+                add(claim.get("spans"), "forbidden", f"forbidden claim: {claim.get('claim')}")
+            else:
+                negations = ", ".join(map(str, claim.get("negated_by") or []))
+                add(claim.get("spans"), "negated", f"forbidden claim {claim.get('claim')}, negated by {negations}")
+    add(evidence.get("echoed_spans"), "echo", "echoes the prompt (not credited)")
+    return sorted(spans)
+
+
+def _segments(reply: str, spans: Iterable[tuple[int, int, str, str]]) -> list[Segment]:
+    """Cut the reply into plain and highlighted pieces; overlapping spans keep the first."""
+    segments, at = [], 0
+    for start, end, kind, label in spans:
+        if start < at:
+            continue
+        if start > at:
+            segments.append(Segment(reply[at:start]))
+        segments.append(Segment(reply[start:end], kind, label))
+        at = end
+    if at < len(reply):
+        segments.append(Segment(reply[at:]))
+    return segments
+
+
+def _suite_items(record: dict[str, Any], root: Path | None) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
+    """Return {suite name: {id: item}} from the suite files the record names, and notices about them."""
+    items: dict[str, dict[str, dict[str, Any]]] = {}
+    notices = []
+    for suite in record.get("suites") or []:
+        path = Path(suite["file"])
+        if not path.is_absolute() and root is not None:
+            path = root / path
+        digest = file_sha256(path)
+        if digest is None:
+            notices.append(f"suite file {suite['file']} is not readable here: texts of suite {suite['name']} not shown")
+            continue
+        if suite.get("sha256") and digest != suite["sha256"]:
+            notices.append(
+                f"suite file {suite['file']} changed since the run (recorded sha256 {suite['sha256'][:12]}, "
+                f"now {digest[:12]}): texts shown are today's"
+            )
+        table = items.setdefault(suite["name"], {})
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(data, dict) and "id" in data:
+                table.setdefault(str(data["id"]), data)
+    return items, notices
+
+
+def _lookup(items: dict[str, dict[str, dict[str, Any]]], entry: dict[str, Any]) -> dict[str, Any]:
+    suite = items.get(entry.get("suite", ""), {})
+    if entry["id"] in suite:
+        return suite[entry["id"]]
+    return next((table[entry["id"]] for table in items.values() if entry["id"] in table), {})
+
+
+def _question_row(question: dict[str, Any], known: dict[str, Any], flips: dict[str, tuple[str, Any]]) -> QuestionRow:
+    texts = question.get("choices") or known.get("choices") or []
+    probabilities = choice_probabilities(question.get("loglikelihoods"))
+    choices = [
+        ChoiceCell(
+            letter,
+            texts[i] if i < len(texts) else None,
+            probabilities[i] if i < len(probabilities) else None,
+            letter == question.get("answer"),
+            letter == question.get("chosen"),
+        )
+        for i, letter in enumerate(_LETTERS[: max(len(texts), len(probabilities), 4)])
+    ]
+    key = f"{question['suite']}/{question['id']}" if question.get("suite") else question["id"]
+    flip, baseline_chosen = flips.get(key, (None, None))
+    return QuestionRow(
+        key=key,
+        id=question["id"],
+        domain=question.get("domain", "unknown"),
+        difficulty=question.get("difficulty", "unknown"),
+        status=question.get("status", "answered"),
+        text=question.get("question") or known.get("question"),
+        choices=choices,
+        answer=question.get("answer"),
+        chosen=question.get("chosen"),
+        correct=bool(question.get("correct")),
+        flip=flip,
+        baseline_chosen=baseline_chosen,
+    )
+
+
+def _evidence_rows(evidence: dict[str, Any] | None) -> list[tuple[str, str]]:
+    shown = []
+    for key, value in (evidence or {}).items():
+        if key in ("hit", "missed", "forbidden_found"):
+            continue
+        shown.append((key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)))
+    return shown
+
+
+def _names(values: Any) -> list[str]:
+    """Evidence lists hold strings (or dicts naming a point or claim): return what each says."""
+    names = []
+    for value in values or []:
+        if isinstance(value, dict):
+            names.append(str(next((value[k] for k in ("point", "claim", "text", "match") if value.get(k)), value)))
+        else:
+            names.append(str(value))
+    return names
+
+
+def _probe_row(probe: dict[str, Any], known: dict[str, Any], baseline_latency: dict[str, float]) -> ProbeRow:
+    reply = probe.get("answer") or ""
+    evidence = probe.get("evidence") or {}
+    return ProbeRow(
+        id=probe["id"],
+        domain=probe.get("domain", "unknown"),
+        status=probe.get("status", "answered"),
+        prompt=probe.get("prompt") or known.get("prompt"),
+        reply=_segments(reply, evidence_spans(evidence, len(reply))),
+        stop_reason=probe.get("stop_reason"),
+        prompt_tokens=probe.get("prompt_tokens"),
+        new_tokens=probe.get("new_tokens"),
+        ttft_s=probe.get("ttft_s"),
+        tokens_per_s=probe.get("decode_tokens_per_s"),
+        latency_s=probe.get("latency_median_s"),
+        grade=probe.get("grade"),
+        hit=_names(evidence.get("hit")),
+        missed=_names(evidence.get("missed")),
+        forbidden_found=_names(evidence.get("forbidden_found")),
+        evidence=_evidence_rows(evidence),
+        baseline_latency_s=baseline_latency.get(probe["id"]),
+    )
+
+
+def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tuple[str, str]]:
+    model = record.get("model") or {}
+    provenance = record.get("provenance") or {}
+    hardware = provenance.get("hardware") or {}
+    engine = record.get("engine") or model.get("engine")
+    if isinstance(engine, dict):
+        engine = ", ".join(f"{k} {v}" for k, v in engine.items() if v is not None)
+    machine = ", ".join(
+        str(part)
+        for part in (
+            model.get("device"),
+            model.get("dtype"),
+            ", ".join(hardware.get("gpus") or []) or None,
+            f"{hardware['cpu_count']} CPUs" if hardware.get("cpu_count") else None,
+            f"{hardware['memory_gb']} GB RAM" if hardware.get("memory_gb") else None,
+            hardware.get("platform"),
+        )
+        if part
+    )
+    commit = provenance.get("git_commit") or "—"
+    if provenance.get("git_dirty"):
+        commit += " (uncommitted changes)"
+    items = record.get("items") or {}
+    rows = [
+        ("model", model.get("name", "?")),
+        ("base", model.get("base") or "—"),
+        ("adapter", model.get("adapter") or "—"),
+        ("engine", str(engine or "hf")),
+        ("hardware", machine or "—"),
+        ("commit", commit),
+        ("tunebench", str(provenance.get("tunebench_version") or "—")),
+        ("command", str(provenance.get("command") or "—")),
+        ("started", record.get("started_at", "—")),
+        ("finished", record.get("finished_at", "—")),
+        ("status", _status_text(record)),
+        ("items", f"{items.get('reported', '?')} reported of {items.get('expected', '?')} expected"),
+    ]
+    for suite in record.get("suites") or []:
+        rows.append((f"data {suite['name']}", f"{suite['file']} sha256 {suite.get('sha256') or '—'}"))
+    for name, digest in sorted((model.get("hashes") or {}).items()):
+        rows.append((f"hash {name}", digest))
+    if record.get("baseline"):
+        rows.append(("gate baseline", f"{record['baseline']['run_id']} ({record['baseline']['how']})"))
+    if baseline is not None:
+        rows.append(("compared with", f"{baseline['run_id']} ({(baseline.get('model') or {}).get('name', '?')})"))
+    return rows
+
+
+def _status_text(record: dict[str, Any]) -> str:
+    status = record.get("status", "complete")
+    selection = record.get("selection") or {}
+    if selection.get("total"):
+        return f"{status}: {selection.get('selected')} of {selection['total']} items selected"
+    return status
+
+
+def _groups(stored: dict[str, Proportion], other: dict[str, float | None], deltas: dict[str, Any]) -> list[GroupRow]:
+    return [GroupRow(name, p, other.get(name), deltas.get(name)) for name, p in stored.items()]
+
+
+def build_page(record: dict[str, Any], baseline: dict[str, Any] | None = None, root: Path | None = None) -> ReportPage:
+    """Return the page of eval `record`, compared with `baseline` (before) when given."""
+    view = EvalView(record)
+    comparison = compare_runs(baseline, record) if baseline is not None else None
+    items, notices = _suite_items(record, root)
+    flips: dict[str, tuple[str, Any]] = {}
+    baseline_latency: dict[str, float] = {}
+    domain_base: dict[str, float | None] = {}
+    domain_delta: dict[str, float | None] = {}
+    difficulty_base: dict[str, float | None] = {}
+    if comparison is not None:
+        for direction in ("right_to_wrong", "wrong_to_right"):
+            for flip in getattr(comparison, direction):
+                flips[_flip_key(flip, record)] = (direction, flip.chosen_a)
+        domain_base = {d.name: d.a for d in comparison.domains}
+        domain_delta = {d.name: d.delta for d in comparison.domains}
+        baseline_view = EvalView(baseline)
+        difficulty_base = {
+            name: p.get("value") for name, p in (baseline_view.aggregates.get("by_difficulty") or {}).items()
+        }
+        baseline_latency = {
+            p["id"]: p["latency_median_s"] for p in baseline_view.probes if p.get("latency_median_s") is not None
+        }
+    questions = [_question_row(q, _lookup(items, q), flips) for q in view.questions]
+    if comparison is not None:
+        questions.sort(key=lambda q: q.flip is None)  # flipped first; otherwise the record's order
+    difficulties = {
+        name: p for name, p in ((n, Proportion.of(v)) for n, v in (view.aggregates.get("by_difficulty") or {}).items())
+    }
+    gate = view.gate or {}
+    return ReportPage(
+        run_id=view.run_id,
+        model=view.model,
+        status=view.status,
+        header=_header(record, baseline),
+        gate_passed=gate.get("passed") if gate else None,
+        gate_checks=list(gate.get("checks") or []),
+        accuracy=view.accuracy,
+        domains=_groups(view.by_domain, domain_base, domain_delta),
+        difficulties=[
+            GroupRow(n, p, difficulty_base.get(n), _minus(p.value, difficulty_base.get(n)))
+            for n, p in difficulties.items()
+            if p
+        ],
+        questions=questions,
+        probes=[_probe_row(p, _lookup(items, p), baseline_latency) for p in view.probes],
+        comparison=comparison,
+        notices=notices,
+        notes=[str(n) for n in record.get("notes") or []],
+    )
+
+
+def _flip_key(flip: Any, record: dict[str, Any]) -> str:
+    for question in record.get("questions") or []:
+        if question["id"] == flip.id:
+            return f"{question['suite']}/{question['id']}" if question.get("suite") else question["id"]
+    return flip.id
+
+
+def _minus(b: float | None, a: float | None) -> float | None:
+    return None if a is None or b is None else b - a
+
+
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    # autoescape=True for every template (select_autoescape would miss the .html.j2 name).
+    env = Environment(
+        loader=PackageLoader("tunebench.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["percent"] = lambda v, digits=1: "—" if v is None else f"{100 * v:.{digits}f}%"
+    env.filters["points"] = lambda v: "—" if v is None else f"{100 * v:+.1f}"
+    env.filters["num"] = lambda v, fmt=".3g": "—" if v is None else format(v, fmt)
+    env.filters["signed"] = lambda v, fmt=".3f": "—" if v is None else format(v, "+" + fmt)
+    return env
+
+
+def render_report(record: dict[str, Any], baseline: dict[str, Any] | None = None, root: Path | None = None) -> str:
+    """Return the HTML page of eval `record` (compared with `baseline` when given)."""
+    page = build_page(record, baseline, root)
+    return _environment().get_template(TEMPLATE).render(page=page)
+
+
+def write_report(
+    record: dict[str, Any], path: str | Path, baseline: dict[str, Any] | None = None, root: Path | None = None
+) -> Path:
+    """Write the page to `path` (whole, by rename) and return the path."""
+    from tunebench.storage.local import write_atomic
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, render_report(record, baseline, root))
+    return target
