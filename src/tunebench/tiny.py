@@ -19,7 +19,16 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["TINY_CONFIG", "QWEN2_5_SPECIAL_TOKENS", "cache_root", "tiny_path", "build_tiny", "cached_model_folder"]
+__all__ = [
+    "TINY_CONFIG",
+    "TINY_HD32_CONFIG",
+    "QWEN2_5_SPECIAL_TOKENS",
+    "cache_root",
+    "tiny_path",
+    "tiny_hd32_path",
+    "build_tiny",
+    "cached_model_folder",
+]
 
 # Hidden 64, 2 layers, 4 heads (2 KV heads), tied embeddings: about 100k parameters with a 512 vocab.
 TINY_CONFIG = {
@@ -34,6 +43,9 @@ TINY_CONFIG = {
     "tie_word_embeddings": True,
     "use_sliding_window": False,
 }
+# tiny's twin for the served-engine tests: vLLM's CPU attention refuses head_dim 16 (tiny's 64 / 4 heads),
+# so 2 heads (1 KV head) of 32. Same tokenizer, corpus and seed; a separate cache folder, tiny unchanged.
+TINY_HD32_CONFIG = {**TINY_CONFIG, "num_attention_heads": 2, "num_key_value_heads": 1}
 VOCAB_SIZE = 512
 SEED = 0
 BUILD_VERSION = 1  # bump when the build procedure changes
@@ -80,12 +92,12 @@ def _asset(name: str) -> bytes:
     return resources.files("tunebench").joinpath("assets", name).read_bytes()
 
 
-def _build_key() -> str:
+def _build_key(config: dict = TINY_CONFIG) -> str:
     import transformers
 
     digest = hashlib.sha256()
     spec = {
-        "config": TINY_CONFIG,
+        "config": config,
         "vocab": VOCAB_SIZE,
         "seed": SEED,
         "version": BUILD_VERSION,
@@ -100,6 +112,12 @@ def _build_key() -> str:
 def tiny_path() -> Path:
     """Return the folder of the tiny model, building it on first use."""
     return cached_model_folder(cache_root() / "models" / f"tiny-{_build_key()}", build_tiny)
+
+
+def tiny_hd32_path() -> Path:
+    """Return the folder of tiny's head_dim-32 twin (servable by vLLM on a CPU), building it on first use."""
+    key = _build_key(TINY_HD32_CONFIG)
+    return cached_model_folder(cache_root() / "models" / f"tiny-hd32-{key}", lambda d: build_tiny(d, TINY_HD32_CONFIG))
 
 
 def cached_model_folder(target: Path, build: Callable[[Path], object]) -> Path:
@@ -123,8 +141,8 @@ def cached_model_folder(target: Path, build: Callable[[Path], object]) -> Path:
     return target
 
 
-def build_tiny(out_dir: Path) -> Path:
-    """Build the tiny model and tokenizer into `out_dir` and return it."""
+def build_tiny(out_dir: Path, shape: dict | None = None) -> Path:
+    """Build the tiny model (or, with `shape`, a model of that config) and tokenizer into `out_dir`."""
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
@@ -136,7 +154,7 @@ def build_tiny(out_dir: Path) -> Path:
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
         torch_dtype="float32",
-        **TINY_CONFIG,
+        **(shape or TINY_CONFIG),
     )
     torch.manual_seed(SEED)
     model = Qwen2ForCausalLM(config)

@@ -26,7 +26,7 @@ from typing import Any
 
 from tunebench.suites import LETTERS, Question
 
-__all__ = ["ChoiceResult", "TARGET_DELIMITER", "format_prompt", "score_questions", "pick"]
+__all__ = ["ChoiceResult", "TARGET_DELIMITER", "format_prompt", "score_questions", "score_pairs", "pick", "result_of"]
 
 TARGET_DELIMITER = " "
 
@@ -95,6 +95,45 @@ def score_questions(
         if progress:
             progress(min(start + batch_size, len(todo)), len(todo))
     return [_result(q, lls[i], too_long, limit, i) for i, q in enumerate(questions)]
+
+
+def score_pairs(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    batch_size: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[float, bool]]:
+    """lm-eval's `loglikelihood`: (sum of continuation log-probs, continuation is greedy) per (context, cont).
+
+    Each pair is its own row (context + continuation without its last token), batched longest first.
+    A pair longer than the model's context is an error naming it (lm-eval would truncate its context).
+    """
+    limit = _max_length(model)
+    rows = []
+    for i, (context, continuation) in enumerate(pairs):
+        ctx, cont = _encode_pair(tokenizer, context, continuation)
+        if len(ctx) + len(cont) > limit:
+            raise ValueError(f"request {i}: {len(ctx) + len(cont)} tokens, longer than the model's {limit}")
+        rows.append(_Row(i, (ctx + cont)[:-1], {0: cont}))
+    out: list[tuple[float, bool]] = [(math.nan, False)] * len(rows)
+    todo = sorted(rows, key=lambda r: (-len(r.tokens), r.tokens))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        for row, scores in zip(batch, _score_batch(model, batch, _pad_id(tokenizer)), strict=True):
+            out[row.question] = scores[0]
+        if progress:
+            progress(min(start + batch_size, len(todo)), len(todo))
+    return out
+
+
+def result_of(question: Question, scores: Sequence[tuple[float, bool]]) -> ChoiceResult:
+    """Return a question's ChoiceResult from its choices' (log-likelihood, is_greedy), in LETTERS order."""
+    lls = tuple(float(s[0]) for s in scores)
+    if not all(math.isfinite(ll) for ll in lls):
+        return ChoiceResult(question.id, question.answer, loglikelihoods=(), error=f"non-finite log-likelihoods {lls}")
+    chosen, chosen_norm = pick(lls)
+    return ChoiceResult(question.id, question.answer, lls, tuple(bool(s[1]) for s in scores), chosen, chosen_norm)
 
 
 @dataclass
@@ -180,12 +219,7 @@ def _result(
 ) -> ChoiceResult:
     if index in too_long:
         return ChoiceResult(question.id, question.answer, error=f"prompt longer than the model's {limit} tokens")
-    lls = tuple(scores[i][0] for i in range(len(LETTERS)))
-    if not all(math.isfinite(ll) for ll in lls):
-        return ChoiceResult(question.id, question.answer, loglikelihoods=(), error=f"non-finite log-likelihoods {lls}")
-    chosen, chosen_norm = pick(lls)
-    greedy = tuple(scores[i][1] for i in range(len(LETTERS)))
-    return ChoiceResult(question.id, question.answer, lls, greedy, chosen, chosen_norm)
+    return result_of(question, [scores[i] for i in range(len(LETTERS))])
 
 
 def _pad_id(tokenizer: Any) -> int:

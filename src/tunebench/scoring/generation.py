@@ -37,6 +37,8 @@ class GenerationResult:
     ttft_runs_s: tuple[float, ...]
     latency_s: tuple[float, ...]
     token_ids: tuple[int, ...] = ()
+    # Served engines: the gaps between content chunks of the first timed run (inter-token latency).
+    itl_s: tuple[float, ...] = ()
 
     @property
     def ttft_s(self) -> float:

@@ -1,0 +1,291 @@
+"""The `openai` engine: any OpenAI-compatible server (`vllm serve`, SGLang, TGI, llama.cpp's server).
+
+Multiple choice goes through `/v1/completions` with `echo`, `logprobs=1` and `max_tokens=1`, as lm-eval's
+`local-completions` model does: the server echoes the prompt's tokens with their log-probabilities, and
+the continuation's log-likelihood is the sum over its tokens (the one generated token is left out).
+lm-eval sends token ids it encoded itself and cuts at the context's token count; tunebench sends the text
+(a served model need not have its tokenizer here) and cuts where the echoed `text_offset`s cross the
+context's length. A token that straddles that boundary is refused rather than split, and a server that
+echoes no log-probabilities refuses multiple choice (never a silent 25%). Context trailing spaces move to
+the continuation first, as lm-eval's `_encode_pair` does, so the tokens scored are the in-process ones.
+
+Probes go through streaming `/v1/chat/completions` (the `openai` package parses the stream): TTFT is the
+first content chunk, inter-token latency the gaps between content chunks, output tokens the server's
+`usage` (`stream_options.include_usage`), the stop reason its `finish_reason`.
+
+The `openai` client retries connection errors, 408/409/429 and 5xx with exponential back-off
+(`max_retries`) and applies a per-request timeout; what still fails becomes an EngineError saying which
+server, which request and why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from tunebench.engines.base import EngineError, EngineInfo, Progress, score_choices
+from tunebench.scoring.choice import ChoiceResult
+from tunebench.scoring.generation import GenerationResult
+from tunebench.suites import Question
+
+__all__ = ["OpenAIEngine", "continuation_logprob"]
+
+T = TypeVar("T")
+_STOP_REASONS = {"stop": "eos", "length": "length"}
+
+
+class OpenAIEngine:
+    """A model served behind an OpenAI-compatible API at `endpoint` (the base URL, ending in /v1)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 3,
+        batch_size: int = 16,
+        token_ids: bool = False,
+        dtype: str | None = None,
+    ):
+        import openai
+
+        self.endpoint = endpoint.rstrip("/")
+        self.model = model
+        self.timeout_s = timeout_s
+        self.batch_size = batch_size
+        # vLLM's extension: logprob tokens come back as "token_id:N", for token-by-token comparisons.
+        self.token_ids = token_ids
+        self.dtype = dtype
+        self.load_seconds: float | None = None  # the server loaded the weights, not this process
+        self.client = openai.OpenAI(
+            base_url=self.endpoint, api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=max_retries
+        )
+        self._served = self._check_model()
+        self._version, self._server = self._server_version()
+
+    # -- provenance -------------------------------------------------------------------------------------
+
+    def info(self) -> EngineInfo:
+        card = self._served.get(self.model, {})
+        return EngineInfo(
+            engine="openai",
+            engine_version=self._version,
+            model_id=self.model,
+            dtype=self.dtype,
+            tensor_parallel_size=None,
+            max_length=card.get("max_model_len"),
+            endpoint=self.endpoint,
+            server=self._server or card.get("owned_by"),
+        )
+
+    def _check_model(self) -> dict[str, dict[str, Any]]:
+        page = self._call(lambda: self.client.models.list(), "GET /models")
+        served = {m.id: m.model_dump() for m in page.data}
+        if self.model not in served:
+            names = ", ".join(sorted(served)) or "(none)"
+            raise EngineError(f"model {self.model!r} is not served at {self.endpoint}; it serves: {names}")
+        return served
+
+    def _server_version(self) -> tuple[str | None, str | None]:
+        """vLLM and SGLang answer GET /version at the server root; others may not (then unknown)."""
+        import httpx
+
+        parts = urlsplit(self.endpoint)
+        root = f"{parts.scheme}://{parts.netloc}"
+        try:
+            answer = httpx.get(f"{root}/version", timeout=min(self.timeout_s, 10.0))
+            version = answer.json().get("version") if answer.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None, None
+        owner = self._served.get(self.model, {}).get("owned_by")
+        return (str(version) if version else None), owner
+
+    # -- multiple choice -----------------------------------------------------------------------------------
+
+    def loglikelihood(
+        self, requests: Sequence[tuple[str, str]], progress: Progress | None = None
+    ) -> list[tuple[float, bool]]:
+        out: list[tuple[float, bool]] = []
+        for start in range(0, len(requests), self.batch_size):
+            batch = [_move_trailing_spaces(c, x) for c, x in requests[start : start + self.batch_size]]
+            answer = self._call(
+                lambda batch=batch: self.client.completions.create(
+                    model=self.model,
+                    prompt=[context + continuation for context, continuation in batch],
+                    max_tokens=1,
+                    echo=True,
+                    logprobs=1,
+                    temperature=0,
+                ),
+                f"POST /completions (requests {start}-{start + len(batch) - 1})",
+            )
+            choices = sorted(answer.choices, key=lambda c: c.index)
+            if len(choices) != len(batch):
+                raise EngineError(f"{self.endpoint}: {len(batch)} prompts sent, {len(choices)} choices returned")
+            for offset, ((context, continuation), choice) in enumerate(zip(batch, choices, strict=True)):
+                out.append(continuation_logprob(choice.logprobs, context, continuation, f"request {start + offset}"))
+            if progress:
+                progress(len(out), len(requests))
+        return out
+
+    def score_choices(
+        self, questions: Sequence[Question], batch_size: int | None = None, progress: Progress | None = None
+    ) -> list[ChoiceResult]:
+        return score_choices(self, questions, progress=progress)
+
+    # -- generation ------------------------------------------------------------------------------------------
+
+    def generate(
+        self, messages: list[dict[str, str]], max_new_tokens: int, repeats: int = 1, warmup: int = 1
+    ) -> GenerationResult:
+        if repeats < 1:
+            raise ValueError(f"repeats: expected at least 1, found {repeats}")
+        for _ in range(warmup):
+            self._stream(messages, max_new_tokens)
+        runs = [self._stream(messages, max_new_tokens) for _ in range(repeats)]
+        first = runs[0]
+        return GenerationResult(
+            text=first["text"],
+            prompt_tokens=first["prompt_tokens"],
+            new_tokens=first["new_tokens"],
+            stop_reason=first["stop_reason"],
+            ttft_runs_s=tuple(r["ttft"] for r in runs),
+            latency_s=tuple(r["total"] for r in runs),
+            token_ids=tuple(first["token_ids"]),
+            itl_s=tuple(first["gaps"]),
+        )
+
+    def _stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> dict[str, Any]:
+        import httpx
+        import openai
+
+        extra: dict[str, Any] = {}
+        if self.token_ids:
+            extra = {"logprobs": True, "top_logprobs": 1, "extra_body": {"return_tokens_as_token_ids": True}}
+        what = "POST /chat/completions (stream)"
+        start = time.perf_counter()
+        stream = self._call(
+            lambda: self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                max_tokens=max_new_tokens,
+                temperature=0,
+                stream=True,
+                stream_options={"include_usage": True},
+                **extra,
+            ),
+            what,
+        )
+        first = last = None
+        gaps: list[float] = []
+        parts: list[str] = []
+        ids: list[int] = []
+        finish = usage = None
+        try:
+            for chunk in stream:
+                now = time.perf_counter()
+                usage = chunk.usage or usage
+                for choice in chunk.choices:
+                    if choice.delta and choice.delta.content:
+                        if first is None:
+                            first = now
+                        else:
+                            gaps.append(now - last)
+                        last = now
+                        parts.append(choice.delta.content)
+                    if self.token_ids and choice.logprobs and choice.logprobs.content:
+                        ids.extend(_token_id(t.token) for t in choice.logprobs.content)
+                    finish = choice.finish_reason or finish
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise EngineError(f"{what} at {self.endpoint}: the stream broke off: {exc}") from exc
+        total = time.perf_counter() - start
+        if usage is None:
+            raise EngineError(
+                f"{what} at {self.endpoint}: the server sent no usage (stream_options.include_usage); "
+                "output tokens cannot be counted"
+            )
+        return {
+            "text": "".join(parts),
+            "prompt_tokens": usage.prompt_tokens,
+            "new_tokens": usage.completion_tokens,
+            "stop_reason": _STOP_REASONS.get(finish),
+            "ttft": (first - start) if first is not None else total,
+            "total": total,
+            "gaps": gaps,
+            "token_ids": ids,
+        }
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- errors ------------------------------------------------------------------------------------------------
+
+    def _call(self, request: Callable[[], T], what: str) -> T:
+        """Run one API request (the client retries); turn what still fails into an EngineError."""
+        import openai
+
+        try:
+            return request()
+        except openai.APITimeoutError as exc:
+            raise EngineError(f"{what}: no answer from {self.endpoint} within {self.timeout_s:g} s (timeout)") from exc
+        except openai.APIConnectionError as exc:
+            raise EngineError(f"no server at {self.endpoint} ({what}: {exc.__cause__ or exc})") from exc
+        except openai.APIStatusError as exc:
+            raise EngineError(f"{what}: HTTP {exc.status_code} from {self.endpoint}: {_message(exc)}") from exc
+
+
+def continuation_logprob(logprobs: Any, context: str, continuation: str, where: str) -> tuple[float, bool]:
+    """Return (log-likelihood, is_greedy) of `continuation` from one echoed `/v1/completions` choice.
+
+    The continuation's tokens are the echoed tokens whose text offset lies in [len(context),
+    len(context + continuation)): the generated token starts at the prompt's end and is left out.
+    """
+    if logprobs is None or not getattr(logprobs, "token_logprobs", None) or logprobs.text_offset is None:
+        raise EngineError(
+            f"{where}: the server returned no logprobs for the echoed prompt (/v1/completions with echo=true, "
+            "logprobs=1); multiple choice needs the continuation's log-probabilities and is refused"
+        )
+    begin, end = len(context), len(context) + len(continuation)
+    offsets = list(logprobs.text_offset)
+    if begin not in offsets:
+        raise EngineError(
+            f"{where}: no echoed token starts at the context/continuation boundary (character {begin} of "
+            f"{context[-20:] + continuation!r}): the server's tokenization merges the two; refused rather than split"
+        )
+    picked = [i for i, offset in enumerate(offsets) if begin <= offset < end]
+    values = [logprobs.token_logprobs[i] for i in picked]
+    if not picked or any(v is None for v in values):
+        raise EngineError(f"{where}: the server returned no log-probability for the continuation {continuation!r}")
+    tops = logprobs.top_logprobs or [None] * len(offsets)
+    greedy = all(tops[i] and logprobs.token_logprobs[i] >= max(tops[i].values()) for i in picked)
+    return float(sum(values)), bool(greedy)
+
+
+def _move_trailing_spaces(context: str, continuation: str) -> tuple[str, str]:
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        return context[:-spaces], context[-spaces:] + continuation
+    return context, continuation
+
+
+def _token_id(token: str) -> int:
+    prefix = "token_id:"
+    if not token.startswith(prefix):
+        raise EngineError(f"expected a token as 'token_id:N' (vLLM's return_tokens_as_token_ids), found {token!r}")
+    return int(token[len(prefix) :])
+
+
+def _message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        detail = body.get("message") or body.get("error") or body.get("detail")
+        if isinstance(detail, dict):
+            detail = detail.get("message")
+        if detail:
+            return str(detail)[:500]
+    return str(getattr(exc, "message", exc))[:500]
