@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import jsonschema
 
 from tunebench.config import CONFIG_SCHEMA, Config, load_config
 from tunebench.errors import RegistryError
+from tunebench.storage.local import write_atomic
 
 __all__ = ["ModelEntry", "Registry", "STATUSES", "TINY", "get_registry"]
 
@@ -37,6 +37,9 @@ class ModelEntry:
     status: str = "experimental"
     notes: str = ""
     origin: str = "config"  # builtin, config, or the path of the file that added it
+    endpoint: str | None = None  # a served model: the OpenAI-compatible base URL (.../v1)
+    served_name: str | None = None  # the server's name for it (default: the entry's name)
+    api_key_env: str | None = None  # the environment variable holding the server's API key
 
     def to_dict(self) -> dict[str, str]:
         """Return the entry as stored (no name, no origin, no empty fields)."""
@@ -101,7 +104,7 @@ class Registry:
             raise RegistryError(
                 f"model {entry.name!r} already exists ({target}); pass replace=True or choose another output name"
             )
-        _write_atomically(target, json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n")
+        write_atomic(target, json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n")
         self._entries[entry.name] = ModelEntry(**{**asdict(entry), "origin": str(target)})
         return target
 
@@ -132,7 +135,7 @@ def _validate_entry(name: str, data: dict, where: str) -> None:
 
 def _entry(name: str, data: dict, origin: str) -> ModelEntry:
     _validate_entry(name, data, where=origin)
-    return ModelEntry(name=name, origin=origin, **data)
+    return ModelEntry(name=name, origin=origin, **{"base": "", **data})
 
 
 def _read_entry_file(path: Path) -> dict:
@@ -143,16 +146,3 @@ def _read_entry_file(path: Path) -> dict:
     if not isinstance(data, dict):
         raise RegistryError(f"{path}: expected a JSON object, found {type(data).__name__}")
     return data
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

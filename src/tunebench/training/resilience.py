@@ -24,11 +24,9 @@ updated by the failed attempt.)
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from tunebench.errors import OutOfMemoryAtBatchOne, TrainingPreempted  # defined in errors; importable here too
+from tunebench.storage.local import write_atomic
 
 __all__ = [
     "RunState",
@@ -94,14 +93,9 @@ class RunState:
         return self.phase(name).get("status") == "done"
 
     def save(self) -> None:
-        """Write the state atomically (temp file, fsync, rename)."""
+        """Write the state atomically (`write_atomic`: temp file, fsync, rename)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".run.json.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.data, indent=2, sort_keys=True))
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
