@@ -29,6 +29,8 @@ class RunOutcome:
     verdict: Verdict | None = None
     location: str | None = None
     log_path: str | None = None
+    report_path: str | None = None  # this run's HTML page (beside the log, linked from it)
+    baseline_record: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     baseline_how: str = ""
@@ -96,6 +98,7 @@ def _gate(outcome: RunOutcome, settings: Settings, store) -> None:
             outcome.errors.append(f"--baseline: {exc}")
         else:
             baseline, outcome.baseline_how = choice.record, choice.how
+    outcome.baseline_record = baseline
     if baseline is not None:
         record["baseline"] = {
             "run_id": baseline["run_id"],
@@ -116,7 +119,21 @@ def _write(outcome: RunOutcome, settings: Settings, store) -> None:
     _render_log(outcome, settings)
 
 
+def _write_report(outcome: RunOutcome, settings: Settings) -> None:
+    """Write this run's HTML page beside the log (compared with the gate's baseline when there was one)."""
+    from tunebench.report.html import report_path, write_report
+
+    target = report_path(settings.config.log, outcome.record["run_id"])
+    try:
+        path = write_report(outcome.record, target, baseline=outcome.baseline_record, root=settings.config.root)
+    except Exception as exc:  # noqa: BLE001 - the record is written; a render bug must not hide that
+        outcome.warnings.append(f"the HTML report was not written: {type(exc).__name__}: {exc}")
+        return
+    outcome.report_path = str(path)
+
+
 def _render_log(outcome: RunOutcome, settings: Settings) -> None:
+    _write_report(outcome, settings)  # first: the log links the pages it finds beside it
     try:
         from tunebench.report.publishing import render_log_file
     except ImportError:

@@ -87,6 +87,8 @@ def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
         reporter.write_line(f"tunebench: record written to {outcome.location}")
     if outcome.log_path:
         reporter.write_line(f"tunebench: benchmark log rendered to {outcome.log_path}")
+    if outcome.report_path:
+        reporter.write_line(f"tunebench: HTML report: file://{outcome.report_path}")
     passed = outcome.verdict is None or outcome.verdict.passed
     reporter.write_line(one_line(outcome), green=passed and not outcome.errors, red=not passed, bold=True)
 

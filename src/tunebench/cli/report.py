@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["register", "default_report_path"]
+__all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,11 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=write)
 
 
-def default_report_path(log: Path, run_id: str) -> Path:
-    """Return where a run's report lives by default: `reports/<run id>.html` beside the benchmark log."""
-    return Path(log).parent / "reports" / f"{run_id}.html"
-
-
 def write(args: argparse.Namespace) -> int:
     """Write the report and print where."""
     from tunebench.config import load_config
@@ -42,7 +37,7 @@ def write(args: argparse.Namespace) -> int:
     from tunebench.history.store import open_store
     from tunebench.registry import Registry
     from tunebench.report.compare import resolve_run
-    from tunebench.report.html import write_report
+    from tunebench.report.html import report_path, write_report
 
     config = load_config()
     location = config.history_uri
@@ -64,7 +59,7 @@ def write(args: argparse.Namespace) -> int:
         baseline = choice.record
     if baseline is not None and baseline.get("kind") != "eval":
         raise RecordError(f"run {baseline['run_id']} is a {baseline.get('kind')} record: only eval runs compare")
-    out = Path(args.out) if args.out else default_report_path(config.log, record["run_id"])
+    out = Path(args.out) if args.out else report_path(config.log, record["run_id"])
     path = write_report(record, out, baseline=baseline, root=config.root)
     against = f" compared with {baseline['run_id']}" if baseline is not None else ""
     print(f"wrote {path} (run {record['run_id']}{against}); open file://{path.resolve()}")

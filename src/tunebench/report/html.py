@@ -33,10 +33,18 @@ __all__ = [
     "write_report",
     "choice_probabilities",
     "evidence_spans",
+    "report_path",
+    "REPORTS_FOLDER",
 ]
 
 _LETTERS = ("A", "B", "C", "D")
 TEMPLATE = "report.html.j2"
+REPORTS_FOLDER = "reports"  # beside the benchmark log, which links each run's page
+
+
+def report_path(log: str | Path, run_id: str) -> Path:
+    """Return where a run's report lives by default: `reports/<run id>.html` beside the benchmark log."""
+    return Path(log).parent / REPORTS_FOLDER / f"{run_id}.html"
 
 
 @dataclass(frozen=True)

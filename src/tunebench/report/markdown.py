@@ -46,18 +46,20 @@ def render_log(
     history_location: str | None = None,
     plots: Mapping[str, str] | None = None,
     registry_status: Mapping[str, str] | None = None,
+    reports: Mapping[str, str] | None = None,
 ) -> str:
     """Return the benchmark log for `records`: sessions newest first, then the summary sections.
 
     `plots` maps a plot's title to its path relative to the log; `registry_status` maps model names to
-    their registry status (the history does not hold it).
+    their registry status (the history does not hold it); `reports` maps run ids to their HTML pages
+    (relative to the log), linked from the benchmark table.
     """
     history = History.of(records)
     numbers = history.session_numbers()
     parts = [_header(command, history_location)]
     parts.append(_sessions(history, numbers))
     parts.append(_model_comparison(history))
-    parts.append(_benchmark(history))
+    parts.append(_benchmark(history, reports or {}))
     parts.append(_registry(history, registry_status or {}))
     parts.append(_cost(history, numbers))
     run_notes = _run_notes(history)
@@ -318,7 +320,7 @@ def _model_comparison(history: History) -> str:
     return "\n".join(["## Model Comparison", "", *body])
 
 
-def _benchmark(history: History) -> str:
+def _benchmark(history: History, reports: Mapping[str, str]) -> str:
     imported = history.rows_of("benchmark")
     columns = _merged_columns(
         [
@@ -348,7 +350,7 @@ def _benchmark(history: History) -> str:
             "Quality (1-5)": format_number(run.quality, 2),
             "Gate": run.gate_verdict,
             "Peak Memory": _peak_memory(run.record.get("resources")),
-            "Run": f"`{run.run_id}`",
+            "Run": f"[`{run.run_id}`]({reports[run.run_id]})" if run.run_id in reports else f"`{run.run_id}`",
             "Date": run.date,
             "Notes": _eval_notes(run, history),
         }

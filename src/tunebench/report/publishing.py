@@ -34,7 +34,7 @@ def render_log_file(
     plots = {}
     if with_plots:
         plots = render_plots(records, target.parent / f"{target.stem}_plots", relative_to=target.parent)
-    text = _render_config_history(config, records, command, plots)
+    text = _render_config_history(config, records, command, plots, _run_reports(target.parent))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, text.encode("utf-8"))
     return target
@@ -71,8 +71,25 @@ def _read_history(config: Any) -> list[dict[str, Any]]:
     return result.records
 
 
-def _render_config_history(config: Any, records: list[dict[str, Any]], command: str, plots: dict) -> str:
+def _render_config_history(
+    config: Any, records: list[dict[str, Any]], command: str, plots: dict, reports: dict | None = None
+) -> str:
     from tunebench.registry import Registry
 
     status = {entry.name: entry.status for entry in Registry(config).entries()}
-    return render_log(records, command=command, history_location=config.history, plots=plots, registry_status=status)
+    return render_log(
+        records,
+        command=command,
+        history_location=config.history,
+        plots=plots,
+        registry_status=status,
+        reports=reports,
+    )
+
+
+def _run_reports(folder: Path) -> dict[str, str]:
+    """Return {run id: page path relative to the log} for the HTML run reports written beside the log."""
+    from tunebench.report.html import REPORTS_FOLDER
+
+    pages = sorted((folder / REPORTS_FOLDER).glob("*.html"))
+    return {page.stem: f"{REPORTS_FOLDER}/{page.name}" for page in pages}
