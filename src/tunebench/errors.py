@@ -26,7 +26,10 @@ __all__ = [
 
 
 class TunebenchError(Exception):
-    """Base class: the CLI turns it into exit status 2 and the plugin into a usage error."""
+    """Base class. The CLI prints it and exits with status 2. The pytest plugin reports it where it happens:
+    a usage error (exit 4) for bad options or config, a collection error (exit 2) for a bad suite file, a
+    setup error on the items when the model, engine or judge cannot load (exit 1), and an error listed in
+    the summary (exit 3 if all else passed) when the record cannot be built, written or gated."""
 
 
 class ConfigError(TunebenchError):
