@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from tunebench.errors import TunebenchError
 from tunebench.gate import GateRules, Verdict, evaluate, find_baseline
 from tunebench.history.eval_record import build_eval_record
 from tunebench.history.records import utc_now, validate
-from tunebench.history.store import open_store
+from tunebench.history.store import keep_unwritten, open_store
 from tunebench.provenance import collect
 from tunebench.registry import Registry
 from tunebench_pytest.collect import RunCollector
@@ -115,6 +117,7 @@ def _write(outcome: RunOutcome, settings: Settings, store) -> None:
         outcome.location = store.write(outcome.record)
     except TunebenchError as exc:
         outcome.errors.append(f"the record was NOT written: {exc}")
+        _keep_unwritten(outcome, settings)
         return
     _render_log(outcome, settings)
 
@@ -130,6 +133,22 @@ def _write_report(outcome: RunOutcome, settings: Settings) -> None:
         outcome.warnings.append(f"the HTML report was not written: {type(exc).__name__}: {exc}")
         return
     outcome.report_path = str(path)
+
+
+def _keep_unwritten(outcome: RunOutcome, settings: Settings) -> None:
+    """The history refused the record: keep it in a local file (project first, else the temp folder)."""
+    root = settings.config.root
+    for folder in (root / ".tunebench" / "unwritten", Path(tempfile.gettempdir()) / "tunebench-unwritten"):
+        try:
+            path = keep_unwritten(outcome.record, folder)
+        except (OSError, TunebenchError):
+            continue
+        outcome.errors.append(
+            f"the record is kept in {path}; copy it into {settings.history}/runs/{path.name[:4]}/ "
+            "once the history can be written"
+        )
+        return
+    outcome.errors.append("the record could not be kept in a fallback file either: it is lost")
 
 
 def _render_log(outcome: RunOutcome, settings: Settings) -> None:

@@ -141,9 +141,12 @@ def _check_history(uri: str, settings: Settings, name: str) -> HistoryStore | No
             f"{name}: {uri!r} is a file; expected a folder (created if missing) or gs://bucket/prefix"
         )
     try:
-        return open_store(uri)
+        store = open_store(uri)
+        if settings.record:
+            store.check_writable()  # fail before the first item runs, not after the whole evaluation
     except TunebenchError as exc:
         raise pytest.UsageError(f"{name}: {uri!r}: {exc}") from None
+    return store
 
 
 def _check_baseline(value: str, settings: Settings, store: HistoryStore | None, name: str) -> None:

@@ -198,3 +198,34 @@ def test_a_bad_value_from_the_config_names_the_file_and_key(pytester):
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pyproject.toml key tool.tunebench.baseline: 'nosuch' is not auto, none, a model*"])
+
+
+def test_an_unwritable_history_fails_before_the_first_item_runs(pytester):
+    write_project(pytester, n=2)
+    write_answers(pytester, {"tiny": {"q000": "A", "q001": "B"}})
+    (pytester.path / "hist").mkdir()
+    (pytester.path / "hist" / "runs").write_text("a file where the history's runs/ folder goes")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*history*: *the history cannot be written*hist/runs*"])
+    assert "passed" not in result.stdout.str() and "Traceback" not in result.stderr.str()
+
+
+def test_a_record_the_history_refuses_at_the_end_is_kept_in_a_fallback_file_whose_path_is_printed(pytester):
+    write_project(pytester, n=2)
+    write_answers(pytester, {"tiny": {"q000": "A", "q001": "B"}})
+    # The history breaks while the evaluation runs (a disk unmounted, a folder replaced): the last test does it.
+    pytester.makepyfile(
+        test_zz_break="import pathlib\n\ndef test_break():\n"
+        "    (pathlib.Path('hist')).mkdir(exist_ok=True)\n"
+        "    (pathlib.Path('hist') / 'runs').write_text('not a folder')\n"
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    [kept] = (pytester.path / ".tunebench" / "unwritten").glob("*.json")
+    result.stdout.fnmatch_lines([f"*the record is kept in {kept}; copy it into *hist/runs/{kept.name[:4]}/*"])
+    (pytester.path / "hist" / "runs").unlink()
+    (pytester.path / "hist" / "runs" / kept.name[:4]).mkdir(parents=True)
+    (pytester.path / "hist" / "runs" / kept.name[:4] / kept.name).write_bytes(kept.read_bytes())
+    [record] = records(pytester)
+    assert record["aggregates"]["accuracy"]["n"] == 2 and record["status"] == "complete"

@@ -36,6 +36,7 @@ __all__ = [
     "Problem",
     "open_store",
     "parse_record_bytes",
+    "keep_unwritten",
     "record_name",
     "is_future",
     "REMOTE_BACKENDS",
@@ -129,6 +130,22 @@ class LocalBackend:
             return path.read_bytes()
         except OSError as exc:
             raise StorageError(f"{path}: cannot read ({exc.strerror})") from exc
+
+    def check_writable(self) -> None:
+        """Raise StorageError unless a record could be published here now; creates nothing that stays."""
+        folder = self.root / "runs"
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # the folders a write would create are created in the nearest existing one
+        try:
+            if not folder.is_dir():
+                raise NotADirectoryError(20, "a file where the history needs a folder", str(folder))
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".tmp-probe-", suffix=".part")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StorageError(
+                f"{self.root}: the history cannot be written ({exc.strerror or exc}: {exc.filename or folder})"
+            ) from exc
 
     def _remove_stale_temp_files(self) -> None:
         cutoff = time.time() - STALE_TEMP.total_seconds()
@@ -225,6 +242,12 @@ class HistoryStore:
         self.backend.create(name, to_json(seal(record)))
         return self.backend.location(name)
 
+    def check_writable(self) -> None:
+        """Raise StorageError when the backend knows now that a write would fail (local folders; else no-op)."""
+        check = getattr(self.backend, "check_writable", None)
+        if check is not None:
+            check()
+
     def read_all(self, strict: bool = False, now: datetime | None = None) -> ReadResult:
         """Return every record, validated; bad files go to `problems` (with `strict`, raise RecordError)."""
         result = ReadResult()
@@ -271,6 +294,25 @@ class HistoryStore:
         if not name.removesuffix(".json").endswith(f"_{record['run_id']}"):
             raise RecordError(f"file name does not match its run id {record['run_id']!r}")
         return record
+
+
+def keep_unwritten(record: dict[str, Any], folder: Path) -> Path:
+    """Save a record the history refused to `folder` (sealed, named as in the history); return its path.
+
+    Copied into the history's `runs/<YYYY>/` later, it reads back as if it had been written there.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(record_name(record)).name
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(to_json(seal(record)))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        _unlink_quietly(tmp)
+    return path
 
 
 def parse_record_bytes(data: bytes) -> Any:
