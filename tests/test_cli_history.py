@@ -171,3 +171,46 @@ def test_history_list_refuses_a_file_given_as_the_history(history, capsys, tmp_p
     code, out, err = _run(capsys, "history", "list", "--history", str(file))
     assert code == 2 and out == ""
     assert f"history {file}: is a file; expected a history folder" in err and "Traceback" not in err
+
+
+# -- show --questions / --probes ----------------------------------------------------------------------------
+def test_show_questions_lists_every_answer_and_filters_wrong_ones_by_domain(history, capsys):
+    from report_support import shipped_record
+
+    history.write(shipped_record("run-answers", wrong={"ret-001", "ret-002", "tax-001"}))
+    code, out, _ = _run(capsys, "history", "show", "run-answers", "--questions")
+    assert code == 0 and "100 question(s) shown: 97 right, 3 wrong" in out
+    assert "For tax year 2024, what is the maximum elective deferral" in out  # text from the suite file
+    code, out, _ = _run(capsys, "history", "show", "run-answers", "--questions", "--wrong", "--json")
+    assert [q["id"] for q in json.loads(out)["questions"]] == ["ret-001", "ret-002", "tax-001"]
+    wrong = json.loads(out)["questions"][0]
+    assert wrong["chosen"] != wrong["answer"] and sum(c["probability"] for c in wrong["choices"]) == pytest.approx(1)
+    code, out, _ = _run(
+        capsys, "history", "show", "run-answers", "--questions", "--wrong", "--domain", "federal_income_tax"
+    )
+    assert code == 0 and "tax-001" in out and "ret-001" not in out
+
+
+def test_show_probes_prints_reply_timings_and_grade(history, capsys):
+    from report_support import PROBES, shipped_record
+
+    from tunebench.suites import load_probes
+
+    first = load_probes(PROBES)[0]
+    history.write(shipped_record("run-probes", replies={first.id: "Line one\nline two | with a pipe"}))
+    code, out, _ = _run(capsys, "history", "show", "run-probes", "--probes", "--json")
+    probes = json.loads(out)["probes"]
+    assert code == 0 and len(probes) == 10
+    shown = next(p for p in probes if p["id"] == first.id)
+    assert shown["reply"] == "Line one\nline two | with a pipe" and shown["prompt"] == first.prompt
+    assert shown["stop_reason"] == "eos" and shown["grade"] is not None
+    code, out, _ = _run(capsys, "history", "show", "run-probes", "--probes")
+    assert code == 0 and "Line one line two | with a pipe" in out
+
+
+def test_show_rejects_an_unknown_domain_with_the_allowed_list(history, capsys):
+    from report_support import shipped_record
+
+    history.write(shipped_record("run-domains"))
+    code, _, err = _run(capsys, "history", "show", "run-domains", "--questions", "--domain", "taxes")
+    assert code == 2 and "--domain: expected one of compliance, estate_planning" in err and "'taxes'" in err

@@ -47,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     show = command("show", show_record, "print one record (run id or a unique prefix of one)")
     show.add_argument("run_id")
+    show.add_argument("--questions", action="store_true", help="eval runs: every question, chosen vs answer")
+    show.add_argument("--wrong", action="store_true", help="with --questions: only the wrong answers")
+    show.add_argument("--domain", metavar="D", help="with --questions or --probes: only this domain")
+    show.add_argument("--probes", action="store_true", help="eval runs: every probe, its reply, timings and grade")
 
     compare = command("compare", compare_records, "compare two eval runs question by question")
     compare.add_argument("a", help="run id, or model name (its newest complete eval run)")
@@ -221,6 +225,10 @@ def show_record(args: argparse.Namespace) -> int:
     """Print one record: a summary, its key figures, and the notes attached to it."""
     records = _read(_store(args), args)
     record = find_record(args.run_id, records)
+    if args.questions or args.probes:
+        return _show_answers(record, args)
+    if args.wrong or args.domain:
+        raise RecordError("--wrong and --domain filter --questions or --probes: add one of them")
     notes = [n for n in records if n.get("kind") == "note" and n.get("target_run_id") == record["run_id"]]
     if args.json:
         _print_json({"record": record, "attached_notes": notes})
@@ -268,6 +276,111 @@ def _details(record: dict[str, Any]) -> list[str]:
             f"{len(record['blocks'])} block(s): " + ", ".join(b["title"] or "attributes" for b in record["blocks"])
         ]
     return []
+
+
+def _show_answers(record: dict[str, Any], args: argparse.Namespace) -> int:
+    """`show RUN --questions/--probes`: the run's answers, as tables (or JSON)."""
+    from tunebench.config import load_config
+    from tunebench.report.html import build_page
+
+    if record.get("kind") != "eval":
+        raise RecordError(f"--questions/--probes: run {record['run_id']} is a {record.get('kind')} record, not an eval")
+    page = build_page(record, root=load_config().root)
+    domains = sorted({q.domain for q in page.questions} | {p.domain for p in page.probes})
+    if args.domain and args.domain not in domains:
+        raise RecordError(f"--domain: expected one of {', '.join(domains) or '(none)'}, found {args.domain!r}")
+    questions = [
+        q for q in page.questions if (not args.wrong or not q.correct) and (not args.domain or q.domain == args.domain)
+    ]
+    probes = [p for p in page.probes if not args.domain or p.domain == args.domain]
+    if args.json:
+        data = {}
+        if args.questions:
+            data["questions"] = [_question_data(q) for q in questions]
+        if args.probes:
+            data["probes"] = [_probe_data(p) for p in probes]
+        _print_json(data)
+        return 0
+    if args.questions:
+        rows = [
+            (
+                q.id,
+                q.domain,
+                q.difficulty,
+                q.chosen or "—",
+                q.answer or "—",
+                "right" if q.correct else "WRONG" if q.status == "answered" else q.status,
+                _probability(q),
+                _clip(_one_line(q.text) if q.text is not None else "(suite file not found here)", 60),
+            )
+            for q in questions
+        ]
+        print(format_table(["question", "domain", "difficulty", "chose", "answer", "result", "P(chose)", "text"], rows))
+        right = sum(q.correct for q in questions)
+        print(f"{len(questions)} question(s) shown: {right} right, {len(questions) - right} wrong")
+    if args.probes:
+        if args.questions:
+            print()
+        rows = [
+            (
+                p.id,
+                p.domain,
+                p.stop_reason or "—",
+                _fmt(p.new_tokens),
+                _fmt(p.ttft_s),
+                _fmt(p.tokens_per_s),
+                _fmt(p.latency_s),
+                _fmt(p.grade),
+                _clip(_one_line("".join(s.text for s in p.reply)), 50),
+            )
+            for p in probes
+        ]
+        print(
+            format_table(["probe", "domain", "stop", "tokens", "TTFT s", "tok/s", "latency s", "grade", "reply"], rows)
+        )
+    return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) if text.strip() else repr(text)
+
+
+def _probability(question: Any) -> str:
+    chosen = next((c.probability for c in question.choices if c.is_chosen), None)
+    return "—" if chosen is None else f"{chosen:.3f}"
+
+
+def _question_data(question: Any) -> dict[str, Any]:
+    return {
+        "id": question.id,
+        "domain": question.domain,
+        "difficulty": question.difficulty,
+        "status": question.status,
+        "text": question.text,
+        "choices": [{"letter": c.letter, "text": c.text, "probability": c.probability} for c in question.choices],
+        "chosen": question.chosen,
+        "answer": question.answer,
+        "correct": question.correct,
+    }
+
+
+def _probe_data(probe: Any) -> dict[str, Any]:
+    return {
+        "id": probe.id,
+        "domain": probe.domain,
+        "status": probe.status,
+        "prompt": probe.prompt,
+        "reply": "".join(s.text for s in probe.reply),
+        "stop_reason": probe.stop_reason,
+        "new_tokens": probe.new_tokens,
+        "ttft_s": probe.ttft_s,
+        "tokens_per_s": probe.tokens_per_s,
+        "latency_s": probe.latency_s,
+        "grade": probe.grade,
+        "hit": probe.hit,
+        "missed": probe.missed,
+        "forbidden_found": probe.forbidden_found,
+    }
 
 
 def _fmt(value: Any) -> str:
