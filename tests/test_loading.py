@@ -5,10 +5,12 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from tunebench.config import load_config
+from tunebench.config import Config, load_config
 from tunebench.errors import LoadError
 from tunebench.loading import load_model
 from tunebench.registry import ModelEntry
+
+pytest_plugins = ["gcs_server"]
 
 SEVEN = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -103,3 +105,73 @@ def test_content_hash_changes_with_any_byte_and_is_remembered_per_file(tmp_path)
     assert content_hash(folder) == first
     (folder / "model.safetensors").write_bytes(b"\x00" * 63 + b"\x01")
     assert content_hash(folder) != first
+
+
+# --- reading a model's config without its weights (loading.read_location_config) -------------------------
+
+
+def _media_downloads(proxy) -> list[str]:
+    return [path for method, path, _ in proxy.log if method == "GET" and "alt=media" in path]
+
+
+def test_config_of_a_gs_model_never_pulled_is_read_from_its_config_object_alone(gcs, fault_proxy, tiny_dir, tmp_path):
+    from gcs_server import FAST_TRANSFERS
+
+    from tunebench.loading import read_location_config
+    from tunebench.registry import Registry
+    from tunebench.storage import cache_dir_for, push_folder
+    from tunebench.storage.location import GcsLocation
+
+    push_folder(tiny_dir, gcs.uri("models/tiny/"), name="tiny", settings=FAST_TRANSFERS)
+    fault_proxy.log.clear()
+    config = read_location_config(gcs.uri("models/tiny/"), Registry(Config(root=tmp_path)))
+    assert config == json.loads((tiny_dir / "config.json").read_text())
+    downloads = _media_downloads(fault_proxy)
+    # The manifest (to find the committed version) and config.json: never the weights or the tokenizer.
+    assert len(downloads) == 2 and any("MANIFEST.json" in p for p in downloads), downloads
+    assert any("config.json" in p for p in downloads) and not any("safetensors" in p for p in downloads)
+    assert not cache_dir_for(GcsLocation.parse(gcs.uri("models/tiny/"))).exists()  # nothing written to the cache
+
+
+def test_a_published_config_corrupted_on_the_wire_is_refused(gcs, fault_proxy, tiny_dir, tmp_path):
+    from gcs_server import FAST_TRANSFERS
+
+    from tunebench.loading import read_location_config
+    from tunebench.registry import Registry
+    from tunebench.storage import push_folder
+
+    push_folder(tiny_dir, gcs.uri("models/flip/"), name="tiny", settings=FAST_TRANSFERS)
+    fault_proxy.add(lambda r: r.is_media_download and r.names("config.json"), "flip", times=10)
+    with pytest.raises(LoadError, match=r"models/flip/: no pulled copy .* do not match the manifest"):
+        read_location_config(gcs.uri("models/flip/"), Registry(Config(root=tmp_path)))
+
+
+def test_a_gs_model_neither_pulled_nor_published_says_both(gcs, tmp_path):
+    from tunebench.loading import read_location_config
+    from tunebench.registry import Registry
+
+    with pytest.raises(LoadError, match=r"models/none/: no pulled copy with config.json in the cache, and the "):
+        read_location_config(gcs.uri("models/none/"), Registry(Config(root=tmp_path)))
+
+
+def test_a_pulled_copy_is_read_without_reaching_the_bucket(gcs, fault_proxy, tiny_dir, tmp_path):
+    from gcs_server import FAST_TRANSFERS
+
+    from tunebench.loading import read_location_config
+    from tunebench.registry import Registry
+    from tunebench.storage import pull_folder, push_folder
+
+    push_folder(tiny_dir, gcs.uri("models/pulled/"), name="tiny", settings=FAST_TRANSFERS)
+    pull_folder(gcs.uri("models/pulled/"), settings=FAST_TRANSFERS)
+    fault_proxy.log.clear()
+    fault_proxy.add(lambda r: True, "status", times=1000, status=503)  # the bucket is unreachable from here on
+    config = read_location_config(gcs.uri("models/pulled/"), Registry(Config(root=tmp_path)))
+    assert config == json.loads((tiny_dir / "config.json").read_text()) and fault_proxy.log == []
+
+
+def test_a_name_that_is_neither_a_folder_nor_in_the_hub_cache_is_a_load_error(project, tmp_path):
+    from tunebench.loading import read_location_config
+    from tunebench.registry import Registry
+
+    with pytest.raises(LoadError, match="no-such-org/no-such-model: not a local folder and not in the hub cache"):
+        read_location_config("no-such-org/no-such-model", Registry(load_config()))

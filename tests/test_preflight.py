@@ -13,6 +13,8 @@ from tunebench.training.preflight import check_packages, estimate_sizes, read_ba
 from tunebench.training.recipe import load_recipe
 from tunebench.training.run import train
 
+pytest_plugins = ["gcs_server"]
+
 # Qwen2.5-14B's config (the base of the seed's Elson-Finance-Trading-14B merge).
 QWEN2_5_14B = {
     "hidden_size": 5120,
@@ -135,3 +137,48 @@ def test_doctor_lists_the_checks_and_fails_for_a_gpu_recipe_on_a_cpu(capsys, pro
         pytest.skip("this machine has a GPU")
     assert status == 1 and "FAIL" in out and "would refuse a training run: gpu" in out
     assert main(["doctor", "--recipe", str(REPO / "recipes" / "tiny-dora-curriculum.toml")]) == 0
+
+
+SHIPPED_14B = ["dora-v3-curriculum", "dora-v3-curriculum-4gpu", "dora-v2-flat", "lora-l4"]
+
+
+def _publish_the_shipped_base_config(gcs, folder) -> str:
+    """Publish, at the shipped registry's gs:// base, a folder holding only Qwen2.5-14B's config.json."""
+    import json
+    import tomllib
+
+    from gcs_server import FAST_TRANSFERS
+
+    from tunebench.errors import ConflictError
+    from tunebench.storage import push_folder
+
+    shipped = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["tunebench"]["models"]
+    base = shipped["elson-finance-trading-14b"]["base"]
+    bucket = base.removeprefix("gs://").split("/")[0]
+    if gcs.client.lookup_bucket(bucket) is None:
+        gcs.client.create_bucket(bucket)
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(QWEN2_5_14B), encoding="utf-8")
+    try:
+        push_folder(folder, base, name="elson-finance-trading-14b", settings=FAST_TRANSFERS)
+    except ConflictError:
+        pass  # published by an earlier test of this session (the emulator lives for the session)
+    return base
+
+
+@pytest.mark.parametrize("name", SHIPPED_14B)
+def test_doctor_checks_disk_and_gpu_memory_of_a_shipped_14b_recipe_from_its_gs_base(
+    name, gcs, project, capsys, tmp_path
+):
+    from tunebench.cli import main
+
+    base = _publish_the_shipped_base_config(gcs, tmp_path / "published")
+    project.write(f'[tool.tunebench.models.elson-finance-trading-14b]\nbase = "{base}"\n')
+    main(["doctor", "--recipe", str(REPO / "recipes" / f"{name}.toml")])
+    out = capsys.readouterr().out
+    disk = next(line for line in out.splitlines() if line.startswith("disk "))
+    assert " ? " not in disk and "need ~" in disk, disk
+    recipe = load_recipe(REPO / "recipes" / f"{name}.toml")
+    # Qwen2.5-14B has 14.77B parameters: 29.5 GB in bf16, 7.4 GB in 4 bits (qlora).
+    weights = "7.4 GB" if recipe.quantized else "29.5 GB"
+    assert f"memory recipe {recipe.output}: training: ~" in out and f"(weights {weights}, " in out, out

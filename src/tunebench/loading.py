@@ -2,11 +2,15 @@
 
 Checks run before any weights load: the base and adapter folders exist and hold what they must, and the
 adapter's LoRA matrices fit the base's layer shapes (an adapter trained for another base is refused).
+
+`read_location_config` is the one way to read a model's (or adapter's) config without its weights; doctor,
+the training preflight and the memory estimates all use it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,6 +25,9 @@ __all__ = [
     "LoadedModel",
     "load_model",
     "resolve_location",
+    "base_location",
+    "read_location_config",
+    "read_folder_config",
     "check_adapter_fits",
     "content_hash",
     "pick_device_and_dtype",
@@ -68,6 +75,74 @@ def resolve_location(location: str, registry: Registry) -> str:
 
         return str(fetch_model_folder(location, registry.config))
     return registry.resolve_local(location)
+
+
+def base_location(model: str, registry: Registry) -> str:
+    """Return the base a recipe's `model` names: a registry model's base, else `model` itself (path, gs://, hub id)."""
+    return registry.get(model).base if model in registry else model
+
+
+def read_location_config(location: str, registry: Registry, file_name: str = "config.json") -> dict[str, Any]:
+    """Return the JSON file `file_name` of the model or adapter at `location`; no weights are read or fetched.
+
+    `tiny`: its built folder. A local folder: its file. `gs://`: the newest pulled copy in the cache, else
+    the published object alone, checked against its manifest. A hub id: the local hub cache only (nothing
+    is downloaded). LoadError names the location and what is missing.
+    """
+    if location == TINY_BASE:
+        from tunebench.tiny import tiny_path
+
+        return read_folder_config(tiny_path(), file_name)
+    if location.startswith("gs://"):
+        return _read_gcs_config(location, file_name)
+    local = registry.resolve_local(location)
+    if Path(local).is_dir():
+        return read_folder_config(local, file_name)
+    from huggingface_hub import snapshot_download
+
+    try:  # a hub id already in the local hub cache
+        folder = snapshot_download(local, allow_patterns=["*.json"], local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub raises several unrelated types here
+        raise LoadError(f"{location}: not a local folder and not in the hub cache ({exc})") from None
+    return read_folder_config(folder, file_name)
+
+
+def read_folder_config(folder: str | Path, file_name: str = "config.json") -> dict[str, Any]:
+    """Return the JSON file `file_name` of a local model folder as a dict."""
+    path = Path(folder) / file_name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot read the model config ({exc.strerror})") from None
+    return _parse_config(text, str(path))
+
+
+def _read_gcs_config(location: str, file_name: str) -> dict[str, Any]:
+    from tunebench.errors import StorageError
+    from tunebench.storage.cache import cached_file
+    from tunebench.storage.remote import read_published_file
+
+    pulled = cached_file(location, file_name)
+    if pulled is not None:
+        return read_folder_config(pulled.parent, file_name)
+    try:
+        data = read_published_file(location, file_name)
+    except StorageError as exc:
+        raise LoadError(
+            f"{location}: no pulled copy with {file_name} in the cache, and the published {file_name} "
+            f"could not be read ({exc}); or pull the model once: tunebench models pull NAME"
+        ) from None
+    return _parse_config(data.decode("utf-8", errors="replace"), f"{location.rstrip('/')}/{file_name}")
+
+
+def _parse_config(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{where}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise LoadError(f"{where}: expected a JSON object, found {type(data).__name__}")
+    return data
 
 
 def load_model(

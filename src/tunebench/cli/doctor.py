@@ -66,9 +66,8 @@ def memory_lines(config: Any, model: str | None = None, recipe: Any = None) -> l
         except TunebenchError as exc:
             lines.append(f"memory {name}: not estimated ({exc})")
     if recipe is not None:
-        estimate = estimate_for_recipe(recipe, config)
-        lines.append(
-            f"memory recipe {recipe.output}: "
-            + (estimate.describe() if estimate else "not estimated (the base config.json is not local)")
-        )
+        try:
+            lines.append(f"memory recipe {recipe.output}: {estimate_for_recipe(recipe, config).describe()}")
+        except TunebenchError as exc:
+            lines.append(f"memory recipe {recipe.output}: not estimated ({exc})")
     return lines

@@ -5,10 +5,9 @@ These read the config files, then hand the numbers to `tunebench.memory.estimate
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
+from tunebench.loading import base_location, read_folder_config, read_location_config
 from tunebench.memory.estimate import (
     AdapterShape,
     MemoryEstimate,
@@ -17,21 +16,13 @@ from tunebench.memory.estimate import (
     estimate_recipe_phase,
     estimate_training,
 )
+from tunebench.registry import Registry
 
-__all__ = ["estimate_for_entry", "estimate_for_recipe", "read_model_config"]
+__all__ = ["estimate_for_entry", "estimate_for_recipe", "recipe_on_gpu", "read_model_config"]
 
 
-def read_model_config(folder: str | Path) -> dict[str, Any]:
-    """Return the config.json of a model folder as a dict (no weights are read)."""
-    from tunebench.errors import LoadError
-
-    path = Path(folder) / "config.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise LoadError(f"{path}: cannot read the model config ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise LoadError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+# Kept for callers of `tunebench.memory.read_model_config(folder)`: the reader is loading's.
+read_model_config = read_folder_config
 
 
 def estimate_for_entry(
@@ -51,16 +42,12 @@ def estimate_for_entry(
     the config's eval settings (batch size, max_new_tokens); the training one a phase of `rank`, DoRA or
     LoRA, `batch_size` x `seq_len` tokens.
     """
-    from tunebench.registry import Registry
-
     registry = Registry(config)
-    folder = _config_folder(entry.base, registry, "config.json")
-    shape = ModelShape.from_config(read_model_config(folder), where=str(Path(folder) / "config.json"))
+    base = read_location_config(entry.base, registry)
+    shape = ModelShape.from_config(base, where=f"{entry.base.rstrip('/')}/config.json")
     adapter = None
     if entry.adapter:
-        adapter_folder = _config_folder(entry.adapter, registry, "adapter_config.json")
-        adapter_cfg = json.loads((Path(adapter_folder) / "adapter_config.json").read_text(encoding="utf-8"))
-        adapter = AdapterShape.from_adapter_config(adapter_cfg)
+        adapter = AdapterShape.from_adapter_config(read_location_config(entry.adapter, registry, "adapter_config.json"))
     on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda")
     dtype = "bfloat16" if on_gpu else "float32"
     settings = config.eval
@@ -86,15 +73,6 @@ def estimate_for_entry(
     return {"eval": eval_estimate, "training": training}
 
 
-def _pulled_folder(uri: str, file_name: str) -> str | None:
-    """Return the newest pulled version folder of `uri` in the cache holding `file_name`, or None."""
-    from tunebench.storage.cache import cache_dir_for
-    from tunebench.storage.location import GcsLocation
-
-    found = sorted(cache_dir_for(GcsLocation.parse(uri)).glob(f"*/{file_name}"), key=lambda p: p.stat().st_mtime)
-    return str(found[-1].parent) if found else None
-
-
 def _cuda_available() -> bool:
     try:
         import torch
@@ -103,40 +81,15 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _config_folder(location: str, registry: Any, file_name: str) -> str:
-    """Return a local folder holding `location`'s `file_name`, without fetching weights."""
-    from tunebench.errors import LoadError
-    from tunebench.registry import TINY_BASE
-
-    if location == TINY_BASE:
-        from tunebench.tiny import tiny_path
-
-        return str(tiny_path())
-    if location.startswith("gs://"):
-        pulled = _pulled_folder(location, file_name)
-        if pulled is None:
-            raise LoadError(
-                f"{location}: no pulled copy with {file_name} in the cache; the estimate reads only "
-                "local config files (pull the model once: tunebench models pull NAME)"
-            )
-        return pulled
-    local = registry.resolve_local(location)
-    if Path(local).is_dir():
-        return local
-    from huggingface_hub import snapshot_download
-
-    try:  # a hub id already in the local cache (we never download here)
-        return snapshot_download(local, allow_patterns=["*.json"], local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - huggingface_hub raises several unrelated types here
-        raise LoadError(f"{location}: not a local folder and not in the hub cache ({exc})") from None
+def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) -> MemoryEstimate:
+    """Return a recipe's training-phase estimate from its base's config.json; LoadError when it cannot be read."""
+    registry = Registry(config)
+    model_config = read_location_config(base_location(recipe.model, registry), registry)
+    return estimate_recipe_phase(recipe, model_config, on_gpu=recipe_on_gpu(recipe, device))
 
 
-def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) -> MemoryEstimate | None:
-    """Return a recipe's training-phase estimate, or None when its base config.json is not on this machine."""
-    from tunebench.training.preflight import read_base_config
-
-    model_config = read_base_config(recipe, config)
-    if model_config is None:
-        return None
-    on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda") and recipe.device != "cpu"
-    return estimate_recipe_phase(recipe, model_config, on_gpu=on_gpu)
+def recipe_on_gpu(recipe: Any, device: str | None = None) -> bool:
+    """Return whether `recipe` trains on a GPU: its `device`, or for "auto" `device` (default: this machine's)."""
+    if recipe.device in ("cpu", "cuda"):
+        return recipe.device == "cuda"
+    return (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda")

@@ -41,7 +41,7 @@ from tunebench.storage.manifest import Manifest, ManifestFile
 from tunebench.storage.remote import committed_manifest
 from tunebench.storage.transfer import Progress, TransferSettings, format_bytes, run_largest_first
 
-__all__ = ["PullReport", "pull_folder", "cache_dir_for", "version_dir_name"]
+__all__ = ["PullReport", "pull_folder", "cache_dir_for", "cached_file", "version_dir_name"]
 
 log = logging.getLogger(__name__)
 STATE_NAME = ".tunebench-cache.json"
@@ -83,6 +83,14 @@ def cache_dir_for(location: GcsLocation, cache_root: Path | None = None) -> Path
 
 def version_dir_name(manifest: Manifest) -> str:
     """Return the folder name of one committed version: `v<version>-<push id>`, or a listing's hash."""
+def cached_file(uri: str, name: str, cache_root: Path | None = None) -> Path | None:
+    """Return `name` in the newest pulled version of `uri` in the cache, or None (nothing is fetched)."""
+    root = cache_dir_for(GcsLocation.parse(uri), cache_root)
+    # Files reach their final name only once verified, so any copy found here is a whole, checked one.
+    found = sorted(root.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    return found[-1] if found else None
+
+
     if manifest.version:
         return f"v{manifest.version}-{manifest.push_id}"
     listing = "\n".join(f"{f.name} {f.generation}" for f in manifest.files)

@@ -11,8 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from tunebench.errors import StorageError
-from tunebench.storage.gcs import list_names, make_client
+from tunebench.errors import ChecksumError, StorageError
+from tunebench.storage.checksums import Digest
+from tunebench.storage.gcs import gcs_errors, list_names, make_client, retry_policy
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.manifest import (
     MANIFEST_NAME,
@@ -24,7 +25,7 @@ from tunebench.storage.manifest import (
 )
 from tunebench.storage.transfer import TransferSettings
 
-__all__ = ["committed_manifest", "RemoteSummary", "describe_remote"]
+__all__ = ["committed_manifest", "RemoteSummary", "describe_remote", "read_published_file"]
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +89,34 @@ def describe_remote(uri: str, client: Any = None, settings: TransferSettings | N
     except StorageError as exc:
         return RemoteSummary(location.uri, None, None, None, "", str(exc).removeprefix(f"{location.uri}: "))
     return RemoteSummary(location.uri, manifest.total_size, len(manifest.files), manifest.version, manifest.created_at)
+
+
+# A file read on its own (a config, never a weight shard): anything larger is refused rather than fetched.
+_SMALL_FILE_LIMIT = 16 << 20
+
+
+def read_published_file(uri: str, name: str, client: Any = None, settings: TransferSettings | None = None) -> bytes:
+    """Return the bytes of one file of the committed version at `uri`, checked against its manifest entry.
+
+    Only that object is downloaded (pinned to the manifest's generation), so a model's `config.json` can
+    be read without pulling its weights. StorageError when the version has no such file or it is large.
+    """
+    location = GcsLocation.parse(uri)
+    settings = settings or TransferSettings()
+    bucket = (client or make_client()).bucket(location.bucket)
+    manifest = committed_manifest(bucket, location, settings, warn=False)
+    item = next((f for f in manifest.files if f.name == name), None)
+    if item is None:
+        raise StorageError(f"{location.uri}: the published folder has no {name}")
+    if item.size > _SMALL_FILE_LIMIT:
+        raise StorageError(f"{location.uri}{name}: {item.size} bytes; only small files are read on their own")
+    where = f"gs://{bucket.name}/{location.key(item.object)}#{item.generation}"
+    blob = bucket.blob(location.key(item.object), generation=item.generation)
+    with gcs_errors(where):
+        data = blob.download_as_bytes(raw_download=True, checksum=None, retry=retry_policy(settings))
+    digest = Digest()
+    digest.update(data)
+    got = digest.result()
+    if (got.size, got.crc32c) != (item.size, item.crc32c) or (item.sha256 and got.sha256 != item.sha256):
+        raise ChecksumError(f"{where} ({name}): the bytes read do not match the manifest's size and checksums")
+    return data

@@ -9,7 +9,6 @@ presence and memory, and bitsandbytes when a 4-bit method is asked for. Each fai
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import sys
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.config import Config
-from tunebench.errors import PreflightError
+from tunebench.errors import PreflightError, TunebenchError
+from tunebench.memory.estimate import estimate_recipe_phase
+from tunebench.memory.targets import recipe_on_gpu
 from tunebench.training.recipe import Recipe
 
 __all__ = [
@@ -158,22 +159,16 @@ def _has_sequential_sampler() -> bool:
     return field is not None and "sequential" in (field.metadata or {}).get("choices", ["sequential"])
 
 
-def read_base_config(recipe: Recipe, config: Config) -> dict[str, Any] | None:
-    """Return the base model's config.json as a dict when it is on this machine, else None."""
-    from tunebench.registry import TINY_BASE, Registry
+def read_base_config(recipe: Recipe, config: Config) -> dict[str, Any]:
+    """Return the recipe's base model config.json (a pulled copy or the published object for gs://, no weights).
 
-    location = recipe.model
+    LoadError says why it cannot be read.
+    """
+    from tunebench.loading import base_location, read_location_config
+    from tunebench.registry import Registry
+
     registry = Registry(config)
-    if location in registry:
-        location = registry.get(location).base
-    if location == TINY_BASE:
-        from tunebench.tiny import tiny_path
-
-        location = str(tiny_path())
-    path = Path(registry.resolve_local(location)) / "config.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_location_config(base_location(recipe.model, registry), registry)
 
 
 def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate:
@@ -211,20 +206,18 @@ def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate
     merged = base * (2 if recipe.bf16 else 4) if recipe.merge else 0
     disk = len(recipe.phases) * (recipe.save_total_limit * checkpoint + adapter_bytes) + adapter_bytes + merged
     # The peak is `tunebench doctor`'s estimate of one phase (tunebench.memory), so on a GPU both agree.
-    from tunebench.memory import estimate_recipe_phase
-
-    gpu = int(estimate_recipe_phase(recipe, model_config, on_gpu=recipe.device != "cpu").total_bytes)
+    gpu = int(estimate_recipe_phase(recipe, model_config, on_gpu=recipe_on_gpu(recipe)).total_bytes)
     return SizeEstimate(base, adapter, adapter_bytes, checkpoint, merged, int(disk * 1.1), gpu)
 
 
 def check_disk(recipe: Recipe, output_dir: Path, sizes: SizeEstimate | None, free_bytes: int | None = None) -> Check:
-    """Return the disk check: free space at `output_dir` against the run's estimated writes."""
+    """Return the disk check: free space at `output_dir` against the run's estimated writes (None: cannot say)."""
     where = output_dir
     while not where.exists() and where != where.parent:
         where = where.parent
     free = shutil.disk_usage(where).free if free_bytes is None else free_bytes
     if sizes is None:
-        return Check("disk", None, f"{_gb(free)} free at {where}; base config not local, sizes not estimated")
+        return Check("disk", None, f"{_gb(free)} free at {where}; sizes not estimated (base config.json not readable)")
     need = sizes.disk_bytes
     detail = (
         f"need ~{_gb(need)} at {output_dir} ({len(recipe.phases)} phases x {recipe.save_total_limit} "
@@ -251,7 +244,7 @@ def check_disk_free(folder: Path) -> Check:
 
 
 def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Check]:
-    """Return GPU checks: presence when the recipe asks for CUDA, and memory against the estimate."""
+    """Return GPU checks: presence when the recipe asks for CUDA, and memory against its estimate (None: cannot say)."""
     import torch
 
     has_gpu = torch.cuda.is_available()
@@ -268,6 +261,8 @@ def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Ch
     name = torch.cuda.get_device_name(0)
     total = torch.cuda.get_device_properties(0).total_memory
     checks = [Check("gpu", True, f"{name}, {_gb(total)}")]
+    if sizes is None and recipe is not None:
+        checks.append(Check("gpu memory", None, "peak not estimated (base config.json not readable)"))
     if sizes is not None:
         fits = sizes.gpu_bytes <= total
         checks.append(
@@ -287,8 +282,10 @@ def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Ch
 def run_preflight(recipe: Recipe, config: Config, output_dir: Path, free_disk_bytes: int | None = None) -> list[Check]:
     """Return every check for this recipe; nothing is loaded but the base model's config.json."""
     checks = check_packages(recipe)
-    model_config = read_base_config(recipe, config)
-    sizes = estimate_sizes(recipe, model_config) if model_config else None
+    try:
+        sizes = estimate_sizes(recipe, read_base_config(recipe, config))
+    except TunebenchError:  # the base config cannot be read: sizes unknown, not a refusal (doctor says why)
+        sizes = None
     checks.append(check_disk(recipe, output_dir, sizes, free_disk_bytes))
     checks.extend(check_hardware(recipe, sizes))
     return checks
