@@ -1,4 +1,7 @@
-"""`tunebench train RECIPE [--resume]`: run a training recipe, register its adapter, record it."""
+"""`tunebench train RECIPE [--set KEY=VALUE ...] [--resume | --new-version | --overwrite] [--allow-contamination]`.
+
+Runs a training recipe, registers its adapter, records it.
+"""
 
 from __future__ import annotations
 
@@ -19,16 +22,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue a preempted or crashed run from its last complete checkpoint"
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key (TOML value), validated like the file: --set learning_rate=1e-4 "
+        "--set phases.B.size=200 --set report_to='[\"tensorboard\"]'; repeatable; recorded in the run",
+    )
+    rerun = parser.add_mutually_exclusive_group()
+    rerun.add_argument(
+        "--new-version",
+        action="store_true",
+        help="when the output name is taken, train NAME-v2 (then -v3, ...) as a new registry model",
+    )
+    rerun.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="when the output name is taken, archive the old output folder and registry entry "
+        "(<home>/archive/NAME-TIME/) and train NAME again",
+    )
+    parser.add_argument(
+        "--allow-contamination",
+        action="store_true",
+        help="train even when examples overlap the evaluation suites (recorded; evaluations of the model are marked)",
+    )
     parser.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, print a summary of the phases; return 75 when preempted by SIGTERM."""
+    from tunebench.training.contamination import describe
     from tunebench.training.resilience import PREEMPTED_EXIT, TrainingPreempted
     from tunebench.training.run import train
 
     try:
-        record = train(args.recipe, resume=args.resume)
+        record = train(
+            args.recipe,
+            resume=args.resume,
+            overrides=args.overrides,
+            new_version=args.new_version,
+            overwrite=args.overwrite,
+            allow_contamination=args.allow_contamination,
+        )
     except TrainingPreempted as stop:
         print(f"tunebench: {stop}", flush=True)
         return PREEMPTED_EXIT
@@ -61,6 +98,13 @@ def run_train(args: argparse.Namespace) -> int:
         f"total {data['totals']['wall_s']:.1f} s on {cost['hardware']}, cost {usd}; "
         f"validation loss {_num(data['validation_loss'])}"
     )
+    print(f"contamination check: {describe(data['data'].get('contamination'))}")
+    for difficulty in data.get("difficulties", []):
+        print(f"difficulty: {difficulty['detail']}")
+    tracking = data.get("tracking")
+    if tracking:
+        where = [tracking.get("tensorboard_dir"), tracking.get("mlflow_uri"), tracking.get("wandb_dir")]
+        print(f"tracked in {', '.join(tracking['report_to'])}: {', '.join(w for w in where if w)}")
     print(f"record {data['run_id']} written to {record.location}")
     return 0
 

@@ -20,7 +20,7 @@ _GPU_KEYS = (
 
 
 def hardware_key(hardware: dict[str, Any], prices: dict[str, float], requested: str | None = None) -> str:
-    """Return the price-table key for this hardware: the recipe's `hardware`, else one guessed from the GPU name."""
+    """Return the price-table key: the recipe's `price`, else the GPU's (its `-spot` entry when the table has one)."""
     if requested:
         return requested
     name = (hardware.get("gpu_name") or "").lower()
@@ -28,8 +28,9 @@ def hardware_key(hardware: dict[str, Any], prices: dict[str, float], requested: 
         return "cpu"
     for fragment, key in _GPU_KEYS:
         if fragment in name:
-            # A spot price, when the table has one, is what preemptible training runs pay.
-            return f"{key}-spot" if f"{key}-spot" in prices and key not in prices else key
+            # A spot price, when the table has one, is what preemptible training runs pay (they resume after a
+            # SIGTERM); a recipe's `price = "h100"` asks for the on-demand one.
+            return f"{key}-spot" if f"{key}-spot" in prices else key
     return name.replace(" ", "-")
 
 

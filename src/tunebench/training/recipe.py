@@ -9,16 +9,28 @@ relative to the recipe's folder.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunebench.errors import RecipeError
+from tunebench.textfile import decode_utf8
 
-__all__ = ["Recipe", "Phase", "load_recipe", "METHODS", "PHASE_KINDS", "DIFFICULTIES", "QWEN2_PROJECTIONS"]
+__all__ = [
+    "Recipe",
+    "Phase",
+    "load_recipe",
+    "METHODS",
+    "PHASE_KINDS",
+    "DIFFICULTIES",
+    "QWEN2_PROJECTIONS",
+    "TRACKERS",
+]
 
 METHODS = ("lora", "dora", "qlora", "qdora")
 # A: one domain after another; B: domains interleaved, easy to extreme; C: a hard-heavy stress epoch;
@@ -29,6 +41,8 @@ DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 QWEN2_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 DEVICES = ("auto", "cpu", "cuda")
+# Experiment trackers, each transformers' own integration (`report_to`).
+TRACKERS = ("tensorboard", "mlflow", "wandb")
 
 
 @dataclass(frozen=True)
@@ -72,13 +86,20 @@ class Recipe:
     validation_size: int | None = None  # None: every example of the validation files
     output_dir: Path | None = None  # None: <config home>/models/<output>
     device: str = "auto"
-    hardware: str | None = None  # a key of [tool.tunebench.prices]; None: detected
+    hardware: str | None = None  # older name of `price`
+    price: str | None = None  # a key of [tool.tunebench.prices]; None: detected (its -spot price when listed)
     bf16: bool = True  # on a GPU that supports it; the CPU always trains in fp32
     gradient_checkpointing: bool = False
     cpu_threads: int | None = None  # torch threads when training on the CPU; None: torch's default
     merge: bool = False
     description: str = ""
     contamination_suites: tuple[Path, ...] = field(default_factory=tuple)
+    report_to: tuple[str, ...] = ()  # experiment trackers; () logs to none
+    run_name: str | None = None  # the trackers' run name; None: the output name
+    tracking_dir: Path | None = None  # TensorBoard event files and a local MLflow store; None: <output dir>/tracking
+    tracking_uri: str | None = None  # an MLflow tracking server (or sqlite:/file: URI) instead of the local store
+    overrides: tuple[str, ...] = ()  # the `--set key=value` overrides applied over the file, in order
+    effective: dict[str, Any] = field(default_factory=dict, compare=False)  # the file's table after the overrides
 
     @property
     def quantized(self) -> bool:
@@ -126,6 +147,14 @@ _TOP_KEYS: dict[str, tuple[Any, Any]] = {
     "output_dir": (str, None),
     "device": (str, (lambda v: v in DEVICES, "one of " + ", ".join(DEVICES))),
     "hardware": (str, None),
+    "price": (str, None),
+    "report_to": (
+        list,
+        (lambda v: all(x in TRACKERS for x in v), "a list of trackers (" + ", ".join(TRACKERS) + ")"),
+    ),
+    "run_name": (str, (lambda v: bool(v.strip()), "a non-empty name")),
+    "tracking_dir": (str, None),
+    "tracking_uri": (str, None),
     "bf16": (bool, None),
     "gradient_checkpointing": (bool, None),
     "merge": (bool, None),
@@ -145,18 +174,25 @@ _PHASE_KEYS: dict[str, tuple[Any, Any]] = {
 _PHASE_REQUIRED = ("name", "kind", "data", "size", "mix")
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Return the validated recipe in the TOML file at `path`."""
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Return the validated recipe in the TOML file at `path`, with `overrides` (`key=value`) applied over it.
+
+    An override is validated exactly like the file's own key; its errors name the `--set` it came from.
+    `key` is a top-level key or `phases.NAME.key` (NAME a phase name or index); `value` is a TOML value,
+    or a plain string when it does not parse as one (`--set model=tiny`).
+    """
     path = Path(path).resolve()
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file")
     raw = path.read_bytes()
-    text = raw.decode("utf-8")
+    text = decode_utf8(raw, path, RecipeError, "recipe")
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from exc
     where = _Where(path, text)
+    for override in overrides:
+        _apply_override(table, override, where)
     _check_table(table, _TOP_KEYS, _REQUIRED, where, prefix="")
     phases = tuple(_phase(i, p, where) for i, p in enumerate(table["phases"]))
     names = [p.name for p in phases]
@@ -168,14 +204,61 @@ def load_recipe(path: str | Path) -> Recipe:
     values = {k: v for k, v in table.items() if k != "phases"}
     values["validation"] = tuple(where.data_path(p, "validation") for p in table["validation"])
     values["contamination_suites"] = tuple(where.path_value(p) for p in table.get("contamination_suites", ()))
-    if "target_modules" in values:
-        values["target_modules"] = tuple(values["target_modules"])
-    if "output_dir" in values:
-        values["output_dir"] = where.path_value(values["output_dir"])
+    for key in ("target_modules", "report_to"):
+        if key in values:
+            values[key] = tuple(dict.fromkeys(values[key]))
+    for key in ("output_dir", "tracking_dir"):
+        if key in values:
+            values[key] = where.path_value(values[key])
     for key in ("dropout", "learning_rate", "warmup_ratio", "weight_decay"):
         if key in values:
             values[key] = float(values[key])
-    return Recipe(path=path, sha256="sha256:" + hashlib.sha256(raw).hexdigest(), phases=phases, **values)
+    digest = hashlib.sha256(raw)
+    if overrides:  # the same file with other overrides is another recipe (resume compares this hash)
+        digest.update(json.dumps(list(overrides)).encode("utf-8"))
+    return Recipe(
+        path=path,
+        sha256="sha256:" + digest.hexdigest(),
+        phases=phases,
+        overrides=tuple(overrides),
+        effective=table,
+        **values,
+    )
+
+
+def _apply_override(table: dict, override: str, where: _Where) -> None:
+    """Set `key=value` in the recipe's table; the key's later errors name this override."""
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise RecipeError(f"{_path_and(where.path, override)}: expected key=value, found {override!r}")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()  # a bare word is a string: --set model=tiny
+    parts = key.split(".")
+    if parts[0] != "phases":
+        if len(parts) > 1:
+            raise RecipeError(f"{_path_and(where.path, override)}: key {key}: only phases.NAME.KEY has dots")
+        table[key] = value
+        where.set_by[(0, key)] = override
+        return
+    phases = table.get("phases") if isinstance(table.get("phases"), list) else []
+    if len(parts) != 3:
+        raise RecipeError(f"{_path_and(where.path, override)}: key {key}: expected phases.NAME.KEY")
+    names = [p.get("name") if isinstance(p, dict) else None for p in phases]
+    index = names.index(parts[1]) if parts[1] in names else int(parts[1]) if parts[1].isdigit() else None
+    if index is None or index >= len(phases):
+        raise RecipeError(
+            f"{_path_and(where.path, override)}: key {key}: expected a phase name or index, found {parts[1]!r} "
+            f"(phases: {', '.join(str(n) for n in names)})"
+        )
+    phases[index][parts[2]] = value
+    where.set_by[(_phase_line(where, index), parts[2])] = override
+
+
+def _path_and(path: Path, override: str) -> str:
+    return f"{path} (--set {override})"
 
 
 class _Where:
@@ -183,8 +266,11 @@ class _Where:
 
     def __init__(self, path: Path, text: str):
         self.path, self.lines = path, text.splitlines()
+        self.set_by: dict[tuple[int, str], str] = {}  # (phase start line or 0, key) -> the --set override
 
     def at(self, key: str, after: int = 0) -> str:
+        if (after, key) in self.set_by:
+            return _path_and(self.path, self.set_by[(after, key)])
         pattern = re.compile(rf"^\s*(\"?{re.escape(key)}\"?\s*=|\[\[?{re.escape(key)}\]\]?)")
         for number, line in enumerate(self.lines[after:], start=after + 1):
             if pattern.match(line):

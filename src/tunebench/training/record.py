@@ -14,11 +14,22 @@ from typing import Any
 from tunebench.config import Config
 from tunebench.data import Example, examples_sha256, file_sha256
 from tunebench.memory import PeakMemory
+from tunebench.training import tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.cost import hardware_key, training_cost
 from tunebench.training.recipe import Phase
 
-__all__ = ["TrainingRecord", "describe_hardware", "write_record", "build_record", "phase_figures", "SCHEMA_VERSION"]
+__all__ = [
+    "TrainingRecord",
+    "describe_hardware",
+    "write_record",
+    "build_record",
+    "phase_figures",
+    "difficulties",
+    "folder_bytes",
+    "vm_name",
+    "SCHEMA_VERSION",
+]
 
 SCHEMA_VERSION = 1
 
@@ -60,11 +71,48 @@ def describe_hardware(device: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "memory_bytes": psutil.virtual_memory().total,
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "vm": vm_name(),
     }
     if device == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         info.update(gpu_name=props.name, gpu_count=torch.cuda.device_count(), gpu_memory_bytes=props.total_memory)
     return info
+
+
+# GCE's metadata server; TUNEBENCH_GCE_METADATA replaces the address ("" turns the lookup off).
+GCE_METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/name"
+
+
+def vm_name() -> str:
+    """The machine's name for the log's VM column: $TUNEBENCH_VM, else the GCE instance name, else the hostname.
+
+    The metadata server is asked only on a GCE machine (its DMI product name says so) or when
+    $TUNEBENCH_GCE_METADATA names an address, with a 1-second timeout.
+    """
+    if os.environ.get("TUNEBENCH_VM"):
+        return os.environ["TUNEBENCH_VM"]
+    address = os.environ.get("TUNEBENCH_GCE_METADATA")
+    if address is None and _on_gce():
+        address = GCE_METADATA
+    if address:
+        import urllib.request
+
+        request = urllib.request.Request(address, headers={"Metadata-Flavor": "Google"})
+        try:
+            with urllib.request.urlopen(request, timeout=1.0) as response:
+                name = response.read(256).decode("utf-8", "replace").strip()
+            if name:
+                return name
+        except OSError:
+            pass  # not answering: the hostname will do
+    return platform.node() or "unknown"
+
+
+def _on_gce() -> bool:
+    try:
+        return "Google" in Path("/sys/class/dmi/id/product_name").read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def write_record(record: dict[str, Any], config: Config) -> str:
@@ -130,7 +178,7 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
     wall = sum(a["wall_s"] for a in state["attempts"])
     tokens = sum(p["tokens"] for p in phases)
     hardware = describe_hardware(run.device)
-    key = hardware_key(hardware, run.config.prices, recipe.hardware)
+    key = hardware_key(hardware, run.config.prices, recipe.price or recipe.hardware)
     batch, accum = run.batch_layout()
     return {
         "kind": "training",
@@ -140,9 +188,20 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
         "finished_at": state["attempts"][-1]["finished_at"],
         "source": "measured",
         "provenance": collect(root=run.config.root),
-        "notes": _notes(state),
+        "notes": _notes(state)
+        + (
+            ["merge = true skipped: a 4-bit (q-method) base is not merged; the adapter is the model"]
+            if recipe.merge and recipe.quantized
+            else []
+        ),
         "status": "completed",
-        "recipe": {"path": str(recipe.path), "sha256": recipe.sha256, "text": recipe.path.read_text(encoding="utf-8")},
+        "recipe": {
+            "path": str(recipe.path),
+            "sha256": recipe.sha256,
+            "text": recipe.path.read_text(encoding="utf-8"),
+            "overrides": list(recipe.overrides),
+            "effective": _jsonable(recipe.effective),  # the file's table after the --set overrides
+        },
         "model": {"name": recipe.model, "base": run.base_location, "base_hash": content_hash(run.base_path)},
         "method": recipe.method,
         "hyperparameters": {
@@ -170,10 +229,10 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
                 "examples": len(run.validation),
                 "sha256": examples_sha256(run.validation),
             },
-            "contamination": {
-                "suites": [str(p) for p in suites if Path(p).is_file()],
-                "items_checked": state.get("suite_items_checked", 0),
-            },
+            # Examples per file, beside `files`' hashes: the log's Training Data table lists both.
+            "file_examples": state.get("file_examples", {}),
+            "contamination": state.get("contamination")
+            or {"suites": [str(p) for p in suites if Path(p).is_file()], "items_checked": 0},
         },
         "phases": phases,
         "totals": {
@@ -187,22 +246,69 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
         "validation_loss": phases[-1]["validation_loss"],
         "hardware": hardware,
         # One price unit per GPU process (a node may hold more GPUs than the run uses); the CPU is one unit.
-        "cost": training_cost(wall, key, run.config.prices, hardware["world_size"] if run.device == "cuda" else 1),
+        "cost": {
+            **training_cost(wall, key, run.config.prices, hardware["world_size"] if run.device == "cuda" else 1),
+            "price_from": "recipe" if (recipe.price or recipe.hardware) else "detected",
+        },
         "output": {
             "name": recipe.output,
             "dir": str(run.output_dir),
             "adapter": str(adapter_dir),
             "adapter_hash": content_hash(adapter_dir),
-            "merged": str(merged_dir) if merged_dir else None,
+            "adapter_bytes": folder_bytes(adapter_dir),
+            # Only a folder that was written: a q-method's merge is skipped (no merging into a 4-bit base).
+            "merged": str(merged_dir) if merged_dir and merged_dir.is_dir() else None,
             "registry": None,
+            "archived_previous": state.get("archived_previous"),
         },
+        "tracking": tracking.describe(run),
+        "difficulties": difficulties(state),
         "attempts": state["attempts"],
         "oom_events": state["oom_events"],
     }
 
 
+def difficulties(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the run hit, one entry each: OOM retries, preemptions, refused preflight checks,
+    overlapping or unchecked training data. The log renders them under "Difficulties Encountered"."""
+    found = [
+        {
+            "kind": "oom",
+            "phase": e["phase"],
+            "detail": f"out of memory in phase {e['phase']} at step {e['step']}: batch {e['batch_size_before']} x "
+            f"{e['grad_accum_before']} -> {e['batch_size_after']} x {e['grad_accum_after']}, phase restarted",
+        }
+        for e in state["oom_events"]
+    ]
+    found += [
+        {
+            "kind": "preemption",
+            "phase": a["phase"],
+            "detail": f"preempted (SIGTERM) in phase {a['phase']} at step {a['step']}, resumed",
+        }
+        for a in state["attempts"]
+        if a["outcome"] == "preempted"
+    ]
+    found += [
+        {"kind": "preflight_refused", "phase": None, "detail": f"preflight refused the run ({r['at']}): {check}"}
+        for r in state.get("preflight_refusals", [])
+        for check in r["checks"]
+    ]
+    contamination = state.get("contamination") or {}
+    if contamination.get("status") == "overlapping":
+        found.append(
+            {
+                "kind": "contamination",
+                "phase": None,
+                "detail": f"{contamination['overlapping_examples']} training example(s) overlap the evaluation "
+                "suites; trained on them on purpose (--allow-contamination)",
+            }
+        )
+    return found
+
+
 def _notes(state: dict[str, Any]) -> list[str]:
-    """The run's difficulties in words: OOM retries, preemptions, an unchecked training set."""
+    """The run's difficulties in words: OOM retries, preemptions, overlapping or unchecked training data."""
     notes = [
         f"out of memory in phase {e['phase']}: batch {e['batch_size_before']} x {e['grad_accum_before']} -> "
         f"{e['batch_size_after']} x {e['grad_accum_after']}"
@@ -213,9 +319,24 @@ def _notes(state: dict[str, Any]) -> list[str]:
         for a in state["attempts"]
         if a["outcome"] == "preempted"
     ]
+    notes += [d["detail"] for d in difficulties(state) if d["kind"] == "contamination"]
     if not state.get("suite_items_checked"):
         notes.append("no evaluation suite files found: the training data was not checked for contamination")
     return notes
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under `folder`: the adapter's measured size on disk."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def _jsonable(value: Any) -> Any:
+    """The recipe table as JSON: TOML dates and times become strings."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
 def _finite(value: float | None) -> float | None:

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.config import Config, load_config
-from tunebench.data import Example, check_contamination, load_examples, normalize
+from tunebench.data import Example, load_examples, normalize
 from tunebench.errors import DataError, RecipeError
 from tunebench.history.records import new_run_id, utc_now
 from tunebench.memory import PeakMemory
 from tunebench.registry import ModelEntry, Registry
-from tunebench.training import resilience
+from tunebench.training import reruns, resilience, tracking
+from tunebench.training.contamination import check_training_data, write_summary
 from tunebench.training.context import TrainingRun
 from tunebench.training.curriculum import sample_phase
 from tunebench.training.preflight import raise_on_failures, run_preflight
@@ -49,20 +50,33 @@ def train(
     resume: bool = False,
     callbacks: Sequence[Any] = (),
     free_disk_bytes: int | None = None,
+    overrides: Sequence[str] = (),
+    new_version: bool = False,
+    overwrite: bool = False,
+    allow_contamination: bool = False,
 ) -> TrainingRecord:
     """Run `recipe` (a Recipe or a TOML path) and return its TrainingRecord, also written to the history.
 
     `callbacks` are extra `transformers.TrainerCallback`s given to every phase's trainer;
-    `free_disk_bytes` replaces the measured free disk in the preflight (to test the refusal).
+    `free_disk_bytes` replaces the measured free disk in the preflight (to test the refusal);
+    `overrides` are `key=value` settings over a recipe path (`--set`); `new_version` trains `NAME-v2`, ... when
+    NAME is taken, `overwrite` archives the old output and registry entry first; `allow_contamination` trains
+    on examples that overlap the evaluation suites (recorded, and every evaluation of the model is marked).
     Raises `TrainingPreempted` after a SIGTERM (a checkpoint is saved; call again with `resume=True`).
     """
     started_at, clock = utc_now(), time.perf_counter()
-    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, overrides)
     config = config or load_config()
+    recipe, archived = _rerun(recipe, config, resume, new_version, overwrite)
     output_dir = output_dir_for(recipe, config)
     state = _open_state(recipe, config, output_dir, resume)
-    pool, validation, state.data["suite_items_checked"] = _load_and_check_data(recipe, config)
-    raise_on_failures(run_preflight(recipe, config, output_dir, free_disk_bytes), f"recipe {recipe.path}")
+    if archived:
+        state.data["archived_previous"] = str(archived)
+    pool, validation, state.data["file_examples"], state.data["contamination"] = _load_and_check_data(
+        recipe, config, allow_contamination
+    )
+    state.data["suite_items_checked"] = state.data["contamination"]["items_checked"]
+    _preflight(recipe, config, output_dir, state, free_disk_bytes)
     plans = {phase.name: sample_phase(pool[phase.name], phase, recipe.seed) for phase in recipe.phases}
 
     with resilience.PreemptionLatch() as latch, _cpu_threads(recipe), _gc_frozen():
@@ -70,12 +84,13 @@ def train(
         _begin_attempt(run)
         _load_base_model(run)
         start_adapter: Path | None = None
-        for phase in recipe.phases:
-            if not state.phase_done(phase.name):
-                _train_phase(run, phase, start_adapter)
-            start_adapter = run.phase_dir(phase) / "adapter"
+        with tracking.session(run):
+            for phase in recipe.phases:
+                if not state.phase_done(phase.name):
+                    _train_phase(run, phase, start_adapter)
+                start_adapter = run.phase_dir(phase) / "adapter"
         adapter_dir = _publish_adapter(run, start_adapter)
-        merged_dir = _merge(run, adapter_dir) if recipe.merge else None
+        merged_dir = _merge(run, adapter_dir) if recipe.merge and not recipe.quantized else None
     return _finish(run, adapter_dir, merged_dir)
 
 
@@ -113,6 +128,52 @@ def _cpu_threads(recipe: Recipe):
 # --- before any weights load ----------------------------------------------------------------------------
 
 
+def _rerun(
+    recipe: Recipe, config: Config, resume: bool, new_version: bool, overwrite: bool
+) -> tuple[Recipe, Path | None]:
+    """Apply `--new-version` (rename the output when taken) or `--overwrite` (archive the old output first)."""
+    if not (new_version or overwrite):
+        return recipe, None
+    if new_version and overwrite or resume:
+        raise RecipeError(f"{recipe.path}: --new-version, --overwrite and --resume exclude each other")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RecipeError(
+            f"{recipe.path}: --new-version/--overwrite need one process (each rank would choose alone); "
+            "name the output with --set output=NAME instead"
+        )
+    if not reruns.is_taken(recipe.output, output_dir_for(recipe, config), config):
+        return recipe, None
+    if new_version:
+        renamed = reruns.new_version(recipe, config, output_dir_for)
+        print(f"tunebench: {recipe.output!r} is taken; training a new version {renamed.output!r}", flush=True)
+        return renamed, None
+    archive = reruns.archive_output(recipe, config, output_dir_for(recipe, config))
+    print(f"tunebench: the previous {recipe.output!r} (output and registry entry) is archived in {archive}", flush=True)
+    return recipe, archive
+
+
+def _preflight(
+    recipe: Recipe, config: Config, output_dir: Path, state: resilience.RunState, free_disk_bytes: int | None
+) -> None:
+    """Refuse a run that would die later. Refusals are kept in `<home>/preflight/<output>.json` (not the output
+    folder: nothing is written there before a run may start) and become the eventual run's difficulties."""
+    checks = run_preflight(recipe, config, output_dir, free_disk_bytes)
+    journal = config.home / "preflight" / f"{recipe.output}.json"
+    earlier = json.loads(journal.read_text(encoding="utf-8")) if journal.is_file() else []
+    refused = [f"{c.name}: {c.detail}" for c in checks if c.ok is False]
+    if int(os.environ.get("RANK", "0")) != 0:
+        raise_on_failures(checks, f"recipe {recipe.path}")
+        return
+    if refused:
+        with contextlib.suppress(OSError):  # a full disk may refuse this too; the refusal itself still stands
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            journal.write_text(json.dumps([*earlier, {"at": utc_now(), "checks": refused}]), encoding="utf-8")
+        raise_on_failures(checks, f"recipe {recipe.path}")
+    if earlier:
+        state.data.setdefault("preflight_refusals", []).extend(earlier)
+        journal.unlink()
+
+
 def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) -> resilience.RunState:
     state = resilience.RunState.open(output_dir / "run.json", recipe.sha256)
     if int(os.environ.get("RANK", "0")) != 0:
@@ -120,7 +181,7 @@ def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) 
     if state.status == "completed":
         raise RecipeError(
             f"{recipe.path}: key output: {output_dir} already holds a completed run of "
-            f"{recipe.output!r}; choose another output name or remove that folder"
+            f"{recipe.output!r}; " + reruns.RERUN_HINT.format(next=reruns.next_name(recipe, config, output_dir_for))
         )
     if state.status != "new" and not resume:
         raise RecipeError(
@@ -134,12 +195,16 @@ def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) 
         )
     if state.status == "new" and recipe.output in Registry(config):
         raise RecipeError(
-            f"{recipe.path}: key output: {recipe.output!r} is already a registry model; choose another output name"
+            f"{recipe.path}: key output: {recipe.output!r} is already a registry model; "
+            + reruns.RERUN_HINT.format(next=reruns.next_name(recipe, config, output_dir_for))
         )
     return state
 
 
-def _load_and_check_data(recipe: Recipe, config: Config) -> tuple[dict[str, list[Example]], list[Example], int]:
+def _load_and_check_data(
+    recipe: Recipe, config: Config, allow_contamination: bool
+) -> tuple[dict[str, list[Example]], list[Example], dict[str, int], dict[str, Any]]:
+    """Load every data file; refuse validation examples that are also training data; check for contamination."""
     paths = dict.fromkeys([*(p for ph in recipe.phases for p in ph.data), *recipe.validation])
     files = {path: load_examples(path) for path in paths}
     validation = [e for path in recipe.validation for e in files[path]]
@@ -158,8 +223,8 @@ def _load_and_check_data(recipe: Recipe, config: Config) -> tuple[dict[str, list
             )
         pool[phase.name] = examples
     everything = [e for path, examples in files.items() if path not in recipe.validation for e in examples]
-    checked = check_contamination(everything + validation, _suite_paths(recipe, config))
-    return pool, validation, checked
+    contamination = check_training_data(everything + validation, _suite_paths(recipe, config), allow_contamination)
+    return pool, validation, {str(p): len(examples) for p, examples in files.items()}, contamination
 
 
 def _suite_paths(recipe: Recipe, config: Config) -> list[Path]:
@@ -237,29 +302,32 @@ def _train_phase(run: TrainingRun, phase: Phase, start_adapter: Path | None) -> 
     if run.is_main:
         _write_manifest(run.phase_dir(phase) / "examples.jsonl", examples)
     figures = run.state.phase(phase.name)
+    adapter_dir = run.phase_dir(phase) / "adapter"
     while True:
         batch, accum = run.batch_layout()
         model = attach_adapter(run, start_adapter)
         resume_from = resilience.last_complete_checkpoint(checkpoints)
-        trainer = phase_trainer(run, phase, model, examples, batch, accum, checkpoints)
-        started = time.perf_counter()
-        try:
-            with PeakMemory(run.device) as peak:
-                trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        except torch.OutOfMemoryError as error:
-            step, lost = trainer.state.global_step, time.perf_counter() - started
-            del trainer
-            run.base = model.unload()
-            _after_oom(run, phase, batch, accum, step, lost, error, checkpoints)
-            continue
-        elapsed = figures.get("elapsed_s", 0.0) + time.perf_counter() - started
-        if trainer.state.global_step < trainer.state.max_steps:
-            figures.update(status="preempted", elapsed_s=elapsed, step=trainer.state.global_step)
-            _stop_preempted(run, phase, step=trainer.state.global_step)
+        with tracking.phase_attempt(run, phase) as attempt:
+            trainer = phase_trainer(run, phase, model, examples, batch, accum, checkpoints)
+            started = time.perf_counter()
+            try:
+                with PeakMemory(run.device) as peak:
+                    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+            except torch.OutOfMemoryError as error:
+                attempt.status = "FAILED"
+                step, lost = trainer.state.global_step, time.perf_counter() - started
+                del trainer
+                run.base = model.unload()
+                _after_oom(run, phase, batch, accum, step, lost, error, checkpoints)
+                continue
+            elapsed = figures.get("elapsed_s", 0.0) + time.perf_counter() - started
+            if trainer.state.global_step < trainer.state.max_steps:
+                attempt.status = "KILLED"
+                figures.update(status="preempted", elapsed_s=elapsed, step=trainer.state.global_step)
+                _stop_preempted(run, phase, step=trainer.state.global_step)
+            trainer.save_model(str(adapter_dir))  # the adapter is saved before anything merges it
+            validation_loss = trainer.evaluate().get("eval_loss")  # into the phase's tracker run too
         break
-    adapter_dir = run.phase_dir(phase) / "adapter"
-    trainer.save_model(str(adapter_dir))  # the adapter is saved before anything merges it
-    validation_loss = trainer.evaluate().get("eval_loss")
     trainer.accelerator.wait_for_everyone()  # every rank's next phase loads this adapter
     figures.clear()
     figures.update(phase_figures(run, phase, trainer, peak, elapsed, validation_loss, resume_from))
@@ -335,6 +403,7 @@ def _publish_adapter(run: TrainingRun, last_phase_adapter: Path) -> Path:
             shutil.rmtree(target)
         shutil.copytree(last_phase_adapter, target)
         run.tokenizer.save_pretrained(str(target))
+        write_summary(target, run.state.data["run_id"], run.state.data["contamination"])
     return target
 
 
@@ -343,7 +412,7 @@ def _merge(run: TrainingRun, adapter_dir: Path) -> Path:
     from peft import PeftModel
 
     target = run.output_dir / "merged"
-    if run.is_main and not run.recipe.quantized:
+    if run.is_main:
         merged = PeftModel.from_pretrained(run.base, str(adapter_dir)).merge_and_unload()
         merged.save_pretrained(str(target))
         run.tokenizer.save_pretrained(str(target))

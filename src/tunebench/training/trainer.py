@@ -11,7 +11,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from tunebench.data import Example
-from tunebench.training import resilience
+from tunebench.training import resilience, tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.recipe import Phase, Recipe
 
@@ -125,7 +125,9 @@ def sft_config(run: TrainingRun, phase: Phase, batch: int, accum: int, checkpoin
         activation_checkpointing=recipe.gradient_checkpointing,
         ddp_find_unused_parameters=False,  # every adapter parameter takes part in every forward pass
         dataloader_num_workers=0,
-        report_to="none",
+        # transformers' own integrations; training/tracking.py points them at their folders and runs.
+        report_to=list(recipe.report_to) or "none",
+        run_name=f"{tracking.run_name(run)}-{phase.name}",
     )
 
 
