@@ -63,7 +63,7 @@ def finish_run(
     outcome = RunOutcome(record)
     store = open_store(settings.history) if (settings.record or settings.gate) else None
     if settings.gate:
-        _gate(outcome, settings, store)
+        _gate(outcome, settings, store, bool(session.config.getoption("tunebench_require_baseline", None)))
     try:
         validate(record, where=f"record {record['run_id']}")
     except TunebenchError as exc:
@@ -83,7 +83,7 @@ def _registry_model(settings: Settings) -> dict[str, Any]:
     return {"name": entry.name, "base": entry.base, "adapter": entry.adapter, "registry_status": entry.status}
 
 
-def _gate(outcome: RunOutcome, settings: Settings, store) -> None:
+def _gate(outcome: RunOutcome, settings: Settings, store, require_baseline: bool = False) -> None:
     record = outcome.record
     try:
         history = store.read_all()
@@ -108,7 +108,9 @@ def _gate(outcome: RunOutcome, settings: Settings, store) -> None:
             "how": outcome.baseline_how,
         }
     rules = GateRules.from_config(settings.config.gate, settings.model)
-    outcome.verdict = evaluate(record, rules, baseline)
+    if require_baseline:  # --require-baseline on top of [tool.tunebench.gate] require_baseline
+        rules = replace(rules, require_baseline=True)
+    outcome.verdict = evaluate(record, rules, baseline, outcome.baseline_how)
     record["gate"] = outcome.verdict.to_dict()
 
 

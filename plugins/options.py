@@ -70,6 +70,14 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="record, but do not judge the run (exit status from the tests alone)",
     )
+    group.addoption(
+        "--require-baseline",
+        dest="tunebench_require_baseline",
+        action="store_true",
+        default=None,
+        help="fail the gate when no baseline is found (default: [tool.tunebench.gate] require_baseline, "
+        "else a run without baseline or floors is reported as nothing to judge)",
+    )
 
 
 def is_worker(config: pytest.Config) -> bool:

@@ -37,6 +37,8 @@ def one_line(outcome: RunOutcome) -> str:
     parts.append("not recorded" if outcome.location is None else "recorded")
     if outcome.verdict is None:
         gate = "gate off"
+    elif not outcome.verdict.judged and outcome.verdict.passed:
+        gate = "gate: nothing to judge (no baseline, no floor)"
     elif outcome.verdict.passed:
         gate = "gate PASS"
     else:

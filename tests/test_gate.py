@@ -184,3 +184,82 @@ def test_records_of_other_kinds_in_the_history_are_never_baselines():
     assert find_baseline("auto", current, history, ["prod"], ["prod", "candidate"], now=NOW).record is prod
     with pytest.raises(RecordError, match="train-1: that is a training record, not an eval run"):
         find_baseline("train-1", current, history, ["prod"], ["prod"], now=NOW)
+
+
+def test_no_baseline_and_no_floor_is_nothing_to_judge_not_a_pass():
+    verdict = evaluate(eval_record(_outcomes(10, wrong=_ids(10))), GateRules(), None, "none found (auto)")
+    assert verdict.passed and not verdict.judged and verdict.status == "nothing to judge"
+    assert "baseline none found (auto) and no floor" in _check(verdict, "nothing to judge").detail
+    assert verdict.to_dict()["status"] == "nothing to judge"
+    floored = evaluate(eval_record(_outcomes(10)), GateRules(min_accuracy=0.5))
+    assert floored.judged and floored.status == "pass"
+
+
+def test_require_baseline_fails_a_zero_accuracy_run_without_baseline():
+    verdict = evaluate(eval_record(_outcomes(10, wrong=_ids(10))), GateRules(require_baseline=True), None, "none found")
+    assert verdict.status == "fail" and [c.rule for c in verdict.failed] == ["baseline"]
+    assert "nothing to judge" in verdict.failed[0].detail
+    assert GateRules.from_config({"require_baseline": True}).require_baseline
+
+
+def test_every_comparison_states_its_detectable_drop_and_warns_below_max_drop():
+    from tunebench.power import detectable_drop
+
+    base = eval_record(_outcomes(100, wrong=_ids(100)[:20]))
+    now = eval_record(_outcomes(100, wrong=_ids(100)[5:25]))  # 5 right->wrong, 5 wrong->right
+    verdict = evaluate(now, GateRules(max_drop=0.05), base)
+    expected = detectable_drop(100, 0.1)
+    assert verdict.detectable_drop == expected
+    assert (
+        f"detects a drop of {100 * expected:.1f} points at 80% power (discordance 0.1)"
+        in _check(verdict, "accuracy drop").detail
+    )
+    [warning] = verdict.warnings
+    assert "cannot detect its own max_drop of 5.0 points" in warning and "tunebench plan --drop 0.05" in warning
+    assert "warning: this comparison cannot detect" in verdict.table()
+    roomy = evaluate(now, GateRules(max_drop=0.2), base)
+    assert roomy.warnings == [] and roomy.passed
+
+
+def _with_probabilities(record, probabilities):
+    """Give each question log-likelihoods whose softmax puts `p` on its answer (A) and the rest evenly."""
+    import math
+
+    for q, p in zip(record["questions"], probabilities, strict=True):
+        rest = (1 - p) / 3
+        q["loglikelihoods"] = [math.log(p), math.log(rest), math.log(rest), math.log(rest)]
+    return record
+
+
+def test_prob_drop_fails_a_significant_drop_in_the_right_answers_probability_with_p_and_interval():
+    import random
+
+    rng = random.Random(1)
+    before = [rng.uniform(0.4, 0.9) for _ in range(100)]
+    after = [p - 0.05 + rng.gauss(0, 0.05) for p in before]
+    base = _with_probabilities(eval_record(_outcomes(100)), before)
+    now = _with_probabilities(eval_record(_outcomes(100)), after)
+    verdict = evaluate(now, GateRules(max_prob_drop=0.01), base)
+    check = _check(verdict, "prob_drop")
+    assert not check.passed and 0.04 < check.value < 0.06
+    assert "90% CI [" in check.detail and "paired t one-sided p=" in check.detail
+    assert "larger than allowed and significant" in check.detail
+    # The same outcomes right/wrong: McNemar sees nothing, the probabilities do.
+    assert _check(verdict, "accuracy drop").passed
+
+
+def test_prob_drop_passes_identical_probabilities_and_runs_without_log_likelihoods():
+    base = _with_probabilities(eval_record(_outcomes(20)), [0.6] * 20)
+    same = _with_probabilities(eval_record(_outcomes(20)), [0.6] * 20)
+    check = _check(evaluate(same, GateRules(), base), "prob_drop")
+    assert check.passed and check.value == 0 and "p=1" in check.detail
+    bare = _check(evaluate(eval_record(_outcomes(20)), GateRules(), eval_record(_outcomes(20))), "prob_drop")
+    assert bare.passed and "not compared" in bare.detail
+    assert not any(c.rule.startswith("prob_drop") for c in evaluate(same, GateRules(prob_drop=False), base).checks)
+
+
+def test_markdown_escapes_record_text():
+    record = eval_record(_outcomes(4))
+    verdict = evaluate(record, GateRules(min_domain_accuracy={"<b>x</b>|y": 0.5}))
+    markdown = verdict.markdown()
+    assert "<b>" not in markdown and "&lt;b&gt;" not in markdown and "&lt;b>x&lt;/b>\\|y" in markdown

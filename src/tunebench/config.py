@@ -33,6 +33,12 @@ _GATE_RULES = {
     "max_drop": {"type": "number", "minimum": 0, "maximum": 1},
     "alpha": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     "max_latency_increase": {"type": "number", "minimum": 0},
+    # Fail when there is no baseline to compare with (nothing to judge is otherwise reported, not failed).
+    "require_baseline": {"type": "boolean"},
+    # The paired t test on each question's probability of the right answer (gate.py's prob_drop rule).
+    "prob_drop": {"type": "boolean"},
+    "max_prob_drop": {"type": "number", "minimum": 0, "maximum": 1},
+    "prob_alpha": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
 }
 
 CONFIG_SCHEMA: dict[str, Any] = {

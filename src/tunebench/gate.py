@@ -5,6 +5,23 @@ model. A benchmark drop against the baseline fails only when it is larger than `
 McNemar test on the paired per-question outcomes gives p < `alpha`. A latency regression fails only when
 the median of the repeated measurements grew by more than `max_latency_increase` AND the two sets of
 measurements do not overlap (the fastest current one is slower than the slowest baseline one).
+
+The probability rule (`prob_drop`, on unless `prob_drop = false`) compares each paired question's probability
+of the right answer, the softmax over its recorded choice log-likelihoods, with a paired t test; it fails
+when the mean drop is larger than `max_prob_drop` AND the one-sided p < `prob_alpha`. Why a paired t test:
+the gate's question is whether the mean probability of the right answer (the expected accuracy of the
+model's own answer distribution) fell, and the t test is a test of exactly that mean, with an interval in
+the same units as `max_prob_drop`; the differences are bounded in [-1, 1], so on the 100+ questions of a
+benchmark the mean is close to normal and the test holds its level (checked by simulation in
+tests/test_gate_power.py and benchmarks/test_bench_gate_power.py). Wilcoxon's signed-rank test answers
+another question (a shift of the median, assuming symmetric differences), and its many exact-zero
+differences (questions both runs answer alike) need tie corrections; a paired bootstrap gives a random,
+slower verdict whose percentile interval under-covers on small suites.
+
+Nothing to judge is not a pass: without a baseline and without any floor or budget the verdict says so
+(`status` "nothing to judge"); with `require_baseline = true` a missing baseline fails. Every comparison
+states the smallest drop its exact McNemar test detects at 80% power (tunebench.power), and the verdict
+warns when that is larger than `max_drop`.
 """
 
 from __future__ import annotations
@@ -14,12 +31,29 @@ from datetime import datetime
 from typing import Any
 
 from tunebench.errors import RecordError
+from tunebench.history.eval_record import serving
 from tunebench.history.records import parse_utc
 from tunebench.history.store import ReadResult, is_future
-from tunebench.stats import mcnemar_exact, median
+from tunebench.power import detectable_drop, t_detectable_drop
+from tunebench.stats import mcnemar_exact, median, paired_t_drop, softmax_probability
 from tunebench.table import format_table
 
-__all__ = ["GateRules", "Check", "Verdict", "evaluate", "find_baseline", "paired_outcomes", "BaselineChoice"]
+__all__ = [
+    "GateRules",
+    "Check",
+    "Verdict",
+    "evaluate",
+    "find_baseline",
+    "paired_outcomes",
+    "paired_probabilities",
+    "BaselineChoice",
+    "NOTHING_TO_JUDGE",
+    "POWER",
+]
+
+NOTHING_TO_JUDGE = "nothing to judge"
+POWER = 0.8  # the power at which a comparison states its smallest detectable drop
+_LETTERS = "ABCD"
 
 
 @dataclass(frozen=True)
@@ -34,6 +68,10 @@ class GateRules:
     max_drop: float = 0.05
     alpha: float = 0.05
     max_latency_increase: float = 0.25
+    require_baseline: bool = False
+    prob_drop: bool = True
+    max_prob_drop: float = 0.01
+    prob_alpha: float = 0.05
 
     @classmethod
     def from_config(cls, gate: dict[str, Any], model: str | None = None) -> GateRules:
@@ -61,10 +99,24 @@ class Verdict:
     """All checks of one run; the run passes when every check passes."""
 
     checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    detectable_drop: float | None = None  # smallest drop the McNemar comparison detects at POWER (None: no baseline)
 
     @property
     def passed(self) -> bool:
         return all(check.passed for check in self.checks)
+
+    @property
+    def judged(self) -> bool:
+        """False when no rule beyond "the run is complete" was applied: no baseline, no floor, no budget."""
+        return not any(check.rule == NOTHING_TO_JUDGE for check in self.checks)
+
+    @property
+    def status(self) -> str:
+        """ "pass", "fail" or "nothing to judge" (which passes unless a baseline is required)."""
+        if not self.passed:
+            return "fail"
+        return "pass" if self.judged else NOTHING_TO_JUDGE
 
     @property
     def failed(self) -> list[Check]:
@@ -72,7 +124,13 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as stored in the record's `gate` field."""
-        return {"passed": self.passed, "checks": [asdict(check) for check in self.checks]}
+        return {
+            "passed": self.passed,
+            "status": self.status,
+            "checks": [asdict(check) for check in self.checks],
+            "warnings": list(self.warnings),
+            "detectable_drop": self.detectable_drop,
+        }
 
     def table(self) -> str:
         """Return the verdict as a text table: rule, value, limit, baseline, result, detail."""
@@ -80,22 +138,27 @@ class Verdict:
             (c.rule, _show(c.value), _show(c.limit), _show(c.baseline), "pass" if c.passed else "FAIL", c.detail)
             for c in self.checks
         ]
-        return format_table(["rule", "value", "limit", "baseline", "result", "detail"], rows)
+        table = format_table(["rule", "value", "limit", "baseline", "result", "detail"], rows)
+        return "\n".join([table, *(f"warning: {warning}" for warning in self.warnings)])
 
     def markdown(self) -> str:
-        """Return the verdict as a Markdown table (for $GITHUB_STEP_SUMMARY)."""
+        """Return the verdict as a Markdown table (for $GITHUB_STEP_SUMMARY and pull-request comments)."""
         lines = ["| rule | value | limit | baseline | result | detail |", "| --- | --- | --- | --- | --- | --- |"]
         for c in self.checks:
-            cells = [
-                c.rule,
-                _show(c.value),
-                _show(c.limit),
-                _show(c.baseline),
-                "pass" if c.passed else "**FAIL**",
-                c.detail,
-            ]
-            lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
+            cells = [c.rule, _show(c.value), _show(c.limit), _show(c.baseline), c.detail]
+            result = "pass" if c.passed else "**FAIL**"
+            escaped = [markdown_text(x) for x in cells]
+            lines.append("| " + " | ".join([*escaped[:4], result, escaped[4]]) + " |")
+        lines += [f"\n> **warning:** {markdown_text(warning)}" for warning in self.warnings]
         return "\n".join(lines)
+
+
+def markdown_text(value: Any) -> str:
+    """Return text from a record safe inside Markdown (a table cell, a PR comment): no HTML, no markup."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace("\n", " ")  # no tag can open
+    for char in "\\`*_[]|#~":
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def _show(value: Any) -> str:
@@ -106,8 +169,11 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def evaluate(record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None = None) -> Verdict:
-    """Return the verdict on `record` under `rules`, comparing with `baseline` when given."""
+def evaluate(
+    record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None = None, baseline_how: str = ""
+) -> Verdict:
+    """Return the verdict on `record` under `rules`, comparing with `baseline` when given (`baseline_how`:
+    how it was looked for, shown when there is none)."""
     verdict = Verdict()
     verdict.checks.append(
         Check(
@@ -149,9 +215,33 @@ def evaluate(record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] 
             )
         )
     if baseline is not None:
-        verdict.checks.append(_accuracy_regression(record, baseline, rules))
+        verdict.checks.append(_accuracy_regression(record, baseline, rules, verdict))
+        if rules.prob_drop:
+            verdict.checks.append(_probability_regression(record, baseline, rules))
         verdict.checks.extend(_latency_regressions(record, baseline, rules))
+    else:
+        _without_baseline(verdict, rules, baseline_how)
     return verdict
+
+
+def _without_baseline(verdict: Verdict, rules: GateRules, how: str) -> None:
+    """No baseline: fail when one is required; say "nothing to judge" when no floor or budget judged the run."""
+    floors = len(verdict.checks) > 1  # beyond "run complete"
+    found = f"baseline {how}" if how else "no baseline"
+    if rules.require_baseline:
+        what = "" if floors else f"; {NOTHING_TO_JUDGE}: no floor or budget is set either"
+        verdict.checks.append(Check("baseline", None, "required", False, detail=f"{found}{what} (require_baseline)"))
+    elif not floors:
+        verdict.checks.append(
+            Check(
+                NOTHING_TO_JUDGE,
+                None,
+                "a baseline or a floor",
+                True,
+                detail=f"{found} and no floor or budget (min_accuracy, ...): the run was not judged; "
+                "require_baseline = true (or --require-baseline) makes this fail",
+            )
+        )
 
 
 def _incomplete_detail(record: dict[str, Any]) -> str:
@@ -200,7 +290,7 @@ def paired_outcomes(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[i
     return len(paired), b, c, len(now.keys() - paired)
 
 
-def _accuracy_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> Check:
+def _accuracy_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, verdict: Verdict) -> Check:
     n, b, c, unpaired = paired_outcomes(record, baseline)
     rule = "accuracy drop vs baseline"
     limit = f"<= {rules.max_drop} or p >= {rules.alpha}"
@@ -218,9 +308,76 @@ def _accuracy_regression(record: dict[str, Any], baseline: dict[str, Any], rules
         else "within the allowed drop"
     )
     detail = f"drop {drop:+.3f} on {n} paired questions (b={b}, c={c}), exact McNemar p={p:.4g}: {why}"
+    discordance = (b + c) / n
+    verdict.detectable_drop = detectable_drop(n, discordance, rules.alpha, POWER)
+    detail += "; " + _detectable_text(verdict.detectable_drop, n, discordance)
+    if verdict.detectable_drop is None or verdict.detectable_drop > rules.max_drop:
+        verdict.warnings.append(_power_warning(verdict.detectable_drop, n, discordance, rules))
     if unpaired:
         detail += f"; {unpaired} question(s) not in the baseline"
     return Check(rule, round(drop, 6), limit, passed, baseline["run_id"], detail)
+
+
+def _detectable_text(drop: float | None, n: int, discordance: float) -> str:
+    if drop is None:
+        return f"no drop is detectable at {POWER:.0%} power on {n} question(s)"
+    return f"detects a drop of {100 * drop:.1f} points at {POWER:.0%} power (discordance {discordance:.3g})"
+
+
+def _power_warning(drop: float | None, n: int, discordance: float, rules: GateRules) -> str:
+    reach = "no drop at all" if drop is None else f"only drops of {100 * drop:.1f} points or more"
+    return (
+        f"this comparison cannot detect its own max_drop of {100 * rules.max_drop:.1f} points: on {n} paired "
+        f"questions with discordance {discordance:.3g} the exact McNemar test catches {reach} {POWER:.0%} of "
+        f"the time; `tunebench plan --drop {rules.max_drop:g} --discordance {max(discordance, 0.01):.2g}` says "
+        "how many questions it needs (the prob_drop rule is more sensitive)"
+    )
+
+
+def paired_probabilities(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Return (baseline, current) probabilities of the right answer on the questions both answered with
+    recorded choice log-likelihoods: softmax over the choices, at the answer's letter."""
+
+    def probabilities(run: dict[str, Any]) -> dict[tuple[str, str], float]:
+        found = {}
+        for q in run["questions"]:
+            scores, answer = q.get("loglikelihoods"), q.get("answer")
+            if q.get("status", "answered") != "answered" or not scores or answer not in _LETTERS:
+                continue
+            if _LETTERS.index(answer) < len(scores):
+                found[(q.get("suite", ""), q["id"])] = softmax_probability(scores, _LETTERS.index(answer))
+        return found
+
+    before, now = probabilities(baseline), probabilities(record)
+    paired = sorted(before.keys() & now.keys())
+    return [before[k] for k in paired], [now[k] for k in paired]
+
+
+def _probability_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> Check:
+    rule = "prob_drop vs baseline"
+    limit = f"<= {rules.max_prob_drop} or p >= {rules.prob_alpha}"
+    before, now = paired_probabilities(record, baseline)
+    if len(before) < 2:
+        detail = "fewer than 2 paired questions with recorded choice log-likelihoods: not compared"
+        return Check(rule, None, limit, True, baseline["run_id"], detail)
+    test = paired_t_drop(before, now, rules.prob_alpha)
+    significant = test.p_value < rules.prob_alpha
+    passed = not (test.drop > rules.max_prob_drop and significant)
+    why = (
+        "larger than allowed and significant"
+        if not passed
+        else "within noise"
+        if test.drop > rules.max_prob_drop
+        else "within the allowed drop"
+    )
+    reach = t_detectable_drop(test.n, test.sd, rules.prob_alpha, POWER)
+    detects = "" if reach is None else f"; detects a mean drop of {reach:.3f} at {POWER:.0%} power"
+    detail = (
+        f"mean p(right answer) {test.before:.3f} -> {test.after:.3f}: drop {test.drop:+.3f}, "
+        f"{test.confidence:.0%} CI [{test.low:+.3f}, {test.high:+.3f}] on {test.n} paired questions, "
+        f"paired t one-sided p={test.p_value:.4g}: {why}{detects}"
+    )
+    return Check(rule, round(test.drop, 6), limit, passed, baseline["run_id"], detail)
 
 
 def _domain_samples(record: dict[str, Any]) -> dict[str, list[float]]:
@@ -282,6 +439,8 @@ def _usable(candidate: dict[str, Any], current: dict[str, Any], now: datetime | 
         and not is_future(candidate, now)
         and bool(hashes)
         and hashes <= _suite_hashes(candidate)
+        # Another engine or another concurrency is another measurement: never a baseline for this one.
+        and serving(candidate) == serving(current)
     )
 
 

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["wilson_interval", "mcnemar_exact", "binomial_two_sided", "percentile", "median", "mean", "proportion"]
+__all__ = [
+    "wilson_interval",
+    "mcnemar_exact",
+    "binomial_two_sided",
+    "percentile",
+    "median",
+    "mean",
+    "proportion",
+    "PairedDrop",
+    "paired_t_drop",
+    "softmax_probability",
+]
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -67,3 +79,58 @@ def proportion(k: int, n: int, z: float = 1.96) -> dict[str, float | int | None]
     """Return {k, n, value, low, high} for k of n (value None when n is 0), rounded to 6 digits."""
     low, high = wilson_interval(k, n, z)
     return {"k": k, "n": n, "value": round(k / n, 6) if n else None, "low": round(low, 6), "high": round(high, 6)}
+
+
+def softmax_probability(loglikelihoods: Sequence[float], index: int) -> float:
+    """Return softmax(loglikelihoods)[index]: the model's probability of that choice among the choices."""
+    top = max(loglikelihoods)
+    weights = [math.exp(value - top) for value in loglikelihoods]
+    return weights[index] / sum(weights)
+
+
+@dataclass(frozen=True)
+class PairedDrop:
+    """A paired t test of before - after: the mean drop, its interval, the one-sided p of "it dropped"."""
+
+    n: int
+    before: float
+    after: float
+    drop: float
+    sd: float
+    low: float
+    high: float
+    confidence: float
+    p_value: float
+
+
+def paired_t_drop(before: Sequence[float], after: Sequence[float], alpha: float = 0.05) -> PairedDrop:
+    """Return the paired t test of a drop (mean of before - after > 0), with a (1 - 2 alpha) interval.
+
+    The interval is the one the one-sided test at `alpha` inverts: the drop is significant exactly when
+    the interval's low end is above 0. Needs at least two pairs.
+    """
+    from scipy import stats as scipy_stats
+
+    if len(before) != len(after) or len(before) < 2:
+        raise ValueError(f"expected two equal-length samples of at least 2, found {len(before)} and {len(after)}")
+    differences = [b - a for b, a in zip(before, after, strict=True)]
+    n = len(differences)
+    drop = sum(differences) / n
+    sd = math.sqrt(sum((d - drop) ** 2 for d in differences) / (n - 1))
+    if sd == 0:  # every question moved by the same amount (typically 0: the same outputs twice)
+        p_value, half = (0.0 if drop > 0 else 1.0), 0.0
+    else:
+        error = sd / math.sqrt(n)
+        p_value = float(scipy_stats.t.sf(drop / error, n - 1))
+        half = float(scipy_stats.t.isf(alpha, n - 1)) * error
+    return PairedDrop(
+        n=n,
+        before=sum(before) / n,
+        after=sum(after) / n,
+        drop=drop,
+        sd=sd,
+        low=drop - half,
+        high=drop + half,
+        confidence=1 - 2 * alpha,
+        p_value=p_value,
+    )
