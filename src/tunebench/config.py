@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 
 from tunebench.errors import ConfigError
+from tunebench.textfile import read_utf8
 
 __all__ = ["Config", "EvalSettings", "CONFIG_SCHEMA", "load_config", "find_config_file"]
 
@@ -181,7 +182,7 @@ def _load_cached(start: Path, override: str | None) -> Config:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_utf8(path, ConfigError, "config file"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 

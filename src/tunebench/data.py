@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 
 from tunebench.errors import DataError
+from tunebench.textfile import read_utf8
 
 __all__ = [
     "DOMAINS",
@@ -127,7 +128,7 @@ def load_examples(path: str | Path) -> list[Example]:
         raise DataError(f"{path}: no such data file")
     examples: list[Example] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_utf8(path, DataError, "data file").splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -213,7 +214,7 @@ def load_suite_texts(paths: Sequence[str | Path]) -> list[SuiteText]:
     for path in map(Path, paths):
         if not path.is_file():
             continue
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_utf8(path, DataError, "suite file").splitlines(), start=1):
             if not line.strip():
                 continue
             try:

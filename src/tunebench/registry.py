@@ -19,6 +19,7 @@ import jsonschema
 from tunebench.config import CONFIG_SCHEMA, Config, load_config
 from tunebench.errors import RegistryError
 from tunebench.storage.local import write_atomic
+from tunebench.textfile import read_utf8
 
 __all__ = ["ModelEntry", "Registry", "STATUSES", "TINY", "get_registry"]
 
@@ -140,7 +141,7 @@ def _entry(name: str, data: dict, origin: str) -> ModelEntry:
 
 def _read_entry_file(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_utf8(path, RegistryError, "registry entry"))
     except json.JSONDecodeError as exc:
         raise RegistryError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
     if not isinstance(data, dict):

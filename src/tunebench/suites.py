@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 import jsonschema
 
-from tunebench.errors import SuiteFileError  # defined in errors; importable from here too
+from tunebench.errors import SuiteError, SuiteFileError  # SuiteFileError: importable from here too
+from tunebench.textfile import read_utf8
 
 __all__ = [
     "DOMAINS",
@@ -192,9 +193,9 @@ def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Pro
 
 def _read_rows(path: Path, kind: str) -> tuple[list[tuple[int, dict[str, Any]]], list[SuiteProblem]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SuiteFileError([SuiteProblem(path, None, None, f"cannot read the {kind} file: {exc.strerror}")]) from None
+        text = read_utf8(path, SuiteError, f"{kind} file")
+    except SuiteError as exc:
+        raise SuiteFileError([SuiteProblem(path, None, None, str(exc).removeprefix(f"{path}: "))]) from None
     validator = jsonschema.Draft202012Validator(schema(kind))
     rows, problems = [], []
     for number, raw in enumerate(text.splitlines(), start=1):
