@@ -1,16 +1,26 @@
 """Evaluation suite files: load and validate multiple-choice questions and open-ended probes (JSONL).
 
 Each line is one JSON object checked against a JSON Schema shipped in the package
-(`schema/question.schema.json`, `schema/probe.schema.json`), then across lines: ids are unique, and, when
-asked, each domain has an exact number of questions (`per_domain`) or a minimum number of probes
-(`min_per_domain`). Every problem in a file is reported at once, each naming the file, the line and the
-field, what was expected and what was found, so a broken suite fails before any model loads.
+(`schema/question.schema.json`, `schema/probe.schema.json`), then across lines: ids are unique, each
+domain is one the suite declares, and, when asked, each domain has an exact number of questions
+(`per_domain`) or a minimum number of probes (`min_per_domain`).
+
+A suite declares its domains in a `suite.toml` in its folder, in the order reports list them:
+
+    domains = ["retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance"]
+
+Without one, any domain is accepted and the per-domain rules apply to the domains the file uses.
+
+Every problem in a file is reported at once, each naming the file, the line and the field, what was
+expected and what was found, so a broken suite fails before any model loads.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,12 +34,13 @@ from tunebench.errors import SuiteError, SuiteFileError  # SuiteFileError: impor
 from tunebench.textfile import read_utf8
 
 __all__ = [
-    "DOMAINS",
-    "DIFFICULTIES",
     "LETTERS",
+    "MANIFEST_NAME",
     "Question",
     "Probe",
+    "SuiteManifest",
     "SuiteProblem",
+    "read_manifest",
     "SuiteFileError",
     "load_questions",
     "load_probes",
@@ -39,9 +50,8 @@ __all__ = [
     "resolve_files",
 ]
 
-DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
-DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 LETTERS = ("A", "B", "C", "D")
+MANIFEST_NAME = "suite.toml"
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,55 @@ class SuiteProblem:
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
         return f"{where}: field {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SuiteManifest:
+    """What a suite declares in the `suite.toml` beside its file; `path` is None when it has none."""
+
+    path: Path | None = None
+    domains: tuple[str, ...] | None = None  # None: not declared, any domain is accepted
+
+
+def read_manifest(suite_file: Path | str) -> SuiteManifest:
+    """Return the manifest in `suite_file`'s folder (an empty one if none); a bad one is a SuiteFileError."""
+    path = Path(suite_file).parent / MANIFEST_NAME
+    if not path.is_file():
+        return SuiteManifest()
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteFileError([SuiteProblem(path, None, None, f"cannot read the suite manifest: {exc}")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteFileError([SuiteProblem(path, None, None, f"expected TOML, found invalid TOML ({exc})")]) from None
+    problems = [
+        SuiteProblem(path, _key_line(text, key), key, "unknown key; expected only domains")
+        for key in data
+        if key != "domains"
+    ]
+    domains = data.get("domains")
+    if domains is not None and not (
+        isinstance(domains, list)
+        and domains
+        and all(isinstance(d, str) and d.strip() for d in domains)
+        and len(set(domains)) == len(domains)
+    ):
+        found = json.dumps(domains, ensure_ascii=False)
+        problems.append(
+            SuiteProblem(
+                path, _key_line(text, "domains"), "domains", f"expected a list of distinct names, found {found}"
+            )
+        )
+    if problems:
+        raise SuiteFileError(problems)
+    return SuiteManifest(path, tuple(domains) if domains is not None else None)
+
+
+def _key_line(text: str, key: str) -> int | None:
+    """Return the line a top-level `key = ...` is written on (tomllib does not say)."""
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    return next((n for n, line in enumerate(text.splitlines(), start=1) if pattern.match(line)), None)
 
 
 def suite_name(path: Path | str) -> str:
@@ -141,14 +200,17 @@ def schema(kind: str) -> dict[str, Any]:
 def load_questions(path: Path | str, per_domain: int | None = None) -> list[Question]:
     """Return the questions of a JSONL file, validated; `per_domain`: the exact count required per domain.
 
-    With `per_domain`, every one of the five domains must have exactly that many questions (the shipped
-    benchmark asks 20). Without it, any number per domain is accepted.
+    With `per_domain`, every domain the suite declares (or uses) must have exactly that many questions
+    (the shipped benchmark asks 20). Without it, any number per domain is accepted.
     """
     path = Path(path)
-    rows, problems = _read_rows(path, "question")
+    manifest = read_manifest(path)
+    rows, problems = _read_rows(path, "question", manifest)
     problems += _duplicate_ids(path, rows)
     if per_domain is not None:
-        problems += _domain_counts(path, rows, lambda n: n == per_domain, f"exactly {per_domain}", "questions")
+        problems += _domain_counts(
+            path, rows, manifest, lambda n: n == per_domain, f"exactly {per_domain}", "questions"
+        )
     if problems:
         raise SuiteFileError(problems)
     return [
@@ -170,10 +232,13 @@ def load_questions(path: Path | str, per_domain: int | None = None) -> list[Ques
 def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Probe]:
     """Return the probes of a JSONL file, validated; `min_per_domain`: the fewest probes each domain needs."""
     path = Path(path)
-    rows, problems = _read_rows(path, "probe")
+    manifest = read_manifest(path)
+    rows, problems = _read_rows(path, "probe", manifest)
     problems += _duplicate_ids(path, rows)
     if min_per_domain is not None:
-        problems += _domain_counts(path, rows, lambda n: n >= min_per_domain, f"at least {min_per_domain}", "probes")
+        problems += _domain_counts(
+            path, rows, manifest, lambda n: n >= min_per_domain, f"at least {min_per_domain}", "probes"
+        )
     if problems:
         raise SuiteFileError(problems)
     return [
@@ -191,7 +256,9 @@ def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Pro
     ]
 
 
-def _read_rows(path: Path, kind: str) -> tuple[list[tuple[int, dict[str, Any]]], list[SuiteProblem]]:
+def _read_rows(
+    path: Path, kind: str, manifest: SuiteManifest
+) -> tuple[list[tuple[int, dict[str, Any]]], list[SuiteProblem]]:
     try:
         text = read_utf8(path, SuiteError, f"{kind} file")
     except SuiteError as exc:
@@ -215,7 +282,9 @@ def _read_rows(path: Path, kind: str) -> tuple[list[tuple[int, dict[str, Any]]],
             continue
         errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
         problems += [_describe(path, number, error) for error in errors]
-        if not errors:
+        if not errors and manifest.domains is not None and data["domain"] not in manifest.domains:
+            problems.append(_undeclared_domain(path, number, data["domain"], manifest))
+        elif not errors:
             rows.append((number, data))
     if not rows and not problems:
         problems.append(SuiteProblem(path, None, None, f"expected at least one {kind}, found none"))
@@ -248,6 +317,14 @@ def _describe(path: Path, line: int, error: jsonschema.ValidationError) -> Suite
     return SuiteProblem(path, line, field, f"expected {expected}, found {json.dumps(instance)}")
 
 
+def _undeclared_domain(path: Path, line: int, domain: str, manifest: SuiteManifest) -> SuiteProblem:
+    declared = ", ".join(manifest.domains or ())
+    found = json.dumps(domain, ensure_ascii=False)
+    return SuiteProblem(
+        path, line, "domain", f"expected one of {declared} (declared in {manifest.path}), found {found}"
+    )
+
+
 def _duplicate_ids(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[SuiteProblem]:
     first: dict[str, int] = {}
     problems = []
@@ -266,7 +343,7 @@ def _duplicate_ids(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[S
     return problems
 
 
-def _domain_counts(path: Path, rows, accept, expected: str, noun: str) -> list[SuiteProblem]:
+def _domain_counts(path: Path, rows, manifest: SuiteManifest, accept, expected: str, noun: str) -> list[SuiteProblem]:
     counts = Counter(row["domain"] for _, row in rows)
     last_line = {row["domain"]: line for line, row in rows}
     return [
@@ -276,6 +353,6 @@ def _domain_counts(path: Path, rows, accept, expected: str, noun: str) -> list[S
             "domain",
             f"expected {expected} {noun} in domain {domain}, found {counts.get(domain, 0)}",
         )
-        for domain in DOMAINS
+        for domain in manifest.domains or dict.fromkeys(row["domain"] for _, row in rows)
         if not accept(counts.get(domain, 0))
     ]

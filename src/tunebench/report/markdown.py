@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tunebench.markdown_tables import cell_sum
-from tunebench.memory import format_bytes
 from tunebench.report.formatting import (
     DASH,
     cell_text,
@@ -24,11 +23,12 @@ from tunebench.report.formatting import (
     format_seconds,
 )
 from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView
+from tunebench.units import format_bytes
+from tunebench.vocabulary import order_difficulties, order_domains
 
 __all__ = ["render_log", "RENDER_COMMAND"]
 
 RENDER_COMMAND = "tunebench log render"
-_DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 _PHASE_KINDS = {
     "domain_blocks": "Domain Blocks",
     "mixed": "Mixed Curriculum",
@@ -36,7 +36,6 @@ _PHASE_KINDS = {
     "stress": "Stress Epoch",
     "stress_epoch": "Stress Epoch",
 }
-_DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 
 
 def render_log(
@@ -209,8 +208,7 @@ def _mix(phase: Any) -> str:
     total = sum(counts.values())
     if not total:
         return DASH
-    ordered = [d for d in _DIFFICULTIES if d in counts] + sorted(set(counts) - set(_DIFFICULTIES))
-    return ", ".join(f"{100 * counts[d] / total:.0f}% {d}" for d in ordered if counts[d])
+    return ", ".join(f"{100 * counts[d] / total:.0f}% {d}" for d in order_difficulties(counts) if counts[d])
 
 
 def _data_rows(run: TrainingView) -> list[tuple[str, ...]]:
@@ -270,10 +268,8 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
 
 def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
     latency, quality, accuracy = evaluation.latency_by_domain_s, evaluation.quality_by_domain, evaluation.by_domain
-    domains = [d for d in _DOMAINS if d in latency or d in quality or d in accuracy]
-    domains += sorted((set(latency) | set(quality) | set(accuracy)) - set(domains))
     rows = []
-    for domain in domains:
+    for domain in order_domains([*latency, *quality, *accuracy]):
         share = accuracy.get(domain)
         rows.append(
             (
@@ -398,7 +394,7 @@ def _domain_accuracy(history: History) -> list[str]:
     if not runs:
         return []
     present = {d for r in runs for d in r.by_domain}
-    domains = [d for d in _DOMAINS if d in present] + sorted(present - set(_DOMAINS))
+    domains = order_domains(present)
     rows = []
     for run in runs:
         cells = [

@@ -14,6 +14,7 @@ from typing import Any
 from tunebench.report.formatting import dollars as _dollars
 from tunebench.report.views import EvalView, History, TrainingView
 from tunebench.storage.local import write_atomic
+from tunebench.vocabulary import order_domains
 
 __all__ = ["render_plots", "PLOTS"]
 
@@ -25,7 +26,6 @@ PLOTS = {
     "loss.png": "Training loss per step",
     "cost.png": "Training cost per session",
 }
-_DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
 _MAX_SERIES = 6  # more bars or lines per group than this stop being readable
 _MAX_POINTS = 24  # runs or sessions along one axis: the newest ones are drawn, the title says how many
 
@@ -175,7 +175,7 @@ def _domain_accuracy(history: History):
     runs = [r for r in _latest_per_model(history) if r.by_domain]
     if not runs:
         return None
-    domains = _domains(d for r in runs for d in r.by_domain)
+    domains = order_domains(d for r in runs for d in r.by_domain)
     figure, axes = _figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
     width = 0.8 / len(runs)
     for i, (run, colour) in enumerate(zip(runs, _colours(len(runs)), strict=True)):
@@ -228,7 +228,7 @@ def _latency(history: History):
     series = series[-_MAX_SERIES:]
     if not series:
         return None
-    domains = _domains(d for _, values, _ in series for d in values)
+    domains = order_domains(d for _, values, _ in series for d in values)
     figure, axes = _figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
     width = 0.8 / len(series)
     for i, ((label, values, texts), colour) in enumerate(zip(series, _colours(len(series)), strict=True)):
@@ -350,11 +350,6 @@ def _cost(history: History):
 # -- helpers ------------------------------------------------------------------------------------------------
 def _newest(shown: int, total: int) -> str:
     return "" if shown == total else f"\nnewest {shown} of {total}"
-
-
-def _domains(found: Iterable[str]) -> list[str]:
-    present = set(found)
-    return [d for d in _DOMAINS if d in present] + sorted(present - set(_DOMAINS))
 
 
 def _colours(count: int) -> list[Any]:
