@@ -93,3 +93,30 @@ def test_a_bad_manifest_names_its_file_line_and_key(tmp_path, text, expected):
 def test_reports_list_declared_domains_in_their_order_then_the_others_sorted():
     assert order_domains({"zeta", "crypto", "defi"}, declared=("defi", "crypto")) == ["defi", "crypto", "zeta"]
     assert order_domains({"compliance", "crypto", "investment"}) == ["investment", "compliance", "crypto"]
+
+
+def test_a_run_records_its_suites_declared_domains_and_the_log_lists_them_in_that_order(tmp_path):
+    from record_factory import PROVENANCE, question
+
+    from tunebench.history.eval_record import ItemResult, build_eval_record
+    from tunebench.history.records import validate
+    from tunebench.report.markdown import render_log
+
+    _declare(tmp_path, "zeta", "alpha")  # not alphabetical: the declared order must win
+    path = _write(tmp_path, [dict(r, domain=d, id=f"{d}-1") for r, d in zip(_rows(), ("zeta", "alpha"), strict=False)])
+    items = [
+        ItemResult(f"t.py::test_question[{d}-1]", "passed", [{**question(f"{d}-1", d, True), "suite_file": str(path)}])
+        for d in ("alpha", "zeta")
+    ]
+    record = build_eval_record(
+        model={"name": "tiny", "base": "tiny", "adapter": None, "registry_status": "production"},
+        items=items,
+        started_at="2026-12-01T10:00:00Z",
+        finished_at="2026-12-01T10:01:00Z",
+        provenance=PROVENANCE,
+        root=tmp_path,
+    )
+    assert [s["domains"] for s in record["suites"]] == [["zeta", "alpha"]]
+    validate(record, where="test record")
+    log = render_log([record])
+    assert "| Model | Run | zeta | alpha |" in log

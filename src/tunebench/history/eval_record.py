@@ -20,6 +20,7 @@ from typing import Any
 from tunebench.errors import RecordError
 from tunebench.history.records import new_run_id
 from tunebench.stats import mean, percentile, proportion
+from tunebench.suites import read_manifest
 
 __all__ = [
     "ItemResult",
@@ -169,6 +170,9 @@ def _add_suite(suites: dict[str, dict[str, Any]], name: str, file: str, root: Pa
         except ValueError:
             shown = str(path)
     suites[file] = {"name": name, "file": shown, "sha256": file_sha256(path), "_path": str(path)}
+    declared = read_manifest(path).domains if path.is_file() else None
+    if declared is not None:
+        suites[file]["domains"] = list(declared)  # reports list the domains in this order
 
 
 def _function_of(nodeid: str) -> str:

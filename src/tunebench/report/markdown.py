@@ -22,7 +22,7 @@ from tunebench.report.formatting import (
     format_percent,
     format_seconds,
 )
-from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView
+from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView, declared_order
 from tunebench.units import format_bytes
 from tunebench.vocabulary import order_difficulties, order_domains
 
@@ -269,7 +269,7 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
 def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
     latency, quality, accuracy = evaluation.latency_by_domain_s, evaluation.quality_by_domain, evaluation.by_domain
     rows = []
-    for domain in order_domains([*latency, *quality, *accuracy]):
+    for domain in order_domains([*latency, *quality, *accuracy], declared_order([evaluation])):
         share = accuracy.get(domain)
         rows.append(
             (
@@ -394,7 +394,7 @@ def _domain_accuracy(history: History) -> list[str]:
     if not runs:
         return []
     present = {d for r in runs for d in r.by_domain}
-    domains = order_domains(present)
+    domains = order_domains(present, declared_order(runs))
     rows = []
     for run in runs:
         cells = [

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.report.formatting import dollars as _dollars
-from tunebench.report.views import EvalView, History, TrainingView
+from tunebench.report.views import EvalView, History, TrainingView, declared_order
 from tunebench.storage.local import write_atomic
 from tunebench.vocabulary import order_domains
 
@@ -175,7 +175,7 @@ def _domain_accuracy(history: History):
     runs = [r for r in _latest_per_model(history) if r.by_domain]
     if not runs:
         return None
-    domains = order_domains(d for r in runs for d in r.by_domain)
+    domains = order_domains((d for r in runs for d in r.by_domain), declared_order(runs))
     figure, axes = _figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
     width = 0.8 / len(runs)
     for i, (run, colour) in enumerate(zip(runs, _colours(len(runs)), strict=True)):
@@ -228,7 +228,7 @@ def _latency(history: History):
     series = series[-_MAX_SERIES:]
     if not series:
         return None
-    domains = order_domains(d for _, values, _ in series for d in values)
+    domains = order_domains((d for _, values, _ in series for d in values), declared_order(_latest_per_model(history)))
     figure, axes = _figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
     width = 0.8 / len(series)
     for i, ((label, values, texts), colour) in enumerate(zip(series, _colours(len(series)), strict=True)):

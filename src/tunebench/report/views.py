@@ -12,8 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.stats import proportion
+from tunebench.vocabulary import SEED_DOMAINS
 
-__all__ = ["EvalView", "TrainingView", "PhaseView", "Proportion", "History", "note_sections", "NOTE_TITLES"]
+__all__ = [
+    "EvalView",
+    "TrainingView",
+    "PhaseView",
+    "Proportion",
+    "History",
+    "declared_order",
+    "note_sections",
+    "NOTE_TITLES",
+]
 
 # A note's `section` and the session heading it is listed under (the seed's own headings).
 NOTE_TITLES = {"difficulties": "Difficulties Encountered", "improvements": "Areas for Improvement", "notes": "Notes"}
@@ -105,6 +115,11 @@ class EvalView(_RecordView):
         return {d: Proportion.count(k, n) for d, (k, n) in sorted(counts.items())}
 
     @property
+    def declared_domains(self) -> tuple[str, ...]:
+        """The domains its suites declare (`suite.toml`), in order; empty when none do (or the record is older)."""
+        return tuple(dict.fromkeys(d for suite in self.record.get("suites", []) for d in suite.get("domains", ())))
+
+    @property
     def mean_latency_s(self) -> float | None:
         latency = self.aggregates.get("latency_s") or {}
         return latency.get("mean")
@@ -141,6 +156,11 @@ class EvalView(_RecordView):
     def outcomes(self) -> dict[str, dict[str, Any]]:
         """Return the answered questions by `suite/id` (id alone when no suite is named)."""
         return {_question_key(q): q for q in self.questions if q.get("status", "answered") == "answered"}
+
+
+def declared_order(runs: Iterable[EvalView]) -> tuple[str, ...]:
+    """Return the order to list the runs' domains in: what their suites declare, then the seed's five."""
+    return tuple(dict.fromkeys([*(d for run in runs for d in run.declared_domains), *SEED_DOMAINS]))
 
 
 def _question_key(question: dict[str, Any]) -> str:
