@@ -41,7 +41,7 @@ def test_a_tiny_disk_refuses_training_before_anything_is_loaded_or_written(tmp_p
     with pytest.raises(
         PreflightError,
         match=r"preflight refused recipe .*r\.toml; nothing was loaded:\n  disk: need "
-        r"~.* MiB at .*tiny-test .*; 0\.0 MiB free\n    fix: free disk space",
+        r"~[\d.]+ [kMG]B at .*tiny-test .*; 4 kB free\n    fix: free disk space",
     ):
         train(recipe, config=config, free_disk_bytes=4096)
     assert not (config.home / "models").exists() and not (config.home / "registry").exists()

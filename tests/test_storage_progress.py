@@ -8,10 +8,10 @@ from tunebench.storage.transfer import Progress
 
 
 def test_progress_without_a_terminal_prints_bytes_total_and_rate(capsys):
-    progress = Progress(4 << 20, "pull gs://bucket/base/", show=None, interval_s=0.0)
-    progress.add(1 << 20)
+    progress = Progress(4_000_000, "pull gs://bucket/base/", show=None, interval_s=0.0)
+    progress.add(1_000_000)
     line = capsys.readouterr().err.strip()
-    assert line.startswith("pull gs://bucket/base/: 1.0 MiB / 4.0 MiB (25%), ") and line.endswith("/s")
+    assert line.startswith("pull gs://bucket/base/: 1 MB / 4 MB (25%), ") and line.endswith("/s")
 
 
 def test_progress_counts_every_byte_from_many_threads(capsys):

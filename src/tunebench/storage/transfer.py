@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from tunebench.units import format_bytes
+
 __all__ = ["TransferSettings", "Progress", "format_bytes", "format_size", "run_largest_first"]
 
 T = TypeVar("T")
@@ -40,22 +42,9 @@ class TransferSettings:
             raise ValueError(f"workers must be >= 1, found {self.workers}")
 
 
-def format_bytes(count: float) -> str:
-    """Return `count` bytes in B, KiB, MiB or GiB with one decimal."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(count) < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} GiB"
-
-
 def format_size(count: int) -> str:
-    """Return `count` bytes in decimal units with two decimals, as bucket listings show them (27.52 GB)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{count:.2f} {unit}"
-        count /= 1000
-    return f"{count:.2f} GB"
+    """Return `count` bytes with two decimals, as bucket listings show them (27.52 GB)."""
+    return format_bytes(count, decimals=2)
 
 
 class Progress:

@@ -18,9 +18,10 @@ from typing import Any
 
 from tunebench.config import Config
 from tunebench.errors import PreflightError, TunebenchError
-from tunebench.memory.estimate import estimate_recipe_phase
+from tunebench.memory.estimate import AdapterShape, ModelShape, estimate_recipe_phase
 from tunebench.memory.targets import recipe_on_gpu
 from tunebench.training.recipe import Recipe
+from tunebench.units import format_bytes
 
 __all__ = [
     "Check",
@@ -33,8 +34,6 @@ __all__ = [
     "run_preflight",
     "raise_on_failures",
 ]
-
-GiB = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -173,34 +172,9 @@ def read_base_config(recipe: Recipe, config: Config) -> dict[str, Any]:
 
 def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate:
     """Return the adapter, checkpoint, merged, disk and GPU sizes a recipe implies for this base model."""
-    hidden, layers = model_config["hidden_size"], model_config["num_hidden_layers"]
-    inter, vocab = model_config["intermediate_size"], model_config["vocab_size"]
-    heads = model_config["num_attention_heads"]
-    head_dim = model_config.get("head_dim") or hidden // heads
-    kv = model_config.get("num_key_value_heads", heads) * head_dim
-    shapes = {
-        "q_proj": (hidden, heads * head_dim),
-        "k_proj": (hidden, kv),
-        "v_proj": (hidden, kv),
-        "o_proj": (heads * head_dim, hidden),
-        "gate_proj": (hidden, inter),
-        "up_proj": (hidden, inter),
-        "down_proj": (inter, hidden),
-    }
-    per_layer = sum(i * o for i, o in shapes.values())
-    embeddings = vocab * hidden * (1 if model_config.get("tie_word_embeddings") else 2)
-    # Qwen2 always has q/k/v biases; other architectures say so with attention_bias.
-    biases = (
-        heads * head_dim + 2 * kv
-        if model_config.get("model_type") == "qwen2" or model_config.get("attention_bias")
-        else 0
-    )
-    base = layers * (per_layer + biases + 2 * hidden) + embeddings + hidden
-    adapter = layers * sum(
-        recipe.rank * (shapes[m][0] + shapes[m][1]) + (shapes[m][1] if recipe.use_dora else 0)
-        for m in recipe.target_modules
-        if m in shapes
-    )
+    shape = ModelShape.from_config(model_config)
+    base = shape.parameter_count()
+    adapter = AdapterShape(recipe.rank, tuple(recipe.target_modules), recipe.use_dora).parameter_count(shape)
     adapter_bytes = adapter * 4  # PEFT keeps adapter weights in fp32
     checkpoint = adapter_bytes * 3 + (1 << 20)  # weights + two AdamW moments + trainer/rng/scheduler state
     merged = base * (2 if recipe.bf16 else 4) if recipe.merge else 0
@@ -217,12 +191,14 @@ def check_disk(recipe: Recipe, output_dir: Path, sizes: SizeEstimate | None, fre
         where = where.parent
     free = shutil.disk_usage(where).free if free_bytes is None else free_bytes
     if sizes is None:
-        return Check("disk", None, f"{_gb(free)} free at {where}; sizes not estimated (base config.json not readable)")
+        return Check(
+            "disk", None, f"{format_bytes(free)} free at {where}; sizes not estimated (base config.json not readable)"
+        )
     need = sizes.disk_bytes
     detail = (
-        f"need ~{_gb(need)} at {output_dir} ({len(recipe.phases)} phases x {recipe.save_total_limit} "
-        f"checkpoints of {_gb(sizes.checkpoint_bytes)}, adapter {_gb(sizes.adapter_bytes)}"
-        f"{f', merged {_gb(sizes.merged_bytes)}' if sizes.merged_bytes else ''}); {_gb(free)} free"
+        f"need ~{format_bytes(need)} at {output_dir} ({len(recipe.phases)} phases x {recipe.save_total_limit} "
+        f"checkpoints of {format_bytes(sizes.checkpoint_bytes)}, adapter {format_bytes(sizes.adapter_bytes)}"
+        f"{f', merged {format_bytes(sizes.merged_bytes)}' if sizes.merged_bytes else ''}); {format_bytes(free)} free"
     )
     return Check(
         "disk",
@@ -240,7 +216,7 @@ def check_disk_free(folder: Path) -> Check:
     where = folder
     while not where.exists() and where != where.parent:
         where = where.parent
-    return Check("disk", None, f"{_gb(shutil.disk_usage(where).free)} free at {where}")
+    return Check("disk", None, f"{format_bytes(shutil.disk_usage(where).free)} free at {where}")
 
 
 def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Check]:
@@ -260,7 +236,7 @@ def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Ch
         ]
     name = torch.cuda.get_device_name(0)
     total = torch.cuda.get_device_properties(0).total_memory
-    checks = [Check("gpu", True, f"{name}, {_gb(total)}")]
+    checks = [Check("gpu", True, f"{name}, {format_bytes(total)}")]
     if sizes is None and recipe is not None:
         checks.append(Check("gpu memory", None, "peak not estimated (base config.json not readable)"))
     if sizes is not None:
@@ -269,7 +245,7 @@ def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Ch
             Check(
                 "gpu memory",
                 fits,
-                f"estimated peak ~{_gb(sizes.gpu_bytes)} of {_gb(total)}",
+                f"estimated peak ~{format_bytes(sizes.gpu_bytes)} of {format_bytes(total)}",
                 ""
                 if fits
                 else "lower batch_size (raise grad_accum), max_length, enable "
@@ -297,9 +273,3 @@ def raise_on_failures(checks: list[Check], what: str) -> None:
     if failed:
         lines = [f"  {c.name}: {c.detail}" + (f"\n    fix: {c.fix}" if c.fix else "") for c in failed]
         raise PreflightError(f"preflight refused {what}; nothing was loaded:\n" + "\n".join(lines))
-
-
-def _gb(value: float) -> str:
-    if value >= GiB:
-        return f"{value / GiB:.1f} GiB"
-    return f"{value / (1 << 20):.1f} MiB"
