@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from tunebench.config import Config, load_config
 from tunebench.errors import LoadError
 from tunebench.registry import TINY_BASE, ModelEntry, Registry
+from tunebench.storage.local import write_atomic
 
 __all__ = [
     "LoadedModel",
@@ -295,7 +295,5 @@ def _file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
-    tmp.write_text(digest.hexdigest(), encoding="ascii")
-    os.replace(tmp, memo)
+    write_atomic(memo, digest.hexdigest())
     return digest.hexdigest()

@@ -9,10 +9,11 @@ place. A corrupted or truncated download raises ChecksumError and leaves nothing
 A cached file whose size and checksums equal the manifest's is reused: its checksums are recomputed
 unless `.tunebench-cache.json` recorded them for the same size, modification time and boot.
 
-Files are not fsynced: this is a cache, and what it must never do is serve wrong bytes, not survive a
-power cut. Unsynced data can only be lost with the kernel (a crash or power loss, hence a new boot id),
-so entries recorded under another boot are checked again before use, and a file damaged by the crash is
-downloaded again. That keeps a pull as fast as the plain client on disks where fsync is slow.
+Downloaded files are not fsynced (only the small state file is): this is a cache, and what it must never
+do is serve wrong bytes, not survive a power cut. Unsynced data can only be lost with the kernel (a crash
+or power loss, hence a new boot id), so entries recorded under another boot are checked again before use,
+and a file damaged by the crash is downloaded again. That keeps a pull as fast as the plain client on disks
+where fsync is slow.
 
 What is pulled is `remote.committed_manifest`: the manifest, or the listing of a folder copied to the
 bucket without tunebench.
@@ -36,6 +37,7 @@ from typing import Any
 from tunebench.errors import ChecksumError, StorageError
 from tunebench.storage.checksums import Digest, FileDigest, file_digest
 from tunebench.storage.gcs import gcs_errors, make_client, retry_policy
+from tunebench.storage.local import write_atomic
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.manifest import Manifest, ManifestFile
 from tunebench.storage.remote import committed_manifest
@@ -81,8 +83,6 @@ def cache_dir_for(location: GcsLocation, cache_root: Path | None = None) -> Path
     return cache_root / "gcs" / location.bucket / f"{leaf}-{tag}"
 
 
-def version_dir_name(manifest: Manifest) -> str:
-    """Return the folder name of one committed version: `v<version>-<push id>`, or a listing's hash."""
 def cached_file(uri: str, name: str, cache_root: Path | None = None) -> Path | None:
     """Return `name` in the newest pulled version of `uri` in the cache, or None (nothing is fetched)."""
     root = cache_dir_for(GcsLocation.parse(uri), cache_root)
@@ -91,6 +91,8 @@ def cached_file(uri: str, name: str, cache_root: Path | None = None) -> Path | N
     return found[-1] if found else None
 
 
+def version_dir_name(manifest: Manifest) -> str:
+    """Return the folder name of one committed version: `v<version>-<push id>`, or a listing's hash."""
     if manifest.version:
         return f"v{manifest.version}-{manifest.push_id}"
     listing = "\n".join(f"{f.name} {f.generation}" for f in manifest.files)
@@ -372,10 +374,7 @@ class _CacheState:
 
     def save(self) -> None:
         """Write the state atomically (a torn state file would only cost a re-hash, never a wrong file)."""
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f"{STATE_NAME}.", suffix=".partial")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.entries, handle, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
 
 
 @contextlib.contextmanager
