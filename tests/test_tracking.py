@@ -1,0 +1,171 @@
+"""`tunebench train` in the team's habits: experiment trackers, --set overrides, reruns, the session record.
+
+The trackers are read back with their own libraries (TensorBoard's EventAccumulator, the MLflow client over
+the local file store); one three-phase run on `tiny` (two steps a phase) is shared by the tracker tests.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from training_support import make_project, phase, write_recipe
+
+from tunebench.errors import RecipeError
+from tunebench.history.store import open_store
+from tunebench.registry import Registry
+from tunebench.training.recipe import load_recipe
+from tunebench.training.record import vm_name
+from tunebench.training.run import train
+
+TRACKERS = 'report_to=["tensorboard","mlflow"]'
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tracked")
+    config = make_project(folder / "project")
+    recipe = write_recipe(
+        folder / "r.toml",
+        [phase("A", "domain_blocks", 4), phase("B", "mixed", 4), phase("C", "stress", 4)],
+        output="tiny-tracked",
+    )
+    return train(recipe, config=config, overrides=[TRACKERS, "learning_rate=5e-3"]), config
+
+
+def test_tensorboard_event_files_hold_every_step_loss_of_every_phase(tracked):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    record, _ = tracked
+    folder = record.data["tracking"]["tensorboard_dir"]
+    for p in record.phases:
+        events = EventAccumulator(f"{folder}/{p['name']}")
+        events.Reload()
+        losses = [(e.step, e.value) for e in events.Scalars("train/loss")]
+        assert [s for s, _ in losses] == list(range(1, p["steps"] + 1))
+        assert [v for _, v in losses] == pytest.approx(p["losses"], rel=1e-6)
+        assert [e.value for e in events.Scalars("eval/loss")] == pytest.approx([p["validation_loss"]], rel=1e-6)
+
+
+def test_mlflow_has_a_run_tagged_with_the_run_id_and_a_nested_run_per_phase_with_its_step_losses(tracked, monkeypatch):
+    import mlflow
+
+    record, _ = tracked
+    tracking = record.data["tracking"]
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = mlflow.MlflowClient(tracking["mlflow_uri"])
+    experiment = client.get_experiment_by_name("tunebench")
+    runs = client.search_runs([experiment.experiment_id], f"tags.`tunebench.run_id` = '{record.run_id}'")
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.info.run_id == tracking["mlflow_run_id"] and parent.info.run_name == "tiny-tracked"
+    assert parent.info.status == "FINISHED"
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert sorted(children) == ["A", "B", "C"]
+    for p in record.phases:
+        child = children[p["name"]]
+        assert child.data.tags["tunebench.phase"] == p["name"] and child.info.status == "FINISHED"
+        history = client.get_metric_history(child.info.run_id, "loss")
+        assert [(m.step, m.value) for m in history] == [
+            (step, pytest.approx(loss, rel=1e-6)) for step, loss in enumerate(p["losses"], start=1)
+        ]
+        assert child.data.metrics["eval_loss"] == pytest.approx(p["validation_loss"], rel=1e-6)
+        assert child.data.params["learning_rate"] == "0.005"  # the --set override reached the trainer
+
+
+def test_the_overrides_and_the_effective_recipe_are_recorded(tracked):
+    record, _ = tracked
+    assert record.data["recipe"]["overrides"] == [TRACKERS, "learning_rate=5e-3"]
+    assert record.data["recipe"]["effective"]["learning_rate"] == 0.005
+    assert record.data["recipe"]["effective"]["report_to"] == ["tensorboard", "mlflow"]
+    assert record.data["hyperparameters"]["learning_rate"] == 0.005
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("learning_rate=fast", r"\(--set learning_rate=fast\): key learning_rate: expected a number, found 'fast'"),
+        ("phases.B.size=0", r"\(--set phases.B.size=0\): key phases\[1\].size: expected > 0, found 0"),
+        ("phases.Z.size=3", r"key phases.Z.size: expected a phase name or index, found 'Z' \(phases: A, B\)"),
+        ("ranks=8", r"\(--set ranks=8\): unknown key ranks: expected one of .*rank,"),
+        ('report_to=["neptune"]', r"key report_to: expected a list of trackers \(tensorboard, mlflow, wandb\)"),
+        ("rank", r"\(--set rank\): expected key=value"),
+    ],
+)
+def test_a_bad_override_is_refused_like_the_same_key_in_the_file(tmp_path, override, message):
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 2), phase("B", "stress", 2)])
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(recipe, [override])
+    overridden = load_recipe(recipe, ["phases.B.size=3", "rank=8", "model=tiny"])
+    assert [p.size for p in overridden.phases] == [2, 3] and overridden.rank == 8
+    assert overridden.sha256 != load_recipe(recipe).sha256  # --resume of another override set is refused
+
+
+def test_new_version_then_overwrite_archives_and_never_loses_the_old_adapter(tmp_path):
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 2)], output="tiny-again")
+    first = train(recipe, config=config)
+    with pytest.raises(
+        RecipeError, match=r"already holds a completed run .*--new-version .*'tiny-again-v2'.*--overwrite"
+    ):
+        train(recipe, config=config)
+    second = train(recipe, config=config, new_version=True)
+    assert second.model_name == "tiny-again-v2" and "tiny-again-v2" in Registry(config)
+    assert train(recipe, config=config, new_version=True).model_name == "tiny-again-v3"
+
+    old_adapter = (
+        tmp_path / "p" / ".tb" / "models" / "tiny-again" / "adapter" / "adapter_model.safetensors"
+    ).read_bytes()
+    third = train(recipe, config=config, overwrite=True)
+    archive = third.data["output"]["archived_previous"]
+    assert third.model_name == "tiny-again" and archive
+    assert (Path(archive) / "output" / "adapter" / "adapter_model.safetensors").read_bytes() == old_adapter
+    archived_entry = json.loads((Path(archive) / "registry" / "tiny-again.json").read_text())
+    assert archived_entry["adapter"] == f"{archive}/output/adapter"
+    assert Registry(config).get("tiny-again").adapter == third.data["output"]["adapter"]
+    runs = {r["run_id"] for r in open_store(config.history_uri).read_all().of_kind("training")}
+    assert {first.run_id, second.run_id, third.run_id} <= runs  # the history keeps every run
+
+
+def test_vm_name_prefers_tunebench_vm_then_the_metadata_server_then_the_hostname(monkeypatch):
+    import platform
+
+    class Metadata(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            name = b"tb-train-h100-1" if self.headers.get("Metadata-Flavor") == "Google" else b""
+            self.send_response(200 if name else 403)
+            self.end_headers()
+            self.wfile.write(name)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Metadata)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("TUNEBENCH_VM", raising=False)
+        monkeypatch.setenv("TUNEBENCH_GCE_METADATA", f"http://127.0.0.1:{server.server_port}/instance/name")
+        assert vm_name() == "tb-train-h100-1"
+        monkeypatch.setenv("TUNEBENCH_VM", "my-vm")
+        assert vm_name() == "my-vm"
+    finally:
+        server.shutdown()
+    monkeypatch.delenv("TUNEBENCH_VM")
+    monkeypatch.setenv("TUNEBENCH_GCE_METADATA", f"http://127.0.0.1:{server.server_port}/gone")
+    assert vm_name() == platform.node()  # not answering: the hostname
+    monkeypatch.setenv("TUNEBENCH_GCE_METADATA", "")
+    assert vm_name() == platform.node()  # lookup off
+
+
+def test_the_record_holds_the_vm_data_file_counts_and_the_adapter_size_on_disk(tracked):
+    record, _ = tracked
+    data = record.data
+    assert data["hardware"]["vm"] == vm_name()
+    counts = data["data"]["file_examples"]
+    assert set(counts) == set(data["data"]["files"]) | set(data["data"]["validation"]["files"])
+    for path, count in counts.items():
+        assert count == sum(1 for line in open(path, encoding="utf-8") if line.strip())
+    sizes = sum(p.stat().st_size for p in Path(data["output"]["adapter"]).rglob("*") if p.is_file())
+    assert data["output"]["adapter_bytes"] == sizes > 0
