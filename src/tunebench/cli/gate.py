@@ -1,0 +1,261 @@
+"""`tunebench gate RUN|latest`: judge a recorded run from the history (local or gs://) without loading a model.
+
+The same rules (`[tool.tunebench.gate]`), baseline choice and verdict table as the pytest plugin: the run is
+judged as it would have been when it finished (an `auto` or model baseline is the newest usable run before
+it). Exit status 0 pass (or nothing to judge), 1 fail, 2 bad input. `--format markdown` is written for a
+pull-request comment or `$GITHUB_STEP_SUMMARY`: verdict, per-domain table, flipped questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tunebench.errors import RecordError
+from tunebench.gate import Verdict, markdown_text
+
+__all__ = ["register", "run_gate", "GateReport", "judge"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `gate`."""
+    parser = subparsers.add_parser(
+        "gate",
+        help="judge a recorded eval run against the gate rules (no model is loaded)",
+        description="Judge a recorded eval run with [tool.tunebench.gate]'s rules against a baseline from the "
+        "history. Exit status 0: pass (or nothing to judge), 1: fail, 2: bad input.",
+    )
+    parser.add_argument("run", metavar="RUN", help="run id (or a unique prefix), or latest (the newest eval run)")
+    parser.add_argument("--model", help="with latest: the newest run of this model; with a run id: check it is")
+    parser.add_argument(
+        "--baseline",
+        metavar="WHICH",
+        help="auto (newest complete run of a production model on the same suite files before RUN), none, a model "
+        "name, or a record id (default: [tool.tunebench] baseline)",
+    )
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--require-baseline",
+        action="store_true",
+        help="fail when no baseline is found (default: [tool.tunebench.gate] require_baseline)",
+    )
+    parser.add_argument("--history", metavar="URI", help="history location: a folder or gs://bucket/prefix")
+    parser.add_argument("--strict", action="store_true", help="fail (exit 2) on a corrupt or invalid history record")
+    parser.set_defaults(func=run_gate)
+
+
+_STATUS_WORDS = {"pass": "PASS", "fail": "FAIL", "nothing to judge": "nothing to judge"}
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """A judged run: the record, its baseline (or None) and how it was chosen, the verdict."""
+
+    record: dict[str, Any]
+    baseline: dict[str, Any] | None
+    how: str
+    verdict: Verdict
+
+    @property
+    def exit_status(self) -> int:
+        return 0 if self.verdict.passed else 1
+
+    def headline(self) -> str:
+        """Return `tunebench gate: PASS|FAIL (rules)|nothing to judge: model M, run R`."""
+        verdict = self.verdict
+        word = _STATUS_WORDS[verdict.status]
+        if not verdict.passed:
+            word += " (" + "; ".join(check.rule for check in verdict.failed) + ")"
+        return f"tunebench gate: {word}: model {self.record['model']['name']}, run {self.record['run_id']}"
+
+    def text(self) -> str:
+        """Return the verdict for the terminal."""
+        lines = [f"run: {_run_line(self.record)}", f"baseline: {self._baseline_line()}"]
+        return "\n".join([*lines, "", self.verdict.table(), *self._power_lines()])
+
+    def markdown(self) -> str:
+        """Return the verdict as Markdown for a pull-request comment: escaped, tables, flips folded away."""
+        md = markdown_text
+        icon = {"pass": "✅", "fail": "❌"}.get(self.verdict.status, "⚠️")
+        lines = [
+            f"## {icon} tunebench gate: {_STATUS_WORDS[self.verdict.status]} — "
+            f"model {md(self.record['model']['name'])}",
+            "",
+            f"- run: {md(_run_line(self.record))}",
+            f"- baseline: {md(self._baseline_line())}",
+            *(f"- {md(line)}" for line in self._power_lines()),
+            "",
+            self.verdict.markdown(),
+        ]
+        return "\n".join(lines + self._comparison_markdown()) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data."""
+        return {
+            "run_id": self.record["run_id"],
+            "model": self.record["model"]["name"],
+            "baseline": None
+            if self.baseline is None
+            else {"run_id": self.baseline["run_id"], "model": self.baseline["model"]["name"]},
+            "baseline_how": self.how,
+            "status": self.verdict.status,
+            "passed": self.verdict.passed,
+            "exit_status": self.exit_status,
+            "verdict": self.verdict.to_dict(),
+        }
+
+    def _baseline_line(self) -> str:
+        if self.baseline is None:
+            return self.how or "none"
+        return f"{self.baseline['run_id']} (model {self.baseline['model']['name']}; {self.how})"
+
+    def _power_lines(self) -> list[str]:
+        drop = self.verdict.detectable_drop
+        if self.baseline is None:
+            return []
+        if drop is None:
+            return ["power: no drop is detectable at 80% power on these paired questions"]
+        return [f"power: the smallest drop this comparison detects at 80% power is {100 * drop:.1f} points"]
+
+    def _comparison_markdown(self) -> list[str]:
+        from tunebench.report.compare import compare_runs
+
+        md = markdown_text
+
+        if self.baseline is None:
+            return _domains_alone(self.record)
+        comparison = compare_runs(self.baseline, self.record)
+        lines = [
+            "",
+            "### Per-domain accuracy",
+            "",
+            "| domain | baseline | this run | change |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [f"| {md(d.name)} | {_pct(d.a)} | {_pct(d.b)} | {_points(d.delta)} |" for d in comparison.domains]
+        flips = [("right → wrong", comparison.right_to_wrong), ("wrong → right", comparison.wrong_to_right)]
+        lines += ["", f"### Flipped questions ({', '.join(f'{len(f)} {t}' for t, f in flips)})"]
+        for title, found in flips:
+            if not found:
+                continue
+            lines += ["", f"<details><summary>{len(found)} {title}</summary>", ""]
+            lines += ["| question | domain | difficulty | answer | baseline chose | this run chose |"]
+            lines += ["| --- | --- | --- | --- | --- | --- |"]
+            lines += [
+                "| " + " | ".join(md(x if x is not None else "—") for x in row) + " |"
+                for row in ((f.id, f.domain, f.difficulty, f.answer, f.chosen_a, f.chosen_b) for f in found)
+            ]
+            lines += ["", "</details>"]
+        return lines
+
+
+def _domains_alone(record: dict[str, Any]) -> list[str]:
+    md = markdown_text
+    by_domain = record["aggregates"].get("by_domain", {})
+    if not by_domain:
+        return []
+    lines = ["", "### Per-domain accuracy", "", "| domain | accuracy | right |", "| --- | --- | --- |"]
+    return lines + [f"| {md(d)} | {_pct(p['value'])} | {p['k']}/{p['n']} |" for d, p in sorted(by_domain.items())]
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _points(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:+.1f} points"
+
+
+def _run_line(record: dict[str, Any]) -> str:
+    accuracy = record["aggregates"].get("accuracy")
+    figure = ""
+    if accuracy and accuracy.get("value") is not None:
+        figure = (
+            f", accuracy {100 * accuracy['value']:.1f}% [{100 * accuracy['low']:.1f}%, "
+            f"{100 * accuracy['high']:.1f}%] ({accuracy['k']}/{accuracy['n']})"
+        )
+    return f"{record['run_id']} ({record['status']}, finished {record['finished_at']}{figure})"
+
+
+def _pick_run(reference: str, model: str | None, records: list[dict[str, Any]]) -> dict[str, Any]:
+    from tunebench.cli.history import find_record
+    from tunebench.history.records import parse_utc
+
+    evals = [r for r in records if r.get("kind") == "eval"]
+    if reference == "latest":
+        mine = [r for r in evals if model is None or r["model"]["name"] == model]
+        if not mine:
+            of = f" of model {model!r}" if model else ""
+            known = sorted({r["model"]["name"] for r in evals})
+            raise RecordError(f"no eval run{of} in the history (models with runs: {', '.join(known) or 'none'})")
+        return max(mine, key=lambda r: (parse_utc(r["finished_at"]), r["run_id"]))
+    record = find_record(reference, records)
+    if record.get("kind") != "eval":
+        raise RecordError(f"run {record['run_id']} is a {record.get('kind')} record: only eval runs are gated")
+    if model is not None and record["model"]["name"] != model:
+        raise RecordError(f"run {record['run_id']} is a run of {record['model']['name']!r}, not of {model!r}")
+    return record
+
+
+def judge(
+    reference: str,
+    *,
+    model: str | None = None,
+    baseline: str | None = None,
+    require_baseline: bool = False,
+    history: str | None = None,
+    strict: bool = False,
+    warn=None,
+) -> GateReport:
+    """Return the gate's report on the run `reference` names, judged against the history at `history`."""
+    from tunebench.config import load_config
+    from tunebench.gate import GateRules, evaluate, find_baseline
+    from tunebench.history.records import parse_utc
+    from tunebench.history.store import open_store
+    from tunebench.registry import Registry
+
+    config = load_config()
+    uri = history if history is None or "://" in history else str(Path(history).resolve())
+    result = open_store(uri or config.history_uri).read_all(strict=strict)
+    for problem in result.problems:
+        (warn or _warn)(f"history record skipped: {problem}")
+    record = _pick_run(reference, model, result.records)
+    registry = Registry(config)
+    spec = baseline or config.baseline
+    # Judged as when it finished: a baseline found by model is the newest usable run before this one.
+    now = None if spec in result.locations else parse_utc(record["finished_at"])
+    production = [e.name for e in registry.entries() if e.status == "production"]
+    choice = find_baseline(spec, record, result, production, list(registry.names()), now=now)
+    rules = GateRules.from_config(config.gate, record["model"]["name"])
+    if require_baseline:
+        rules = replace(rules, require_baseline=True)
+    verdict = evaluate(record, rules, choice.record, choice.how)
+    return GateReport(record, choice.record, choice.how, verdict)
+
+
+def _warn(message: str) -> None:
+    print(f"tunebench: warning: {message}", file=sys.stderr)
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    """Print the verdict in the chosen format; return 0 pass, 1 fail."""
+    report = judge(
+        args.run,
+        model=args.model,
+        baseline=args.baseline,
+        require_baseline=args.require_baseline,
+        history=args.history,
+        strict=args.strict,
+    )
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+    elif args.format == "markdown":
+        print(report.markdown(), end="")
+    else:
+        print(report.text())
+        print(report.headline())
+    return report.exit_status

@@ -1,0 +1,170 @@
+"""`tunebench gate` and `tunebench plan` against a gs:// history on fake-gcs-server (real client): exit codes,
+text, Markdown and JSON verdicts, nothing to judge, require_baseline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from record_factory import PROVENANCE
+
+from tunebench.cli import main
+from tunebench.history.eval_record import ItemResult, build_eval_record
+from tunebench.history.store import open_store
+
+pytest_plugins = ["gcs_server"]
+
+PYPROJECT = """
+[tool.tunebench]
+history = "{history}"
+
+[tool.tunebench.models.prod]
+base = "builtin:tiny"
+status = "production"
+
+[tool.tunebench.models.candidate]
+base = "builtin:tiny"
+status = "experimental"
+{extra}
+"""
+
+
+def _ids(n):
+    return [f"q{i:03d}" for i in range(n)]
+
+
+DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
+
+
+def _run(model, right, day, n=30):
+    """An eval record of `model` answering the first `right` of n questions right (A), the rest wrong (B)."""
+    items = []
+    for i, qid in enumerate(_ids(n)):
+        ok = i < right
+        outcome = {
+            "kind": "question",
+            "suite": "mini",
+            "id": qid,
+            "domain": DOMAINS[i % 5],
+            "difficulty": "easy",
+            "answer": "A",
+            "chosen": "A" if ok else "B",
+            "correct": ok,
+            "loglikelihoods": [-0.5, -2.0, -3.0, -3.0] if ok else [-2.0, -0.5, -3.0, -3.0],
+        }
+        items.append(ItemResult(f"t.py::test_q[{qid}]", "passed", [outcome]))
+    record = build_eval_record(
+        model={"name": model, "base": "builtin:tiny", "adapter": None},
+        items=items,
+        started_at=f"2026-01-{day:02d}T10:00:00Z",
+        finished_at=f"2026-01-{day:02d}T10:05:00Z",
+        provenance=PROVENANCE,
+    )
+    record["suites"] = [{"name": "mini", "file": "questions.jsonl", "sha256": "a" * 64}]
+    return record
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, gcs):
+    """A project whose configured history is a gs:// prefix; returns (history uri, write(record), configure)."""
+    uri = gcs.uri("history")
+    store = open_store(uri)
+
+    def configure(extra: str = "") -> None:
+        from tunebench.config import _load_cached
+
+        (tmp_path / "pyproject.toml").write_text(PYPROJECT.format(history=uri, extra=extra))
+        _load_cached.cache_clear()  # a process reads its configuration once; this test rewrites it
+
+    configure()
+    monkeypatch.chdir(tmp_path)
+    return uri, store.write, configure
+
+
+def _gate(capsys, *args):
+    status = main(["gate", *args])
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_the_latest_run_of_a_model_passes_against_the_auto_baseline_from_gs(project, capsys):
+    uri, write, _ = project
+    base = _run("prod", 27, 10)
+    write(base)
+    write(_run("candidate", 27, 12))
+    status, out, _ = _gate(capsys, "latest", "--model", "candidate", "--history", uri)
+    assert status == 0
+    assert f"baseline: {base['run_id']} (model prod; newest complete run of production model(s) prod" in out
+    assert "accuracy drop vs baseline" in out and "detects a drop of" in out
+    assert out.rstrip().endswith("tunebench gate: PASS: model candidate, run " + _latest_id(uri, "candidate"))
+
+
+def _latest_id(uri, model):
+    runs = [r for r in open_store(uri).read_all().records if r["model"]["name"] == model]
+    return max(runs, key=lambda r: r["finished_at"])["run_id"]
+
+
+def test_a_worse_run_fails_with_exit_1_and_a_markdown_comment(project, capsys):
+    uri, write, _ = project
+    write(_run("prod", 30, 10))
+    worse = _run("candidate", 0, 12)
+    write(worse)
+    status, out, _ = _gate(capsys, "latest", "--model", "candidate", "--format", "markdown")
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[0] == "## ❌ tunebench gate: FAIL — model candidate"
+    assert any(line.startswith("| accuracy drop vs baseline | 1.000 |") and "**FAIL**" in line for line in lines)
+    assert "### Flipped questions (30 right → wrong, 0 wrong → right)" in lines
+    assert "<details><summary>30 right → wrong</summary>" in lines
+    assert "| q000 | retirement\\_planning | easy | A | A | B |" in lines
+    assert "| retirement\\_planning | 100.0% | 0.0% | -100.0 points |" in lines
+    # The text form names the failed rule in its last line, for log scrapers.
+    status, out, _ = _gate(capsys, worse["run_id"][:8])
+    assert status == 1 and out.rstrip().splitlines()[-1].startswith("tunebench gate: FAIL (accuracy drop vs baseline")
+
+
+def test_a_baseline_is_never_a_run_that_finished_after_the_judged_one(project, capsys):
+    uri, write, _ = project
+    early = _run("prod", 30, 10)
+    judged = _run("candidate", 30, 12)
+    for record in (early, judged, _run("prod", 0, 14)):
+        write(record)
+    status, out, _ = _gate(capsys, judged["run_id"], "--format", "json")
+    data = json.loads(out)
+    assert status == 0 and data["baseline"]["run_id"] == early["run_id"] and data["status"] == "pass"
+
+
+def test_a_zero_accuracy_run_without_baseline_is_nothing_to_judge_and_fails_when_a_baseline_is_required(
+    project, capsys
+):
+    uri, write, configure = project
+    zero = _run("candidate", 0, 12)
+    write(zero)
+    status, out, _ = _gate(capsys, "latest")
+    assert status == 0 and "nothing to judge" in out.splitlines()[-1]
+    status, out, _ = _gate(capsys, "latest", "--require-baseline", "--format", "json")
+    assert status == 1 and json.loads(out)["verdict"]["checks"][-1]["rule"] == "baseline"
+    configure("[tool.tunebench.gate]\nrequire_baseline = true")
+    status, out, _ = _gate(capsys, "latest", "--format", "markdown")
+    assert status == 1 and out.startswith("## ❌ tunebench gate: FAIL")
+    assert "nothing to judge: no floor or budget is set either (require\\_baseline)" in out
+
+
+def test_bad_references_are_exit_2_with_what_exists(project, capsys):
+    uri, write, _ = project
+    write(_run("prod", 30, 10))
+    status, _, err = _gate(capsys, "latest", "--model", "nope")
+    assert status == 2 and "no eval run of model 'nope' in the history (models with runs: prod)" in err
+    status, _, err = _gate(capsys, "deadbeef")
+    assert status == 2 and "no record with run id 'deadbeef'" in err
+
+
+def test_plan_prints_the_questions_needed_and_the_detectable_drop(capsys):
+    from tunebench.power import detectable_drop, questions_needed
+
+    assert main(["plan", "--drop", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert f"to detect a drop of 5.0 points: {questions_needed(0.05, 0.1)} questions" in out
+    assert f"with 100 questions: the smallest detectable drop is {100 * detectable_drop(100, 0.1):.1f} points" in out
+    assert main(["plan", "--drop", "0"]) == 2
+    assert "expected a drop between 0 and 1" in capsys.readouterr().err
