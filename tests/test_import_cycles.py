@@ -21,9 +21,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src"
 # listed ones. A listed cycle keeps `test_known_cycles_are_gone` failing as expected (a strict xfail, named
 # with its reason in every run's summary); once it is fixed that test passes, which strict xfail reports
 # as a failure, so the entry must then be removed here. Never add a cycle here to make the suite pass.
-KNOWN_CYCLES: dict[tuple[str, ...], str] = {
-    ("tunebench.memory", "tunebench.training.preflight"): "memory <-> training.preflight (S1 fixes it, issue 12)",
-}
+KNOWN_CYCLES: dict[tuple[str, ...], str] = {}  # memory <-> training.preflight: fixed in 4b84c0d
 
 
 def _modules() -> dict[str, Path]:
