@@ -1,4 +1,4 @@
-"""No import cycles among tunebench's modules, counting imports inside functions.
+"""No import cycles among tunebench's modules (library and plugin), counting imports inside functions.
 
 A function-level import hides a cycle from Python (it runs late, after both modules loaded) but not from a
 reader: the two modules still depend on each other and cannot be understood, moved or tested apart. So
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[1] / "src"
+ROOT = Path(__file__).resolve().parents[1]
+# Package name -> its folder: the library, and the pytest plugin (installed as tunebench_pytest).
+PACKAGES = {"tunebench": ROOT / "src" / "tunebench", "tunebench_pytest": ROOT / "plugins"}
 
 # Cycles still in the tree, each with who fixes it: a cycle whose modules include (or sit inside) all the
 # listed ones. A listed cycle keeps `test_known_cycles_are_gone` failing as expected (a strict xfail, named
@@ -25,13 +27,14 @@ KNOWN_CYCLES: dict[tuple[str, ...], str] = {}  # memory <-> training.preflight: 
 
 
 def _modules() -> dict[str, Path]:
-    """Return module name -> file for every module under src/tunebench."""
+    """Return module name -> file for every module of the library and the plugin."""
     modules = {}
-    for path in sorted((SOURCE / "tunebench").rglob("*.py")):
-        parts = list(path.relative_to(SOURCE).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        modules[".".join(parts)] = path
+    for package, folder in PACKAGES.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = [package, *path.relative_to(folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
     return modules
 
 
