@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import pytest
@@ -87,6 +88,14 @@ def test_disk_estimate_includes_the_merged_copy_when_the_recipe_merges(tmp_path)
         load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], merge=True, bf16=True)), QWEN2_5_14B
     )
     assert merged.merged_bytes == merged.base_params * 2 and merged.disk_bytes > merged.merged_bytes
+
+
+@pytest.mark.parametrize("method", ["qlora", "qdora"])
+def test_a_q_method_that_merges_counts_no_merged_copy_it_never_writes(tmp_path, method):
+    recipe = load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], merge=True, method=method))
+    sizes = estimate_sizes(recipe, QWEN2_5_14B)
+    unmerged = estimate_sizes(dataclasses.replace(recipe, merge=False), QWEN2_5_14B)
+    assert sizes.merged_bytes == 0 and sizes.disk_bytes == unmerged.disk_bytes
 
 
 def test_autoawq_next_to_a_new_transformers_is_refused_with_the_fix(tmp_path, monkeypatch):

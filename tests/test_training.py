@@ -289,10 +289,16 @@ def test_quantized_methods_train_an_adapter_over_a_4bit_base(tmp_path, method):
             Base4bit.layer_type = type(model.base_model.model.model.layers[0].self_attn.q_proj.base_layer)
 
     config = make_project(tmp_path / "p")
-    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 2)], method=method, output=f"tiny-{method}")
+    recipe = write_recipe(
+        tmp_path / "r.toml", [phase("A", "mixed", 2)], method=method, output=f"tiny-{method}", merge=True
+    )
     record = train(recipe, config=config, callbacks=[Base4bit()])
     assert Base4bit.layer_type is bnb.nn.Linear4bit
     assert record.data["method"] == method and record.phases[0]["steps"] == 1
+    # merge = true is skipped over a 4-bit base: the record names no merged folder, and none exists.
+    assert record.data["output"]["merged"] is None
+    assert not (tmp_path / "p" / ".tb" / "models" / f"tiny-{method}" / "merged").exists()
+    assert any("merge = true skipped" in note for note in record.data["notes"])
 
 
 @pytest.mark.slow

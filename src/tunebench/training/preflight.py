@@ -177,7 +177,8 @@ def estimate_sizes(recipe: Recipe, model_config: dict[str, Any]) -> SizeEstimate
     adapter = AdapterShape(recipe.rank, tuple(recipe.target_modules), recipe.use_dora).parameter_count(shape)
     adapter_bytes = adapter * 4  # PEFT keeps adapter weights in fp32
     checkpoint = adapter_bytes * 3 + (1 << 20)  # weights + two AdamW moments + trainer/rng/scheduler state
-    merged = base * (2 if recipe.bf16 else 4) if recipe.merge else 0
+    # A q-method never writes a merged copy (nothing is merged into a 4-bit base): no bytes for it.
+    merged = base * (2 if recipe.bf16 else 4) if recipe.merge and not recipe.quantized else 0
     disk = len(recipe.phases) * (recipe.save_total_limit * checkpoint + adapter_bytes) + adapter_bytes + merged
     # The peak is `tunebench doctor`'s estimate of one phase (tunebench.memory), so on a GPU both agree.
     gpu = int(estimate_recipe_phase(recipe, model_config, on_gpu=recipe_on_gpu(recipe)).total_bytes)
