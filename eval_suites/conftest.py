@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from tunebench_pytest.fixtures import SETTINGS
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tunebench", "tunebench evaluation")
@@ -42,7 +44,8 @@ def _tiny_runs_single_threaded(request: pytest.FixtureRequest):
     """
     from tunebench.registry import TINY_BASE
 
-    model = request.getfixturevalue("tb_model") if _runs_a_model(request.session) else None
+    in_process = request.config.stash[SETTINGS].engine == "hf"
+    model = request.getfixturevalue("tb_model") if in_process and _runs_a_model(request.session) else None
     if model is None or model.entry.base != TINY_BASE or model.device != "cpu":
         yield
         return
@@ -55,4 +58,4 @@ def _tiny_runs_single_threaded(request: pytest.FixtureRequest):
 
 
 def _runs_a_model(session: pytest.Session) -> bool:
-    return any("tb_model" in getattr(item, "fixturenames", ()) for item in session.items)
+    return any({"tb_model", "tb_engine"} & set(getattr(item, "fixturenames", ())) for item in session.items)

@@ -79,7 +79,8 @@ def _provenance(config: pytest.Config) -> dict[str, Any]:
 
 
 def _registry_model(settings: Settings) -> dict[str, Any]:
-    entry = Registry(settings.config).get(settings.model)
+    # --model may name a folder, a hub id or a served model rather than a registry entry.
+    entry = settings.entry or Registry(settings.config).get(settings.model)
     return {"name": entry.name, "base": entry.base, "adapter": entry.adapter, "registry_status": entry.status}
 
 

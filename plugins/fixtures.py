@@ -21,6 +21,7 @@ __all__ = [
     "tb_config",
     "tb_model_name",
     "tb_model",
+    "tb_engine",
     "record",
     "tb_score_questions",
     "tb_generate",
@@ -72,16 +73,64 @@ def model_info(loaded: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def tb_model(tb_model_name: str, tb_config: Config, pytestconfig: pytest.Config):
+def tb_model(tb_model_name: str, tb_settings, tb_config: Config, pytestconfig: pytest.Config):
     """The model under evaluation, loaded once per run, adapter merged (`tunebench.loading.LoadedModel`)."""
     from tunebench.loading import load_model
 
+    if tb_settings.engine == "openai":
+        pytest.fail(
+            f"tunebench: model {tb_model_name!r} is served (--engine openai); this test needs the weights "
+            "in-process (tb_model): use tb_engine",
+            pytrace=False,
+        )
     try:
-        loaded = load_model(tb_model_name, tb_config, with_hashes=True)
+        loaded = load_model(tb_settings.entry or tb_model_name, tb_config, with_hashes=True)
     except TunebenchError as exc:
         pytest.fail(f"tunebench: cannot load model {tb_model_name!r}: {exc}", pytrace=False)
     pytestconfig.stash[MODEL_INFO] = model_info(loaded)
     return loaded
+
+
+@pytest.fixture(scope="session")
+def tb_engine(tb_settings, tb_config: Config, request: pytest.FixtureRequest, pytestconfig: pytest.Config):
+    """The engine the model runs on (`--engine`): `score_choices(questions)`, `generate(messages, ...)`, `info()`.
+
+    hf wraps `tb_model`; openai connects to the server (no weights here); vllm loads `vllm.LLM` in-process.
+    Its `info()` goes into the record as `model.engine`.
+    """
+    from tunebench.engines.select import make_engine
+
+    settings, entry = tb_settings, tb_settings.entry
+    loaded = request.getfixturevalue("tb_model") if settings.engine == "hf" else None
+    try:
+        location = None
+        if settings.engine == "vllm":
+            from tunebench.loading import resolve_location
+            from tunebench.registry import Registry
+
+            location = resolve_location(entry.base, Registry(tb_config))
+        engine = make_engine(
+            settings.engine,
+            entry,
+            loaded=loaded,
+            batch_size=tb_config.eval.batch_size,
+            timeout_s=tb_config.eval.request_timeout_s,
+            location=location,
+        )
+    except TunebenchError as exc:
+        pytest.fail(f"tunebench: engine {settings.engine} for model {settings.model!r}: {exc}", pytrace=False)
+    info = {**engine.info().to_dict(), "concurrency": settings.concurrency}
+    base = pytestconfig.stash.get(MODEL_INFO, None) or {
+        "name": entry.name,
+        "base": entry.base or entry.endpoint or "",
+        "adapter": entry.adapter,
+        "registry_status": entry.status if entry.origin != "--model" else None,
+        "dtype": info["dtype"],
+        "load_s": None if engine.load_seconds is None else round(engine.load_seconds, 6),
+    }
+    pytestconfig.stash[MODEL_INFO] = {**base, "engine": info}
+    yield engine
+    engine.close()
 
 
 class Recorder:
@@ -115,20 +164,18 @@ def record(request: pytest.FixtureRequest) -> Recorder:
 
 
 @pytest.fixture(scope="session")
-def tb_score_questions(tb_model, tb_config: Config):
-    """`score(questions) -> list[ChoiceResult]`: log-likelihood multiple choice on the loaded model, batched."""
-    from tunebench.scoring.choice import score_questions
+def tb_score_questions(tb_engine, tb_config: Config):
+    """`score(questions) -> list[ChoiceResult]`: log-likelihood multiple choice on the engine, batched."""
 
     def score(questions):
-        return score_questions(tb_model.model, tb_model.tokenizer, questions, batch_size=tb_config.eval.batch_size)
+        return tb_engine.score_choices(questions, batch_size=tb_config.eval.batch_size)
 
     return score
 
 
 @pytest.fixture(scope="session")
-def tb_generate(tb_model, tb_config: Config):
+def tb_generate(tb_engine, tb_config: Config):
     """`generate(messages) -> GenerationResult`: timed generation with the configured length, repeats, warmup."""
-    from tunebench.scoring.generation import timed_generate
 
     def generate(messages, **overrides):
         settings = {
@@ -137,7 +184,7 @@ def tb_generate(tb_model, tb_config: Config):
             "warmup": tb_config.eval.warmup,
             **overrides,
         }
-        return timed_generate(tb_model.model, tb_model.tokenizer, messages, **settings)
+        return tb_engine.generate(messages, **settings)
 
     return generate
 

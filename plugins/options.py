@@ -10,7 +10,7 @@ import pytest
 from tunebench.config import Config, load_config
 from tunebench.errors import TunebenchError
 from tunebench.history.store import HistoryStore, open_store
-from tunebench.registry import Registry
+from tunebench.registry import ModelEntry, Registry
 
 __all__ = ["Settings", "add_options", "resolve_settings", "is_worker"]
 
@@ -29,6 +29,9 @@ class Settings:
     gate: bool
     production: tuple[str, ...]
     models: tuple[str, ...]
+    engine: str = "hf"  # hf, openai, vllm
+    entry: ModelEntry | None = None  # what --model names: a registry entry, a folder, a hub id or a served name
+    concurrency: int = 1  # > 1: the probes' load phase runs that many concurrent streams
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -39,7 +42,34 @@ def add_options(parser: pytest.Parser) -> None:
         dest="tunebench_model",
         metavar="NAME",
         default=None,
-        help="registry model to evaluate (default: [tool.tunebench] default_model, else tiny)",
+        help="model to evaluate: a registry name, a local model folder, a hub id, or (with --engine openai) "
+        "the served model id (default: [tool.tunebench] default_model, else tiny)",
+    )
+    group.addoption(
+        "--engine",
+        dest="tunebench_engine",
+        choices=("hf", "openai", "vllm"),
+        default=None,
+        help="where the model runs: hf (in-process transformers), openai (an OpenAI-compatible server at "
+        "--endpoint), vllm (in-process vLLM) (default: [tool.tunebench.eval] engine, else openai for a "
+        "registry entry with an endpoint, else hf)",
+    )
+    group.addoption(
+        "--endpoint",
+        dest="tunebench_endpoint",
+        metavar="URL",
+        default=None,
+        help="engine openai: the server's base URL, e.g. http://127.0.0.1:8000/v1 "
+        "(default: the registry entry's endpoint, else [tool.tunebench.eval] endpoint)",
+    )
+    group.addoption(
+        "--concurrency",
+        dest="tunebench_concurrency",
+        metavar="N",
+        type=int,
+        default=None,
+        help="run the probes' load phase with N concurrent streams and record TTFT, TPOT/ITL, end-to-end "
+        "p50/p90/p99 and output tokens/s at that load (default: [tool.tunebench.eval] concurrency, else 1: none)",
     )
     group.addoption(
         "--baseline",
@@ -99,10 +129,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     registry = Registry(tb_config)
     model = config.getoption("tunebench_model") or tb_config.default_model
     where = _namer(config, tb_config)
-    try:
-        registry.get(model)
-    except TunebenchError as exc:
-        raise pytest.UsageError(f"{where('model', 'default_model')}: {exc}") from None
+    entry, engine, concurrency = _engine_settings(config, tb_config, registry, model, where)
     history = config.getoption("tunebench_history") or tb_config.history_uri
     if "://" not in history:
         history = str(Path(history).expanduser().resolve())  # relative to where pytest runs
@@ -118,11 +145,40 @@ def resolve_settings(config: pytest.Config) -> Settings:
         gate,
         tuple(e.name for e in registry.entries() if e.status == "production"),
         tuple(registry.names()),
+        engine,
+        entry,
+        concurrency,
     )
     if not is_worker(config):
         store = _check_history(history, settings, where("history", "history"))
         _check_baseline(baseline, settings, store, where("baseline", "baseline"))
     return settings
+
+
+def _engine_settings(config: pytest.Config, tb_config: Config, registry: Registry, model: str, where):
+    """Return (entry, engine, concurrency) for --model/--engine/--endpoint/--concurrency and their config keys."""
+    from tunebench.engines.select import pick_engine, resolve_model
+
+    asked = config.getoption("tunebench_engine")
+    endpoint = config.getoption("tunebench_endpoint")
+    known = registry.get(model) if model in registry else None
+    try:
+        engine = pick_engine(asked, known, tb_config.eval.engine)
+        endpoint = endpoint or (known.endpoint if known else None) or tb_config.eval.endpoint
+        entry = resolve_model(model, registry, engine, endpoint if engine == "openai" else None)
+    except TunebenchError as exc:
+        raise pytest.UsageError(f"{where('model', 'default_model')}: {exc}") from None
+    if engine == "openai" and not entry.endpoint:
+        raise pytest.UsageError(
+            f"--engine openai: model {model!r} has no endpoint; pass --endpoint URL (e.g. "
+            "http://127.0.0.1:8000/v1), or set [tool.tunebench.eval] endpoint or the registry entry's endpoint"
+        )
+    if engine != "openai" and not entry.base:
+        raise pytest.UsageError(f"--engine {engine}: model {model!r} has no weights here (only an endpoint)")
+    concurrency = config.getoption("tunebench_concurrency") or tb_config.eval.concurrency
+    if concurrency < 1:
+        raise pytest.UsageError(f"--concurrency: expected at least 1, found {concurrency}")
+    return entry, engine, concurrency
 
 
 def _flag(option: bool | None, configured: bool) -> bool:

@@ -21,6 +21,7 @@ from tunebench_pytest.fixtures import (  # noqa: F401
     Recorder,
     record,
     tb_config,
+    tb_engine,
     tb_generate,
     tb_grade,
     tb_model,

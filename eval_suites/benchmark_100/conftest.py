@@ -69,9 +69,13 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 @pytest.fixture(scope="session")
-def benchmark_results(request: pytest.FixtureRequest, tb_model, tb_config) -> dict:
-    """Score every selected question in one batched pass; return {(file, id): ChoiceResult}."""
-    from tunebench.scoring.choice import score_questions
+def benchmark_results(request: pytest.FixtureRequest, tb_engine, tb_config) -> dict:
+    """Score every selected question in one batched pass on the engine; return {(file, id): ChoiceResult}.
+
+    An engine error (server down, no logprobs, HTTP 500 mid-run) fails every question's item: none is
+    recorded as answered, and the run is recorded incomplete.
+    """
+    from tunebench.errors import TunebenchError
 
     selected = [
         item.callspec.params["question"]
@@ -79,9 +83,10 @@ def benchmark_results(request: pytest.FixtureRequest, tb_model, tb_config) -> di
         if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("question"), Question)
     ]
     report = _progress(request.config, "scored", "questions")
-    results = score_questions(
-        tb_model.model, tb_model.tokenizer, selected, batch_size=tb_config.eval.batch_size, progress=report
-    )
+    try:
+        results = tb_engine.score_choices(selected, batch_size=tb_config.eval.batch_size, progress=report)
+    except TunebenchError as exc:
+        pytest.fail(f"tunebench: multiple choice on engine {tb_engine.name} failed: {exc}", pytrace=False)
     return {(q.source, q.id): r for q, r in zip(selected, results, strict=True)}
 
 

@@ -9,6 +9,7 @@ import pytest
 from tunebench.config import load_config
 from tunebench.errors import SuiteError
 from tunebench.suites import Probe, load_files, load_probes, resolve_files, suite_name
+from tunebench_pytest.fixtures import SETTINGS
 
 SHIPPED = Path(__file__).parent / "probes.jsonl"
 SHIPPED_MIN_PER_DOMAIN = 2
@@ -50,6 +51,23 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     probe = getattr(item, "callspec", None) and item.callspec.params.get("probe")
     if isinstance(probe, Probe):
         item.extra_keyword_matches.update({probe.domain, suite_name(probe.source)})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The load phase runs only at --concurrency N > 1; otherwise it is not an item of the run at all.
+    settings = config.stash.get(SETTINGS, None)
+    if settings is not None and settings.concurrency > 1:
+        return
+    kept = [item for item in items if getattr(item, "originalname", item.name) != "test_load_phase"]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def probes_for_load(request: pytest.FixtureRequest):
+    """The selected probes (the load phase sends their prompts)."""
+    return selected_probes(request.config)
 
 
 @pytest.fixture(scope="session")

@@ -5,16 +5,14 @@ model's grade instead, and the rubric's evidence is kept beside it. A judge repl
 the item (an ungraded answer is not silently given the rubric's grade).
 """
 
-from tunebench.scoring.generation import timed_generate
 from tunebench.scoring.quality import grade
 from tunebench.suites import suite_name
 
 
-def test_probe(probe, tb_model, tb_config, judge, record):
+def test_probe(probe, tb_engine, tb_config, judge, record):
     settings = tb_config.eval
-    result = timed_generate(
-        tb_model.model,
-        tb_model.tokenizer,
+    # An engine error (server down, HTTP 500, timeout) fails the item: the probe is not recorded as answered.
+    result = tb_engine.generate(
         [{"role": "user", "content": probe.prompt}],
         max_new_tokens=settings.max_new_tokens,
         repeats=settings.repeats,
@@ -34,7 +32,7 @@ def test_probe(probe, tb_model, tb_config, judge, record):
         prompt_tokens=result.prompt_tokens,
         new_tokens=result.new_tokens,
         stop_reason=result.stop_reason,
-        load_s=tb_model.load_seconds,
+        load_s=tb_engine.load_seconds,
         ttft_s=result.ttft_s,
         decode_tokens_per_s=result.decode_tokens_per_s,
         latency_s=list(result.latency_s),

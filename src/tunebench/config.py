@@ -57,12 +57,17 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "additionalProperties": {
                 "type": "object",
                 "additionalProperties": False,
-                "required": ["base"],
+                # A served model (engine openai) may be an endpoint with no weights here.
+                "if": {"not": {"required": ["endpoint"]}},
+                "then": {"required": ["base"]},
                 "properties": {
                     "base": {"type": "string", "minLength": 1},
                     "adapter": {"type": "string", "minLength": 1},
                     "status": {"enum": ["production", "archive", "experimental"]},
                     "notes": {"type": "string"},
+                    "endpoint": {"type": "string", "pattern": "^https?://"},
+                    "served_name": {"type": "string", "minLength": 1},
+                    "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                 },
             },
         },
@@ -94,6 +99,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "batch_size": {"type": "integer", "minimum": 1},
                 "judge": {"type": "string", "minLength": 1},
                 "per_domain": {"type": "integer", "minimum": 1},
+                "engine": {"enum": ["hf", "openai", "vllm"]},
+                "endpoint": {"type": "string", "pattern": "^https?://"},
+                "concurrency": {"type": "integer", "minimum": 1},
+                "request_timeout_s": {"type": "number", "exclusiveMinimum": 0},
             },
         },
     },
@@ -114,6 +123,10 @@ class EvalSettings:
     batch_size: int = 16
     judge: str | None = None
     per_domain: int | None = None  # exact questions per domain required of user suites (None: any)
+    engine: str = "hf"  # hf, openai (a served model), vllm (in-process)
+    endpoint: str | None = None  # engine openai: the server's base URL (.../v1)
+    concurrency: int = 1  # > 1: the probes' load phase runs that many concurrent streams
+    request_timeout_s: float = 120.0  # engine openai: per request
 
 
 @dataclass(frozen=True)

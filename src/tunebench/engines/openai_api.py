@@ -20,7 +20,9 @@ server, which request and why.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -93,14 +95,11 @@ class OpenAIEngine:
 
     def _server_version(self) -> tuple[str | None, str | None]:
         """vLLM and SGLang answer GET /version at the server root; others may not (then unknown)."""
-        import httpx
-
         parts = urlsplit(self.endpoint)
-        root = f"{parts.scheme}://{parts.netloc}"
         try:
-            answer = httpx.get(f"{root}/version", timeout=min(self.timeout_s, 10.0))
-            version = answer.json().get("version") if answer.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
+            with urllib.request.urlopen(f"{parts.scheme}://{parts.netloc}/version", timeout=10) as answer:
+                version = json.loads(answer.read()).get("version")
+        except (OSError, ValueError, AttributeError):
             return None, None
         owner = self._served.get(self.model, {}).get("owned_by")
         return (str(version) if version else None), owner
@@ -161,7 +160,6 @@ class OpenAIEngine:
         )
 
     def _stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> dict[str, Any]:
-        import httpx
         import openai
 
         extra: dict[str, Any] = {}
@@ -201,7 +199,7 @@ class OpenAIEngine:
                     if self.token_ids and choice.logprobs and choice.logprobs.content:
                         ids.extend(_token_id(t.token) for t in choice.logprobs.content)
                     finish = choice.finish_reason or finish
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except (openai.APIError, _transport_error()) as exc:
             raise EngineError(f"{what} at {self.endpoint}: the stream broke off: {exc}") from exc
         total = time.perf_counter() - start
         if usage is None:
@@ -264,6 +262,18 @@ def continuation_logprob(logprobs: Any, context: str, continuation: str, where: 
     tops = logprobs.top_logprobs or [None] * len(offsets)
     greedy = all(tops[i] and logprobs.token_logprobs[i] >= max(tops[i].values()) for i in picked)
     return float(sum(values)), bool(greedy)
+
+
+def _transport_error() -> type[Exception]:
+    """The HTTP library's base error under the openai client (httpx2 for openai 3, httpx before)."""
+    try:
+        import httpx2
+
+        return httpx2.HTTPError
+    except ImportError:
+        import httpx
+
+        return httpx.HTTPError
 
 
 def _move_trailing_spaces(context: str, continuation: str) -> tuple[str, str]:

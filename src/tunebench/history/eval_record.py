@@ -32,6 +32,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "file_sha256",
     "comparable",
+    "serving",
 ]
 
 SCHEMA_VERSION = 1
@@ -39,7 +40,7 @@ QUESTION_FIELDS = ("id", "domain", "difficulty", "correct")
 PROBE_FIELDS = ("id", "domain")
 _LETTERS = ("A", "B", "C", "D")
 # Fields that change between two runs of the same model on the same suites (see `comparable`).
-VOLATILE_KEYS = ("run_id", "started_at", "finished_at", "provenance", "gate", "baseline", "notes", "resources")
+VOLATILE_KEYS = ("run_id", "started_at", "finished_at", "provenance", "gate", "baseline", "notes", "resources", "load")
 VOLATILE_PROBE_KEYS = ("load_s", "ttft_s", "decode_tokens_per_s", "latency_s", "latency_median_s", "latency_p90_s")
 
 
@@ -107,7 +108,7 @@ def build_eval_record(
     broken = [i.nodeid for i in items if i.status in ("crashed", "missing")]
     failed = [i.nodeid for i in items if i.status == "failed"]
     status = "crashed" if interrupted else "incomplete" if broken or failed else "complete"
-    return {
+    record = {
         "kind": "eval",
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id or new_run_id(),
@@ -132,6 +133,10 @@ def build_eval_record(
         "provenance": provenance,
         "notes": notes,
     }
+    load = [o for item in items for o in item.outcomes if o.get("kind") == "load"]
+    if load:  # the load phase (--concurrency N > 1): its serving figures
+        record["load"] = {k: v for k, v in load[0].items() if k != "kind"}
+    return record
 
 
 def _collect(items: Sequence[ItemResult], notes: list[str], root: Path | None):
@@ -297,6 +302,15 @@ def _percentiles(values: Sequence[float]) -> dict[str, Any]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
+
+
+def serving(record: dict[str, Any]) -> tuple[str, int]:
+    """Return (engine, concurrency) a run was measured on; records from before engines existed are (hf, 1).
+
+    Runs on different engines or at different concurrency are never compared as if alike (gate baselines).
+    """
+    engine = (record.get("model") or {}).get("engine") or {}
+    return str(engine.get("engine") or "hf"), int(engine.get("concurrency") or 1)
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:

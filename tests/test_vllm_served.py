@@ -1,0 +1,144 @@
+"""The same weights served by a real vLLM server and loaded in-process give the same scores.
+
+The server (tests/vllm_server.py) serves tiny-hd32 in float32 from the vLLM CPU venv; the in-process side
+loads the same folder with transformers. Locally these skip without that venv (the skip says how to build
+it); under CI they run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tunebench.engines.openai_api import OpenAIEngine
+from tunebench.suites import load_probes, load_questions
+
+pytest_plugins = ["vllm_server"]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = ROOT / "eval_suites" / "benchmark_100" / "questions.jsonl"
+PROBES = ROOT / "eval_suites" / "domain_probes" / "probes.jsonl"
+NEAR_TIE = 1e-3  # a greedy divergence is allowed only where the in-process top-2 log-probs are this close
+MAX_NEW_TOKENS = 32
+
+
+@pytest.fixture(scope="module")
+def served(vllm_server):
+    engine = OpenAIEngine(vllm_server.url, vllm_server.served_name, token_ids=True, dtype="float32")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def local(vllm_server):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(vllm_server.folder, dtype="float32").eval()
+    return model, AutoTokenizer.from_pretrained(vllm_server.folder)
+
+
+def test_multiple_choice_served_equals_in_process_on_all_100_questions(served, local):
+    from tunebench.scoring.choice import score_questions
+
+    questions = load_questions(QUESTIONS)
+    assert len(questions) == 100
+    theirs = served.score_choices(questions)
+    ours = score_questions(*local, questions, batch_size=16)
+    worst = 0.0
+    for a, b in zip(ours, theirs, strict=True):
+        assert b.error is None, b.error
+        assert (b.chosen, b.chosen_norm) == (a.chosen, a.chosen_norm), a.id
+        worst = max(worst, *(abs(x - y) for x, y in zip(a.loglikelihoods, b.loglikelihoods, strict=True)))
+    print(f"served vs in-process: 100/100 same choice, largest log-likelihood difference {worst:.2e}")
+    assert worst < 1e-3
+
+
+def test_greedy_probe_replies_match_token_by_token_except_at_near_ties(served, local):
+    import torch
+
+    from tunebench.scoring.generation import timed_generate
+
+    model, tokenizer = local
+    report, bad = [], []
+    for probe in load_probes(PROBES):
+        messages = [{"role": "user", "content": probe.prompt}]
+        ours = list(timed_generate(model, tokenizer, messages, MAX_NEW_TOKENS, repeats=1, warmup=0).token_ids)
+        theirs = list(served.generate(messages, MAX_NEW_TOKENS, repeats=1, warmup=0).token_ids)
+        same = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), None)
+        if same is None and len(ours) != len(theirs):
+            same = min(len(ours), len(theirs))
+        if same is None:
+            report.append(f"{probe.id}: {len(ours)}/{len(ours)} tokens match")
+            continue
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        prompt = prompt["input_ids"] if hasattr(prompt, "keys") else prompt
+        ids = torch.tensor([prompt[0].tolist() + ours[:same]])
+        with torch.inference_mode():
+            top2 = torch.log_softmax(model(ids).logits[0, -1].float(), -1).topk(2).values
+        gap = float(top2[0] - top2[1])
+        report.append(f"{probe.id}: {same}/{len(ours)} tokens match; first divergence at {same}, top-2 gap {gap:.2e}")
+        if gap >= NEAR_TIE:
+            bad.append(report[-1])
+    print("\n".join(report))
+    assert not bad, "divergences not at near-ties:\n" + "\n".join(bad)
+
+
+def _config(tmp_path: Path, server) -> Path:
+    config = tmp_path / "tunebench.toml"
+    config.write_text(
+        f'home = "{tmp_path / "home"}"\nlog = "{tmp_path / "LOG.md"}"\n'
+        "[eval]\nrepeats = 1\nmax_new_tokens = 16\n"
+        f'[models.served]\nendpoint = "{server.url}"\nserved_name = "{server.served_name}"\nstatus = "production"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def _run(pytester, history: Path, *args: str):
+    return pytester.runpytest_inprocess(
+        str(ROOT / "eval_suites"), f"--rootdir={ROOT}", "--history", str(history), "-p", "no:cacheprovider", *args
+    )
+
+
+def _records(history: Path) -> list[dict]:
+    runs = [json.loads(p.read_text()) for p in history.rglob("*.json")]
+    return sorted((r for r in runs if r.get("kind") == "eval"), key=lambda r: r["finished_at"])
+
+
+def test_pytest_eval_suites_against_the_server_records_and_gates(vllm_server, tmp_path, pytester, monkeypatch):
+    monkeypatch.setenv("TUNEBENCH_CONFIG", str(_config(tmp_path, vllm_server)))
+    history = tmp_path / "history"
+    args = ("--engine", "openai", "--endpoint", vllm_server.url, "--model", vllm_server.served_name)
+    result = _run(pytester, history, *args)
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    [record] = _records(history)
+    assert record["status"] == "complete" and len(record["questions"]) == 100 and len(record["probes"]) == 10
+    engine = record["model"]["engine"]
+    assert (engine["engine"], engine["engine_version"], engine["model_id"]) == (
+        "openai",
+        vllm_server.version,
+        vllm_server.served_name,
+    )
+    assert record["gate"] is not None and record["model"]["name"] == vllm_server.served_name
+
+
+def test_concurrency_records_load_figures_and_is_never_gated_against_another_concurrency(
+    vllm_server, tmp_path, pytester, monkeypatch
+):
+    """A registry entry that is only an endpoint; runs at concurrency 1, 4, then 1 again."""
+    monkeypatch.setenv("TUNEBENCH_CONFIG", str(_config(tmp_path, vllm_server)))
+    history = tmp_path / "history"
+    for concurrency in (1, 4, 1):
+        result = _run(pytester, history, "--model", "served", "--concurrency", str(concurrency), "-k", "fed or load")
+        assert result.ret == 0, result.stdout.str()[-3000:]
+    first, loaded, again = _records(history)
+    assert "load" not in first and first["model"]["engine"]["concurrency"] == 1
+    load = loaded["load"]
+    assert load["concurrency"] == 4 and load["requests"] >= 16 and load["output_tokens_per_s"] > 0
+    for figure in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
+        assert 0 < load[figure]["p50"] <= load[figure]["p90"] <= load[figure]["p99"], figure
+    assert loaded["baseline"] is None  # the concurrency-1 run is not its baseline
+    assert again["baseline"]["run_id"] == first["run_id"]
