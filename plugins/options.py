@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tunebench.config import Config, load_config
-from tunebench.errors import TunebenchError
+from tunebench.errors import RegistryError, TunebenchError
 from tunebench.history.store import HistoryStore, open_store
-from tunebench.registry import ModelEntry, Registry
+from tunebench.registry import ModelEntry, Registry, check_model_reference
 
 __all__ = ["Settings", "add_options", "resolve_settings", "is_worker"]
 
@@ -150,6 +150,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         concurrency,
     )
     if not is_worker(config):
+        _check_model_storage(model, registry, where("model", "default_model"))
         store = _check_history(history, settings, where("history", "history"))
         _check_baseline(baseline, settings, store, where("baseline", "baseline"))
     return settings
@@ -195,6 +196,28 @@ def _namer(config: pytest.Config, tb_config: Config):
         return f"{tb_config.source} key {prefix}{key}"
 
     return where
+
+
+def _check_model_storage(model: str, registry: Registry, name: str) -> None:
+    """One cause, one message: a model that cannot be reached fails here, once, not again in every test."""
+    if model not in registry or getattr(registry.get(model), "endpoint", None):
+        return  # a folder or hub id given as --model is checked where it loads; a served model has no weights here
+    entry = registry.get(model)
+    try:
+        check_model_reference(entry.base, registry, f"model {model!r}: key base")
+        adapter = Path(registry.resolve_local(entry.adapter)).expanduser() if entry.adapter else None
+        if adapter is not None and (adapter.is_absolute() or entry.adapter.startswith(".")) and not adapter.is_dir():
+            raise RegistryError(f"model {model!r}: key adapter: no folder {adapter}")
+        remote = [u for u in (entry.base, entry.adapter) if u and u.startswith("gs://")]
+        if remote:
+            from tunebench.storage.gcs import make_client
+
+            try:
+                make_client()  # credentials are looked up once, here: without them every test would fail alike
+            except TunebenchError as exc:
+                raise RegistryError(f"model {model!r} is stored at {remote[0]}: {exc}") from None
+    except TunebenchError as exc:
+        raise pytest.UsageError(f"{name}: {exc}") from None
 
 
 def _check_history(uri: str, settings: Settings, name: str) -> HistoryStore | None:

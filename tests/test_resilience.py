@@ -201,3 +201,44 @@ def test_oom_halves_the_batch_doubles_accumulation_and_restarts_the_phase_from_i
     assert record.phases[1]["resumed_from_step"] is None  # the failed attempt's checkpoints were dropped
     assert record.data["hyperparameters"]["effective_batch"] == 4
     assert record.data["notes"] == ["out of memory in phase B: batch 4 x 1 -> 2 x 2"]
+
+
+def test_a_recipe_naming_an_unknown_model_is_refused_before_any_work_with_the_closest_names(tmp_path, monkeypatch):
+    from tunebench.errors import RegistryError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    project = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], model="tinyy")
+    with pytest.raises(RegistryError, match=r"key model: 'tinyy' is neither a registry name nor a local folder") as e:
+        train(recipe, config=project)
+    assert "Closest registry names: tiny." in str(e.value)
+    assert not (project.home / "models" / "tiny-test").exists()  # no state, no output: nothing started
+    hub = write_recipe(tmp_path / "h.toml", [phase("A", "mixed", 4)], model="NoSuchOrg/no-such-model")
+    with pytest.raises(RegistryError, match=r"neither a registry name nor a local folder \(not in the local hub cache"):
+        train(hub, config=project)
+
+
+def test_a_run_that_fails_is_marked_failed_and_a_rerun_is_not_refused_when_nothing_trained(tmp_path):
+    project = make_project(tmp_path / "p")
+    broken = tmp_path / "broken-model"
+    broken.mkdir()  # a folder, so the recipe passes the name check, but no model in it: loading fails
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], model=str(broken))
+    with pytest.raises((OSError, ValueError)) as first:  # what transformers raises for a folder without a model
+        train(recipe, config=project)
+    state = RunState.open(project.home / "models" / "tiny-test" / "run.json", "")
+    assert state.status == "failed" and state.data["error"].startswith(type(first.value).__name__)
+    with pytest.raises((OSError, ValueError)):  # the same load error again, not "a run was started ... and is running"
+        train(recipe, config=project)
+
+
+def test_a_running_state_whose_process_is_gone_is_called_crashed(tmp_path):
+    project = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    state = RunState.open(project.home / "models" / "tiny-test" / "run.json", "sha256:" + "0" * 64)
+    state.data.update(status="running", process={"pid": gone.pid, "host": os.uname().nodename})
+    state.phase("A")["status"] = "done"  # something trained: resuming is the way on
+    state.save()
+    with pytest.raises(RecipeError, match=rf"is crashed \(its process {gone.pid} is gone\); continue it with --resume"):
+        train(recipe, config=project)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,10 +22,13 @@ from tunebench.errors import RegistryError
 from tunebench.storage.local import write_atomic
 from tunebench.textfile import read_utf8
 
-__all__ = ["ModelEntry", "Registry", "STATUSES", "TINY", "get_registry"]
+__all__ = ["ModelEntry", "Registry", "STATUSES", "TINY", "get_registry", "check_model_reference"]
 
 STATUSES = ("production", "archive", "experimental")
 TINY_BASE = "builtin:tiny"
+# A hub model id is `org/name`; a bare word that is not a registry name is far more often a typo.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 _ENTRY_SCHEMA = CONFIG_SCHEMA["properties"]["models"]["additionalProperties"]
 
 
@@ -115,6 +119,46 @@ class Registry:
             return location
         candidate = self.config.root / location
         return str(candidate) if candidate.exists() or location.startswith(".") else location
+
+
+def check_model_reference(model: str, registry: Registry, where: str) -> None:
+    """Raise RegistryError unless `model` names something loadable without guessing: a registry name, a
+    `gs://`/`builtin:` location, an existing local folder, or a hub id (`org/name`; offline, one in the hub cache).
+
+    Called before any work, so a typo (`tinyy`) is one clear error instead of a hub request and a traceback.
+    """
+    if model in registry or model.startswith(("gs://", "builtin:")):
+        return
+    local = Path(registry.resolve_local(model)).expanduser()
+    if local.is_dir():
+        return
+    hub_id = _HUB_ID.fullmatch(model) is not None and not local.exists()
+    if hub_id and (not _hub_offline() or _in_hub_cache(model)):
+        return
+    close = difflib.get_close_matches(model, registry.names(), n=3, cutoff=0.5)
+    hint = f" Closest registry names: {', '.join(close)}." if close else ""
+    if hub_id:
+        what = "not in the local hub cache (the hub is offline: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set)"
+    elif local.exists():
+        what = f"{local} is a file, not a model folder"
+    else:
+        what = f"no folder {local}"
+    raise RegistryError(
+        f"{where}: {model!r} is neither a registry name nor a local folder ({what}).{hint} "
+        f"Registry names: {', '.join(registry.names())}"
+    )
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in _OFFLINE_VARIABLES)
+
+
+def _in_hub_cache(model: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(model, "config.json"), str)
 
 
 def get_registry(config: Config | None = None) -> Registry:

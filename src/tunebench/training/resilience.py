@@ -23,10 +23,14 @@ updated by the failed attempt.)
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import signal
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,8 @@ __all__ = [
     "PreemptionLatch",
     "PreemptionCallback",
     "last_complete_checkpoint",
+    "this_process",
+    "failure_recorded",
     "is_out_of_memory",
     "halve_batch",
     "OutOfMemoryAtBatchOne",
@@ -67,6 +73,11 @@ class RunState:
         """Return the state at `path`, or a fresh one for this recipe."""
         if path.is_file():
             return cls(path, json.loads(path.read_text(encoding="utf-8")))
+        return cls.fresh(path, recipe_sha256)
+
+    @classmethod
+    def fresh(cls, path: Path, recipe_sha256: str) -> RunState:
+        """Return a new state for this recipe at `path` (nothing is written until `save`)."""
         return cls(
             path,
             {
@@ -92,10 +103,62 @@ class RunState:
     def phase_done(self, name: str) -> bool:
         return self.phase(name).get("status") == "done"
 
+    def process_gone(self) -> bool:
+        """Return True when the state says "running" but the process that wrote it (on this host) is gone."""
+        process = self.data.get("process") or {}
+        if self.status != "running" or not process or process.get("host") != socket.gethostname():
+            return False  # an older state, or another machine's process: this one cannot tell
+        if process.get("pid") == os.getpid():
+            return True  # this process is not training it (train() is not re-entered)
+        try:
+            os.kill(int(process["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError, KeyError):
+            return False
+        return False
+
+    def trained_anything(self, output_dir: Path) -> bool:
+        """Return True when a phase has started or a checkpoint exists (something a resume would keep)."""
+        started = any(p.get("status") not in (None, "pending") for p in self.data["phases"].values())
+        return started or any((output_dir / "phases").glob("*/checkpoint-*"))
+
+    def describe_status(self) -> str:
+        """Return the status with what explains it (whose process, which error)."""
+        process = self.data.get("process") or {}
+        if self.status == "running" and process:
+            return f"running (process {process.get('pid')} on {process.get('host')})"
+        if self.status == "crashed" and process:
+            return f"crashed (its process {process.get('pid')} is gone)"
+        if self.status in ("failed", "interrupted") and self.data.get("error"):
+            return f"{self.status} ({self.data['error']})"
+        return self.status
+
     def save(self) -> None:
         """Write the state atomically (`write_atomic`: temp file, fsync, rename)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(self.data, indent=2, sort_keys=True))
+
+
+def this_process() -> dict[str, Any]:
+    """Return {pid, host} of this process, kept in the state while it runs."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+@contextlib.contextmanager
+def failure_recorded(state: RunState) -> Iterator[None]:
+    """On an error (not a preemption, which saves its own state), mark a running state failed and save it."""
+    try:
+        yield
+    except TrainingPreempted:
+        raise
+    except BaseException as exc:
+        if state.data.get("status") == "running":
+            state.data["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            state.data["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            with contextlib.suppress(OSError):  # a full disk may refuse this; the error itself still propagates
+                state.save()
+        raise
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:

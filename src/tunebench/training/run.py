@@ -22,7 +22,7 @@ from tunebench.data import Example, load_examples, normalize
 from tunebench.errors import DataError, RecipeError
 from tunebench.history.records import new_run_id, utc_now
 from tunebench.memory import PeakMemory
-from tunebench.registry import ModelEntry, Registry
+from tunebench.registry import ModelEntry, Registry, check_model_reference
 from tunebench.training import reruns, resilience, tracking
 from tunebench.training.contamination import check_training_data, write_summary
 from tunebench.training.context import TrainingRun
@@ -67,6 +67,7 @@ def train(
     started_at, clock = utc_now(), time.perf_counter()
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, overrides)
     config = config or load_config()
+    check_model_reference(recipe.model, Registry(config), f"{recipe.path}: key model")  # before any work
     recipe, archived = _rerun(recipe, config, resume, new_version, overwrite)
     output_dir = output_dir_for(recipe, config)
     state = _open_state(recipe, config, output_dir, resume)
@@ -79,7 +80,12 @@ def train(
     _preflight(recipe, config, output_dir, state, free_disk_bytes)
     plans = {phase.name: sample_phase(pool[phase.name], phase, recipe.seed) for phase in recipe.phases}
 
-    with resilience.PreemptionLatch() as latch, _cpu_threads(recipe), _gc_frozen():
+    with (
+        resilience.PreemptionLatch() as latch,
+        _cpu_threads(recipe),
+        _gc_frozen(),
+        resilience.failure_recorded(state),  # never leave the state "running" once this process stops trying
+    ):
         run = TrainingRun(recipe, config, output_dir, state, plans, validation, latch, callbacks, started_at, clock)
         _begin_attempt(run)
         _load_base_model(run)
@@ -178,6 +184,10 @@ def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) 
     state = resilience.RunState.open(output_dir / "run.json", recipe.sha256)
     if int(os.environ.get("RANK", "0")) != 0:
         return state  # rank 0 judges the output folder; the others may already see the state it is writing
+    if state.status == "running" and state.process_gone():
+        state.data["status"] = "crashed"  # its process died without a word (kill -9, power cut, OOM killer)
+    if state.status in ("crashed", "failed") and not state.trained_anything(output_dir) and not resume:
+        return resilience.RunState.fresh(state.path, recipe.sha256)  # nothing trained: nothing to resume
     if state.status == "completed":
         raise RecipeError(
             f"{recipe.path}: key output: {output_dir} already holds a completed run of "
@@ -186,7 +196,7 @@ def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) 
     if state.status != "new" and not resume:
         raise RecipeError(
             f"{recipe.path}: a run of {recipe.output!r} was started in {output_dir} and is "
-            f"{state.status}; continue it with --resume (resume=True) or remove that folder"
+            f"{state.describe_status()}; continue it with --resume (resume=True) or remove that folder"
         )
     if resume and state.status != "new" and state.data["recipe_sha256"] != recipe.sha256:
         raise RecipeError(
@@ -451,6 +461,7 @@ def _begin_attempt(run: TrainingRun) -> None:
     data = run.state.data
     data["run_id"] = data.get("run_id") or new_run_id()
     data["status"] = "running"
+    data["process"] = resilience.this_process()
     data["attempts"].append(
         {
             "started_at": run.started_at,

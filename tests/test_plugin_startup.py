@@ -1,0 +1,27 @@
+"""Session start: a run that cannot succeed (model unreachable, history unwritable) fails once, before any item."""
+
+import pytest
+from plugin_support import write_project
+
+pytest_plugins = ["pytester"]
+
+
+def test_a_gs_model_without_credentials_fails_once_at_session_start_with_one_message(pytester, monkeypatch, tmp_path):
+    write_project(pytester, n=30, extra='[tool.tunebench.models.remote]\nbase = "gs://some-bucket/models/v3/"')
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    result = pytester.runpytest("--model", "remote")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # 4: could not start; a failing gate is 1
+    assert output.count("no usable Google Cloud credentials") == 1 and "Traceback" not in output
+    result.stderr.fnmatch_lines(
+        ["*--model: model 'remote' is stored at gs://some-bucket/models/v3/: no usable Google Cloud credentials*"]
+    )
+    assert "passed" not in output and "failed" not in output
+
+
+def test_a_registry_model_whose_adapter_folder_is_missing_fails_at_session_start(pytester):
+    write_project(pytester, n=3, extra='[tool.tunebench.models.gone]\nbase = "builtin:tiny"\nadapter = "./no-such"')
+    result = pytester.runpytest("--model", "gone")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--model: model 'gone': key adapter: no folder *no-such"])
