@@ -67,3 +67,26 @@ def test_corrupt_added_entry_names_its_file(project):
     (folder / "bad.json").write_text('{"base": "/m",\n "status": 3}')
     with pytest.raises(RegistryError, match=r"bad.json.*'bad'.*status"):
         Registry(load_config())
+
+
+@pytest.mark.parametrize("name", ["../../../X", "../x", "a/b", ".hidden", "", "x" * 129, "a\\b"])
+def test_a_registry_name_that_is_a_path_is_refused_and_nothing_is_written(project, name):
+    registry = Registry(load_config())
+    with pytest.raises(RegistryError, match="is not a valid model name"):
+        registry.add(ModelEntry(name=name, base="builtin:tiny"))
+    assert not any(project.root.rglob("*.json"))
+
+
+def test_a_config_model_name_with_a_path_is_refused_naming_the_file_and_key(project):
+    path = project.write('[tool.tunebench.models."../evil"]\nbase = "builtin:tiny"\n')
+    with pytest.raises(RegistryError, match=rf"{path}: key tool.tunebench.models.../evil: '../evil' is not a valid"):
+        Registry(load_config())
+
+
+def test_models_push_register_with_a_path_is_refused_before_anything_is_pushed(project, capsys):
+    from tunebench.cli import main
+
+    assert main(["models", "push", "tiny", "gs://bucket/x", "--register", "../../../X", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--register: '../../../X' is not a valid model name" in err and "Traceback" not in err
+    assert not any(project.root.parent.rglob("X.json"))

@@ -22,10 +22,21 @@ from tunebench.errors import RegistryError
 from tunebench.storage.local import write_atomic
 from tunebench.textfile import read_utf8
 
-__all__ = ["ModelEntry", "Registry", "STATUSES", "TINY", "get_registry", "check_model_reference"]
+__all__ = [
+    "ModelEntry",
+    "Registry",
+    "STATUSES",
+    "TINY",
+    "get_registry",
+    "check_model_reference",
+    "check_name",
+    "NAME_PATTERN",
+]
 
 STATUSES = ("production", "archive", "experimental")
 TINY_BASE = "builtin:tiny"
+# A model name becomes a file name (`<home>/registry/NAME.json`) and a folder name: no separators, no leading dot.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # A hub model id is `org/name`; a bare word that is not a registry name is far more often a typo.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -68,6 +79,8 @@ class Registry:
         self.config = config
         self._entries: dict[str, ModelEntry] = {"tiny": TINY}
         for name, data in config.models.items():
+            prefix = "tool.tunebench." if config.source is not None and config.source.name == "pyproject.toml" else ""
+            check_name(name, f"{config.source}: key {prefix}models.{name}")
             self._entries[name] = _entry(name, data, origin=str(config.source))
         for path in sorted(self._added_dir.glob("*.json")):
             name = path.stem
@@ -98,6 +111,7 @@ class Registry:
 
     def add(self, entry: ModelEntry, *, replace: bool = False) -> Path:
         """Record `entry` under `<home>/registry/NAME.json` and return that path."""
+        check_name(entry.name, "new registry entry")
         if entry.name in self._entries and self._entries[entry.name].origin in ("builtin", str(self.config.source)):
             raise RegistryError(
                 f"model {entry.name!r} is defined in {self._entries[entry.name].origin}; choose another output name"
@@ -119,6 +133,15 @@ class Registry:
             return location
         candidate = self.config.root / location
         return str(candidate) if candidate.exists() or location.startswith(".") else location
+
+
+def check_name(name: str, where: str) -> None:
+    """Raise RegistryError naming `where` unless `name` is a valid registry name (see NAME_PATTERN)."""
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        raise RegistryError(
+            f"{where}: {name!r} is not a valid model name: expected 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '/', no '..' path)"
+        )
 
 
 def check_model_reference(model: str, registry: Registry, where: str) -> None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tunebench.errors import StorageError
-from tunebench.registry import ModelEntry, get_registry
+from tunebench.registry import ModelEntry, check_name, get_registry
 from tunebench.table import format_table
 
 _MIB = 1 << 20
@@ -165,6 +165,8 @@ def push_model(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     entry = registry.get(args.name)
+    if args.register:
+        check_name(args.register, "--register")  # before anything is pushed
     part = args.part or ("adapter" if entry.adapter else "base")
     location = entry.adapter if part == "adapter" else entry.base
     if not location:
