@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from tunebench.errors import RecordError, StorageError
 from tunebench.history.integrity import check_consistency, seal, unseal
 from tunebench.history.records import parse_utc, to_json, utc_stamp, validate
+from tunebench.storage.local import fsync_folder, write_atomic, write_temp
 
 __all__ = [
     "Backend",
@@ -84,17 +85,19 @@ class LocalBackend:
         try:
             self._make_folders(target.parent)
             self._remove_stale_temp_files()
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
         except OSError as exc:
             raise StorageError(
-                f"{target}: cannot create the record's folder or temp file ({exc.strerror}); nothing was published"
+                f"{target}: cannot create the record's folder ({exc.strerror}); nothing was published"
             ) from exc
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(tmp, target)
+            tmp = write_temp(target.parent, data, prefix=".tmp-", suffix=".part")  # fsynced; removed on error
+        except OSError as exc:
+            raise StorageError(
+                f"{target}: writing the record failed ({exc.strerror or exc}); nothing was "
+                "published and the history is unchanged"
+            ) from exc
+        try:
+            os.link(tmp, target)  # create-only, unlike a rename: an existing record is never replaced
         except FileExistsError:
             raise StorageError(
                 f"{target}: a record with this name already exists; history records are never overwritten"
@@ -106,7 +109,7 @@ class LocalBackend:
             ) from exc
         finally:
             _unlink_quietly(tmp)
-        _fsync_folder(target.parent)
+        fsync_folder(target.parent)
 
     def list(self) -> list[str]:
         """Return `runs/**/*.json` names, sorted; hidden temp files are not records.
@@ -161,23 +164,10 @@ class LocalBackend:
         folder.mkdir(parents=True, exist_ok=True)
         # A new folder's entry lives in its parent: fsync the parents so the folder survives a crash.
         for created in reversed(missing):
-            _fsync_folder(created.parent)
+            fsync_folder(created.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on folders; the data file itself was fsynced
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(path: Path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -303,15 +293,7 @@ def keep_unwritten(record: dict[str, Any], folder: Path) -> Path:
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / Path(record_name(record)).name
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(to_json(seal(record)))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        _unlink_quietly(tmp)
+    write_atomic(path, to_json(seal(record)))
     return path
 
 
