@@ -351,13 +351,25 @@ def test_each_probe_records_timings_stop_reason_and_grade(suites):
         assert (outcome["new_tokens"], outcome["stop_reason"]) == (5, "length")  # tiny never stops by itself
         assert len(outcome["latency_s"]) == 2 and 0 < outcome["ttft_s"] <= outcome["latency_median_s"]
         assert outcome["decode_tokens_per_s"] == pytest.approx(4 / (outcome["latency_median_s"] - outcome["ttft_s"]))
-        assert 1 <= outcome["grade"] <= 5 and outcome["evidence"]["grader"] == "rubric-v1"
+        assert 1 <= outcome["grade"] <= 5 and outcome["evidence"]["grader"] == "rubric-v2"
         assert outcome["load_s"] > 0 and outcome["prompt_tokens"] > 0
 
 
 def test_a_configured_judge_grades_the_probes_and_a_reply_without_a_grade_fails_the_item(suites):
     _write(suites.path, _rows(PROBES)[:1], "one_probe.jsonl")
-    _configure(suites, 'judge = "tiny"')
+    _configure(suites, '[tool.tunebench.eval.judge]\nmodel = "tiny"\nmax_new_tokens = 4')
     result = suites.runpytest("eval_suites/domain_probes", "--probes", "one_probe.jsonl", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*JudgeError: judge 'tiny' (judge-v1) on probe probe-ret-1: expected a grade 1-5*"])
+    result.stdout.fnmatch_lines(["*JudgeError: judge 'tiny' (judge-v2) on probe probe-ret-1: expected *"])
+
+
+def test_a_judge_error_is_recorded_with_no_grade_and_the_calibration_counts_the_judge_errors(suites):
+    _write(suites.path, _rows(PROBES)[:1], "one_probe.jsonl")
+    _configure(suites, '[tool.tunebench.eval.judge]\nmodel = "tiny"\nmax_new_tokens = 4')
+    reprec = suites.inline_run("eval_suites/domain_probes", "--probes", "one_probe.jsonl", "-p", "no:cacheprovider")
+    (outcome,) = _outcomes(reprec).values()
+    assert outcome["grade"] is None and "judge-v2" in outcome["evidence"]["judge_error"]
+    assert outcome["evidence"]["judge_engine"] == "hf" and outcome["evidence"]["rubric"]["grader"] == "rubric-v2"
+    graders = outcome["grader_calibration"]["graders"]
+    assert graders["judge:tiny"]["errors"] == graders["judge:tiny"]["n"] >= 40  # tiny never writes "Grade: N"
+    assert graders["judge:tiny"]["exact"] is None and graders["rubric-v2"]["exact"] == 1.0

@@ -8,6 +8,7 @@ import pytest
 
 from tunebench.config import load_config
 from tunebench.errors import SuiteError
+from tunebench.history.eval_record import file_sha256
 from tunebench.suites import Probe, load_files, load_probes, resolve_files, suite_name
 from tunebench_pytest.fixtures import SETTINGS
 
@@ -72,19 +73,39 @@ def probes_for_load(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="session")
 def judge(tb_config):
-    """`judge(answer, probe) -> Grade` with the `[tool.tunebench.eval] judge` model, or None when not configured."""
-    if not tb_config.eval.judge:
+    """The `[tool.tunebench.eval.judge]` model as a `scoring.judge.Judge`, or None when not configured."""
+    settings = tb_config.eval
+    if not settings.judge:
         return None
     from tunebench.errors import TunebenchError
-    from tunebench.loading import load_model
-    from tunebench.scoring.quality import judge_grade
+    from tunebench.scoring.judge import load_judge
 
     try:
-        loaded = load_model(tb_config.eval.judge, tb_config)
+        return load_judge(settings.judge, tb_config, n=settings.judge_n, max_new_tokens=settings.judge_max_new_tokens)
     except TunebenchError as exc:
-        pytest.fail(f"tunebench: cannot load the judge model {tb_config.eval.judge!r}: {exc}", pytrace=False)
+        pytest.fail(f"tunebench: cannot load the judge model {settings.judge!r}: {exc}", pytrace=False)
 
-    def grade(answer, probe):
-        return judge_grade(answer, probe, loaded.model, loaded.tokenizer, loaded.name)
 
-    return grade
+@pytest.fixture(scope="session")
+def grader_calibration(judge, tb_config):
+    """The active grader's agreement with the shipped calibration replies (recorded with every probe).
+
+    The rubric's figures always; the judge's when a judge is configured (its replies graded once per run,
+    unless `calibrate = false`).
+    """
+    from tunebench.scoring.calibration import SHIPPED_NAME, calibrate, load_calibration
+    from tunebench.scoring.judge import judge_grade
+    from tunebench.scoring.quality import RUBRIC_VERSION, grade
+
+    probes = load_probes(SHIPPED)
+    path = SHIPPED.parent / SHIPPED_NAME
+    replies = load_calibration(path, probes)
+    source = {"file": f"{SHIPPED.parent.name}/{SHIPPED_NAME}", "sha256": file_sha256(path)}
+    figures = {RUBRIC_VERSION: calibrate(replies, probes, grade, RUBRIC_VERSION).figures()}
+    if judge is not None:
+        name = f"judge:{judge.name}"
+        if tb_config.eval.judge_calibrate:
+            figures[name] = calibrate(replies, probes, lambda a, p: judge_grade(a, p, judge), name).figures()
+        else:
+            figures[name] = {"not_measured": "calibrate = false in [tool.tunebench.eval.judge]"}
+    return {**source, "graders": figures}

@@ -1,15 +1,20 @@
-"""Per-domain probes: timed greedy generation (TTFT, decode speed, latency) and a 1-5 quality grade.
+"""Per-domain probes: timed greedy generation (TTFT, time per output token, latency) and a 1-5 quality grade.
 
-The grade is the deterministic rubric grade; with `[tool.tunebench.eval] judge = "NAME"` it is the judge
-model's grade instead, and the rubric's evidence is kept beside it. A judge reply without a grade fails
-the item (an ungraded answer is not silently given the rubric's grade).
+The grade is the deterministic rubric grade; with `[tool.tunebench.eval.judge] model = "NAME"` it is the
+judge model's grade instead, and the rubric's evidence is kept beside it. A judge reply without a grade is
+a judge error: the probe is recorded with no grade and the error, and the item fails (an ungraded answer
+is never silently given a grade). Every probe records the graders' calibration figures.
 """
 
+import pytest
+
+from tunebench.errors import JudgeError
+from tunebench.scoring.judge import judge_grade
 from tunebench.scoring.quality import grade
 from tunebench.suites import suite_name
 
 
-def test_probe(probe, tb_engine, tb_config, judge, record):
+def test_probe(probe, tb_engine, tb_config, judge, grader_calibration, record):
     settings = tb_config.eval
     # An engine error (server down, HTTP 500, timeout) fails the item: the probe is not recorded as answered.
     result = tb_engine.generate(
@@ -18,11 +23,16 @@ def test_probe(probe, tb_engine, tb_config, judge, record):
         repeats=settings.repeats,
         warmup=settings.warmup,
     )
-    quality = grade(result.text, probe)
-    evidence = quality.evidence
+    rubric = grade(result.text, probe)
+    score, evidence, error = rubric.score, rubric.evidence, None
     if judge is not None:
-        judged = judge(result.text, probe)
-        quality, evidence = judged, {**judged.evidence, "rubric": quality.evidence, "rubric_grade": quality.score}
+        try:
+            judged = judge_grade(result.text, probe, judge)
+            score, evidence = judged.score, {**judged.evidence, "rubric": rubric.evidence, "rubric_grade": rubric.score}
+        except JudgeError as exc:
+            score, error = None, exc
+            evidence = {**exc.evidence, "judge_error": str(exc)}
+            evidence.update(rubric=rubric.evidence, rubric_grade=rubric.score)
     record(
         kind="probe",
         suite=suite_name(probe.source),
@@ -35,10 +45,14 @@ def test_probe(probe, tb_engine, tb_config, judge, record):
         load_s=tb_engine.load_seconds,
         ttft_s=result.ttft_s,
         decode_tokens_per_s=result.decode_tokens_per_s,
+        time_per_output_token_s=result.time_per_output_token_s,
         latency_s=list(result.latency_s),
         latency_median_s=result.latency_median_s,
         latency_p90_s=result.latency_p90_s,
-        grade=quality.score,
+        grade=score,
         evidence=evidence,
+        grader_calibration=grader_calibration,
         answer=result.text,
     )
+    if error is not None:
+        pytest.fail(f"JudgeError: {error}", pytrace=False)

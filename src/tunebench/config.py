@@ -97,7 +97,23 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "repeats": {"type": "integer", "minimum": 1},
                 "warmup": {"type": "integer", "minimum": 0},
                 "batch_size": {"type": "integer", "minimum": 1},
-                "judge": {"type": "string", "minLength": 1},
+                # `judge = "NAME"`, or a `[tool.tunebench.eval.judge]` table (scoring/judge.py).
+                "judge": {
+                    "oneOf": [
+                        {"type": "string", "minLength": 1},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["model"],
+                            "properties": {
+                                "model": {"type": "string", "minLength": 1},
+                                "n": {"type": "integer", "minimum": 1},
+                                "max_new_tokens": {"type": "integer", "minimum": 1},
+                                "calibrate": {"type": "boolean"},
+                            },
+                        },
+                    ]
+                },
                 "per_domain": {"type": "integer", "minimum": 1},
                 "engine": {"enum": ["hf", "openai", "vllm"]},
                 "endpoint": {"type": "string", "pattern": "^https?://"},
@@ -121,7 +137,10 @@ class EvalSettings:
     repeats: int = 3
     warmup: int = 1
     batch_size: int = 16
-    judge: str | None = None
+    judge: str | None = None  # the judge's registry model
+    judge_n: int = 1  # judgments per answer (their agreement is recorded)
+    judge_max_new_tokens: int = 96
+    judge_calibrate: bool = True  # grade the shipped calibration replies once per run and record the figures
     per_domain: int | None = None  # exact questions per domain required of user suites (None: any)
     engine: str = "hf"  # hf, openai (a served model), vllm (in-process)
     endpoint: str | None = None  # engine openai: the server's base URL (.../v1)
@@ -262,13 +281,25 @@ def _resolve(root: Path, value: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def _judge_settings(judge: str | dict[str, Any] | None) -> dict[str, Any]:
+    if judge is None or isinstance(judge, str):
+        return {"judge": judge}
+    return {
+        "judge": judge["model"],
+        "judge_n": judge.get("n", 1),
+        "judge_max_new_tokens": judge.get("max_new_tokens", 96),
+        "judge_calibrate": judge.get("calibrate", True),
+    }
+
+
 def _build(path: Path, table: dict[str, Any]) -> Config:
     root = path.parent
     eval_table = table.get("eval", {})
     settings = EvalSettings(
         suites=tuple(_resolve(root, p) for p in eval_table.get("suites", ())),
         probes=tuple(_resolve(root, p) for p in eval_table.get("probes", ())),
-        **{k: v for k, v in eval_table.items() if k not in ("suites", "probes")},
+        **{k: v for k, v in eval_table.items() if k not in ("suites", "probes", "judge")},
+        **_judge_settings(eval_table.get("judge")),
     )
     return Config(
         root=root,

@@ -8,13 +8,13 @@ import sys
 from collections.abc import Sequence
 
 from tunebench import __version__
-from tunebench.cli import doctor, gate, history, log, models, plan, report, train
+from tunebench.cli import doctor, gate, grade, history, log, models, plan, report, train
 from tunebench.errors import TunebenchError
 
 __all__ = ["main", "build_parser"]
 
 # Each module adds its subcommand(s) to the parser; order here is the order `--help` lists them.
-COMMAND_MODULES = [models, history, log, report, train, gate, plan, doctor]
+COMMAND_MODULES = [models, history, log, report, grade, train, gate, plan, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,7 +41,15 @@ PROBE_FIELDS = ("id", "domain")
 _LETTERS = ("A", "B", "C", "D")
 # Fields that change between two runs of the same model on the same suites (see `comparable`).
 VOLATILE_KEYS = ("run_id", "started_at", "finished_at", "provenance", "gate", "baseline", "notes", "resources", "load")
-VOLATILE_PROBE_KEYS = ("load_s", "ttft_s", "decode_tokens_per_s", "latency_s", "latency_median_s", "latency_p90_s")
+VOLATILE_PROBE_KEYS = (
+    "load_s",
+    "ttft_s",
+    "decode_tokens_per_s",
+    "time_per_output_token_s",
+    "latency_s",
+    "latency_median_s",
+    "latency_p90_s",
+)
 
 
 @dataclass

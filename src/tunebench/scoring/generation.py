@@ -67,6 +67,12 @@ class GenerationResult:
             return None
         return (self.new_tokens - 1) / self.decode_s
 
+    @property
+    def time_per_output_token_s(self) -> float | None:
+        """Seconds per token after the first (TPOT, 1 / decode tokens/s): speed without the answer's length."""
+        rate = self.decode_tokens_per_s
+        return None if rate is None else 1 / rate
+
 
 def percentile(values: Any, q: float) -> float:
     """Return the q-th percentile of `values`, interpolating linearly between order statistics (numpy's default)."""
