@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tunebench.table import format_table
 
-__all__ = ["Goal", "Row", "parse_goal", "build_rows", "render", "main"]
+__all__ = ["Goal", "Row", "parse_goal", "build_rows", "render", "statistics_lines", "main"]
 
 _GOAL = re.compile(r"^\s*(<=|>=)\s*([0-9]*\.?[0-9]+)\s*x?\s*$")
 HEADERS = ("benchmark", "tunebench", "baseline", "ratio", "goal", "met?", "peak mem MB (+delta)")
@@ -86,6 +86,8 @@ def build_rows(data: dict) -> list[Row]:
     """Return the table rows of a pytest-benchmark JSON document, groups in name order."""
     groups: dict[str, list[dict]] = {}
     for bench in data.get("benchmarks", []):
+        if bench.get("extra_info", {}).get("kind") == "statistics":
+            continue  # not a timing: printed by statistics_lines
         groups.setdefault(bench.get("group") or bench["name"], []).append(bench)
     rows: list[Row] = []
     for group in sorted(groups):
@@ -171,6 +173,16 @@ def render(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def statistics_lines(data: dict) -> list[str]:
+    """Return the text that statistical benchmarks (`extra_info["kind"] == "statistics"`) left in `lines`."""
+    lines = []
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info", {})
+        if info.get("kind") == "statistics":
+            lines += ["", f"{bench['name']}:", *info.get("lines", [])]
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table for a pytest-benchmark JSON file; return 1 under --strict when a goal is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -189,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"python {machine.get('python_version', '?')}, {data.get('datetime', '')}"
     )
     print(render(rows))
+    for line in statistics_lines(data):
+        print(line)
     failed = any(row.met is False for row in rows)
     return 1 if args.strict and failed else 0
 
