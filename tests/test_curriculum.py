@@ -7,10 +7,11 @@ import random
 import pytest
 from training_support import TRAIN_DATA
 
-from tunebench.data import DOMAINS, load_examples
+from tunebench.data import load_examples
 from tunebench.errors import DataError
 from tunebench.training.curriculum import difficulty_counts, order_phase, sample_phase
 from tunebench.training.recipe import Phase
+from tunebench.vocabulary import SEED_DOMAINS as DOMAINS
 
 POOL = load_examples(TRAIN_DATA)  # 80 examples: 4 per domain and difficulty
 SEED_MIXES = {

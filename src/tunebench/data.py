@@ -23,10 +23,9 @@ import jsonschema
 
 from tunebench.errors import DataError
 from tunebench.textfile import read_utf8
+from tunebench.vocabulary import DIFFICULTIES, SEED_DOMAINS
 
 __all__ = [
-    "DOMAINS",
-    "DIFFICULTIES",
     "EXAMPLE_SCHEMA",
     "Example",
     "load_examples",
@@ -39,8 +38,6 @@ __all__ = [
     "normalize",
 ]
 
-DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
-DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 
 _MESSAGE = {
     "type": "object",
@@ -54,7 +51,8 @@ EXAMPLE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "id": {"type": "string", "minLength": 1},
-        "domain": {"enum": list(DOMAINS)},
+        # Training data has no suite manifest (yet): its domains are the seed's five.
+        "domain": {"enum": list(SEED_DOMAINS)},
         "difficulty": {"enum": list(DIFFICULTIES)},
         "messages": {"type": "array", "minItems": 2, "items": _MESSAGE},
         "prompt": {"type": "string", "minLength": 1},

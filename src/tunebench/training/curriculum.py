@@ -12,9 +12,11 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
-from tunebench.data import DIFFICULTIES, DOMAINS, Example
+from tunebench.data import Example
 from tunebench.errors import DataError
 from tunebench.training.recipe import Phase
+from tunebench.vocabulary import DIFFICULTIES
+from tunebench.vocabulary import SEED_DOMAINS as DOMAINS
 
 __all__ = ["difficulty_counts", "sample_phase", "order_phase"]
 

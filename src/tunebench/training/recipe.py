@@ -20,6 +20,7 @@ from typing import Any
 
 from tunebench.errors import RecipeError
 from tunebench.textfile import decode_utf8
+from tunebench.vocabulary import DIFFICULTIES
 
 __all__ = [
     "Recipe",
@@ -27,7 +28,6 @@ __all__ = [
     "load_recipe",
     "METHODS",
     "PHASE_KINDS",
-    "DIFFICULTIES",
     "QWEN2_PROJECTIONS",
     "TRACKERS",
 ]
@@ -36,7 +36,6 @@ METHODS = ("lora", "dora", "qlora", "qdora")
 # A: one domain after another; B: domains interleaved, easy to extreme; C: a hard-heavy stress epoch;
 # flat: one seeded shuffle, no curriculum (the seed's sessions 2-4).
 PHASE_KINDS = ("domain_blocks", "mixed", "stress", "flat")
-DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 # All seven Qwen2 projections: PEFT's own default for Qwen2 targets only q_proj and v_proj.
 QWEN2_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")

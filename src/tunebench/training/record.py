@@ -351,7 +351,7 @@ def _loss_tokens(dataset: Any, max_length: int) -> int:
 
 
 def _counts(examples: list[Example], attribute: str) -> dict[str, int]:
-    from tunebench.data import DIFFICULTIES
+    from tunebench.vocabulary import DIFFICULTIES
 
     counts = Counter(getattr(e, attribute) for e in examples)
     if attribute == "difficulty":
