@@ -16,6 +16,7 @@ from tunebench.history.records import utc_now, validate
 from tunebench.history.store import keep_unwritten, open_store
 from tunebench.provenance import collect
 from tunebench.registry import Registry
+from tunebench.training.contamination import eval_mark
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.options import Settings
 from tunebench_pytest.resources import combine
@@ -57,6 +58,10 @@ def finish_run(
         notes=collector.notes,
         root=session.config.rootpath,
     )
+    # A model tunebench trained carries its contamination check beside the adapter: mark overlapping/unchecked.
+    training_data = eval_mark(record["model"].get("adapter"), record["suites"])
+    if training_data is not None:
+        record["model"]["training_data"] = training_data
     measured = combine(collector.resources)
     if measured is not None:
         record["resources"] = measured

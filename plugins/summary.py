@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tunebench.table import format_table
+from tunebench.training.contamination import label
 from tunebench_pytest.finish import RunOutcome
 from tunebench_pytest.resources import describe
 
@@ -31,6 +32,9 @@ def one_line(outcome: RunOutcome) -> str:
     memory = describe(record.get("resources"))
     if memory:
         parts.append(memory)
+    mark = label(record["model"].get("training_data"))
+    if mark:
+        parts.append(f"WARNING {mark}")
     parts.append(f"run {record['run_id']} {record['status']}")
     if record.get("baseline"):
         parts.append(f"baseline {record['baseline']['run_id']}")

@@ -12,7 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from training_support import make_project, phase, write_recipe
+from transformers import TrainerCallback
 
 from tunebench.errors import RecipeError
 from tunebench.history.store import open_store
@@ -20,6 +22,7 @@ from tunebench.registry import Registry
 from tunebench.training.recipe import load_recipe
 from tunebench.training.record import vm_name
 from tunebench.training.run import train
+from tunebench.units import format_bytes
 
 TRACKERS = 'report_to=["tensorboard","mlflow"]'
 
@@ -169,3 +172,109 @@ def test_the_record_holds_the_vm_data_file_counts_and_the_adapter_size_on_disk(t
         assert count == sum(1 for line in open(path, encoding="utf-8") if line.strip())
     sizes = sum(p.stat().st_size for p in Path(data["output"]["adapter"]).rglob("*") if p.is_file())
     assert data["output"]["adapter_bytes"] == sizes > 0
+
+
+class InjectOOM(TrainerCallback):
+    """Raise torch's real OutOfMemoryError from the forward pass above batch `limit` (a CPU never raises it)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        def hook(module, positional, keywords):
+            if module.training and keywords["input_ids"].shape[0] > self.limit:
+                raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+
+        model.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+def test_the_rendered_session_shows_vm_data_files_adapter_size_and_the_difficulties_of_an_oom_run(
+    tmp_path, monkeypatch
+):
+    from tunebench.errors import PreflightError
+    from tunebench.report.markdown import render_log
+
+    monkeypatch.setenv("TUNEBENCH_VM", "tb-train-l4-2")
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], batch_size=4, output="tiny-oom")
+    with pytest.raises(PreflightError):
+        train(recipe, config=config, free_disk_bytes=4096)
+    record = train(recipe, config=config, callbacks=[InjectOOM(limit=2)])
+    session = render_log([record.data]).split("### Session 1:")[1].split("\n---\n")[0]
+
+    assert "| **VM** | tb-train-l4-2 |" in session
+    assert f"| **Adapter Size** | {format_bytes(record.data['output']['adapter_bytes'])} |" in session
+    assert "| `finance_train.jsonl` | 80 |" in session and "| `finance_validation.jsonl` | 20 |" in session
+    difficulties = session.split("**Difficulties Encountered:**")[1].split("\n\n")[0]
+    assert "- out of memory in phase A at step 0: batch 4 x 1 -> 2 x 2, phase restarted" in difficulties
+    assert "- preflight refused the run (" in difficulties and "disk: need" in difficulties
+
+
+def _contaminated_suite(tmp_path):
+    """A suite (`<tmp>/leaky/questions.jsonl`) whose one question is the first training example's prompt."""
+    from training_support import TRAIN_DATA
+
+    from tunebench.data import load_examples
+
+    first = load_examples(TRAIN_DATA)[0]
+    suite = tmp_path / "leaky" / "questions.jsonl"
+    suite.parent.mkdir()
+    suite.write_text(json.dumps({"id": "leak-1", "question": first.prompt_text}) + "\n", encoding="utf-8")
+    return suite, first.id
+
+
+def test_allow_contamination_trains_records_the_overlap_and_every_evaluation_is_marked(tmp_path):
+    from record_factory import random_eval
+
+    from tunebench.data import file_sha256
+    from tunebench.errors import DataError
+    from tunebench.report.markdown import render_log
+    from tunebench.training.contamination import describe, eval_mark, label
+
+    config = make_project(tmp_path / "p")
+    suite, example_id = _contaminated_suite(tmp_path)
+    recipe = write_recipe(
+        tmp_path / "r.toml", [phase("A", "mixed", 2)], output="tiny-leaky", contamination_suites=[str(suite)]
+    )
+    with pytest.raises(DataError, match=r"(?s)overlap the evaluation suites.*pass --allow-contamination"):
+        train(recipe, config=config)
+    record = train(recipe, config=config, allow_contamination=True)
+
+    check = record.data["data"]["contamination"]
+    assert check["status"] == "overlapping" and check["allowed"] is True and check["overlapping_examples"] == 1
+    assert check["overlaps"][0] == {"example": example_id, "suite_item": "leak-1", "suite": "leaky", "how": "exact"}
+    assert "OVERLAP" in describe(check)
+    assert [d["kind"] for d in record.data["difficulties"]] == ["contamination"]
+
+    evaluated = [{"name": "leaky", "file": str(suite), "sha256": file_sha256(suite).removeprefix("sha256:")}]
+    mark = eval_mark(record.data["output"]["adapter"], evaluated)
+    assert mark["status"] == "overlapping" and label(mark) == "trained on data overlapping leaky"
+    # The shipped benchmark was never checked (the recipe narrowed the suites): unchecked, not clean.
+    benchmark = Path(__file__).resolve().parents[1] / "eval_suites" / "benchmark_100" / "questions.jsonl"
+    other = [{"name": "benchmark_100", "file": str(benchmark), "sha256": file_sha256(benchmark)[7:]}]
+    assert label(eval_mark(record.data["output"]["adapter"], other)) == (
+        "training data not checked against benchmark_100"
+    )
+
+    evaluation = random_eval("ev1", "tiny-leaky", seed=1)
+    evaluation["model"]["training_data"] = mark
+    log = render_log([record.data, evaluation])
+    row = next(line for line in log.split("## Benchmark Evaluation Results")[1].splitlines() if "`ev1`" in line)
+    assert "⚠️ trained on data overlapping leaky" in row
+    assert "| **Contamination Check** | 1 training example(s) OVERLAP the suites (leaky)" in log
+
+
+def test_the_summary_line_marks_a_model_trained_on_overlapping_or_unchecked_data():
+    from record_factory import random_eval
+
+    from tunebench_pytest.finish import RunOutcome
+    from tunebench_pytest.summary import one_line
+
+    record = random_eval("ev2", "tiny-leaky", seed=2)
+    assert "WARNING" not in one_line(RunOutcome(record))
+    record["model"]["training_data"] = {"status": "unchecked", "unchecked_suites": ["benchmark_100"]}
+    assert "WARNING training data not checked against benchmark_100" in one_line(RunOutcome(record))
+    record["model"]["training_data"] = {"status": "overlapping", "overlapping_suites": ["benchmark_100"]}
+    assert "WARNING trained on data overlapping benchmark_100" in one_line(RunOutcome(record))
+    record["model"]["training_data"] = {"status": "clean"}
+    assert "WARNING" not in one_line(RunOutcome(record))

@@ -163,8 +163,15 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         ("GPU", run.hardware),
         ("VM", run.host or DASH),
     ]
+    # Recorded since the session record grew (older records render as before).
+    if run.adapter_bytes:
+        attributes.append(("Adapter Size", format_bytes(run.adapter_bytes)))
+    if (run.contamination or {}).get("status"):
+        attributes.append(("Contamination Check", _contamination(run)))
     lines += _table(["Attribute", "Value"], [(f"**{k}**", escape_cell(v)) for k, v in attributes]) + [""]
     lines += ["**Training Data:**"] + _table(["Phase", "Examples", "Difficulty Mix"], _data_rows(run)) + [""]
+    if any(count is not None for _, count, _ in run.data_files):
+        lines += _table(["Data File", "Examples", "SHA-256"], _file_rows(run)) + [""]
     lines += ["**Hyperparameters:**"] + _table(["Parameter", "Value"], _hyper_rows(run)) + [""]
     lines += ["**Training Results:**"]
     lines += _table(["Phase", "Final Loss", "Mean Loss", "Steps", "Time", "Tokens/s"], _result_rows(run)) + [""]
@@ -176,6 +183,8 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         lines += _table(["Domain", "Latency", "Quality (1-5)", "Accuracy"], _inference_rows(evaluation)) + [""]
     for section, title in NOTE_TITLES.items():
         notes = history.notes_for(run.run_id, section)
+        if section == "difficulties":  # what the run recorded itself, then what people noted
+            notes = [*run.difficulties, *notes]
         if notes:
             lines += [f"**{title}:**"] + [f"- {escape_cell(n)}" for n in notes] + [""]
     lines += [
@@ -367,8 +376,28 @@ def _peak_memory(resources: dict[str, Any] | None) -> str:
     return f"{format_bytes(resources['peak_memory_bytes'])} {kind}"
 
 
+def _file_rows(run: TrainingView) -> list[tuple[str, str, str]]:
+    """One row per data file: its name, examples and the start of its sha256 (the record holds all of it)."""
+    return [
+        (f"`{escape_cell(path.rsplit('/', 1)[-1])}`", format_number(count), f"`{digest.removeprefix('sha256:')[:12]}`")
+        for path, count, digest in run.data_files
+    ]
+
+
+def _contamination(run: TrainingView) -> str:
+    """The training data's check against the eval suites: clean, overlapping (allowed on purpose) or unchecked."""
+    from tunebench.training.contamination import describe
+
+    return describe(run.contamination)
+
+
 def _eval_notes(run: EvalView, history: History) -> str:
+    from tunebench.training.contamination import label
+
     parts = [] if run.status == "complete" else [run.status]
+    mark = label(run.training_data)
+    if mark:
+        parts.insert(0, f"⚠️ {mark}")
     count = len(history.notes.get(run.run_id, []))
     if count:
         parts.append(f"{count} note{'s' if count > 1 else ''} (see Run Notes)")
@@ -443,6 +472,7 @@ def _registry(history: History, status: Mapping[str, str]) -> str:
             "Model": run.output_name,
             "Path": f"`{run.output_location}`" if run.output_location else DASH,
             "Status": status.get(run.output_name, DASH).capitalize() if run.output_name in status else DASH,
+            "Size": format_bytes(run.adapter_bytes) if run.adapter_bytes else DASH,
         }
         measured.append([escape_cell(values.get(c, DASH)) for c in columns])
     rows = measured + _imported_table(imported, columns)

@@ -97,6 +97,11 @@ class EvalView(_RecordView):
         return self.record.get("probes") or []
 
     @property
+    def training_data(self) -> dict[str, Any] | None:
+        """How the model's training data relates to these suites (`model.training_data`), when tunebench trained it."""
+        return (self.record.get("model") or {}).get("training_data")
+
+    @property
     def accuracy(self) -> Proportion | None:
         stored = Proportion.of(self.aggregates.get("accuracy"))
         if stored is not None or not self.questions:
@@ -235,7 +240,28 @@ class TrainingView(_RecordView):
 
     @property
     def host(self) -> str | None:
-        return self._get("provenance", "hardware", "hostname")
+        """The VM the run trained on (`hardware.vm`: $TUNEBENCH_VM, GCE name or hostname), else the hostname."""
+        return self._get("hardware", "vm") or self._get("provenance", "hardware", "hostname")
+
+    @property
+    def data_files(self) -> list[tuple[str, int | None, str]]:
+        """(path, examples, sha256) of every training and validation file, as recorded."""
+        files = {**(self._get("data", "files") or {}), **(self._get("data", "validation", "files") or {})}
+        counts = self._get("data", "file_examples") or {}
+        return [(path, counts.get(path), digest) for path, digest in files.items()]
+
+    @property
+    def adapter_bytes(self) -> int | None:
+        return self._get("output", "adapter_bytes")
+
+    @property
+    def difficulties(self) -> list[str]:
+        """What the run hit (OOM retries, preemptions, refused preflight checks, contamination), in words."""
+        return [d["detail"] for d in self.record.get("difficulties") or []]
+
+    @property
+    def contamination(self) -> dict[str, Any] | None:
+        return self._get("data", "contamination")
 
     @property
     def commit(self) -> str | None:
