@@ -131,8 +131,13 @@ def test_concurrency_records_load_figures_and_is_never_gated_against_another_con
     """A registry entry that is only an endpoint; runs at concurrency 1, 4, then 1 again."""
     monkeypatch.setenv("TUNEBENCH_CONFIG", str(_config(tmp_path, vllm_server)))
     history = tmp_path / "history"
+    # Small complete suites (a -k subset is never a baseline): 10 questions, 2 probes.
+    suite, probes = tmp_path / "ten.jsonl", tmp_path / "two.jsonl"
+    suite.write_text("\n".join(QUESTIONS.read_text().splitlines()[:10]) + "\n")
+    probes.write_text("\n".join(PROBES.read_text().splitlines()[:2]) + "\n")
     for concurrency in (1, 4, 1):
-        result = _run(pytester, history, "--model", "served", "--concurrency", str(concurrency), "-k", "fed or load")
+        args = ("--model", "served", "--concurrency", str(concurrency), "--suite", str(suite), "--probes", str(probes))
+        result = _run(pytester, history, *args)
         assert result.ret == 0, result.stdout.str()[-3000:]
     first, loaded, again = _records(history)
     assert "load" not in first and first["model"]["engine"]["concurrency"] == 1

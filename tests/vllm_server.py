@@ -5,12 +5,14 @@ twin: vLLM's CPU attention refuses tiny's head_dim 16) in float32, so its log-li
 with in-process transformers to 1e-3. The server runs from its own cached venv (tests/vllm_venv.py): vLLM
 pins a torch and a transformers the project venv does not have. The tests talk to it over HTTP only.
 
+`TUNEBENCH_TEST_VLLM_URL=http://127.0.0.1:PORT` uses a server already running (same flags) instead.
 Without that venv the tests skip locally, naming the command that builds it; under CI (`CI=true`) the
 fixture builds it instead, and a server that cannot start fails the tests (never a skip).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -75,8 +77,15 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory, _tiny_cache):
     """Start `python -m vllm.entrypoints.openai.api_server` on the tiny-hd32 weights; stop it at session end."""
     from tunebench.tiny import tiny_hd32_path
 
-    venv = require_venv()
     folder = tiny_hd32_path()
+    running = os.environ.get("TUNEBENCH_TEST_VLLM_URL")
+    if running:  # a server already serving tiny-hd32 (fp32), to iterate without a 1-4 minute start each time
+        root = running.removesuffix("/v1").rstrip("/")
+        with urllib.request.urlopen(f"{root}/version", timeout=5) as answer:
+            version = json.loads(answer.read())["version"]
+        yield VLLMServer(f"{root}/v1", SERVED_NAME, folder, version, Path(os.devnull))
+        return
+    venv = require_venv()
     port = _free_port()
     root = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("vllm") / "server.log"
@@ -118,8 +127,6 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory, _tiny_cache):
                 pytest.fail(f"the vLLM server did not start in {START_TIMEOUT_S} s:\n{_tail(log)}", pytrace=False)
             time.sleep(2)
         with urllib.request.urlopen(f"{root}/version", timeout=5) as answer:
-            import json
-
             version = json.loads(answer.read())["version"]
         yield VLLMServer(f"{root}/v1", SERVED_NAME, folder, version, log)
     finally:
