@@ -221,3 +221,30 @@ def test_compare_of_tiny_and_its_trained_dora_adapter_from_real_runs_shows_the_f
         for f in comparison.right_to_wrong + comparison.wrong_to_right
     )
     assert 0 < comparison.p_value <= 1
+
+
+def test_comparison_states_its_detectable_drop_and_the_probability_test():
+    import math
+
+    from tunebench.power import detectable_drop
+
+    def run(run_id, wrong, p_right):
+        outcomes = []
+        for i in range(40):
+            q = question(
+                f"q-{i:03d}", DOMAINS[i % 5], i not in wrong, chosen="A" if i not in wrong else "B", answer="A"
+            )
+            rest = math.log((1 - p_right) / 3)
+            q["loglikelihoods"] = [math.log(p_right), rest, rest, rest]
+            outcomes.append(q)
+        return eval_record(run_id, "m", outcomes)
+
+    comparison = compare_runs(run("a", {1, 2}, 0.7), run("b", {3, 4, 5, 6}, 0.6))
+    assert comparison.discordance == 6 / 40
+    assert comparison.detectable_drop == detectable_drop(40, 6 / 40)
+    assert comparison.probability.drop == pytest.approx(0.1) and comparison.probability.p_value == 0.0
+    text = format_comparison(comparison)
+    assert f"power: a drop of {100 * comparison.detectable_drop:.1f} points or more is detected 80% of the time" in text
+    assert "p(right answer): A 0.700 -> B 0.600, drop +0.100" in text
+    data = comparison.to_dict()
+    assert data["detectable_drop"] == comparison.detectable_drop and data["probability"]["n"] == 40

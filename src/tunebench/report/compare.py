@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tunebench.errors import RecordError
+from tunebench.gate import POWER, paired_probabilities
+from tunebench.power import detectable_drop
 from tunebench.report.formatting import DASH, format_interval, format_percent
 from tunebench.report.views import EvalView, Proportion
-from tunebench.stats import mcnemar_exact
+from tunebench.stats import PairedDrop, mcnemar_exact, paired_t_drop
 from tunebench.table import format_table
 
 __all__ = ["Flip", "Delta", "Comparison", "compare_runs", "resolve_run", "format_comparison"]
@@ -59,6 +61,19 @@ class Comparison:
     domains: list[Delta] = field(default_factory=list)
     latency_s: list[Delta] = field(default_factory=list)
     quality: list[Delta] = field(default_factory=list)
+    probability: PairedDrop | None = None  # paired t test of A's minus B's probability of the right answer
+
+    @property
+    def detectable_drop(self) -> float | None:
+        """The smallest drop the exact McNemar test detects at 80% power on these pairs (None: none)."""
+        if not self.paired:
+            return None
+        return detectable_drop(self.paired, self.discordance, 0.05, POWER)
+
+    @property
+    def discordance(self) -> float | None:
+        """The fraction of paired questions right in one run and wrong in the other."""
+        return (len(self.right_to_wrong) + len(self.wrong_to_right)) / self.paired if self.paired else None
 
     @property
     def difference(self) -> float | None:
@@ -77,6 +92,8 @@ class Comparison:
         data = asdict(self)
         data["difference"] = self.difference
         data["p_value"] = self.p_value
+        data["discordance"] = self.discordance
+        data["detectable_drop"] = self.detectable_drop
         for key in ("domains", "latency_s", "quality"):
             data[key] = [{**asdict(d), "delta": d.delta} for d in getattr(self, key)]
         return data
@@ -115,6 +132,9 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
         comparison.latency_s.append(Delta("(mean)", view_a.mean_latency_s, view_b.mean_latency_s))
     if view_a.quality is not None or view_b.quality is not None:
         comparison.quality.append(Delta("(mean)", view_a.quality, view_b.quality))
+    before, after = paired_probabilities(b, a)
+    if len(before) >= 2:
+        comparison.probability = paired_t_drop(before, after)
     return comparison
 
 
@@ -187,6 +207,19 @@ def format_comparison(comparison: Comparison) -> str:
         f"({len(c.right_to_wrong)} right->wrong, {len(c.wrong_to_right)} wrong->right, "
         f"{c.paired} questions answered by both)"
     )
+    if c.paired:
+        reach = c.detectable_drop
+        reach_text = "no drop" if reach is None else f"a drop of {100 * reach:.1f} points or more"
+        lines.append(
+            f"power: {reach_text} is detected {POWER:.0%} of the time by this comparison (exact McNemar, alpha "
+            f"0.05, {c.paired} paired questions, discordance {c.discordance:.3g}; see tunebench plan)"
+        )
+    if c.probability is not None:
+        t = c.probability
+        lines.append(
+            f"p(right answer): A {t.before:.3f} -> B {t.after:.3f}, drop {t.drop:+.3f}, {t.confidence:.0%} CI "
+            f"[{t.low:+.3f}, {t.high:+.3f}], paired t one-sided p = {t.p_value:.4g} ({t.n} questions)"
+        )
     if c.only_a or c.only_b:
         lines.append(f"unpaired: {len(c.only_a)} question(s) only in A, {len(c.only_b)} only in B")
     for title, flips in (
