@@ -214,3 +214,47 @@ def test_show_rejects_an_unknown_domain_with_the_allowed_list(history, capsys):
     history.write(shipped_record("run-domains"))
     code, _, err = _run(capsys, "history", "show", "run-domains", "--questions", "--domain", "taxes")
     assert code == 2 and "--domain: expected one of compliance, estate_planning" in err and "'taxes'" in err
+
+
+# -- imported names linked to the registry; enumerated options --------------------------------------------
+SEED_MODELS = """
+[tool.tunebench.models.dora-v2]
+base = "gs://elson-33a95-elson-models/elson-finance-trading-14b-final/"
+adapter = "gs://elson-33a95-elson-models/wealth-dora-elson14b-h100-v2/"
+
+[tool.tunebench.models.dora-v3]
+base = "gs://elson-33a95-elson-models/elson-finance-trading-14b-final/"
+adapter = "gs://elson-33a95-elson-models/wealth-dora-elson14b-h100-v3-curriculum/"
+"""
+
+
+def test_list_model_finds_the_imported_seed_rows_by_registry_name(project, capsys):
+    project.write('[tool.tunebench]\nhistory = "hist"\nlog = "BENCHMARK_LOG.md"\n' + SEED_MODELS)
+    code, _, _ = _run(capsys, "history", "import-log", str(SEED))
+    assert code == 0
+    code, out, _ = _run(capsys, "history", "list", "--model", "dora-v2", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 5
+    assert {r["model"] for r in rows} == {
+        "wealth-dora-elson14b-h100-v2",
+        "wealth-dora-v2",
+        "DoRA v2",
+        "Session 4 (DoRA v2)",
+    }
+
+
+def test_import_log_alias_links_a_name_and_a_bad_alias_lists_the_registry(project, capsys):
+    project.write('[tool.tunebench]\nhistory = "hist"\nlog = "BENCHMARK_LOG.md"\n' + SEED_MODELS)
+    code, _, err = _run(capsys, "history", "import-log", str(SEED), "--alias", "wealth-lora-vm1=dora-v9")
+    assert code == 2 and "'dora-v9' is not a registry model; expected one of dora-v2, dora-v3, tiny" in err
+    code, _, _ = _run(capsys, "history", "import-log", str(SEED), "--alias", "wealth-lora-vm1=dora-v3")
+    code, out, _ = _run(capsys, "history", "list", "--model", "dora-v3", "--json")
+    assert "wealth-lora-vm1" in {r["model"] for r in json.loads(out)}
+
+
+def test_list_kind_rejects_an_unknown_kind_with_the_allowed_ones(history, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["history", "list", "--kind", "imported"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'imported'" in err and "'imported_session', 'imported_row'" in err

@@ -194,3 +194,47 @@ def test_a_short_table_row_is_reported_and_kept(seed_text):
     assert [p.reason for p in result.problems] == ["table row has 2 cells, header has 4"]
     row = next(r for r in result.records if r.get("label") == "wealth-lora-vm1" and r["table"] == "benchmark")
     assert row["cells"][1]["text"] == "~75%" and row["cells"][3].get("missing")
+
+
+# -- names in the log linked to registry names --------------------------------------------------------------
+def _seed_registry():
+    from tunebench.registry import ModelEntry
+
+    bucket = "gs://elson-33a95-elson-models"
+    base = f"{bucket}/elson-finance-trading-14b-final/"
+    return [
+        ModelEntry(name="elson-finance-trading-14b", base=base),
+        ModelEntry(name="dora-v3", base=base, adapter=f"{bucket}/wealth-dora-elson14b-h100-v3-curriculum/"),
+        ModelEntry(name="dora-v2", base=base, adapter=f"{bucket}/wealth-dora-elson14b-h100-v2/"),
+        ModelEntry(name="lora-vm2", base=base, adapter=f"{bucket}/wealth-lora-elson14b-vm2/"),
+        ModelEntry(name="lora-vm1", base=base, adapter=f"{bucket}/wealth-lora-elson14b-vm1/"),
+    ]
+
+
+def test_the_seeds_names_link_to_registry_names_by_gs_path_folder_and_words():
+    from tunebench.history.aliases import ModelLinker, link_records
+
+    records = parse_log(SEED.read_text(encoding="utf-8")).records
+    linker = ModelLinker(_seed_registry())
+    assert link_records(records, linker) == len(records)  # every session and row names a registry model
+    linked = {(r.get("output_model") or r["label"]): r["registry_model"] for r in records}
+    assert linked["DoRA v2"] == "dora-v2"  # the log's registry table: label -> gs:// path -> entry
+    assert linked["wealth-dora-v2"] == "dora-v2"  # its words are in exactly one adapter folder
+    assert linked["wealth-dora-elson14b-h100-v2"] == "dora-v2"  # the adapter's folder name
+    assert linked["Session 4 (DoRA v2)"] == "dora-v2"
+    assert linked["gs://elson-33a95-elson-models/wealth-dora-elson14b-h100-v3-curriculum/"] == "dora-v3"
+    assert linked["Base Model"] == "elson-finance-trading-14b"
+    assert linker.link("wealth") is None and linker.link("something else") is None
+
+
+def test_an_alias_overrides_the_links_and_must_name_a_registry_model():
+    from tunebench.errors import ConfigError
+    from tunebench.history.aliases import ModelLinker, parse_aliases
+
+    names = [e.name for e in _seed_registry()]
+    linker = ModelLinker(_seed_registry(), parse_aliases(["wealth-dora-v2=lora-vm1"], names))
+    assert linker.link("wealth-dora-v2") == "lora-vm1"
+    with pytest.raises(ConfigError, match=r"'dora-v9' is not a registry model; expected one of dora-v2, dora-v3"):
+        parse_aliases(["wealth-dora-v2=dora-v9"], names)
+    with pytest.raises(ConfigError, match="expected OLD=NEW"):
+        parse_aliases(["dora-v2"], names)

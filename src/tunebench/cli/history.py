@@ -14,6 +14,8 @@ from tunebench.table import format_table
 
 __all__ = ["register", "summarize"]
 
+RECORD_KINDS = ("eval", "training", "imported_session", "imported_row", "note")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `history` and its subcommands."""
@@ -35,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     importing = command("import-log", import_log, "import a hand-written Markdown benchmark log (values as written)")
     importing.add_argument("file", help="the Markdown log, e.g. TRAINING_BENCHMARK_LOG.md")
     importing.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="the log's name OLD is the registry model NEW (repeatable); names are otherwise linked by gs:// path",
+    )
+    importing.add_argument(
         "--partial",
         action="store_true",
         help="import what parses even when some lines do not (default: import nothing then)",
@@ -42,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = command("list", list_records, "list records, oldest first")
     listing.add_argument("--model", help="only records of this model (eval/training model, or imported label)")
-    listing.add_argument("--kind", help="only records of this kind (eval, training, imported_session, ...)")
+    listing.add_argument("--kind", choices=RECORD_KINDS, help="only records of this kind")
     listing.add_argument("--since", metavar="DATE", help="only records started at or after DATE (YYYY-MM-DD)")
 
     show = command("show", show_record, "print one record (run id or a unique prefix of one)")
@@ -94,7 +103,13 @@ def import_log(args: argparse.Namespace) -> int:
     from tunebench.history.importer import import_log as run_import
 
     store = _store(args)
-    summary = run_import(args.file, store, existing_ids={r["run_id"] for r in _read(store, args)}, partial=args.partial)
+    summary = run_import(
+        args.file,
+        store,
+        existing_ids={r["run_id"] for r in _read(store, args)},
+        partial=args.partial,
+        linker=_linker(args.alias),
+    )
     if args.json:
         _print_json(
             {
@@ -135,6 +150,8 @@ def summarize(record: dict[str, Any]) -> dict[str, str]:
         if accuracy is not None:
             text = f"accuracy {format_percent(accuracy.value)} {format_interval(accuracy.low, accuracy.high)}"
         text += f", gate {view.gate_verdict}" + ("" if view.status == "complete" else f", {view.status}")
+        if view.status == "subset" and view.selection:
+            text += f" ({view.selection})"
     elif kind == "training":
         view = TrainingView(record)
         model = view.output_name
@@ -159,19 +176,40 @@ def summarize(record: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _matches(record: dict[str, Any], args: argparse.Namespace) -> bool:
+def _linker(aliases: list[str]):
+    """Return the ModelLinker for the configured registry and `--alias OLD=NEW` pairs."""
+    from tunebench.config import load_config
+    from tunebench.history.aliases import ModelLinker, parse_aliases
+    from tunebench.registry import Registry
+
+    entries = Registry(load_config()).entries()
+    return ModelLinker(entries, parse_aliases(aliases, (e.name for e in entries)))
+
+
+def _matches(record: dict[str, Any], args: argparse.Namespace, linker) -> bool:
     if args.kind and record.get("kind") != args.kind:
         return False
     if args.since and record.get("started_at", "") < args.since:
         return False
-    return not args.model or summarize(record)["model"] == args.model
+    if not args.model or summarize(record)["model"] == args.model:
+        return True
+    # Imported rows name models as the log did; their registry name was linked at import (or is linked now).
+    linked = record.get("registry_model")
+    if linked is None and record.get("kind") in ("imported_row", "imported_session"):
+        linked = linker.link(record.get("output_model") or record.get("label"))
+    return linked == args.model
 
 
 def list_records(args: argparse.Namespace) -> int:
     """Print the records that pass the filters."""
     if args.since:
         _check_date(args.since)
-    rows = [summarize(r) for r in _read(_store(args), args) if _matches(r, args)]
+    records = _read(_store(args), args)
+    linker = None
+    if args.model:
+        linker = _linker([])
+        linker.learn(records)
+    rows = [summarize(r) for r in records if _matches(r, args, linker)]
     if args.json:
         _print_json(rows)
         return 0
@@ -247,6 +285,7 @@ def show_record(args: argparse.Namespace) -> int:
 def _details(record: dict[str, Any]) -> list[str]:
     from tunebench.report.formatting import format_interval, format_percent
     from tunebench.report.views import EvalView, TrainingView
+    from tunebench.training.contamination import describe, label
 
     kind = record.get("kind")
     if kind == "eval":
@@ -262,14 +301,18 @@ def _details(record: dict[str, Any]) -> list[str]:
             )
             for d, p in view.by_domain.items()
         ]
-        return ["", format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality"], rows)]
+        table = format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality"], rows)
+        mark = label(view.training_data)
+        return ["", table] + ([f"WARNING: {mark}"] if mark else [])
     if kind == "training":
         view = TrainingView(record)
         rows = [
             (p.name, p.get("kind"), p.get("examples"), p.get("steps"), _fmt(p.get("final_loss")), _fmt(p.get("wall_s")))
             for p in view.phases
         ]
-        return ["", format_table(["phase", "kind", "examples", "steps", "final loss", "seconds"], rows)]
+        table = format_table(["phase", "kind", "examples", "steps", "final loss", "seconds"], rows)
+        lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
+        return lines + [f"difficulty: {d}" for d in view.difficulties]
     if kind == "imported_session":
         return [
             f"imported from {record['imported_from']['file']} line {record['imported_from']['line']}; "

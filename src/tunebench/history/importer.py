@@ -89,7 +89,12 @@ def parse_log(text: str, source: str = "TRAINING_BENCHMARK_LOG.md") -> ImportRes
 
 
 def import_log(
-    path: Path | str, store: Any, existing_ids: Iterable[str] | None = None, *, partial: bool = False
+    path: Path | str,
+    store: Any,
+    existing_ids: Iterable[str] | None = None,
+    *,
+    partial: bool = False,
+    linker: Any = None,
 ) -> ImportSummary:
     """Parse the log at `path` and write the records whose run id `store` does not hold yet.
 
@@ -104,6 +109,10 @@ def import_log(
     result = parse_log(text, source=path.name)
     if result.problems and not partial:
         return ImportSummary([], [], result.problems)
+    if linker is not None:  # history.aliases.ModelLinker: names in the log -> registry names (not in run ids)
+        from tunebench.history.aliases import link_records
+
+        link_records(result.records, linker)
     if existing_ids is None:
         existing_ids = {r.get("run_id") for r in store.read_all().records}
     known = set(existing_ids)
