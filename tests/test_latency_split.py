@@ -1,0 +1,65 @@
+"""`history compare` splits a change of total latency into answer length, per-token speed and TTFT."""
+
+from __future__ import annotations
+
+import pytest
+from record_factory import eval_record, probe
+
+from tunebench.report.compare import compare_runs, format_comparison, latency_split
+
+
+def _probe(pid: str, ttft: float, tokens: int, tpot: float) -> dict:
+    """A probe outcome whose median latency is exactly TTFT + (tokens - 1) x TPOT."""
+    outcome = probe(pid, "investment", ttft + (tokens - 1) * tpot, 4)
+    total = ttft + (tokens - 1) * tpot
+    outcome.update(
+        ttft_s=ttft,
+        new_tokens=tokens,
+        latency_s=[total] * 3,
+        latency_median_s=total,
+        latency_p90_s=total,
+        decode_tokens_per_s=1 / tpot,
+        time_per_output_token_s=tpot,
+    )
+    return outcome
+
+
+def test_shorter_answers_at_the_same_speed_are_all_length_and_no_speed():
+    # The issue's case: 64 -> 25 tokens after fine-tuning, the same 0.14 s per token.
+    a = eval_record("run-a", "base", [_probe("p1", 0.2, 64, 0.14), _probe("p2", 0.2, 64, 0.14)])
+    b = eval_record("run-b", "tuned", [_probe("p1", 0.2, 25, 0.14), _probe("p2", 0.2, 25, 0.14)])
+    split = compare_runs(a, b).latency
+    assert split.delta == pytest.approx(-39 * 0.14)
+    assert (split.length_effect, split.speed_effect, split.ttft_effect) == pytest.approx((-39 * 0.14, 0.0, 0.0))
+    text = format_comparison(compare_runs(a, b))
+    assert (
+        "total latency B - A: -5.460 s = answer length -5.460 s (64.0 -> 25.0 tokens) + per-token speed +0.000 s"
+        in text
+    )
+    assert "time per output token (ms)  140.0  140.0  +0.0" in text
+
+
+def test_a_faster_model_with_the_same_answers_is_all_speed():
+    a = eval_record("run-a", "base", [_probe("p1", 0.3, 40, 0.10)])
+    b = eval_record("run-b", "quantized", [_probe("p1", 0.3, 40, 0.05)])
+    split = latency_split(a, b)
+    assert (split.length_effect, split.speed_effect) == pytest.approx((0.0, -39 * 0.05))
+
+
+def test_length_speed_and_ttft_effects_sum_exactly_to_the_change():
+    a = eval_record("run-a", "base", [_probe("p1", 0.5, 64, 0.12), _probe("p2", 0.4, 30, 0.10)])
+    b = eval_record("run-b", "tuned", [_probe("p1", 0.3, 25, 0.09), _probe("p2", 0.6, 50, 0.11)])
+    split = latency_split(a, b)
+    assert split.length_effect + split.speed_effect + split.ttft_effect == pytest.approx(split.delta)
+    assert split.ttft_effect == pytest.approx(((0.3 - 0.5) + (0.6 - 0.4)) / 2)
+    assert split.length_effect == pytest.approx(((25 - 64) * 0.105 + (50 - 30) * 0.105) / 2)
+    assert compare_runs(a, b).to_dict()["latency"]["delta"] == pytest.approx(split.delta)
+
+
+def test_one_token_answers_and_unpaired_probes_are_left_out_and_counted():
+    a = eval_record("run-a", "base", [_probe("p1", 0.2, 10, 0.1), _probe("p2", 0.2, 1, 0.1), _probe("p3", 0.2, 9, 0.1)])
+    b = eval_record("run-b", "tuned", [_probe("p1", 0.2, 20, 0.1), _probe("p2", 0.2, 5, 0.1)])
+    split = latency_split(a, b)
+    assert (split.probes, split.unsplit) == (1, 1)
+    assert "1 one-token answer(s) left out" in format_comparison(compare_runs(a, b))
+    assert latency_split(a, eval_record("run-c", "x", [_probe("other", 0.2, 9, 0.1)])) is None
