@@ -89,3 +89,27 @@ def test_cost_plot_marks_approximate_costs_and_totals_them(seed_records):
     assert [p.get_hatch() for p in axes.patches] == ["//"] * 4 + [None]
     assert "total ~$3.08" in axes.get_title()
     assert axes.get_xticklabels()[-1].get_text() == "Session 6\n(tiny-dora)"
+
+
+def _tampered(run_id: str) -> dict:
+    """An eval record whose accuracy value was changed (0.35 for 25/100): above its own interval."""
+    record = random_eval(run_id, "flipped", 9)
+    accuracy = record["aggregates"]["accuracy"]
+    accuracy["value"] = round(accuracy["high"] + 0.1, 6)
+    return record
+
+
+def test_a_record_whose_numbers_disagree_is_skipped_with_a_warning_and_the_rest_is_drawn(tmp_path, capsys):
+    records = [random_eval("run-good-0001", "tiny", 1), _tampered("run-flip-0001")]
+    written = plots.render_plots(records, tmp_path)
+    assert "accuracy.png" in written.values() and (tmp_path / "accuracy.png").is_file()
+    err = capsys.readouterr().err
+    assert "tunebench: warning: skipped in the plots: record run-flip-0001: key aggregates.accuracy.value" in err
+
+
+@pytest.mark.parametrize("name", ["evil $\\undefinedcommand$", "$$"])  # both crashed savefig as mathtext
+def test_model_names_with_mathtext_are_drawn_literally(tmp_path, capsys, name):
+    records = [random_eval("run-math-0001", name, 1), training_record("run-train-1", name)]
+    written = plots.render_plots(records, tmp_path)
+    assert {"accuracy.png", "domain_accuracy.png", "loss.png"} <= set(written.values())
+    assert "not drawn" not in capsys.readouterr().err

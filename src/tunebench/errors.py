@@ -1,4 +1,23 @@
-"""The project's exceptions: one base class, a child per kind of bad input or failure."""
+"""The project's exceptions (one base class, a child per kind of bad input or failure) and its exit statuses.
+
+Exit statuses, kept by the `tunebench` command and the pytest plugin (`EXIT_*` below; the README's
+"Exit statuses" table repeats them and a test checks that the two agree):
+
+    0    success; `pytest eval_suites`: every item ran, the record was written, the gate passed or is off
+    1    the work ran and found a failure: a failing gate (`pytest eval_suites`, `tunebench gate`) or
+         test item, failing `doctor` checks, log lines `history import-log` could not parse, judge errors
+    2    `tunebench`: bad input or an error it names (a TunebenchError: malformed file, unknown model,
+         unreadable history) or a command-line usage error; `pytest`: interrupted (Ctrl-C)
+    3    `pytest eval_suites`: the run finished but its record was invalid or could not be written (it is
+         kept in a fallback file whose path is printed)
+    4    `pytest eval_suites`: could not start, no item ran: a bad option or config value, an unknown or
+         unreachable model (no cloud credentials, a missing adapter folder), an unwritable history
+    5    `pytest eval_suites`: no tests collected
+    75   `tunebench train`: preempted by SIGTERM with a checkpoint saved; run again with `--resume`
+    141  `tunebench`: the reader of its output went away (`tunebench history list | head`)
+
+1-5 are pytest's own `ExitCode` values, used with these meanings.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +25,15 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_BAD_INPUT",
+    "EXIT_NOT_RECORDED",
+    "EXIT_CANNOT_START",
+    "EXIT_NO_TESTS",
+    "EXIT_PREEMPTED",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_STATUSES",
     "TunebenchError",
     "ConfigError",
     "RegistryError",
@@ -23,6 +51,26 @@ __all__ = [
     "JudgeError",
     "SuiteFileError",
 ]
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a failing gate, check or test item
+EXIT_BAD_INPUT = 2  # tunebench: a TunebenchError or usage error (pytest: interrupted)
+EXIT_NOT_RECORDED = 3  # pytest: the record was not written (pytest.ExitCode.INTERNAL_ERROR)
+EXIT_CANNOT_START = 4  # pytest: refused before any item ran (pytest.ExitCode.USAGE_ERROR)
+EXIT_NO_TESTS = 5  # pytest: nothing collected
+EXIT_PREEMPTED = 75  # tunebench train: SIGTERM, checkpoint saved (EX_TEMPFAIL)
+EXIT_BROKEN_PIPE = 141  # tunebench: stdout closed by its reader (128 + SIGPIPE)
+# status -> its meaning, as in the table above (the README's copy is checked against these keys).
+EXIT_STATUSES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_FAILED: "a failure found: failing gate, check or test item",
+    EXIT_BAD_INPUT: "bad input (tunebench) / interrupted (pytest)",
+    EXIT_NOT_RECORDED: "the record was not written",
+    EXIT_CANNOT_START: "could not start: bad option, config, model or history",
+    EXIT_NO_TESTS: "no tests collected",
+    EXIT_PREEMPTED: "training preempted: resume with --resume",
+    EXIT_BROKEN_PIPE: "the output's reader went away",
+}
 
 
 class TunebenchError(Exception):

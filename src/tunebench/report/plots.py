@@ -2,11 +2,16 @@
 
 Each plot is drawn only when the history holds data for it. Approximate imported values are drawn hollow
 and labelled with "~"; values nobody measured are left out, never drawn as zero.
+
+Text from records (model names, labels) is drawn as it is written: mathtext is off (`text.parse_math`),
+so `$...$` in a name is never parsed. An eval record whose numbers disagree is skipped with a warning
+naming it, and a plot that still fails is left out with a warning: one bad record never stops a render.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,7 @@ def render_plots(
     records: Iterable[dict[str, Any]], folder: Path | str, relative_to: Path | str | None = None
 ) -> dict[str, str]:
     """Draw every plot the records have data for into `folder`; return {title: path relative to `relative_to`}."""
-    history = History.of(records)
+    history = History.of(_trusted(records))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     drawers = {
@@ -46,15 +51,48 @@ def render_plots(
     }
     written = {}
     for name, draw in drawers.items():
-        figure = draw(history)
         target = folder / name
+        try:
+            with _plain_text():
+                figure = draw(history)
+                if figure is not None:
+                    _save(figure, target)
+        except Exception as exc:  # noqa: BLE001 - one plot that cannot be drawn must not stop the log
+            _warn(f"plot {name} not drawn: {type(exc).__name__}: {exc}")
+            figure = None
         if figure is None:
             target.unlink(missing_ok=True)  # a plot the history no longer supports must not stay linked
             continue
-        _save(figure, target)
         base = Path(relative_to) if relative_to is not None else folder
         written[PLOTS[name]] = Path(os.path.relpath(target, base)).as_posix()
     return written
+
+
+def _trusted(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records whose numbers agree (history.integrity); the others are skipped with a warning naming them."""
+    from tunebench.errors import RecordError
+    from tunebench.history.integrity import check_consistency
+
+    kept = []
+    for record in records:
+        try:
+            check_consistency(record, where=f"record {record.get('run_id', '?')}")
+        except RecordError as exc:
+            _warn(f"skipped in the plots: {exc}")
+            continue
+        kept.append(record)
+    return kept
+
+
+def _warn(message: str) -> None:
+    print(f"tunebench: warning: {message}", file=sys.stderr)
+
+
+def _plain_text():
+    """A context in which matplotlib draws every string literally: no `$...$` mathtext."""
+    import matplotlib
+
+    return matplotlib.rc_context({"text.parse_math": False})
 
 
 def _save(figure: Any, target: Path) -> None:
@@ -112,7 +150,7 @@ def _accuracy(history: History):
         axes.errorbar(
             [x],
             [100 * a.value],
-            yerr=[[100 * (a.value - a.low)], [100 * (a.high - a.value)]],
+            yerr=[[max(0.0, 100 * (a.value - a.low))], [max(0.0, 100 * (a.high - a.value))]],
             fmt="o",
             color=colour,
             capsize=5,
@@ -186,8 +224,8 @@ def _domain_accuracy(history: History):
                 continue
             xs.append(x - 0.4 + width * (i + 0.5))
             values.append(100 * share.value)
-            below.append(100 * (share.value - share.low))
-            above.append(100 * (share.high - share.value))
+            below.append(max(0.0, 100 * (share.value - share.low)))
+            above.append(max(0.0, 100 * (share.high - share.value)))
         axes.bar(
             xs,
             values,

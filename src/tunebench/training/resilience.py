@@ -37,7 +37,11 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from tunebench.errors import OutOfMemoryAtBatchOne, TrainingPreempted  # defined in errors; importable here too
+from tunebench.errors import (  # TrainingPreempted, OutOfMemoryAtBatchOne: defined in errors, importable here too
+    EXIT_PREEMPTED,
+    OutOfMemoryAtBatchOne,
+    TrainingPreempted,
+)
 from tunebench.storage.local import write_atomic
 
 __all__ = [
@@ -54,7 +58,7 @@ __all__ = [
     "PREEMPTED_EXIT",
 ]
 
-PREEMPTED_EXIT = 75  # EX_TEMPFAIL: try again (with --resume)
+PREEMPTED_EXIT = EXIT_PREEMPTED  # 75, EX_TEMPFAIL: try again (with --resume); the table is in errors.py
 _INCOMPLETE_MARK = "checkpoint-is-incomplete.txt"  # transformers' JIT checkpoint sentinel, honoured if present
 
 
