@@ -204,15 +204,7 @@ def load_questions(path: Path | str, per_domain: int | None = None) -> list[Ques
     (the shipped benchmark asks 20). Without it, any number per domain is accepted.
     """
     path = Path(path)
-    manifest = read_manifest(path)
-    rows, problems = _read_rows(path, "question", manifest)
-    problems += _duplicate_ids(path, rows)
-    if per_domain is not None:
-        problems += _domain_counts(
-            path, rows, manifest, lambda n: n == per_domain, f"exactly {per_domain}", "questions"
-        )
-    if problems:
-        raise SuiteFileError(problems)
+    rule = None if per_domain is None else (lambda n: n == per_domain, f"exactly {per_domain}")
     return [
         Question(
             id=r["id"],
@@ -225,22 +217,14 @@ def load_questions(path: Path | str, per_domain: int | None = None) -> list[Ques
             source=path,
             line=line,
         )
-        for line, r in rows
+        for line, r in _valid_rows(path, "question", rule)
     ]
 
 
 def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Probe]:
     """Return the probes of a JSONL file, validated; `min_per_domain`: the fewest probes each domain needs."""
     path = Path(path)
-    manifest = read_manifest(path)
-    rows, problems = _read_rows(path, "probe", manifest)
-    problems += _duplicate_ids(path, rows)
-    if min_per_domain is not None:
-        problems += _domain_counts(
-            path, rows, manifest, lambda n: n >= min_per_domain, f"at least {min_per_domain}", "probes"
-        )
-    if problems:
-        raise SuiteFileError(problems)
+    rule = None if min_per_domain is None else (lambda n: n >= min_per_domain, f"at least {min_per_domain}")
     return [
         Probe(
             id=r["id"],
@@ -252,8 +236,24 @@ def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Pro
             source=path,
             line=line,
         )
-        for line, r in rows
+        for line, r in _valid_rows(path, "probe", rule)
     ]
+
+
+def _valid_rows(path: Path, kind: str, rule: tuple[Callable[[int], bool], str] | None) -> list[tuple[int, dict]]:
+    """Return (line, row) of every item in the file, or raise SuiteFileError listing every problem in it.
+
+    `rule`: (accept, "exactly 20"), the count each domain the suite declares (or uses) must satisfy.
+    """
+    manifest = read_manifest(path)
+    rows, problems = _read_rows(path, kind, manifest)
+    problems += _duplicate_ids(path, rows)
+    if rule is not None:
+        accept, expected = rule
+        problems += _domain_counts(path, rows, manifest, accept, expected, f"{kind}s")
+    if problems:
+        raise SuiteFileError(problems)
+    return rows
 
 
 def _read_rows(
