@@ -223,7 +223,7 @@ def _contaminated_suite(tmp_path):
     return suite, first.id
 
 
-def test_allow_contamination_trains_records_the_overlap_and_every_evaluation_is_marked(tmp_path):
+def test_allow_contamination_trains_records_the_overlap_and_every_evaluation_is_marked(tmp_path, capsys):
     from record_factory import random_eval
 
     from tunebench.data import file_sha256
@@ -262,6 +262,14 @@ def test_allow_contamination_trains_records_the_overlap_and_every_evaluation_is_
     row = next(line for line in log.split("## Benchmark Evaluation Results")[1].splitlines() if "`ev1`" in line)
     assert "⚠️ trained on data overlapping leaky" in row
     assert "| **Contamination Check** | 1 training example(s) OVERLAP the suites (leaky)" in log
+
+    from tunebench.cli import main
+
+    capsys.readouterr()
+    assert main(["history", "show", record.run_id, "--history", str(config.history_uri)]) == 0
+    shown = capsys.readouterr().out
+    assert "contamination check: 1 training example(s) OVERLAP the suites (leaky)" in shown
+    assert "difficulty: 1 training example(s) overlap the evaluation suites" in shown
 
 
 def test_the_summary_line_marks_a_model_trained_on_overlapping_or_unchecked_data():
