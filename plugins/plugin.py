@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tunebench.history.records import utc_now
-from tunebench_pytest import options, resources, summary
+from tunebench_pytest import options, resources, status, summary
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.finish import finish_run
 
@@ -76,6 +76,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if outcome is None:
         return
     summary.add_junit_properties(config, outcome)
+    status.add_gate_to_junit(config, outcome.verdict)
     summary.write_github_summary(outcome)
     if outcome.errors and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
@@ -92,3 +93,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     outcome = config.stash.get(_OUTCOME, None)
     if outcome is not None:
         summary.write_terminal(terminalreporter, outcome)
+        status.add_gate_to_terminal(terminalreporter, outcome.verdict)
+
+
+# tryfirst: pytest's own hook would file a passed item under "passed" before this one is asked.
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    return status.answer_status(report)

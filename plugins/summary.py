@@ -35,7 +35,9 @@ def one_line(outcome: RunOutcome) -> str:
     mark = label(record["model"].get("training_data"))
     if mark:
         parts.append(f"WARNING {mark}")
-    parts.append(f"run {record['run_id']} {record['status']}")
+    selection = record.get("selection") or {}
+    shown = f" ({selection['selected']} of {selection['total']} selected)" if record["status"] == "subset" else ""
+    parts.append(f"run {record['run_id']} {record['status']}{shown}")
     if record.get("baseline"):
         parts.append(f"baseline {record['baseline']['run_id']}")
     parts.append("not recorded" if outcome.location is None else "recorded")

@@ -189,3 +189,12 @@ def eval_record(
     )
     record["suites"] = [{"name": "mini", "file": "questions.jsonl", "sha256": sha}]
     return record
+
+
+def assert_answered(result, answered: int, **outcomes: int) -> None:
+    """Assert `answered` items ran without failing, whether right (`passed`) or wrong (`wrong`), and `outcomes`."""
+    counts = result.parseoutcomes()
+    ran = counts.pop("passed", 0) + counts.pop("wrong", 0)
+    counts = {key: value for key, value in counts.items() if key not in ("warnings", "warning", "seconds")}
+    expected = {key: value for key, value in outcomes.items() if value}
+    assert (ran, counts) == (answered, expected), result.stdout.lines[-1]

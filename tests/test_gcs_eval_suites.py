@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from plugin_support import assert_answered
+
 from tunebench.storage import TransferSettings, push_folder
 
 pytest_plugins = ["gcs_server"]
@@ -40,7 +42,7 @@ def test_eval_suites_run_on_a_gs_model_and_record_to_gs_history(gcs, tiny_dir, t
         "-p",
         "no:cacheprovider",
     )
-    result.assert_outcomes(passed=3)
+    assert_answered(result, 3)
     records = gcs.names("history/runs/")
     assert len(records) == 1
     record = json.loads(gcs.bucket.blob(records[0]).download_as_bytes())

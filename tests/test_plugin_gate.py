@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from plugin_support import LETTERS, records, write_answers, write_project
+from plugin_support import LETTERS, assert_answered, records, write_answers, write_project
 
 pytest_plugins = ["pytester"]
 
@@ -19,7 +19,7 @@ def test_the_same_model_twice_passes_against_the_auto_baseline(pytester):
     answers = _key_answers(questions)
     answers["q004"] = "D" if answers["q004"] != "D" else "A"
     write_answers(pytester, {"prod": answers})
-    pytester.runpytest("--model", "prod").assert_outcomes(passed=N)
+    assert_answered(pytester.runpytest("--model", "prod"), N)
     result = pytester.runpytest("--model", "prod")
     assert result.ret == pytest.ExitCode.OK
     first, second = records(pytester)
@@ -31,7 +31,7 @@ def test_the_same_model_twice_passes_against_the_auto_baseline(pytester):
 def test_a_run_made_worse_on_purpose_fails_the_gate_though_every_item_passed(pytester):
     questions = write_project(pytester, n=N)
     write_answers(pytester, {"prod": _key_answers(questions)})
-    pytester.runpytest("--model", "prod").assert_outcomes(passed=N)
+    assert_answered(pytester.runpytest("--model", "prod"), N)
     [good] = records(pytester)
     # Permute the answer key: same questions, the model's unchanged choices are now mostly wrong.
     write_project(pytester, n=N, key=[LETTERS[(LETTERS.index(q["answer"]) + 1) % 4] for q in questions])
@@ -39,7 +39,7 @@ def test_a_run_made_worse_on_purpose_fails_the_gate_though_every_item_passed(pyt
     assert auto.ret == pytest.ExitCode.OK  # another suite file: auto finds no baseline on these files
     auto.stdout.fnmatch_lines(["gate (baseline: none found (*on the same suite files)*"])
     worse = pytester.runpytest("--model", "prod", "--baseline", good["run_id"])
-    worse.assert_outcomes(passed=N)
+    assert_answered(worse, N, gate=1)  # "1 gate failed (accuracy drop vs baseline)"
     assert worse.ret == pytest.ExitCode.TESTS_FAILED
     worse.stdout.fnmatch_lines(
         [
@@ -61,7 +61,7 @@ def test_a_drop_inside_the_noise_passes_with_the_p_value_shown(pytester):
         q011="B" if good["q011"] != "B" else "C",
     )
     write_answers(pytester, {"prod": good, "candidate": worse})
-    pytester.runpytest("--model", "prod").assert_outcomes(passed=20)
+    assert_answered(pytester.runpytest("--model", "prod"), 20)
     result = pytester.runpytest("--model", "candidate", "--baseline", "prod")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["accuracy drop vs baseline*0.150*pass*b=3, c=0*p=0.25: within noise*"])

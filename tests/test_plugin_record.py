@@ -5,7 +5,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from plugin_support import TINY_SUITE, records, write_answers, write_project
+from plugin_support import TINY_SUITE, assert_answered, records, write_answers, write_project
 
 from tunebench.history.records import validate
 
@@ -15,7 +15,7 @@ pytest_plugins = ["pytester"]
 def test_run_on_tiny_writes_one_valid_record_with_every_question(pytester):
     questions = write_project(pytester, n=8, suite=TINY_SUITE)
     result = pytester.runpytest("--model", "tiny")
-    result.assert_outcomes(passed=8)
+    assert_answered(result, 8)
     [record] = records(pytester)
     validate(record)
     assert record["status"] == "complete" and record["kind"] == "eval" and record["source"] == "measured"
@@ -46,7 +46,7 @@ def ballast():
 """)
     before = current_rss_bytes()  # in-process run: the run's process already holds about this much
     result = pytester.runpytest("--model", "tiny")
-    result.assert_outcomes(passed=4)
+    assert_answered(result, 4)
     [record] = records(pytester)
     validate(record)
     resources = record["resources"]
@@ -62,7 +62,7 @@ def test_every_option_can_come_from_the_config(pytester):
     write_project(pytester, n=4, extra='default_model = "prod"\nrecord = false\n[tool.tunebench.gate]\nenabled = false')
     write_answers(pytester, {"prod": {f"q{i:03d}": "A" for i in range(4)}})
     result = pytester.runpytest()
-    result.assert_outcomes(passed=4)
+    assert_answered(result, 4)
     assert not (pytester.path / "hist").exists()
     result.stdout.fnmatch_lines(
         [
@@ -86,13 +86,13 @@ def test_history_option_chooses_the_store(pytester, tmp_path):
     write_answers(pytester, {"tiny": {"q000": "A", "q001": "B"}})
     elsewhere = tmp_path / "elsewhere"
     result = pytester.runpytest("--history", str(elsewhere))
-    result.assert_outcomes(passed=2)
+    assert_answered(result, 2)
     assert len(list(elsewhere.glob("runs/*/*.json"))) == 1
     assert not (pytester.path / "hist").exists()
     # The project's log shows the configured history only: a run recorded elsewhere leaves it alone.
     assert not (pytester.path / "LOG.md").exists()
     result.stdout.fnmatch_lines(["*benchmark log *LOG.md was not rendered: --history * is not the configured history*"])
-    pytester.runpytest("--history", "hist").assert_outcomes(passed=2)  # the configured one, given relative
+    assert_answered(pytester.runpytest("--history", "hist"), 2)  # the configured one, given relative
     assert (pytester.path / "LOG.md").is_file()
 
 
@@ -101,7 +101,7 @@ def test_unserializable_outcome_fails_only_that_test(pytester):
     write_answers(pytester, {"tiny": {"q000": "A", "q001": "B"}})
     pytester.makepyfile(test_bad="def test_bad(record):\n    record(kind='note', when=object())\n")
     result = pytester.runpytest()
-    result.assert_outcomes(passed=2, failed=1)
+    assert_answered(result, 2, failed=1, gate=1)  # the incomplete run fails "run complete"
     result.stdout.fnmatch_lines(["*record(): outcome of test_bad.py::test_bad is not valid:*not JSON serializable*"])
     [record] = records(pytester)
     assert record["status"] == "incomplete" and record["items"]["failed"] == ["test_bad.py::test_bad"]
@@ -116,7 +116,7 @@ def test_question_without_its_contract_fields_fails_that_test_with_the_missing_k
 
 def test_suites_without_question_or_probe_outcomes_write_no_record(pytester):
     pytester.makepyfile(test_plain="def test_plain(record):\n    record(note='free-form')\n")
-    pytester.runpytest().assert_outcomes(passed=1)
+    assert_answered(pytester.runpytest(), 1)
     assert not (pytester.path / ".tunebench").exists()
 
 
@@ -151,7 +151,7 @@ def test_results_appear_as_junit_properties_and_in_the_github_step_summary(pytes
     write_answers(pytester, {"tiny": {"q000": "A", "q001": "B", "q002": "A"}})
     summary = pytester.path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    pytester.runpytest("--junitxml=out.xml").assert_outcomes(passed=3)
+    assert_answered(pytester.runpytest("--junitxml=out.xml"), 3)
     tree = ET.parse(pytester.path / "out.xml")
     suite_props = {
         p.get("name"): p.get("value") for p in tree.getroot().iter("testsuite").__next__().find("properties")
@@ -178,7 +178,7 @@ sys.exit(pytest.main(sys.argv[1:]))
 def test_full_disk_when_writing_the_record_exits_nonzero_and_leaves_history_unchanged(pytester):
     write_project(pytester, n=40)
     write_answers(pytester, {"tiny": {f"q{i:03d}": "B" for i in range(40)}})
-    pytester.runpytest().assert_outcomes(passed=40)
+    assert_answered(pytester.runpytest(), 40)
     history = pytester.path / "hist"
     before = {p: p.read_bytes() for p in history.rglob("*") if p.is_file()}
     pytester.makepyfile(capped=CAPPED_PYTEST)

@@ -1,6 +1,7 @@
 """The plugin loads once: from the entry point when installed, the root conftest finds it registered."""
 
 import pytest
+from plugin_support import assert_answered
 
 pytest_plugins = ["pytester"]
 
@@ -21,7 +22,7 @@ def test_plugin_is_registered_once_with_the_in_repo_conftest(pytester):
     pytester.makeconftest('pytest_plugins = ["tunebench_pytest.plugin"]')
     pytester.makepyfile(SUITE)
     result = pytester.runpytest_subprocess("--trace-config")
-    result.assert_outcomes(passed=1)
+    assert_answered(result, 1)
     assert len(_registrations(result)) == 1
 
 
@@ -30,7 +31,7 @@ def test_conftest_registers_the_plugin_when_entry_points_are_off(pytester, monke
     pytester.makeconftest('pytest_plugins = ["tunebench_pytest.plugin"]')
     pytester.makepyfile(SUITE)
     result = pytester.runpytest_subprocess("--trace-config", "-p", "pytester")
-    result.assert_outcomes(passed=1)
+    assert_answered(result, 1)
     assert len(_registrations(result)) == 1
 
 

@@ -1,7 +1,7 @@
 """Under pytest-xdist the controller alone records: same record as serial, crashed workers make it incomplete."""
 
 import pytest
-from plugin_support import SCRIPTED_SUITE, records, write_answers, write_project
+from plugin_support import SCRIPTED_SUITE, assert_answered, records, write_answers, write_project
 
 from tunebench.history.eval_record import comparable
 
@@ -12,9 +12,9 @@ def test_two_workers_give_the_same_record_as_a_serial_run(pytester):
     # Scripted outcomes keep worker start-up cheap (no torch); the record is built the same way either way.
     write_project(pytester, n=20)
     write_answers(pytester, {"tiny": {f"q{i:03d}": "ABCD"[i * 7 % 4] for i in range(20)}})
-    pytester.runpytest().assert_outcomes(passed=20)
+    assert_answered(pytester.runpytest(), 20)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=20)
+    assert_answered(result, 20)
     serial, parallel = records(pytester)
     assert serial["run_id"] != parallel["run_id"]
     assert comparable(parallel) == comparable(serial)
@@ -59,6 +59,6 @@ def test_the_plugin_loads_and_records_without_xdist(pytester):
     write_project(pytester, n=3)
     write_answers(pytester, {"tiny": {"q000": "A", "q001": "B", "q002": "D"}})
     result = pytester.runpytest("-p", "no:xdist")
-    result.assert_outcomes(passed=3)
+    assert_answered(result, 3)
     [record] = records(pytester)
     assert record["status"] == "complete" and record["aggregates"]["accuracy"]["k"] == 2

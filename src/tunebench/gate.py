@@ -246,6 +246,12 @@ def _without_baseline(verdict: Verdict, rules: GateRules, how: str) -> None:
 
 def _incomplete_detail(record: dict[str, Any]) -> str:
     items = record["items"]
+    selection = record.get("selection") or {}
+    if record["status"] == "subset" and selection:
+        return (
+            f"{selection['selected']} of {selection['total']} selected (-k or node ids); a subset is never a "
+            "full result or a baseline: run every item, or pass --no-gate"
+        )
     parts = [f"{len(items[key])} {key}" for key in ("crashed", "failed", "missing") if items.get(key)]
     return ", ".join(parts) + " item(s); an incomplete run is never a baseline" if parts else ""
 

@@ -115,7 +115,10 @@ def build_eval_record(
     _add_unreported(items, questions, probes, suites, notes)
     broken = [i.nodeid for i in items if i.status in ("crashed", "missing")]
     failed = [i.nodeid for i in items if i.status == "failed"]
+    selection = _selection(questions, probes, suites)
     status = "crashed" if interrupted else "incomplete" if broken or failed else "complete"
+    if status == "complete" and selection["selected"] < selection["total"]:
+        status = "subset"  # -k, a node id: part of the suites, never a full benchmark result
     record = {
         "kind": "eval",
         "schema_version": SCHEMA_VERSION,
@@ -135,6 +138,7 @@ def build_eval_record(
             "failed": sorted(failed),
             "missing": sorted(i.nodeid for i in items if i.status == "missing"),
         },
+        "selection": selection,
         "aggregates": aggregate(questions, probes),
         "baseline": None,
         "gate": None,
@@ -145,6 +149,18 @@ def build_eval_record(
     if load:  # the load phase (--concurrency N > 1): its serving figures
         record["load"] = {k: v for k, v in load[0].items() if k != "kind"}
     return record
+
+
+def _selection(questions: list, probes: list, suites: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Return {selected, total}: the questions and probes the run has entries for, of all its suite files hold.
+
+    A run selected by `-k` or node ids covers fewer than its files hold: a subset. A file that cannot be
+    read counts what the run saw of it.
+    """
+    lookups: dict[str, dict[str, dict[str, Any]]] = {}
+    selected = len(questions) + len(probes)
+    total = sum(len(_suite_items(suites, file, lookups)) for file in suites)
+    return {"selected": selected, "total": max(total, selected)}
 
 
 def _collect(items: Sequence[ItemResult], notes: list[str], root: Path | None):

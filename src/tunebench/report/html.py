@@ -136,6 +136,7 @@ class ReportPage:
     comparison: Comparison | None = None
     notices: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    selection: str = ""
 
     @property
     def flipped_ids(self) -> list[str]:
@@ -424,6 +425,7 @@ def build_page(record: dict[str, Any], baseline: dict[str, Any] | None = None, r
         comparison=comparison,
         notices=notices,
         notes=[str(n) for n in record.get("notes") or []],
+        selection=view.selection,
     )
 
 

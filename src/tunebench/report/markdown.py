@@ -364,8 +364,20 @@ def _benchmark(history: History, reports: Mapping[str, str]) -> str:
     rows = measured + _imported_table(imported, columns)
     lines = ["## Benchmark Evaluation Results", "", f"### {subtitle}", ""]
     lines += _table(columns, rows) if rows else ["_No evaluation runs recorded._"]
+    lines += _subset_runs(history, reports)
     lines += _domain_accuracy(history) + _gate_details(history)
     return "\n".join(lines)
+
+
+def _subset_runs(history: History, reports: Mapping[str, str]) -> list[str]:
+    """One line per run over part of its suites (pytest -k, node ids): listed, never as a benchmark result."""
+    if not history.subsets:
+        return []
+    lines = ["", "Subset runs (part of the suites selected; not benchmark results):", ""]
+    for run in reversed(history.subsets):
+        name = f"[`{run.run_id}`]({reports[run.run_id]})" if run.run_id in reports else f"`{run.run_id}`"
+        lines.append(f"- {name} {escape_cell(run.model)}, {run.date}: {run.selection or 'subset'}")
+    return lines
 
 
 def _peak_memory(resources: dict[str, Any] | None) -> str:
@@ -407,7 +419,7 @@ def _eval_notes(run: EvalView, history: History) -> str:
 def _run_notes(history: History) -> str:
     """Notes on runs that have no session of their own (eval runs, imported rows, unknown ids), by run."""
     sessions = {s["run_id"] for s in history.sessions} | {t.run_id for t in history.trainings}
-    described = {e.run_id: f"eval run of {e.model} ({e.date})" for e in history.evals}
+    described = {e.run_id: f"eval run of {e.model} ({e.date})" for e in (*history.evals, *history.subsets)}
     described.update({r["run_id"]: f"imported {r['section']} row {r['label']!r}" for r in history.rows})
     lines = []
     for target in sorted(t for t in history.notes if t not in sessions):

@@ -102,6 +102,12 @@ class EvalView(_RecordView):
         return (self.record.get("model") or {}).get("training_data")
 
     @property
+    def selection(self) -> str:
+        """ "22 of 110 selected" for a run that records its selection, else ""."""
+        selection = self.record.get("selection") or {}
+        return f"{selection['selected']} of {selection['total']} selected" if selection.get("total") else ""
+
+    @property
     def accuracy(self) -> Proportion | None:
         stored = Proportion.of(self.aggregates.get("accuracy"))
         if stored is not None or not self.questions:
@@ -316,6 +322,7 @@ class History:
     rows: list[dict[str, Any]] = field(default_factory=list)
     trainings: list[TrainingView] = field(default_factory=list)
     evals: list[EvalView] = field(default_factory=list)
+    subsets: list[EvalView] = field(default_factory=list)  # runs over part of their suites: no full results
     notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     latest_evals: dict[str, EvalView] = field(default_factory=dict)
 
@@ -333,7 +340,8 @@ class History:
             elif kind == "training":
                 history.trainings.append(TrainingView(record))
             elif kind == "eval":
-                history.evals.append(EvalView(record))
+                view = EvalView(record)
+                (history.subsets if view.status == "subset" else history.evals).append(view)
             elif kind == "note":
                 notes[record["target_run_id"]].append(record)
         history.notes = dict(notes)
