@@ -1,4 +1,17 @@
-"""Compare two eval runs question by question: accuracy with intervals, McNemar p, flips, per-domain deltas."""
+"""Compare two eval runs question by question: accuracy with intervals, McNemar p, flips, per-domain deltas.
+
+Latency is compared probe by probe (the probes both runs answered) and split so that a shorter answer is
+not read as a faster model. A probe's median total latency is exactly L = TTFT + (N - 1) x TPOT (N output
+tokens, TPOT the time per token after the first, as `scoring.generation` defines them), so B - A splits
+exactly (midpoint rule, no residual) into
+
+    TTFT:              TTFT_B - TTFT_A
+    answer length:     (N_B - N_A) x mean(TPOT_A, TPOT_B)
+    per-token speed:   mean(N_A - 1, N_B - 1) x (TPOT_B - TPOT_A)
+
+summed over the paired probes and shown as a mean per probe. Probes with a one-token answer (no TPOT)
+are left out of the split and counted.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +28,16 @@ from tunebench.report.views import EvalView, Proportion
 from tunebench.stats import PairedDrop, mcnemar_exact, paired_t_drop
 from tunebench.table import format_table
 
-__all__ = ["Flip", "Delta", "Comparison", "compare_runs", "resolve_run", "format_comparison"]
+__all__ = [
+    "Flip",
+    "Delta",
+    "LatencySplit",
+    "Comparison",
+    "compare_runs",
+    "latency_split",
+    "resolve_run",
+    "format_comparison",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,30 @@ class Delta:
         return None if self.a is None or self.b is None else self.b - self.a
 
 
+@dataclass(frozen=True)
+class LatencySplit:
+    """Mean per paired probe of A's and B's timings, and B - A of total latency split into its three parts."""
+
+    probes: int
+    unsplit: int  # paired probes left out (a one-token answer has no time per token)
+    ttft_a: float
+    ttft_b: float
+    tokens_a: float
+    tokens_b: float
+    tpot_a: float
+    tpot_b: float
+    total_a: float
+    total_b: float
+    ttft_effect: float
+    length_effect: float
+    speed_effect: float
+
+    @property
+    def delta(self) -> float:
+        """B - A of the mean total latency (equals the three effects' sum)."""
+        return self.total_b - self.total_a
+
+
 @dataclass
 class Comparison:
     """Run A against run B: B minus A everywhere, flips counted on the questions both answered."""
@@ -61,6 +107,7 @@ class Comparison:
     domains: list[Delta] = field(default_factory=list)
     latency_s: list[Delta] = field(default_factory=list)
     quality: list[Delta] = field(default_factory=list)
+    latency: LatencySplit | None = None  # total latency's change split: length, per-token speed, TTFT
     probability: PairedDrop | None = None  # paired t test of A's minus B's probability of the right answer
 
     @property
@@ -96,6 +143,8 @@ class Comparison:
         data["detectable_drop"] = self.detectable_drop
         for key in ("domains", "latency_s", "quality"):
             data[key] = [{**asdict(d), "delta": d.delta} for d in getattr(self, key)]
+        if self.latency is not None:
+            data["latency"] = {**asdict(self.latency), "delta": self.latency.delta}
         return data
 
 
@@ -135,7 +184,48 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     before, after = paired_probabilities(b, a)
     if len(before) >= 2:
         comparison.probability = paired_t_drop(before, after)
+    comparison.latency = latency_split(a, b)
     return comparison
+
+
+def _timings(probe: dict[str, Any]) -> tuple[float, float, int] | None:
+    """(TTFT, total, output tokens) of an answered probe with more than one token, else None."""
+    ttft, total, tokens = probe.get("ttft_s"), probe.get("latency_median_s"), probe.get("new_tokens")
+    if probe.get("status", "answered") != "answered" or None in (ttft, total, tokens) or tokens < 2:
+        return None
+    return float(ttft), float(total), int(tokens)
+
+
+def latency_split(a: dict[str, Any], b: dict[str, Any]) -> LatencySplit | None:
+    """Split B - A of total latency over the probes both runs answered (see the module docstring)."""
+    probes_a = {(p.get("suite", ""), p["id"]): p for p in a.get("probes", [])}
+    probes_b = {(p.get("suite", ""), p["id"]): p for p in b.get("probes", [])}
+    paired = [key for key in sorted(probes_a) if key in probes_b]
+    rows, unsplit = [], 0
+    for key in paired:
+        ta, tb = _timings(probes_a[key]), _timings(probes_b[key])
+        if ta is None or tb is None:
+            unsplit += 1
+            continue
+        rows.append((ta, tb))
+    if not rows:
+        return None
+    sums = dict.fromkeys(
+        ("ttft_a", "ttft_b", "tok_a", "tok_b", "tpot_a", "tpot_b", "tot_a", "tot_b", "f", "n", "s"), 0.0
+    )
+    for (ttft_a, total_a, n_a), (ttft_b, total_b, n_b) in rows:
+        tpot_a, tpot_b = (total_a - ttft_a) / (n_a - 1), (total_b - ttft_b) / (n_b - 1)
+        for name, value in (
+            ("ttft_a", ttft_a), ("ttft_b", ttft_b), ("tok_a", n_a), ("tok_b", n_b), ("tpot_a", tpot_a),
+            ("tpot_b", tpot_b), ("tot_a", total_a), ("tot_b", total_b), ("f", ttft_b - ttft_a),
+            ("n", (n_b - n_a) * (tpot_a + tpot_b) / 2), ("s", (n_a + n_b - 2) / 2 * (tpot_b - tpot_a)),
+        ):  # fmt: skip
+            sums[name] += value
+    m = {k: v / len(rows) for k, v in sums.items()}
+    return LatencySplit(
+        len(rows), unsplit, m["ttft_a"], m["ttft_b"], m["tok_a"], m["tok_b"], m["tpot_a"], m["tpot_b"],
+        m["tot_a"], m["tot_b"], m["f"], m["n"], m["s"],
+    )  # fmt: skip
 
 
 def _eval_view(record: dict[str, Any]) -> EvalView:
@@ -234,6 +324,8 @@ def format_comparison(comparison: Comparison) -> str:
                     [(f.id, f.domain, f.difficulty, f.answer, f.chosen_a, f.chosen_b) for f in flips],
                 )
             )
+    if c.latency is not None:
+        lines += ["", *_latency_lines(c.latency)]
     for title, deltas, show, signed in (
         ("per-domain accuracy", c.domains, _percent_or_dash, _points),
         ("median latency per domain (s)", c.latency_s, _seconds_or_dash, lambda v: _signed(v, _seconds_or_dash)),
@@ -276,3 +368,29 @@ def _signed(value: float | None, show) -> str:
         return DASH
     text = show(abs(value))
     return ("+" if value >= 0 else "-") + text
+
+
+def _latency_lines(split: LatencySplit) -> list[str]:
+    """TTFT, time per token, tokens and total side by side, then total's change split into its parts."""
+    ms = 1000
+
+    def row(name: str, a: float, b: float, show) -> tuple[str, str, str, str]:
+        return name, show(a), show(b), ("+" if b >= a else "-") + show(abs(b - a))
+
+    table = format_table(
+        ["per probe (mean)", "A", "B", "B - A"],
+        [
+            row("TTFT (s)", split.ttft_a, split.ttft_b, lambda v: f"{v:.3f}"),
+            row("time per output token (ms)", split.tpot_a * ms, split.tpot_b * ms, lambda v: f"{v:.1f}"),
+            row("output tokens", split.tokens_a, split.tokens_b, lambda v: f"{v:.1f}"),
+            row("total latency (s)", split.total_a, split.total_b, lambda v: f"{v:.3f}"),
+        ],
+    )
+    left_out = f"; {split.unsplit} one-token answer(s) left out" if split.unsplit else ""
+    return [
+        f"latency over the {split.probes} probe(s) both runs answered{left_out}",
+        table,
+        f"total latency B - A: {split.delta:+.3f} s = answer length {split.length_effect:+.3f} s "
+        f"({split.tokens_a:.1f} -> {split.tokens_b:.1f} tokens) + per-token speed {split.speed_effect:+.3f} s "
+        f"({split.tpot_a * ms:.1f} -> {split.tpot_b * ms:.1f} ms/token) + TTFT {split.ttft_effect:+.3f} s",
+    ]
