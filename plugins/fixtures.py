@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -83,8 +84,11 @@ def tb_model(tb_model_name: str, tb_settings, tb_config: Config, pytestconfig: p
             "in-process (tb_model): use tb_engine",
             pytrace=False,
         )
+    # A gs:// pull shows its progress (bytes, rate, ETA) on the terminal, past pytest's output capture.
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     try:
-        loaded = load_model(tb_settings.entry or tb_model_name, tb_config, with_hashes=True)
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            loaded = load_model(tb_settings.entry or tb_model_name, tb_config, with_hashes=True)
     except TunebenchError as exc:
         pytest.fail(f"tunebench: cannot load model {tb_model_name!r}: {exc}", pytrace=False)
     pytestconfig.stash[MODEL_INFO] = model_info(loaded)

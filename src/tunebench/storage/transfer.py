@@ -88,12 +88,13 @@ class Progress:
                 print(self.line(), file=sys.stderr, flush=True)
 
     def line(self) -> str:
-        """Return `description: done / total (percent), rate`."""
+        """Return `description: done / total (percent), rate, ETA`."""
         rate = self.done / self.seconds if self.seconds > 0 else 0.0
         percent = 100 * self.done / self.total if self.total else 100.0
+        eta = f", ETA {(self.total - self.done) / rate:.0f} s" if rate > 0 and self.done < self.total else ""
         return (
             f"{self.description}: {format_bytes(self.done)} / {format_bytes(self.total)} ({percent:.0f}%), "
-            f"{format_bytes(rate)}/s"
+            f"{format_bytes(rate)}/s{eta}"
         )
 
     @property
