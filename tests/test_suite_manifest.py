@@ -120,3 +120,26 @@ def test_a_run_records_its_suites_declared_domains_and_the_log_lists_them_in_tha
     validate(record, where="test record")
     log = render_log([record])
     assert "| Model | Run | zeta | alpha |" in log
+
+
+@pytest.mark.slow  # two pytest subprocesses (~15 s)
+def test_pytest_runs_collect_a_declared_crypto_suite_and_k_selects_by_its_domains(pytester):
+    import shutil
+
+    shutil.copytree(ROOT / "eval_suites", pytester.path / "eval_suites", ignore=shutil.ignore_patterns("__pycache__"))
+    pytester.makefile(".toml", pyproject='[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n')
+    folder = pytester.path / "crypto"
+    folder.mkdir()
+    _declare(folder, "crypto", "defi")
+    rows = [dict(r, domain=d, id=f"{d}-{i}") for i, r in enumerate(_rows()[:4]) for d in ("crypto", "defi")]
+    _write(folder, rows)
+    result = pytester.runpytest_subprocess(
+        "eval_suites/benchmark_100", "--suite", "crypto/questions.jsonl", "--collect-only", "-q", "-k", "defi"
+    )
+    collected = [line.split("[")[1].rstrip("]") for line in result.outlines if "::test_question[" in line]
+    assert collected == [f"defi-{i}" for i in range(4)]
+    rows[2]["domain"] = "nft"
+    _write(folder, rows)
+    result = pytester.runpytest_subprocess("eval_suites/benchmark_100", "--suite", "crypto/questions.jsonl")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(['*crypto/questions.jsonl:3: field domain: expected one of crypto, defi*found "nft"*'])
