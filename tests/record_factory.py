@@ -6,9 +6,9 @@ import random
 from typing import Any
 
 from tunebench.history.eval_record import ItemResult, build_eval_record
+from tunebench.vocabulary import DIFFICULTIES
+from tunebench.vocabulary import SEED_DOMAINS as DOMAINS
 
-DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
-DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 PROVENANCE = {
     "tunebench_version": "0.1.0",
     "packages": {},
