@@ -43,9 +43,14 @@ def eval(session: nox.Session) -> None:
 
 @nox.session
 def train(session: nox.Session) -> None:
-    """Train a recipe: `nox -s train -- recipes/tiny-dora-curriculum.toml [--resume]` (that recipe by default)."""
+    """Train a recipe: `nox -s train -- RECIPE [--set KEY=VALUE] [--resume | --new-version | --overwrite]`.
+
+    Without arguments it trains recipes/tiny-dora-curriculum.toml with --new-version, so it works again and
+    again: the first run registers `tiny-dora-curriculum`, the next ones `tiny-dora-curriculum-v2`, `-v3`, ...
+    """
     _install(session)
-    session.run("tunebench", "train", *(session.posargs or ["recipes/tiny-dora-curriculum.toml"]), env=OFFLINE)
+    default = ["recipes/tiny-dora-curriculum.toml", "--new-version"]
+    session.run("tunebench", "train", *(session.posargs or default), env=OFFLINE)
 
 
 @nox.session

@@ -101,8 +101,9 @@ def test_a_bad_override_is_refused_like_the_same_key_in_the_file(tmp_path, overr
     recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 2), phase("B", "stress", 2)])
     with pytest.raises(RecipeError, match=message):
         load_recipe(recipe, [override])
-    overridden = load_recipe(recipe, ["phases.B.size=3", "rank=8", "model=tiny"])
+    overridden = load_recipe(recipe, ["phases.B.size=3", "rank=8", "model=tiny", "report_to=[tensorboard,mlflow]"])
     assert [p.size for p in overridden.phases] == [2, 3] and overridden.rank == 8
+    assert overridden.report_to == ("tensorboard", "mlflow")  # as the shell leaves report_to=["tensorboard",...]
     assert overridden.sha256 != load_recipe(recipe).sha256  # --resume of another override set is refused
 
 

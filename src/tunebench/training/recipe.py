@@ -234,7 +234,7 @@ def _apply_override(table: dict, override: str, where: _Where) -> None:
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
-        value = text.strip()  # a bare word is a string: --set model=tiny
+        value = _bare_value(text.strip())
     parts = key.split(".")
     if parts[0] != "phases":
         if len(parts) > 1:
@@ -254,6 +254,14 @@ def _apply_override(table: dict, override: str, where: _Where) -> None:
         )
     phases[index][parts[2]] = value
     where.set_by[(_phase_line(where, index), parts[2])] = override
+
+
+def _bare_value(text: str) -> Any:
+    """A value the shell stripped of its quotes: a bare word is a string (`--set model=tiny`), and `[a,b]` a
+    list of strings (`--set report_to=["tensorboard","mlflow"]` typed without single quotes around it)."""
+    if text.startswith("[") and text.endswith("]"):
+        return [word.strip() for word in text[1:-1].split(",") if word.strip()]
+    return text
 
 
 def _path_and(path: Path, override: str) -> str:
