@@ -13,17 +13,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 # Package name -> its folder: the library, and the pytest plugin (installed as tunebench_pytest).
 PACKAGES = {"tunebench": ROOT / "src" / "tunebench", "tunebench_pytest": ROOT / "plugins"}
-
-# Cycles still in the tree, each with who fixes it: a cycle whose modules include (or sit inside) all the
-# listed ones. A listed cycle keeps `test_known_cycles_are_gone` failing as expected (a strict xfail, named
-# with its reason in every run's summary); once it is fixed that test passes, which strict xfail reports
-# as a failure, so the entry must then be removed here. Never add a cycle here to make the suite pass.
-KNOWN_CYCLES: dict[tuple[str, ...], str] = {}  # memory <-> training.preflight: fixed in 4b84c0d
 
 
 def _modules() -> dict[str, Path]:
@@ -156,28 +148,9 @@ def _cycle_in(group: set[str], graph: dict[str, set[str]]) -> list[str]:
     raise AssertionError(f"no cycle in strongly connected group {sorted(group)}")
 
 
-def _known(cycle: list[str]) -> str | None:
-    """Return the reason a cycle is listed in KNOWN_CYCLES, or None."""
-
-    def inside(name: str) -> bool:
-        return any(module == name or module.startswith(name + ".") for module in cycle)
-
-    return next((why for names, why in KNOWN_CYCLES.items() if all(inside(n) for n in names)), None)
-
-
-def _unexpected(found: list[list[str]]) -> list[list[str]]:
-    return [cycle for cycle in found if _known(cycle) is None]
-
-
 def test_no_import_cycles_among_tunebench_modules():
-    found = _unexpected(cycles(import_graph()))
+    found = cycles(import_graph())
     assert not found, "import cycles (function-level imports count):\n" + "\n".join(" -> ".join(c) for c in found)
-
-
-@pytest.mark.xfail(bool(KNOWN_CYCLES), strict=True, reason="known import cycles: " + "; ".join(KNOWN_CYCLES.values()))
-def test_known_cycles_are_gone():
-    still = [" -> ".join(c) for c in cycles(import_graph()) if _known(c)]
-    assert not still, "known import cycles still present:\n" + "\n".join(still)
 
 
 def test_graph_sees_function_level_and_relative_imports(tmp_path):
