@@ -55,6 +55,8 @@ def finish_run(
         provenance=_provenance(session.config),
         expected=len(collector.expected),
         interrupted=interrupted,
+        # Processes that ran items at once: probe latency under `-n 2` is another measurement than serial.
+        workers=max(1, len(collector.resources)) if session.config.pluginmanager.hasplugin("dsession") else 1,
         notes=collector.notes,
         root=session.config.rootpath,
     )

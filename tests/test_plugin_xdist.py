@@ -62,3 +62,17 @@ def test_the_plugin_loads_and_records_without_xdist(pytester):
     assert_answered(result, 3)
     [record] = records(pytester)
     assert record["status"] == "complete" and record["aggregates"]["accuracy"]["k"] == 2
+
+
+@pytest.mark.slow
+def test_latency_under_xdist_is_recorded_with_its_workers_and_never_gated_against_a_serial_run(pytester):
+    write_project(pytester, n=6, extra='[tool.tunebench.models.tiny]\nbase = "builtin:tiny"\nstatus = "production"')
+    write_answers(pytester, {"tiny": {f"q{i:03d}": "ABCD"[i % 4] for i in range(6)}})
+    assert_answered(pytester.runpytest(), 6)
+    parallel = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    parallel.stdout.fnmatch_lines(["gate (baseline: none found*"])  # the serial run measured another way
+    serial_run, parallel_run = records(pytester)
+    assert (serial_run["workers"], parallel_run["workers"]) == (1, 2)
+    again = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    assert again.ret == pytest.ExitCode.OK
+    assert records(pytester)[-1]["baseline"]["run_id"] == parallel_run["run_id"]  # measured the same way

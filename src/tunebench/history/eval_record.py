@@ -40,7 +40,18 @@ QUESTION_FIELDS = ("id", "domain", "difficulty", "correct")
 PROBE_FIELDS = ("id", "domain")
 _LETTERS = ("A", "B", "C", "D")
 # Fields that change between two runs of the same model on the same suites (see `comparable`).
-VOLATILE_KEYS = ("run_id", "started_at", "finished_at", "provenance", "gate", "baseline", "notes", "resources", "load")
+VOLATILE_KEYS = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "provenance",
+    "gate",
+    "baseline",
+    "notes",
+    "resources",
+    "load",
+    "workers",
+)
 VOLATILE_PROBE_KEYS = (
     "load_s",
     "ttft_s",
@@ -108,8 +119,12 @@ def build_eval_record(
     run_id: str | None = None,
     notes: Iterable[str] = (),
     root: Path | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Return a schema-valid EvalRecord (without gate and baseline: the gate fills them)."""
+    """Return a schema-valid EvalRecord (without gate and baseline: the gate fills them).
+
+    `workers`: pytest processes that ran items at once (pytest-xdist `-n`); 1 is serial.
+    """
     notes = list(notes)
     questions, probes, suites = _collect(items, notes, root)
     _add_unreported(items, questions, probes, suites, notes)
@@ -139,6 +154,7 @@ def build_eval_record(
             "missing": sorted(i.nodeid for i in items if i.status == "missing"),
         },
         "selection": selection,
+        "workers": workers,
         "aggregates": aggregate(questions, probes),
         "baseline": None,
         "gate": None,
@@ -328,13 +344,15 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def serving(record: dict[str, Any]) -> tuple[str, int]:
-    """Return (engine, concurrency) a run was measured on; records from before engines existed are (hf, 1).
+def serving(record: dict[str, Any]) -> tuple[str, int, int]:
+    """Return (engine, concurrency, workers) a run was measured on; older records are (hf, 1, 1).
 
-    Runs on different engines or at different concurrency are never compared as if alike (gate baselines).
+    Runs on different engines, at different concurrency or with another number of pytest-xdist workers
+    sharing the machine (probe latency under `-n 2` is about 3x serial) are never compared as if alike
+    (gate baselines).
     """
     engine = (record.get("model") or {}).get("engine") or {}
-    return str(engine.get("engine") or "hf"), int(engine.get("concurrency") or 1)
+    return str(engine.get("engine") or "hf"), int(engine.get("concurrency") or 1), int(record.get("workers") or 1)
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:

@@ -352,6 +352,7 @@ def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tup
         ("finished", record.get("finished_at", "—")),
         ("status", _status_text(record)),
         ("items", f"{items.get('reported', '?')} reported of {items.get('expected', '?')} expected"),
+        ("pytest workers", _workers_text(record.get("workers") or 1)),
     ]
     for suite in record.get("suites") or []:
         rows.append((f"data {suite['name']}", f"{suite['file']} sha256 {suite.get('sha256') or '—'}"))
@@ -362,6 +363,12 @@ def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tup
     if baseline is not None:
         rows.append(("compared with", f"{baseline['run_id']} ({(baseline.get('model') or {}).get('name', '?')})"))
     return rows
+
+
+def _workers_text(workers: int) -> str:
+    if workers == 1:
+        return "1 (serial: latency measured alone)"
+    return f"{workers} (pytest-xdist: latency measured with {workers} processes sharing the machine)"
 
 
 def _status_text(record: dict[str, Any]) -> str:
