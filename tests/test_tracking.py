@@ -287,3 +287,20 @@ def test_the_summary_line_marks_a_model_trained_on_overlapping_or_unchecked_data
     assert "WARNING trained on data overlapping benchmark_100" in one_line(RunOutcome(record))
     record["model"]["training_data"] = {"status": "clean"}
     assert "WARNING" not in one_line(RunOutcome(record))
+
+
+def test_the_price_is_a_recipe_key_and_defaults_to_the_spot_price_the_table_lists(tmp_path):
+    from tunebench.training.cost import hardware_key
+
+    prices = {"h100": 9.80, "h100-spot": 2.50, "l4": 0.71, "cpu": 0.10}
+    h100 = {"gpu_name": "NVIDIA H100 80GB HBM3"}
+    assert hardware_key(h100, prices) == "h100-spot"  # preemptible training pays the spot price when listed
+    assert hardware_key({"gpu_name": "NVIDIA L4"}, prices) == "l4"  # no spot entry: on-demand
+    assert hardware_key(h100, prices, "h100") == "h100"  # the recipe's `price` wins
+    assert hardware_key({"gpu_name": None}, prices) == "cpu"
+
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 2)], output="tiny-priced", price="cpu")
+    cost = train(recipe, config=config).data["cost"]
+    assert cost["hardware"] == "cpu" and cost["price_from"] == "recipe" and cost["usd_per_hour"] == 0.10
+    assert load_recipe(recipe, ["price=h100-spot"]).price == "h100-spot"
