@@ -106,10 +106,12 @@ def write_github_summary(outcome: RunOutcome) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
-    lines = ["## tunebench", "", f"`{one_line(outcome)}`", ""]
+    from tunebench.report.formatting import markdown_code, markdown_text
+
+    lines = ["## tunebench", "", markdown_code(one_line(outcome)), ""]
     if outcome.verdict is not None:
         lines += [outcome.verdict.markdown(), ""]
-    lines += [f"- error: {error}" for error in outcome.errors]
+    lines += [f"- error: {markdown_text(error)}" for error in outcome.errors]
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
 

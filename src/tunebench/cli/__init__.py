@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from tunebench import __version__
 from tunebench.cli import doctor, gate, grade, history, log, models, plan, report, train
-from tunebench.errors import TunebenchError
+from tunebench.errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, TunebenchError
 
 __all__ = ["main", "build_parser"]
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2 for bad input, as argparse does)."""
+    """Run the command line; return the exit status (the table in `tunebench.errors`: 2 bad input, as argparse)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -40,11 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except TunebenchError as exc:
         print(f"tunebench: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader left (`tunebench history list | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
