@@ -63,3 +63,21 @@ def test_one_token_answers_and_unpaired_probes_are_left_out_and_counted():
     assert (split.probes, split.unsplit) == (1, 1)
     assert "1 one-token answer(s) left out" in format_comparison(compare_runs(a, b))
     assert latency_split(a, eval_record("run-c", "x", [_probe("other", 0.2, 9, 0.1)])) is None
+
+
+def test_records_aggregate_ttft_time_per_token_and_length_side_by_side_and_validate():
+    from tunebench.history.records import validate
+
+    record = eval_record("run-a", "base", [_probe("p1", 0.2, 64, 0.14), _probe("p2", 0.4, 26, 0.10)])
+    validate(record, where="test")
+    aggregates = record["aggregates"]
+    assert aggregates["ttft_s"]["p50"] == pytest.approx(0.3)
+    assert aggregates["time_per_output_token_s"]["mean"] == pytest.approx(0.12)
+    assert (aggregates["new_tokens"]["mean"], aggregates["new_tokens_by_domain"]["investment"]["max"]) == (45, 64)
+
+
+def test_a_record_from_before_time_per_token_derives_it_from_decode_speed():
+    old = _probe("p1", 0.2, 11, 0.05)
+    del old["time_per_output_token_s"]
+    record = eval_record("run-old", "base", [old])
+    assert record["aggregates"]["time_per_output_token_s"]["p50"] == pytest.approx(0.05)

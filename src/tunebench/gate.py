@@ -6,6 +6,11 @@ McNemar test on the paired per-question outcomes gives p < `alpha`. A latency re
 the median of the repeated measurements grew by more than `max_latency_increase` AND the two sets of
 measurements do not overlap (the fastest current one is slower than the slowest baseline one).
 
+Latency is judged as speed, apart from answer length: by default the budgets and the regression check look
+at time to first token (`ttft_budget_s`, each probe's TTFT) and time per output token
+(`time_per_token_budget_s`, each probe's TPOT), so a model that answers in fewer words is not called
+faster. Total latency (`latency_budget_s`, and "total" in `latency_metrics`) is judged only when asked.
+
 The probability rule (`prob_drop`, on unless `prob_drop = false`) compares each paired question's probability
 of the right answer, the softmax over its recorded choice log-likelihoods, with a paired t test; it fails
 when the mean drop is larger than `max_prob_drop` AND the one-sided p < `prob_alpha`. Why a paired t test:
@@ -64,7 +69,10 @@ class GateRules:
     min_accuracy: float | None = None
     min_domain_accuracy: float | dict[str, float] | None = None
     min_quality: float | dict[str, float] | None = None
-    latency_budget_s: float | dict[str, float] | None = None
+    latency_budget_s: float | dict[str, float] | None = None  # total latency: only when set
+    ttft_budget_s: float | dict[str, float] | None = None
+    time_per_token_budget_s: float | dict[str, float] | None = None
+    latency_metrics: tuple[str, ...] = ("ttft", "time_per_token")  # regression vs baseline; add "total" to judge it
     max_drop: float = 0.05
     alpha: float = 0.05
     max_latency_increase: float = 0.25
@@ -79,6 +87,8 @@ class GateRules:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in gate.items() if k in names}
         values.update({k: v for k, v in gate.get("models", {}).get(model or "", {}).items() if k in names})
+        if "latency_metrics" in values:
+            values["latency_metrics"] = tuple(values["latency_metrics"])
         return cls(**values)
 
 
@@ -214,6 +224,7 @@ def evaluate(
                 f"latency[{domain}] median s", value, f"<= {limit}", value is not None and value <= limit, detail=detail
             )
         )
+    verdict.checks.extend(_speed_budgets(record, rules))
     if baseline is not None:
         verdict.checks.append(_accuracy_regression(record, baseline, rules, verdict))
         if rules.prob_drop:
@@ -386,20 +397,64 @@ def _probability_regression(record: dict[str, Any], baseline: dict[str, Any], ru
     return Check(rule, round(test.drop, 6), limit, passed, baseline["run_id"], detail)
 
 
-def _domain_samples(record: dict[str, Any]) -> dict[str, list[float]]:
+# metric -> (rule name, what a probe contributes: its repeated total latencies, its TTFT, its TPOT)
+_LATENCY_METRICS = {
+    "total": ("latency", lambda p: list(p.get("latency_s") or [])),
+    "ttft": ("ttft", lambda p: [p["ttft_s"]] if p.get("ttft_s") is not None else []),
+    "time_per_token": ("time per token", lambda p: [t] if (t := _time_per_token(p)) is not None else []),
+}
+
+
+def _time_per_token(probe: dict[str, Any]) -> float | None:
+    if probe.get("time_per_output_token_s") is not None:
+        return probe["time_per_output_token_s"]
+    rate = probe.get("decode_tokens_per_s")  # records from before time_per_output_token_s
+    return 1 / rate if rate else None
+
+
+def _domain_samples(record: dict[str, Any], metric: str = "total") -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
     for probe in record["probes"]:
-        if probe.get("status") == "answered" and probe.get("latency_s"):
-            samples.setdefault(probe["domain"], []).extend(probe["latency_s"])
+        if probe.get("status") == "answered" and (values := _LATENCY_METRICS[metric][1](probe)):
+            samples.setdefault(probe["domain"], []).extend(values)
     return samples
 
 
-def _latency_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> list[Check]:
+def _speed_budgets(record: dict[str, Any], rules: GateRules) -> list[Check]:
+    """TTFT and time-per-token budgets: the median over each domain's probes."""
     checks = []
-    before, now = _domain_samples(baseline), _domain_samples(record)
+    for metric, budget, unit in (
+        ("ttft", rules.ttft_budget_s, "s"),
+        ("time_per_token", rules.time_per_token_budget_s, "s"),
+    ):
+        samples = _domain_samples(record, metric)
+        for domain, limit in _per_domain(budget, samples):
+            values = samples.get(domain, [])
+            value = median(values) if values else None
+            detail = f"median over {len(values)} probe(s)" if values else f"no {_LATENCY_METRICS[metric][0]} measured"
+            passed = value is not None and value <= limit
+            checks.append(
+                Check(
+                    f"{_LATENCY_METRICS[metric][0]}[{domain}] median {unit}",
+                    value,
+                    f"<= {limit}",
+                    passed,
+                    detail=detail,
+                )
+            )
+    return checks
+
+
+def _latency_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> list[Check]:
+    return [check for metric in rules.latency_metrics for check in _metric_regressions(record, baseline, rules, metric)]
+
+
+def _metric_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, metric: str) -> list[Check]:
+    checks = []
+    before, now = _domain_samples(baseline, metric), _domain_samples(record, metric)
     for domain in sorted(before.keys() & now.keys()):
         old, new = before[domain], now[domain]
-        rule = f"latency[{domain}] increase vs baseline"
+        rule = f"{_LATENCY_METRICS[metric][0]}[{domain}] increase vs baseline"
         limit = f"<= {rules.max_latency_increase:.0%} or overlapping"
         if len(old) < 2 or len(new) < 2:
             checks.append(

@@ -297,6 +297,13 @@ def aggregate(questions: Sequence[dict[str, Any]], probes: Sequence[dict[str, An
         result["latency_s"] = _percentiles(_latencies(answered))
         by_domain = _group(answered, "domain")
         result["latency_by_domain_s"] = {d: _percentiles(_latencies(ps)) for d, ps in by_domain.items()}
+        # Speed apart from length: time to first token and time per output token, with the answers' lengths.
+        for key, value in (("ttft_s", _ttft), ("time_per_output_token_s", _tpot), ("new_tokens", _tokens)):
+            result[key] = _percentiles(_values(answered, value))
+            result[f"{key}_by_domain"] = {d: _percentiles(_values(ps, value)) for d, ps in by_domain.items()}
+        calibration = next((p["grader_calibration"] for p in answered if p.get("grader_calibration")), None)
+        if calibration is not None:  # the graders' agreement with the shipped calibration replies
+            result["grader_calibration"] = calibration
         grades = [p["grade"] for p in answered if p.get("grade") is not None]
         result["quality"] = _round(mean(grades))
         result["quality_by_domain"] = {
@@ -305,6 +312,26 @@ def aggregate(questions: Sequence[dict[str, Any]], probes: Sequence[dict[str, An
             if (g := [p["grade"] for p in ps if p.get("grade") is not None])
         }
     return result
+
+
+def _ttft(probe: dict[str, Any]) -> float | None:
+    return probe.get("ttft_s")
+
+
+def _tpot(probe: dict[str, Any]) -> float | None:
+    """Seconds per output token after the first; derived from decode tokens/s in records from before it."""
+    if probe.get("time_per_output_token_s") is not None:
+        return probe["time_per_output_token_s"]
+    rate = probe.get("decode_tokens_per_s")
+    return 1 / rate if rate else None
+
+
+def _tokens(probe: dict[str, Any]) -> float | None:
+    return probe.get("new_tokens")
+
+
+def _values(probes: Sequence[dict[str, Any]], value: Any) -> list[float]:
+    return [v for p in probes if (v := value(p)) is not None]
 
 
 def _accuracy(questions: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -362,5 +389,6 @@ def comparable(record: dict[str, Any]) -> dict[str, Any]:
     data = {k: v for k, v in record.items() if k not in VOLATILE_KEYS}
     data["model"] = {k: v for k, v in record["model"].items() if k != "load_s"}
     data["probes"] = [{k: v for k, v in p.items() if k not in VOLATILE_PROBE_KEYS} for p in record["probes"]]
-    data["aggregates"] = {k: v for k, v in record["aggregates"].items() if not k.startswith("latency")}
+    timings = ("latency", "ttft_s", "time_per_output_token_s")
+    data["aggregates"] = {k: v for k, v in record["aggregates"].items() if not k.startswith(timings)}
     return data

@@ -190,7 +190,8 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
     evaluation = history.latest_eval_of(run.output_name)
     if evaluation is not None:
         lines += [f"**Inference Test Results** (eval run {markdown_code(evaluation.run_id)}, {evaluation.date}):"]
-        lines += _table(["Domain", "Latency", "Quality (1-5)", "Accuracy"], _inference_rows(evaluation)) + [""]
+        headers = ["Domain", "Latency", "TTFT", "Time/Token", "Quality (1-5)", "Accuracy"]
+        lines += _table(headers, _inference_rows(evaluation)) + [""]
     for section, title in NOTE_TITLES.items():
         notes = history.notes_for(run.run_id, section)
         if section == "difficulties":  # what the run recorded itself, then what people noted
@@ -291,17 +292,70 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
 def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
     latency, quality, accuracy = evaluation.latency_by_domain_s, evaluation.quality_by_domain, evaluation.by_domain
     rows = []
+    speed, probes = _speed_by_domain(evaluation), _group_probes(evaluation)
     for domain in order_domains([*latency, *quality, *accuracy], declared_order([evaluation])):
         share = accuracy.get(domain)
+        ttft, per_token, tokens = speed.get(domain, (None, None, None))
         rows.append(
             (
                 markdown_text(domain),
-                format_seconds(latency.get(domain)),
-                format_number(quality.get(domain), 1),
+                format_seconds(latency.get(domain)) + ("" if tokens is None else f" ({tokens:.0f} tok)"),
+                format_seconds(ttft),
+                DASH if per_token is None else f"{1000 * per_token:.1f} ms",
+                _quality_cell(quality.get(domain), probes.get(domain, [])),
                 DASH if share is None else f"{format_percent(share.value)} ({share.k}/{share.n})",
             )
         )
     return rows
+
+
+def _group_probes(evaluation: EvalView) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for probe in evaluation.probes:
+        if probe.get("status", "answered") == "answered":
+            groups.setdefault(str(probe.get("domain", "unknown")), []).append(probe)
+    return groups
+
+
+def _speed_by_domain(evaluation: EvalView) -> dict[str, tuple[float | None, float | None, float | None]]:
+    """Per domain: median TTFT, median time per output token, mean output tokens (speed apart from length)."""
+    from tunebench.stats import mean, median
+
+    out = {}
+    for domain, probes in _group_probes(evaluation).items():
+        ttft = [p["ttft_s"] for p in probes if p.get("ttft_s") is not None]
+        per_token = [
+            p.get("time_per_output_token_s") or 1 / p["decode_tokens_per_s"]
+            for p in probes
+            if p.get("time_per_output_token_s") or p.get("decode_tokens_per_s")
+        ]
+        tokens = [p["new_tokens"] for p in probes if p.get("new_tokens") is not None]
+        out[domain] = (median(ttft), median(per_token), mean(tokens))
+    return out
+
+
+def _quality_cell(grade: float | None, probes: list[dict[str, Any]]) -> str:
+    """The domain's mean grade, then each probe's grade and reason ("3/4 key points; no forbidden claim")."""
+    reasons = [r for p in probes if (r := _probe_reason(p))]
+    shown = format_number(grade, 1)
+    return shown if not reasons else escape_cell(f"{shown} — " + " · ".join(reasons))
+
+
+def _probe_reason(probe: dict[str, Any]) -> str:
+    from tunebench.scoring.quality import reason
+
+    evidence = probe.get("evidence") or {}
+    if not evidence:
+        return ""
+    rubric = evidence.get("rubric") if isinstance(evidence.get("rubric"), dict) else evidence
+    parts = [rubric.get("reason") or (reason(rubric) if "hit" in rubric else "")]
+    if evidence.get("judge_error"):
+        parts.append("judge error")
+    elif str(evidence.get("grader", "")).startswith("judge:") and evidence.get("reason"):
+        parts.append(str(evidence["reason"]))
+    grade = probe.get("grade")
+    text = "; ".join(p for p in parts if p)
+    return f"{DASH if grade is None else format_number(grade, 0)}: {text}" if text else ""
 
 
 def _imported_table(rows: list[dict[str, Any]], columns: list[str]) -> list[list[str]]:
