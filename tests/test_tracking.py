@@ -304,3 +304,19 @@ def test_the_price_is_a_recipe_key_and_defaults_to_the_spot_price_the_table_list
     cost = train(recipe, config=config).data["cost"]
     assert cost["hardware"] == "cpu" and cost["price_from"] == "recipe" and cost["usd_per_hour"] == 0.10
     assert load_recipe(recipe, ["price=h100-spot"]).price == "h100-spot"
+
+
+def test_the_html_report_of_a_model_trained_on_overlapping_data_says_so_in_its_header():
+    from report_support import shipped_record
+
+    from tunebench.report.html import render_report
+
+    record = shipped_record("r-leaky", model="tiny-leaky")
+    assert "trained on data overlapping" not in render_report(record)
+    record["model"]["training_data"] = {
+        "run_id": "t1",
+        "status": "overlapping",
+        "overlapping_suites": ["benchmark_100"],
+    }
+    html = render_report(record)
+    assert "WARNING" in html and "trained on data overlapping benchmark_100 (training run t1)" in html

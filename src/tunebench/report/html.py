@@ -317,6 +317,8 @@ def _probe_row(probe: dict[str, Any], known: dict[str, Any], baseline_latency: d
 
 
 def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tuple[str, str]]:
+    from tunebench.training.contamination import label
+
     model = record.get("model") or {}
     provenance = record.get("provenance") or {}
     hardware = provenance.get("hardware") or {}
@@ -360,6 +362,9 @@ def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tup
         rows.append((f"hash {name}", digest))
     if record.get("baseline"):
         rows.append(("gate baseline", f"{record['baseline']['run_id']} ({record['baseline']['how']})"))
+    mark = label(model.get("training_data"))
+    if mark:  # the model saw (or may have seen) these questions in training: the result is not a measurement
+        rows.insert(1, ("WARNING", f"{mark} (training run {model['training_data'].get('run_id') or '?'})"))
     if baseline is not None:
         rows.append(("compared with", f"{baseline['run_id']} ({(baseline.get('model') or {}).get('name', '?')})"))
     return rows
