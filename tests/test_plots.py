@@ -62,8 +62,9 @@ def test_tbd_accuracy_is_left_out_and_approximate_values_are_drawn_as_written(se
     figure = plots._accuracy(History.of(seed_records))
     axes = figure.axes[0]
     drawn = [float(y) for line in axes.get_lines() for y in line.get_ydata()]
-    assert drawn == [80.0, 75.0]  # wealth-dora-v3-curriculum is TBD: not drawn, certainly not at 0
-    assert [t.get_text() for t in axes.texts] == ["~80%", "~75%"]
+    # Oldest first (the seed's table lists the newest first); wealth-dora-v3-curriculum is TBD: not drawn, never 0.
+    assert drawn == [75.0, 80.0]
+    assert [t.get_text() for t in axes.texts] == ["~75%", "~80%"]
 
 
 def test_loss_plot_follows_every_step_of_every_phase_in_order():
@@ -113,3 +114,56 @@ def test_model_names_with_mathtext_are_drawn_literally(tmp_path, capsys, name):
     written = plots.render_plots(records, tmp_path)
     assert {"accuracy.png", "domain_accuracy.png", "loss.png"} <= set(written.values())
     assert "not drawn" not in capsys.readouterr().err
+
+
+def _labels(figure) -> list[str]:
+    return [t.get_text() for t in figure.axes[0].get_xticklabels()]
+
+
+def test_accuracy_labels_are_unique_and_subsets_and_incomplete_runs_are_not_drawn():
+    same_day = "2026-02-01T10:00:00Z"
+    records = [random_eval("run-aaaa1111", "tiny", 1, started_at=same_day), random_eval("run-bbbb2222", "tiny", 2)]
+    subset = random_eval("run-subset00", "tiny", 3, started_at="2026-02-03T10:00:00Z")
+    subset["status"], subset["selection"] = "subset", {"selected": 100, "total": 110}
+    crashed = random_eval("run-crash000", "tiny", 4, started_at="2026-02-04T10:00:00Z")
+    crashed["status"] = "crashed"
+    labels = _labels(plots._accuracy(History.of([*records, subset, crashed])))
+    assert labels == ["tiny\n2026-02-01 run-aaaa", "tiny\n2026-02-01 run-bbbb"]
+
+
+def test_imported_rows_sit_at_their_models_session_dates_among_measured_runs(seed_records):
+    from test_importer import _seed_registry
+
+    from tunebench.history.aliases import ModelLinker, link_records
+
+    records = [dict(r) for r in seed_records]
+    link_records(records, ModelLinker(_seed_registry()))
+    measured = random_eval("run-between0", "tiny", 1, started_at="2026-01-16T12:00:00Z")
+    labels = _labels(plots._accuracy(History.of([*records, measured])))
+    # lora-vm1 trained 2026-01-15, dora-v2 2026-01-17: the measured run of 2026-01-16 goes between them.
+    assert labels == [
+        "wealth-lora-vm1\n2026-01-15 (imported)",
+        "tiny\n2026-01-16 run-betw",
+        "wealth-dora-v2\n2026-01-17 (imported)",
+    ]
+
+
+def test_loss_plot_says_newest_n_of_m_when_it_clips():
+    runs = [
+        training_record(f"run-train-{i}", f"tiny-dora-{i}", steps=3, started_at=f"2026-02-0{i + 1}T00:00:00Z")
+        for i in range(6)
+    ]
+    title = plots._loss(History.of(runs)).axes[0].get_title()
+    assert title.endswith("newest 4 of 6")
+    assert "newest" not in plots._loss(History.of(runs[:3])).axes[0].get_title()
+
+
+def test_latency_plot_names_the_hardware_of_each_series(seed_records):
+    run = random_eval("run-latency0", "tiny", 1)
+    run["model"]["device"] = "cpu"
+    run["provenance"] = {**run["provenance"], "hardware": {"cpu_count": 2, "gpus": []}}
+    legend = [t.get_text() for t in plots._latency(History.of([*seed_records, run])).axes[0].get_legend().get_texts()]
+    assert "tiny (2026-02-01, cpu, 2 CPUs)" in legend
+    assert any(text.startswith("Session 5 (imported, H100") for text in legend)
+    ticks = [t.get_text() for t in plots._latency(History.of([*seed_records, run])).axes[0].get_yticklabels()]
+    assert "10" in ticks and not any("$" in tick for tick in ticks)  # log axis: plain numbers, not raw mathtext

@@ -129,45 +129,33 @@ def _short(domain: str) -> str:
 
 # -- accuracy per run ---------------------------------------------------------------------------------------
 def _accuracy(history: History):
-    runs = [r for r in history.evals if r.accuracy is not None and r.accuracy.value is not None]
+    # Complete runs only (History.evals already leaves subsets out): a crashed run's accuracy is no result.
+    runs = [
+        r for r in history.evals if r.status == "complete" and r.accuracy is not None and r.accuracy.value is not None
+    ]
     imported = [
-        (row["label"], cell)
+        (row, cell)
         for row in history.rows_of("benchmark")
         if (cell := _column(row, "Accuracy")) is not None and cell.get("value") is not None
     ]
     if not runs and not imported:
         return None
-    total = len(runs) + len(imported)
-    runs = runs[-_MAX_POINTS:]
-    imported = imported[: _MAX_POINTS - len(runs)]
-    figure, axes = _figure(max(6.0, 1.1 * (len(runs) + len(imported)) + 2), 5.0)
-    models = sorted({r.model for r in runs})
+    # One axis in date order: measured runs by start, imported rows by their model's session date.
+    points = [(run.started_at, 0, run) for run in runs]
+    points += [(_imported_date(row, history), -row["position"], (row, cell)) for row, cell in imported]
+    points.sort(key=lambda point: (point[0][:10], point[1], point[0]))
+    total = len(points)
+    points = points[-_MAX_POINTS:]
+    figure, axes = _figure(max(6.0, 1.1 * len(points) + 2), 5.0)
+    models = sorted({r.model for _, _, r in points if isinstance(r, EvalView)})
     colours = _colours(len(models))
     labels = []
-    for x, run in enumerate(runs):
-        a = run.accuracy
-        colour = colours[models.index(run.model)]
-        axes.errorbar(
-            [x],
-            [100 * a.value],
-            yerr=[[max(0.0, 100 * (a.value - a.low))], [max(0.0, 100 * (a.high - a.value))]],
-            fmt="o",
-            color=colour,
-            capsize=5,
-            markersize=7,
-            label=run.model,
-        )
-        axes.annotate(
-            f"{100 * a.value:.0f}%",
-            (x, 100 * a.value),
-            xytext=(8, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=8,
-        )
-        labels.append(f"{run.model}\n{run.date}")
-    for offset, (label, cell) in enumerate(imported):
-        x = len(runs) + offset
+    for x, (date, _, point) in enumerate(points):
+        if isinstance(point, EvalView):
+            _draw_run(axes, x, point, colours[models.index(point.model)])
+            labels.append(f"{point.model}\n{point.date} {point.run_id[:8]}")  # unique: the run id
+            continue
+        row, cell = point
         axes.plot(
             [x],
             [cell["value"]],
@@ -186,7 +174,7 @@ def _accuracy(history: History):
             fontsize=8,
             color="grey",
         )
-        labels.append(f"{label}\n(imported)")
+        labels.append(f"{row['label']}\n{date[:10]} (imported)")
     axes.set_xticks(range(len(labels)), labels, fontsize=8, rotation=20, ha="right")
     axes.set_xlim(-0.6, len(labels) - 0.4)
     axes.set_ylim(0, 100)
@@ -194,6 +182,30 @@ def _accuracy(history: History):
     axes.set_title(PLOTS["accuracy.png"] + _newest(len(labels), total))
     _legend(axes)
     return figure
+
+
+def _draw_run(axes: Any, x: int, run: EvalView, colour: Any) -> None:
+    a = run.accuracy
+    axes.errorbar(
+        [x],
+        [100 * a.value],
+        yerr=[[max(0.0, 100 * (a.value - a.low))], [max(0.0, 100 * (a.high - a.value))]],
+        fmt="o",
+        color=colour,
+        capsize=5,
+        markersize=7,
+        label=run.model,
+    )
+    axes.annotate(
+        f"{100 * a.value:.0f}%", (x, 100 * a.value), xytext=(8, 0), textcoords="offset points", va="center", fontsize=8
+    )
+
+
+def _imported_date(row: dict[str, Any], history: History) -> str:
+    """The date of the session that trained the row's model (linked at import), else the row's import stamp."""
+    model = row.get("registry_model")
+    dates = [s["date"] for s in history.sessions if model and s.get("registry_model") == model and s.get("date")]
+    return max(dates) if dates else row["started_at"]
 
 
 def _column(row: dict[str, Any], column: str) -> dict[str, Any] | None:
@@ -254,7 +266,7 @@ def _latency(history: History):
         if written:
             series.append(
                 (
-                    f"Session {session['session']} (imported)",
+                    f"Session {session['session']} (imported, {session.get('gpu') or 'hardware not written'})",
                     {d: c["value"] for d, c in written.items()},
                     {d: c["text"] for d, c in written.items()},
                 )
@@ -262,7 +274,8 @@ def _latency(history: History):
     for run in _latest_per_model(history):
         if run.latency_by_domain_s:
             values = run.latency_by_domain_s
-            series.append((f"{run.model} ({run.date})", values, {d: f"{v:.3g}s" for d, v in values.items()}))
+            label = f"{run.model} ({run.date}, {run.hardware})"
+            series.append((label, values, {d: f"{v:.3g}s" for d, v in values.items()}))
     series = series[-_MAX_SERIES:]
     if not series:
         return None
@@ -279,7 +292,11 @@ def _latency(history: History):
     # Imported 14B latencies (~90 s) next to CPU runs (~1 s): a linear axis would hide the small bars.
     wide = bool(heights) and max(heights) / min(heights) > 30
     if wide:
+        from matplotlib.ticker import FuncFormatter
+
         axes.set_yscale("log")
+        # Log ticks are mathtext ("$10^{2}$"), which parse_math=False would print raw: plain numbers instead.
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axes.set_ylabel("median latency per answer (s" + (", log scale)" if wide else ")"))
     axes.set_title(PLOTS["latency.png"])
     axes.margins(y=0.12)
@@ -302,7 +319,8 @@ def _imported_latency(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 # -- loss per step ------------------------------------------------------------------------------------------
 def _loss(history: History):
-    runs = [r for r in history.trainings if any(values for _, values in r.losses())][-4:]
+    drawn = [r for r in history.trainings if any(values for _, values in r.losses())]
+    runs = drawn[-4:]
     if not runs:
         return None
     figure, axes = _figure(9.0, 5.0)
@@ -313,7 +331,7 @@ def _loss(history: History):
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("optimizer step (all phases in order)")
     axes.set_ylabel("training loss")
-    axes.set_title(PLOTS["loss.png"])
+    axes.set_title(PLOTS["loss.png"] + _newest(len(runs), len(drawn)))
     axes.grid(axis="x", alpha=0.2)
     _legend(axes)
     return figure

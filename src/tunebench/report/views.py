@@ -102,6 +102,21 @@ class EvalView(_RecordView):
         return (self.record.get("model") or {}).get("training_data")
 
     @property
+    def hardware(self) -> str:
+        """Where the run measured: "cuda NVIDIA H100 80GB HBM3", "cpu, 2 CPUs", plus "-n 2" under pytest-xdist."""
+        model = self.record.get("model") or {}
+        machine = (self.record.get("provenance") or {}).get("hardware") or {}
+        gpus = machine.get("gpus") or []
+        parts = [model.get("device") or ("cuda" if gpus else "cpu")]
+        if gpus:
+            parts.append(str(gpus[0]) + (f" x{len(gpus)}" if len(gpus) > 1 else ""))
+        elif machine.get("cpu_count"):
+            parts.append(f"{machine['cpu_count']} CPUs")
+        workers = self.record.get("workers") or 1
+        text = " ".join(parts[:1]) + (", " + ", ".join(parts[1:]) if parts[1:] else "")
+        return text + (f", -n {workers}" if workers > 1 else "")
+
+    @property
     def selection(self) -> str:
         """ "22 of 110 selected" for a run that records its selection, else ""."""
         selection = self.record.get("selection") or {}
