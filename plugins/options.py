@@ -243,8 +243,13 @@ def _check_baseline(value: str, settings: Settings, store: HistoryStore | None, 
     if store is None:
         raise pytest.UsageError(f"{name}: {value!r}: expected {allowed}")
     try:
-        known = store.read_all().locations
+        history = store.read_all()
     except TunebenchError as exc:
         raise pytest.UsageError(f"{name}: {value!r}: cannot read the history {settings.history}: {exc}") from None
+    known, rejected = history.locations, history.problem_for(value)
+    if value not in known and rejected is not None:
+        raise pytest.UsageError(
+            f"{name}: {value!r}: the record at {rejected.location} cannot be trusted: {rejected.reason}"
+        )
     if value not in known:
         raise pytest.UsageError(f"{name}: {value!r} is not {allowed} {settings.history}")

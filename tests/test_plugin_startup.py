@@ -1,7 +1,14 @@
 """Session start: a run that cannot succeed (model unreachable, history unwritable) fails once, before any item."""
 
+import json
+from pathlib import Path
+
 import pytest
-from plugin_support import write_project
+from plugin_support import write_answers, write_project
+from record_factory import random_eval
+
+from tunebench.history.records import to_json
+from tunebench.history.store import open_store
 
 pytest_plugins = ["pytester"]
 
@@ -25,3 +32,17 @@ def test_a_registry_model_whose_adapter_folder_is_missing_fails_at_session_start
     result = pytester.runpytest("--model", "gone")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--model: model 'gone': key adapter: no folder *no-such"])
+
+
+def test_a_baseline_whose_record_fails_its_checksum_is_refused_naming_its_file(pytester):
+    write_project(pytester, n=2)
+    write_answers(pytester, {"tiny": {"q000": "A", "q001": "B"}})
+    path = Path(open_store(pytester.path / "hist").write(random_eval("run-base-0001", "prod", 1)))
+    data = json.loads(path.read_bytes())
+    data["notes"] = ["edited by hand"]  # any changed byte: the checksum no longer matches
+    path.write_bytes(to_json(data))
+    result = pytester.runpytest("--baseline", "run-base-0001")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*--baseline: 'run-base-0001': the record at {path} cannot be trusted: record: content checksum mismatch*"]
+    )
