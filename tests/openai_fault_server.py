@@ -25,6 +25,7 @@ class FaultServer:
         self.served = served
         self.mode = mode
         self.delay_s = 5.0
+        self.words = ["Hello", " there", "."]  # the streamed reply, one chunk each
         self.fail_after = 0
         self.posts = 0
         self.requests: list[str] = []
@@ -65,6 +66,8 @@ def _echo(prompt: str) -> dict[str, Any]:
 
 def _handler(state: FaultServer):
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real servers: no connection set-up in the timings
+
         def log_message(self, *args: Any) -> None:  # quiet
             pass
 
@@ -115,19 +118,19 @@ def _handler(state: FaultServer):
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
 
         def _stream_chat(self, body: dict[str, Any]) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
             base = {"id": "s", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
-            words = ["Hello", " there", "."]
+            words = state.words
             events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
             events += [{**base, "choices": [{"index": 0, "delta": {"content": w}}]} for w in words]
             events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             usage = {"prompt_tokens": 7, "completion_tokens": len(words) + 1, "total_tokens": len(words) + 8}
             events.append({**base, "choices": [], "usage": usage})
-            for event in events:
-                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-                self.wfile.flush()
-            self.wfile.write(b"data: [DONE]\n\n")
+            # One body with its length (HTTP/1.1 keep-alive); the client still parses it as a stream of events.
+            data = "".join(f"data: {json.dumps(event)}\n\n" for event in events).encode() + b"data: [DONE]\n\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
     return Handler

@@ -114,6 +114,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--questions", type=Path, default=REPO / "eval_suites" / "benchmark_100" / "questions.jsonl")
     parser.add_argument("--probes", type=Path, default=REPO / "eval_suites" / "domain_probes" / "probes.jsonl")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N questions and probes")
+    parser.add_argument(
+        "--served-vllm",
+        action="store_true",
+        help="also serve the shape with vLLM (dummy weights) and add decode ms/token and TTFT at concurrency "
+        "1/8/32 as a 'Served vLLM' section (needs vllm; see served_vllm.py)",
+    )
     args = parser.parse_args(argv)
     if args.tiny:
         args.new_tokens, args.unmerged_new_tokens, args.dora_rank = 16, 8, 8
@@ -132,8 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     bench = Bench(shape, device, dtype, args)
     results = bench.run()
-    args.output.write_text(render(results), encoding="utf-8")
-    print(render(results))
+    text = render(results)
+    if args.served_vllm:
+        from served_vllm import render_section, served_rows
+
+        from tunebench.suites import load_probes
+
+        prompts = [p.prompt for p in load_probes(args.probes)][: args.limit]
+        text += "\n" + render_section(served_rows(shape, prompts, args.new_tokens, log=bench._log))
+    args.output.write_text(text, encoding="utf-8")
+    print(text)
     print(f"written to {args.output}", file=sys.stderr)
     return 0
 

