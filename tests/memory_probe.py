@@ -4,7 +4,9 @@ Run in a fresh interpreter so the test process's own memory cannot pollute the f
 `tiny` first (library imports, kernels, allocator pools), then measures each workload as the peak RSS
 above the level just before it (`tunebench.memory.PeakMemory`). The parent sets MALLOC_MMAP_THRESHOLD_
 so that freed tensors go back to the OS at once and RSS follows live memory, as CUDA's peak allocated
-does. Prints one JSON line: {"eval_mb": ..., "training_mb": ...}.
+does. Prints one JSON line: {"eval_mb": ..., "training_mb": ...}; with "trl" in the arguments, only
+{"training_trl_mb": ...}: training steps the way TRL's SFTTrainer takes them (its chunked LM head,
+`trl.trainer.utils.add_fused_lm_head` and `model(..., fused_lm_head=True)`).
 """
 
 from __future__ import annotations
@@ -44,9 +46,14 @@ def eval_run(entry: ModelEntry, root: Path, args: dict) -> None:
         )
 
 
-def training_steps(model_dir: Path, args: dict) -> None:
-    """Two AdamW steps of a LoRA/DoRA adapter: the tensors one step of a TRL phase holds."""
+def training_steps(model_dir: Path, args: dict, fused: bool = False) -> None:
+    """Two AdamW steps of a LoRA/DoRA adapter; `fused`: the loss through TRL's chunked LM head, as SFTTrainer does."""
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if fused:
+        from trl.trainer.utils import add_fused_lm_head
+
+        # SFTTrainer's own call (trl/trainer/sft_trainer.py), before PEFT wraps the model.
+        add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
     if args["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -66,7 +73,8 @@ def training_steps(model_dir: Path, args: dict) -> None:
         0, model.config.vocab_size, (args["train_batch"], args["seq_len"]), generator=torch.Generator().manual_seed(0)
     )
     for _ in range(2):
-        model(input_ids=ids, labels=ids).loss.backward()
+        outputs = model(input_ids=ids, labels=ids, fused_lm_head=True) if fused else model(input_ids=ids, labels=ids)
+        outputs.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -83,6 +91,10 @@ def main() -> None:
     args = json.loads(sys.argv[1])
     root = Path(args["root"])
     warm = dict(args, questions_n=2, probes_n=1, train_batch=1, seq_len=32)
+    if args.get("trl"):  # only the TRL-way training step, on the wide-vocabulary model
+        training_steps(tiny_path(), warm, fused=True)
+        print(json.dumps({"training_trl_mb": measure(training_steps, Path(args["model"]), args, True)}))
+        return
     eval_run(ModelEntry("warm", base=str(tiny_path())), root, warm)
     training_steps(tiny_path(), warm)
     entry = ModelEntry("probe", base=args["model"], adapter=args["adapter"])

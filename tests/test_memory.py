@@ -101,6 +101,33 @@ def measured(medium_model, tmp_path_factory):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# TRL's chunked loss holds tiles of at most 32,768 vocabulary entries: a vocabulary four times that makes the
+# full logits that a plain `model(labels=...)` step holds twice what the chunked loss holds.
+WIDE_VOCAB = 131072
+
+
+@pytest.fixture(scope="module")
+def measured_trl(tmp_path_factory):
+    """Peak of training steps taken the TRL way (chunked LM head) on a wide-vocabulary model, in a fresh process."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    folder = tmp_path_factory.mktemp("wide")
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(Qwen2Config(vocab_size=WIDE_VOCAB, **MEDIUM)).save_pretrained(folder)
+    args = {**WORKLOAD, "trl": True, "model": str(folder), "root": str(tmp_path_factory.mktemp("probe-root"))}
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("memory_probe.py")), json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder, json.loads(done.stdout.strip().splitlines()[-1])["training_trl_mb"]
+
+
 def _longest_question_tokens(tokenizer, n: int) -> int:
     from tunebench.scoring.choice import format_prompt
     from tunebench.suites import load_questions
@@ -142,7 +169,7 @@ def test_eval_estimate_is_within_20_percent_of_the_measured_peak(medium_model, m
     assert measured["eval_mb"] == pytest.approx(estimated_mb, rel=0.2), estimate.describe()
 
 
-def test_training_estimate_is_within_20_percent_of_the_measured_peak(medium_model, measured):
+def test_plain_loss_training_estimate_is_within_20_percent_of_a_plain_step(medium_model, measured):
     model_dir, _ = medium_model
     shape = ModelShape.from_config(read_model_config(model_dir))
     adapter = AdapterShape(rank=WORKLOAD["rank"], use_dora=WORKLOAD["dora"], dropout=WORKLOAD["dropout"])
@@ -152,9 +179,34 @@ def test_training_estimate_is_within_20_percent_of_the_measured_peak(medium_mode
         batch_size=WORKLOAD["train_batch"],
         seq_len=WORKLOAD["seq_len"],
         gradient_checkpointing=WORKLOAD["gradient_checkpointing"],
+        device="cpu",
     )
     print(f"training measured {measured['training_mb']:.0f} MiB, estimated {estimate.total_bytes / MiB:.0f} MiB")
     assert measured["training_mb"] == pytest.approx(estimate.total_bytes / MiB, rel=0.2), estimate.describe()
+
+
+@pytest.mark.slow
+def test_trl_training_estimate_doctor_and_preflight_use_is_within_20_percent_of_a_trl_step(measured_trl):
+    # doctor and the preflight estimate TRL's chunked loss (fused_loss=True): check that figure against a step
+    # taken the way SFTTrainer takes it, where the plain-loss figure would be far off.
+    folder, measured_mb = measured_trl
+    shape = ModelShape.from_config(read_model_config(folder))
+    adapter = AdapterShape(rank=WORKLOAD["rank"], use_dora=WORKLOAD["dora"], dropout=WORKLOAD["dropout"])
+    fused, plain = (
+        estimate_training(
+            shape,
+            adapter,
+            batch_size=WORKLOAD["train_batch"],
+            seq_len=WORKLOAD["seq_len"],
+            gradient_checkpointing=WORKLOAD["gradient_checkpointing"],
+            fused_loss=fused_loss,
+            device="cpu",
+        )
+        for fused_loss in (True, False)
+    )
+    print(f"TRL-way training measured {measured_mb:.0f} MiB, estimated {fused.total_bytes / MiB:.0f} MiB")
+    assert measured_mb == pytest.approx(fused.total_bytes / MiB, rel=0.2), fused.describe()
+    assert plain.total_bytes / MiB > 1.4 * measured_mb  # the workload tells the two losses apart
 
 
 def test_parameter_count_from_config_equals_the_models(tiny_dir):

@@ -16,6 +16,8 @@ from tunebench.training.run import train
 
 pytest_plugins = ["gcs_server"]
 
+SEVEN = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
 # Qwen2.5-14B's config (the base of the seed's Elson-Finance-Trading-14B merge).
 QWEN2_5_14B = {
     "hidden_size": 5120,
@@ -70,24 +72,61 @@ def test_estimate_reproduces_the_seed_logged_dora_v3_adapter_size():
     assert abs(sizes.adapter_bytes / 2**30 / 2.07 - 1) < 0.05  # the seed logged 2.07 GB for this adapter
 
 
-def test_preflight_gpu_estimate_is_the_doctor_estimate_of_a_phase_on_a_gpu(tmp_path):
-    from tunebench.memory import estimate_for_recipe
+def test_preflight_gpu_figure_is_computed_from_the_recipes_own_keys():
+    from tunebench.memory import AdapterShape, ModelShape, estimate_training
 
-    config = make_project(tmp_path / "p")
-    recipe = load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], bf16=True))
-    sizes = estimate_sizes(recipe, read_base_config(recipe, config))
-    doctor = estimate_for_recipe(recipe, config, device="cuda")
-    assert sizes.gpu_bytes == int(doctor.total_bytes)
-    # The 14B DoRA recipe: bf16 weights (~29.5 GB) plus adapter, optimizer and activations; under 80 GB.
-    big = estimate_sizes(load_recipe(REPO / "recipes" / "dora-v3-curriculum.toml"), QWEN2_5_14B)
-    assert 29.5e9 < big.gpu_bytes < 80e9
-
-
-def test_disk_estimate_includes_the_merged_copy_when_the_recipe_merges(tmp_path):
-    merged = estimate_sizes(
-        load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], merge=True, bf16=True)), QWEN2_5_14B
+    recipe = load_recipe(REPO / "recipes" / "dora-v3-curriculum.toml")
+    sizes = estimate_sizes(recipe, QWEN2_5_14B)
+    # The keys as recipes/dora-v3-curriculum.toml writes them, read by hand (not through estimate_recipe_phase):
+    # DoRA r=128 on all seven projections, dropout 0.05, bf16, batch 4 x 2048 tokens, gradient checkpointing.
+    shape = ModelShape(vocab=152064, hidden=5120, intermediate=13824, layers=48, heads=40, kv_heads=8, head_dim=128)
+    by_hand = estimate_training(
+        shape,
+        AdapterShape(128, SEVEN, use_dora=True, dropout=0.05),
+        dtype="bfloat16",
+        batch_size=4,
+        seq_len=2048,
+        gradient_checkpointing=True,
+        fused_loss=True,
+        device="cuda",
     )
-    assert merged.merged_bytes == merged.base_params * 2 and merged.disk_bytes > merged.merged_bytes
+    assert sizes.gpu_bytes == int(by_hand.total_bytes)
+    # Qwen2.5-14B's published 14.77B parameters in bf16, and an 80 GB H100 that the seed trained it on.
+    assert by_hand.parts["weights"] / 1e9 == pytest.approx(29.54, abs=0.05) and sizes.gpu_bytes < 80e9
+
+
+def _safetensors_data_bytes(path) -> int:
+    """Bytes of tensor data in a safetensors file (its size without the 8-byte length and the JSON header)."""
+    header = int.from_bytes(path.read_bytes()[:8], "little")
+    return path.stat().st_size - 8 - header
+
+
+def test_disk_sizes_are_the_bytes_peft_and_torch_write(tmp_path, tiny_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tunebench.loading import read_folder_config
+
+    recipe = load_recipe(write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], merge=True, bf16=False))
+    sizes = estimate_sizes(recipe, read_folder_config(tiny_dir))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_dir),
+        LoraConfig(r=recipe.rank, target_modules=list(recipe.target_modules), use_dora=recipe.use_dora),
+    )
+    model.save_pretrained(tmp_path / "adapter")
+    adapter_file = tmp_path / "adapter" / "adapter_model.safetensors"
+    assert _safetensors_data_bytes(adapter_file) == sizes.adapter_bytes
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
+    model(input_ids=torch.tensor([[1, 2, 3, 4]]), labels=torch.tensor([[1, 2, 3, 4]])).loss.backward()
+    optimizer.step()
+    torch.save(optimizer.state_dict(), tmp_path / "optimizer.pt")
+    # A checkpoint holds the adapter and the optimizer's two moments (plus small trainer files).
+    written = adapter_file.stat().st_size + (tmp_path / "optimizer.pt").stat().st_size
+    assert written <= sizes.checkpoint_bytes <= written + (1 << 20)
+    model.merge_and_unload().save_pretrained(tmp_path / "merged")
+    assert _safetensors_data_bytes(tmp_path / "merged" / "model.safetensors") == sizes.merged_bytes
+    least = len(recipe.phases) * (recipe.save_total_limit * written + sizes.adapter_bytes) + sizes.merged_bytes
+    assert least <= sizes.disk_bytes
 
 
 @pytest.mark.parametrize("method", ["qlora", "qdora"])

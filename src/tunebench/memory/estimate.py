@@ -27,6 +27,10 @@ DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, 
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # TRL's chunked log-prob tiles (trl/kernels/chunked_logprob.py: tokens per tile; trainer/utils.py: vocab per tile).
 TRL_TOKEN_TILE, TRL_VOCAB_TILE = 4096, 32768
+# fp32 tiles alive at once in that loss: on CUDA a Triton kernel folds each tile in place (a few); elsewhere
+# TRL folds it in torch ops, whose temporaries (exp, probabilities, their gradient) hold about eight (measured
+# on the CPU with trl 1.16, tests/test_memory.py).
+TRL_TILES_TRITON, TRL_TILES_TORCH = 3, 8
 
 
 @dataclass(frozen=True)
@@ -252,12 +256,14 @@ def estimate_training(
     optimizer_states: int = 2,
     compute_dtype: str | float | None = None,
     fused_loss: bool = False,
+    device: str = "cuda",
 ) -> MemoryEstimate:
     """Return the estimated peak of one training phase (AdamW: two fp32 states per trainable parameter).
 
     `dtype` is the stored weights' ("4bit" for QLoRA); `compute_dtype` the activations' (default: `dtype`).
     `fused_loss`: the loss is computed through TRL's chunked LM head (SFTTrainer's way: the full logits
-    never exist); otherwise through the model's own loss, which holds batch x seq x vocab logits.
+    never exist); otherwise through the model's own loss, which holds batch x seq x vocab logits. `device`
+    is where it runs (the fused loss holds more tiles off CUDA).
     """
     weight_width = _bytes_of(dtype)
     width = _bytes_of(compute_dtype or dtype)
@@ -272,7 +278,9 @@ def estimate_training(
         activations = shape.layers * per_layer
     if fused_loss:
         # A few fp32 tiles of TRL's chunked log-prob, and the final hidden states upcast to fp32.
-        logits = min(tokens, TRL_TOKEN_TILE) * min(shape.vocab, TRL_VOCAB_TILE) * 4 * 3 + tokens * shape.hidden * 4
+        tiles = TRL_TILES_TRITON if device.startswith("cuda") else TRL_TILES_TORCH
+        tile = min(tokens, TRL_TOKEN_TILE) * min(shape.vocab, TRL_VOCAB_TILE) * 4
+        logits = tile * tiles + tokens * shape.hidden * 4
     else:
         # The loss upcasts logits to fp32 and keeps log-probabilities; backward holds their gradient too.
         logits = tokens * shape.vocab * (width + 3 * 4)
@@ -292,6 +300,7 @@ def estimate_training(
         "use_dora": adapter.use_dora,
         "gradient_checkpointing": gradient_checkpointing,
         "fused_loss": fused_loss,
+        "device": device,
         "trainable_params": trainable,
     }
     return MemoryEstimate("training", parts, assumptions)
@@ -311,4 +320,5 @@ def estimate_recipe_phase(recipe: Any, model_config: dict[str, Any], *, on_gpu: 
         seq_len=recipe.max_length,
         gradient_checkpointing=recipe.gradient_checkpointing,
         fused_loss=True,
+        device="cuda" if on_gpu else "cpu",
     )

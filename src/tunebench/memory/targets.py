@@ -69,6 +69,7 @@ def estimate_for_entry(
         seq_len=seq_len,
         gradient_checkpointing=gradient_checkpointing,
         fused_loss=True,
+        device="cuda" if on_gpu else "cpu",
     )
     return {"eval": eval_estimate, "training": training}
 
