@@ -106,3 +106,16 @@ def test_grade_calibrate_with_the_tiny_judge_reports_every_judge_error(capsys, m
     assert "(all)        40       40      —      —           —" in out
     assert "probe-ret-1 (model): judge 'tiny' (judge-v2) on probe probe-ret-1: expected" in out
     _load_cached.cache_clear()
+
+
+def test_an_eval_record_keeps_the_graders_calibration_figures():
+    from record_factory import eval_record, probe
+
+    from tunebench.history.records import validate
+
+    figures = {"file": "domain_probes/calibration.jsonl", "sha256": "0" * 64, "graders": {}}
+    figures["graders"][RUBRIC_VERSION] = calibrate(REPLIES, PROBES, grade, RUBRIC_VERSION).figures()
+    outcome = {**probe("p1", "investment", 1.0, 4), "grader_calibration": figures}
+    record = eval_record("run-1", "m", [outcome])
+    validate(record, where="test")
+    assert record["aggregates"]["grader_calibration"]["graders"][RUBRIC_VERSION]["exact"] == 1.0

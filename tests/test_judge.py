@@ -105,3 +105,26 @@ def test_the_tiny_judge_on_the_hf_engine_replies_without_a_grade_and_that_is_an_
     assert (judge.engine, judge.name) == ("hf", "tiny")
     with pytest.raises(JudgeError, match="judge 'tiny' .judge-v2. on probe probe-ret-1: expected"):
         judge_grade("Contribute 6%.", PROBE, judge)
+
+
+def test_a_registry_judge_with_an_endpoint_grades_through_the_openai_engine(tmp_path):
+    # The fault server is a real OpenAI-compatible HTTP server (tests/openai_fault_server.py); its "ok"
+    # mode streams the words it is given, here a judge's reply.
+    from openai_fault_server import FaultServer
+
+    from tunebench.config import load_config
+    from tunebench.scoring.judge import load_judge
+
+    with FaultServer(served=("judge-served",)) as server:
+        (tmp_path / "pyproject.toml").write_text(
+            f'[tool.tunebench.models.judge-ep]\nendpoint = "{server.url}"\nserved_name = "judge-served"\n'
+        )
+        judge = load_judge("judge-ep", load_config(tmp_path))
+        assert (judge.engine, judge.model_id) == ("openai", "judge-served")
+        server.words = ["Grade: 4", "\nReason: misses", " the catch-up."]
+        result = judge_grade("Contribute 6%.", PROBE, judge)
+        assert (result.score, result.evidence["reason"]) == (4, "judge: misses the catch-up.")
+        assert result.evidence["judge_engine"] == "openai"
+        server.words = ["Sure, ", "the answer looks fine!"]
+        with pytest.raises(JudgeError, match="judge 'judge-ep' .judge-v2. on probe probe-ret-1: expected two lines"):
+            judge_grade("Contribute 6%.", PROBE, judge)

@@ -11,8 +11,8 @@ engines that are not bit-reproducible (batched servers). Every grade records the
 model id (base and adapter) and engine.
 
 Engine: the judge replies through a tunebench engine (`engines.Engine.generate`, greedy); `load_judge`
-opens a registry model on the in-process `hf` engine. An endpoint judge is `engine_judge` over an
-`openai` engine (until the registry opens endpoint engines by name, see `engines`).
+opens a registry model as `engines.select` does for the model under test: an entry with an `endpoint`
+is served (engine `openai`: vLLM, SGLang, TGI, llama.cpp), any other is loaded in-process (`hf`).
 """
 
 from __future__ import annotations
@@ -162,11 +162,20 @@ def engine_judge(name: str, engine: Any, n: int = 1, max_new_tokens: int = 96) -
 
 
 def load_judge(name: str, config: Any, n: int = 1, max_new_tokens: int = 96) -> Judge:
-    """Load the registry model `name` as a judge on the hf engine (in-process transformers)."""
-    from tunebench.engines.hf import HFEngine
-    from tunebench.loading import load_model
+    """Open the registry model `name` as a judge: served (openai engine) when its entry has an endpoint, else
+    loaded in-process (hf engine); `engines.select` decides, as for the model under test."""
+    from tunebench.engines.select import make_engine, pick_engine, resolve_model
+    from tunebench.registry import Registry
 
-    return engine_judge(name, HFEngine(load_model(name, config)), n=n, max_new_tokens=max_new_tokens)
+    entry = resolve_model(name, Registry(config))
+    engine = pick_engine(None, entry, "hf")
+    loaded = None
+    if engine == "hf":
+        from tunebench.loading import load_model
+
+        loaded = load_model(entry, config)
+    opened = make_engine(engine, entry, loaded=loaded, timeout_s=config.eval.request_timeout_s)
+    return engine_judge(name, opened, n=n, max_new_tokens=max_new_tokens)
 
 
 def _shorten(reply: str, limit: int = 120) -> str:
