@@ -292,6 +292,14 @@ def _names(values: Any) -> list[str]:
     return names
 
 
+def _hits(evidence: dict[str, Any]) -> list[str]:
+    """The key points hit, each as the alternative that matched ("$23,000"), else as written."""
+    points = [p for p in evidence.get("key_points") or [] if isinstance(p, dict) and p.get("hit")]
+    if points:
+        return [str(p.get("matched") or p.get("point")) for p in points]
+    return _names(evidence.get("hit"))
+
+
 def _probe_row(probe: dict[str, Any], known: dict[str, Any], baseline_latency: dict[str, float]) -> ProbeRow:
     reply = probe.get("answer") or ""
     evidence = probe.get("evidence") or {}
@@ -308,7 +316,7 @@ def _probe_row(probe: dict[str, Any], known: dict[str, Any], baseline_latency: d
         tokens_per_s=probe.get("decode_tokens_per_s"),
         latency_s=probe.get("latency_median_s"),
         grade=probe.get("grade"),
-        hit=_names(evidence.get("hit")),
+        hit=_hits(evidence),
         missed=_names(evidence.get("missed")),
         forbidden_found=_names(evidence.get("forbidden_found")),
         evidence=_evidence_rows(evidence),
