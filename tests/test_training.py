@@ -213,6 +213,7 @@ def test_pytest_eval_suites_evaluates_the_trained_model_by_its_registry_name(run
             "tiny-curriculum",
             "-k",
             "ret-001 or tax-001",
+            "--no-gate",  # a -k subset fails the gate's "run complete" rule; this test is about loading the model
             "-p",
             "no:cacheprovider",
             "-q",
@@ -227,6 +228,9 @@ def test_pytest_eval_suites_evaluates_the_trained_model_by_its_registry_name(run
     evals = [r for r in open_store(config.history_uri).read_all(strict=True).records if r["kind"] == "eval"]
     assert len(evals) == 1 and evals[0]["model"]["name"] == "tiny-curriculum"
     assert evals[0]["model"]["adapter"] == record.data["output"]["adapter"]
+    # The adapter's training summary reached the eval record: checked against this very suite file, clean.
+    training_data = evals[0]["model"]["training_data"]
+    assert training_data["run_id"] == record.run_id and training_data["status"] == "clean"
 
 
 def test_training_the_same_output_again_is_refused(run):
