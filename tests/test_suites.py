@@ -292,6 +292,15 @@ def test_a_broken_suite_stops_the_run_at_collection_naming_file_line_and_field(s
     assert "passed" not in result.stdout.str()
 
 
+def test_a_latin1_suite_stops_at_collection_with_one_message_naming_file_and_byte_offset(suites):
+    bad = suites.path / "latin1.jsonl"
+    bad.write_bytes('{"id": "q1", "question": "caf\u00e9"}\n'.encode("latin-1"))
+    result = suites.runpytest("eval_suites/benchmark_100", "--suite", str(bad))
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([f"{bad}: line 1: byte offset 29: expected UTF-8 text, found byte 0xe9*"])
+    assert "During handling of the above exception" not in result.stdout.str()  # one message, no chain
+
+
 def test_the_shipped_benchmark_needs_20_questions_per_domain_but_a_user_suite_does_not(suites):
     rows = _rows()[:7]
     assert (

@@ -30,7 +30,8 @@ def selected_questions(config: pytest.Config) -> list[Question]:
         try:
             questions = load_files(paths, load)
         except SuiteError as exc:
-            pytest.fail(f"tunebench suite:\n{exc}", pytrace=False)
+            # `from None`: the report shows the suite's problems alone, not an exception chain.
+            raise pytest.fail.Exception(f"tunebench suite:\n{exc}", pytrace=False) from None
         config.stash[_QUESTIONS] = questions
     return config.stash[_QUESTIONS]
 

@@ -31,7 +31,8 @@ def selected_probes(config: pytest.Config) -> list[Probe]:
         try:
             probes = load_files(paths, load)
         except SuiteError as exc:
-            pytest.fail(f"tunebench probes:\n{exc}", pytrace=False)
+            # `from None`: the report shows the suite's problems alone, not an exception chain.
+            raise pytest.fail.Exception(f"tunebench probes:\n{exc}", pytrace=False) from None
         config.stash[_PROBES] = probes
     return config.stash[_PROBES]
 

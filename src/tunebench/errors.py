@@ -7,7 +7,8 @@ Exit statuses, kept by the `tunebench` command and the pytest plugin (`EXIT_*` b
     1    the work ran and found a failure: a failing gate (`pytest eval_suites`, `tunebench gate`) or
          test item, failing `doctor` checks, log lines `history import-log` could not parse, judge errors
     2    `tunebench`: bad input or an error it names (a TunebenchError: malformed file, unknown model,
-         unreadable history) or a command-line usage error; `pytest`: interrupted (Ctrl-C)
+         unreadable history) or a command-line usage error; `pytest`: interrupted (Ctrl-C), or a malformed
+         suite file (each problem named with its file and line, at collection, before any model loads)
     3    `pytest eval_suites`: the run finished but its record was invalid or could not be written (it is
          kept in a fallback file whose path is printed)
     4    `pytest eval_suites`: could not start, no item ran: a bad option or config value, an unknown or
