@@ -1,4 +1,4 @@
-"""`tunebench log render` over a history holding a record that cannot be trusted: rendered, never crashed."""
+"""`tunebench log render` and `history show` over a history holding a record that cannot be trusted: never a crash."""
 
 from __future__ import annotations
 
@@ -26,3 +26,14 @@ def test_log_render_skips_a_flipped_byte_record_naming_its_path_and_renders_the_
     log = (project.root / "BENCHMARK_LOG.md").read_text(encoding="utf-8")
     assert "dora-v2" in log and "run-flip-0001" not in log and "dora-v3" not in log
     assert (project.root / "BENCHMARK_LOG_plots" / "accuracy.png").is_file()
+
+
+def test_history_show_of_a_tampered_record_says_why_it_is_not_shown(project, capsys):
+    project.write('[tool.tunebench]\nhistory = "hist"\n')
+    path = Path(open_store(project.root / "hist").write(random_eval("run-flip-0002", "dora-v3", 2)))
+    data = json.loads(path.read_bytes())
+    data["model"]["name"] = "dora-v4"
+    path.write_bytes(to_json(data))
+    assert main(["history", "show", "run-flip-0002"]) == 2
+    err = capsys.readouterr().err
+    assert f"run id 'run-flip-0002': the record at {path} cannot be trusted: record: content checksum mismatch" in err

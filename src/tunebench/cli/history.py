@@ -259,10 +259,22 @@ def find_record(reference: str, records: list[dict[str, Any]]) -> dict[str, Any]
     raise RecordError(f"no record with run id {reference!r} in the history ({len(records)} records).{hint}")
 
 
+def _refuse_untrusted(store, run_id: str) -> None:
+    """Raise RecordError naming the file when `run_id` is stored but failed its checksum or consistency check."""
+    problem = store.read_all().problem_for(run_id)
+    if problem is not None:
+        raise RecordError(f"run id {run_id!r}: the record at {problem.location} cannot be trusted: {problem.reason}")
+
+
 def show_record(args: argparse.Namespace) -> int:
     """Print one record: a summary, its key figures, and the notes attached to it."""
-    records = _read(_store(args), args)
-    record = find_record(args.run_id, records)
+    store = _store(args)
+    records = _read(store, args)
+    try:
+        record = find_record(args.run_id, records)
+    except RecordError:
+        _refuse_untrusted(store, args.run_id)
+        raise
     if args.questions or args.probes:
         return _show_answers(record, args)
     if args.wrong or args.domain:
