@@ -320,3 +320,49 @@ def test_the_html_report_of_a_model_trained_on_overlapping_data_says_so_in_its_h
     }
     html = render_report(record)
     assert "WARNING" in html and "trained on data overlapping benchmark_100 (training run t1)" in html
+
+
+class StopInPhase(TrainerCallback):
+    """Stop phase `name` after its first step with a checkpoint, as a SIGTERM does (PreemptionCallback's way)."""
+
+    def __init__(self, name: str):
+        self.name, self.armed, self.current = name, True, ""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.current = args.run_name.rsplit("-", 1)[-1]
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.armed and self.current == self.name:
+            self.armed = False
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+def test_a_preempted_then_resumed_run_keeps_one_mlflow_parent_run_and_continues_the_phase_steps(tmp_path, monkeypatch):
+    import mlflow
+
+    from tunebench.errors import TrainingPreempted
+
+    config = make_project(tmp_path / "p")
+    recipe = write_recipe(
+        tmp_path / "r.toml",
+        [phase("A", "mixed", 2), phase("B", "stress", 6)],
+        output="tiny-resumed",
+        save_steps=1,
+        report_to=["mlflow"],
+    )
+    with pytest.raises(TrainingPreempted):
+        train(recipe, config=config, callbacks=[StopInPhase("B")])
+    record = train(recipe, config=config, resume=True)
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = mlflow.MlflowClient(record.data["tracking"]["mlflow_uri"])
+    runs = client.search_runs([client.get_experiment_by_name("tunebench").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [p.info.run_id for p in parents] == [record.data["tracking"]["mlflow_run_id"]]
+    assert parents[0].info.status == "FINISHED"
+    b_runs = sorted((r for r in runs if r.info.run_name == "B"), key=lambda r: r.info.start_time)
+    assert [r.info.status for r in b_runs] == ["KILLED", "FINISHED"]
+    steps = [[m.step for m in client.get_metric_history(r.info.run_id, "loss")] for r in b_runs]
+    assert steps == [[1], [2, 3]]  # the resumed attempt continues from the checkpoint at step 1
