@@ -191,3 +191,21 @@ def test_model_name_and_reply_with_script_render_as_text(browser_page, tmp_path,
     reply = browser_page.text_content(f'#probes tr[data-id="{_first_probe_id()}"] .reply')
     assert reply == SCRIPT_REPLY
     assert browser_page.locator("#probes mark.hit").count() >= 1
+
+
+def test_report_baseline_auto_compares_with_the_production_models_newest_full_run(tmp_path, monkeypatch, capsys):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n\n'
+        '[tool.tunebench.models.prod]\nbase = "builtin:tiny"\nstatus = "production"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    store = open_store(tmp_path / "hist")
+    store.write(shipped_record("run-prod", model="prod", wrong=WRONG_A, started_at="2026-02-01T10:00:00Z"))
+    subset = shipped_record("run-prod-subset", model="prod", wrong=WRONG_B, started_at="2026-02-01T12:00:00Z")
+    subset["status"] = "subset"  # newer, but a subset is never a baseline
+    store.write(subset)
+    store.write(shipped_record("run-new", wrong=WRONG_B, started_at="2026-02-02T10:00:00Z"))
+    out = tmp_path / "auto.html"
+    assert main(["report", "run-new", "--baseline", "auto", "--out", str(out)]) == 0
+    assert "compared with run-prod)" in capsys.readouterr().out
+    assert "Compared with run-prod (prod)" in out.read_text(encoding="utf-8")
