@@ -8,10 +8,11 @@ percent" are 6 percent; "59½" is 59.5. A reply splits into sentences at . ! ? ;
 
 - Echo: a run of `ECHO_RUN` or more reply tokens copied from the prompt is an echo; its tokens count for
   nothing (neither key points nor similarity).
-- Key point "a|b|...": hit when one alternative's content words (stopwords dropped) all appear in one
-  sentence of the reply, outside echoes. An alternative must say something the prompt does not: its
-  words taken from the prompt may appear, but at least one of them must be new (an alternative made only
-  of the prompt's words is never hit: "bonds" does not count for a question about bonds).
+- Key point "a|b|...": hit when one alternative's content words (stopwords dropped) appear in order in
+  one sentence of the reply, at most `CLAIM_GAP` tokens apart, none inside an echo. An alternative made
+  only of the prompt's words counts only in an arrangement the prompt does not have: "bonds" never counts
+  for a question about bonds, "bonds in the IRA" counts for "bonds or stocks in my taxable account versus
+  my IRA?". Paraphrases are caught by listing their wordings as alternatives, and by similarity.
 - Forbidden claim "a|b|...": found when one alternative's words (articles and "is/are" dropped, negations
   kept) appear in order in one sentence, at most `CLAIM_GAP` tokens apart, and the claim is asserted: no
   negation ("not", "no", "never", "myth", "wrong", ...) other than the claim's own words within
@@ -33,6 +34,10 @@ more give 1. The evidence (`Grade.evidence`) names each key point with the alter
 it, each forbidden claim with its spans (and the negation that cancelled it), the echoed spans, the
 reply's spans shared with the reference, the two measures, the row that applied and a one-line reason.
 The same answer always gets the same grade.
+
+Known limits (a judge, `scoring.judge`, reads meaning; the rubric reads words): stems conflate the modal
+"will avoid" with the noun in the claim "will avoids probate"; a negation more than `NEGATION_BEFORE`
+tokens before a claim does not cancel it; a key point stated and then denied still counts.
 """
 
 from __future__ import annotations
