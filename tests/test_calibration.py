@@ -119,3 +119,13 @@ def test_an_eval_record_keeps_the_graders_calibration_figures():
     record = eval_record("run-1", "m", [outcome])
     validate(record, where="test")
     assert record["aggregates"]["grader_calibration"]["graders"][RUBRIC_VERSION]["exact"] == 1.0
+
+
+def test_the_rubric_on_replies_written_after_it_was_tuned():
+    # tests/data/rubric_heldout.jsonl: ten replies written after rubric-v2's thresholds and the probes'
+    # alternatives were set, and not used to set them (at that commit: exact 0.9, within one 1.0, rho 0.99).
+    heldout = load_calibration(Path(__file__).parent / "data" / "rubric_heldout.jsonl", PROBES)
+    figures = calibrate(heldout, PROBES, grade, RUBRIC_VERSION).figures()
+    assert figures["within_one"] == 1.0 and figures["exact"] >= 0.8 and figures["spearman"] >= 0.95
+    wrong = [r for r in heldout if r.kind == "forbidden"]
+    assert all(grade(r.reply, next(p for p in PROBES if p.id == r.probe)).score <= 2 for r in wrong)
