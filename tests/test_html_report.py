@@ -90,6 +90,9 @@ def test_compare_page_lists_flips_first_with_the_comparisons_p_value():
     assert page.comparison.p_value is not None
     html = render_report(b, baseline=a)
     assert f"{page.comparison.p_value:.4g}" in html
+    # The power and the latency split are compare_runs' own figures, shown as computed there.
+    assert f"{100 * page.comparison.detectable_drop:.1f} points or more" in html
+    assert 'id="latency-split"' in html and f"{page.comparison.latency.delta:+.3f}" in html
 
 
 # -- in a real browser --------------------------------------------------------------------------------------
