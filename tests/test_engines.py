@@ -52,11 +52,15 @@ def test_choice_requests_are_lm_evals_pairs(questions):
     assert all(ctx.endswith("Answer:") for ctx, _ in pairs)
 
 
-def test_hf_info_names_engine_version_and_folder(engine, tiny_dir):
+def test_hf_info_names_engine_version_and_the_model_as_given(engine):
     import transformers
 
     info = engine.info().to_dict()
-    assert (info["engine"], info["engine_version"], info["model_id"]) == ("hf", transformers.__version__, str(tiny_dir))
+    assert (info["engine"], info["engine_version"], info["model_id"]) == (
+        "hf",
+        transformers.__version__,
+        "builtin:tiny",
+    )
     assert info["max_length"] == 2048 and info["concurrency"] == 1
 
 

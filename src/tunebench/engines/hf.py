@@ -34,7 +34,8 @@ class HFEngine:
         return EngineInfo(
             engine="hf",
             engine_version=transformers.__version__,
-            model_id=self.loaded.base_path,
+            # As given (registry base, folder or hub id), not this machine's cache path of it.
+            model_id=self.loaded.entry.base or self.loaded.base_path,
             dtype=self.loaded.dtype,
             tensor_parallel_size=1,
             max_length=getattr(config, "max_position_embeddings", None),
