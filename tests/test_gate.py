@@ -264,3 +264,15 @@ def test_markdown_escapes_record_text():
     verdict = evaluate(record, GateRules(min_domain_accuracy={"<b>x</b>|y": 0.5}))
     markdown = verdict.markdown()
     assert "<b>" not in markdown and "&lt;b&gt;" not in markdown and "&lt;b>x&lt;/b>\\|y" in markdown
+
+
+def test_the_log_and_history_list_show_nothing_to_judge_and_the_detectable_drop():
+    from tunebench.report.views import EvalView
+
+    record = eval_record(_outcomes(4))
+    record["gate"] = evaluate(record, GateRules()).to_dict()
+    assert EvalView(record).gate_verdict == "nothing to judge"
+    base = eval_record(_outcomes(30))
+    record["gate"] = evaluate(eval_record(_outcomes(30)), GateRules(), base).to_dict()
+    reach = record["gate"]["detectable_drop"]
+    assert EvalView(record).gate_verdict == f"pass; detects drops ≥ {100 * reach:.1f} pt"

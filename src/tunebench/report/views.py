@@ -170,14 +170,17 @@ class EvalView(_RecordView):
 
     @property
     def gate_verdict(self) -> str:
-        """ "pass", "FAIL (rule, rule)" or "—" when the run was not gated."""
+        """ "pass", "nothing to judge", "FAIL (rule, rule)" (with the detectable drop), or "—" when not gated."""
         gate = self.gate
         if not gate:
             return "—"
+        # The gate's power statement (records since issue 15): the smallest drop its comparison detects.
+        reach = gate.get("detectable_drop")
+        power = f"; detects drops ≥ {100 * reach:.1f} pt" if isinstance(reach, int | float) else ""
         if gate.get("passed"):
-            return "pass"
+            return ("nothing to judge" if gate.get("status") == "nothing to judge" else "pass") + power
         failed = [c.get("rule", "?") for c in gate.get("checks", []) if not c.get("passed")]
-        return "FAIL (" + ", ".join(failed) + ")" if failed else "FAIL"
+        return ("FAIL (" + ", ".join(failed) + ")" if failed else "FAIL") + power
 
     def outcomes(self) -> dict[str, dict[str, Any]]:
         """Return the answered questions by `suite/id` (id alone when no suite is named)."""
