@@ -366,3 +366,22 @@ def test_a_preempted_then_resumed_run_keeps_one_mlflow_parent_run_and_continues_
     assert [r.info.status for r in b_runs] == ["KILLED", "FINISHED"]
     steps = [[m.step for m in client.get_metric_history(r.info.run_id, "loss")] for r in b_runs]
     assert steps == [[1], [2, 3]]  # the resumed attempt continues from the checkpoint at step 1
+
+
+def test_tunebench_train_prints_the_contamination_check_and_refuses_a_bad_set_without_a_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    from tunebench.cli import main
+
+    make_project(tmp_path / "p")
+    monkeypatch.chdir(tmp_path / "p")
+    recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 2)], output="tiny-cli")
+    assert main(["train", str(recipe), "--set", "phases.A.size=zero"]) == 2
+    err = capsys.readouterr().err
+    assert "(--set phases.A.size=zero): key phases[0].size: expected an integer, found 'zero'" in err
+    assert "Traceback" not in err
+    assert main(["train", str(recipe), "--set", "report_to=[tensorboard]"]) == 0
+    out = capsys.readouterr().out
+    # Run from a project without eval suites: nothing to check against, and train says so.
+    assert "contamination check: NOT CHECKED: no evaluation suite files found" in out
+    assert "tracked in tensorboard: " in out
