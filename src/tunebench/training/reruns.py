@@ -71,7 +71,7 @@ def archive_output(recipe: Recipe, config: Config, output_dir: Path) -> Path | N
     if output_dir.exists():
         shutil.move(str(output_dir), str(archive / "output"))
     if entry_file is not None:
-        # The archived entry points at the archived adapter, so it still loads: `--registry`-free, by path.
+        # The archived entry names where the adapter now is (its old path is gone).
         data = json.loads(entry_file.read_text(encoding="utf-8"))
         if data.get("adapter") and Path(data["adapter"]).resolve().is_relative_to(output_dir.resolve()):
             data["adapter"] = str(

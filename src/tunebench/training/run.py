@@ -140,7 +140,7 @@ def _rerun(
     """Apply `--new-version` (rename the output when taken) or `--overwrite` (archive the old output first)."""
     if not (new_version or overwrite):
         return recipe, None
-    if new_version and overwrite or resume:
+    if (new_version and overwrite) or resume:
         raise RecipeError(f"{recipe.path}: --new-version, --overwrite and --resume exclude each other")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RecipeError(
