@@ -90,3 +90,42 @@ def test_stress_phase_is_a_seeded_shuffle_not_sorted():
     assert [e.id for e in again] == [
         e.id for e in order_phase(sorted(examples, key=lambda e: e.id), "stress", random.Random("4:A:order"))
     ]
+
+
+def _crypto_pool(folder, declared=None):
+    """Four examples per difficulty in each of crypto, defi and payments, written beside an optional suite.toml."""
+    import json
+
+    if declared:
+        (folder / "suite.toml").write_text(f"domains = {json.dumps(declared)}\n", encoding="utf-8")
+    rows = [
+        {"id": f"{d}-{level}-{i}", "domain": d, "difficulty": level, "prompt": f"{d} {level} {i}?", "completion": "!"}
+        for d in ("crypto", "defi", "payments")
+        for level in ("easy", "medium", "hard", "extreme")
+        for i in range(4)
+    ]
+    path = folder / "crypto.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return load_examples(path), path
+
+
+def _blocks(examples):
+    return [e.domain for i, e in enumerate(examples) if i == 0 or examples[i - 1].domain != e.domain]
+
+
+def test_domain_blocks_follow_the_domains_the_data_declares(tmp_path):
+    pool, path = _crypto_pool(tmp_path, declared=["payments", "defi", "crypto"])
+    blocks = Phase(name="A", kind="domain_blocks", data=(path,), size=24, mix=SEED_MIXES["A"])
+    assert _blocks(sample_phase(pool, blocks, seed=3)) == ["payments", "defi", "crypto"]
+    mixed = sample_phase(pool, Phase(name="B", kind="mixed", data=(path,), size=24, mix=SEED_MIXES["B"]), seed=3)
+    assert [e.domain for e in mixed if e.difficulty == "medium"][:3] == ["payments", "defi", "crypto"]
+
+
+def test_undeclared_domains_take_turns_alphabetically_after_the_seed_five(tmp_path):
+    pool, path = _crypto_pool(tmp_path)
+    chosen = sample_phase(
+        pool + POOL,
+        Phase(name="A", kind="domain_blocks", data=(path, TRAIN_DATA), size=60, mix=SEED_MIXES["A"]),
+        seed=3,
+    )
+    assert _blocks(chosen) == [*DOMAINS, "crypto", "defi", "payments"]

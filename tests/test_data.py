@@ -11,6 +11,7 @@ from tunebench.data import (
     Example,
     SuiteText,
     check_contamination,
+    declared_domains,
     examples_sha256,
     find_contamination,
     load_examples,
@@ -70,8 +71,8 @@ def test_chat_and_prompt_completion_examples_both_load(tmp_path):
     [
         ("{not json", r"d\.jsonl:2: not valid JSON"),
         (
-            {"id": "x", "domain": "crypto", "difficulty": "easy", "prompt": "a", "completion": "b"},
-            r"d\.jsonl:2: key domain: 'crypto' is not one of",
+            {"id": "x", "domain": "", "difficulty": "easy", "prompt": "a", "completion": "b"},
+            r"d\.jsonl:2: key domain: '' should be non-empty",
         ),
         (
             {"id": "x", "domain": "investment", "difficulty": "trivial", "prompt": "a", "completion": "b"},
@@ -98,6 +99,33 @@ def test_chat_and_prompt_completion_examples_both_load(tmp_path):
 def test_a_bad_example_names_the_file_line_and_problem(tmp_path, row, message):
     path = _write(tmp_path / "d.jsonl", _chat("c1", "What is an ETF?", "A fund."), row)
     with pytest.raises(DataError, match=message):
+        load_examples(path)
+
+
+def test_without_a_manifest_training_data_may_use_any_domain(tmp_path):
+    path = _write(
+        tmp_path / "d.jsonl", _chat("c1", "What is a stablecoin?", "A token pegged to a currency.", domain="crypto")
+    )
+    assert [e.domain for e in load_examples(path)] == ["crypto"]
+    assert declared_domains([path]) is None
+
+
+def test_a_suite_toml_beside_the_data_declares_its_domains_and_refuses_others(tmp_path):
+    (tmp_path / "suite.toml").write_text('domains = ["defi", "crypto"]\n', encoding="utf-8")
+    good = _write(tmp_path / "d.jsonl", _chat("c1", "What is a stablecoin?", "A pegged token.", domain="crypto"))
+    assert [e.domain for e in load_examples(good)] == ["crypto"] and declared_domains([good]) == ("defi", "crypto")
+    bad = _write(tmp_path / "e.jsonl", _chat("c1", "q", "a", domain="defi"), _chat("c2", "q2", "a", domain="payments"))
+    with pytest.raises(
+        DataError,
+        match=r'e\.jsonl:2: key domain: expected one of defi, crypto \(declared in .*suite\.toml\), found "payments"',
+    ):
+        load_examples(bad)
+
+
+def test_a_bad_data_manifest_names_its_file_line_and_key(tmp_path):
+    (tmp_path / "suite.toml").write_text('domains = ["defi"]\nlabels = 1\n', encoding="utf-8")
+    path = _write(tmp_path / "d.jsonl", _chat("c1", "q", "a", domain="defi"))
+    with pytest.raises(DataError, match=r"suite\.toml:2: field labels: unknown key; expected only domains"):
         load_examples(path)
 
 

@@ -1,7 +1,9 @@
 """Training examples: the JSONL schema, loading, content hashes, and the contamination check.
 
 An example is one JSON object per line with an `id`, a `domain`, a `difficulty`, and either `messages`
-(a chat ending on the assistant's answer) or `prompt`/`completion` strings. Before training, every
+(a chat ending on the assistant's answer) or `prompt`/`completion` strings. Its domains follow the rule
+suites follow (`suites.py`): a `suite.toml` in the data file's folder may declare them (`domains = [...]`,
+in the order the curriculum's per-domain blocks take them); without one, any domain is accepted. Before training, every
 example is compared with the evaluation suites' questions and probe prompts; a normalized exact match or
 a near duplicate (word-shingle Jaccard or containment over a threshold) is refused with the offending ids,
 because a benchmark the model has trained on measures nothing.
@@ -22,13 +24,15 @@ from typing import Any
 import jsonschema
 
 from tunebench.errors import DataError
+from tunebench.suites import read_manifest
 from tunebench.textfile import read_utf8
-from tunebench.vocabulary import DIFFICULTIES, SEED_DOMAINS
+from tunebench.vocabulary import DIFFICULTIES
 
 __all__ = [
     "EXAMPLE_SCHEMA",
     "Example",
     "load_examples",
+    "declared_domains",
     "file_sha256",
     "examples_sha256",
     "SuiteText",
@@ -51,8 +55,8 @@ EXAMPLE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "id": {"type": "string", "minLength": 1},
-        # Training data has no suite manifest (yet): its domains are the seed's five.
-        "domain": {"enum": list(SEED_DOMAINS)},
+        # Which domains: the suite.toml beside the file, if any (checked in load_examples).
+        "domain": {"type": "string", "minLength": 1},
         "difficulty": {"enum": list(DIFFICULTIES)},
         "messages": {"type": "array", "minItems": 2, "items": _MESSAGE},
         "prompt": {"type": "string", "minLength": 1},
@@ -124,6 +128,7 @@ def load_examples(path: str | Path) -> list[Example]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such data file")
+    manifest = read_manifest(path)
     examples: list[Example] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(read_utf8(path, DataError, "data file").splitlines(), start=1):
@@ -135,6 +140,9 @@ def load_examples(path: str | Path) -> list[Example]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: not valid JSON: {exc.msg}") from exc
         _check_example(data, where)
+        refused = manifest.refuses(data["domain"])
+        if refused:
+            raise DataError(f"{where}: key domain: {refused}")
         if data["id"] in seen:
             raise DataError(f"{where}: id {data['id']!r} already used on line {seen[data['id']]}")
         seen[data["id"]] = number
@@ -142,6 +150,14 @@ def load_examples(path: str | Path) -> list[Example]:
     if not examples:
         raise DataError(f"{path}: no examples")
     return examples
+
+
+def declared_domains(paths: Iterable[str | Path]) -> tuple[str, ...] | None:
+    """Return the domains the data files' manifests declare, in order, each once; None when none declares."""
+    declared = [read_manifest(path).domains for path in paths]
+    if all(domains is None for domains in declared):
+        return None
+    return tuple(dict.fromkeys(d for domains in declared for d in domains or ()))
 
 
 def _check_example(data: Any, where: str) -> None:

@@ -109,6 +109,13 @@ class SuiteManifest:
     path: Path | None = None
     domains: tuple[str, ...] | None = None  # None: not declared, any domain is accepted
 
+    def refuses(self, domain: str) -> str | None:
+        """Return why `domain` is refused (the manifest declares others), or None when it is accepted."""
+        if self.domains is None or domain in self.domains:
+            return None
+        found = json.dumps(domain, ensure_ascii=False)
+        return f"expected one of {', '.join(self.domains)} (declared in {self.path}), found {found}"
+
 
 def read_manifest(suite_file: Path | str) -> SuiteManifest:
     """Return the manifest in `suite_file`'s folder (an empty one if none); a bad one is a SuiteFileError."""
@@ -282,8 +289,9 @@ def _read_rows(
             continue
         errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
         problems += [_describe(path, number, error) for error in errors]
-        if not errors and manifest.domains is not None and data["domain"] not in manifest.domains:
-            problems.append(_undeclared_domain(path, number, data["domain"], manifest))
+        refused = None if errors else manifest.refuses(data["domain"])
+        if refused:
+            problems.append(SuiteProblem(path, number, "domain", refused))
         elif not errors:
             rows.append((number, data))
     if not rows and not problems:
@@ -315,14 +323,6 @@ def _describe(path: Path, line: int, error: jsonschema.ValidationError) -> Suite
     if field == "answer":
         expected += " (the letter of one of the 4 choices)"
     return SuiteProblem(path, line, field, f"expected {expected}, found {json.dumps(instance)}")
-
-
-def _undeclared_domain(path: Path, line: int, domain: str, manifest: SuiteManifest) -> SuiteProblem:
-    declared = ", ".join(manifest.domains or ())
-    found = json.dumps(domain, ensure_ascii=False)
-    return SuiteProblem(
-        path, line, "domain", f"expected one of {declared} (declared in {manifest.path}), found {found}"
-    )
 
 
 def _duplicate_ids(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[SuiteProblem]:

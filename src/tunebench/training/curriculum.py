@@ -3,6 +3,8 @@
 The counts per difficulty are the mix times the phase size, rounded by largest remainder so they add up
 to the size exactly. A difficulty with fewer examples than asked is an error, never a silent shortfall.
 The order chosen here is the order the model sees: training uses a sequential sampler and no packing.
+Per-domain orders (blocks, turns) follow the domains the phase's data declares (`data.declared_domains`),
+else the seed's five first, then any other alphabetically (`vocabulary.order_domains`).
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
-from tunebench.data import Example
+from tunebench.data import Example, declared_domains
 from tunebench.errors import DataError
 from tunebench.training.recipe import Phase
-from tunebench.vocabulary import DIFFICULTIES
-from tunebench.vocabulary import SEED_DOMAINS as DOMAINS
+from tunebench.vocabulary import DIFFICULTIES, SEED_DOMAINS, order_domains
 
 __all__ = ["difficulty_counts", "sample_phase", "order_phase"]
 
@@ -50,21 +51,24 @@ def sample_phase(pool: Sequence[Example], phase: Phase, seed: int) -> list[Examp
             )
         rng = random.Random(f"{seed}:{phase.name}:{difficulty}")
         chosen.extend(rng.sample(available, count))
-    return order_phase(chosen, phase.kind, random.Random(f"{seed}:{phase.name}:order"))
+    rng = random.Random(f"{seed}:{phase.name}:order")
+    return order_phase(chosen, phase.kind, rng, declared_domains(phase.data) or SEED_DOMAINS)
 
 
-def order_phase(examples: list[Example], kind: str, rng: random.Random) -> list[Example]:
-    """Return `examples` in the order the phase kind prescribes."""
+def order_phase(
+    examples: list[Example], kind: str, rng: random.Random, domains: Sequence[str] = SEED_DOMAINS
+) -> list[Example]:
+    """Return `examples` in the order the phase kind prescribes; `domains`: the order domains take."""
     level = {d: i for i, d in enumerate(DIFFICULTIES)}
+    rank = {d: i for i, d in enumerate(order_domains((e.domain for e in examples), domains))}
     if kind == "domain_blocks":
         # One domain after another, each block from easy to extreme.
-        domain_rank = {d: i for i, d in enumerate(DOMAINS)}
-        return sorted(examples, key=lambda e: (domain_rank.get(e.domain, len(DOMAINS)), level[e.difficulty]))
+        return sorted(examples, key=lambda e: (rank[e.domain], level[e.difficulty]))
     if kind == "mixed":
         # Easy to extreme; within a difficulty, the domains take turns.
         ordered: list[Example] = []
         for difficulty in DIFFICULTIES:
-            ordered.extend(_round_robin([e for e in examples if e.difficulty == difficulty]))
+            ordered.extend(_round_robin([e for e in examples if e.difficulty == difficulty], rank))
         return ordered
     if kind in ("stress", "flat"):
         shuffled = list(examples)
@@ -73,12 +77,12 @@ def order_phase(examples: list[Example], kind: str, rng: random.Random) -> list[
     raise DataError(f"unknown phase kind {kind!r}")
 
 
-def _round_robin(examples: list[Example]) -> list[Example]:
+def _round_robin(examples: list[Example], rank: dict[str, int]) -> list[Example]:
     queues: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
         queues[example.domain].append(example)
     ordered: list[Example] = []
-    domains = sorted(queues, key=lambda d: DOMAINS.index(d) if d in DOMAINS else len(DOMAINS))
+    domains = sorted(queues, key=rank.__getitem__)
     while any(queues.values()):
         for domain in domains:
             if queues[domain]:
