@@ -86,8 +86,9 @@ def _store(args: argparse.Namespace):
     return open_store(load_config().history_uri)
 
 
-def _read(store, args: argparse.Namespace) -> list[dict[str, Any]]:
-    result = store.read_all(strict=args.strict)
+def _read(store, args: argparse.Namespace, summaries: bool = False) -> list[dict[str, Any]]:
+    # Summaries (no per-question lists, from the history's index) are enough for listings.
+    result = (store.read_summaries if summaries else store.read_all)(strict=args.strict)
     for problem in result.problems:
         print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
     return result.records
@@ -204,7 +205,7 @@ def list_records(args: argparse.Namespace) -> int:
     """Print the records that pass the filters."""
     if args.since:
         _check_date(args.since)
-    records = _read(_store(args), args)
+    records = _read(_store(args), args, summaries=True)
     linker = None
     if args.model:
         linker = _linker([])

@@ -5,10 +5,12 @@ A record is a plain JSON object whose `kind` ("eval", "training", ...) picks its
 `https://tunebench.invalid/schema/<file name>`, so a schema can `$ref` the shared parts in
 `common.schema.json` (record header, provenance, UTC timestamps) by file name.
 
-Validation runs the schema compiled to Python by fastjsonschema (about 13x faster than jsonschema on a
-100-question eval record); jsonschema stays the reference: it decides every record the compiled check
-rejects, and its errors are the message. fastjsonschema speaks draft 7, so the schemas are translated
-(`prefixItems`, `$ref` with siblings); tests/test_records_compiled.py checks that both agree.
+Validation of many records runs the schema compiled to Python by fastjsonschema (about 13x faster than
+jsonschema on a 100-question eval record; compiling costs about half a second, so a process compiles a
+kind's schema only once it has validated a few records of it). jsonschema stays the reference: it decides
+every record the compiled check rejects, and its errors are the message. fastjsonschema speaks draft 7,
+so the schemas are translated (`prefixItems`, `$ref` with siblings); tests/test_records_compiled.py checks
+that both agree.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+from collections import Counter
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-import fastjsonschema
 import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -90,8 +92,25 @@ def _validator(kind: str) -> jsonschema.Draft202012Validator:
     )
 
 
+# Records of a kind validated by jsonschema before its compiled schema pays for its compile time.
+_COMPILE_AFTER = 8
+_validated: Counter[str] = Counter()
+
+
+def _compiled_accepts(kind: str, record: Any) -> bool:
+    import fastjsonschema  # only processes that validate many records pay for its import and the compile
+
+    try:
+        _compiled(kind)(record)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 @functools.cache
 def _compiled(kind: str) -> Any:
+    import fastjsonschema
+
     schemas = _registry_and_schemas()[1]
 
     def resolve(uri: str) -> dict[str, Any]:  # the only $refs are to the schema files themselves
@@ -135,10 +154,10 @@ def validate(record: Any, where: str = "record") -> None:
     validator = _validator(kind) if f"{kind}{_SUFFIX}" in _registry_and_schemas()[1] else None
     if validator is None:
         raise RecordError(f"{where}: key kind: expected one of {', '.join(known_kinds())}, found {kind!r}")
-    try:
-        _compiled(kind)(record)
+    _validated[kind] += 1
+    if _validated[kind] > _COMPILE_AFTER and _compiled_accepts(kind, record):
         errors = []
-    except fastjsonschema.JsonSchemaException:  # the reference decides, and says why
+    else:  # jsonschema, the reference, decides and says why
         errors = sorted(validator.iter_errors(record), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
         shown = [_describe(error) for error in errors[:5]]

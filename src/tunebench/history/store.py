@@ -10,10 +10,13 @@ Every stored record is sealed with a content checksum and checked for consistent
 
 Backends are small: `create(name, data)`, `list()`, `read(name)`, `location(name)`. `open_store`
 picks one by the URI's scheme; `gs://` is served by `tunebench.storage.gcs` (see `REMOTE_BACKENDS`).
+A backend that also has `versions()`, `read_derived(name)` and `write_derived(name, data)` keeps the
+summary index beside the records (`history.index`), which makes large histories cheap to read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -25,7 +28,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tunebench.errors import RecordError, StorageError
-from tunebench.history.integrity import check_consistency, seal, unseal
+from tunebench.history.index import IndexEntry, SummaryIndex, summary_of
+from tunebench.history.integrity import CHECKSUM_KEY, check_consistency, seal, unseal
 from tunebench.history.records import parse_utc, to_json, utc_stamp, validate
 from tunebench.storage.local import fsync_folder, write_atomic, write_temp
 
@@ -134,6 +138,34 @@ class LocalBackend:
         except OSError as exc:
             raise StorageError(f"{path}: cannot read ({exc.strerror})") from exc
 
+    def versions(self) -> dict[str, str]:
+        """Return {name: version} of the listed records: size, modification time and inode, which any change moves."""
+        found = {}
+        for name in self.list():
+            try:
+                stat = (self.root / name).stat()
+            except OSError:
+                found[name] = "unreadable"
+                continue
+            found[name] = f"{stat.st_size}-{stat.st_mtime_ns}-{stat.st_ino}"
+        return found
+
+    def read_derived(self, name: str) -> bytes | None:
+        """Return the derived file `name` (the summary index), or None when there is none."""
+        try:
+            return (self.root / name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write_derived(self, name: str, data: bytes) -> None:
+        """Replace the derived file `name` whole; its folder tells git to ignore it (it is not history)."""
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ignore = target.parent / ".gitignore"
+        if not ignore.exists():
+            write_atomic(ignore, "# derived from ../runs by tunebench, rebuilt when missing: never commit it\n*\n")
+        write_atomic(target, data)
+
     def check_writable(self) -> None:
         """Raise StorageError unless a record could be published here now; creates nothing that stays."""
         folder = self.root / "runs"
@@ -239,12 +271,44 @@ class HistoryStore:
             check()
 
     def read_all(self, strict: bool = False, now: datetime | None = None) -> ReadResult:
-        """Return every record, validated; bad files go to `problems` (with `strict`, raise RecordError)."""
+        """Return every record, validated; bad files go to `problems` (with `strict`, raise RecordError).
+
+        Every file is read and parsed; one whose bytes the summary index saw checked already is not
+        checked again (see `history.index`).
+        """
+        index = SummaryIndex(self.backend)
+        versions = self._versions(index)
+        result = self._collect(versions, lambda name, version: self._read_full(name, version, index), strict, now)
+        index.keep_only(set(versions))
+        index.save()
+        return result
+
+    def read_summaries(self, strict: bool = False, now: datetime | None = None) -> ReadResult:
+        """Return `read_all`'s result with each eval record's questions and probes left out (`index.summary_of`).
+
+        For listings and the baseline search: only files new or changed since the summary index saw them
+        are read. Read the chosen record itself with `get`.
+        """
+        index = SummaryIndex(self.backend)
+        if not index.usable or not hasattr(self.backend, "versions"):
+            return self.read_all(strict, now)
+        versions = self.backend.versions()
+        result = self._collect(versions, lambda name, version: self._read_summary(name, version, index), strict, now)
+        index.keep_only(set(versions))
+        index.save()
+        return result
+
+    def _versions(self, index: SummaryIndex) -> dict[str, str]:
+        if index.usable and hasattr(self.backend, "versions"):
+            return self.backend.versions()
+        return dict.fromkeys(self.backend.list(), "")
+
+    def _collect(self, versions: dict[str, str], read: Any, strict: bool, now: datetime | None) -> ReadResult:
         result = ReadResult()
-        for name in self.backend.list():
+        for name, version in versions.items():
             location = self.backend.location(name)
             try:
-                record = self._read_one(name, location)
+                record = read(name, version)
             except (RecordError, StorageError) as exc:
                 result.problems.append(Problem(location, str(exc).removeprefix(f"{location}: ")))
                 continue
@@ -277,8 +341,41 @@ class HistoryStore:
                 return self._read_one(name, self.backend.location(name))
         raise RecordError(f"history {self.uri}: no record with run id {run_id!r}")
 
+    def _read_full(self, name: str, version: str, index: SummaryIndex) -> dict[str, Any]:
+        data = self.backend.read(name)
+        digest = hashlib.sha256(data).hexdigest()
+        entry = index.known(name, sha256=digest)
+        if entry is None:
+            entry = self._check(name, version, data, digest, index)
+        if entry.problem is not None:
+            raise RecordError(entry.problem)
+        record = json.loads(data)  # these bytes passed every check before (the index says so)
+        record.pop(CHECKSUM_KEY, None)
+        return record
+
+    def _read_summary(self, name: str, version: str, index: SummaryIndex) -> dict[str, Any]:
+        entry = index.known(name, version=version)
+        if entry is None:
+            data = self.backend.read(name)
+            entry = self._check(name, version, data, hashlib.sha256(data).hexdigest(), index)
+        if entry.problem is not None:
+            raise RecordError(entry.problem)
+        return entry.summary
+
+    def _check(self, name: str, version: str, data: bytes, digest: str, index: SummaryIndex) -> IndexEntry:
+        """Check `data` in full and remember the outcome in the index."""
+        try:
+            entry = IndexEntry(version, digest, summary_of(self._check_bytes(name, data)), None)
+        except RecordError as exc:
+            entry = IndexEntry(version, digest, None, str(exc))
+        index.put(name, entry)
+        return entry
+
     def _read_one(self, name: str, location: str) -> dict[str, Any]:
-        record = unseal(parse_record_bytes(self.backend.read(name)), where="record")
+        return self._check_bytes(name, self.backend.read(name))
+
+    def _check_bytes(self, name: str, data: bytes) -> dict[str, Any]:
+        record = unseal(parse_record_bytes(data), where="record")
         validate(record, where="record")
         check_consistency(record, where="record")
         if not name.removesuffix(".json").endswith(f"_{record['run_id']}"):

@@ -350,6 +350,7 @@ class GCSHistoryBackend:
         self._bucket: Any = None
         self._listed: list[str] = []
         self._ahead: dict[str, bytes | StorageError | None] = {}
+        self._derived_generation: dict[str, int] = {}
 
     @property
     def bucket(self) -> Any:
@@ -389,6 +390,37 @@ class GCSHistoryBackend:
             if b.name.endswith(".json") and not b.name.rsplit("/", 1)[-1].startswith(".")
         )
         return list(self._listed)
+
+    def versions(self) -> dict[str, str]:
+        """Return {name: generation} of the `runs/**/*.json` records (one listing; a rewrite changes it)."""
+        blobs = list_names(self.bucket, self.root.key("runs/"), self.settings)
+        found = {
+            self.root.relative(b.name): str(b.generation)
+            for b in blobs
+            if b.name.endswith(".json") and not b.name.rsplit("/", 1)[-1].startswith(".")
+        }
+        self._listed = sorted(found)
+        return {name: found[name] for name in self._listed}
+
+    def read_derived(self, name: str) -> bytes | None:
+        """Return the derived object `name` (the summary index), or None; its generation is kept for the rewrite."""
+        found = read_object(self.bucket, self.root.key(name), self.settings)
+        self._derived_generation[name] = found[1] if found else 0
+        return found[0] if found else None
+
+    def write_derived(self, name: str, data: bytes) -> None:
+        """Replace the derived object `name`, only if nobody replaced it since `read_derived` (ConflictError)."""
+        digest = Digest()
+        digest.update(data)
+        write_object(
+            self.bucket,
+            self.root.key(name),
+            data,
+            digest.result(),
+            self.settings,
+            if_generation_match=self._derived_generation.get(name, 0),
+            content_type="application/json",
+        )
 
     def read(self, name: str) -> bytes:
         """Return the bytes of `name` (crc32c-checked by the client)."""

@@ -1,0 +1,139 @@
+"""The summary index: a derived file beside the records that makes reading a large history cheap.
+
+For each stored record file it keeps what reading the file found: the sha256 of its bytes and either the
+record's summary (the record without its per-question and per-probe lists) or the problem it has. It is
+never the source of truth:
+
+- a full read (`HistoryStore.read_all`) still reads and parses every file; a file whose bytes hash to
+  the digest the index holds was checked before (checksum, schema, consistency) by the same rules, so it
+  is not checked again. Any other file is checked in full, and its entry replaced.
+- a summary read (`HistoryStore.read_summaries`, for `history list` and the baseline search) reads only
+  the files whose listing version (size, modification time and inode; the object generation on gs://)
+  differs from the index's, so it never reads the 100-question lists it does not use.
+
+The index is thrown away (rebuilt from the records) when it is missing, unreadable, of another format, or
+was made by other rules: its fingerprint covers the record schemas and the modules that check records.
+It is written whole (temp file and rename; one object upload on gs://), so concurrent writers can only
+lose each other's new entries, which the next read recomputes; a history that cannot be written is read
+without one.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+__all__ = ["INDEX_NAME", "IndexEntry", "SummaryIndex", "summary_of", "fingerprint"]
+
+INDEX_NAME = "index/records.json"
+FORMAT = 1
+# Per-item lists a summary leaves out: the bulk of an eval record, and nothing `history list` or the
+# baseline search reads (both use the aggregates).
+_BULK = ("questions", "probes")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What reading one stored file found: its listing version, bytes digest, and summary or problem."""
+
+    version: str
+    sha256: str
+    summary: dict[str, Any] | None
+    problem: str | None
+
+
+def summary_of(record: dict[str, Any]) -> dict[str, Any]:
+    """Return the record without its per-question and per-probe lists when its aggregates stand for them."""
+    aggregates = record.get("aggregates") or {}
+    if record.get("kind") != "eval" or "accuracy" not in aggregates or "by_domain" not in aggregates:
+        return record  # an older record whose readers fall back to its questions keeps them
+    return {key: value for key, value in record.items() if key not in _BULK}
+
+
+@functools.cache
+def fingerprint() -> str:
+    """Return a digest of the rules a record is checked by: the schemas and the checking modules' source."""
+    digest = hashlib.sha256(f"format {FORMAT}".encode())
+    package = resources.files("tunebench.history")
+    parts = sorted(p for p in (package / "schema").iterdir() if p.name.endswith(".json"))
+    for part in [*parts, package / "records.py", package / "integrity.py", package / "store.py"]:
+        try:
+            digest.update(part.name.encode() + b"\0" + part.read_bytes())
+        except OSError:  # an install without sources: the version stands for them
+            from tunebench import __version__
+
+            digest.update(__version__.encode())
+    return "sha256:" + digest.hexdigest()
+
+
+class SummaryIndex:
+    """The entries of one history's index, loaded from its backend and saved back when they changed."""
+
+    def __init__(self, backend: Any):
+        self.backend = backend
+        self.entries: dict[str, IndexEntry] = {}
+        self.changed = False
+        self.usable = hasattr(backend, "read_derived") and hasattr(backend, "write_derived")
+        if self.usable:
+            self.entries = self._load()
+
+    def _load(self) -> dict[str, IndexEntry]:
+        try:
+            data = self.backend.read_derived(INDEX_NAME)
+            if data is None:
+                return {}
+            content = json.loads(data)
+            if content.get("format") != FORMAT or content.get("fingerprint") != fingerprint():
+                self.changed = True  # other rules made it: rebuild
+                return {}
+            return {name: IndexEntry(*fields) for name, fields in content["entries"].items()}
+        except Exception as exc:  # noqa: BLE001 - a damaged index is rebuilt, never trusted or fatal
+            log.warning("history index %s unusable (%s); rebuilding it from the records", INDEX_NAME, exc)
+            self.changed = True
+            return {}
+
+    def known(self, name: str, version: str | None = None, sha256: str | None = None) -> IndexEntry | None:
+        """Return the entry of `name` when it matches the listing `version` or the bytes `sha256` given."""
+        entry = self.entries.get(name)
+        if entry is None:
+            return None
+        if version is not None and entry.version != version:
+            return None
+        if sha256 is not None and entry.sha256 != sha256:
+            return None
+        return entry
+
+    def put(self, name: str, entry: IndexEntry) -> None:
+        """Record what reading `name` found."""
+        if self.entries.get(name) != entry:
+            self.entries[name] = entry
+            self.changed = True
+
+    def keep_only(self, names: set[str]) -> None:
+        """Drop the entries of files no longer listed."""
+        gone = set(self.entries) - names
+        for name in gone:
+            del self.entries[name]
+        self.changed = self.changed or bool(gone)
+
+    def save(self) -> None:
+        """Write the index when it changed; a history that cannot be written keeps none (not an error)."""
+        if not (self.usable and self.changed):
+            return
+        content = {
+            "format": FORMAT,
+            "fingerprint": fingerprint(),
+            "entries": {name: [e.version, e.sha256, e.summary, e.problem] for name, e in sorted(self.entries.items())},
+        }
+        try:
+            self.backend.write_derived(INDEX_NAME, json.dumps(content, separators=(",", ":")).encode("utf-8"))
+            self.changed = False
+        except Exception as exc:  # noqa: BLE001 - derived data: reads go on without it
+            log.info("history index %s not written (%s)", INDEX_NAME, exc)
