@@ -119,9 +119,9 @@ def _visible_ids(page) -> list[str]:
     return page.eval_on_selector_all("#questions > tbody > tr:not([hidden])", "rows => rows.map(r => r.dataset.id)")
 
 
-def _history_with_two_runs(tmp_path: Path, monkeypatch) -> Path:
-    (tmp_path / "pyproject.toml").write_text('[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n')
-    monkeypatch.chdir(tmp_path)
+def _history_with_two_runs(project) -> Path:
+    project.write('[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n')  # the working directory, config cache cleared
+    tmp_path = project.root
     store = open_store(tmp_path / "hist")
     for record in (
         shipped_record("run-a", wrong=WRONG_A, started_at="2026-02-01T10:00:00Z"),
@@ -139,8 +139,8 @@ def _history_with_two_runs(tmp_path: Path, monkeypatch) -> Path:
 
 
 @pytest.mark.slow
-def test_report_opens_from_file_url_with_every_question_and_probe(browser_page, tmp_path, monkeypatch, capsys):
-    root = _history_with_two_runs(tmp_path, monkeypatch)
+def test_report_opens_from_file_url_with_every_question_and_probe(browser_page, project, tmp_path, capsys):
+    root = _history_with_two_runs(project)
     assert main(["report", "run-a"]) == 0
     path = root / "reports" / "run-a.html"
     browser_page.goto(path.as_uri())
@@ -165,8 +165,8 @@ def test_report_opens_from_file_url_with_every_question_and_probe(browser_page, 
 
 
 @pytest.mark.slow
-def test_flipped_filter_shows_exactly_the_flips_history_compare_lists(browser_page, tmp_path, monkeypatch, capsys):
-    root = _history_with_two_runs(tmp_path, monkeypatch)
+def test_flipped_filter_shows_exactly_the_flips_history_compare_lists(browser_page, project, tmp_path, capsys):
+    root = _history_with_two_runs(project)
     assert main(["history", "compare", "run-a", "run-b", "--json"]) == 0
     comparison = json.loads(capsys.readouterr().out)
     listed = sorted(f["id"] for f in comparison["right_to_wrong"] + comparison["wrong_to_right"])
@@ -184,8 +184,8 @@ def test_flipped_filter_shows_exactly_the_flips_history_compare_lists(browser_pa
 
 
 @pytest.mark.slow
-def test_model_name_and_reply_with_script_render_as_text(browser_page, tmp_path, monkeypatch):
-    _history_with_two_runs(tmp_path, monkeypatch)
+def test_model_name_and_reply_with_script_render_as_text(browser_page, project, tmp_path):
+    _history_with_two_runs(project)
     out = tmp_path / "b.html"
     assert main(["report", "run-b", "--out", str(out)]) == 0
     browser_page.goto(out.as_uri())
@@ -196,12 +196,12 @@ def test_model_name_and_reply_with_script_render_as_text(browser_page, tmp_path,
     assert browser_page.locator("#probes mark.hit").count() >= 1
 
 
-def test_report_baseline_auto_compares_with_the_production_models_newest_full_run(tmp_path, monkeypatch, capsys):
-    (tmp_path / "pyproject.toml").write_text(
+def test_report_baseline_auto_compares_with_the_production_models_newest_full_run(project, capsys):
+    project.write(
         '[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n\n'
         '[tool.tunebench.models.prod]\nbase = "builtin:tiny"\nstatus = "production"\n'
     )
-    monkeypatch.chdir(tmp_path)
+    tmp_path = project.root
     store = open_store(tmp_path / "hist")
     store.write(shipped_record("run-prod", model="prod", wrong=WRONG_A, started_at="2026-02-01T10:00:00Z"))
     subset = shipped_record("run-prod-subset", model="prod", wrong=WRONG_B, started_at="2026-02-01T12:00:00Z")
