@@ -515,9 +515,11 @@ def find_baseline(
     production: list[str],
     models: list[str],
     now: datetime | None = None,
+    finished_by: datetime | None = None,
 ) -> BaselineChoice:
     """Return the baseline for `spec`: "none", "auto" (newest complete run of a production model on the
-    same suite files), a model name (its newest such run) or a record id."""
+    same suite files), a model name (its newest such run) or a record id. `finished_by`: for auto and a
+    model, only runs finished by then (`tunebench gate` judging a past run)."""
     if spec == "none":
         return BaselineChoice(None, "none requested")
     rejected = history.problem_for(spec)
@@ -543,6 +545,8 @@ def find_baseline(
     # Only eval runs are baselines: training, imported and note records share the history.
     evals = (r for r in history.records if r.get("kind") == "eval")
     candidates = [r for r in evals if r["model"]["name"] in names and _usable(r, current, now)]
+    if finished_by is not None:
+        candidates = [r for r in candidates if parse_utc(r["finished_at"]) <= finished_by]
     if not candidates:
         return BaselineChoice(None, f"none found ({how} on the same suite files)")
     chosen = max(candidates, key=lambda r: (parse_utc(r["finished_at"]), r["run_id"]))

@@ -226,10 +226,10 @@ def judge(
     record = _pick_run(reference, model, result.records)
     registry = Registry(config)
     spec = baseline or config.baseline
-    # Judged as when it finished: a baseline found by model is the newest usable run before this one.
-    now = None if spec in result.locations else parse_utc(record["finished_at"])
+    # Judged as when it finished: a baseline found by model is the newest usable run finished before it.
     production = [e.name for e in registry.entries() if e.status == "production"]
-    choice = find_baseline(spec, record, result, production, list(registry.names()), now=now)
+    finished = parse_utc(record["finished_at"])
+    choice = find_baseline(spec, record, result, production, list(registry.names()), finished_by=finished)
     rules = GateRules.from_config(config.gate, record["model"]["name"])
     if require_baseline:
         rules = replace(rules, require_baseline=True)
