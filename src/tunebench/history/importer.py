@@ -23,10 +23,11 @@ from typing import Any
 from tunebench import __version__
 from tunebench.errors import DataError
 from tunebench.history.records import utc_now
+from tunebench.history.store import Problem
 from tunebench.markdown_tables import MarkdownTable, cell_sum, is_table_start, markdown_tables, parse_cell, plain_text
 
 __all__ = [
-    "Problem",
+    "LineProblem",
     "ImportResult",
     "ImportSummary",
     "parse_log",
@@ -55,12 +56,16 @@ _ATTRIBUTES = {"Model": "base_model", "Method": "method", "GPU": "gpu", "VM": "v
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A line the importer could not place: its number (1-based), its text, and why."""
+class LineProblem(Problem):
+    """A history `Problem` at a line of the imported log: its number (1-based) and text; `location` is "line N"."""
 
-    line: int
-    text: str
-    reason: str
+    line: int = 0
+    text: str = ""
+
+    @classmethod
+    def at(cls, line: int, text: str, reason: str) -> LineProblem:
+        """Return the problem of line `line` (1-based), whose text is `text`."""
+        return cls(f"line {line}", reason, line, text)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}: {self.text!r}"
@@ -71,7 +76,7 @@ class ImportResult:
     """The records parsed from a log, and the lines that could not be parsed."""
 
     records: list[dict[str, Any]]
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[LineProblem] = field(default_factory=list)
 
 
 @dataclass
@@ -80,7 +85,7 @@ class ImportSummary:
 
     added: list[str]
     skipped: list[str]
-    problems: list[Problem]
+    problems: list[LineProblem]
 
 
 def parse_log(text: str, source: str = "TRAINING_BENCHMARK_LOG.md") -> ImportResult:
@@ -142,7 +147,7 @@ class _Parser:
         self.lines = lines
         self.source = source
         self.file_sha256 = file_sha256
-        self.problems: list[Problem] = []
+        self.problems: list[LineProblem] = []
         self.sessions: list[dict[str, Any]] = []
         self.rows: list[dict[str, Any]] = []
         self.last_updated: str | None = None
@@ -183,7 +188,7 @@ class _Parser:
         yield title, start, len(self.lines)
 
     def _problem(self, index: int, reason: str) -> None:
-        self.problems.append(Problem(index + 1, self.lines[index], reason))
+        self.problems.append(LineProblem.at(index + 1, self.lines[index], reason))
 
     def _preamble(self, start: int, end: int) -> None:
         for index in range(start, end):
@@ -285,7 +290,9 @@ class _Parser:
         if len(row) != len(table.columns):
             line = table.line + 2 + number
             self.problems.append(
-                Problem(line, self.lines[line - 1], f"table row has {len(row)} cells, header has {len(table.columns)}")
+                LineProblem.at(
+                    line, self.lines[line - 1], f"table row has {len(row)} cells, header has {len(table.columns)}"
+                )
             )
         return (row + [""] * len(table.columns))[: len(table.columns)]
 
@@ -353,7 +360,7 @@ class _Parser:
         if written is None or total is None or abs(written["value"] - total["value"]) > 0.005:
             found = written["text"] if written else "nothing"
             self.problems.append(
-                Problem(
+                LineProblem.at(
                     line_index + 1,
                     self.lines[line_index],
                     f"cost total: rows sum to {total and total['value']}, the log says {found}",
