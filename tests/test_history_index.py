@@ -9,11 +9,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from record_factory import note, random_eval, training_record
 
 from tunebench.history import index as index_module
 from tunebench.history import store as store_module
 from tunebench.history.index import INDEX_NAME
+from tunebench.history.records import to_json
 from tunebench.history.store import open_store
 
 pytest_plugins = ["gcs_server"]
@@ -141,3 +143,33 @@ def test_a_gs_history_keeps_its_index_as_an_object_and_a_warm_listing_reads_no_r
     assert again.records == first.records and len(again.records) == 3
     downloads = [path for method, path, _ in fault_proxy.log if method == "GET" and "alt=media" in path]
     assert len(downloads) == 1 and "records.json" in downloads[0], downloads
+
+
+# --- the checksum checked on the stored bytes (integrity._content_bytes), without re-serializing ------------
+
+
+@pytest.mark.parametrize(
+    "record",
+    [random_eval("cafe00000001", "m", 1, questions=4), {"a": 1, "b": [1, 2]}],  # the checksum line: middle, last
+    ids=["middle", "last"],
+)
+def test_the_stored_bytes_without_their_checksum_line_are_the_sealed_content(record):
+    from tunebench.history.integrity import _content_bytes, checksum, seal, unseal
+
+    data = to_json(seal(record))
+    stored, content = _content_bytes(data)
+    assert content == to_json(record) and stored == checksum(record)
+    assert unseal(json.loads(data), data=data) == record
+
+
+def test_changed_or_reformatted_bytes_take_the_full_check():
+    from tunebench.errors import RecordError
+    from tunebench.history.integrity import seal, unseal
+
+    record = random_eval("cafe00000002", "m", 2, questions=4)
+    data = to_json(seal(record))
+    compact = json.dumps(json.loads(data)).encode()  # same content, another layout: still a valid seal
+    assert unseal(json.loads(compact), data=compact) == record
+    tampered = data.replace(b'"name": "m"', b'"name": "n"', 1)
+    with pytest.raises(RecordError, match="content checksum mismatch"):
+        unseal(json.loads(tampered), data=tampered)

@@ -375,7 +375,7 @@ class HistoryStore:
         return self._check_bytes(name, self.backend.read(name))
 
     def _check_bytes(self, name: str, data: bytes) -> dict[str, Any]:
-        record = unseal(parse_record_bytes(data), where="record")
+        record = unseal(parse_record_bytes(data), where="record", data=data)
         validate(record, where="record")
         check_consistency(record, where="record")
         if not name.removesuffix(".json").endswith(f"_{record['run_id']}"):
