@@ -11,6 +11,7 @@ record names, and a file whose sha256 differs from the recorded one is named on 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -460,6 +461,7 @@ def _minus(b: float | None, a: float | None) -> float | None:
     return None if a is None or b is None else b - a
 
 
+@functools.cache  # one compiled template per process: compiling it costs more than rendering a run
 def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
