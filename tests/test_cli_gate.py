@@ -168,3 +168,22 @@ def test_plan_prints_the_questions_needed_and_the_detectable_drop(capsys):
     assert f"with 100 questions: the smallest detectable drop is {100 * detectable_drop(100, 0.1):.1f} points" in out
     assert main(["plan", "--drop", "0"]) == 2
     assert "expected a drop between 0 and 1" in capsys.readouterr().err
+
+
+def test_plan_from_two_recorded_runs_uses_their_discordance_and_probabilities(tmp_path, monkeypatch, capsys):
+    from tunebench.power import detectable_drop
+
+    history = tmp_path / "history"
+    store = open_store(history)
+    a, b = _run("prod", 20, 10), _run("candidate", 14, 11)  # 6 of 30 flipped right -> wrong
+    store.write(a)
+    store.write(b)
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "--drop", "0.05", "--from", "prod", "candidate", "--history", str(history), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["discordance"] == 0.2 and data["observed"]["paired"] == 30
+    assert data["observed"]["detectable_drop"] == detectable_drop(30, 0.2)
+    assert data["observed"]["probability_detectable_drop"] > 0
+    assert main(["plan", "--drop", "0.05", "--from", "prod", "candidate", "--history", str(history)]) == 0
+    out = capsys.readouterr().out
+    assert f"runs {a['run_id']} and {b['run_id']}: 30 paired questions, discordance 0.2" in out

@@ -21,10 +21,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "history compare A B` and every gate verdict show the observed one.",
     )
     parser.add_argument("--drop", type=float, required=True, help="the accuracy drop to detect (0.05 = 5 points)")
-    parser.add_argument("--discordance", type=float, default=0.1, help="fraction of flipped questions (default 0.1)")
+    parser.add_argument(
+        "--discordance",
+        type=float,
+        help="fraction of flipped questions (default: observed between the --from runs, else 0.1)",
+    )
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05, two-sided)")
     parser.add_argument("--power", type=float, default=0.8, help="probability of detecting the drop (default 0.8)")
     parser.add_argument("--questions", type=int, default=100, help="suite size to report on (default 100)")
+    parser.add_argument(
+        "--from",
+        dest="runs",
+        nargs=2,
+        metavar=("A", "B"),
+        help="two recorded eval runs (ids or model names): their paired questions' discordance, and what the "
+        "probability test on their recorded log-likelihoods can detect",
+    )
+    parser.add_argument("--history", metavar="URI", help="history for --from (default: the configured one)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run_plan)
 
@@ -35,11 +48,63 @@ def run_plan(args: argparse.Namespace) -> int:
 
     if args.questions < 1:
         raise TunebenchError(f"--questions: expected at least 1, found {args.questions}")
-    if not 0 <= args.discordance <= 1:
-        raise TunebenchError(f"--discordance: expected a fraction between 0 and 1, found {args.discordance}")
+    observed = _observed(args) if args.runs else None
+    discordance = args.discordance if args.discordance is not None else (observed or {}).get("discordance", 0.1)
+    if not 0 <= discordance <= 1:
+        raise TunebenchError(f"--discordance: expected a fraction between 0 and 1, found {discordance}")
     try:
-        result = plan(args.drop, args.discordance, args.alpha, args.power, args.questions)
+        result = plan(args.drop, discordance, args.alpha, args.power, args.questions)
     except ValueError as exc:
         raise TunebenchError(f"tunebench plan: {exc}") from None
-    print(json.dumps(asdict(result), indent=2, sort_keys=True) if args.json else result.describe())
+    if args.json:
+        print(json.dumps({**asdict(result), "observed": observed}, indent=2, sort_keys=True))
+        return 0
+    print(result.describe())
+    if observed is not None:
+        print(_describe_observed(observed, args.power))
     return 0
+
+
+def _observed(args: argparse.Namespace) -> dict:
+    """Return what two recorded runs say: paired questions, discordance, the probability test's reach."""
+    from pathlib import Path
+
+    from tunebench.config import load_config
+    from tunebench.history.store import open_store
+    from tunebench.power import detectable_drop, t_detectable_drop
+    from tunebench.report.compare import compare_runs, resolve_run
+
+    uri = args.history if args.history is None or "://" in args.history else str(Path(args.history).resolve())
+    records = open_store(uri or load_config().history_uri).read_all().records
+    a, b = (resolve_run(reference, records) for reference in args.runs)
+    comparison = compare_runs(a, b)
+    if not comparison.paired:
+        raise TunebenchError(f"--from: runs {a['run_id']} and {b['run_id']} have no question in common")
+    test = comparison.probability
+    return {
+        "runs": [a["run_id"], b["run_id"]],
+        "paired": comparison.paired,
+        "discordance": comparison.discordance,
+        "detectable_drop": detectable_drop(comparison.paired, comparison.discordance, args.alpha, args.power),
+        "probability_sd": None if test is None else test.sd,
+        "probability_detectable_drop": None
+        if test is None
+        else t_detectable_drop(test.n, test.sd, args.alpha, args.power),
+    }
+
+
+def _describe_observed(observed: dict, power: float) -> str:
+    reach = observed["detectable_drop"]
+    lines = [
+        f"runs {observed['runs'][0]} and {observed['runs'][1]}: {observed['paired']} paired questions, discordance "
+        f"{observed['discordance']:.3g}; their exact McNemar test detects "
+        + ("no drop" if reach is None else f"a drop of {100 * reach:.1f} points")
+        + f" {power:.0%} of the time"
+    ]
+    if observed["probability_detectable_drop"] is not None:
+        lines.append(
+            f"the paired t test on their probabilities of the right answer (sd of the differences "
+            f"{observed['probability_sd']:.3g}) detects a mean probability drop of "
+            f"{100 * observed['probability_detectable_drop']:.2f} points {power:.0%} of the time"
+        )
+    return "\n".join(lines)
