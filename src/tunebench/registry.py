@@ -38,7 +38,7 @@ TINY_BASE = "builtin:tiny"
 # A model name becomes a file name (`<home>/registry/NAME.json`) and a folder name: no separators, no leading dot.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # A hub model id is `org/name`; a bare word that is not a registry name is far more often a typo.
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # `org/name`, as a whole string (fullmatch)
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 _ENTRY_SCHEMA = CONFIG_SCHEMA["properties"]["models"]["additionalProperties"]
 
@@ -155,8 +155,8 @@ def check_model_reference(model: str, registry: Registry, where: str) -> None:
     local = Path(registry.resolve_local(model)).expanduser()
     if local.is_dir():
         return
-    hub_id = _HUB_ID.fullmatch(model) is not None and not local.exists()
-    if hub_id and (not _hub_offline() or _in_hub_cache(model)):
+    hub_id = HUB_ID.fullmatch(model) is not None and not local.exists()
+    if hub_id and (not hub_offline_variables() or in_hub_cache(model)):
         return
     close = difflib.get_close_matches(model, registry.names(), n=3, cutoff=0.5)
     hint = f" Closest registry names: {', '.join(close)}." if close else ""
@@ -172,16 +172,19 @@ def check_model_reference(model: str, registry: Registry, where: str) -> None:
     )
 
 
-def _hub_offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in _OFFLINE_VARIABLES)
+def hub_offline_variables() -> list[str]:
+    """Return the variables that keep the hub offline and are set (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE)."""
+    return [v for v in _OFFLINE_VARIABLES if os.environ.get(v, "").lower() in ("1", "true", "yes", "on")]
 
 
-def _in_hub_cache(model: str) -> bool:
+def in_hub_cache(model: str) -> bool:
+    """Return whether hub id `model`'s config.json is in the local hub cache (nothing is downloaded)."""
     try:
         from huggingface_hub import try_to_load_from_cache
-    except ImportError:
+
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except Exception:  # noqa: BLE001 - no hub library or a malformed id: not cached
         return False
-    return isinstance(try_to_load_from_cache(model, "config.json"), str)
 
 
 def get_registry(config: Config | None = None) -> Registry:

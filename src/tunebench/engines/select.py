@@ -8,19 +8,15 @@ network unless it is in the local hub cache; offline, it is a clear error rather
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tunebench.engines.base import ENGINES, EngineError
 from tunebench.errors import RegistryError
-from tunebench.registry import ModelEntry, Registry
+from tunebench.registry import HUB_ID, ModelEntry, Registry, hub_offline_variables, in_hub_cache
 
 __all__ = ["resolve_model", "pick_engine", "make_engine", "HUB_ID"]
-
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 def pick_engine(asked: str | None, entry: ModelEntry | None, configured: str = "hf") -> str:
@@ -44,9 +40,9 @@ def resolve_model(spec: str, registry: Registry, engine: str | None = None, endp
         if not (folder / "config.json").is_file():
             raise RegistryError(f"model folder {spec!r} has no config.json (expected a transformers model folder)")
         return ModelEntry(name=spec, base=str(folder.resolve()), origin="--model")
-    if HUB_ID.match(spec) and not spec.startswith(("./", "../")):
-        offline = [v for v in _OFFLINE if os.environ.get(v, "").lower() in ("1", "true", "yes")]
-        if offline and not _in_hub_cache(spec):
+    if HUB_ID.fullmatch(spec) and not spec.startswith(("./", "../")):
+        offline = hub_offline_variables()
+        if offline and not in_hub_cache(spec):
             raise RegistryError(
                 f"hub id {spec!r}: cannot download it while offline ({'=1, '.join(offline)}=1) and it is not "
                 "in the local hub cache; download it first, or pass a local folder or a registry name"
@@ -90,12 +86,3 @@ def make_engine(
 
         return VLLMEngine(location or entry.base, batch_size=batch_size)
     raise EngineError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
-    except Exception:  # noqa: BLE001 - no hub library or a malformed id: not cached
-        return False
