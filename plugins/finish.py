@@ -94,7 +94,7 @@ def _registry_model(settings: Settings) -> dict[str, Any]:
 def _gate(outcome: RunOutcome, settings: Settings, store, require_baseline: bool = False) -> None:
     record = outcome.record
     try:
-        history = store.read_all()
+        history = store.read_summaries()  # the search needs no question lists; the chosen record is read below
     except TunebenchError as exc:
         outcome.errors.append(f"cannot read the history {settings.history} for a baseline: {exc}")
         history = None
@@ -104,10 +104,11 @@ def _gate(outcome: RunOutcome, settings: Settings, store, require_baseline: bool
         outcome.warnings.extend(f"history record flagged: {problem}" for problem in history.flagged)
         try:
             choice = find_baseline(settings.baseline, record, history, list(settings.production), list(settings.models))
+            chosen = store.get(choice.record["run_id"]) if choice.record is not None else None
         except TunebenchError as exc:
             outcome.errors.append(f"--baseline: {exc}")
         else:
-            baseline, outcome.baseline_how = choice.record, choice.how
+            baseline, outcome.baseline_how = chosen, choice.how
     outcome.baseline_record = baseline
     if baseline is not None:
         record["baseline"] = {
