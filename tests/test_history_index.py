@@ -173,3 +173,11 @@ def test_changed_or_reformatted_bytes_take_the_full_check():
     tampered = data.replace(b'"name": "m"', b'"name": "n"', 1)
     with pytest.raises(RecordError, match="content checksum mismatch"):
         unseal(json.loads(tampered), data=tampered)
+
+
+def test_history_list_says_the_same_from_summaries_as_from_full_records(tmp_path):
+    from tunebench.cli.history import summarize
+
+    store = _history(tmp_path / "h")
+    full = [summarize(r) for r in store.read_all().records]
+    assert [summarize(r) for r in store.read_summaries().records] == full and len(full) == 5
