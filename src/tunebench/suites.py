@@ -22,7 +22,7 @@ import json
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -48,6 +48,7 @@ __all__ = [
     "suite_name",
     "schema",
     "resolve_files",
+    "json_lines",
 ]
 
 LETTERS = ("A", "B", "C", "D")
@@ -272,20 +273,9 @@ def _read_rows(
         raise SuiteFileError([SuiteProblem(path, None, None, str(exc).removeprefix(f"{path}: "))]) from None
     validator = jsonschema.Draft202012Validator(schema(kind))
     rows, problems = [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(
-                SuiteProblem(
-                    path,
-                    number,
-                    None,
-                    f"expected one JSON object per line, found invalid JSON ({exc.msg} at column {exc.colno})",
-                )
-            )
+    for number, data in json_lines(path, text):
+        if isinstance(data, SuiteProblem):
+            problems.append(data)
             continue
         errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
         problems += [_describe(path, number, error) for error in errors]
@@ -297,6 +287,18 @@ def _read_rows(
     if not rows and not problems:
         problems.append(SuiteProblem(path, None, None, f"expected at least one {kind}, found none"))
     return rows, problems
+
+
+def json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed JSON) for each non-blank line of `text`; a non-JSON line yields a SuiteProblem."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            found = f"found invalid JSON ({exc.msg} at column {exc.colno})"
+            yield number, SuiteProblem(path, number, None, f"expected one JSON object per line, {found}")
 
 
 def _describe(path: Path, line: int, error: jsonschema.ValidationError) -> SuiteProblem:

@@ -21,7 +21,7 @@ from typing import Any
 
 from tunebench.errors import SuiteError, SuiteFileError, TunebenchError
 from tunebench.scoring.quality import Grade
-from tunebench.suites import Probe, SuiteProblem, schema
+from tunebench.suites import Probe, SuiteProblem, json_lines, schema
 
 __all__ = ["CalibrationReply", "Calibration", "load_calibration", "calibrate", "format_calibration", "SHIPPED_NAME"]
 
@@ -87,7 +87,7 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[Suite
     import jsonschema
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SuiteFileError(
             [SuiteProblem(path, None, None, f"cannot read the calibration file: {exc.strerror}")]
@@ -95,15 +95,9 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[Suite
     validator = jsonschema.Draft202012Validator(schema("calibration"))
     rows: list[tuple[int, dict[str, Any]]] = []
     problems: list[SuiteProblem] = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(
-                SuiteProblem(path, number, None, f"expected one JSON object per line, found invalid JSON ({exc.msg})")
-            )
+    for number, data in json_lines(path, text):
+        if isinstance(data, SuiteProblem):
+            problems.append(data)
             continue
         errors = list(validator.iter_errors(data))
         for error in errors:
