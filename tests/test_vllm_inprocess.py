@@ -27,7 +27,7 @@ from tunebench.suites import load_questions
 
 
 def main():
-    engine = VLLMEngine(sys.argv[1], dtype="float32", max_model_len=2048)
+    engine = VLLMEngine(sys.argv[1], dtype="float32", max_model_len=2048, enforce_eager=True)
     questions = load_questions(sys.argv[2])[:20]
     results = engine.score_choices(questions)
     reply = engine.generate([{"role": "user", "content": "What is a Roth IRA?"}], 16, repeats=1, warmup=0)
@@ -55,7 +55,13 @@ def test_vllm_engine_scores_as_transformers_on_the_same_weights(_tiny_cache, tmp
 
     python = require_venv() / "bin" / "python"
     folder = tiny_hd32_path()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_NO_USAGE_STATS": "1",
+        "VLLM_HOST_IP": "127.0.0.1",
+    }
     script = tmp_path / "run_vllm.py"
     script.write_text(SCRIPT)
     done = subprocess.run(
