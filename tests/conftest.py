@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# Offline by configuration, and by force: no test reaches past loopback (tests/network_guard_plugin.py).
+pytest_plugins = ["network_guard_plugin"]
+
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[_var] = "1"
 

@@ -18,11 +18,14 @@ from tunebench.storage.checksums import FileDigest, file_digest
 from tunebench.storage.gcs import make_client, write_object
 
 BUCKET = os.environ.get("TUNEBENCH_TEST_GCS_BUCKET")
-pytestmark = pytest.mark.skipif(
-    not BUCKET,
-    reason="needs real GCS (fake-gcs-server ignores create-only on resumable uploads and never "
-    "rejects a bad crc32c): set TUNEBENCH_TEST_GCS_BUCKET to a writable bucket",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not BUCKET,
+        reason="needs real GCS (fake-gcs-server ignores create-only on resumable uploads and never "
+        "rejects a bad crc32c): set TUNEBENCH_TEST_GCS_BUCKET to a writable bucket",
+    ),
+    pytest.mark.network,  # real GCS is off this machine: the session's network guard lets these out
+]
 
 SETTINGS = TransferSettings(chunk_size=4 * 1024 * 1024, progress=False)
 
