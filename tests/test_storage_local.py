@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 import pytest
 
 from tunebench.storage.local import write_atomic
@@ -40,3 +42,12 @@ def test_a_missing_folder_is_an_error_not_a_silent_create(tmp_path):
     with pytest.raises(FileNotFoundError):
         write_atomic(tmp_path / "no" / "such" / "file", "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_mode_open_would_give_not_mkstemps_0600(tmp_path):
+    # A log or report written by write_atomic must be readable by whoever can read a file open() made.
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x", encoding="utf-8")
+    target = tmp_path / "log.md"
+    write_atomic(target, "# log")
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)

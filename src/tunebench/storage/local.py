@@ -16,6 +16,12 @@ __all__ = ["write_atomic", "write_temp", "fsync_folder"]
 
 TEMP_SUFFIX = ".partial"
 
+# mkstemp creates 0600 files; a log, a report or a record must get the mode open() would give it.
+# The umask can only be read by setting it, so it is read once, at import.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 def write_atomic(path: Path | str, data: bytes | str) -> None:
     """Replace the file `path` with `data` (str is written as UTF-8) atomically and durably."""
@@ -33,6 +39,7 @@ def write_temp(folder: Path, data: bytes, prefix: str, suffix: str = TEMP_SUFFIX
     """Return a new temp file in `folder` holding `data`, fsynced; on any error it is removed and the error raised."""
     fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
