@@ -75,6 +75,17 @@ def test_evidence_spans_highlight_the_reply_where_the_rubric_matched():
     assert '<mark class="hit"' in html
 
 
+def test_a_judge_graded_probe_still_highlights_the_rubrics_spans():
+    # With a judge configured the probe's evidence is the judge's, and the rubric's sits under "rubric".
+    probe = load_probes(PROBES)[0]
+    record = shipped_record("r-judged", replies={probe.id: SCRIPT_REPLY})
+    entry = next(p for p in record["probes"] if p["id"] == probe.id)
+    entry["evidence"] = {"judge_model": "judge", "reason": "fine", "rubric": entry["evidence"]}
+    row = next(p for p in build_page(record).probes if p.id == probe.id)
+    assert any("23,000" in s.text for s in row.reply if s.kind == "hit")
+    assert row.hit
+
+
 def test_evidence_without_offsets_highlights_nothing():
     assert evidence_spans({"hit": ["employer match"], "missed": []}, 40) == []
     assert evidence_spans({"key_points": [{"point": "x", "hit": True, "spans": [[0, 99]]}]}, 40) == []

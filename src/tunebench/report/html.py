@@ -304,12 +304,14 @@ def _hits(evidence: dict[str, Any]) -> list[str]:
 def _probe_row(probe: dict[str, Any], known: dict[str, Any], baseline_latency: dict[str, float]) -> ProbeRow:
     reply = probe.get("answer") or ""
     evidence = probe.get("evidence") or {}
+    # A judge-graded probe keeps the rubric's evidence (the spans) under "rubric" beside the judge's own.
+    rubric = evidence.get("rubric") if isinstance(evidence.get("rubric"), dict) else evidence
     return ProbeRow(
         id=probe["id"],
         domain=probe.get("domain", "unknown"),
         status=probe.get("status", "answered"),
         prompt=probe.get("prompt") or known.get("prompt"),
-        reply=_segments(reply, evidence_spans(evidence, len(reply))),
+        reply=_segments(reply, evidence_spans(rubric, len(reply))),
         stop_reason=probe.get("stop_reason"),
         prompt_tokens=probe.get("prompt_tokens"),
         new_tokens=probe.get("new_tokens"),
@@ -317,9 +319,9 @@ def _probe_row(probe: dict[str, Any], known: dict[str, Any], baseline_latency: d
         tokens_per_s=probe.get("decode_tokens_per_s"),
         latency_s=probe.get("latency_median_s"),
         grade=probe.get("grade"),
-        hit=_hits(evidence),
-        missed=_names(evidence.get("missed")),
-        forbidden_found=_names(evidence.get("forbidden_found")),
+        hit=_hits(rubric),
+        missed=_names(rubric.get("missed")),
+        forbidden_found=_names(rubric.get("forbidden_found")),
         evidence=_evidence_rows(evidence),
         baseline_latency_s=baseline_latency.get(probe["id"]),
     )
