@@ -54,8 +54,8 @@ def unseal(record: dict[str, Any], where: str = "record", data: bytes | None = N
     actual = checksum(record)
     if stored != actual:
         raise RecordError(
-            f"{where}: content checksum mismatch: the file says {stored!r}, its content hashes to {actual}; "
-            "the record was changed after it was written (never used as a baseline or shown as a result)"
+            f"{where}: content checksum mismatch (stored {str(stored)[:19]}..., content {actual[:19]}...): "
+            "the record was changed after it was written; never used as a baseline or shown as a result"
         )
     return {k: v for k, v in record.items() if k != CHECKSUM_KEY}
 
