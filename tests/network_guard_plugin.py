@@ -63,6 +63,15 @@ def _describe(attempts: list[Attempt]) -> str:
     )
 
 
+def _restore(saved: dict[str, str | None]) -> None:
+    """Put environment variables back as they were (None: it was not set)."""
+    for var, value in saved.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+
+
 class NetworkGuard:
     def __init__(self) -> None:
         self.log = _Log()
@@ -73,11 +82,7 @@ class NetworkGuard:
         network_guard.install()
 
     def close(self) -> None:
-        for var, value in self._saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
+        _restore(self._saved)
         self.log.path.unlink(missing_ok=True)
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -90,11 +95,7 @@ class NetworkGuard:
         try:
             yield
         finally:
-            for var, value in saved.items():
-                if value is None:
-                    os.environ.pop(var, None)
-                else:
-                    os.environ[var] = value
+            _restore(saved)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
