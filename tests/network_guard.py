@@ -3,7 +3,9 @@
 The test session installs it in-process (tests/network_guard_plugin.py) and in every Python child a test
 starts (tests/network_guard_site/sitecustomize.py, found through PYTHONPATH). Allowed: loopback
 (127.0.0.0/8, ::1, `localhost`), the unspecified address (0.0.0.0 and :: mean this host when connecting),
-Unix sockets and every non-IP family. Anything else raises `NetworkBlockedError` where it is attempted and
+Unix sockets and every non-IP family, and connect() of a UDP socket to an IP address: that sends nothing, it
+only picks the route (vLLM finds its own address so, "connecting" to 8.8.8.8); sending on it is checked.
+Anything else raises `NetworkBlockedError` where it is attempted and
 appends one line to the file named by `TUNEBENCH_NETWORK_GUARD_LOG`, so the session fails the test even
 when the code under test catches the error and falls back (as huggingface_hub does when offline).
 
@@ -79,29 +81,58 @@ def _check_address(sock: socket.socket, address: object, how: str) -> None:
             refuse(address[0], address[1] if len(address) > 1 else "?", how)
 
 
+def _check_peer(sock: socket.socket, how: str) -> None:
+    """A datagram socket connected off the machine may not send (a stream socket never got that far)."""
+    if sock.type == socket.SOCK_DGRAM and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            return  # not connected: the send fails on its own
+        _check_address(sock, peer, how)
+
+
+def _check_connect(sock: socket.socket, address: object, how: str) -> None:
+    if sock.type != socket.SOCK_DGRAM:
+        _check_address(sock, address, how)
+    elif isinstance(address, tuple) and address and not _may_resolve(address[0]):
+        refuse(address[0], address[1] if len(address) > 1 else "?", how)  # a name: connect() would look it up
+
+
 def install() -> None:
     """Patch the socket module in this process (idempotent)."""
     if getattr(socket.socket.connect, _MARK, False):
         return
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
     real_sendto, real_sendmsg = socket.socket.sendto, socket.socket.sendmsg
+    real_send, real_sendall = socket.socket.send, socket.socket.sendall
     real_create_connection, real_getaddrinfo = socket.create_connection, socket.getaddrinfo
     real_gethostbyname, real_gethostbyname_ex = socket.gethostbyname, socket.gethostbyname_ex
 
     def connect(self, address):
-        _check_address(self, address, "connect")
+        _check_connect(self, address, "connect")
         return real_connect(self, address)
 
     def connect_ex(self, address):
-        _check_address(self, address, "connect_ex")
+        _check_connect(self, address, "connect_ex")
         return real_connect_ex(self, address)
+
+    def send(self, data, *args):
+        _check_peer(self, "send")
+        return real_send(self, data, *args)
+
+    def sendall(self, data, *args):
+        _check_peer(self, "sendall")
+        return real_sendall(self, data, *args)
 
     def sendto(self, data, *args):
         _check_address(self, args[-1] if args else None, "sendto")
         return real_sendto(self, data, *args)
 
     def sendmsg(self, buffers, *args):
-        _check_address(self, args[2] if len(args) > 2 else None, "sendmsg")
+        if len(args) > 2:
+            _check_address(self, args[2], "sendmsg")
+        else:
+            _check_peer(self, "sendmsg")
         return real_sendmsg(self, buffers, *args)
 
     def create_connection(address, *args, **kwargs):
@@ -127,6 +158,7 @@ def install() -> None:
     setattr(connect, _MARK, True)
     socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
     socket.socket.sendto, socket.socket.sendmsg = sendto, sendmsg
+    socket.socket.send, socket.socket.sendall = send, sendall
     socket.create_connection, socket.getaddrinfo = create_connection, getaddrinfo
     socket.gethostbyname, socket.gethostbyname_ex = gethostbyname, gethostbyname_ex
 

@@ -1,7 +1,6 @@
 """The session's network guard (tests/network_guard_plugin.py) refuses before a packet leaves, and fails the test.
 
-Only documentation addresses (192.0.2.0/24, RFC 5737) and names that are refused before resolution are used,
-so even a broken guard would send nothing anywhere real.
+Only documentation addresses (192.0.2.0/24, RFC 5737) and names that are refused before resolution are used.
 """
 
 from __future__ import annotations
@@ -32,6 +31,22 @@ def test_connect_off_the_machine_is_refused_before_it_is_sent(request, blocked_c
     assert [(a.how, a.target, a.pid, a.test) for a in attempts] == [
         (how, "192.0.2.1:80", os.getpid(), request.node.nodeid) for how in ("connect", "connect_ex", "sendto")
     ]
+
+
+def test_a_udp_socket_may_pick_a_route_but_not_send_off_the_machine(blocked_connections):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(OFF_MACHINE)  # sends nothing: how vLLM and others learn their own address
+        except OSError as exc:  # the kernel's refusal (no route), not the guard's: the send checks need a route
+            pytest.skip(f"no route to {OFF_MACHINE[0]} on this machine ({exc})")
+        with pytest.raises(NetworkBlockedError, match=r"send 192\.0\.2\.1:80"):
+            udp.send(b"x")
+        with pytest.raises(NetworkBlockedError, match=r"sendall 192\.0\.2\.1:80"):
+            udp.sendall(b"x")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        with pytest.raises(NetworkBlockedError, match="connect huggingface.co:53"):
+            udp.connect(("huggingface.co", 53))  # a name would be looked up first
+    assert [a.how for a in blocked_connections()] == ["send", "sendall", "connect"]
 
 
 def test_a_host_name_is_refused_before_it_is_resolved(blocked_connections):
