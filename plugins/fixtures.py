@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tunebench.config import Config
-from tunebench.errors import TunebenchError
+from tunebench.errors import EXIT_CANNOT_START, TunebenchError
 from tunebench.history.eval_record import check_outcome
 
 __all__ = [
@@ -90,7 +90,12 @@ def tb_model(tb_model_name: str, tb_settings, tb_config: Config, pytestconfig: p
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             loaded = load_model(tb_settings.entry or tb_model_name, tb_config, with_hashes=True)
     except TunebenchError as exc:
-        pytest.fail(f"tunebench: cannot load model {tb_model_name!r}: {exc}", pytrace=False)
+        message = f"tunebench: cannot load model {tb_model_name!r}: {exc}"
+        if not hasattr(pytestconfig, "workerinput"):
+            # One cause, one message: stop the session (exit 4, errors.EXIT_CANNOT_START) instead of failing
+            # every test that needs the model with the same error. (xdist workers fail the test as before.)
+            pytest.exit(message, returncode=EXIT_CANNOT_START)
+        pytest.fail(message, pytrace=False)
     pytestconfig.stash[MODEL_INFO] = model_info(loaded)
     return loaded
 

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from plugin_support import write_answers, write_project
+from plugin_support import TINY_SUITE, write_answers, write_project
 from record_factory import random_eval
 
 from tunebench.history.records import to_json
@@ -46,3 +46,13 @@ def test_a_baseline_whose_record_fails_its_checksum_is_refused_naming_its_file(p
     result.stderr.fnmatch_lines(
         [f"*--baseline: 'run-base-0001': the record at {path} cannot be trusted: record: content checksum mismatch*"]
     )
+
+
+def test_a_model_that_fails_to_load_stops_the_session_once_instead_of_failing_every_test(pytester, tmp_path):
+    empty = tmp_path / "empty-model"
+    empty.mkdir()  # a folder, so the start-up check passes; no config.json in it, so loading fails
+    write_project(pytester, n=12, suite=TINY_SUITE, extra=f'[tool.tunebench.models.hollow]\nbase = "{empty}"')
+    result = pytester.runpytest("--model", "hollow")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # errors.EXIT_CANNOT_START
+    assert output.count("no config.json there") == 1 and "Traceback" not in output
