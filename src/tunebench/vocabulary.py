@@ -1,7 +1,8 @@
 """The words suites, training data and reports share: the difficulty levels, and how domains are ordered.
 
 Domains belong to a suite: a suite declares its own in a `suite.toml` beside its file (`suites.py`), and
-the shipped suites declare the seed log's five, `SEED_DOMAINS`. Tables and plots list domains with
+the shipped suites declare the seed log's five, `SEED_DOMAINS`. Training data declares its own the same way
+(`data.py`; the curriculum's per-domain blocks follow that order). Tables and plots list domains with
 `order_domains`: the declared ones in their declared order, then any other alphabetically. Records
 written before suites declared their domains are ordered by `SEED_DOMAINS`, so they render as they did.
 
