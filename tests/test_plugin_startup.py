@@ -10,7 +10,7 @@ from record_factory import random_eval
 from tunebench.history.records import to_json
 from tunebench.history.store import open_store
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "gcs_server"]
 
 
 def test_a_gs_model_without_credentials_fails_once_at_session_start_with_one_message(pytester, monkeypatch, tmp_path):
@@ -56,3 +56,15 @@ def test_a_model_that_fails_to_load_stops_the_session_once_instead_of_failing_ev
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # errors.EXIT_CANNOT_START
     assert output.count("no config.json there") == 1 and "Traceback" not in output
+
+
+def test_a_gs_history_whose_bucket_does_not_exist_fails_before_the_first_item(pytester, gcs):
+    write_project(pytester, n=3)
+    write_answers(pytester, {"tiny": {"q000": "A", "q001": "B", "q002": "C"}})
+    missing = f"gs://{gcs.bucket_name}-missing/history"
+    result = pytester.runpytest("--history", missing)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--history: '{missing}': gs://{gcs.bucket_name}-missing/history/runs/*"])
+    assert "passed" not in result.stdout.str()
+    recorded = pytester.runpytest("--history", gcs.uri("history"))  # the bucket that exists: evaluated, recorded
+    assert recorded.ret == pytest.ExitCode.OK and list(gcs.bucket.list_blobs(prefix="history/runs/"))

@@ -381,6 +381,15 @@ class GCSHistoryBackend:
                 f"{self.location(name)}: a record with this name already exists; history records are never overwritten"
             ) from None
 
+    def check_writable(self) -> None:
+        """Raise StorageError now for what would refuse the record at the end: no credentials, no such bucket.
+
+        One listing request (at most one name): whether objects may be created is only known by creating one.
+        """
+        prefix = self.root.key("runs/")
+        with gcs_errors(self.location("runs/")):
+            list(self.bucket.list_blobs(prefix=prefix, max_results=1, retry=retry_policy(self.settings)))
+
     def list(self) -> list[str]:
         """Return the names of `runs/**/*.json` records, sorted."""
         blobs = list_names(self.bucket, self.root.key("runs/"), self.settings)
