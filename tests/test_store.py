@@ -178,7 +178,7 @@ def test_corrupt_truncated_and_schema_violating_files_are_reported_by_path(tmp_p
     reasons = {Path(p.location).name: p.reason for p in result.problems}
     assert reasons[truncated.name].startswith("line ") and "truncated" in reasons[truncated.name]
     assert "not UTF-8" in reasons[garbage.name]
-    assert "key status: 'finished' is not one of ['complete', 'incomplete', 'crashed']" in reasons[bad_schema.name]
+    assert "key status: 'finished' is not one of ['complete', 'incomplete', 'crashed'" in reasons[bad_schema.name]
     assert "does not match its run id" in reasons[renamed.name]
     with pytest.raises(RecordError, match="4 unreadable record") as failure:
         store.read_all(strict=True)
