@@ -63,6 +63,7 @@ def _html(markdown: str) -> _Html:
 
 def _history(name: str) -> list[dict]:
     evaluation = random_eval("run-eval-0001", name, 1)
+    evaluation["probes"][0]["evidence"] = {"reason": name}  # a judge's reason is model-written text
     training = training_record("run-train-01", name)
     training["output"]["name"] = name
     training["phases"][0]["name"] = name

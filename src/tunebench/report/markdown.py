@@ -338,7 +338,7 @@ def _quality_cell(grade: float | None, probes: list[dict[str, Any]]) -> str:
     """The domain's mean grade, then each probe's grade and reason ("3/4 key points; no forbidden claim")."""
     reasons = [r for p in probes if (r := _probe_reason(p))]
     shown = format_number(grade, 1)
-    return shown if not reasons else escape_cell(f"{shown} — " + " · ".join(reasons))
+    return shown if not reasons else escape_cell(markdown_text(f"{shown} — " + " · ".join(reasons)))
 
 
 def _probe_reason(probe: dict[str, Any]) -> str:
@@ -447,7 +447,7 @@ def _subset_runs(history: History, reports: Mapping[str, str]) -> list[str]:
     lines = ["", "Subset runs (part of the suites selected; not benchmark results):", ""]
     for run in reversed(history.subsets):
         name = f"[`{run.run_id}`]({reports[run.run_id]})" if run.run_id in reports else f"`{run.run_id}`"
-        lines.append(f"- {name} {escape_cell(run.model)}, {run.date}: {run.selection or 'subset'}")
+        lines.append(f"- {name} {markdown_text(run.model)}, {run.date}: {markdown_text(run.selection or 'subset')}")
     return lines
 
 
