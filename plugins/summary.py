@@ -139,7 +139,7 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
         properties["tunebench.peak_memory_bytes"] = record["resources"]["peak_memory_bytes"]
         properties["tunebench.memory_kind"] = record["resources"]["memory_kind"]
     if outcome.verdict is not None:
-        properties["tunebench.gate"] = "pass" if outcome.verdict.passed else "fail"
+        properties["tunebench.gate"] = outcome.verdict.status  # pass, fail or nothing to judge
         for check in outcome.verdict.failed:
             properties[f"tunebench.gate.failed.{check.rule}"] = check.detail or check.value
     for name, value in properties.items():

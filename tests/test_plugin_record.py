@@ -26,7 +26,9 @@ def test_run_on_tiny_writes_one_valid_record_with_every_question(pytester):
     assert record["model"]["name"] == "tiny" and record["model"]["hashes"]["base"].startswith("sha256:")
     assert record["suites"][0]["file"] == "questions.jsonl" and len(record["suites"][0]["sha256"]) == 64
     assert record["provenance"]["command"].startswith("pytest --model tiny")
-    result.stdout.fnmatch_lines([f"tunebench: model tiny, accuracy {correct / 8:.3f} [[]*]*({correct}/8)*gate PASS"])
+    result.stdout.fnmatch_lines(
+        [f"tunebench: model tiny, accuracy {correct / 8:.3f} [[]*]*({correct}/8)*gate: nothing to judge*"]
+    )
 
 
 def test_record_holds_the_eval_runs_peak_memory_including_what_session_fixtures_held(pytester):
@@ -156,12 +158,12 @@ def test_results_appear_as_junit_properties_and_in_the_github_step_summary(pytes
     suite_props = {
         p.get("name"): p.get("value") for p in tree.getroot().iter("testsuite").__next__().find("properties")
     }
-    assert suite_props["tunebench.accuracy.k"] == "2" and suite_props["tunebench.gate"] == "pass"
+    assert suite_props["tunebench.accuracy.k"] == "2" and suite_props["tunebench.gate"] == "nothing to judge"
     case = next(c for c in tree.iter("testcase") if c.get("name") == "test_question[q002]")
     [prop] = [p for p in case.iter("property") if p.get("name") == "tunebench"]
     assert json.loads(prop.get("value"))["chosen"] == "A"
     text = summary.read_text()
-    assert "| rule | value | limit | baseline | result | detail |" in text and "gate PASS" in text
+    assert "| rule | value | limit | baseline | result | detail |" in text and "gate: nothing to judge" in text
 
 
 CAPPED_PYTEST = """
@@ -187,7 +189,7 @@ def test_full_disk_when_writing_the_record_exits_nonzero_and_leaves_history_unch
     result.stdout.fnmatch_lines(
         [
             "tunebench: error: the record was NOT written: *File too large*nothing was published*",
-            "tunebench: *accuracy 0.250*not recorded; gate PASS",
+            "tunebench: *accuracy 0.250*not recorded; gate: nothing to judge*",
         ]
     )
     assert {p: p.read_bytes() for p in history.rglob("*") if p.is_file()} == before
