@@ -1,8 +1,8 @@
 """The summary index: a derived file beside the records that makes reading a large history cheap.
 
 For each stored record file it keeps what reading the file found: the sha256 of its bytes and either the
-record's summary (the record without its per-question and per-probe lists) or the problem it has. It is
-never the source of truth:
+record's summary (`summary_of`: no provenance, per-question and per-probe lists or detailed aggregates)
+or the problem it has. It is never the source of truth:
 
 - a full read (`HistoryStore.read_all`) still reads and parses every file; a file whose bytes hash to
   the digest the index holds was checked before (checksum, schema, consistency) by the same rules, so it
@@ -31,10 +31,13 @@ from typing import Any
 __all__ = ["INDEX_NAME", "IndexEntry", "SummaryIndex", "summary_of", "fingerprint"]
 
 INDEX_NAME = "index/records.json"
-FORMAT = 1
-# Per-item lists a summary leaves out: the bulk of an eval record, and nothing `history list` or the
-# baseline search reads (both use the aggregates).
+FORMAT = 3
+# What a summary leaves out: an eval record's per-item lists (its bulk), its aggregates other than the
+# overall and per-domain figures, and every record's provenance: none of it is read by `history list` or
+# the baseline search (they read the model, suites, status, gate and overall accuracy).
 _BULK = ("questions", "probes")
+_NOT_SUMMARIZED = ("provenance",)
+_SUMMARY_AGGREGATES = ("accuracy", "accuracy_norm", "by_domain", "quality")
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +53,18 @@ class IndexEntry:
 
 
 def summary_of(record: dict[str, Any]) -> dict[str, Any]:
-    """Return the record without its per-question and per-probe lists when its aggregates stand for them."""
+    """Return the record without its provenance; an eval record whose aggregates stand for its questions
+    also without its per-question and per-probe lists and its detailed aggregates (latency, difficulty).
+
+    An older eval record, whose readers fall back to its questions, keeps them.
+    """
     aggregates = record.get("aggregates") or {}
-    if record.get("kind") != "eval" or "accuracy" not in aggregates or "by_domain" not in aggregates:
-        return record  # an older record whose readers fall back to its questions keeps them
-    return {key: value for key, value in record.items() if key not in _BULK}
+    whole = record.get("kind") != "eval" or "accuracy" not in aggregates or "by_domain" not in aggregates
+    left_out = _NOT_SUMMARIZED if whole else (*_NOT_SUMMARIZED, *_BULK)
+    summary = {key: value for key, value in record.items() if key not in left_out}
+    if not whole:
+        summary["aggregates"] = {k: v for k, v in aggregates.items() if k in _SUMMARY_AGGREGATES}
+    return summary
 
 
 @functools.cache
@@ -73,6 +83,22 @@ def fingerprint() -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _loads(data: bytes) -> Any:
+    try:
+        import orjson  # twice as fast on the index of a large history (derived data; records use json)
+    except ImportError:
+        return json.loads(data)
+    return orjson.loads(data)
+
+
+def _dumps(content: Any) -> bytes:
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return orjson.dumps(content)
+
+
 class SummaryIndex:
     """The entries of one history's index, loaded from its backend and saved back when they changed."""
 
@@ -89,7 +115,7 @@ class SummaryIndex:
             data = self.backend.read_derived(INDEX_NAME)
             if data is None:
                 return {}
-            content = json.loads(data)
+            content = _loads(data)
             if content.get("format") != FORMAT or content.get("fingerprint") != fingerprint():
                 self.changed = True  # other rules made it: rebuild
                 return {}
@@ -133,7 +159,7 @@ class SummaryIndex:
             "entries": {name: [e.version, e.sha256, e.summary, e.problem] for name, e in sorted(self.entries.items())},
         }
         try:
-            self.backend.write_derived(INDEX_NAME, json.dumps(content, separators=(",", ":")).encode("utf-8"))
+            self.backend.write_derived(INDEX_NAME, _dumps(content))
             self.changed = False
         except Exception as exc:  # noqa: BLE001 - derived data: reads go on without it
             log.info("history index %s not written (%s)", INDEX_NAME, exc)

@@ -139,16 +139,20 @@ class LocalBackend:
             raise StorageError(f"{path}: cannot read ({exc.strerror})") from exc
 
     def versions(self) -> dict[str, str]:
-        """Return {name: version} of the listed records: size, modification time and inode, which any change moves."""
+        """Return {name: version} of what `list` lists: size, modification time and inode, which any change moves."""
+        runs = self.root / "runs"
         found = {}
-        for name in self.list():
-            try:
-                stat = (self.root / name).stat()
-            except OSError:
-                found[name] = "unreadable"
-                continue
-            found[name] = f"{stat.st_size}-{stat.st_mtime_ns}-{stat.st_ino}"
-        return found
+        # os.walk, not Path.rglob: a 10,000-record history is listed in a tenth of the time.
+        for folder, subfolders, files in os.walk(runs):
+            prefix = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            for entry in (*subfolders, *files):
+                if entry.endswith(".json") and not entry.startswith("."):
+                    try:
+                        stat = os.stat(os.path.join(folder, entry))
+                        found[f"{prefix}/{entry}"] = f"{stat.st_size}-{stat.st_mtime_ns}-{stat.st_ino}"
+                    except OSError:
+                        found[f"{prefix}/{entry}"] = "unreadable"
+        return dict(sorted(found.items()))
 
     def read_derived(self, name: str) -> bytes | None:
         """Return the derived file `name` (the summary index), or None when there is none."""
@@ -284,7 +288,7 @@ class HistoryStore:
         return result
 
     def read_summaries(self, strict: bool = False, now: datetime | None = None) -> ReadResult:
-        """Return `read_all`'s result with each eval record's questions and probes left out (`index.summary_of`).
+        """Return `read_all`'s result with records summarized: no provenance, questions or probes (`index.summary_of`).
 
         For listings and the baseline search: only files new or changed since the summary index saw them
         are read. Read the chosen record itself with `get`.
