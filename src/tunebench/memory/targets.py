@@ -8,14 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunebench.loading import base_location, read_folder_config, read_location_config
-from tunebench.memory.estimate import (
-    AdapterShape,
-    MemoryEstimate,
-    ModelShape,
-    estimate_eval,
-    estimate_recipe_phase,
-    estimate_training,
-)
+from tunebench.memory import estimate as maths
 from tunebench.registry import Registry
 
 __all__ = ["estimate_for_entry", "estimate_for_recipe", "recipe_on_gpu", "read_model_config"]
@@ -35,7 +28,7 @@ def estimate_for_entry(
     rank: int = 16,
     use_dora: bool = True,
     gradient_checkpointing: bool = True,
-) -> dict[str, MemoryEstimate]:
+) -> dict[str, maths.MemoryEstimate]:
     """Return {"eval": ..., "training": ...} for a registry entry, reading only its config files.
 
     The dtype follows `tunebench.loading`: bf16 on a CUDA device, fp32 on the CPU. The eval estimate uses
@@ -44,14 +37,16 @@ def estimate_for_entry(
     """
     registry = Registry(config)
     base = read_location_config(entry.base, registry)
-    shape = ModelShape.from_config(base, where=f"{entry.base.rstrip('/')}/config.json")
+    shape = maths.ModelShape.from_config(base, where=f"{entry.base.rstrip('/')}/config.json")
     adapter = None
     if entry.adapter:
-        adapter = AdapterShape.from_adapter_config(read_location_config(entry.adapter, registry, "adapter_config.json"))
+        adapter = maths.AdapterShape.from_adapter_config(
+            read_location_config(entry.adapter, registry, "adapter_config.json")
+        )
     on_gpu = (device or ("cuda" if _cuda_available() else "cpu")).startswith("cuda")
     dtype = "bfloat16" if on_gpu else "float32"
     settings = config.eval
-    eval_estimate = estimate_eval(
+    eval_estimate = maths.estimate_eval(
         shape,
         dtype=dtype,
         adapter=adapter,
@@ -60,8 +55,8 @@ def estimate_for_entry(
         max_new_tokens=settings.max_new_tokens,
         device="cuda" if on_gpu else "cpu",
     )
-    train_adapter = adapter or AdapterShape(rank=rank, use_dora=use_dora)
-    training = estimate_training(
+    train_adapter = adapter or maths.AdapterShape(rank=rank, use_dora=use_dora)
+    training = maths.estimate_training(
         shape,
         train_adapter,
         dtype=dtype,
@@ -82,11 +77,11 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) -> MemoryEstimate:
+def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) -> maths.MemoryEstimate:
     """Return a recipe's training-phase estimate from its base's config.json; LoadError when it cannot be read."""
     registry = Registry(config)
     model_config = read_location_config(base_location(recipe.model, registry), registry)
-    return estimate_recipe_phase(recipe, model_config, on_gpu=recipe_on_gpu(recipe, device))
+    return maths.estimate_recipe_phase(recipe, model_config, on_gpu=recipe_on_gpu(recipe, device))
 
 
 def recipe_on_gpu(recipe: Any, device: str | None = None) -> bool:
