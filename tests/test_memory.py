@@ -24,6 +24,8 @@ from tunebench.memory import (
 )
 from tunebench.registry import TINY, ModelEntry
 
+pytest_plugins = ["gcs_server"]
+
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = REPO / "eval_suites" / "benchmark_100" / "questions.jsonl"
 PROBES = REPO / "eval_suites" / "domain_probes" / "probes.jsonl"
@@ -279,9 +281,9 @@ def test_estimate_for_entry_reads_the_config_of_a_registry_model(tiny_dir, tmp_p
     assert estimates["training"].assumptions["gradient_checkpointing"] is True
 
 
-def test_estimate_for_a_gs_model_not_pulled_says_so(tmp_path):
-    entry = ModelEntry("remote", base="gs://bucket/never-pulled/")
-    with pytest.raises(LoadError, match="gs://bucket/never-pulled/: no pulled copy with config.json"):
+def test_estimate_for_a_gs_model_neither_pulled_nor_published_says_so(gcs, tmp_path):
+    entry = ModelEntry("remote", base=gcs.uri("never-pulled/"))
+    with pytest.raises(LoadError, match=r"never-pulled/: no pulled copy with config.json in the cache, and the pub"):
         estimate_for_entry(entry, Config(root=tmp_path), device="cpu")
 
 
