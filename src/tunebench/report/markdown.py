@@ -338,7 +338,8 @@ def _quality_cell(grade: float | None, probes: list[dict[str, Any]]) -> str:
     """The domain's mean grade, then each probe's grade and reason ("3/4 key points; no forbidden claim")."""
     reasons = [r for p in probes if (r := _probe_reason(p))]
     shown = format_number(grade, 1)
-    return shown if not reasons else escape_cell(markdown_text(f"{shown} — " + " · ".join(reasons)))
+    # The grade is a number this module wrote; only the reasons (judge text among them) are escaped.
+    return shown if not reasons else f"{shown} — " + escape_cell(markdown_text(" · ".join(reasons)))
 
 
 def _probe_reason(probe: dict[str, Any]) -> str:
