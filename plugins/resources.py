@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tunebench.memory import PeakMemory, format_bytes
+from tunebench.memory import GPU_MEASURES, PeakMemory, format_bytes, memory_measure, memory_measure_of
 from tunebench_pytest.fixtures import MODEL_INFO
 
 __all__ = ["WORKER_OUTPUT_KEY", "start", "finish", "combine", "describe"]
@@ -39,7 +39,7 @@ def finish(config: pytest.Config) -> dict[str, Any] | None:
     device = (config.stash.get(MODEL_INFO, None) or {}).get("device")
     resources = {
         "peak_memory_bytes": int(peak.peak_bytes),
-        "memory_kind": "rss",
+        "memory_measure": memory_measure_of(peak),
         "device": device,
         "exact": peak.exact,
         "start_rss_bytes": int(peak.start_bytes),
@@ -48,7 +48,7 @@ def finish(config: pytest.Config) -> dict[str, Any] | None:
     }
     cuda_peak = _cuda_peak(device)
     if cuda_peak is not None:
-        resources.update(peak_memory_bytes=cuda_peak, memory_kind="cuda_allocated", exact=True)
+        resources.update(peak_memory_bytes=cuda_peak, memory_measure="cuda_max_allocated", exact=True)
     return resources
 
 
@@ -69,7 +69,7 @@ def combine(entries: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     present = [e for e in entries if e]
     if not present:
         return None
-    largest = max(present, key=lambda e: (e["memory_kind"] == "cuda_allocated", e["peak_memory_bytes"]))
+    largest = max(present, key=lambda e: (memory_measure(e) in GPU_MEASURES, e["peak_memory_bytes"]))
     return {**largest, "processes": len(present)}
 
 
@@ -77,5 +77,5 @@ def describe(resources: dict[str, Any] | None) -> str | None:
     """Return "peak memory 812 MB (rss)" for the summary line, or None when nothing was measured."""
     if not resources:
         return None
-    kind = "GPU allocated" if resources["memory_kind"] == "cuda_allocated" else "RSS"
+    kind = "GPU allocated" if memory_measure(resources) in GPU_MEASURES else "RSS"
     return f"peak memory {format_bytes(resources['peak_memory_bytes'])} ({kind})"

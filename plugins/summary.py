@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tunebench.memory.measure import memory_measure
 from tunebench.table import format_table
 from tunebench.training.contamination import label
 from tunebench_pytest.finish import RunOutcome
@@ -137,7 +138,7 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
             properties[f"tunebench.accuracy.{key}"] = aggregates["accuracy"][key]
     if record.get("resources"):
         properties["tunebench.peak_memory_bytes"] = record["resources"]["peak_memory_bytes"]
-        properties["tunebench.memory_kind"] = record["resources"]["memory_kind"]
+        properties["tunebench.memory_measure"] = memory_measure(record["resources"])
     if outcome.verdict is not None:
         properties["tunebench.gate"] = outcome.verdict.status  # pass, fail or nothing to judge
         for check in outcome.verdict.failed:

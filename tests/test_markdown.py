@@ -195,3 +195,23 @@ def test_benchmark_rows_show_the_measured_peak_memory_and_a_dash_for_records_wit
     column = rows[0].index("Peak Memory")
     peaks = {row[column + 1].strip("`"): row[column] for row in rows[2:]}
     assert peaks == {"run-eval-gpu": "31.2 GB GPU", "run-eval-cpu": "812 MB RSS", "run-eval-old": "—"}
+
+
+def test_the_deprecated_memory_kind_and_memory_measure_render_the_same_log():
+    from tunebench.history.records import validate
+    from tunebench.memory import memory_measure
+
+    def runs(names: dict[str, str]) -> list[dict]:
+        gpu = random_eval("run-eval-gpu", "big", 3, started_at="2026-02-05T10:00:00Z")
+        gpu["resources"] = {"peak_memory_bytes": 31_200_000_000, "device": "cuda:0", **names["gpu"]}
+        cpu = random_eval("run-eval-cpu", "tiny", 4, started_at="2026-02-04T10:00:00Z")
+        cpu["resources"] = {"peak_memory_bytes": 812_000_000, "device": "cpu", "exact": True, **names["cpu"]}
+        for record in (gpu, cpu):
+            validate(record)
+        return [gpu, cpu]
+
+    old = runs({"gpu": {"memory_kind": "cuda_allocated"}, "cpu": {"memory_kind": "rss"}})
+    new = runs({"gpu": {"memory_measure": "cuda_max_allocated"}, "cpu": {"memory_measure": "rss_peak"}})
+    assert [memory_measure(r["resources"]) for r in old] == [memory_measure(r["resources"]) for r in new]
+    assert render_log(old) == render_log(new)
+    assert memory_measure({"memory_kind": "rss"}) == "rss_sampled" and memory_measure(None) is None

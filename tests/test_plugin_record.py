@@ -52,12 +52,19 @@ def ballast():
     [record] = records(pytester)
     validate(record)
     resources = record["resources"]
-    assert resources["memory_kind"] == "rss" and resources["device"] == "cpu" and resources["processes"] == 1
+    assert resources["memory_measure"] in ("rss_peak", "rss_sampled") and "memory_kind" not in resources
+    assert resources["device"] == "cpu" and resources["processes"] == 1
     assert resources["start_rss_bytes"] > 0.9 * before  # measured at the session's start, not later
     assert resources["peak_memory_bytes"] >= resources["start_rss_bytes"] + 256 * MiB
     result.stdout.fnmatch_lines(["tunebench: model tiny, accuracy*, peak memory * (RSS), run *"])
+    with pytest.raises(TunebenchError, match="memory_measure"):
+        validate({**record, "resources": {**resources, "memory_measure": "vram"}})
+    old = {k: v for k, v in resources.items() if k != "memory_measure"}
+    validate({**record, "resources": {**old, "memory_kind": "rss"}})  # older records' name stays readable
     with pytest.raises(TunebenchError, match="memory_kind"):
-        validate({**record, "resources": {**resources, "memory_kind": "vram"}})
+        validate({**record, "resources": {**old, "memory_kind": "vram"}})
+    with pytest.raises(TunebenchError, match="resources"):
+        validate({**record, "resources": old})  # one of the two names is required
 
 
 def test_every_option_can_come_from_the_config(pytester):

@@ -14,7 +14,15 @@ from tunebench.memory.estimate import (
     estimate_recipe_phase,
     estimate_training,
 )
-from tunebench.memory.measure import MiB, PeakMemory, current_rss_bytes
+from tunebench.memory.measure import (
+    GPU_MEASURES,
+    MEMORY_MEASURES,
+    MiB,
+    PeakMemory,
+    current_rss_bytes,
+    memory_measure,
+    memory_measure_of,
+)
 from tunebench.memory.targets import estimate_for_entry, estimate_for_recipe, read_model_config
 from tunebench.units import format_bytes
 
@@ -24,6 +32,10 @@ __all__ = [
     "AdapterShape",
     "MemoryEstimate",
     "PeakMemory",
+    "MEMORY_MEASURES",
+    "GPU_MEASURES",
+    "memory_measure",
+    "memory_measure_of",
     "estimate_eval",
     "estimate_training",
     "estimate_for_entry",

@@ -10,9 +10,49 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["MiB", "PeakMemory", "current_rss_bytes"]
+__all__ = [
+    "MiB",
+    "PeakMemory",
+    "current_rss_bytes",
+    "MEMORY_MEASURES",
+    "GPU_MEASURES",
+    "memory_measure",
+    "memory_measure_of",
+]
 
 MiB = 1 << 20
+
+# How a record's peak memory was measured: the one field name (`memory_measure`) and vocabulary of the eval
+# record's `resources` and the training record's phases. CUDA's max allocated, Linux's exact peak RSS (VmHWM),
+# the RSS sampled by a thread, or (hand-imported training runs) the RSS sampled at the trainer's steps.
+MEMORY_MEASURES = ("cuda_max_allocated", "rss_peak", "rss_sampled", "rss_sampled_at_steps")
+GPU_MEASURES = frozenset({"cuda_max_allocated"})
+
+
+def memory_measure_of(peak: PeakMemory) -> str:
+    """Return how `peak` (a closed PeakMemory block) measured: one of MEMORY_MEASURES."""
+    if peak.kind == "cuda":
+        return "cuda_max_allocated"
+    return "rss_peak" if peak.exact else "rss_sampled"
+
+
+def memory_measure(entry: dict[str, Any] | None) -> str | None:
+    """Return an eval `resources` or training phase entry's `memory_measure`, old records' names mapped to it.
+
+    The one place the deprecated eval field `memory_kind` ("rss", "cuda_allocated"; records before the field
+    was renamed) is read: "cuda_allocated" is "cuda_max_allocated", "rss" is "rss_peak" where the entry says
+    the peak was exact and "rss_sampled" where not. None for an entry that says neither.
+    """
+    if not entry:
+        return None
+    if entry.get("memory_measure") is not None:
+        return entry["memory_measure"]
+    old = entry.get("memory_kind")
+    if old == "cuda_allocated":
+        return "cuda_max_allocated"
+    if old == "rss":
+        return "rss_peak" if entry.get("exact") else "rss_sampled"
+    return None
 
 
 def current_rss_bytes() -> int:

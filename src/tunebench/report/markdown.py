@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tunebench.markdown_tables import cell_sum
+from tunebench.memory.measure import GPU_MEASURES, memory_measure
 from tunebench.report.formatting import (
     DASH,
     cell_text,
@@ -456,7 +457,7 @@ def _peak_memory(resources: dict[str, Any] | None) -> str:
     """Return an eval run's peak as "812 MB RSS" or "29.8 GB GPU", or "—" (older records did not measure it)."""
     if not resources or resources.get("peak_memory_bytes") is None:
         return DASH
-    kind = "GPU" if resources.get("memory_kind") == "cuda_allocated" else "RSS"
+    kind = "GPU" if memory_measure(resources) in GPU_MEASURES else "RSS"
     return f"{format_bytes(resources['peak_memory_bytes'])} {kind}"
 
 

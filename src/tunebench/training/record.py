@@ -13,7 +13,7 @@ from typing import Any
 
 from tunebench.config import Config
 from tunebench.data import Example, examples_sha256, file_sha256
-from tunebench.memory import PeakMemory
+from tunebench.memory import PeakMemory, memory_measure_of
 from tunebench.training import tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.cost import hardware_key, training_cost
@@ -160,7 +160,7 @@ def phase_figures(
         "wall_s": elapsed,
         "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
         "peak_memory_bytes": int(peak.peak_bytes),
-        "memory_measure": _memory_measure(peak),
+        "memory_measure": memory_measure_of(peak),
         "validation_loss": _finite(validation_loss),
         "batch_size": batch,
         "grad_accum": accum,
@@ -357,10 +357,3 @@ def _counts(examples: list[Example], attribute: str) -> dict[str, int]:
     if attribute == "difficulty":
         return {d: counts.get(d, 0) for d in DIFFICULTIES}
     return dict(sorted(counts.items()))
-
-
-def _memory_measure(peak: PeakMemory) -> str:
-    """Return how a phase's peak was measured: CUDA's max allocated, Linux's exact peak RSS, or sampled RSS."""
-    if peak.kind == "cuda":
-        return "cuda_max_allocated"
-    return "rss_peak" if peak.exact else "rss_sampled"
