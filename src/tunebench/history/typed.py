@@ -1,0 +1,224 @@
+"""Typed records: one frozen dataclass per record kind, its fields the top-level keys of the kind's JSON Schema.
+
+`from_dict` takes a record as stored (a plain JSON object, validated or not) and `to_dict` gives it back
+equal: a key the schema leaves optional and the record lacks is `ABSENT` (not None, which some keys hold),
+and keys the schema does not name (older or newer writers' extras) travel in `extra`. The nested values stay
+the JSON they are (dicts and lists); the dataclasses name the top level, so a reader writes `run.model`
+instead of `record["model"]` and a schema change shows up as a failing test (tests/test_typed_records.py
+checks each dataclass's fields against its schema's properties and required keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar
+
+from tunebench.errors import RecordError
+
+__all__ = [
+    "ABSENT",
+    "SCHEMA_VERSION",
+    "Record",
+    "EvalRecordData",
+    "TrainingRecordData",
+    "NoteRecordData",
+    "ImportedRowData",
+    "ImportedSessionData",
+    "RECORD_TYPES",
+    "from_dict",
+]
+
+# The schema version this module reads and the writers write (history/eval_record.py, training/record.py).
+SCHEMA_VERSION = 1
+
+
+class _Absent:
+    """The value of an optional key the record does not have (falsy, so `run.resources or {}` reads well)."""
+
+    _instance: ClassVar[_Absent | None] = None
+
+    def __new__(cls) -> _Absent:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """The header every record has (common.schema.json's record_header), and the keys no schema names."""
+
+    KIND: ClassVar[str] = ""
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+
+    kind: str
+    schema_version: int
+    run_id: str
+    started_at: str
+    finished_at: str
+    source: str
+    provenance: dict[str, Any]
+    notes: list[Any]
+    checksum: str = ABSENT
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """Return the record keys this dataclass names (every field but `extra`)."""
+        return tuple(f.name for f in fields(cls) if f.name != "extra")
+
+    @classmethod
+    def required_keys(cls) -> tuple[str, ...]:
+        """Return the keys a record of this kind must have (the fields without a default)."""
+        return tuple(
+            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Record:
+        """Return the typed record of `data`; RecordError when it is another kind or lacks a required key."""
+        if not isinstance(data, Mapping):
+            raise RecordError(f"expected a record (a JSON object), found {type(data).__name__}")
+        if cls.KIND and data.get("kind") != cls.KIND:
+            raise RecordError(
+                f"record {data.get('run_id', '?')}: expected kind {cls.KIND!r}, found {data.get('kind')!r}"
+            )
+        missing = [k for k in cls.required_keys() if k not in data]
+        if missing:
+            raise RecordError(
+                f"record {data.get('run_id', '?')} ({cls.KIND or data.get('kind')}): missing {', '.join(missing)}"
+            )
+        names = set(cls.keys())
+        return cls(
+            **{k: v for k, v in data.items() if k in names},
+            extra={k: v for k, v in data.items() if k not in names},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a plain JSON object, equal to the one `from_dict` read."""
+        out = {name: getattr(self, name) for name in self.keys() if getattr(self, name) is not ABSENT}
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalRecordData(Record):
+    """An eval run (eval_record.schema.json)."""
+
+    KIND: ClassVar[str] = "eval"
+
+    status: str
+    model: dict[str, Any]
+    suites: list[Any]
+    questions: list[dict[str, Any]]
+    probes: list[dict[str, Any]]
+    items: dict[str, Any]
+    aggregates: dict[str, Any]
+    baseline: dict[str, Any] | None
+    gate: dict[str, Any] | None
+    workers: int = ABSENT
+    selection: Any = ABSENT
+    resources: dict[str, Any] | None = ABSENT
+
+    @property
+    def memory_measure(self) -> str | None:
+        """How the run's peak memory was measured (older records' `memory_kind` mapped), or None."""
+        from tunebench.memory.measure import memory_measure
+
+        return memory_measure(self.resources or None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingRecordData(Record):
+    """A training run (training_record.schema.json)."""
+
+    KIND: ClassVar[str] = "training"
+
+    status: str
+    recipe: dict[str, Any]
+    model: dict[str, Any]
+    method: str
+    hyperparameters: dict[str, Any]
+    data: dict[str, Any]
+    phases: list[dict[str, Any]]
+    totals: dict[str, Any]
+    validation_loss: Any
+    hardware: dict[str, Any]
+    cost: dict[str, Any] | None
+    output: dict[str, Any]
+    attempts: int
+    oom_events: list[Any]
+    tracking: Any = ABSENT
+    difficulties: list[dict[str, Any]] = ABSENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoteRecordData(Record):
+    """A note on a run (note_record.schema.json)."""
+
+    KIND: ClassVar[str] = "note"
+
+    target_run_id: str
+    section: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportedRowData(Record):
+    """One row of a hand-written log's summary table (imported_row_record.schema.json)."""
+
+    KIND: ClassVar[str] = "imported_row"
+
+    table: str
+    section: str
+    columns: list[str]
+    cells: list[Any]
+    position: int
+    label: str | None
+    imported_from: dict[str, Any]
+    subtitle: Any = ABSENT
+    session: Any = ABSENT
+    registry_model: Any = ABSENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportedSessionData(Record):
+    """One training session of a hand-written log (imported_session_record.schema.json)."""
+
+    KIND: ClassVar[str] = "imported_session"
+
+    session: Any
+    title: Any
+    date: Any
+    blocks: list[Any]
+    imported_from: dict[str, Any]
+    registry_model: Any = ABSENT
+    status: Any = ABSENT
+    base_model: Any = ABSENT
+    method: Any = ABSENT
+    gpu: Any = ABSENT
+    vm: Any = ABSENT
+    output_model: Any = ABSENT
+    commit: Any = ABSENT
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.KIND: cls for cls in (EvalRecordData, TrainingRecordData, NoteRecordData, ImportedRowData, ImportedSessionData)
+}
+
+
+def from_dict(data: Mapping[str, Any]) -> Record:
+    """Return the typed record of `data`, its dataclass picked by `kind`; RecordError for an unknown kind."""
+    kind = data.get("kind") if isinstance(data, Mapping) else None
+    if kind not in RECORD_TYPES:
+        raise RecordError(f"record {getattr(data, 'get', dict().get)('run_id', '?')}: unknown kind {kind!r}")
+    return RECORD_TYPES[kind].from_dict(data)
