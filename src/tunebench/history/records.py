@@ -98,25 +98,27 @@ _validated: Counter[str] = Counter()
 
 
 def _compiled_accepts(kind: str, record: Any) -> bool:
-    import fastjsonschema  # only processes that validate many records pay for its import and the compile
-
+    check, rejected = _compiled(kind)
     try:
-        _compiled(kind)(record)
-    except fastjsonschema.JsonSchemaException:
+        check(record)
+    except rejected:
         return False
     return True
 
 
 @functools.cache
-def _compiled(kind: str) -> Any:
-    import fastjsonschema
+def _compiled(kind: str) -> tuple[Any, type[Exception]]:
+    """Return the compiled check and the exception it raises, from the same import of fastjsonschema (a
+    pytester run in this process may drop the module from sys.modules, and a new import has new classes)."""
+    import fastjsonschema  # only processes that validate many records pay for its import and the compile
 
     schemas = _registry_and_schemas()[1]
 
     def resolve(uri: str) -> dict[str, Any]:  # the only $refs are to the schema files themselves
         return _draft7(schemas[uri.removeprefix(SCHEMA_BASE).split("#")[0]])
 
-    return fastjsonschema.compile(_draft7(schema_for(kind)), handlers={"https": resolve}, use_formats=False)
+    check = fastjsonschema.compile(_draft7(schema_for(kind)), handlers={"https": resolve}, use_formats=False)
+    return check, fastjsonschema.JsonSchemaException
 
 
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
