@@ -42,6 +42,7 @@ from tunebench.errors import RecordError
 from tunebench.history.eval_record import serving
 from tunebench.history.records import parse_utc
 from tunebench.history.store import ReadResult, is_future
+from tunebench.history.typed import EvalRecordData
 from tunebench.power import detectable_drop, t_detectable_drop
 from tunebench.stats import mcnemar_exact, median, paired_t_drop, softmax_probability
 from tunebench.table import format_table
@@ -187,17 +188,18 @@ def evaluate(
 ) -> Verdict:
     """Return the verdict on `record` under `rules`, comparing with `baseline` when given (`baseline_how`:
     how it was looked for, shown when there is none)."""
+    run = EvalRecordData.from_dict(record)
     verdict = Verdict()
     verdict.checks.append(
         Check(
             "run complete",
-            record["status"],
+            run.status,
             "complete",
-            record["status"] == "complete",
-            detail=_incomplete_detail(record),
+            run.status == "complete",
+            detail=_incomplete_detail(run),
         )
     )
-    aggregates = record["aggregates"]
+    aggregates = run.aggregates
     if rules.min_accuracy is not None and "accuracy" in aggregates:
         verdict.checks.append(_floor("accuracy", aggregates["accuracy"], rules.min_accuracy, baseline, None))
     for domain, limit in _per_domain(rules.min_domain_accuracy, aggregates.get("by_domain", {})):
@@ -258,10 +260,10 @@ def _without_baseline(verdict: Verdict, rules: GateRules, how: str) -> None:
         )
 
 
-def _incomplete_detail(record: dict[str, Any]) -> str:
-    items = record["items"]
-    selection = record.get("selection") or {}
-    if record["status"] == "subset" and selection:
+def _incomplete_detail(run: EvalRecordData) -> str:
+    items = run.items
+    selection = run.selection or {}
+    if run.status == "subset" and selection:
         return (
             f"{selection['selected']} of {selection['total']} selected (-k or node ids); a subset is never a "
             "full result or a baseline: run every item, or pass --no-gate"
@@ -281,11 +283,8 @@ def _per_domain(rule: float | dict[str, float] | None, present: dict[str, Any]) 
 def _floor(rule: str, measured: dict[str, Any] | None, limit: float, baseline, domain) -> Check:
     base = None
     if baseline is not None:
-        part = (
-            baseline["aggregates"].get("by_domain", {}).get(domain)
-            if domain
-            else baseline["aggregates"].get("accuracy")
-        )
+        aggregates = EvalRecordData.from_dict(baseline).aggregates
+        part = aggregates.get("by_domain", {}).get(domain) if domain else aggregates.get("accuracy")
         base = part.get("value") if part else None
     if not measured or measured.get("value") is None:
         return Check(rule, None, f">= {limit}", False, base, "no question answered")
@@ -302,8 +301,8 @@ def paired_outcomes(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[i
     def key(q):
         return q.get("suite", ""), q["id"]
 
-    before = {key(q): q["correct"] for q in baseline["questions"]}
-    now = {key(q): q["correct"] for q in record["questions"]}
+    before = {key(q): q["correct"] for q in EvalRecordData.from_dict(baseline).questions}
+    now = {key(q): q["correct"] for q in EvalRecordData.from_dict(record).questions}
     paired = before.keys() & now.keys()
     b = sum(1 for k in paired if before[k] and not now[k])
     c = sum(1 for k in paired if not before[k] and now[k])
@@ -360,7 +359,7 @@ def paired_probabilities(record: dict[str, Any], baseline: dict[str, Any]) -> tu
 
     def probabilities(run: dict[str, Any]) -> dict[tuple[str, str], float]:
         found = {}
-        for q in run["questions"]:
+        for q in EvalRecordData.from_dict(run).questions:
             scores, answer = q.get("loglikelihoods"), q.get("answer")
             if q.get("status", "answered") != "answered" or not scores or answer not in _LETTERS:
                 continue
@@ -417,7 +416,7 @@ def _time_per_token(probe: dict[str, Any]) -> float | None:
 
 def _domain_samples(record: dict[str, Any], metric: str = "total") -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
-    for probe in record["probes"]:
+    for probe in EvalRecordData.from_dict(record).probes:
         if probe.get("status") == "answered" and (values := _LATENCY_METRICS[metric][1](probe)):
             samples.setdefault(probe["domain"], []).extend(values)
     return samples
