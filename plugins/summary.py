@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tunebench.memory.measure import memory_measure
+from tunebench.history.typed import EvalRecordData
 from tunebench.table import format_table
 from tunebench.training.contamination import label
 from tunebench_pytest.finish import RunOutcome
@@ -18,8 +18,9 @@ __all__ = ["one_line", "write_terminal", "write_github_summary", "add_junit_prop
 
 def one_line(outcome: RunOutcome) -> str:
     """Return `tunebench: accuracy 0.420 [0.327, 0.518] (42/100) ... gate PASS` for log scrapers."""
-    record, aggregates = outcome.record, outcome.record["aggregates"]
-    parts = [f"model {record['model']['name']}"]
+    run = EvalRecordData.from_dict(outcome.record)
+    aggregates = run.aggregates
+    parts = [f"model {run.model['name']}"]
     accuracy = aggregates.get("accuracy")
     if accuracy and accuracy["value"] is not None:
         parts.append(
@@ -30,17 +31,17 @@ def one_line(outcome: RunOutcome) -> str:
         parts.append(f"quality {aggregates['quality']:.2f}")
     if aggregates.get("latency_s", {}).get("p50") is not None:
         parts.append(f"latency p50 {aggregates['latency_s']['p50']:.3g}s")
-    memory = describe(record.get("resources"))
+    memory = describe(run.resources or None)
     if memory:
         parts.append(memory)
-    mark = label(record["model"].get("training_data"))
+    mark = label(run.model.get("training_data"))
     if mark:
         parts.append(f"WARNING {mark}")
-    selection = record.get("selection") or {}
-    shown = f" ({selection['selected']} of {selection['total']} selected)" if record["status"] == "subset" else ""
-    parts.append(f"run {record['run_id']} {record['status']}{shown}")
-    if record.get("baseline"):
-        parts.append(f"baseline {record['baseline']['run_id']}")
+    selection = run.selection or {}
+    shown = f" ({selection['selected']} of {selection['total']} selected)" if run.status == "subset" else ""
+    parts.append(f"run {run.run_id} {run.status}{shown}")
+    if run.baseline:
+        parts.append(f"baseline {run.baseline['run_id']}")
     parts.append("not recorded" if outcome.location is None else "recorded")
     if outcome.verdict is None:
         gate = "gate off"
@@ -54,7 +55,7 @@ def one_line(outcome: RunOutcome) -> str:
 
 
 def _breakdown(record: dict[str, Any]) -> str:
-    aggregates = record["aggregates"]
+    aggregates = EvalRecordData.from_dict(record).aggregates
     rows = []
     for group in ("by_domain", "by_difficulty"):
         domain = group == "by_domain"
@@ -126,19 +127,20 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return
-    record, aggregates = outcome.record, outcome.record["aggregates"]
+    run = EvalRecordData.from_dict(outcome.record)
+    aggregates = run.aggregates
     properties = {
-        "tunebench.run_id": record["run_id"],
-        "tunebench.status": record["status"],
-        "tunebench.model": record["model"]["name"],
+        "tunebench.run_id": run.run_id,
+        "tunebench.status": run.status,
+        "tunebench.model": run.model["name"],
         "tunebench.summary": one_line(outcome),
     }
     if aggregates.get("accuracy"):
         for key in ("value", "low", "high", "k", "n"):
             properties[f"tunebench.accuracy.{key}"] = aggregates["accuracy"][key]
-    if record.get("resources"):
-        properties["tunebench.peak_memory_bytes"] = record["resources"]["peak_memory_bytes"]
-        properties["tunebench.memory_measure"] = memory_measure(record["resources"])
+    if run.resources:
+        properties["tunebench.peak_memory_bytes"] = run.resources["peak_memory_bytes"]
+        properties["tunebench.memory_measure"] = run.memory_measure
     if outcome.verdict is not None:
         properties["tunebench.gate"] = outcome.verdict.status  # pass, fail or nothing to judge
         for check in outcome.verdict.failed:
