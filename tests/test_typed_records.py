@@ -100,3 +100,16 @@ def test_a_record_of_another_kind_or_lacking_a_key_is_refused():
         typed.from_dict({k: v for k, v in record.items() if k != "gate"})
     with pytest.raises(RecordError, match="unknown kind"):
         typed.from_dict({**record, "kind": "mystery"})
+
+
+def test_an_index_summary_reads_partially_and_get_is_dict_get():
+    from tunebench.history.index import summary_of
+
+    record = note("run-note-1", "run-eval-1", "text")
+    summary = summary_of(record)
+    assert "provenance" not in summary
+    with pytest.raises(RecordError, match="missing provenance"):
+        typed.from_dict(summary)
+    run = typed.from_dict(summary, partial=True)
+    assert run.provenance is typed.ABSENT and run.to_dict() == summary and run.text == "text"
+    assert run.get("provenance", "none") == "none" and run.get("section") == "notes" and run.get("nope", 1) == 1

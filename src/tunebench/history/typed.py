@@ -84,8 +84,12 @@ class Record:
         )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Record:
-        """Return the typed record of `data`; RecordError when it is another kind or lacks a required key."""
+    def from_dict(cls, data: Mapping[str, Any], *, partial: bool = False) -> Record:
+        """Return the typed record of `data`; RecordError when it is another kind or lacks a required key.
+
+        `partial`: `data` may lack required keys too (an index summary leaves out provenance and bulk lists);
+        they are ABSENT.
+        """
         if not isinstance(data, Mapping):
             raise RecordError(f"expected a record (a JSON object), found {type(data).__name__}")
         if cls.KIND and data.get("kind") != cls.KIND:
@@ -93,15 +97,21 @@ class Record:
                 f"record {data.get('run_id', '?')}: expected kind {cls.KIND!r}, found {data.get('kind')!r}"
             )
         missing = [k for k in cls.required_keys() if k not in data]
-        if missing:
+        if missing and not partial:
             raise RecordError(
                 f"record {data.get('run_id', '?')} ({cls.KIND or data.get('kind')}): missing {', '.join(missing)}"
             )
         names = set(cls.keys())
         return cls(
+            **dict.fromkeys(missing, ABSENT),
             **{k: v for k, v in data.items() if k in names},
             extra={k: v for k, v in data.items() if k not in names},
         )
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Return the key's value, or `default` where the record lacks it (as dict.get on the stored record)."""
+        value = getattr(self, name, ABSENT) if name in self.keys() else self.extra.get(name, ABSENT)
+        return default if value is ABSENT else value
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a plain JSON object, equal to the one `from_dict` read."""
@@ -216,9 +226,9 @@ RECORD_TYPES: dict[str, type[Record]] = {
 }
 
 
-def from_dict(data: Mapping[str, Any]) -> Record:
+def from_dict(data: Mapping[str, Any], *, partial: bool = False) -> Record:
     """Return the typed record of `data`, its dataclass picked by `kind`; RecordError for an unknown kind."""
     kind = data.get("kind") if isinstance(data, Mapping) else None
     if kind not in RECORD_TYPES:
         raise RecordError(f"record {getattr(data, 'get', dict().get)('run_id', '?')}: unknown kind {kind!r}")
-    return RECORD_TYPES[kind].from_dict(data)
+    return RECORD_TYPES[kind].from_dict(data, partial=partial)
