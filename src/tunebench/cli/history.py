@@ -139,6 +139,7 @@ def import_log(args: argparse.Namespace) -> int:
 # -- list ---------------------------------------------------------------------------------------------------
 def summarize(record: dict[str, Any]) -> dict[str, str]:
     """Return {run_id, kind, source, date, model, summary} for one record of any kind."""
+    from tunebench.history.typed import ImportedRowData, ImportedSessionData, NoteRecordData
     from tunebench.report.formatting import dollars, format_interval, format_percent
     from tunebench.report.views import EvalView, TrainingView
 
@@ -159,14 +160,17 @@ def summarize(record: dict[str, Any]) -> dict[str, str]:
         loss = f"{view.final_loss:.4f}" if view.final_loss is not None else "—"
         text = f"{len(view.phases)} phase(s), final loss {loss}, cost {dollars(view.cost_usd)}"
     elif kind == "imported_session":
-        model = record.get("output_model", "")
-        text = f"Session {record['session']}: {record['title']}"
+        session = ImportedSessionData.from_dict(record, partial=True)  # the listing reads index summaries
+        model = session.get("output_model", "")
+        text = f"Session {session.session}: {session.title}"
     elif kind == "imported_row":
-        model = record.get("label", "")
-        text = f"{record.get('section', record['table'])}: " + " | ".join(c["text"] for c in record["cells"][1:])
+        row = ImportedRowData.from_dict(record, partial=True)
+        model = row.get("label", "")
+        text = f"{row.get('section', row.table)}: " + " | ".join(c["text"] for c in row.cells[1:])
     elif kind == "note":
+        note = NoteRecordData.from_dict(record, partial=True)
         model = ""
-        text = f"{record['section']} on {record['target_run_id']}: {record['text']}"
+        text = f"{note.section} on {note.target_run_id}: {note.text}"
     return {
         "run_id": record.get("run_id", "?"),
         "kind": kind,
@@ -296,6 +300,7 @@ def show_record(args: argparse.Namespace) -> int:
 
 
 def _details(record: dict[str, Any]) -> list[str]:
+    from tunebench.history.typed import ImportedSessionData
     from tunebench.report.formatting import format_interval, format_percent
     from tunebench.report.views import EvalView, TrainingView
     from tunebench.training.contamination import describe, label
@@ -327,9 +332,11 @@ def _details(record: dict[str, Any]) -> list[str]:
         lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
         return lines + [f"difficulty: {d}" for d in view.difficulties]
     if kind == "imported_session":
+        session = ImportedSessionData.from_dict(record, partial=True)
+        where = session.imported_from
         return [
-            f"imported from {record['imported_from']['file']} line {record['imported_from']['line']}; "
-            f"{len(record['blocks'])} block(s): " + ", ".join(b["title"] or "attributes" for b in record["blocks"])
+            f"imported from {where['file']} line {where['line']}; "
+            f"{len(session.blocks)} block(s): " + ", ".join(b["title"] or "attributes" for b in session.blocks)
         ]
     return []
 
