@@ -86,12 +86,13 @@ def test_greedy_probe_replies_match_token_by_token_except_at_near_ties(served, l
     assert not bad, "divergences not at near-ties:\n" + "\n".join(bad)
 
 
-def _config(tmp_path: Path, server) -> Path:
+def _config(tmp_path: Path, server, gate: str = "") -> Path:
     config = tmp_path / "tunebench.toml"
     config.write_text(
         f'home = "{tmp_path / "home"}"\nlog = "{tmp_path / "LOG.md"}"\n'
         "[eval]\nrepeats = 1\nmax_new_tokens = 16\n"
-        f'[models.served]\nendpoint = "{server.url}"\nserved_name = "{server.served_name}"\nstatus = "production"\n',
+        f'[models.served]\nendpoint = "{server.url}"\nserved_name = "{server.served_name}"\nstatus = "production"\n'
+        + (f"[gate]\n{gate}\n" if gate else ""),
         encoding="utf-8",
     )
     return config
@@ -129,7 +130,10 @@ def test_concurrency_records_load_figures_and_is_never_gated_against_another_con
     vllm_server, tmp_path, pytester, monkeypatch
 ):
     """A registry entry that is only an endpoint; runs at concurrency 1, 4, then 1 again."""
-    monkeypatch.setenv("TUNEBENCH_CONFIG", str(_config(tmp_path, vllm_server)))
+    # This test is about which run is a baseline, not speed: a CPU server's time per token varies by more than
+    # the gate's 25% between two runs of the same model (seen in CI), so latency regressions are not judged here.
+    config = _config(tmp_path, vllm_server, gate="latency_metrics = []")
+    monkeypatch.setenv("TUNEBENCH_CONFIG", str(config))
     history = tmp_path / "history"
     # Small complete suites (a -k subset is never a baseline): 10 questions, 2 probes.
     suite, probes = tmp_path / "ten.jsonl", tmp_path / "two.jsonl"
