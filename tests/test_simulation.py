@@ -21,6 +21,7 @@ def _records(base, candidate, answers):
 
     def record(ll):
         return {
+            "kind": "eval",
             "run_id": "sim",
             "questions": [
                 {

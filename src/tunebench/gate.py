@@ -296,13 +296,15 @@ def _floor(rule: str, measured: dict[str, Any] | None, limit: float, baseline, d
 
 
 def paired_outcomes(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[int, int, int, int]:
-    """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right, unpaired)."""
+    """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right, unpaired).
+
+    Only the questions are read (partial records, e.g. simulated pairs, are enough)."""
 
     def key(q):
         return q.get("suite", ""), q["id"]
 
-    before = {key(q): q["correct"] for q in EvalRecordData.from_dict(baseline).questions}
-    now = {key(q): q["correct"] for q in EvalRecordData.from_dict(record).questions}
+    before = {key(q): q["correct"] for q in EvalRecordData.from_dict(baseline, partial=True).questions}
+    now = {key(q): q["correct"] for q in EvalRecordData.from_dict(record, partial=True).questions}
     paired = before.keys() & now.keys()
     b = sum(1 for k in paired if before[k] and not now[k])
     c = sum(1 for k in paired if not before[k] and now[k])
@@ -359,7 +361,7 @@ def paired_probabilities(record: dict[str, Any], baseline: dict[str, Any]) -> tu
 
     def probabilities(run: dict[str, Any]) -> dict[tuple[str, str], float]:
         found = {}
-        for q in EvalRecordData.from_dict(run).questions:
+        for q in EvalRecordData.from_dict(run, partial=True).questions:
             scores, answer = q.get("loglikelihoods"), q.get("answer")
             if q.get("status", "answered") != "answered" or not scores or answer not in _LETTERS:
                 continue
