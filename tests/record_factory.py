@@ -227,3 +227,34 @@ def training_record(
         "attempts": [{"started_at": started_at, "finished_at": started_at, "wall_s": 37.5, "outcome": "completed"}],
         "oom_events": [],
     }
+
+
+def graded_run(model: str, right: int, day: int, n: int) -> dict[str, Any]:
+    """An eval record of `model` answering the first `right` of `n` questions right (A), the rest wrong (B).
+
+    The gate tests' run: one suite "mini", domains in turn, log-likelihoods that make the chosen letter likeliest.
+    """
+    items = []
+    for i in range(n):
+        ok, qid = i < right, f"q{i:03d}"
+        outcome = {
+            "kind": "question",
+            "suite": "mini",
+            "id": qid,
+            "domain": DOMAINS[i % len(DOMAINS)],
+            "difficulty": "easy",
+            "answer": "A",
+            "chosen": "A" if ok else "B",
+            "correct": ok,
+            "loglikelihoods": [-0.5, -2.0, -3.0, -3.0] if ok else [-2.0, -0.5, -3.0, -3.0],
+        }
+        items.append(ItemResult(f"t.py::test_q[{qid}]", "passed", [outcome]))
+    record = build_eval_record(
+        model={"name": model, "base": "builtin:tiny", "adapter": None},
+        items=items,
+        started_at=f"2026-01-{day:02d}T10:00:00Z",
+        finished_at=f"2026-01-{day:02d}T10:05:00Z",
+        provenance=PROVENANCE,
+    )
+    record["suites"] = [{"name": "mini", "file": "questions.jsonl", "sha256": "a" * 64}]
+    return record

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from record_factory import PROVENANCE
+from record_factory import graded_run
 
-from tunebench.history.eval_record import ItemResult, build_eval_record
 from tunebench.history.store import open_store
 
 pytest_plugins = ["gcs_server"]
@@ -98,34 +97,8 @@ def _run_step(step: dict, cwd: Path, env: dict[str, str], timeout: int = 300) ->
     )
 
 
-DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
-
-
 def _record(model: str, right: int, day: int, n: int = 20) -> dict:
-    items = []
-    for i in range(n):
-        ok = i < right
-        outcome = {
-            "kind": "question",
-            "suite": "mini",
-            "id": f"q{i:03d}",
-            "domain": DOMAINS[i % 5],
-            "difficulty": "easy",
-            "answer": "A",
-            "chosen": "A" if ok else "B",
-            "correct": ok,
-            "loglikelihoods": [-0.5, -2.0, -3.0, -3.0] if ok else [-2.0, -0.5, -3.0, -3.0],
-        }
-        items.append(ItemResult(f"t.py::test_q[q{i:03d}]", "passed", [outcome]))
-    record = build_eval_record(
-        model={"name": model, "base": "builtin:tiny", "adapter": None},
-        items=items,
-        started_at=f"2026-01-{day:02d}T10:00:00Z",
-        finished_at=f"2026-01-{day:02d}T10:05:00Z",
-        provenance=PROVENANCE,
-    )
-    record["suites"] = [{"name": "mini", "file": "questions.jsonl", "sha256": "a" * 64}]
-    return record
+    return graded_run(model, right, day, n)
 
 
 @pytest.mark.slow  # four command-line starts per case

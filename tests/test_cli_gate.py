@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from record_factory import PROVENANCE
+from record_factory import graded_run
 
 from tunebench.cli import main
-from tunebench.history.eval_record import ItemResult, build_eval_record
 from tunebench.history.store import open_store
 
 pytest_plugins = ["gcs_server"]
@@ -29,39 +28,8 @@ status = "experimental"
 """
 
 
-def _ids(n):
-    return [f"q{i:03d}" for i in range(n)]
-
-
-DOMAINS = ("retirement_planning", "federal_income_tax", "estate_planning", "investment", "compliance")
-
-
 def _run(model, right, day, n=30):
-    """An eval record of `model` answering the first `right` of n questions right (A), the rest wrong (B)."""
-    items = []
-    for i, qid in enumerate(_ids(n)):
-        ok = i < right
-        outcome = {
-            "kind": "question",
-            "suite": "mini",
-            "id": qid,
-            "domain": DOMAINS[i % 5],
-            "difficulty": "easy",
-            "answer": "A",
-            "chosen": "A" if ok else "B",
-            "correct": ok,
-            "loglikelihoods": [-0.5, -2.0, -3.0, -3.0] if ok else [-2.0, -0.5, -3.0, -3.0],
-        }
-        items.append(ItemResult(f"t.py::test_q[{qid}]", "passed", [outcome]))
-    record = build_eval_record(
-        model={"name": model, "base": "builtin:tiny", "adapter": None},
-        items=items,
-        started_at=f"2026-01-{day:02d}T10:00:00Z",
-        finished_at=f"2026-01-{day:02d}T10:05:00Z",
-        provenance=PROVENANCE,
-    )
-    record["suites"] = [{"name": "mini", "file": "questions.jsonl", "sha256": "a" * 64}]
-    return record
+    return graded_run(model, right, day, n)
 
 
 @pytest.fixture
