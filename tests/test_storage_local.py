@@ -6,6 +6,7 @@ import stat
 
 import pytest
 
+from tunebench.errors import StorageError
 from tunebench.storage.local import write_atomic
 
 
@@ -19,12 +20,12 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temp_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["log.md"]
 
 
-def test_a_failed_rename_removes_the_temp_file_and_keeps_the_target(tmp_path):
+def test_a_folder_at_the_target_is_refused_and_kept(tmp_path):
     target = tmp_path / "taken"
     target.mkdir()
     (target / "inside").write_text("kept", encoding="utf-8")
-    with pytest.raises(OSError):
-        write_atomic(target, "data")  # a file cannot replace a non-empty folder
+    with pytest.raises(StorageError, match="a folder, not a regular file"):
+        write_atomic(target, "data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
     assert (target / "inside").read_text(encoding="utf-8") == "kept"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebench.gate import differences, recorded_status, serving_of, status_word
 from tunebench.history.eval_record import file_sha256
 from tunebench.report.compare import Comparison, compare_runs
 from tunebench.report.views import EvalView, Proportion
@@ -127,7 +128,9 @@ class ReportPage:
     model: str
     status: str
     header: list[tuple[str, str]]
-    gate_passed: bool | None
+    gate_status: str | None  # pass, fail, nothing to judge, not comparable; None: not gated
+    gate_word: str  # how the badge shows it (tunebench.gate.status_word)
+    gate_source: str  # which verdict the badge shows: recorded when the run finished, or judged now
     gate_checks: list[dict[str, Any]]
     accuracy: Proportion | None
     domains: list[GroupRow]
@@ -135,6 +138,9 @@ class ReportPage:
     questions: list[QuestionRow]
     probes: list[ProbeRow]
     comparison: Comparison | None = None
+    comparison_gated: bool = False  # the compared run is the baseline the badge's verdict was judged against
+    serving: list[tuple[str, str]] = field(default_factory=list)  # (then, now) serving conditions in compare mode
+    serving_differences: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     selection: str = ""
@@ -399,8 +405,17 @@ def _groups(stored: dict[str, Proportion], other: dict[str, float | None], delta
     return [GroupRow(name, p, other.get(name), deltas.get(name)) for name, p in stored.items()]
 
 
-def build_page(record: dict[str, Any], baseline: dict[str, Any] | None = None, root: Path | None = None) -> ReportPage:
-    """Return the page of eval `record`, compared with `baseline` (before) when given."""
+def build_page(
+    record: dict[str, Any],
+    baseline: dict[str, Any] | None = None,
+    root: Path | None = None,
+    verdict: dict[str, Any] | None = None,
+) -> ReportPage:
+    """Return the page of eval `record`, compared with `baseline` (before) when given.
+
+    `verdict`: a verdict judged now against `baseline` (`tunebench report --baseline`); without it the badge
+    shows the verdict recorded when the run finished, and a comparison with another run than the recorded
+    baseline says it is not gated."""
     view = EvalView(record)
     comparison = compare_runs(baseline, record) if baseline is not None else None
     items, notices = _suite_items(record, root)
@@ -428,13 +443,19 @@ def build_page(record: dict[str, Any], baseline: dict[str, Any] | None = None, r
     difficulties = {
         name: p for name, p in ((n, Proportion.of(v)) for n, v in (view.aggregates.get("by_difficulty") or {}).items())
     }
-    gate = view.gate or {}
+    gate = verdict if verdict is not None else (view.gate or {})
+    gate_status = recorded_status(gate)
+    gated = baseline is not None and (
+        verdict is not None or (record.get("baseline") or {}).get("run_id") == baseline["run_id"]
+    )
     return ReportPage(
         run_id=view.run_id,
         model=view.model,
         status=view.status,
         header=_header(record, baseline),
-        gate_passed=gate.get("passed") if gate else None,
+        gate_status=gate_status,
+        gate_word=status_word(gate_status),
+        gate_source=_gate_source(record, baseline, verdict),
         gate_checks=list(gate.get("checks") or []),
         accuracy=view.accuracy,
         domains=_groups(view.by_domain, domain_base, domain_delta),
@@ -446,10 +467,22 @@ def build_page(record: dict[str, Any], baseline: dict[str, Any] | None = None, r
         questions=questions,
         probes=[_probe_row(p, _lookup(items, p), baseline_latency) for p in view.probes],
         comparison=comparison,
+        comparison_gated=gated,
+        serving=[(serving_of(baseline).describe(), serving_of(record).describe())] if baseline is not None else [],
+        serving_differences=differences(record, baseline) if baseline is not None else [],
         notices=notices,
         notes=[str(n) for n in record.get("notes") or []],
         selection=view.selection,
     )
+
+
+def _gate_source(record: dict[str, Any], baseline: dict[str, Any] | None, verdict: dict[str, Any] | None) -> str:
+    """Say which verdict the badge shows, so a comparison with another run never reads as gated."""
+    if verdict is not None and baseline is not None:
+        return f"judged now against {baseline['run_id']}"
+    recorded = record.get("baseline") or {}
+    against = f"baseline {recorded['run_id']}" if recorded.get("run_id") else "no baseline"
+    return f"recorded when the run finished ({against})"
 
 
 def _flip_key(flip: Any, record: dict[str, Any]) -> str:
@@ -482,19 +515,29 @@ def _environment():
     return env
 
 
-def render_report(record: dict[str, Any], baseline: dict[str, Any] | None = None, root: Path | None = None) -> str:
-    """Return the HTML page of eval `record` (compared with `baseline` when given)."""
-    page = build_page(record, baseline, root)
+def render_report(
+    record: dict[str, Any],
+    baseline: dict[str, Any] | None = None,
+    root: Path | None = None,
+    verdict: dict[str, Any] | None = None,
+) -> str:
+    """Return the HTML page of eval `record` (compared with `baseline` when given; `verdict`: see build_page)."""
+    page = build_page(record, baseline, root, verdict)
     return _environment().get_template(TEMPLATE).render(page=page)
 
 
 def write_report(
-    record: dict[str, Any], path: str | Path, baseline: dict[str, Any] | None = None, root: Path | None = None
+    record: dict[str, Any],
+    path: str | Path,
+    baseline: dict[str, Any] | None = None,
+    root: Path | None = None,
+    verdict: dict[str, Any] | None = None,
 ) -> Path:
     """Write the page to `path` (whole, by rename) and return the path."""
-    from tunebench.storage.local import write_atomic
+    from tunebench.storage.local import check_target, write_atomic
 
     target = Path(path)
+    check_target(target)  # before rendering: `--out` naming a folder, device or symlink is refused
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, render_report(record, baseline, root))
+    write_atomic(target, render_report(record, baseline, root, verdict))
     return target

@@ -12,7 +12,7 @@ from typing import Any
 
 from tunebench.report.markdown import RENDER_COMMAND, render_log
 from tunebench.report.plots import render_plots
-from tunebench.storage.local import write_atomic
+from tunebench.storage.local import check_target, write_atomic
 
 __all__ = ["render_log_file", "publish_remote_log"]
 
@@ -26,6 +26,7 @@ def render_log_file(
     `publish_remote_log`, so CI jobs on several machines share one log that lists every run.
     """
     target = Path(out) if out is not None else Path(config.log)
+    check_target(target)  # before reading and rendering: a device or folder there is refused, plots unwritten
     if config.history_uri.startswith("gs://"):
         # The shared log's last render read the history after the object it replaced: reuse those records.
         records = publish_remote_log(config, command=command, log_name=target.name)[1]

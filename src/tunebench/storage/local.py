@@ -4,15 +4,21 @@ The bytes go to a hidden temp file in the target's folder (same filesystem, so t
 which is fsynced before it is renamed over the target; the folder is fsynced after, so the rename itself
 survives a power cut. Any error removes the temp file. Leftovers of a `kill -9` are hidden `.*.partial`
 files, which no reader lists.
+
+The target must be a regular file or nothing: a device, FIFO, socket, folder or symlink found at the path
+is refused (`check_target`), never replaced, so `--out /dev/full` or a planted symlink cannot be clobbered.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic", "write_temp", "fsync_folder"]
+from tunebench.errors import StorageError
+
+__all__ = ["write_atomic", "write_temp", "fsync_folder", "check_target"]
 
 TEMP_SUFFIX = ".partial"
 
@@ -24,8 +30,11 @@ FILE_MODE = 0o666 & ~_UMASK
 
 
 def write_atomic(path: Path | str, data: bytes | str) -> None:
-    """Replace the file `path` with `data` (str is written as UTF-8) atomically and durably."""
+    """Replace the file `path` with `data` (str is written as UTF-8) atomically and durably.
+
+    Raises StorageError, writing nothing, when `path` exists and is not a regular file (`check_target`)."""
     target = Path(path)
+    check_target(target)
     tmp = write_temp(target.parent, data.encode("utf-8") if isinstance(data, str) else data, f".{target.name}.")
     try:
         os.replace(tmp, target)
@@ -33,6 +42,35 @@ def write_atomic(path: Path | str, data: bytes | str) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_folder(target.parent)
+
+
+def check_target(path: Path | str) -> None:
+    """Raise StorageError when `path` exists and is not a regular file; a missing path is fine.
+
+    The last component is not followed: a symlink is refused whatever it points to, since the rename
+    would replace the link (or, followed, write wherever someone else pointed it).
+    """
+    target = Path(path)
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(f"{target}: cannot check before writing: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise StorageError(f"{target}: {_kind(mode)}, not a regular file: refusing to write over it")
+
+
+def _kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 def write_temp(folder: Path, data: bytes, prefix: str, suffix: str = TEMP_SUFFIX) -> Path:
