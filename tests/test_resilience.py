@@ -221,7 +221,8 @@ def test_a_recipe_naming_an_unknown_model_is_refused_before_any_work_with_the_cl
 def test_a_run_that_fails_is_marked_failed_and_a_rerun_is_not_refused_when_nothing_trained(tmp_path):
     project = make_project(tmp_path / "p")
     broken = tmp_path / "broken-model"
-    broken.mkdir()  # a folder, so the recipe passes the name check, but no model in it: loading fails
+    broken.mkdir()  # a folder with a config.json, so the recipe passes the name check, but no model: loading fails
+    (broken / "config.json").write_text("{}", encoding="utf-8")
     recipe = write_recipe(tmp_path / "r.toml", [phase("A", "mixed", 4)], model=str(broken))
     with pytest.raises((OSError, ValueError)) as first:  # what transformers raises for a folder without a model
         train(recipe, config=project)

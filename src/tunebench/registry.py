@@ -84,6 +84,7 @@ class Registry:
             self._entries[name] = _entry(name, data, origin=str(config.source))
         for path in sorted(self._added_dir.glob("*.json")):
             name = path.stem
+            check_name(name, f"{path}: registry entry file")  # `ev il<script>.json` is no model name
             if name not in self._entries:
                 self._entries[name] = _entry(name, _read_entry_file(path), origin=str(path))
 
@@ -111,20 +112,28 @@ class Registry:
 
     def add(self, entry: ModelEntry, *, replace: bool = False) -> Path:
         """Record `entry` under `<home>/registry/NAME.json` and return that path."""
+        target = self.entry_path(entry, replace=replace)
+        self._added_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n")
+        self._entries[entry.name] = ModelEntry(**{**asdict(entry), "origin": str(target)})
+        return target
+
+    def entry_path(self, entry: ModelEntry, *, replace: bool = False) -> Path:
+        """Return where `add(entry)` would write, writing nothing; raise RegistryError where `add` would refuse.
+
+        `train` checks with this, writes its record, then adds: a run whose record is refused is never registered.
+        """
         check_name(entry.name, "new registry entry")
         if entry.name in self._entries and self._entries[entry.name].origin in ("builtin", str(self.config.source)):
             raise RegistryError(
                 f"model {entry.name!r} is defined in {self._entries[entry.name].origin}; choose another output name"
             )
         _validate_entry(entry.name, entry.to_dict(), where="new registry entry")
-        self._added_dir.mkdir(parents=True, exist_ok=True)
         target = self._added_dir / f"{entry.name}.json"
-        if target.exists() and not replace:
+        if (target.exists() or target.is_symlink()) and not replace:
             raise RegistryError(
                 f"model {entry.name!r} already exists ({target}); pass replace=True or choose another output name"
             )
-        write_atomic(target, json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n")
-        self._entries[entry.name] = ModelEntry(**{**asdict(entry), "origin": str(target)})
         return target
 
     def resolve_local(self, location: str) -> str:
@@ -144,6 +153,10 @@ def check_name(name: str, where: str) -> None:
         )
 
 
+# A local model folder holds one of these (a transformers model, or a PEFT adapter).
+MODEL_FOLDER_FILES = ("config.json", "adapter_config.json")
+
+
 def check_model_reference(model: str, registry: Registry, where: str) -> None:
     """Raise RegistryError unless `model` names something loadable without guessing: a registry name, a
     `gs://`/`builtin:` location, an existing local folder, or a hub id (`org/name`; offline, one in the hub cache).
@@ -153,7 +166,7 @@ def check_model_reference(model: str, registry: Registry, where: str) -> None:
     if model in registry or model.startswith(("gs://", "builtin:")):
         return
     local = Path(registry.resolve_local(model)).expanduser()
-    if local.is_dir():
+    if local.is_dir() and any((local / name).is_file() for name in MODEL_FOLDER_FILES):
         return
     hub_id = HUB_ID.fullmatch(model) is not None and not local.exists()
     if hub_id and (not hub_offline_variables() or in_hub_cache(model)):
@@ -162,6 +175,8 @@ def check_model_reference(model: str, registry: Registry, where: str) -> None:
     hint = f" Closest registry names: {', '.join(close)}." if close else ""
     if hub_id:
         what = "not in the local hub cache (the hub is offline: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set)"
+    elif local.is_dir():
+        what = f"{local} is a folder with no {' or '.join(MODEL_FOLDER_FILES)}, not a model folder"
     elif local.exists():
         what = f"{local} is a file, not a model folder"
     else:

@@ -113,7 +113,11 @@ class Recipe:
         return self.batch_size * self.grad_accum
 
 
-# key: (type or types, check or None, what the check expects)
+# key: (type or types, check or None, what the check expects). Every number is also checked finite and within
+# _INT_LIMIT first (`_check_number`): inf/nan would train at loss NaN and a huge int fails deep in torch.
+_INT_LIMIT = 2**31 - 1
+# transformers.set_seed seeds numpy too, whose seeds are 0..2**32-1.
+SEED_RANGE = (0, 2**32 - 1)
 _POSITIVE = (lambda v: v > 0, "> 0")
 _TOP_KEYS: dict[str, tuple[Any, Any]] = {
     "model": (str, None),
@@ -132,12 +136,12 @@ _TOP_KEYS: dict[str, tuple[Any, Any]] = {
     "batch_size": (int, _POSITIVE),
     "grad_accum": (int, _POSITIVE),
     "epochs": (int, _POSITIVE),
-    "learning_rate": ((int, float), _POSITIVE),
+    "learning_rate": ((int, float), (lambda v: 0 < v <= 1, "> 0 and <= 1")),
     "lr_scheduler": (str, (lambda v: v in SCHEDULERS, "one of " + ", ".join(SCHEDULERS))),
     "warmup_ratio": ((int, float), (lambda v: 0 <= v < 1, ">= 0 and < 1")),
     "weight_decay": ((int, float), (lambda v: v >= 0, ">= 0")),
     "max_length": (int, (lambda v: v >= 16, ">= 16")),
-    "seed": (int, None),
+    "seed": (int, (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"{SEED_RANGE[0]} to {SEED_RANGE[1]}")),
     "save_steps": (int, _POSITIVE),
     "save_total_limit": (int, _POSITIVE),
     "cpu_threads": (int, _POSITIVE),
@@ -311,11 +315,22 @@ def _check_table(
                 f"{where.at(key, line_after)}: key {prefix}{key}: expected {_type_name(kinds)}, "
                 f"found {value!r} ({type(value).__name__})"
             )
+        _check_number(value, f"{where.at(key, line_after)}: key {prefix}{key}", key == "seed")
         if check and not check[0](value):
             raise RecipeError(f"{where.at(key, line_after)}: key {prefix}{key}: expected {check[1]}, found {value!r}")
     for key in required:
         if key not in table:
             raise RecipeError(f"{where.path}: key {prefix}{key}: expected it to be present, found nothing")
+
+
+def _check_number(value: Any, where: str, own_range: bool) -> None:
+    """Raise RecipeError for a non-finite float or an integer beyond _INT_LIMIT (unless the key has its own range)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecipeError(f"{where}: expected a finite number, found {value!r}")
+    if isinstance(value, int) and not own_range and abs(value) > _INT_LIMIT:
+        raise RecipeError(f"{where}: expected an integer of at most {_INT_LIMIT}, found {value}")
 
 
 def _phase(index: int, table: Any, where: _Where) -> Phase:
@@ -358,8 +373,8 @@ def _mix(mix: dict, where: _Where, prefix: str, start: int) -> dict[str, float]:
             raise RecipeError(
                 f"{here}: key {prefix}mix.{key}: expected a difficulty ({', '.join(DIFFICULTIES)}), found {key!r}"
             )
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise RecipeError(f"{here}: key {prefix}mix.{key}: expected a fraction >= 0, found {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise RecipeError(f"{here}: key {prefix}mix.{key}: expected a fraction from 0 to 1, found {value!r}")
     total = sum(mix.values())
     if not math.isclose(total, 1.0, abs_tol=1e-6):
         raise RecipeError(

@@ -437,17 +437,18 @@ def _finish(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None) -> Tra
     record = build_record(run, adapter_dir, merged_dir, _suite_paths(run.recipe, run.config))
     location = None
     if run.is_main:
-        registry_path = Registry(run.config).add(
-            ModelEntry(
-                name=run.recipe.output,
-                base=run.base_location,
-                adapter=str(adapter_dir),
-                status="experimental",
-                notes=f"trained by tunebench from {run.recipe.path.name} (run {record['run_id']})",
-            )
+        registry = Registry(run.config)
+        entry = ModelEntry(
+            name=run.recipe.output,
+            base=run.base_location,
+            adapter=str(adapter_dir),
+            status="experimental",
+            notes=f"trained by tunebench from {run.recipe.path.name} (run {record['run_id']})",
         )
-        record["output"]["registry"] = str(registry_path)
+        record["output"]["registry"] = str(registry.entry_path(entry))
+        # The record first: a record the history refuses leaves no registered model that no record explains.
         location = write_record(record, run.config)
+        registry.add(entry)
         run.state.data["status"] = "completed"
         run.state.data["record"] = location
         run.save_state()
