@@ -13,6 +13,7 @@ the table around already-safe text. Imported log text keeps its Markdown but los
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +28,8 @@ __all__ = [
     "escape_cell",
     "cell_text",
     "markdown_text",
+    "markdown_table",
+    "markdown_bold",
     "markdown_code",
     "markdown_link",
     "markdown_imported",
@@ -136,3 +139,16 @@ def markdown_imported(text: Any) -> str:
 def cell_text(cell: dict[str, Any] | None) -> str:
     """Return an imported cell as it was written, or "—" where the row has no such column."""
     return DASH if cell is None else cell["text"]
+
+
+def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """Return a Markdown table's lines: `rows` are Markdown already made safe; column names are ours or imported."""
+    columns = [escape_cell(markdown_imported(c)) for c in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("-" * max(3, len(c) + 2) for c in columns) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def markdown_bold(text: str) -> str:
+    """Return `text` in bold, or as it is when empty or a dash."""
+    return f"**{text}**" if text and text != DASH else text

@@ -7,7 +7,7 @@ the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tunebench.markdown_tables import cell_sum
@@ -25,22 +25,17 @@ from tunebench.report.formatting import (
     markdown_code,
     markdown_imported,
     markdown_link,
+    markdown_table,
     markdown_text,
 )
-from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView, declared_order
+from tunebench.report.log_sessions import method_label, training_sessions
+from tunebench.report.views import NOTE_TITLES, EvalView, History, declared_order
 from tunebench.units import format_bytes
-from tunebench.vocabulary import order_difficulties, order_domains
+from tunebench.vocabulary import order_domains
 
 __all__ = ["render_log", "RENDER_COMMAND"]
 
 RENDER_COMMAND = "tunebench log render"
-_PHASE_KINDS = {
-    "domain_blocks": "Domain Blocks",
-    "mixed": "Mixed Curriculum",
-    "mixed_curriculum": "Mixed Curriculum",
-    "stress": "Stress Epoch",
-    "stress_epoch": "Stress Epoch",
-}
 
 
 def render_log(
@@ -61,7 +56,7 @@ def render_log(
     history = History.of(records)
     numbers = history.session_numbers()
     parts = [_header(command, history_location)]
-    parts.append(_sessions(history, numbers))
+    parts.append(training_sessions(history, numbers))
     parts.append(_model_comparison(history))
     parts.append(_benchmark(history, reports or {}))
     parts.append(_registry(history, registry_status or {}))
@@ -73,19 +68,6 @@ def render_log(
         parts.append(_plots(plots))
     parts.append(_footer(history))
     return "\n---\n\n".join(part.rstrip("\n") + "\n" for part in parts)
-
-
-# -- Markdown -----------------------------------------------------------------------------------------------
-def _table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """Rows are Markdown already made safe; column names are ours or imported (their HTML made text)."""
-    columns = [escape_cell(markdown_imported(c)) for c in columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("-" * max(3, len(c) + 2) for c in columns) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-def _bold(text: str) -> str:
-    return f"**{text}**" if text and text != DASH else text
 
 
 # -- sections -----------------------------------------------------------------------------------------------
@@ -114,252 +96,6 @@ def _footer(history: History) -> str:
     return f"*Last Updated: {max(stamps)[:10]}*" if stamps else "*Last Updated: never (the history is empty)*"
 
 
-def _sessions(history: History, numbers: dict[str, int]) -> str:
-    entries: list[tuple[str, int, str]] = []
-    for session in history.sessions:
-        entries.append((session["started_at"], numbers[session["run_id"]], _imported_session(session, history)))
-    for training in history.trainings:
-        number = numbers[training.run_id]
-        entries.append((training.started_at, number, _training_session(training, number, history)))
-    entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
-    body = "\n---\n\n".join(text for _, _, text in entries) if entries else "_No training sessions recorded._\n"
-    return "## Training Sessions\n\n" + body
-
-
-def _imported_session(session: dict[str, Any], history: History) -> str:
-    status = f" {markdown_imported(session['status'])}" if session.get("status") else ""
-    title, date = markdown_imported(session["title"]), markdown_imported(session["date"])
-    lines = [
-        f"### Session {markdown_imported(session['session'])}: {title} ({date}){status}",
-        "",
-        f"*Run {markdown_code(session['run_id'])} · imported from {markdown_text(session['imported_from']['file'])} "
-        f"line {session['imported_from']['line']}*",
-        "",
-    ]
-    pending = {section: history.notes_for(session["run_id"], section) for section in NOTE_TITLES}
-    blocks = list(session["blocks"])
-    for section, title in NOTE_TITLES.items():
-        if pending[section] and not any(b["type"] == "list" and b["title"] == title for b in blocks):
-            position = next((i for i, b in enumerate(blocks) if b["type"] == "field"), len(blocks))
-            blocks.insert(position, {"type": "list", "title": title, "items": []})
-    titles = {title: section for section, title in NOTE_TITLES.items()}
-    for block in blocks:
-        if block["title"] and block["type"] != "field":
-            lines.append(f"**{markdown_imported(block['title'])}:**")
-        if block["type"] == "table":
-            lines += _table(block["columns"], [[markdown_imported(c["text"]) for c in row] for row in block["rows"]])
-        elif block["type"] == "list":
-            extra = pending.get(titles.get(block["title"], ""), [])
-            lines += [f"- {markdown_imported(item)}" for item in block["items"]]
-            lines += [f"- {markdown_text(item)}" for item in extra]  # notes added with `history note`
-        else:
-            lines.append(f"**{markdown_imported(block['title'])}:** {markdown_imported(block['value']['text'])}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _training_session(run: TrainingView, number: int, history: History) -> str:
-    status = " ✅ COMPLETE" if run.status == "completed" else f" ⚠️ {markdown_text(run.status.upper())}"
-    lines = [
-        f"### Session {number}: {markdown_text(run.output_name)} ({run.date}){status}",
-        "",
-        f"*Run {markdown_code(run.run_id)} · measured · recipe {markdown_code(run.recipe_name or DASH)}*",
-        "",
-    ]
-    attributes = [
-        ("Date", run.date),
-        ("Model", run.base_model or DASH),
-        ("Method", _method(run)),
-        ("GPU", run.hardware),
-        ("VM", run.host or DASH),
-    ]
-    # Recorded since the session record grew (older records render as before).
-    if run.adapter_bytes:
-        attributes.append(("Adapter Size", format_bytes(run.adapter_bytes)))
-    if (run.contamination or {}).get("status"):
-        attributes.append(("Contamination Check", _contamination(run)))
-    lines += _table(["Attribute", "Value"], [(f"**{k}**", escape_cell(markdown_text(v))) for k, v in attributes])
-    lines += [""]
-    lines += ["**Training Data:**"] + _table(["Phase", "Examples", "Difficulty Mix"], _data_rows(run)) + [""]
-    if any(count is not None for _, count, _ in run.data_files):
-        lines += _table(["Data File", "Examples", "SHA-256"], _file_rows(run)) + [""]
-    lines += ["**Hyperparameters:**"] + _table(["Parameter", "Value"], _hyper_rows(run)) + [""]
-    lines += ["**Training Results:**"]
-    lines += _table(["Phase", "Final Loss", "Mean Loss", "Steps", "Time", "Tokens/s"], _result_rows(run)) + [""]
-    if run.validation_loss is not None:
-        lines += [f"**Validation Loss:** {format_number(run.validation_loss)}", ""]
-    evaluation = history.latest_eval_of(run.output_name)
-    if evaluation is not None:
-        lines += [f"**Inference Test Results** (eval run {markdown_code(evaluation.run_id)}, {evaluation.date}):"]
-        headers = ["Domain", "Latency", "TTFT", "Time/Token", "Quality (1-5)", "Accuracy"]
-        lines += _table(headers, _inference_rows(evaluation)) + [""]
-    for section, title in NOTE_TITLES.items():
-        notes = history.notes_for(run.run_id, section)
-        if section == "difficulties":  # what the run recorded itself, then what people noted
-            notes = [*run.difficulties, *notes]
-        if notes:
-            lines += [f"**{title}:**"] + [f"- {markdown_text(n)}" for n in notes] + [""]
-    lines += [
-        f"**Output Model:** {markdown_code(run.output_name)} ({markdown_code(run.output_location or DASH)})",
-        "",
-        f"**Commit Hash:** {markdown_code((run.commit or DASH)[:7])}",
-    ]
-    if run.cost_usd is not None:
-        hardware = f" ({markdown_text(run.cost_hardware)})" if run.cost_hardware else ""
-        lines += ["", f"**Cost:** {dollars(run.cost_usd)}" + hardware]
-    return "\n".join(lines) + "\n"
-
-
-def _method(run: TrainingView) -> str:
-    method = {"lora": "LoRA", "dora": "DoRA", "qlora": "4-bit LoRA", "qdora": "4-bit DoRA"}.get(
-        (run.method or "").lower(), run.method or DASH
-    )
-    phases = len(run.phases)
-    return f"{method} ({phases}-Phase Curriculum)" if phases > 1 else f"{method} (Flat Training)"
-
-
-def _phase_label(phase: Any) -> str:
-    kind = phase.get("kind")
-    kind = _PHASE_KINDS.get(kind, kind)
-    return f"{phase.name} ({kind})" if kind else phase.name
-
-
-def _mix(phase: Any) -> str:
-    """The difficulty mix the phase drew, from its counts (what it got), e.g. "35% easy, 35% medium"."""
-    counts = phase.get("difficulty_counts") or {}
-    total = sum(counts.values())
-    if not total:
-        return DASH
-    return ", ".join(f"{100 * counts[d] / total:.0f}% {d}" for d in order_difficulties(counts) if counts[d])
-
-
-def _data_rows(run: TrainingView) -> list[tuple[str, ...]]:
-    rows = [
-        (markdown_text(_phase_label(p)), format_number(p.get("examples")), markdown_text(_mix(p))) for p in run.phases
-    ]
-    rows.append(
-        ("**Total**", _bold(format_number(run.examples)), "Curriculum progression" if len(run.phases) > 1 else "")
-    )
-    return rows
-
-
-def _hyper_rows(run: TrainingView) -> list[tuple[str, str]]:
-    hp = run.hyperparameters
-    modules = hp.get("target_modules")
-    rows = [
-        ("Rank (r)", hp.get("rank")),
-        ("Alpha", hp.get("alpha")),
-        ("Dropout", hp.get("dropout")),
-        ("Target Modules", ", ".join(modules) if modules else None),
-        ("Batch Size", hp.get("batch_size")),
-        ("Grad Accum", hp.get("grad_accum")),
-        ("Effective Batch", hp.get("effective_batch")),
-        ("Epochs/Phase", hp.get("epochs")),
-        ("Learning Rate", hp.get("learning_rate")),
-        ("LR Schedule", hp.get("lr_scheduler")),
-        ("Max Length", hp.get("max_length")),
-        ("Seed", hp.get("seed")),
-    ]
-    return [(name, DASH if value is None else escape_cell(markdown_text(value))) for name, value in rows]
-
-
-def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
-    rows = []
-    for phase in run.phases:
-        tps = phase.get("tokens_per_s")
-        rows.append(
-            (
-                markdown_text(_phase_label(phase)),
-                format_number(phase.get("final_loss")),
-                format_number(phase.get("mean_loss")),
-                format_number(phase.get("steps")),
-                format_duration(phase.get("wall_s")),
-                DASH if tps is None else f"{tps:,.0f}",
-            )
-        )
-    rows.append(
-        (
-            "**Total**",
-            _bold(format_number(run.final_loss)),
-            DASH,
-            _bold(format_number(run.total_steps)),
-            _bold(format_duration(run.total_seconds)),
-            DASH,
-        )
-    )
-    return rows
-
-
-def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
-    latency, quality, accuracy = evaluation.latency_by_domain_s, evaluation.quality_by_domain, evaluation.by_domain
-    rows = []
-    speed, probes = _speed_by_domain(evaluation), _group_probes(evaluation)
-    for domain in order_domains([*latency, *quality, *accuracy], declared_order([evaluation])):
-        share = accuracy.get(domain)
-        ttft, per_token, tokens = speed.get(domain, (None, None, None))
-        rows.append(
-            (
-                markdown_text(domain),
-                format_seconds(latency.get(domain)) + ("" if tokens is None else f" ({tokens:.0f} tok)"),
-                format_seconds(ttft),
-                DASH if per_token is None else f"{1000 * per_token:.1f} ms",
-                _quality_cell(quality.get(domain), probes.get(domain, [])),
-                DASH if share is None else f"{format_percent(share.value)} ({share.k}/{share.n})",
-            )
-        )
-    return rows
-
-
-def _group_probes(evaluation: EvalView) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for probe in evaluation.probes:
-        if probe.get("status", "answered") == "answered":
-            groups.setdefault(str(probe.get("domain", "unknown")), []).append(probe)
-    return groups
-
-
-def _speed_by_domain(evaluation: EvalView) -> dict[str, tuple[float | None, float | None, float | None]]:
-    """Per domain: median TTFT, median time per output token, mean output tokens (speed apart from length)."""
-    from tunebench.stats import mean, median
-
-    out = {}
-    for domain, probes in _group_probes(evaluation).items():
-        ttft = [p["ttft_s"] for p in probes if p.get("ttft_s") is not None]
-        per_token = [
-            p.get("time_per_output_token_s") or 1 / p["decode_tokens_per_s"]
-            for p in probes
-            if p.get("time_per_output_token_s") or p.get("decode_tokens_per_s")
-        ]
-        tokens = [p["new_tokens"] for p in probes if p.get("new_tokens") is not None]
-        out[domain] = (median(ttft), median(per_token), mean(tokens))
-    return out
-
-
-def _quality_cell(grade: float | None, probes: list[dict[str, Any]]) -> str:
-    """The domain's mean grade, then each probe's grade and reason ("3/4 key points; no forbidden claim")."""
-    reasons = [r for p in probes if (r := _probe_reason(p))]
-    shown = format_number(grade, 1)
-    # The grade is a number this module wrote; only the reasons (judge text among them) are escaped.
-    return shown if not reasons else f"{shown} — " + escape_cell(markdown_text(" · ".join(reasons)))
-
-
-def _probe_reason(probe: dict[str, Any]) -> str:
-    from tunebench.scoring.quality import reason
-
-    evidence = probe.get("evidence") or {}
-    if not evidence:
-        return ""
-    rubric = evidence.get("rubric") if isinstance(evidence.get("rubric"), dict) else evidence
-    parts = [rubric.get("reason") or (reason(rubric) if "hit" in rubric else "")]
-    if evidence.get("judge_error"):
-        parts.append("judge error")
-    elif str(evidence.get("grader", "")).startswith("judge:") and evidence.get("reason"):
-        parts.append(str(evidence["reason"]))
-    grade = probe.get("grade")
-    text = "; ".join(p for p in parts if p)
-    return f"{DASH if grade is None else format_number(grade, 0)}: {text}" if text else ""
-
-
 def _imported_table(rows: list[dict[str, Any]], columns: list[str]) -> list[list[str]]:
     """Return imported rows' cells under `columns`: as written where the row has the column, else "—"."""
     out = []
@@ -381,7 +117,7 @@ def _model_comparison(history: History) -> str:
     for run in reversed(history.trainings):
         values = {
             "Model": markdown_text(run.output_name),
-            "Method": markdown_text(_method(run)),
+            "Method": markdown_text(method_label(run)),
             "Data": format_number(run.examples),
             "Loss": format_number(run.final_loss),
             "Val Loss": format_number(run.validation_loss),
@@ -390,7 +126,7 @@ def _model_comparison(history: History) -> str:
         }
         measured.append([escape_cell(values.get(c, DASH)) for c in columns])
     rows = measured + _imported_table(imported, columns)
-    body = _table(columns, rows) if rows else ["_No training runs recorded._"]
+    body = markdown_table(columns, rows) if rows else ["_No training runs recorded._"]
     return "\n".join(["## Model Comparison", "", *body])
 
 
@@ -436,7 +172,7 @@ def _benchmark(history: History, reports: Mapping[str, str]) -> str:
     )
     rows = measured + _imported_table(imported, columns)
     lines = ["## Benchmark Evaluation Results", "", f"### {subtitle}", ""]
-    lines += _table(columns, rows) if rows else ["_No evaluation runs recorded._"]
+    lines += markdown_table(columns, rows) if rows else ["_No evaluation runs recorded._"]
     lines += _subset_runs(history, reports)
     lines += _domain_accuracy(history) + _gate_details(history)
     return "\n".join(lines)
@@ -459,25 +195,6 @@ def _peak_memory(resources: dict[str, Any] | None) -> str:
         return DASH
     kind = "GPU" if memory_measure(resources) in GPU_MEASURES else "RSS"
     return f"{format_bytes(resources['peak_memory_bytes'])} {kind}"
-
-
-def _file_rows(run: TrainingView) -> list[tuple[str, str, str]]:
-    """One row per data file: its name, examples and the start of its sha256 (the record holds all of it)."""
-    return [
-        (
-            markdown_code(path.rsplit("/", 1)[-1]),
-            format_number(count),
-            markdown_code(digest.removeprefix("sha256:")[:12]),
-        )
-        for path, count, digest in run.data_files
-    ]
-
-
-def _contamination(run: TrainingView) -> str:
-    """The training data's check against the eval suites: clean, overlapping (allowed on purpose) or unchecked."""
-    from tunebench.training.contamination import describe
-
-    return describe(run.contamination)
 
 
 def _eval_notes(run: EvalView, history: History) -> str:
@@ -521,7 +238,7 @@ def _domain_accuracy(history: History) -> list[str]:
         ]
         rows.append([markdown_text(run.model), markdown_code(run.run_id), *cells])
     header = ["Model", "Run", *(markdown_text(d) for d in domains)]
-    return ["", "### Per-Domain Accuracy (95% interval)", "", *_table(header, rows)]
+    return ["", "### Per-Domain Accuracy (95% interval)", "", *markdown_table(header, rows)]
 
 
 def _gate_details(history: History) -> list[str]:
@@ -544,7 +261,7 @@ def _gate_details(history: History) -> list[str]:
                         escape_cell(markdown_text(check.get("detail", ""))),
                     ]
                 )
-    return lines + _table(["Run", "Model", "Rule", "Value", "Limit", "Baseline", "Detail"], rows)
+    return lines + markdown_table(["Run", "Model", "Rule", "Value", "Limit", "Baseline", "Detail"], rows)
 
 
 def _gate_value(value: Any) -> str:
@@ -567,7 +284,7 @@ def _registry(history: History, status: Mapping[str, str]) -> str:
         measured.append([escape_cell(values.get(c, DASH)) for c in columns])
     rows = measured + _imported_table(imported, columns)
     title = markdown_imported(next((r["section"] for r in imported), "Model Registry"))
-    body = _table(columns, rows) if rows else ["_No models recorded._"]
+    body = markdown_table(columns, rows) if rows else ["_No models recorded._"]
     return "\n".join([f"## {title}", "", *body])
 
 
@@ -592,7 +309,7 @@ def _cost(history: History, numbers: dict[str, int]) -> str:
         label[0] = "**Total**"
         label[columns.index("Cost")] = dollars(total["value"], total.get("approximate", False)) if total else DASH
         rows.append(label)
-    body = _table(columns, rows) if rows else ["_No training costs recorded._"]
+    body = markdown_table(columns, rows) if rows else ["_No training costs recorded._"]
     return "\n".join(["## Training Cost Tracking", "", *body])
 
 
