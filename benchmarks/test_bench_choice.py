@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tunebench.config import Config
+from tunebench.engines.hf_choice import score_questions
 from tunebench.loading import load_model
 from tunebench.registry import ModelEntry
-from tunebench.scoring.choice import score_questions
 from tunebench.scoring.lm_eval_task import run_lm_eval
 from tunebench.suites import load_questions
 

@@ -93,7 +93,7 @@ def hd32_local(vllm_server):  # noqa: F811
 
 @pytest.mark.parametrize("side", ["baseline", "tunebench"])
 def test_choice_served(paired_benchmark, vllm_server, hd32_local, side):  # noqa: F811
-    from tunebench.scoring.choice import score_questions
+    from tunebench.engines.hf_choice import score_questions
 
     questions = load_questions(QUESTIONS)
     if side == "baseline":

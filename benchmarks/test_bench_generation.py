@@ -95,7 +95,7 @@ def _bare_generate(loaded, new_tokens: int) -> int:
 
 
 def _tunebench_generate(loaded, new_tokens: int) -> int:
-    from tunebench.scoring.generation import timed_generate
+    from tunebench.engines.hf_generation import timed_generate
 
     result = timed_generate(
         loaded.model, loaded.tokenizer, PROMPT, new_tokens, repeats=1, warmup=0, min_new_tokens=new_tokens

@@ -42,9 +42,10 @@ def _tiny_runs_single_threaded(request: pytest.FixtureRequest):
     tiny's 64-wide matrices are far below one thread's useful work: extra intra-op threads only add
     synchronization, and on a busy 2-core machine they made `pytest eval_suites` several times slower.
     """
+    from tunebench.engines.registry import engine_class
     from tunebench.registry import TINY_BASE
 
-    in_process = request.config.stash[SETTINGS].engine == "hf"
+    in_process = engine_class(request.config.stash[SETTINGS].engine).uses_loaded_model
     model = request.getfixturevalue("tb_model") if in_process and _runs_a_model(request.session) else None
     if model is None or model.entry.base != TINY_BASE or model.device != "cpu":
         yield

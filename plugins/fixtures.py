@@ -76,12 +76,13 @@ def model_info(loaded: Any) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def tb_model(tb_model_name: str, tb_settings, tb_config: Config, pytestconfig: pytest.Config):
     """The model under evaluation, loaded once per run, adapter merged (`tunebench.loading.LoadedModel`)."""
+    from tunebench.engines.registry import engine_class
     from tunebench.loading import load_model
 
-    if tb_settings.engine == "openai":
+    if not engine_class(tb_settings.engine).needs_weights:
         pytest.fail(
-            f"tunebench: model {tb_model_name!r} is served (--engine openai); this test needs the weights "
-            "in-process (tb_model): use tb_engine",
+            f"tunebench: model {tb_model_name!r} is served (--engine {tb_settings.engine}); this test needs the "
+            "weights in-process (tb_model): use tb_engine",
             pytrace=False,
         )
     # A gs:// pull shows its progress (bytes, rate, ETA) on the terminal, past pytest's output capture.
@@ -104,28 +105,23 @@ def tb_model(tb_model_name: str, tb_settings, tb_config: Config, pytestconfig: p
 def tb_engine(tb_settings, tb_config: Config, request: pytest.FixtureRequest, pytestconfig: pytest.Config):
     """The engine the model runs on (`--engine`): `score_choices(questions)`, `generate(messages, ...)`, `info()`.
 
-    hf wraps `tb_model`; openai connects to the server (no weights here); vllm loads `vllm.LLM` in-process.
-    Its `info()` goes into the record as `model.engine`.
+    Each engine takes what it needs: hf wraps `tb_model`; openai connects to the server (no weights here);
+    vllm loads `vllm.LLM` from the weights' local folder. Its `info()` goes into the record as `model.engine`.
     """
-    from tunebench.engines.select import make_engine
+    from tunebench.engines.base import EngineOptions
+    from tunebench.engines.registry import make_engine
+    from tunebench.loading import resolve_location
+    from tunebench.registry import Registry
 
     settings, entry = tb_settings, tb_settings.entry
-    loaded = request.getfixturevalue("tb_model") if settings.engine == "hf" else None
+    options = EngineOptions(
+        batch_size=tb_config.eval.batch_size,
+        timeout_s=tb_config.eval.request_timeout_s,
+        loaded=lambda: request.getfixturevalue("tb_model"),
+        location=lambda: resolve_location(entry.base, Registry(tb_config)),
+    )
     try:
-        location = None
-        if settings.engine == "vllm":
-            from tunebench.loading import resolve_location
-            from tunebench.registry import Registry
-
-            location = resolve_location(entry.base, Registry(tb_config))
-        engine = make_engine(
-            settings.engine,
-            entry,
-            loaded=loaded,
-            batch_size=tb_config.eval.batch_size,
-            timeout_s=tb_config.eval.request_timeout_s,
-            location=location,
-        )
+        engine = make_engine(settings.engine, entry, options)
     except TunebenchError as exc:
         pytest.fail(f"tunebench: engine {settings.engine} for model {settings.model!r}: {exc}", pytrace=False)
     info = {**engine.info().to_dict(), "concurrency": settings.concurrency}

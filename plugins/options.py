@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tunebench.config import Config, load_config
+from tunebench.engines.registry import engine_names
 from tunebench.errors import RegistryError, TunebenchError
 from tunebench.history.store import HistoryStore, open_store
 from tunebench.registry import ModelEntry, Registry, check_model_reference
@@ -29,7 +30,7 @@ class Settings:
     gate: bool
     production: tuple[str, ...]
     models: tuple[str, ...]
-    engine: str = "hf"  # hf, openai, vllm
+    engine: str = "hf"  # a registered engine's name (tunebench.engines.registry)
     entry: ModelEntry | None = None  # what --model names: a registry entry, a folder, a hub id or a served name
     concurrency: int = 1  # > 1: the probes' load phase runs that many concurrent streams
 
@@ -48,7 +49,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--engine",
         dest="tunebench_engine",
-        choices=("hf", "openai", "vllm"),
+        choices=engine_names(),
         default=None,
         help="where the model runs: hf (in-process transformers), openai (an OpenAI-compatible server at "
         "--endpoint), vllm (in-process vLLM) (default: [tool.tunebench.eval] engine, else openai for a "
@@ -158,6 +159,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
 
 def _engine_settings(config: pytest.Config, tb_config: Config, registry: Registry, model: str, where):
     """Return (entry, engine, concurrency) for --model/--engine/--endpoint/--concurrency and their config keys."""
+    from tunebench.engines.registry import engine_class
     from tunebench.engines.select import pick_engine, resolve_model
 
     asked = config.getoption("tunebench_engine")
@@ -165,16 +167,20 @@ def _engine_settings(config: pytest.Config, tb_config: Config, registry: Registr
     known = registry.get(model) if model in registry else None
     try:
         engine = pick_engine(asked, known, tb_config.eval.engine)
+    except TunebenchError as exc:
+        raise pytest.UsageError(f"{where('engine', 'eval.engine')}: {exc}") from None
+    served = engine_class(engine).served
+    try:
         endpoint = endpoint or (known.endpoint if known else None) or tb_config.eval.endpoint
-        entry = resolve_model(model, registry, engine, endpoint if engine == "openai" else None)
+        entry = resolve_model(model, registry, engine, endpoint if served else None)
     except TunebenchError as exc:
         raise pytest.UsageError(f"{where('model', 'default_model')}: {exc}") from None
-    if engine == "openai" and not entry.endpoint:
+    if served and not entry.endpoint:
         raise pytest.UsageError(
-            f"--engine openai: model {model!r} has no endpoint; pass --endpoint URL (e.g. "
+            f"--engine {engine}: model {model!r} has no endpoint; pass --endpoint URL (e.g. "
             "http://127.0.0.1:8000/v1), or set [tool.tunebench.eval] endpoint or the registry entry's endpoint"
         )
-    if engine != "openai" and not entry.base:
+    if engine_class(engine).needs_weights and not entry.base:
         raise pytest.UsageError(f"--engine {engine}: model {model!r} has no weights here (only an endpoint)")
     concurrency = config.getoption("tunebench_concurrency") or tb_config.eval.concurrency
     if concurrency < 1:

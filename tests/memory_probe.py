@@ -21,11 +21,11 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from tunebench.config import Config
+from tunebench.engines.hf_choice import score_questions
+from tunebench.engines.hf_generation import timed_generate
 from tunebench.loading import load_model
 from tunebench.memory import MiB, PeakMemory
 from tunebench.registry import ModelEntry
-from tunebench.scoring.choice import score_questions
-from tunebench.scoring.generation import timed_generate
 from tunebench.suites import load_probes, load_questions
 from tunebench.tiny import tiny_path
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tunebench.scoring.choice import format_prompt, pick, score_questions
+from tunebench.engines.hf_choice import score_questions
+from tunebench.scoring.choice import format_prompt, pick
 from tunebench.suites import Question, load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,12 +116,13 @@ def test_multi_token_continuations_sum_their_token_log_probabilities(tiny):
     # The path a tokenizer takes when " A" is not one token: each choice on its own row, summed like lm-eval.
     import torch
 
-    from tunebench.scoring.choice import _encode_pair, _Row, _score_batch
+    from tunebench.engines.base import encode_pair
+    from tunebench.engines.hf_choice import _Row, _score_batch
 
     model, tokenizer = tiny
     context = "Question: Which account grows tax-free?\nAnswer:"
     conts = [" a Roth IRA", " a taxable brokerage account"]
-    pairs = [_encode_pair(tokenizer, context, c) for c in conts]
+    pairs = [encode_pair(tokenizer, context, c) for c in conts]
     assert all(len(cont) > 1 for _, cont in pairs)
     rows = [_Row(0, (ctx + cont)[:-1], {i: cont}) for i, (ctx, cont) in enumerate(pairs)]
     scored = _score_batch(model, rows, tokenizer.pad_token_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tunebench.scoring.generation import eos_token_ids, percentile, timed_generate
+from tunebench.engines.hf_generation import eos_token_ids, timed_generate
+from tunebench.scoring.generation import percentile
 
 MESSAGES = [{"role": "user", "content": "What is a Roth IRA?"}]
 

@@ -6,6 +6,11 @@ every `import` and `from ... import` anywhere in a module counts, except under `
 (never executed). An import names the module it executes: `from tunebench.a import b` is an edge to
 `tunebench.a.b` when that is a module, else to `tunebench.a` (its `__init__`). The implicit import of a
 parent package is not an edge: `__init__` re-exporting its children would otherwise be a "cycle".
+
+Packages count too: with every module folded into its package (`tunebench.engines.hf` into
+`tunebench.engines`; a top-level module is its own node), no two packages import each other, directly or
+round a loop. Two packages that import each other cannot be read, moved or tested apart either (engines
+calling scoring's model code while scoring opened engines was one).
 """
 
 from __future__ import annotations
@@ -148,6 +153,20 @@ def _cycle_in(group: set[str], graph: dict[str, set[str]]) -> list[str]:
     raise AssertionError(f"no cycle in strongly connected group {sorted(group)}")
 
 
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Return package -> the packages it imports: each module folded into its package under the root one."""
+    folded: dict[str, set[str]] = {}
+    for module, edges in graph.items():
+        node = _package_of(module)
+        folded.setdefault(node, set()).update(_package_of(e) for e in edges)
+    return {node: edges - {node} for node, edges in folded.items()}
+
+
+def _package_of(module: str) -> str:
+    # tunebench.engines.hf -> tunebench.engines; tunebench.config -> itself; the root package -> itself.
+    return ".".join(module.split(".")[:2])
+
+
 def test_no_import_cycles_among_tunebench_modules():
     found = cycles(import_graph())
     assert not found, "import cycles (function-level imports count):\n" + "\n".join(" -> ".join(c) for c in found)
@@ -162,3 +181,18 @@ def test_graph_sees_function_level_and_relative_imports(tmp_path):
     assert edges == {"x.b", "x.c"}
     graph = {"x.a": edges, "x.b": set(), "x.c": {"x.a"}, "x.d": set(), "x": set()}
     assert cycles(graph) == [["x.a", "x.c", "x.a"]]
+
+
+def test_no_import_cycles_among_tunebench_packages():
+    found = cycles(package_graph(import_graph()))
+    assert not found, "package import cycles (modules folded into packages):\n" + "\n".join(
+        " -> ".join(c) for c in found
+    )
+
+
+def test_package_graph_folds_modules_into_their_packages():
+    """The detector: modules that form no cycle can still make their packages import each other."""
+    graph = {"t.a.x": {"t.b.y"}, "t.b.y": set(), "t.b.z": {"t.a.w"}, "t.a.w": set(), "t.c": {"t.a.x"}}
+    assert package_graph(graph) == {"t.a": {"t.b"}, "t.b": {"t.a"}, "t.c": {"t.a"}}
+    assert cycles(graph) == []
+    assert cycles(package_graph(graph)) == [["t.a", "t.b", "t.a"]]

@@ -99,7 +99,7 @@ def test_a_judgment_without_a_grade_counts_against_agreement_and_all_bad_is_an_e
 
 def test_the_tiny_judge_on_the_hf_engine_replies_without_a_grade_and_that_is_an_error(tiny_dir):
     from tunebench.config import Config
-    from tunebench.scoring.judge import load_judge
+    from tunebench.engines.select import load_judge
 
     judge = load_judge("tiny", Config(root=Path(tiny_dir)), max_new_tokens=4)
     assert (judge.engine, judge.name) == ("hf", "tiny")
@@ -113,7 +113,7 @@ def test_a_registry_judge_with_an_endpoint_grades_through_the_openai_engine(tmp_
     from openai_fault_server import FaultServer
 
     from tunebench.config import load_config
-    from tunebench.scoring.judge import load_judge
+    from tunebench.engines.select import load_judge
 
     with FaultServer(served=("judge-served",)) as server:
         (tmp_path / "pyproject.toml").write_text(

@@ -158,7 +158,7 @@ def test_the_same_answer_gets_the_same_grade_and_evidence_every_time():
 def test_grades_of_two_generation_runs_on_tiny_are_identical(tiny_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tunebench.scoring.generation import timed_generate
+    from tunebench.engines.hf_generation import timed_generate
 
     model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
     probe = PROBES["probe-ret-1"]

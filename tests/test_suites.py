@@ -182,9 +182,9 @@ def test_schemas_ship_inside_the_package():
 import torch  # noqa: E402
 import transformers  # noqa: E402, F401
 
+import tunebench.engines.hf_choice  # noqa: E402, F401
+import tunebench.engines.hf_generation  # noqa: E402, F401
 import tunebench.loading  # noqa: E402, F401
-import tunebench.scoring.choice  # noqa: E402, F401
-import tunebench.scoring.generation  # noqa: E402, F401
 import tunebench.scoring.quality  # noqa: E402, F401
 
 try:
@@ -219,8 +219,8 @@ def _imported(tiny_dir):
     from tunebench.loading import load_model
 
     loaded = load_model("tiny", Config(root=ROOT))
-    tunebench.scoring.choice.score_questions(loaded.model, loaded.tokenizer, load_questions(QUESTIONS)[:1])
-    tunebench.scoring.generation.timed_generate(
+    tunebench.engines.hf_choice.score_questions(loaded.model, loaded.tokenizer, load_questions(QUESTIONS)[:1])
+    tunebench.engines.hf_generation.timed_generate(
         loaded.model, loaded.tokenizer, [{"role": "user", "content": "Hi"}], max_new_tokens=2, warmup=0
     )
 

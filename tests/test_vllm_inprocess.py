@@ -48,8 +48,8 @@ if __name__ == "__main__":  # vLLM's engine core starts by spawn, which re-impor
 def test_vllm_engine_scores_as_transformers_on_the_same_weights(_tiny_cache, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tunebench.scoring.choice import score_questions
-    from tunebench.scoring.generation import timed_generate
+    from tunebench.engines.hf_choice import score_questions
+    from tunebench.engines.hf_generation import timed_generate
     from tunebench.suites import load_questions
     from tunebench.tiny import tiny_hd32_path
 

@@ -41,7 +41,7 @@ def local(vllm_server):
 
 
 def test_multiple_choice_served_equals_in_process_on_all_100_questions(served, local):
-    from tunebench.scoring.choice import score_questions
+    from tunebench.engines.hf_choice import score_questions
 
     questions = load_questions(QUESTIONS)
     assert len(questions) == 100
@@ -59,7 +59,7 @@ def test_multiple_choice_served_equals_in_process_on_all_100_questions(served, l
 def test_greedy_probe_replies_match_token_by_token_except_at_near_ties(served, local):
     import torch
 
-    from tunebench.scoring.generation import timed_generate
+    from tunebench.engines.hf_generation import timed_generate
 
     model, tokenizer = local
     report, bad = [], []

@@ -238,8 +238,8 @@ class Bench:
         return rows, merged
 
     def _decode_ms(self, model: Any, tokenizer: Any, new_tokens: int) -> tuple[float, Any]:
+        from tunebench.engines.hf_generation import timed_generate
         from tunebench.memory import PeakMemory
-        from tunebench.scoring.generation import timed_generate
 
         messages = [{"role": "user", "content": "What is the 2024 Roth IRA contribution limit?"}]
         with PeakMemory(self.device) as peak:
@@ -260,9 +260,9 @@ class Bench:
         ]
 
     def _probe_and_scoring_rows(self, model: Any, tokenizer: Any) -> list[list[str]]:
+        from tunebench.engines.hf_choice import score_questions
+        from tunebench.engines.hf_generation import timed_generate
         from tunebench.memory import AdapterShape, PeakMemory, estimate_eval
-        from tunebench.scoring.choice import score_questions
-        from tunebench.scoring.generation import timed_generate
         from tunebench.suites import load_probes, load_questions
 
         probes = load_probes(self.args.probes)[: self.args.limit]

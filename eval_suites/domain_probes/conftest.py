@@ -78,8 +78,8 @@ def judge(tb_config):
     settings = tb_config.eval
     if not settings.judge:
         return None
+    from tunebench.engines.select import load_judge
     from tunebench.errors import TunebenchError
-    from tunebench.scoring.judge import load_judge
 
     try:
         return load_judge(settings.judge, tb_config, n=settings.judge_n, max_new_tokens=settings.judge_max_new_tokens)

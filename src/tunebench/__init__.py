@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from tunebench.errors import TunebenchError
+from tunebench.provenance import tunebench_version
 
-try:
-    __version__ = version("tunebench")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+__version__ = tunebench_version()
 
 __all__ = ["TunebenchError", "__version__", "train"]
 

@@ -118,7 +118,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     ]
                 },
                 "per_domain": {"type": "integer", "minimum": 1},
-                "engine": {"enum": ["hf", "openai", "vllm"]},
+                # A registered engine's name; checked against tunebench.engines.registry where it is used.
+                "engine": {"type": "string", "minLength": 1},
                 "endpoint": {"type": "string", "pattern": "^https?://"},
                 "concurrency": {"type": "integer", "minimum": 1},
                 "request_timeout_s": {"type": "number", "exclusiveMinimum": 0},
@@ -145,7 +146,7 @@ class EvalSettings:
     judge_max_new_tokens: int = 96
     judge_calibrate: bool = True  # grade the shipped calibration replies once per run and record the figures
     per_domain: int | None = None  # exact questions per domain required of user suites (None: any)
-    engine: str = "hf"  # hf, openai (a served model), vllm (in-process)
+    engine: str = "hf"  # a registered engine's name (tunebench.engines.registry)
     endpoint: str | None = None  # engine openai: the server's base URL (.../v1)
     concurrency: int = 1  # > 1: the probes' load phase runs that many concurrent streams
     request_timeout_s: float = 120.0  # engine openai: per request

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["collect", "package_versions", "git_state", "hardware", "PACKAGES"]
+__all__ = ["collect", "package_versions", "tunebench_version", "git_state", "hardware", "PACKAGES"]
 
 # The packages whose versions change results: the ML stack, the scorer, and the test runner.
 PACKAGES = (
@@ -52,6 +52,11 @@ def collect(command: Sequence[str] | str | None = None, root: Path | str | None 
 def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:
     """Return {package: installed version or None}."""
     return {name: _version(name) for name in names}
+
+
+def tunebench_version() -> str:
+    """Return tunebench's installed version; "0.0.0+unknown" in a source tree that was never installed."""
+    return _version("tunebench") or "0.0.0+unknown"
 
 
 def _version(name: str) -> str | None:

@@ -49,7 +49,8 @@ def grade_command(args: argparse.Namespace) -> int:
     if args.grader == "rubric":
         name, grader = RUBRIC_VERSION, grade
     else:
-        from tunebench.scoring.judge import judge_grade, load_judge
+        from tunebench.engines.select import load_judge
+        from tunebench.scoring.judge import judge_grade
 
         model = args.judge or config.eval.judge
         if not model:

@@ -1,20 +1,44 @@
-"""The engine interface, its provenance record, and multiple choice on any engine's log-likelihoods."""
+"""The engine base class, its registration, its provenance record, and multiple choice on log-likelihoods.
+
+An engine is registered by name with `@register_engine("name")` on its class (lm-eval's `register_model`);
+`engines.registry` imports the built-in engine modules and answers every "which engines are there" question.
+The base class holds what every engine shares: multiple choice from `loglikelihood` (lm-eval's
+`TemplateLM`), lm-eval's pair encoding for engines that tokenize here, and the argument checks.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tunebench.errors import TunebenchError
 from tunebench.scoring.choice import TARGET_DELIMITER, ChoiceResult, format_prompt, result_of
 from tunebench.scoring.generation import GenerationResult
 from tunebench.suites import LETTERS, Question
 
-__all__ = ["ENGINES", "Engine", "EngineError", "EngineInfo", "score_choices", "choice_requests"]
+if TYPE_CHECKING:
+    from tunebench.loading import LoadedModel
+    from tunebench.registry import ModelEntry
 
-ENGINES = ("hf", "openai", "vllm")
+__all__ = [
+    "Engine",
+    "EngineError",
+    "EngineInfo",
+    "EngineOptions",
+    "Progress",
+    "register_engine",
+    "registered_engines",
+    "score_choices",
+    "choice_requests",
+    "encode_pair",
+    "check_repeats",
+]
+
 Progress = Callable[[int, int], None]
+E = TypeVar("E", bound="type[Engine]")
+_REGISTERED: dict[str, type[Engine]] = {}
 
 
 class EngineError(TunebenchError):
@@ -25,7 +49,7 @@ class EngineError(TunebenchError):
 class EngineInfo:
     """What ran the model, for the record: `model.engine` in the EvalRecord."""
 
-    engine: str  # hf, openai, vllm
+    engine: str  # the registered engine name
     engine_version: str | None  # transformers', the server's vLLM version, or vllm's
     model_id: str  # the served model id (openai), else the local folder or hub id loaded
     dtype: str | None = None
@@ -39,32 +63,85 @@ class EngineInfo:
         return asdict(self)
 
 
-class Engine(Protocol):
-    """A model behind lm-eval's LM shape, with timing. Every engine gives the same scores for the same weights."""
+@dataclass(frozen=True)
+class EngineOptions:
+    """What opening an engine may use; an engine asks only for what it needs (the model is loaded on demand)."""
 
-    load_seconds: float
+    batch_size: int = 16
+    timeout_s: float = 120.0  # served engines: per request
+    loaded: Callable[[], LoadedModel] | None = None  # the model loaded in this process (tunebench.loading)
+    location: Callable[[], str] | None = None  # the weights' local folder (or hub id)
 
-    def info(self) -> EngineInfo: ...
 
+class Engine(ABC):
+    """A model behind lm-eval's LM shape, with timing. Every engine gives the same scores for the same weights.
+
+    Traits (class attributes) tell callers what an engine needs without naming it: `needs_weights` (the
+    weights are read on this machine), `served` (it talks to a server at an endpoint), `uses_loaded_model`
+    (it runs the model `tunebench.loading` loaded in this process: the plugin's `tb_model`).
+    """
+
+    name: ClassVar[str]
+    needs_weights: ClassVar[bool] = True
+    served: ClassVar[bool] = False
+    uses_loaded_model: ClassVar[bool] = False
+    load_seconds: float | None = None  # None when this process loaded nothing (a served model)
+
+    @classmethod
+    @abstractmethod
+    def open(cls, entry: ModelEntry, options: EngineOptions) -> Engine:
+        """Return the engine for registry entry `entry` (the one constructor `make_engine` calls)."""
+
+    @abstractmethod
+    def info(self) -> EngineInfo:
+        """Return what ran the model, for the record."""
+
+    @abstractmethod
     def loglikelihood(
         self, requests: Sequence[tuple[str, str]], progress: Progress | None = None
     ) -> list[tuple[float, bool]]:
         """Return (log P(continuation | context), is the continuation the greedy one) per request."""
-        ...
 
+    @abstractmethod
     def generate(
         self, messages: list[dict[str, str]], max_new_tokens: int, repeats: int = 1, warmup: int = 1
     ) -> GenerationResult:
         """Greedy chat reply, streamed and timed over `repeats` runs after `warmup` runs."""
-        ...
 
     def score_choices(
-        self, questions: Sequence[Question], batch_size: int = 16, progress: Progress | None = None
+        self, questions: Sequence[Question], batch_size: int | None = None, progress: Progress | None = None
     ) -> list[ChoiceResult]:
         """Multiple choice by log-likelihood (lm-eval's `multiple_choice`), one result per question."""
-        ...
+        return score_choices(self, questions, progress=progress)
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the engine holds (a client's connections); the default holds nothing."""
+        return None
+
+
+def register_engine(name: str) -> Callable[[E], E]:
+    """Class decorator: register an Engine subclass under `name` (its `name` attribute is set to it)."""
+
+    def register(cls: E) -> E:
+        if name in _REGISTERED and _REGISTERED[name] is not cls:
+            twice = f"{_REGISTERED[name].__qualname__}, {cls.__qualname__}"
+            raise ValueError(f"engine {name!r} is registered twice ({twice})")
+        cls.name = name
+        _REGISTERED[name] = cls
+        return cls
+
+    return register
+
+
+def registered_engines() -> dict[str, type[Engine]]:
+    """Return name -> class of the engines registered so far (`engines.registry` loads the built-in ones)."""
+    return dict(_REGISTERED)
+
+
+def check_repeats(repeats: int) -> None:
+    """Raise ValueError unless `repeats` (timed runs of a generation) is at least 1."""
+    if repeats < 1:
+        raise ValueError(f"repeats: expected at least 1, found {repeats}")
 
 
 def choice_requests(questions: Sequence[Question]) -> list[tuple[str, str]]:
@@ -79,3 +156,20 @@ def score_choices(
     scores = engine.loglikelihood(choice_requests(questions), progress=progress)
     n = len(LETTERS)
     return [result_of(q, scores[i * n : (i + 1) * n]) for i, q in enumerate(questions)]
+
+
+def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's `_encode_pair` for causal models: trailing context spaces move to the continuation."""
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    whole = _encode(tokenizer, context + continuation)
+    context_tokens = _encode(tokenizer, context)
+    return context_tokens, whole[len(context_tokens) :]
+
+
+def _encode(tokenizer: Any, text: str) -> list[int]:
+    # As lm-eval's HFLM.tok_encode: the tokenizer's default special tokens, unless the text already has BOS.
+    bos = getattr(tokenizer, "bos_token", None)
+    kwargs = {"add_special_tokens": False} if bos and text.startswith(bos) else {}
+    return list(tokenizer.encode(text, **kwargs))

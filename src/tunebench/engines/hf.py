@@ -1,38 +1,52 @@
 """The `hf` engine: a model loaded in this process with transformers (tunebench.loading), the default.
 
-Multiple choice is the batched one-pass scorer of `scoring.choice`; generation is `scoring.generation`'s
-timed greedy `generate`. Results are those of the scorers called directly (tests/test_engines.py checks).
+It owns its compute: multiple choice is the batched one-pass forward scorer of `engines.hf_choice` (each
+(context, continuation) on its own row for `loglikelihood`), generation `engines.hf_generation`'s timed
+greedy `model.generate`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from tunebench.engines.base import EngineInfo, Progress
-from tunebench.scoring.choice import ChoiceResult, score_pairs, score_questions
-from tunebench.scoring.generation import GenerationResult, timed_generate
+from tunebench.engines.base import Engine, EngineError, EngineInfo, EngineOptions, Progress, register_engine
+from tunebench.engines.hf_choice import score_pairs, score_questions
+from tunebench.engines.hf_generation import timed_generate
+from tunebench.scoring.choice import ChoiceResult
+from tunebench.scoring.generation import GenerationResult
 from tunebench.suites import Question
+
+if TYPE_CHECKING:
+    from tunebench.loading import LoadedModel
+    from tunebench.registry import ModelEntry
 
 __all__ = ["HFEngine"]
 
 
-class HFEngine:
+@register_engine("hf")
+class HFEngine(Engine):
     """A `tunebench.loading.LoadedModel` behind the engine interface."""
 
-    name = "hf"
+    uses_loaded_model = True
 
-    def __init__(self, loaded: Any, batch_size: int = 16):
+    def __init__(self, loaded: LoadedModel, batch_size: int = 16):
         self.loaded = loaded
         self.batch_size = batch_size
         self.load_seconds = loaded.load_seconds
+
+    @classmethod
+    def open(cls, entry: ModelEntry, options: EngineOptions) -> HFEngine:
+        if options.loaded is None:
+            raise EngineError(f"model {entry.name!r}: engine hf needs the model loaded in this process")
+        return cls(options.loaded(), batch_size=options.batch_size)
 
     def info(self) -> EngineInfo:
         import transformers
 
         config = getattr(self.loaded.model, "config", None)
         return EngineInfo(
-            engine="hf",
+            engine=self.name,
             engine_version=transformers.__version__,
             # As given (registry base, folder or hub id), not this machine's cache path of it.
             model_id=self.loaded.entry.base or self.loaded.base_path,
@@ -56,8 +70,6 @@ class HFEngine:
     def score_choices(
         self, questions: Sequence[Question], batch_size: int | None = None, progress: Progress | None = None
     ) -> list[ChoiceResult]:
+        """One forward pass per question where the four continuations are one token each (see hf_choice)."""
         model, tokenizer = self.loaded.model, self.loaded.tokenizer
         return score_questions(model, tokenizer, questions, batch_size=batch_size or self.batch_size, progress=progress)
-
-    def close(self) -> None:
-        pass

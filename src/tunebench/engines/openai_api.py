@@ -21,16 +21,26 @@ server, which request and why.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from tunebench.engines.base import EngineError, EngineInfo, Progress, score_choices
-from tunebench.scoring.choice import ChoiceResult
+from tunebench.engines.base import (
+    Engine,
+    EngineError,
+    EngineInfo,
+    EngineOptions,
+    Progress,
+    check_repeats,
+    register_engine,
+)
 from tunebench.scoring.generation import GenerationResult
-from tunebench.suites import Question
+
+if TYPE_CHECKING:
+    from tunebench.registry import ModelEntry
 
 __all__ = ["OpenAIEngine", "continuation_logprob"]
 
@@ -38,10 +48,12 @@ T = TypeVar("T")
 _STOP_REASONS = {"stop": "eos", "length": "length"}
 
 
-class OpenAIEngine:
+@register_engine("openai")
+class OpenAIEngine(Engine):
     """A model served behind an OpenAI-compatible API at `endpoint` (the base URL, ending in /v1)."""
 
-    name = "openai"
+    needs_weights = False
+    served = True
 
     def __init__(
         self,
@@ -70,12 +82,28 @@ class OpenAIEngine:
         self._served = self._check_model()
         self._version, self._server = self._server_version()
 
+    @classmethod
+    def open(cls, entry: ModelEntry, options: EngineOptions) -> OpenAIEngine:
+        """Connect to the entry's endpoint, as its `served_name` (default: its name), with its API key."""
+        if not entry.endpoint:
+            raise EngineError(
+                f"model {entry.name!r}: engine openai needs an endpoint (--endpoint URL, [tool.tunebench.eval] "
+                "endpoint, or the registry entry's endpoint)"
+            )
+        api_key = None
+        if entry.api_key_env:
+            api_key = os.environ.get(entry.api_key_env)
+            if not api_key:
+                raise EngineError(f"model {entry.name!r}: api_key_env {entry.api_key_env!r} is not set")
+        served = entry.served_name or entry.name
+        return cls(entry.endpoint, served, api_key=api_key, timeout_s=options.timeout_s, batch_size=options.batch_size)
+
     # -- provenance -------------------------------------------------------------------------------------
 
     def info(self) -> EngineInfo:
         card = self._served.get(self.model, {})
         return EngineInfo(
-            engine="openai",
+            engine=self.name,
             engine_version=self._version,
             model_id=self.model,
             dtype=self.dtype,
@@ -132,18 +160,12 @@ class OpenAIEngine:
                 progress(len(out), len(requests))
         return out
 
-    def score_choices(
-        self, questions: Sequence[Question], batch_size: int | None = None, progress: Progress | None = None
-    ) -> list[ChoiceResult]:
-        return score_choices(self, questions, progress=progress)
-
     # -- generation ------------------------------------------------------------------------------------------
 
     def generate(
         self, messages: list[dict[str, str]], max_new_tokens: int, repeats: int = 1, warmup: int = 1
     ) -> GenerationResult:
-        if repeats < 1:
-            raise ValueError(f"repeats: expected at least 1, found {repeats}")
+        check_repeats(repeats)
         for _ in range(warmup):
             self._stream(messages, max_new_tokens)
         runs = [self._stream(messages, max_new_tokens) for _ in range(repeats)]

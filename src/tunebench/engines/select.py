@@ -7,23 +7,26 @@ network unless it is in the local hub cache; offline, it is a clear error rather
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from tunebench.engines.base import ENGINES, EngineError
+from tunebench.engines.base import Engine, EngineOptions
+from tunebench.engines.registry import DEFAULT_ENGINE, engine_class, make_engine, served_engine
 from tunebench.errors import RegistryError
 from tunebench.registry import HUB_ID, ModelEntry, Registry, hub_offline_variables, in_hub_cache
 
-__all__ = ["resolve_model", "pick_engine", "make_engine", "HUB_ID"]
+if TYPE_CHECKING:
+    from tunebench.config import Config
+    from tunebench.scoring.judge import Judge
+
+__all__ = ["resolve_model", "pick_engine", "make_engine", "open_engine", "load_judge", "HUB_ID"]
 
 
-def pick_engine(asked: str | None, entry: ModelEntry | None, configured: str = "hf") -> str:
-    """--engine, else `openai` for an entry with an endpoint, else the configured engine."""
-    engine = asked or ("openai" if entry is not None and entry.endpoint else configured)
-    if engine not in ENGINES:
-        raise EngineError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+def pick_engine(asked: str | None, entry: ModelEntry | None, configured: str = DEFAULT_ENGINE) -> str:
+    """--engine, else the served engine (openai) for an entry with an endpoint, else the configured engine."""
+    engine = asked or (served_engine() if entry is not None and entry.endpoint else configured)
+    engine_class(engine)  # an EngineError naming the known engines when there is no such engine
     return engine
 
 
@@ -32,7 +35,7 @@ def resolve_model(spec: str, registry: Registry, engine: str | None = None, endp
     if spec in registry:
         entry = registry.get(spec)
         return replace(entry, endpoint=endpoint or entry.endpoint)
-    if engine == "openai" and endpoint:
+    if endpoint and engine is not None and engine_class(engine).served:
         # A served model need not be registered: `spec` is the server's model id.
         return ModelEntry(name=spec, base="", endpoint=endpoint, served_name=spec, origin="--model")
     folder = Path(spec).expanduser()
@@ -52,37 +55,25 @@ def resolve_model(spec: str, registry: Registry, engine: str | None = None, endp
     raise AssertionError("unreachable")
 
 
-def make_engine(
-    engine: str,
-    entry: ModelEntry,
-    *,
-    loaded: Any = None,
-    batch_size: int = 16,
-    timeout_s: float = 120.0,
-    location: str | None = None,
-) -> Any:
-    """Build the engine for `entry`: hf wraps `loaded`; openai connects to the entry's endpoint; vllm loads."""
-    if engine == "hf":
-        from tunebench.engines.hf import HFEngine
+def open_engine(name: str, config: Config) -> Engine:
+    """Open registry model `name` on its engine: served when its entry has an endpoint, else in-process.
 
-        return HFEngine(loaded, batch_size=batch_size)
-    if engine == "openai":
-        from tunebench.engines.openai_api import OpenAIEngine
+    The weights, when the engine needs them here, are loaded (or located) on demand.
+    """
+    from tunebench.loading import load_model, resolve_location
 
-        if not entry.endpoint:
-            raise EngineError(
-                f"model {entry.name!r}: engine openai needs an endpoint (--endpoint URL, [tool.tunebench.eval] "
-                "endpoint, or the registry entry's endpoint)"
-            )
-        api_key = None
-        if entry.api_key_env:
-            api_key = os.environ.get(entry.api_key_env)
-            if not api_key:
-                raise EngineError(f"model {entry.name!r}: api_key_env {entry.api_key_env!r} is not set")
-        served = entry.served_name or entry.name
-        return OpenAIEngine(entry.endpoint, served, api_key=api_key, timeout_s=timeout_s, batch_size=batch_size)
-    if engine == "vllm":
-        from tunebench.engines.vllm_inprocess import VLLMEngine
+    registry = Registry(config)
+    entry = resolve_model(name, registry)
+    options = EngineOptions(
+        timeout_s=config.eval.request_timeout_s,
+        loaded=lambda: load_model(entry, config),
+        location=lambda: resolve_location(entry.base, registry),
+    )
+    return make_engine(pick_engine(None, entry, DEFAULT_ENGINE), entry, options)
 
-        return VLLMEngine(location or entry.base, batch_size=batch_size)
-    raise EngineError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+
+def load_judge(name: str, config: Config, n: int = 1, max_new_tokens: int = 96) -> Judge:
+    """Open the registry model `name` as a judge (`scoring.judge`), on its engine as `open_engine` picks."""
+    from tunebench.scoring.judge import engine_judge
+
+    return engine_judge(name, open_engine(name, config), n=n, max_new_tokens=max_new_tokens)

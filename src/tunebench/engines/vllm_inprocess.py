@@ -1,7 +1,7 @@
 """The `vllm` engine: `vllm.LLM` in this process (extra `vllm`), for large evaluations on the GPU box.
 
 Multiple choice uses prompt log-probabilities: each (context, continuation) is tokenized here as lm-eval's
-HFLM does (`scoring.choice`'s pair encoding), sent as token ids with `prompt_logprobs=1`, and the
+HFLM does (`engines.base.encode_pair`), sent as token ids with `prompt_logprobs=1`, and the
 continuation's log-likelihood is the sum of its tokens' prompt log-probs (greedy when each has rank 1).
 Generation is greedy (`temperature=0`); vLLM's offline `LLM.generate` does not stream, so TTFT is the
 time of the same request cut to one output token (prefill plus one step) and latency the full request.
@@ -14,20 +14,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunebench.engines.base import EngineError, EngineInfo, Progress, score_choices
-from tunebench.scoring.choice import ChoiceResult, _encode_pair
+from tunebench.engines.base import (
+    Engine,
+    EngineError,
+    EngineInfo,
+    EngineOptions,
+    Progress,
+    check_repeats,
+    encode_pair,
+    register_engine,
+)
 from tunebench.scoring.generation import GenerationResult
-from tunebench.suites import Question
+
+if TYPE_CHECKING:
+    from tunebench.registry import ModelEntry
 
 __all__ = ["VLLMEngine"]
 
 
-class VLLMEngine:
+@register_engine("vllm")
+class VLLMEngine(Engine):
     """A model folder (or hub id) loaded by `vllm.LLM`."""
-
-    name = "vllm"
 
     def __init__(
         self,
@@ -60,10 +69,15 @@ class VLLMEngine:
         self.tokenizer = self.llm.get_tokenizer()
         self._version = getattr(vllm, "__version__", None)
 
+    @classmethod
+    def open(cls, entry: ModelEntry, options: EngineOptions) -> VLLMEngine:
+        """Load the entry's base weights (its local folder when `options.location` gives one)."""
+        return cls(options.location() if options.location else entry.base, batch_size=options.batch_size)
+
     def info(self) -> EngineInfo:
         config = self.llm.llm_engine.model_config
         return EngineInfo(
-            engine="vllm",
+            engine=self.name,
             engine_version=self._version,
             model_id=self.location,
             dtype=str(config.dtype).removeprefix("torch."),
@@ -77,7 +91,7 @@ class VLLMEngine:
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=1, temperature=0, prompt_logprobs=1)
-        pairs = [_encode_pair(self.tokenizer, context, continuation) for context, continuation in requests]
+        pairs = [encode_pair(self.tokenizer, context, continuation) for context, continuation in requests]
         out: list[tuple[float, bool]] = []
         for start in range(0, len(pairs), self.batch_size):
             batch = pairs[start : start + self.batch_size]
@@ -88,18 +102,12 @@ class VLLMEngine:
                 progress(len(out), len(pairs))
         return out
 
-    def score_choices(
-        self, questions: Sequence[Question], batch_size: int | None = None, progress: Progress | None = None
-    ) -> list[ChoiceResult]:
-        return score_choices(self, questions, progress=progress)
-
     def generate(
         self, messages: list[dict[str, str]], max_new_tokens: int, repeats: int = 1, warmup: int = 1
     ) -> GenerationResult:
         from vllm import SamplingParams
 
-        if repeats < 1:
-            raise ValueError(f"repeats: expected at least 1, found {repeats}")
+        check_repeats(repeats)
         prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
         full = SamplingParams(max_tokens=max_new_tokens, temperature=0)
@@ -127,9 +135,6 @@ class VLLMEngine:
             latency_s=tuple(totals),
             token_ids=tuple(ids),
         )
-
-    def close(self) -> None:
-        pass
 
 
 def _continuation(prompt_logprobs: Any, context_length: int, continuation: list[int], where: str) -> tuple[float, bool]:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunebench import __version__
 from tunebench.errors import DataError
 from tunebench.history.records import utc_now
 from tunebench.history.store import Problem
 from tunebench.markdown_tables import MarkdownTable, cell_sum, is_table_start, markdown_tables, parse_cell, plain_text
+from tunebench.provenance import tunebench_version
 
 __all__ = [
     "LineProblem",
@@ -374,7 +374,7 @@ class _Parser:
 
     def _provenance(self) -> dict[str, Any]:
         return {
-            "tunebench_version": __version__,
+            "tunebench_version": tunebench_version(),
             "packages": {},
             "git_commit": None,
             "hardware": None,

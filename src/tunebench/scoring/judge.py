@@ -10,9 +10,9 @@ with the share of judgments that agree with it; greedy local decoding repeats it
 engines that are not bit-reproducible (batched servers). Every grade records the judge's registry name,
 model id (base and adapter) and engine.
 
-Engine: the judge replies through a tunebench engine (`engines.Engine.generate`, greedy); `load_judge`
-opens a registry model as `engines.select` does for the model under test: an entry with an `endpoint`
-is served (engine `openai`: vLLM, SGLang, TGI, llama.cpp), any other is loaded in-process (`hf`).
+Engine: the judge replies through a tunebench engine (`engines.Engine.generate`, greedy); this module
+knows no engine. `engines.select.load_judge` opens a registry model as the judge, as the model under test
+is opened: an entry with an `endpoint` is served (vLLM, SGLang, TGI, llama.cpp), any other is in-process.
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import JudgeError
 from tunebench.scoring.quality import Grade
 from tunebench.suites import Probe
+
+if TYPE_CHECKING:
+    from tunebench.engines.base import Engine
 
 __all__ = [
     "Judge",
@@ -38,7 +41,6 @@ __all__ = [
     "parse_judgment",
     "judge_grade",
     "engine_judge",
-    "load_judge",
 ]
 
 JUDGE_PROMPT_VERSION = "judge-v2"
@@ -151,31 +153,14 @@ def judge_grade(answer: str, probe: Probe, judge: Judge) -> Grade:
     return Grade(final, evidence)
 
 
-def engine_judge(name: str, engine: Any, n: int = 1, max_new_tokens: int = 96) -> Judge:
-    """Return a `Judge` that replies greedily through a tunebench engine (`engines.Engine`: hf, openai, vllm)."""
+def engine_judge(name: str, engine: Engine, n: int = 1, max_new_tokens: int = 96) -> Judge:
+    """Return a `Judge` that replies greedily through a tunebench engine (any `engines.Engine`)."""
     info = engine.info()
 
     def complete(messages: list[dict[str, str]], limit: int) -> str:
         return engine.generate(messages, max_new_tokens=limit, repeats=1, warmup=0).text
 
     return Judge(name, info.model_id, info.engine, complete, n=n, max_new_tokens=max_new_tokens)
-
-
-def load_judge(name: str, config: Any, n: int = 1, max_new_tokens: int = 96) -> Judge:
-    """Open the registry model `name` as a judge: served (openai engine) when its entry has an endpoint, else
-    loaded in-process (hf engine); `engines.select` decides, as for the model under test."""
-    from tunebench.engines.select import make_engine, pick_engine, resolve_model
-    from tunebench.registry import Registry
-
-    entry = resolve_model(name, Registry(config))
-    engine = pick_engine(None, entry, "hf")
-    loaded = None
-    if engine == "hf":
-        from tunebench.loading import load_model
-
-        loaded = load_model(entry, config)
-    opened = make_engine(engine, entry, loaded=loaded, timeout_s=config.eval.request_timeout_s)
-    return engine_judge(name, opened, n=n, max_new_tokens=max_new_tokens)
 
 
 def _shorten(reply: str, limit: int = 120) -> str:
