@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,16 @@ from typing import Any
 from tunebench.gate import differences, recorded_status, serving_of, status_word
 from tunebench.history.eval_record import file_sha256
 from tunebench.report.compare import Comparison, compare_runs
+from tunebench.report.html_rows import (
+    ChoiceCell,
+    ProbeRow,
+    QuestionRow,
+    Segment,
+    choice_probabilities,
+    evidence_spans,
+    probe_row,
+    question_row,
+)
 from tunebench.report.views import EvalView, Proportion
 
 __all__ = [
@@ -39,7 +47,6 @@ __all__ = [
     "REPORTS_FOLDER",
 ]
 
-_LETTERS = ("A", "B", "C", "D")
 TEMPLATE = "report.html.j2"
 REPORTS_FOLDER = "reports"  # beside the benchmark log, which links each run's page
 
@@ -47,67 +54,6 @@ REPORTS_FOLDER = "reports"  # beside the benchmark log, which links each run's p
 def report_path(log: str | Path, run_id: str) -> Path:
     """Return where a run's report lives by default: `reports/<run id>.html` beside the benchmark log."""
     return Path(log).parent / REPORTS_FOLDER / f"{run_id}.html"
-
-
-@dataclass(frozen=True)
-class ChoiceCell:
-    """One answer choice: its letter, text and probability among the choices."""
-
-    letter: str
-    text: str | None
-    probability: float | None
-    is_answer: bool
-    is_chosen: bool
-
-
-@dataclass(frozen=True)
-class QuestionRow:
-    """One benchmark question as the page shows it."""
-
-    key: str
-    id: str
-    domain: str
-    difficulty: str
-    status: str
-    text: str | None
-    choices: list[ChoiceCell]
-    answer: str | None
-    chosen: str | None
-    correct: bool
-    flip: str | None = None  # "right_to_wrong" or "wrong_to_right" in compare mode
-    baseline_chosen: str | None = None
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A piece of a probe reply; `kind` is set when grading evidence points at it ("hit" or "forbidden")."""
-
-    text: str
-    kind: str | None = None
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class ProbeRow:
-    """One probe: prompt, reply (with evidence spans), timings and grade."""
-
-    id: str
-    domain: str
-    status: str
-    prompt: str | None
-    reply: list[Segment]
-    stop_reason: str | None
-    prompt_tokens: int | None
-    new_tokens: int | None
-    ttft_s: float | None
-    tokens_per_s: float | None
-    latency_s: float | None
-    grade: float | None
-    hit: list[str]
-    missed: list[str]
-    forbidden_found: list[str]
-    evidence: list[tuple[str, str]]
-    baseline_latency_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -155,64 +101,6 @@ class ReportPage:
         return sorted({getattr(q, attribute) for q in self.questions})
 
 
-def choice_probabilities(loglikelihoods: Sequence[float] | None) -> list[float | None]:
-    """Return each choice's probability normalized over the choices (softmax of the log-likelihoods)."""
-    if not loglikelihoods:
-        return [None] * len(_LETTERS)
-    top = max(loglikelihoods)
-    weights = [math.exp(value - top) for value in loglikelihoods]
-    total = sum(weights)
-    return [w / total for w in weights]
-
-
-def evidence_spans(evidence: Any, reply_length: int) -> list[tuple[int, int, str, str]]:
-    """Return (start, end, kind, label) for every piece of the reply the grading evidence points at.
-
-    The rubric records `[start, end]` character spans under each key point (`key_points[].spans`, kind
-    "hit"), each forbidden claim (`forbidden[].spans`: "forbidden" when asserted, "negated" when a negation
-    cancelled it) and the reply's echo of the prompt (`echoed_spans`, "echo"). Evidence without offsets
-    is listed beside the reply, not highlighted.
-    """
-    if not isinstance(evidence, dict) or not reply_length:
-        return []
-    spans: list[tuple[int, int, str, str]] = []
-
-    def add(pairs: Any, kind: str, label: str) -> None:
-        for pair in pairs or []:
-            if isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(v, int) for v in pair):
-                start, end = pair
-                if 0 <= start < end <= reply_length:
-                    spans.append((start, end, kind, label))
-
-    for point in evidence.get("key_points") or []:
-        if isinstance(point, dict) and point.get("hit"):
-            add(point.get("spans"), "hit", f"key point: {point.get('matched') or point.get('point')}")
-    for claim in evidence.get("forbidden") or []:
-        if isinstance(claim, dict):
-            if claim.get("asserted"):
-                add(claim.get("spans"), "forbidden", f"forbidden claim: {claim.get('claim')}")
-            else:
-                negations = ", ".join(map(str, claim.get("negated_by") or []))
-                add(claim.get("spans"), "negated", f"forbidden claim {claim.get('claim')}, negated by {negations}")
-    add(evidence.get("echoed_spans"), "echo", "echoes the prompt (not credited)")
-    return sorted(spans)
-
-
-def _segments(reply: str, spans: Iterable[tuple[int, int, str, str]]) -> list[Segment]:
-    """Cut the reply into plain and highlighted pieces; overlapping spans keep the first."""
-    segments, at = [], 0
-    for start, end, kind, label in spans:
-        if start < at:
-            continue
-        if start > at:
-            segments.append(Segment(reply[at:start]))
-        segments.append(Segment(reply[start:end], kind, label))
-        at = end
-    if at < len(reply):
-        segments.append(Segment(reply[at:]))
-    return segments
-
-
 def _suite_items(record: dict[str, Any], root: Path | None) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
     """Return {suite name: {id: item}} from the suite files the record names, and notices about them."""
     items: dict[str, dict[str, dict[str, Any]]] = {}
@@ -246,91 +134,6 @@ def _lookup(items: dict[str, dict[str, dict[str, Any]]], entry: dict[str, Any]) 
     if entry["id"] in suite:
         return suite[entry["id"]]
     return next((table[entry["id"]] for table in items.values() if entry["id"] in table), {})
-
-
-def _question_row(question: dict[str, Any], known: dict[str, Any], flips: dict[str, tuple[str, Any]]) -> QuestionRow:
-    texts = question.get("choices") or known.get("choices") or []
-    probabilities = choice_probabilities(question.get("loglikelihoods"))
-    choices = [
-        ChoiceCell(
-            letter,
-            texts[i] if i < len(texts) else None,
-            probabilities[i] if i < len(probabilities) else None,
-            letter == question.get("answer"),
-            letter == question.get("chosen"),
-        )
-        for i, letter in enumerate(_LETTERS[: max(len(texts), len(probabilities), 4)])
-    ]
-    key = f"{question['suite']}/{question['id']}" if question.get("suite") else question["id"]
-    flip, baseline_chosen = flips.get(key, (None, None))
-    return QuestionRow(
-        key=key,
-        id=question["id"],
-        domain=question.get("domain", "unknown"),
-        difficulty=question.get("difficulty", "unknown"),
-        status=question.get("status", "answered"),
-        text=question.get("question") or known.get("question"),
-        choices=choices,
-        answer=question.get("answer"),
-        chosen=question.get("chosen"),
-        correct=bool(question.get("correct")),
-        flip=flip,
-        baseline_chosen=baseline_chosen,
-    )
-
-
-def _evidence_rows(evidence: dict[str, Any] | None) -> list[tuple[str, str]]:
-    shown = []
-    for key, value in (evidence or {}).items():
-        if key in ("hit", "missed", "forbidden_found"):
-            continue
-        shown.append((key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)))
-    return shown
-
-
-def _names(values: Any) -> list[str]:
-    """Evidence lists hold strings (or dicts naming a point or claim): return what each says."""
-    names = []
-    for value in values or []:
-        if isinstance(value, dict):
-            names.append(str(next((value[k] for k in ("point", "claim", "text", "match") if value.get(k)), value)))
-        else:
-            names.append(str(value))
-    return names
-
-
-def _hits(evidence: dict[str, Any]) -> list[str]:
-    """The key points hit, each as the alternative that matched ("$23,000"), else as written."""
-    points = [p for p in evidence.get("key_points") or [] if isinstance(p, dict) and p.get("hit")]
-    if points:
-        return [str(p.get("matched") or p.get("point")) for p in points]
-    return _names(evidence.get("hit"))
-
-
-def _probe_row(probe: dict[str, Any], known: dict[str, Any], baseline_latency: dict[str, float]) -> ProbeRow:
-    reply = probe.get("answer") or ""
-    evidence = probe.get("evidence") or {}
-    # A judge-graded probe keeps the rubric's evidence (the spans) under "rubric" beside the judge's own.
-    rubric = evidence.get("rubric") if isinstance(evidence.get("rubric"), dict) else evidence
-    return ProbeRow(
-        id=probe["id"],
-        domain=probe.get("domain", "unknown"),
-        status=probe.get("status", "answered"),
-        prompt=probe.get("prompt") or known.get("prompt"),
-        reply=_segments(reply, evidence_spans(rubric, len(reply))),
-        stop_reason=probe.get("stop_reason"),
-        prompt_tokens=probe.get("prompt_tokens"),
-        new_tokens=probe.get("new_tokens"),
-        ttft_s=probe.get("ttft_s"),
-        tokens_per_s=probe.get("decode_tokens_per_s"),
-        latency_s=probe.get("latency_median_s"),
-        grade=probe.get("grade"),
-        hit=_hits(rubric),
-        missed=_names(rubric.get("missed")),
-        forbidden_found=_names(rubric.get("forbidden_found")),
-        evidence=_evidence_rows(evidence),
-        baseline_latency_s=baseline_latency.get(probe["id"]),
-    )
 
 
 def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -437,7 +240,7 @@ def build_page(
         baseline_latency = {
             p["id"]: p["latency_median_s"] for p in baseline_view.probes if p.get("latency_median_s") is not None
         }
-    questions = [_question_row(q, _lookup(items, q), flips) for q in view.questions]
+    questions = [question_row(q, _lookup(items, q), flips) for q in view.questions]
     if comparison is not None:
         questions.sort(key=lambda q: q.flip is None)  # flipped first; otherwise the record's order
     difficulties = {
@@ -465,7 +268,7 @@ def build_page(
             if p
         ],
         questions=questions,
-        probes=[_probe_row(p, _lookup(items, p), baseline_latency) for p in view.probes],
+        probes=[probe_row(p, _lookup(items, p), baseline_latency) for p in view.probes],
         comparison=comparison,
         comparison_gated=gated,
         serving=[(serving_of(baseline).describe(), serving_of(record).describe())] if baseline is not None else [],
