@@ -33,6 +33,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="probe file (JSONL, tunebench's probe schema) to run instead of the shipped probes; "
         "repeatable (default: [tool.tunebench.eval] probes, else domain_probes)",
     )
+    # lm-eval tasks as items (eval_suites/general/conftest.py says which tasks run when).
+    group.addoption(
+        "--lm-eval-task",
+        dest="tunebench_lm_eval_tasks",
+        action="append",
+        metavar="NAME",
+        default=None,
+        help="an lm-eval task (or group) to run, one item per document; repeatable "
+        "(default: [tool.tunebench.eval] lm_eval_tasks; `pytest eval_suites/general` runs the shipped forgetting set)",
+    )
+    group.addoption(
+        "--lm-eval-include",
+        dest="tunebench_lm_eval_include",
+        action="append",
+        metavar="DIR",
+        default=None,
+        help="a folder of lm-eval task YAMLs to look in besides lm-eval's own; repeatable",
+    )
+    group.addoption(
+        "--lm-eval-limit",
+        dest="tunebench_lm_eval_limit",
+        metavar="N",
+        type=int,
+        default=None,
+        help="the first N documents of each lm-eval task (lm-eval's --limit)",
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

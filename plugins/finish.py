@@ -42,9 +42,10 @@ class RunOutcome:
 def finish_run(
     session: pytest.Session, collector: RunCollector, settings: Settings, started_at: str
 ) -> RunOutcome | None:
-    """Build, gate, write and render this run's record; None when no item recorded a question or probe."""
+    """Build, gate, write and render this run's record; None when no item recorded an outcome."""
     items = collector.results()
-    if not any(o.get("kind") in ("question", "probe") for item in items for o in item.outcomes):
+    recorded = ("question", "probe", "lm_eval_doc", "lm_eval_task")
+    if not any(o.get("kind") in recorded for item in items for o in item.outcomes):
         return None
     interrupted = session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
     record = build_eval_record(

@@ -67,6 +67,14 @@ class HFEngine(Engine):
             self.loaded.model, self.loaded.tokenizer, messages, max_new_tokens, repeats=repeats, warmup=warmup
         )
 
+    def generate_until(
+        self, requests: Sequence[tuple[str, dict]], progress: Progress | None = None
+    ) -> list[str]:
+        """lm-eval's `generate_until`: greedy continuation of each (context, gen_kwargs), cut at its stop strings."""
+        from tunebench.engines.hf_until import generate_until
+
+        return generate_until(self.loaded.model, self.loaded.tokenizer, requests, self.batch_size, progress)
+
     def score_choices(
         self, questions: Sequence[Question], batch_size: int | None = None, progress: Progress | None = None
     ) -> list[ChoiceResult]:

@@ -240,6 +240,29 @@ class OpenAIEngine(Engine):
             "token_ids": ids,
         }
 
+    def generate_until(
+        self, requests: Sequence[tuple[str, dict[str, Any]]], progress: Progress | None = None
+    ) -> list[str]:
+        """lm-eval's `generate_until` as its `local-completions` does it: `/v1/completions`, greedy, `stop`."""
+        out: list[str] = []
+        for index, (context, gen_kwargs) in enumerate(requests):
+            kwargs = dict(gen_kwargs)
+            if kwargs.pop("do_sample", False) or kwargs.pop("temperature", 0) not in (0, 0.0, None):
+                raise EngineError(f"request {index}: only greedy generation is supported, found {gen_kwargs}")
+            stop = kwargs.pop("until", None) or []
+            max_tokens = kwargs.pop("max_gen_toks", kwargs.pop("max_tokens", 256))
+            stop = [stop] if isinstance(stop, str) else list(stop)[:4]  # OpenAI's API takes 4 at most
+            answer = self._call(
+                lambda context=context, max_tokens=max_tokens, stop=stop: self.client.completions.create(
+                    model=self.model, prompt=context, max_tokens=max_tokens, temperature=0, stop=stop, seed=1234
+                ),
+                f"POST /completions (generate_until request {index})",
+            )
+            out.append(answer.choices[0].text)
+            if progress:
+                progress(len(out), len(requests))
+        return out
+
     def close(self) -> None:
         self.client.close()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from tunebench.errors import RecordError
 from tunebench.history.records import new_run_id
+from tunebench.lmeval.record import check_doc_outcome, lm_eval_section
 from tunebench.stats import mean, percentile, proportion
 from tunebench.suites import read_manifest
 
@@ -76,6 +77,9 @@ class ItemResult:
 def check_outcome(outcome: dict[str, Any]) -> None:
     """Raise RecordError unless a question/probe outcome has its contract fields with the right types."""
     kind = outcome.get("kind")
+    if kind == "lm_eval_doc":
+        check_doc_outcome(outcome)
+        return
     if kind not in ("question", "probe"):
         return  # free-form outcomes are kept out of the aggregates, not refused
     required = QUESTION_FIELDS if kind == "question" else PROBE_FIELDS
@@ -131,6 +135,10 @@ def build_eval_record(
     broken = [i.nodeid for i in items if i.status in ("crashed", "missing")]
     failed = [i.nodeid for i in items if i.status == "failed"]
     selection = _selection(questions, probes, suites)
+    lm_eval = lm_eval_section(o for item in items for o in item.outcomes)
+    if lm_eval is not None:  # lm-eval tasks: their documents count in the selection like questions
+        selection["selected"] += len(lm_eval["documents"])
+        selection["total"] += sum(t.get("documents", 0) for t in lm_eval["tasks"])
     status = "crashed" if interrupted else "incomplete" if broken or failed else "complete"
     if status == "complete" and selection["selected"] < selection["total"]:
         status = "subset"  # -k, a node id: part of the suites, never a full benchmark result
@@ -161,6 +169,8 @@ def build_eval_record(
         "provenance": provenance,
         "notes": notes,
     }
+    if lm_eval is not None:
+        record["lm_eval"] = lm_eval
     load = [o for item in items for o in item.outcomes if o.get("kind") == "load"]
     if load:  # the load phase (--concurrency N > 1): its serving figures
         record["load"] = {k: v for k, v in load[0].items() if k != "kind"}

@@ -138,6 +138,7 @@ class EvalRecordData(Record):
     workers: int = ABSENT
     selection: Any = ABSENT
     resources: dict[str, Any] | None = ABSENT
+    lm_eval: dict[str, Any] = ABSENT  # lm-eval tasks run as items: {tasks, documents} (tunebench.lmeval.record)
 
     @property
     def memory_measure(self) -> str | None:
