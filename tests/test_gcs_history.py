@@ -11,7 +11,7 @@ from tunebench.errors import StorageError
 from tunebench.history.records import new_run_id
 from tunebench.history.store import open_store
 from tunebench.storage import TransferSettings, publish_text_replacing
-from tunebench.storage.gcs import GCSHistoryBackend
+from tunebench.storage.gcs_history import GCSHistoryBackend
 
 pytest_plugins = ["gcs_server"]
 

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # scheme -> (module, class): the class is built with the URI and implements the Backend protocol.
-REMOTE_BACKENDS: dict[str, tuple[str, str]] = {"gs": ("tunebench.storage.gcs", "GCSHistoryBackend")}
+REMOTE_BACKENDS: dict[str, tuple[str, str]] = {"gs": ("tunebench.storage.gcs_history", "GCSHistoryBackend")}
 # A record stamped later than now + this is "from the future": flagged, and never a baseline.
 CLOCK_SKEW = timedelta(minutes=5)
 # A writer's temp file lives milliseconds; one this old was left by a killed writer and is removed.

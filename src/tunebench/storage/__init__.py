@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 # Public name -> the submodule that defines it.
 _EXPORTS = {
-    "GCSHistoryBackend": "gcs",
+    "GCSHistoryBackend": "gcs_history",
     "make_client": "gcs",
-    "publish_text_replacing": "gcs",
+    "publish_text_replacing": "gcs_history",
     "PullReport": "cache",
     "cache_dir_for": "cache",
     "pull_folder": "cache",
