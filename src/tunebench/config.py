@@ -118,6 +118,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     ]
                 },
                 "per_domain": {"type": "integer", "minimum": 1},
+                # lm-eval tasks run as items (eval_suites/general): names, extra task YAML folders, docs per task.
+                "lm_eval_tasks": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "lm_eval_include": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "lm_eval_limit": {"type": "integer", "minimum": 1},
                 # A registered engine's name; checked against tunebench.engines.registry where it is used.
                 "engine": {"type": "string", "minLength": 1},
                 "endpoint": {"type": "string", "pattern": "^https?://"},
@@ -146,6 +150,9 @@ class EvalSettings:
     judge_max_new_tokens: int = 96
     judge_calibrate: bool = True  # grade the shipped calibration replies once per run and record the figures
     per_domain: int | None = None  # exact questions per domain required of user suites (None: any)
+    lm_eval_tasks: tuple[str, ...] = ()  # lm-eval task names run as items (eval_suites/general)
+    lm_eval_include: tuple[Path, ...] = ()  # folders of extra lm-eval task YAMLs
+    lm_eval_limit: int | None = None  # the first N documents of each lm-eval task (lm-eval's --limit)
     engine: str = "hf"  # a registered engine's name (tunebench.engines.registry)
     endpoint: str | None = None  # engine openai: the server's base URL (.../v1)
     concurrency: int = 1  # > 1: the probes' load phase runs that many concurrent streams
@@ -302,7 +309,13 @@ def _build(path: Path, table: dict[str, Any]) -> Config:
     settings = EvalSettings(
         suites=tuple(_resolve(root, p) for p in eval_table.get("suites", ())),
         probes=tuple(_resolve(root, p) for p in eval_table.get("probes", ())),
-        **{k: v for k, v in eval_table.items() if k not in ("suites", "probes", "judge")},
+        lm_eval_tasks=tuple(eval_table.get("lm_eval_tasks", ())),
+        lm_eval_include=tuple(_resolve(root, p) for p in eval_table.get("lm_eval_include", ())),
+        **{
+            k: v
+            for k, v in eval_table.items()
+            if k not in ("suites", "probes", "judge", "lm_eval_tasks", "lm_eval_include")
+        },
         **_judge_settings(eval_table.get("judge")),
     )
     return Config(

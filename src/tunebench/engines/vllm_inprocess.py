@@ -136,6 +136,37 @@ class VLLMEngine(Engine):
             token_ids=tuple(ids),
         )
 
+    def generate_until(
+        self, requests: Sequence[tuple[str, dict[str, Any]]], progress: Progress | None = None
+    ) -> list[str]:
+        """lm-eval's `generate_until` as its vllm model does it: greedy, stop strings (and eos), cut at them."""
+        from vllm import SamplingParams
+
+        from tunebench.engines.hf_until import DEFAULT_MAX_GEN_TOKS
+
+        eos = self.tokenizer.decode(self.tokenizer.eos_token_id)
+        limit = self.llm.llm_engine.model_config.max_model_len
+        prompts, params = [], []
+        for index, (context, gen_kwargs) in enumerate(requests):
+            kwargs = dict(gen_kwargs)
+            if kwargs.pop("do_sample", False) or kwargs.pop("temperature", 0) not in (0, 0.0, None):
+                raise EngineError(f"request {index}: only greedy generation is supported, found {gen_kwargs}")
+            until = kwargs.pop("until", None) or []
+            until = [until] if isinstance(until, str) else list(until)
+            max_tokens = int(kwargs.pop("max_gen_toks", DEFAULT_MAX_GEN_TOKS))
+            ids = self.tokenizer.encode(context)[-(limit - max_tokens) :]
+            prompts.append({"prompt_token_ids": ids})
+            params.append(SamplingParams(max_tokens=max_tokens, temperature=0, stop=[*until, eos]))
+        out = []
+        for output, stop in zip(self.llm.generate(prompts, params, use_tqdm=False), params, strict=True):
+            text = output.outputs[0].text
+            for term in stop.stop or []:
+                text = text.split(term)[0] if term else text
+            out.append(text)
+        if progress:
+            progress(len(out), len(requests))
+        return out
+
 
 def _continuation(prompt_logprobs: Any, context_length: int, continuation: list[int], where: str) -> tuple[float, bool]:
     if not prompt_logprobs:
