@@ -114,6 +114,13 @@ class Engine(ABC):
         """Multiple choice by log-likelihood (lm-eval's `multiple_choice`), one result per question."""
         return score_choices(self, questions, progress=progress)
 
+    def generate_until(self, requests: Sequence[tuple[str, dict]], progress: Progress | None = None) -> list[str]:
+        """lm-eval's `generate_until`: the greedy continuation of each (context, gen_kwargs), cut at its stop strings.
+
+        Used by lm-eval tasks of `output_type: generate_until` (tunebench.lmeval); an engine without it refuses them.
+        """
+        raise EngineError(f"engine {self.name} cannot run generate_until (lm-eval generation tasks)")
+
     def close(self) -> None:
         """Release what the engine holds (a client's connections); the default holds nothing."""
         return None
