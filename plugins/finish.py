@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tunebench.errors import TunebenchError
-from tunebench.gate import GateRules, Verdict, evaluate, find_baseline
+from tunebench.gate import Verdict, evaluate, judge_run, rules_for
 from tunebench.history.eval_record import build_eval_record
 from tunebench.history.records import utc_now, validate
 from tunebench.history.store import keep_unwritten, open_store
@@ -71,7 +71,10 @@ def finish_run(
     outcome = RunOutcome(record)
     store = open_store(settings.history) if (settings.record or settings.gate) else None
     if settings.gate:
-        _gate(outcome, settings, store, bool(session.config.getoption("tunebench_require_baseline", None)))
+        try:
+            _gate(outcome, settings, store, bool(session.config.getoption("tunebench_require_baseline", None)))
+        except Exception as exc:  # noqa: BLE001 - whatever the history holds, this run's record is still written
+            outcome.errors.append(f"the gate could not judge this run ({type(exc).__name__}: {exc}); recorded unjudged")
     try:
         validate(record, where=f"record {record['run_id']}")
     except TunebenchError as exc:
@@ -93,42 +96,46 @@ def _registry_model(settings: Settings) -> dict[str, Any]:
 
 
 def _gate(outcome: RunOutcome, settings: Settings, store, require_baseline: bool = False) -> None:
+    """Judge the run with `tunebench.gate.judge_run` (the one judge `tunebench gate` and `report` use too)."""
     record = outcome.record
+    rules = rules_for(settings.config.gate, settings.model, require_baseline)
     try:
-        history = store.read_summaries()  # the search needs no question lists; the chosen record is read below
+        history = store.read_summaries()  # the search needs no question lists; judge_run reads the chosen one
     except TunebenchError as exc:
         outcome.errors.append(f"cannot read the history {settings.history} for a baseline: {exc}")
         history = None
-    baseline = None
+    judgement = None
     if history is not None:
         outcome.warnings.extend(f"history record skipped: {problem}" for problem in history.problems)
         outcome.warnings.extend(f"history record flagged: {problem}" for problem in history.flagged)
         try:
-            choice = find_baseline(settings.baseline, record, history, list(settings.production), list(settings.models))
-            chosen = store.get(choice.record["run_id"]) if choice.record is not None else None
+            judgement = judge_run(
+                record,
+                store,
+                spec=settings.baseline,
+                rules=rules,
+                production=list(settings.production),
+                models=list(settings.models),
+                history=history,
+            )
         except TunebenchError as exc:
             outcome.errors.append(f"--baseline: {exc}")
-        else:
-            baseline, outcome.baseline_how = chosen, choice.how
-    outcome.baseline_record = baseline
-    if baseline is not None:
-        record["baseline"] = {
-            "run_id": baseline["run_id"],
-            "model": baseline["model"]["name"],
-            "how": outcome.baseline_how,
-        }
-    rules = GateRules.from_config(settings.config.gate, settings.model)
-    if require_baseline:  # --require-baseline on top of [tool.tunebench.gate] require_baseline
-        rules = replace(rules, require_baseline=True)
-    outcome.verdict = evaluate(record, rules, baseline, outcome.baseline_how)
+    if judgement is None:
+        outcome.verdict = evaluate(record, rules, None, "")
+    else:
+        outcome.verdict, outcome.baseline_how = judgement.verdict, judgement.how
+        outcome.baseline_record = judgement.baseline
+        if judgement.baseline is not None:
+            record["baseline"] = judgement.baseline_entry()
     record["gate"] = outcome.verdict.to_dict()
 
 
 def _write(outcome: RunOutcome, settings: Settings, store) -> None:
     try:
         outcome.location = store.write(outcome.record)
-    except TunebenchError as exc:
-        outcome.errors.append(f"the record was NOT written: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any failure: the record goes to the fallback file, never lost
+        what = str(exc) if isinstance(exc, TunebenchError) else f"{type(exc).__name__}: {exc}"
+        outcome.errors.append(f"the record was NOT written: {what}")
         _keep_unwritten(outcome, settings)
         return
     _render_log(outcome, settings)

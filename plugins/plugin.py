@@ -80,7 +80,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     summary.write_github_summary(outcome)
     if outcome.errors and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-    elif outcome.verdict is not None and not outcome.verdict.passed and session.exitstatus == pytest.ExitCode.OK:
+    elif outcome.verdict is not None and outcome.verdict.failing and session.exitstatus == pytest.ExitCode.OK:
         # Every item may have passed (a wrong answer is an outcome, not a failure): the gate judges the run.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

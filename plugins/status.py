@@ -43,7 +43,7 @@ def gate_category(verdict: Verdict) -> str:
 
 def add_gate_to_terminal(reporter: Any, verdict: Verdict | None) -> None:
     """Put a failed gate into the counts of pytest's last line, coloured as a failure."""
-    if verdict is None or verdict.passed:
+    if verdict is None or not verdict.failing:
         return
     reporter.stats.setdefault(gate_category(verdict), []).append(_gate_report(verdict, "call"))
     # pytest colours the last line red only when a "failed" key exists; the gate's failure is one.
@@ -66,12 +66,12 @@ def add_gate_to_junit(config: pytest.Config, verdict: Verdict | None) -> None:
 
 
 def _gate_report(verdict: Verdict, when: str) -> pytest.TestReport:
-    failed = when == "call" and not verdict.passed
+    failed = when == "call" and verdict.failing
     longrepr = None
     if failed:
         lines = [f"gate FAILED: {check.rule}: {check.detail or check.value}" for check in verdict.failed]
         longrepr = "\n".join(lines) + "\n\n" + verdict.table()
-    properties = [(f"gate.{c.rule}", "pass" if c.passed else f"FAIL: {c.detail}") for c in verdict.checks]
+    properties = [(f"gate.{c.rule}", c.result if c.passed else f"FAIL: {c.detail}") for c in verdict.checks]
     return pytest.TestReport(
         nodeid=GATE_NODEID,
         location=("tunebench", None, "gate"),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tunebench.gate import NOTHING_TO_JUDGE, status_word
 from tunebench.history.typed import EvalRecordData
 from tunebench.table import format_table
 from tunebench.training.contamination import label
@@ -45,12 +46,12 @@ def one_line(outcome: RunOutcome) -> str:
     parts.append("not recorded" if outcome.location is None else "recorded")
     if outcome.verdict is None:
         gate = "gate off"
-    elif not outcome.verdict.judged and outcome.verdict.passed:
-        gate = "gate: nothing to judge (no baseline, no floor)"
-    elif outcome.verdict.passed:
-        gate = "gate PASS"
-    else:
+    elif outcome.verdict.status == NOTHING_TO_JUDGE:
+        gate = f"gate: {NOTHING_TO_JUDGE} (no baseline, no floor)"
+    elif outcome.verdict.failing:
         gate = "gate FAIL (" + "; ".join(check.rule for check in outcome.verdict.failed) + ")"
+    else:
+        gate = f"gate {status_word(outcome.verdict.status)}"
     return "tunebench: " + ", ".join(parts) + f"; {gate}"
 
 
@@ -99,7 +100,7 @@ def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
         reporter.write_line(f"tunebench: benchmark log rendered to {outcome.log_path}")
     if outcome.report_path:
         reporter.write_line(f"tunebench: HTML report: file://{outcome.report_path}")
-    passed = outcome.verdict is None or outcome.verdict.passed
+    passed = outcome.verdict is None or not outcome.verdict.failing
     reporter.write_line(one_line(outcome), green=passed and not outcome.errors, red=not passed, bold=True)
 
 
@@ -142,7 +143,7 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
         properties["tunebench.peak_memory_bytes"] = run.resources["peak_memory_bytes"]
         properties["tunebench.memory_measure"] = run.memory_measure
     if outcome.verdict is not None:
-        properties["tunebench.gate"] = outcome.verdict.status  # pass, fail or nothing to judge
+        properties["tunebench.gate"] = outcome.verdict.status  # pass, fail, nothing to judge or not comparable
         for check in outcome.verdict.failed:
             properties[f"tunebench.gate.failed.{check.rule}"] = check.detail or check.value
     for name, value in properties.items():

@@ -2,7 +2,9 @@
 
 The same rules (`[tool.tunebench.gate]`), baseline choice and verdict table as the pytest plugin: the run is
 judged as it would have been when it finished (an `auto` or model baseline is the newest usable run before
-it). Exit status 0 pass (or nothing to judge), 1 fail, 2 bad input. `--format markdown` is written for a
+it), by the same `tunebench.gate.judge_run` the plugin calls. Exit status 0 pass (or nothing to judge, not
+comparable: the status says which; JSON `passed` is true only for pass), 1 fail, 2 bad input (a run given as
+its own baseline, among others). `--format markdown` is written for a
 pull-request comment or `$GITHUB_STEP_SUMMARY`: verdict, per-domain table, flipped questions.
 """
 
@@ -11,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunebench.errors import RecordError
-from tunebench.gate import Verdict, markdown_text
+from tunebench.gate import Verdict, markdown_text, status_word
 
 __all__ = ["register", "run_gate", "GateReport", "judge"]
 
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gate",
         help="judge a recorded eval run against the gate rules (no model is loaded)",
         description="Judge a recorded eval run with [tool.tunebench.gate]'s rules against a baseline from the "
-        "history. Exit status 0: pass (or nothing to judge), 1: fail, 2: bad input.",
+        "history. Exit status 0: pass (or nothing to judge, not comparable), 1: fail, 2: bad input.",
     )
     parser.add_argument("run", metavar="RUN", help="run id (or a unique prefix), or latest (the newest eval run)")
     parser.add_argument("--model", help="with latest: the newest run of this model; with a run id: check it is")
@@ -48,9 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_gate)
 
 
-_STATUS_WORDS = {"pass": "PASS", "fail": "FAIL", "nothing to judge": "nothing to judge"}
-
-
 @dataclass(frozen=True)
 class GateReport:
     """A judged run: the record, its baseline (or None) and how it was chosen, the verdict."""
@@ -62,13 +61,13 @@ class GateReport:
 
     @property
     def exit_status(self) -> int:
-        return 0 if self.verdict.passed else 1
+        return 1 if self.verdict.failing else 0
 
     def headline(self) -> str:
-        """Return `tunebench gate: PASS|FAIL (rules)|nothing to judge: model M, run R`."""
+        """Return `tunebench gate: PASS|FAIL (rules)|nothing to judge|not comparable: model M, run R`."""
         verdict = self.verdict
-        word = _STATUS_WORDS[verdict.status]
-        if not verdict.passed:
+        word = status_word(verdict.status)
+        if verdict.failing:
             word += " (" + "; ".join(check.rule for check in verdict.failed) + ")"
         return f"tunebench gate: {word}: model {self.record['model']['name']}, run {self.record['run_id']}"
 
@@ -82,8 +81,7 @@ class GateReport:
         md = markdown_text
         icon = {"pass": "✅", "fail": "❌"}.get(self.verdict.status, "⚠️")
         lines = [
-            f"## {icon} tunebench gate: {_STATUS_WORDS[self.verdict.status]} — "
-            f"model {md(self.record['model']['name'])}",
+            f"## {icon} tunebench gate: {status_word(self.verdict.status)} — model {md(self.record['model']['name'])}",
             "",
             f"- run: {md(_run_line(self.record))}",
             f"- baseline: {md(self._baseline_line())}",
@@ -182,18 +180,9 @@ def _run_line(record: dict[str, Any]) -> str:
 
 
 def _pick_run(reference: str, model: str | None, records: list[dict[str, Any]]) -> dict[str, Any]:
-    from tunebench.cli.history import find_record
-    from tunebench.history.records import parse_utc
+    from tunebench.history.reference import resolve_run
 
-    evals = [r for r in records if r.get("kind") == "eval"]
-    if reference == "latest":
-        mine = [r for r in evals if model is None or r["model"]["name"] == model]
-        if not mine:
-            of = f" of model {model!r}" if model else ""
-            known = sorted({r["model"]["name"] for r in evals})
-            raise RecordError(f"no eval run{of} in the history (models with runs: {', '.join(known) or 'none'})")
-        return max(mine, key=lambda r: (parse_utc(r["finished_at"]), r["run_id"]))
-    record = find_record(reference, records)
+    record = resolve_run(reference, records, model=model)
     if record.get("kind") != "eval":
         raise RecordError(f"run {record['run_id']} is a {record.get('kind')} record: only eval runs are gated")
     if model is not None and record["model"]["name"] != model:
@@ -213,28 +202,28 @@ def judge(
 ) -> GateReport:
     """Return the gate's report on the run `reference` names, judged against the history at `history`."""
     from tunebench.config import load_config
-    from tunebench.gate import GateRules, evaluate, find_baseline
-    from tunebench.history.records import parse_utc
+    from tunebench.gate import judge_run, rules_for
     from tunebench.history.store import open_store
     from tunebench.registry import Registry
 
     config = load_config()
     uri = history if history is None or "://" in history else str(Path(history).resolve())
-    result = open_store(uri or config.history_uri).read_all(strict=strict)
+    store = open_store(uri or config.history_uri)
+    result = store.read_summaries(strict=strict)
     for problem in result.problems:
         (warn or _warn)(f"history record skipped: {problem}")
-    record = _pick_run(reference, model, result.records)
-    registry = Registry(config)
-    spec = baseline or config.baseline
-    # Judged as when it finished: a baseline found by model is the newest usable run finished before it.
-    production = [e.name for e in registry.entries() if e.status == "production"]
-    finished = parse_utc(record["finished_at"])
-    choice = find_baseline(spec, record, result, production, list(registry.names()), finished_by=finished)
-    rules = GateRules.from_config(config.gate, record["model"]["name"])
-    if require_baseline:
-        rules = replace(rules, require_baseline=True)
-    verdict = evaluate(record, rules, choice.record, choice.how)
-    return GateReport(record, choice.record, choice.how, verdict)
+    record = store.get(_pick_run(reference, model, result.records)["run_id"])
+    entries = Registry(config).entries()
+    judgement = judge_run(
+        record,
+        store,
+        spec=baseline or config.baseline,
+        rules=rules_for(config.gate, record["model"]["name"], require_baseline),
+        production=[e.name for e in entries if e.status == "production"],
+        models=[e.name for e in entries],
+        history=result,
+    )
+    return GateReport(record, judgement.baseline, judgement.how, judgement.verdict)
 
 
 def _warn(message: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from pathlib import Path
@@ -248,20 +247,10 @@ def _clip(text: str, width: int) -> str:
 
 # -- show ---------------------------------------------------------------------------------------------------
 def find_record(reference: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return the record whose run id is `reference` or begins with it (unique)."""
-    exact = [r for r in records if r["run_id"] == reference]
-    if exact:
-        return exact[0]
-    prefixed = [r for r in records if r["run_id"].startswith(reference)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    if prefixed:
-        raise RecordError(
-            f"run id {reference!r} is ambiguous: it begins " + ", ".join(r["run_id"] for r in prefixed[:5])
-        )
-    close = difflib.get_close_matches(reference, [r["run_id"] for r in records], n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise RecordError(f"no record with run id {reference!r} in the history ({len(records)} records).{hint}")
+    """Return the record `reference` names (tunebench.history.reference.resolve_run: id, prefix, model, latest)."""
+    from tunebench.history.reference import resolve_run
+
+    return resolve_run(reference, records)
 
 
 def _refuse_untrusted(store, run_id: str) -> None:

@@ -33,34 +33,50 @@ def write(args: argparse.Namespace) -> int:
     """Write the report and print where."""
     from tunebench.config import load_config
     from tunebench.errors import RecordError
-    from tunebench.gate import find_baseline
+    from tunebench.history.reference import resolve_run
     from tunebench.history.store import open_store
-    from tunebench.registry import Registry
-    from tunebench.report.compare import resolve_run
     from tunebench.report.html import report_path, write_report
 
     config = load_config()
     location = config.history_uri
     if args.history:
         location = args.history if "://" in args.history else str(Path(args.history).resolve())
-    history = open_store(location).read_all()
-    record = resolve_run(args.run, history.records)
+    store = open_store(location)
+    history = store.read_summaries()
+    record = store.get(resolve_run(args.run, history.records)["run_id"])
     if record.get("kind") != "eval":
         raise RecordError(f"run {record['run_id']} is a {record.get('kind')} record: only eval runs have a report")
-    baseline = None
+    baseline, verdict = None, None
     if args.compare:
-        baseline = resolve_run(args.compare, history.records)
+        baseline = store.get(resolve_run(args.compare, history.records)["run_id"])
+        if baseline["run_id"] == record["run_id"]:
+            raise RecordError(f"--compare {args.compare}: that is run {record['run_id']} itself")
     elif args.baseline:
-        entries = Registry(config).entries()
-        production = [e.name for e in entries if e.status == "production"]
-        choice = find_baseline(args.baseline, record, history, production, [e.name for e in entries])
-        if choice.record is None:
-            raise RecordError(f"--baseline {args.baseline}: no baseline run: {choice.how}")
-        baseline = choice.record
+        judgement = _judge(record, store, history, args.baseline, config)
+        if judgement.baseline is None:
+            raise RecordError(f"--baseline {args.baseline}: no baseline run: {judgement.how}")
+        baseline, verdict = judgement.baseline, judgement.verdict.to_dict()
     if baseline is not None and baseline.get("kind") != "eval":
         raise RecordError(f"run {baseline['run_id']} is a {baseline.get('kind')} record: only eval runs compare")
     out = Path(args.out) if args.out else report_path(config.log, record["run_id"])
-    path = write_report(record, out, baseline=baseline, root=config.root)
+    path = write_report(record, out, baseline=baseline, root=config.root, verdict=verdict)
     against = f" compared with {baseline['run_id']}" if baseline is not None else ""
     print(f"wrote {path} (run {record['run_id']}{against}); open file://{path.resolve()}")
     return 0
+
+
+def _judge(record, store, history, spec: str, config):
+    """The gate's verdict on `record` against `spec`'s baseline: `tunebench.gate.judge_run`, as the plugin does."""
+    from tunebench.gate import judge_run, rules_for
+    from tunebench.registry import Registry
+
+    entries = Registry(config).entries()
+    return judge_run(
+        record,
+        store,
+        spec=spec,
+        rules=rules_for(config.gate, record["model"]["name"]),
+        production=[e.name for e in entries if e.status == "production"],
+        models=[e.name for e in entries],
+        history=history,
+    )

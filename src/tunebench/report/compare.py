@@ -15,13 +15,12 @@ are left out of the split and counted.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tunebench.errors import RecordError
 from tunebench.gate import POWER, paired_probabilities
+from tunebench.history.reference import resolve_run  # re-exported: the one run resolver
 from tunebench.power import detectable_drop
 from tunebench.report.formatting import DASH, format_interval, format_percent
 from tunebench.report.views import EvalView, Proportion
@@ -239,43 +238,6 @@ def _eval_view(record: dict[str, Any]) -> EvalView:
 
 def _deltas(a: dict[str, float | None], b: dict[str, float | None]) -> list[Delta]:
     return [Delta(name, a.get(name), b.get(name)) for name in sorted(set(a) | set(b))]
-
-
-def resolve_run(reference: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Return the record `reference` names: a run id, a model (its newest complete eval run), or a run id prefix."""
-    evals = [r for r in records if r.get("kind") == "eval"]
-    exact = [r for r in records if r.get("run_id") == reference]
-    if exact:
-        return exact[0]
-    by_model = [r for r in evals if r.get("model", {}).get("name") == reference and r.get("status") == "complete"]
-    if by_model:
-        return max(by_model, key=lambda r: (r["started_at"], r["run_id"]))
-    prefixed = [r for r in evals if r["run_id"].startswith(reference)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    if len(prefixed) > 1:
-        raise RecordError(
-            f"run {reference!r} is ambiguous: it begins {len(prefixed)} run ids "
-            f"({', '.join(r['run_id'] for r in prefixed[:5])})"
-        )
-    imported = [
-        r
-        for r in records
-        if r.get("kind") == "imported_row" and r.get("table") == "benchmark" and r.get("label") == reference
-    ]
-    if imported:
-        written = " | ".join(c["text"] for c in imported[-1]["cells"][1:])
-        raise RecordError(
-            f"model {reference!r} has only an imported benchmark row ({written}), without "
-            "per-question outcomes: evaluate it (pytest eval_suites --model ...) to compare it"
-        )
-    models = sorted({r.get("model", {}).get("name", "?") for r in evals})
-    close = difflib.get_close_matches(reference, models, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise RecordError(
-        f"no eval run or model {reference!r} in the history: expected a run id or one of the models "
-        f"with a complete eval run ({', '.join(models) or 'none'}).{hint}"
-    )
 
 
 def format_comparison(comparison: Comparison) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tunebench.gate.verdict import recorded_status
 from tunebench.markdown_tables import cell_sum
 from tunebench.memory.measure import GPU_MEASURES, memory_measure
 from tunebench.report.formatting import (
@@ -242,7 +243,7 @@ def _domain_accuracy(history: History) -> list[str]:
 
 
 def _gate_details(history: History) -> list[str]:
-    failing = [r for r in reversed(history.evals) if r.gate and not r.gate.get("passed")]
+    failing = [r for r in reversed(history.evals) if recorded_status(r.gate) == "fail"]
     if not failing:
         return []
     lines = ["", "### Failed Gates", ""]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebench.gate.verdict import recorded_status
 from tunebench.stats import proportion
 from tunebench.vocabulary import SEED_DOMAINS
 
@@ -170,15 +171,16 @@ class EvalView(_RecordView):
 
     @property
     def gate_verdict(self) -> str:
-        """ "pass", "nothing to judge", "FAIL (rule, rule)" (with the detectable drop), or "—" when not gated."""
+        """Return "pass", "nothing to judge", "not comparable" or "FAIL (rule, rule)" (with the power), "—" ungated."""
         gate = self.gate
         if not gate:
             return "—"
         # The gate's power statement (records since issue 15): the smallest drop its comparison detects.
         reach = gate.get("detectable_drop")
         power = f"; detects drops ≥ {100 * reach:.1f} pt" if isinstance(reach, int | float) else ""
-        if gate.get("passed"):
-            return ("nothing to judge" if gate.get("status") == "nothing to judge" else "pass") + power
+        status = recorded_status(gate)
+        if status != "fail":
+            return str(status) + power
         failed = [c.get("rule", "?") for c in gate.get("checks", []) if not c.get("passed")]
         return ("FAIL (" + ", ".join(failed) + ")" if failed else "FAIL") + power
 

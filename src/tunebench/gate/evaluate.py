@@ -1,0 +1,118 @@
+"""Apply the rules to one eval record: completeness, floors, budgets, and the comparison with a baseline.
+
+Nothing to judge is not a pass: without a baseline and without any floor or budget the verdict says so
+(status "nothing to judge"); with `require_baseline = true` a missing baseline fails. A baseline measured
+under other serving conditions (`tunebench.gate.comparability`) is compared on accuracy only: its latency
+checks are "not comparable", never FAIL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunebench.gate.comparability import differences
+from tunebench.gate.latency import latency_budgets, latency_regressions, not_comparable_latency, speed_budgets
+from tunebench.gate.paired import accuracy_regression, probability_regression
+from tunebench.gate.rules import GateRules, per_domain
+from tunebench.gate.verdict import NOTHING_TO_JUDGE, Check, Verdict
+from tunebench.history.typed import EvalRecordData
+
+__all__ = ["evaluate"]
+
+
+def evaluate(
+    record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None = None, baseline_how: str = ""
+) -> Verdict:
+    """Return the verdict on `record` under `rules`, comparing with `baseline` when given (`baseline_how`:
+    how it was looked for, shown when there is none)."""
+    run = EvalRecordData.from_dict(record)
+    verdict = Verdict()
+    complete = run.status == "complete"
+    verdict.checks.append(Check("run complete", run.status, "complete", complete, detail=_incomplete_detail(run)))
+    verdict.checks.extend(_floors(run.aggregates, rules, baseline))
+    verdict.checks.extend(latency_budgets(run.aggregates, rules))
+    verdict.checks.extend(speed_budgets(record, rules))
+    if baseline is not None:
+        _compare(verdict, record, baseline, rules)
+    else:
+        _without_baseline(verdict, rules, baseline_how)
+    return verdict
+
+
+def _compare(verdict: Verdict, record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> None:
+    verdict.checks.append(accuracy_regression(record, baseline, rules, verdict))
+    if rules.prob_drop:
+        verdict.checks.append(probability_regression(record, baseline, rules))
+    unlike = differences(record, baseline)
+    if not unlike:
+        verdict.checks.extend(latency_regressions(record, baseline, rules))
+        return
+    why = "; ".join(unlike)
+    verdict.checks.extend(not_comparable_latency(baseline, rules, why))
+    verdict.warnings.append(
+        f"baseline {baseline['run_id']} was measured under other serving conditions ({why}): accuracy is "
+        "compared, latency is not comparable and was not judged"
+    )
+
+
+def _floors(aggregates: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None) -> list[Check]:
+    checks = []
+    if rules.min_accuracy is not None and "accuracy" in aggregates:
+        checks.append(_floor("accuracy", aggregates["accuracy"], rules.min_accuracy, baseline, None))
+    by_domain = aggregates.get("by_domain", {})
+    for domain, limit in per_domain(rules.min_domain_accuracy, by_domain):
+        checks.append(_floor(f"accuracy[{domain}]", by_domain.get(domain), limit, baseline, domain))
+    quality = aggregates.get("quality_by_domain", {})
+    for domain, limit in per_domain(rules.min_quality, quality):
+        value = quality.get(domain)
+        detail = "" if value is not None else "no graded probe in this domain"
+        passed = value is not None and value >= limit
+        checks.append(Check(f"quality[{domain}]", value, f">= {limit}", passed, detail=detail))
+    return checks
+
+
+def _without_baseline(verdict: Verdict, rules: GateRules, how: str) -> None:
+    """No baseline: fail when one is required; say "nothing to judge" when no floor or budget judged the run."""
+    floors = len(verdict.checks) > 1  # beyond "run complete"
+    found = f"baseline {how}" if how else "no baseline"
+    if rules.require_baseline:
+        what = "" if floors else f"; {NOTHING_TO_JUDGE}: no floor or budget is set either"
+        verdict.checks.append(Check("baseline", None, "required", False, detail=f"{found}{what} (require_baseline)"))
+    elif not floors:
+        verdict.checks.append(
+            Check(
+                NOTHING_TO_JUDGE,
+                None,
+                "a baseline or a floor",
+                True,
+                detail=f"{found} and no floor or budget (min_accuracy, ...): the run was not judged; "
+                "require_baseline = true (or --require-baseline) makes this fail",
+            )
+        )
+
+
+def _incomplete_detail(run: EvalRecordData) -> str:
+    items = run.items
+    selection = run.selection or {}
+    if run.status == "subset" and selection:
+        return (
+            f"{selection['selected']} of {selection['total']} selected (-k or node ids); a subset is never a "
+            "full result or a baseline: run every item, or pass --no-gate"
+        )
+    parts = [f"{len(items[key])} {key}" for key in ("crashed", "failed", "missing") if items.get(key)]
+    return ", ".join(parts) + " item(s); an incomplete run is never a baseline" if parts else ""
+
+
+def _floor(rule: str, measured: dict[str, Any] | None, limit: float, baseline, domain) -> Check:
+    base = None
+    if baseline is not None:
+        aggregates = EvalRecordData.from_dict(baseline).aggregates
+        part = aggregates.get("by_domain", {}).get(domain) if domain else aggregates.get("accuracy")
+        base = part.get("value") if part else None
+    if not measured or measured.get("value") is None:
+        return Check(rule, None, f">= {limit}", False, base, "no question answered")
+    value = measured["value"]
+    detail = f"{measured['k']}/{measured['n']}, 95% CI [{measured['low']:.3f}, {measured['high']:.3f}]"
+    if value < limit:
+        detail += f"; {limit - value:.3f} below the floor"
+    return Check(rule, value, f">= {limit}", value >= limit, base, detail)

@@ -1,0 +1,81 @@
+"""`judge_run`: the one function that judges a run (baseline search, fallback, comparability, rules, verdict).
+
+The pytest plugin (a run that just finished), `tunebench gate` and `tunebench report --baseline` (a recorded
+run) all call it, so they cannot disagree: the same summaries are searched, the same candidates are read
+in full newest first, one whose file cannot be read or trusted is passed over (named in a warning) for the
+next, and the run is judged as when it finished (only baselines finished by then).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from tunebench.errors import RecordError, TunebenchError
+from tunebench.gate.baseline import search_baseline
+from tunebench.gate.evaluate import evaluate
+from tunebench.gate.rules import GateRules
+from tunebench.gate.verdict import Verdict
+from tunebench.history.records import parse_utc
+from tunebench.history.store import HistoryStore, ReadResult
+
+__all__ = ["Judgement", "judge_run", "rules_for"]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A judged run: the record, its baseline (read in full, or None) and how it was chosen, the verdict."""
+
+    record: dict[str, Any]
+    baseline: dict[str, Any] | None
+    how: str
+    verdict: Verdict
+    passed_over: list[str] = field(default_factory=list)  # baseline candidates that could not be read, and why
+
+    def baseline_entry(self) -> dict[str, Any] | None:
+        """Return the record's `baseline` field: {run_id, model, how}, or None."""
+        if self.baseline is None:
+            return None
+        return {"run_id": self.baseline["run_id"], "model": self.baseline["model"]["name"], "how": self.how}
+
+
+def rules_for(gate: dict[str, Any], model: str, require_baseline: bool = False) -> GateRules:
+    """Return `[tool.tunebench.gate]`'s rules for `model`; `require_baseline` (a command-line flag) on top."""
+    rules = GateRules.from_config(gate, model)
+    return replace(rules, require_baseline=True) if require_baseline else rules
+
+
+def judge_run(
+    record: dict[str, Any],
+    store: HistoryStore,
+    *,
+    spec: str,
+    rules: GateRules,
+    production: list[str],
+    models: list[str],
+    history: ReadResult | None = None,
+    now: datetime | None = None,
+) -> Judgement:
+    """Return the judgement of eval `record` against the baseline `spec` names in `store` (see the module).
+
+    `history`: the store's summaries when the caller has read them already. RecordError (bad input) for a
+    baseline spec that names the run itself, or a record id that cannot be used or read."""
+    history = history if history is not None else store.read_summaries(now=now)
+    finished_by = parse_utc(record["finished_at"])
+    search = search_baseline(spec, record, history, production, models, now=now, finished_by=finished_by)
+    baseline, passed_over = None, []
+    for candidate in search.candidates:
+        try:
+            baseline = store.get(candidate["run_id"])
+            break
+        except TunebenchError as exc:
+            if search.explicit:
+                raise RecordError(f"baseline {spec}: the record cannot be read: {exc}") from exc
+            passed_over.append(f"baseline candidate {candidate['run_id']} passed over: {exc}")
+    how = search.how
+    if passed_over:
+        how += f"; {len(passed_over)} newer candidate(s) unreadable, passed over" if baseline else "; none readable"
+    verdict = evaluate(record, rules, baseline, how)
+    verdict.warnings.extend(passed_over)
+    return Judgement(record, baseline, how, verdict, passed_over)

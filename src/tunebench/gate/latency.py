@@ -1,0 +1,118 @@
+"""The gate's latency rules: TTFT and time-per-token budgets, and latency regressions against a baseline.
+
+Latency is judged as speed, apart from answer length: by default the budgets and the regression check look
+at time to first token (`ttft_budget_s`, each probe's TTFT) and time per output token
+(`time_per_token_budget_s`, each probe's TPOT), so a model that answers in fewer words is not called
+faster. Total latency (`latency_budget_s`, and "total" in `latency_metrics`) is judged only when asked.
+A latency regression fails only when the median of the repeated measurements grew by more than
+`max_latency_increase` AND the two sets of measurements do not overlap (the fastest current one is slower
+than the slowest baseline one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunebench.gate.rules import GateRules, per_domain
+from tunebench.gate.verdict import Check
+from tunebench.history.typed import EvalRecordData
+from tunebench.stats import median
+
+__all__ = ["latency_budgets", "speed_budgets", "latency_regressions", "not_comparable_latency", "domain_samples"]
+
+# metric -> (rule name, what a probe contributes: its repeated total latencies, its TTFT, its TPOT)
+_LATENCY_METRICS = {
+    "total": ("latency", lambda p: list(p.get("latency_s") or [])),
+    "ttft": ("ttft", lambda p: [p["ttft_s"]] if p.get("ttft_s") is not None else []),
+    "time_per_token": ("time per token", lambda p: [t] if (t := _time_per_token(p)) is not None else []),
+}
+
+
+def _time_per_token(probe: dict[str, Any]) -> float | None:
+    if probe.get("time_per_output_token_s") is not None:
+        return probe["time_per_output_token_s"]
+    rate = probe.get("decode_tokens_per_s")  # records from before time_per_output_token_s
+    return 1 / rate if rate else None
+
+
+def domain_samples(record: dict[str, Any], metric: str = "total") -> dict[str, list[float]]:
+    """Return {domain: the answered probes' measurements of `metric`} (total, ttft or time_per_token)."""
+    samples: dict[str, list[float]] = {}
+    for probe in EvalRecordData.from_dict(record).probes:
+        if probe.get("status") == "answered" and (values := _LATENCY_METRICS[metric][1](probe)):
+            samples.setdefault(probe["domain"], []).extend(values)
+    return samples
+
+
+def latency_budgets(aggregates: dict[str, Any], rules: GateRules) -> list[Check]:
+    """Total-latency budgets (`latency_budget_s`): each domain's median latency."""
+    checks = []
+    by_domain = aggregates.get("latency_by_domain_s", {})
+    for domain, limit in per_domain(rules.latency_budget_s, by_domain):
+        stats = by_domain.get(domain) or {}
+        value = stats.get("p50")
+        detail = "no latency measured in this domain"
+        if value is not None:
+            over = f"; {value - limit:.3g}s over budget" if value > limit else ""
+            detail = f"median of {stats.get('n', 0)} measurements{over}"
+        passed = value is not None and value <= limit
+        checks.append(Check(f"latency[{domain}] median s", value, f"<= {limit}", passed, detail=detail))
+    return checks
+
+
+def speed_budgets(record: dict[str, Any], rules: GateRules) -> list[Check]:
+    """TTFT and time-per-token budgets: the median over each domain's probes."""
+    checks = []
+    for metric, budget in (("ttft", rules.ttft_budget_s), ("time_per_token", rules.time_per_token_budget_s)):
+        samples = domain_samples(record, metric)
+        name = _LATENCY_METRICS[metric][0]
+        for domain, limit in per_domain(budget, samples):
+            values = samples.get(domain, [])
+            value = median(values) if values else None
+            detail = f"median over {len(values)} probe(s)" if values else f"no {name} measured"
+            passed = value is not None and value <= limit
+            checks.append(Check(f"{name}[{domain}] median s", value, f"<= {limit}", passed, detail=detail))
+    return checks
+
+
+def latency_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> list[Check]:
+    """Return the latency-regression checks against `baseline`, one per metric and domain."""
+    return [check for metric in rules.latency_metrics for check in _metric_regressions(record, baseline, rules, metric)]
+
+
+def not_comparable_latency(baseline: dict[str, Any], rules: GateRules, why: str) -> list[Check]:
+    """Return one "not comparable" check per latency metric: the baseline was measured under other conditions."""
+    return [
+        Check(
+            f"{_LATENCY_METRICS[metric][0]} increase vs baseline",
+            None,
+            f"<= {rules.max_latency_increase:.0%}",
+            True,
+            baseline["run_id"],
+            f"not comparable: {why}",
+            comparable=False,
+        )
+        for metric in rules.latency_metrics
+    ]
+
+
+def _metric_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, metric: str) -> list[Check]:
+    checks = []
+    before, now = domain_samples(baseline, metric), domain_samples(record, metric)
+    for domain in sorted(before.keys() & now.keys()):
+        old, new = before[domain], now[domain]
+        rule = f"{_LATENCY_METRICS[metric][0]}[{domain}] increase vs baseline"
+        limit = f"<= {rules.max_latency_increase:.0%} or overlapping"
+        if len(old) < 2 or len(new) < 2:
+            detail = "fewer than 2 repeated measurements on a side: not compared"
+            checks.append(Check(rule, None, limit, True, baseline["run_id"], detail))
+            continue
+        increase = median(new) / median(old) - 1 if median(old) else 0.0
+        separated = min(new) > max(old)
+        passed = not (increase > rules.max_latency_increase and separated)
+        detail = (
+            f"median {median(old):.3g}s -> {median(new):.3g}s over {len(old)}/{len(new)} measurements, "
+            f"{'no overlap' if separated else 'overlapping'}"
+        )
+        checks.append(Check(rule, round(increase, 6), limit, passed, baseline["run_id"], detail))
+    return checks
