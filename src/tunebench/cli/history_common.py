@@ -1,0 +1,88 @@
+"""What the `history` subcommands share: the store named by --history, its trusted records, a run by id, its summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _store(args: argparse.Namespace):
+    from tunebench.config import load_config
+    from tunebench.history.store import open_store
+
+    if args.history:
+        # A local folder given on the command line is relative to where the command runs, not to the config.
+        return open_store(args.history if "://" in args.history else Path(args.history).resolve())
+    return open_store(load_config().history_uri)
+
+
+def _read(store, args: argparse.Namespace, summaries: bool = False) -> list[dict[str, Any]]:
+    # Summaries (no per-question lists, from the history's index) are enough for listings.
+    result = (store.read_summaries if summaries else store.read_all)(strict=args.strict)
+    for problem in result.problems:
+        print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
+    return result.records
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+# -- list ---------------------------------------------------------------------------------------------------
+def summarize(record: dict[str, Any]) -> dict[str, str]:
+    """Return {run_id, kind, source, date, model, summary} for one record of any kind."""
+    from tunebench.history.typed import ImportedRowData, ImportedSessionData, NoteRecordData
+    from tunebench.report.formatting import dollars, format_interval, format_percent
+    from tunebench.report.views import EvalView, TrainingView
+
+    kind = record.get("kind", "?")
+    model, text = "", ""
+    if kind == "eval":
+        view = EvalView(record)
+        accuracy = view.accuracy
+        model = view.model
+        if accuracy is not None:
+            text = f"accuracy {format_percent(accuracy.value)} {format_interval(accuracy.low, accuracy.high)}"
+        text += f", gate {view.gate_verdict}" + ("" if view.status == "complete" else f", {view.status}")
+        if view.status == "subset" and view.selection:
+            text += f" ({view.selection})"
+    elif kind == "training":
+        view = TrainingView(record)
+        model = view.output_name
+        loss = f"{view.final_loss:.4f}" if view.final_loss is not None else "—"
+        text = f"{len(view.phases)} phase(s), final loss {loss}, cost {dollars(view.cost_usd)}"
+    elif kind == "imported_session":
+        session = ImportedSessionData.from_dict(record, partial=True)  # the listing reads index summaries
+        model = session.get("output_model", "")
+        text = f"Session {session.session}: {session.title}"
+    elif kind == "imported_row":
+        row = ImportedRowData.from_dict(record, partial=True)
+        model = row.get("label", "")
+        text = f"{row.get('section', row.table)}: " + " | ".join(c["text"] for c in row.cells[1:])
+    elif kind == "note":
+        note = NoteRecordData.from_dict(record, partial=True)
+        model = ""
+        text = f"{note.section} on {note.target_run_id}: {note.text}"
+    return {
+        "run_id": record.get("run_id", "?"),
+        "kind": kind,
+        "source": record.get("source", "?"),
+        "date": record.get("started_at", "")[:10],
+        "model": model,
+        "summary": text,
+    }
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- show ---------------------------------------------------------------------------------------------------
+def find_record(reference: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the record `reference` names (tunebench.history.reference.resolve_run: id, prefix, model, latest)."""
+    from tunebench.history.reference import resolve_run
+
+    return resolve_run(reference, records)
