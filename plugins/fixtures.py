@@ -90,7 +90,7 @@ def tb_model(tb_model_name: str, tb_settings, tb_config: Config, pytestconfig: p
     try:
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             loaded = load_model(tb_settings.entry or tb_model_name, tb_config, with_hashes=True)
-    except TunebenchError as exc:
+    except (TunebenchError, OSError, ValueError) as exc:  # transformers: OSError/ValueError for a broken folder
         message = f"tunebench: cannot load model {tb_model_name!r}: {exc}"
         if not hasattr(pytestconfig, "workerinput"):
             # One cause, one message: stop the session (exit 4, errors.EXIT_CANNOT_START) instead of failing

@@ -182,10 +182,20 @@ def _engine_settings(config: pytest.Config, tb_config: Config, registry: Registr
         )
     if engine_class(engine).needs_weights and not entry.base:
         raise pytest.UsageError(f"--engine {engine}: model {model!r} has no weights here (only an endpoint)")
-    concurrency = config.getoption("tunebench_concurrency") or tb_config.eval.concurrency
-    if concurrency < 1:
-        raise pytest.UsageError(f"--concurrency: expected at least 1, found {concurrency}")
+    concurrency = _concurrency(config, tb_config)
     return entry, engine, concurrency
+
+
+def _concurrency(config: pytest.Config, tb_config: Config) -> int:
+    """--concurrency within 1..MAX_CONCURRENCY (0 is refused, not read as "unset"), else the config's."""
+    from tunebench.config import MAX_CONCURRENCY
+
+    given = config.getoption("tunebench_concurrency")
+    if given is None:
+        return tb_config.eval.concurrency
+    if not 1 <= given <= MAX_CONCURRENCY:
+        raise pytest.UsageError(f"--concurrency: expected 1 to {MAX_CONCURRENCY}, found {given}")
+    return given
 
 
 def _flag(option: bool | None, configured: bool) -> bool:

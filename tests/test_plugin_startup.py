@@ -50,12 +50,13 @@ def test_a_baseline_whose_record_fails_its_checksum_is_refused_naming_its_file(p
 
 def test_a_model_that_fails_to_load_stops_the_session_once_instead_of_failing_every_test(pytester, tmp_path):
     empty = tmp_path / "empty-model"
-    empty.mkdir()  # a folder, so the start-up check passes; no config.json in it, so loading fails
+    empty.mkdir()  # a config.json, so the start-up check passes; no weights beside it, so loading fails
+    (empty / "config.json").write_text('{"model_type": "qwen2"}', encoding="utf-8")
     write_project(pytester, n=12, suite=TINY_SUITE, extra=f'[tool.tunebench.models.hollow]\nbase = "{empty}"')
     result = pytester.runpytest("--model", "hollow")
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # errors.EXIT_CANNOT_START
-    assert output.count("no config.json there") == 1 and "Traceback" not in output
+    assert output.count(str(empty)) == 1 and "Traceback" not in output
 
 
 def test_a_gs_history_whose_bucket_does_not_exist_fails_before_the_first_item(pytester, gcs):

@@ -9,6 +9,7 @@ to the file's folder. Every key is checked against `CONFIG_SCHEMA`; an unknown k
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -20,7 +21,12 @@ import jsonschema
 from tunebench.errors import ConfigError
 from tunebench.textfile import read_utf8
 
-__all__ = ["Config", "EvalSettings", "CONFIG_SCHEMA", "load_config", "find_config_file"]
+__all__ = ["Config", "EvalSettings", "CONFIG_SCHEMA", "MAX_CONCURRENCY", "load_config", "find_config_file"]
+
+# The most concurrent streams the load phase opens (one thread each); README "Evaluate a served model".
+MAX_CONCURRENCY = 1024
+# Every integer in the file is at most this (a count, a size, a token limit); every float is finite.
+_INT_LIMIT = 2**31 - 1
 
 _NUMBER = {"type": "number"}
 _DOMAIN_NUMBERS = {"type": "object", "additionalProperties": _NUMBER}
@@ -30,6 +36,8 @@ _GATE_RULES = {
     "min_accuracy": {"type": "number", "minimum": 0, "maximum": 1},
     "min_domain_accuracy": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1}, _DOMAIN_NUMBERS]},
     "min_quality": {"oneOf": [{"type": "number", "minimum": 1, "maximum": 5}, _DOMAIN_NUMBERS]},
+    # lm-eval tasks: one floor for every task, or a {task: floor} table (tunebench/gate/tasks.py).
+    "min_task_accuracy": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1}, _DOMAIN_NUMBERS]},
     "latency_budget_s": {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, _DOMAIN_NUMBERS]},
     "ttft_budget_s": {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, _DOMAIN_NUMBERS]},
     "time_per_token_budget_s": {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, _DOMAIN_NUMBERS]},
@@ -125,7 +133,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 # A registered engine's name; checked against tunebench.engines.registry where it is used.
                 "engine": {"type": "string", "minLength": 1},
                 "endpoint": {"type": "string", "pattern": "^https?://"},
-                "concurrency": {"type": "integer", "minimum": 1},
+                "concurrency": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY},
                 "request_timeout_s": {"type": "number", "exclusiveMinimum": 0},
             },
         },
@@ -193,7 +201,7 @@ def find_config_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] |
             return dedicated, _read_toml(dedicated)
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
-            table = _read_toml(pyproject).get("tool", {}).get("tunebench")
+            table = _tunebench_table(pyproject, _read_toml(pyproject))
             if table is not None:
                 return pyproject, table
     return None
@@ -212,7 +220,7 @@ def _load_cached(start: Path, override: str | None) -> Config:
             raise ConfigError(f"TUNEBENCH_CONFIG={override}: no such file")
         table = _read_toml(path)
         if path.name == "pyproject.toml":
-            table = table.get("tool", {}).get("tunebench", {})
+            table = _tunebench_table(path, table) or {}
         found = (path, table)
     else:
         found = find_config_file(start)
@@ -230,11 +238,35 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
+def _tunebench_table(path: Path, document: dict[str, Any]) -> Any:
+    """Return pyproject's `[tool.tunebench]` value (None: absent); `tool` must be a table (`tool = 5` is an error)."""
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: key tool: expected a table, found {tool!r}")
+    return tool.get("tunebench")
+
+
+def _check_numbers(path: Path, value: Any, key: str) -> None:
+    """Raise ConfigError for a non-finite float or an integer beyond _INT_LIMIT anywhere under `value`."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_numbers(path, item, f"{key}.{name}".strip("."))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_numbers(path, item, f"{key}[{index}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{path}: key {key}: expected a finite number, found {value!r}")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT_LIMIT:
+        raise ConfigError(f"{path}: key {key}: expected an integer of at most {_INT_LIMIT}, found {value}")
+
+
 def _key_prefix(path: Path) -> str:
     return "tool.tunebench" if path.name == "pyproject.toml" else ""
 
 
 def _validate(path: Path, table: dict[str, Any]) -> None:
+    if isinstance(table, dict):
+        _check_numbers(path, table, _key_prefix(path))
     errors = sorted(jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(table), key=lambda e: list(e.path))
     if not errors:
         return

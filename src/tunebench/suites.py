@@ -49,6 +49,7 @@ __all__ = [
     "schema",
     "resolve_files",
     "json_lines",
+    "suite_rows",
 ]
 
 LETTERS = ("A", "B", "C", "D")
@@ -121,8 +122,10 @@ class SuiteManifest:
 def read_manifest(suite_file: Path | str) -> SuiteManifest:
     """Return the manifest in `suite_file`'s folder (an empty one if none); a bad one is a SuiteFileError."""
     path = Path(suite_file).parent / MANIFEST_NAME
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return SuiteManifest()
+    if not path.is_file():  # a folder (or a dangling link) named suite.toml must not silently mean "no manifest"
+        raise SuiteFileError([SuiteProblem(path, None, None, "expected a TOML file, found a folder or other non-file")])
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
@@ -287,6 +290,16 @@ def _read_rows(
     if not rows and not problems:
         problems.append(SuiteProblem(path, None, None, f"expected at least one {kind}, found none"))
     return rows, problems
+
+
+def suite_rows(path: Path | str) -> Iterator[tuple[int, Any]]:
+    """Yield (line, parsed JSON or a SuiteProblem for a non-JSON line) of a suite file, not validated.
+
+    For readers that take what a file holds rather than refuse it: the report showing a past run's texts,
+    the training data's contamination check. A file that is not readable UTF-8 is a SuiteError.
+    """
+    path = Path(path)
+    return json_lines(path, read_utf8(path, SuiteError, "suite file"))
 
 
 def json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:

@@ -36,6 +36,12 @@ def parse_aliases(pairs: Sequence[str], names: Iterable[str]) -> dict[str, str]:
             raise ConfigError(
                 f"--alias {pair}: {new.strip()!r} is not a registry model; expected one of {', '.join(known)}"
             )
+        earlier = aliases.get(old.strip())
+        if earlier is not None and earlier != new.strip():  # the last one silently winning hid a typo
+            raise ConfigError(
+                f"--alias {pair}: {old.strip()!r} is already linked to {earlier!r} by an earlier --alias; "
+                "expected one registry name per log name"
+            )
         aliases[old.strip()] = new.strip()
     return aliases
 

@@ -22,6 +22,7 @@ from typing import Any
 from tunebench.errors import SuiteError, SuiteFileError, TunebenchError
 from tunebench.scoring.quality import Grade
 from tunebench.suites import Probe, SuiteProblem, json_lines, schema
+from tunebench.textfile import decode_utf8
 
 __all__ = ["CalibrationReply", "Calibration", "load_calibration", "calibrate", "format_calibration", "SHIPPED_NAME"]
 
@@ -87,11 +88,15 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[Suite
     import jsonschema
 
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise SuiteFileError(
             [SuiteProblem(path, None, None, f"cannot read the calibration file: {exc.strerror}")]
         ) from None
+    try:
+        text = decode_utf8(data, path, SuiteError, "calibration file")
+    except SuiteError as exc:
+        raise SuiteFileError([SuiteProblem(path, None, None, str(exc).removeprefix(f"{path}: "))]) from None
     validator = jsonschema.Draft202012Validator(schema("calibration"))
     rows: list[tuple[int, dict[str, Any]]] = []
     problems: list[SuiteProblem] = []
