@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -18,29 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.config import Config, load_config
-from tunebench.data import Example, load_examples, normalize
+from tunebench.data import Example
 from tunebench.errors import DataError, RecipeError
 from tunebench.history.records import new_run_id, utc_now
 from tunebench.memory import PeakMemory
 from tunebench.registry import ModelEntry, Registry, check_model_reference
-from tunebench.training import reruns, resilience, tracking
-from tunebench.training.contamination import check_training_data, write_summary
+from tunebench.training import resilience, tracking
+from tunebench.training.contamination import write_summary
 from tunebench.training.context import TrainingRun
 from tunebench.training.curriculum import sample_phase
-from tunebench.training.preflight import raise_on_failures, run_preflight
+from tunebench.training.prepare import (
+    DEFAULT_SUITES,
+    apply_rerun,
+    load_and_check_data,
+    open_state,
+    output_dir_for,
+    preflight_or_refuse,
+    suite_paths,
+)
 from tunebench.training.recipe import Phase, Recipe, load_recipe
 from tunebench.training.record import TrainingRecord, build_record, phase_figures, write_record
 from tunebench.training.trainer import attach_adapter, load_base_model, phase_trainer
 
 __all__ = ["train", "output_dir_for", "DEFAULT_SUITES"]
-
-# The suites a training set is checked against unless the recipe names its own (relative to the config root).
-DEFAULT_SUITES = ("eval_suites/benchmark_100/questions.jsonl", "eval_suites/domain_probes/probes.jsonl")
-
-
-def output_dir_for(recipe: Recipe, config: Config) -> Path:
-    """Return where a recipe's outputs go: its `output_dir`, else `<home>/models/<output>`."""
-    return recipe.output_dir or config.home / "models" / recipe.output
 
 
 def train(
@@ -68,16 +67,16 @@ def train(
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, overrides)
     config = config or load_config()
     check_model_reference(recipe.model, Registry(config), f"{recipe.path}: key model")  # before any work
-    recipe, archived = _rerun(recipe, config, resume, new_version, overwrite)
+    recipe, archived = apply_rerun(recipe, config, resume, new_version, overwrite)
     output_dir = output_dir_for(recipe, config)
-    state = _open_state(recipe, config, output_dir, resume)
+    state = open_state(recipe, config, output_dir, resume)
     if archived:
         state.data["archived_previous"] = str(archived)
-    pool, validation, state.data["file_examples"], state.data["contamination"] = _load_and_check_data(
+    pool, validation, state.data["file_examples"], state.data["contamination"] = load_and_check_data(
         recipe, config, allow_contamination
     )
     state.data["suite_items_checked"] = state.data["contamination"]["items_checked"]
-    _preflight(recipe, config, output_dir, state, free_disk_bytes)
+    preflight_or_refuse(recipe, config, output_dir, state, free_disk_bytes)
     plans = {phase.name: sample_phase(pool[phase.name], phase, recipe.seed) for phase in recipe.phases}
 
     with (
@@ -129,122 +128,6 @@ def _cpu_threads(recipe: Recipe):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-# --- before any weights load ----------------------------------------------------------------------------
-
-
-def _rerun(
-    recipe: Recipe, config: Config, resume: bool, new_version: bool, overwrite: bool
-) -> tuple[Recipe, Path | None]:
-    """Apply `--new-version` (rename the output when taken) or `--overwrite` (archive the old output first)."""
-    if not (new_version or overwrite):
-        return recipe, None
-    if (new_version and overwrite) or resume:
-        raise RecipeError(f"{recipe.path}: --new-version, --overwrite and --resume exclude each other")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise RecipeError(
-            f"{recipe.path}: --new-version/--overwrite need one process (each rank would choose alone); "
-            "name the output with --set output=NAME instead"
-        )
-    if not reruns.is_taken(recipe.output, output_dir_for(recipe, config), config):
-        return recipe, None
-    if new_version:
-        renamed = reruns.new_version(recipe, config, output_dir_for)
-        print(f"tunebench: {recipe.output!r} is taken; training a new version {renamed.output!r}", flush=True)
-        return renamed, None
-    archive = reruns.archive_output(recipe, config, output_dir_for(recipe, config))
-    print(f"tunebench: the previous {recipe.output!r} (output and registry entry) is archived in {archive}", flush=True)
-    return recipe, archive
-
-
-def _preflight(
-    recipe: Recipe, config: Config, output_dir: Path, state: resilience.RunState, free_disk_bytes: int | None
-) -> None:
-    """Refuse a run that would die later. Refusals are kept in `<home>/preflight/<output>.json` (not the output
-    folder: nothing is written there before a run may start) and become the eventual run's difficulties."""
-    checks = run_preflight(recipe, config, output_dir, free_disk_bytes)
-    journal = config.home / "preflight" / f"{recipe.output}.json"
-    earlier = json.loads(journal.read_text(encoding="utf-8")) if journal.is_file() else []
-    refused = [f"{c.name}: {c.detail}" for c in checks if c.ok is False]
-    if int(os.environ.get("RANK", "0")) != 0:
-        raise_on_failures(checks, f"recipe {recipe.path}")
-        return
-    if refused:
-        with contextlib.suppress(OSError):  # a full disk may refuse this too; the refusal itself still stands
-            journal.parent.mkdir(parents=True, exist_ok=True)
-            journal.write_text(json.dumps([*earlier, {"at": utc_now(), "checks": refused}]), encoding="utf-8")
-        raise_on_failures(checks, f"recipe {recipe.path}")
-    if earlier:
-        state.data.setdefault("preflight_refusals", []).extend(earlier)
-        journal.unlink()
-
-
-def _open_state(recipe: Recipe, config: Config, output_dir: Path, resume: bool) -> resilience.RunState:
-    state = resilience.RunState.open(output_dir / "run.json", recipe.sha256)
-    if int(os.environ.get("RANK", "0")) != 0:
-        return state  # rank 0 judges the output folder; the others may already see the state it is writing
-    if state.status == "running" and state.process_gone():
-        state.data["status"] = "crashed"  # its process died without a word (kill -9, power cut, OOM killer)
-    if state.status in ("crashed", "failed") and not state.trained_anything(output_dir) and not resume:
-        return resilience.RunState.fresh(state.path, recipe.sha256)  # nothing trained: nothing to resume
-    if state.status == "completed":
-        raise RecipeError(
-            f"{recipe.path}: key output: {output_dir} already holds a completed run of "
-            f"{recipe.output!r}; " + reruns.RERUN_HINT.format(next=reruns.next_name(recipe, config, output_dir_for))
-        )
-    if state.status != "new" and not resume:
-        raise RecipeError(
-            f"{recipe.path}: a run of {recipe.output!r} was started in {output_dir} and is "
-            f"{state.describe_status()}; continue it with --resume (resume=True) or remove that folder"
-        )
-    if resume and state.status != "new" and state.data["recipe_sha256"] != recipe.sha256:
-        raise RecipeError(
-            f"{recipe.path}: the recipe changed since the run in {output_dir} started "
-            f"({state.data['recipe_sha256']} then, {recipe.sha256} now); resume needs the same recipe"
-        )
-    if state.status == "new" and recipe.output in Registry(config):
-        raise RecipeError(
-            f"{recipe.path}: key output: {recipe.output!r} is already a registry model; "
-            + reruns.RERUN_HINT.format(next=reruns.next_name(recipe, config, output_dir_for))
-        )
-    return state
-
-
-def _load_and_check_data(
-    recipe: Recipe, config: Config, allow_contamination: bool
-) -> tuple[dict[str, list[Example]], list[Example], dict[str, int], dict[str, Any]]:
-    """Load every data file; refuse validation examples that are also training data; check for contamination."""
-    paths = dict.fromkeys([*(p for ph in recipe.phases for p in ph.data), *recipe.validation])
-    files = {path: load_examples(path) for path in paths}
-    validation = [e for path in recipe.validation for e in files[path]]
-    if recipe.validation_size:
-        validation = validation[: recipe.validation_size]
-    # Compared by normalized text, not id: a held-out example copied under another id is still a leak.
-    held_out = {normalize(e.full_text) for e in validation}
-    pool = {}
-    for phase in recipe.phases:
-        examples = [e for path in phase.data for e in files[path]]
-        leaked = [e.id for e in examples if normalize(e.full_text) in held_out]
-        if leaked:
-            raise RecipeError(
-                f"{recipe.path}: phase {phase.name}: {len(leaked)} validation example(s) are also "
-                f"training data ({', '.join(leaked[:10])}); the validation split must be held out"
-            )
-        pool[phase.name] = examples
-    everything = [e for path, examples in files.items() if path not in recipe.validation for e in examples]
-    contamination = check_training_data(everything + validation, _suite_paths(recipe, config), allow_contamination)
-    return pool, validation, {str(p): len(examples) for p, examples in files.items()}, contamination
-
-
-def _suite_paths(recipe: Recipe, config: Config) -> list[Path]:
-    """The suite files to check against: the recipe's, else the config's plus the shipped ones wherever found."""
-    if recipe.contamination_suites:
-        return list(recipe.contamination_suites)
-    # The shipped suites live beside the config, the working directory, or the recipes/ folder's parent.
-    shipped = [base / p for base in (config.root, Path.cwd(), recipe.path.parent.parent) for p in DEFAULT_SUITES]
-    found = [*config.eval.suites, *config.eval.probes, *(p for p in shipped if p.is_file())]
-    return list(dict.fromkeys(p.resolve() for p in found))
 
 
 # --- the model ------------------------------------------------------------------------------------------
@@ -434,7 +317,7 @@ def _finish(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None) -> Tra
     attempt.update(
         finished_at=utc_now(), wall_s=time.perf_counter() - run.clock, outcome="completed", phase=None, step=None
     )
-    record = build_record(run, adapter_dir, merged_dir, _suite_paths(run.recipe, run.config))
+    record = build_record(run, adapter_dir, merged_dir, suite_paths(run.recipe, run.config))
     location = None
     if run.is_main:
         registry = Registry(run.config)
