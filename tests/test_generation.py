@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tunebench.engines.hf_generation import eos_token_ids, timed_generate
-from tunebench.scoring.generation import percentile
 
 MESSAGES = [{"role": "user", "content": "What is a Roth IRA?"}]
 
@@ -88,12 +87,3 @@ def test_greedy_answers_are_identical_across_calls(tiny):
     first = timed_generate(*tiny, MESSAGES, max_new_tokens=10, repeats=1, warmup=0)
     second = timed_generate(*tiny, MESSAGES, max_new_tokens=10, repeats=2, warmup=1)
     assert (first.token_ids, first.text, first.prompt_tokens) == (second.token_ids, second.text, second.prompt_tokens)
-
-
-def test_percentile_interpolates_like_numpy():
-    import numpy as np
-
-    values = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2]
-    for q in (0, 10, 50, 90, 100):
-        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-    assert percentile([2.0], 90) == 2.0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from tunebench.stats import mcnemar_exact, percentile, proportion, wilson_interval
+from tunebench.stats import mcnemar_exact, percentile, percentiles, proportion, wilson_interval
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (1, 10), (42, 100), (99, 100), (100, 100), (3, 7), (500, 1000)])
@@ -48,6 +48,19 @@ def test_percentile_matches_numpy_linear_interpolation(q):
 
 def test_percentile_of_nothing_is_none():
     assert percentile([], 50) is None
+    assert percentiles([]) == {"n": 0, "p50": None, "p90": None, "p99": None, "mean": None, "max": None}
+
+
+def test_percentiles_are_the_rounded_summary_records_carry():
+    values = [0.1234567, 0.3, 0.2, 0.9]
+    assert percentiles(values) == {
+        "n": 4,
+        "p50": 0.25,
+        "p90": round(float(np.percentile(values, 90)), 6),
+        "p99": round(float(np.percentile(values, 99)), 6),
+        "mean": round(sum(values) / 4, 6),
+        "max": 0.9,
+    }
 
 
 def test_proportion_carries_counts_value_and_interval():

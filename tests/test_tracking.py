@@ -227,9 +227,9 @@ def _contaminated_suite(tmp_path):
 def test_allow_contamination_trains_records_the_overlap_and_every_evaluation_is_marked(tmp_path, capsys):
     from record_factory import random_eval
 
-    from tunebench.data import file_sha256
     from tunebench.errors import DataError
     from tunebench.report.markdown import render_log
+    from tunebench.storage.checksums import file_sha256
     from tunebench.training.contamination import describe, eval_mark, label
 
     config = make_project(tmp_path / "p")
@@ -247,12 +247,12 @@ def test_allow_contamination_trains_records_the_overlap_and_every_evaluation_is_
     assert "OVERLAP" in describe(check)
     assert [d["kind"] for d in record.data["difficulties"]] == ["contamination"]
 
-    evaluated = [{"name": "leaky", "file": str(suite), "sha256": file_sha256(suite).removeprefix("sha256:")}]
+    evaluated = [{"name": "leaky", "file": str(suite), "sha256": file_sha256(suite)}]
     mark = eval_mark(record.data["output"]["adapter"], evaluated)
     assert mark["status"] == "overlapping" and label(mark) == "trained on data overlapping leaky"
     # The shipped benchmark was never checked (the recipe narrowed the suites): unchecked, not clean.
     benchmark = Path(__file__).resolve().parents[1] / "eval_suites" / "benchmark_100" / "questions.jsonl"
-    other = [{"name": "benchmark_100", "file": str(benchmark), "sha256": file_sha256(benchmark)[7:]}]
+    other = [{"name": "benchmark_100", "file": str(benchmark), "sha256": file_sha256(benchmark)}]
     assert label(eval_mark(record.data["output"]["adapter"], other)) == (
         "training data not checked against benchmark_100"
     )

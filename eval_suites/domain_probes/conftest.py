@@ -8,7 +8,7 @@ import pytest
 
 from tunebench.config import load_config
 from tunebench.errors import SuiteError
-from tunebench.history.eval_record import file_sha256
+from tunebench.storage.checksums import file_sha256
 from tunebench.suites import Probe, load_files, load_probes, resolve_files, suite_name
 from tunebench_pytest.fixtures import SETTINGS
 

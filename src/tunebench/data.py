@@ -23,8 +23,8 @@ from typing import Any
 
 import jsonschema
 
-from tunebench.errors import DataError
-from tunebench.suites import read_manifest
+from tunebench.errors import DataError, SuiteError
+from tunebench.suites import SuiteProblem, read_manifest, suite_rows
 from tunebench.textfile import read_utf8
 from tunebench.vocabulary import DIFFICULTIES
 
@@ -33,7 +33,6 @@ __all__ = [
     "Example",
     "load_examples",
     "declared_domains",
-    "file_sha256",
     "examples_sha256",
     "SuiteText",
     "load_suite_texts",
@@ -193,15 +192,6 @@ def _example(data: dict[str, Any], where: str) -> Example:
     )
 
 
-def file_sha256(path: str | Path) -> str:
-    """Return `sha256:<hex>` of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
-
-
 def examples_sha256(examples: Iterable[Example]) -> str:
     """Return `sha256:<hex>` over the examples in their order (what a phase trained on, in that order)."""
     digest = hashlib.sha256()
@@ -228,13 +218,13 @@ def load_suite_texts(paths: Sequence[str | Path]) -> list[SuiteText]:
     for path in map(Path, paths):
         if not path.is_file():
             continue
-        for number, line in enumerate(read_utf8(path, DataError, "suite file").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+        try:
+            rows = list(suite_rows(path))
+        except SuiteError as exc:
+            raise DataError(str(exc)) from None
+        for number, item in rows:
+            if isinstance(item, SuiteProblem):
+                raise DataError(str(item))
             text = item.get("question") or item.get("prompt") if isinstance(item, dict) else None
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{path}:{number}: expected a 'question' or 'prompt' string, found none")

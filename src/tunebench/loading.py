@@ -19,6 +19,7 @@ from typing import Any
 from tunebench.config import Config, load_config
 from tunebench.errors import LoadError
 from tunebench.registry import TINY_BASE, ModelEntry, Registry
+from tunebench.storage.checksums import file_sha256
 from tunebench.storage.local import write_atomic
 
 __all__ = [
@@ -290,10 +291,7 @@ def _file_sha256(path: Path) -> str:
     memo = cache_root() / "file-hashes" / hashlib.sha256(key.encode()).hexdigest()
     if memo.is_file():
         return memo.read_text(encoding="ascii")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    digest = file_sha256(path)
     memo.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(memo, digest.hexdigest())
-    return digest.hexdigest()
+    write_atomic(memo, digest)
+    return digest

@@ -12,6 +12,7 @@ __all__ = [
     "mcnemar_exact",
     "binomial_two_sided",
     "percentile",
+    "percentiles",
     "median",
     "mean",
     "proportion",
@@ -63,6 +64,22 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def percentiles(values: Sequence[float], digits: int = 6) -> dict[str, float | int | None]:
+    """Return {n, p50, p90, p99, mean, max} of `values`, rounded to `digits`; each None (n 0) when empty."""
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, digits)
+
+    return {
+        "n": len(values),
+        "p50": rounded(percentile(values, 50)),
+        "p90": rounded(percentile(values, 90)),
+        "p99": rounded(percentile(values, 99)),
+        "mean": rounded(mean(values)),
+        "max": rounded(max(values) if values else None),
+    }
 
 
 def median(values: Sequence[float]) -> float | None:

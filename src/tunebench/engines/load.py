@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tunebench.scoring.generation import GenerationResult, percentile
+from tunebench.scoring.generation import GenerationResult
+from tunebench.stats import percentiles
 
 __all__ = ["load_phase", "summarize"]
 
@@ -59,19 +60,14 @@ def summarize(results: Sequence[GenerationResult], concurrency: int, wall_s: flo
         "wall_s": round(wall_s, 6),
         "output_tokens": tokens,
         "output_tokens_per_s": round(tokens / wall_s, 6) if wall_s > 0 else None,
-        "ttft_s": _percentiles(ttft),
-        "tpot_s": _percentiles(tpot),
-        "itl_s": _percentiles(itl),
-        "e2e_s": _percentiles(e2e),
+        "ttft_s": _figures(ttft),
+        "tpot_s": _figures(tpot),
+        "itl_s": _figures(itl),
+        "e2e_s": _figures(e2e),
     }
 
 
-def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p90": None, "p99": None, "mean": None}
-    return {
-        "p50": round(percentile(values, 50), 6),
-        "p90": round(percentile(values, 90), 6),
-        "p99": round(percentile(values, 99), 6),
-        "mean": round(sum(values) / len(values), 6),
-    }
+def _figures(values: Sequence[float]) -> dict[str, float | int | None]:
+    # The load record's shape: stats.percentiles without n and max.
+    summary = percentiles(values)
+    return {key: summary[key] for key in ("p50", "p90", "p99", "mean")}

@@ -12,13 +12,11 @@ record names, and a file whose sha256 differs from the recorded one is named on 
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunebench.gate import differences, recorded_status, serving_of, status_word
-from tunebench.history.eval_record import file_sha256
 from tunebench.report.compare import Comparison, compare_runs
 from tunebench.report.html_rows import (
     ChoiceCell,
@@ -31,6 +29,8 @@ from tunebench.report.html_rows import (
     question_row,
 )
 from tunebench.report.views import EvalView, Proportion
+from tunebench.storage.checksums import file_sha256
+from tunebench.suites import suite_rows
 
 __all__ = [
     "ChoiceCell",
@@ -109,8 +109,9 @@ def _suite_items(record: dict[str, Any], root: Path | None) -> tuple[dict[str, d
         path = Path(suite["file"])
         if not path.is_absolute() and root is not None:
             path = root / path
-        digest = file_sha256(path)
-        if digest is None:
+        try:
+            digest = file_sha256(path)
+        except OSError:
             notices.append(f"suite file {suite['file']} is not readable here: texts of suite {suite['name']} not shown")
             continue
         if suite.get("sha256") and digest != suite["sha256"]:
@@ -119,11 +120,7 @@ def _suite_items(record: dict[str, Any], root: Path | None) -> tuple[dict[str, d
                 f"now {digest[:12]}): texts shown are today's"
             )
         table = items.setdefault(suite["name"], {})
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
+        for _, data in suite_rows(path):  # lenient: a line that is not an item is skipped
             if isinstance(data, dict) and "id" in data:
                 table.setdefault(str(data["id"]), data)
     return items, notices

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Any
 
-__all__ = ["GenerationResult", "percentile"]
+from tunebench.stats import percentile
+
+__all__ = ["GenerationResult"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class GenerationResult:
         return statistics.median(self.latency_s)
 
     @property
-    def latency_p90_s(self) -> float:
-        """90th percentile of total latency over the timed runs (linear interpolation)."""
+    def latency_p90_s(self) -> float | None:
+        """90th percentile of total latency over the timed runs (linear interpolation); None with no runs."""
         return percentile(self.latency_s, 90)
 
     @property
@@ -69,14 +70,3 @@ class GenerationResult:
         """Seconds per token after the first (TPOT, 1 / decode tokens/s): speed without the answer's length."""
         rate = self.decode_tokens_per_s
         return None if rate is None else 1 / rate
-
-
-def percentile(values: Any, q: float) -> float:
-    """Return the q-th percentile of `values`, interpolating linearly between order statistics (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("percentile of no values")
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)

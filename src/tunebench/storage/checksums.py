@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tunebench.errors import StorageError
 
-__all__ = ["Digest", "FileDigest", "file_digest", "crc32c_b64"]
+__all__ = ["Digest", "FileDigest", "file_digest", "file_sha256", "crc32c_b64"]
 
 _READ_SIZE = 1 << 20
 
@@ -55,6 +55,15 @@ class Digest:
         """Return the checksums of everything fed so far."""
         crc = base64.b64encode(self._crc.digest()).decode("ascii")
         return FileDigest(self.size, crc, self._sha.hexdigest())
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the hex sha256 of the file's bytes (read in 1 MiB blocks); OSError when it cannot be read."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_READ_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def file_digest(path: Path, on_bytes: Callable[[int], None] | None = None) -> FileDigest:

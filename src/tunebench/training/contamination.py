@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunebench.data import Example, file_sha256, find_contamination, load_suite_texts
+from tunebench.data import Example, find_contamination, load_suite_texts
 from tunebench.errors import DataError
+from tunebench.storage.checksums import file_sha256
 
 __all__ = ["check_training_data", "describe", "write_summary", "read_summary", "eval_mark", "label", "SUMMARY_FILE"]
 
@@ -46,7 +47,7 @@ def check_training_data(examples: Sequence[Example], suite_paths: Sequence[Path]
     status = "unchecked" if not items else "overlapping" if overlaps else "clean"
     return {
         "suites": [str(p) for p in existing],
-        "checked": [{"name": suite_name(p), "file": str(p), "sha256": _hex(file_sha256(p))} for p in existing],
+        "checked": [{"name": suite_name(p), "file": str(p), "sha256": file_sha256(p)} for p in existing],
         "items_checked": items,
         "status": status,
         "allowed": allow,

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.config import Config
-from tunebench.data import Example, examples_sha256, file_sha256
+from tunebench.data import Example, examples_sha256
 from tunebench.memory import PeakMemory, memory_measure_of
+from tunebench.storage.checksums import file_sha256
 from tunebench.training import tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.cost import hardware_key, training_cost
@@ -148,7 +149,7 @@ def phase_figures(
         "difficulty_counts": {d: n for d, n in _counts(examples, "difficulty").items()},
         "domain_counts": _counts(examples, "domain"),
         "mix": phase.mix,
-        "data_files": {str(p): file_sha256(p) for p in phase.data},
+        "data_files": {str(p): _file_sha256(p) for p in phase.data},
         "examples_sha256": examples_sha256(examples),
         "epochs": epochs,
         "steps": trainer.state.global_step,
@@ -223,9 +224,9 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
             "gradient_checkpointing": recipe.gradient_checkpointing,
         },
         "data": {
-            "files": {str(p): file_sha256(p) for ph in recipe.phases for p in ph.data},
+            "files": {str(p): _file_sha256(p) for ph in recipe.phases for p in ph.data},
             "validation": {
-                "files": {str(p): file_sha256(p) for p in recipe.validation},
+                "files": {str(p): _file_sha256(p) for p in recipe.validation},
                 "examples": len(run.validation),
                 "sha256": examples_sha256(run.validation),
             },
@@ -357,3 +358,8 @@ def _counts(examples: list[Example], attribute: str) -> dict[str, int]:
     if attribute == "difficulty":
         return {d: counts.get(d, 0) for d in DIFFICULTIES}
     return dict(sorted(counts.items()))
+
+
+def _file_sha256(path: Path) -> str:
+    # Training records write a data file's digest as `sha256:<hex>`, as `examples_sha256` does.
+    return "sha256:" + file_sha256(path)
