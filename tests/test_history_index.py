@@ -97,7 +97,9 @@ def test_a_damaged_index_or_one_made_by_other_rules_is_rebuilt_from_the_records(
     assert json.loads(index_file.read_bytes())["format"] == index_module.FORMAT
     monkeypatch.setattr(index_module, "fingerprint", lambda: "sha256:other-rules")
     content = json.loads(index_file.read_bytes())
-    content["entries"] = {name: [v, d, {"run_id": "forged"}, None] for name, (v, d, _, _) in content["entries"].items()}
+    content["entries"] = {
+        name: [v, d, {"run_id": "forged"}, None, True] for name, (v, d, _, _, _) in content["entries"].items()
+    }
     index_file.write_text(json.dumps(content))  # a forged index, under other rules: it must not be believed
     assert store.read_summaries().records == [
         index_module.summary_of(r) for r in expected.records

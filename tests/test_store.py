@@ -211,20 +211,24 @@ def test_open_store_dispatches_on_the_scheme(tmp_path):
 def test_each_kind_of_non_record_file_is_named_for_what_it_is(tmp_path):
     folder = tmp_path / "runs" / "2026"
     folder.mkdir(parents=True)
-    (folder / "x.json").mkdir()
-    (folder / "empty.json").write_bytes(b"")
-    (folder / "binary.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\x00")
-    (folder / "words.json").write_bytes(b"hello, this is a note\n")
-    (folder / "bad.json").write_bytes(b'{"kind": "eval", "run_id": x}\n')
-    (folder / "cut.json").write_bytes(b'{"kind": "eval", "run_id": "abc')
+    names = {
+        kind: f"20260101T00000{i}Z_{kind}0001.json"
+        for i, kind in enumerate(("x", "empty", "bin", "words", "bad", "cut"))
+    }
+    (folder / names["x"]).mkdir()
+    (folder / names["empty"]).write_bytes(b"")
+    (folder / names["bin"]).write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\x00")
+    (folder / names["words"]).write_bytes(b"hello, this is a note\n")
+    (folder / names["bad"]).write_bytes(b'{"kind": "eval", "run_id": x}\n')
+    (folder / names["cut"]).write_bytes(b'{"kind": "eval", "run_id": "abc')
     reasons = {Path(p.location).name: p.reason for p in open_store(tmp_path).read_all().problems}
     assert reasons == {
-        "x.json": "a folder named like a record, not a record file",
-        "empty.json": "an empty file (0 bytes), not a record",
-        "binary.json": "binary data (18 bytes; byte 0 is 0x89), not a record",
-        "words.json": "not JSON (text starting 'hello, this is a not'), not a record",
-        "bad.json": "line 1 column 28: not valid JSON: Expecting value",
-        "cut.json": "line 1: truncated: the JSON ends before the record does (Unterminated string starting at)",
+        names["x"]: "a folder named like a record, not a record file",
+        names["empty"]: "an empty file (0 bytes), not a record",
+        names["bin"]: "binary data (18 bytes; byte 0 is not UTF-8), not a record",
+        names["words"]: "not JSON (22 bytes of text), not a record",
+        names["bad"]: "line 1 column 28: not valid JSON: Expecting value",
+        names["cut"]: "line 1: truncated: the JSON ends before the record does (Unterminated string starting at)",
     }
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "DataError",
     "SuiteError",
     "RecordError",
+    "UntrustedRecordError",
     "StorageError",
     "ChecksumError",
     "ConflictError",
@@ -107,6 +108,15 @@ class SuiteError(DataError):
 
 class RecordError(TunebenchError):
     """A history record is corrupt or violates its schema."""
+
+
+class UntrustedRecordError(RecordError):
+    """A stored record cannot be used now: damaged, failing its checks, or unsealed (`HistoryStore.get`)."""
+
+    def __init__(self, location: str, reason: str):
+        super().__init__(f"{location}: {reason}")
+        self.location = location
+        self.reason = reason
 
 
 class StorageError(TunebenchError):

@@ -1,4 +1,4 @@
-"""`tunebench history import-log|list|show|compare|note`: the benchmark history from the terminal."""
+"""`tunebench history import-log|list|show|compare|note|seal`: the benchmark history from the terminal."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tunebench.table import format_table
 
 __all__ = ["register", "summarize"]
 
-RECORD_KINDS = ("eval", "training", "imported_session", "imported_row", "note")
+RECORD_KINDS = ("eval", "training", "imported_session", "imported_row", "note", "seal")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("a", help="run id, or model name (its newest complete eval run)")
     compare.add_argument("b", help="run id, or model name (its newest complete eval run)")
 
+    from tunebench.cli.history_seal import add_seal_command
+
+    add_seal_command(command)
+
     note = command("note", add_note, "attach a note to a run (appended as its own record, never edited)")
     note.add_argument("run_id")
     note.add_argument("text")
@@ -81,18 +85,21 @@ def import_log(args: argparse.Namespace) -> int:
     from tunebench.history.importer import import_log as run_import
 
     store = _store(args)
+    history = store.read_all(strict=args.strict)
     summary = run_import(
         args.file,
         store,
-        existing_ids={r["run_id"] for r in _read(store, args)},
+        existing_ids={r["run_id"] for r in history.records},
         partial=args.partial,
         linker=_linker(args.alias),
+        unsealed=history.unsealed,  # an import from before checksums, imported again, is sealed
     )
     if args.json:
         _print_json(
             {
                 "added": summary.added,
                 "skipped": summary.skipped,
+                "sealed": summary.sealed,
                 "problems": [{"line": p.line, "text": p.text, "reason": p.reason} for p in summary.problems],
             }
         )
@@ -109,6 +116,7 @@ def import_log(args: argparse.Namespace) -> int:
             print(
                 f"imported {len(summary.added)} record(s) from {args.file} into {store.uri}; "
                 f"{len(summary.skipped)} already in the history"
+                + (f"; sealed {len(summary.sealed)} imported before checksums" if summary.sealed else "")
             )
     return 1 if summary.problems else 0
 
@@ -141,7 +149,7 @@ def list_records(args: argparse.Namespace) -> int:
     """Print the records that pass the filters."""
     if args.since:
         _check_date(args.since)
-    records = _read(_store(args), args, summaries=True)
+    records = _read(_store(args), args, summaries=True, unsealed=True)
     linker = None
     if args.model:
         linker = _linker([])
@@ -162,6 +170,12 @@ def list_records(args: argparse.Namespace) -> int:
             ],
         )
     )
+    unsealed = sum(r["summary"].startswith("UNSEALED") for r in rows)
+    if unsealed:
+        print(
+            f"{unsealed} UNSEALED record(s): no checksum, so never a baseline or a log row; if you trust one, "
+            "seal it on purpose: tunebench history seal RUN_ID"
+        )
     return 0
 
 

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The key `history list` marks an unsealed record with (its location): such records are listed, never used.
+UNSEALED = "unsealed_at"
+
 
 def _store(args: argparse.Namespace):
     from tunebench.config import load_config
@@ -19,12 +22,18 @@ def _store(args: argparse.Namespace):
     return open_store(load_config().history_uri)
 
 
-def _read(store, args: argparse.Namespace, summaries: bool = False) -> list[dict[str, Any]]:
+def _read(store, args: argparse.Namespace, summaries: bool = False, unsealed: bool = False) -> list[dict[str, Any]]:
+    """Return the trusted records, warning about the rest; `unsealed`: those too, marked (for the listing)."""
     # Summaries (no per-question lists, from the history's index) are enough for listings.
     result = (store.read_summaries if summaries else store.read_all)(strict=args.strict)
+    listed = {u.location for u in result.unsealed} if unsealed else set()
     for problem in result.problems:
-        print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
-    return result.records
+        if problem.location not in listed:
+            print(f"tunebench: warning: history record skipped: {problem}", file=sys.stderr)
+    if not unsealed:
+        return result.records
+    marked = [{**u.record, UNSEALED: u.location} for u in result.unsealed]
+    return sorted([*result.records, *marked], key=lambda r: (r.get("started_at", ""), r.get("run_id", "")))
 
 
 def _print_json(data: Any) -> None:
@@ -66,6 +75,10 @@ def summarize(record: dict[str, Any]) -> dict[str, str]:
         note = NoteRecordData.from_dict(record, partial=True)
         model = ""
         text = f"{note.section} on {note.target_run_id}: {note.text}"
+    elif kind == "seal":
+        text = f"sealed {record.get('target_run_id')} ({record.get('target_kind')}) by {record.get('sealed_by')}"
+    if UNSEALED in record:
+        text = f"UNSEALED: {text}"
     return {
         "run_id": record.get("run_id", "?"),
         "kind": kind,

@@ -31,7 +31,7 @@ from typing import Any
 __all__ = ["INDEX_NAME", "IndexEntry", "SummaryIndex", "summary_of", "fingerprint"]
 
 INDEX_NAME = "index/records.json"
-FORMAT = 3
+FORMAT = 4
 # What a summary leaves out: an eval record's per-item lists (its bulk), its aggregates other than the
 # overall and per-domain figures, and every record's provenance: none of it is read by `history list` or
 # the baseline search (they read the model, suites, status, gate and overall accuracy).
@@ -44,12 +44,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IndexEntry:
-    """What reading one stored file found: its listing version, bytes digest, and summary or problem."""
+    """What reading one stored file found: its listing version, bytes digest, summary or problem, and
+    whether it carries its checksum (an unsealed record needs a seal on purpose: `history.seals`)."""
 
     version: str
     sha256: str
     summary: dict[str, Any] | None
     problem: str | None
+    sealed: bool = True
 
 
 def summary_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +75,8 @@ def fingerprint() -> str:
     digest = hashlib.sha256(f"format {FORMAT}".encode())
     package = resources.files("tunebench.history")
     parts = sorted(p for p in (package / "schema").iterdir() if p.name.endswith(".json"))
-    for part in [*parts, package / "records.py", package / "integrity.py", package / "store.py"]:
+    checkers = ("records.py", "integrity.py", "store.py", "layout.py", "seals.py")
+    for part in [*parts, *(package / name for name in checkers)]:
         try:
             digest.update(part.name.encode() + b"\0" + part.read_bytes())
         except OSError:  # an install without sources: the version stands for them
@@ -148,6 +151,11 @@ class SummaryIndex:
             self.entries[name] = entry
             self.changed = True
 
+    def forget(self, name: str) -> None:
+        """Drop the entry of `name`: its bytes no longer read as it says; the next read checks them again."""
+        if self.entries.pop(name, None) is not None:
+            self.changed = True
+
     def keep_only(self, names: set[str]) -> None:
         """Drop the entries of files no longer listed."""
         gone = set(self.entries) - names
@@ -162,7 +170,9 @@ class SummaryIndex:
         content = {
             "format": FORMAT,
             "fingerprint": fingerprint(),
-            "entries": {name: [e.version, e.sha256, e.summary, e.problem] for name, e in sorted(self.entries.items())},
+            "entries": {
+                name: [e.version, e.sha256, e.summary, e.problem, e.sealed] for name, e in sorted(self.entries.items())
+            },
         }
         try:
             self.backend.write_derived(INDEX_NAME, _dumps(content))

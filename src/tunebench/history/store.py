@@ -1,17 +1,20 @@
 """The append-only history store: one immutable JSON file (or object) per record.
 
-Records live at `runs/<YYYY>/<UTC stamp>_<run id>.json` under the store's root. A record is written
-whole to a temporary file in the same folder, fsynced, then published with `os.link`, which fails
-instead of overwriting; the folder is fsynced after. No file is ever rewritten, so concurrent writers,
-`kill -9` and a full disk cannot lose or corrupt a published record: the worst they leave is a hidden
-`.tmp-*.part` file that readers ignore and the next write removes once it is older than `STALE_TEMP`.
-Every stored record is sealed with a content checksum and checked for consistent numbers on read
-(`history.integrity`); one that fails is a problem reported by its location, never a record.
+Records live at `runs/<YYYY>/<UTC stamp>_<run id>.json` under the store's root (`history.layout`); the
+local folder backend is `history.folder`, `gs://` is served by `tunebench.storage.gcs` (see
+`REMOTE_BACKENDS`). No file is ever rewritten, so concurrent writers, `kill -9` and a full disk cannot
+lose or corrupt a published record.
 
-Backends are small: `create(name, data)`, `list()`, `read(name)`, `location(name)`. `open_store`
-picks one by the URI's scheme; `gs://` is served by `tunebench.storage.gcs` (see `REMOTE_BACKENDS`).
-A backend that also has `versions()`, `read_derived(name)` and `write_derived(name, data)` keeps the
-summary index beside the records (`history.index`), which makes large histories cheap to read.
+What is trusted: every record the store writes is sealed with a content checksum and checked for
+consistent numbers on read (`history.integrity`); a file that fails, or that is not in the history's
+layout (another name, a link, a huge or binary file, JSON nested past what a parser follows), is a
+problem reported by its location, never a record, and never quoted. A valid record without a checksum
+is *unsealed* (`history.seals`): a problem too, and in `ReadResult.unsealed`, until a person seals it.
+
+Backends are small: `create(name, data)`, `list()`, `read(name)`, `location(name)`. A backend that also
+has `versions()`, `read_derived(name)` and `write_derived(name, data)` keeps the summary index beside the
+records (`history.index`), which makes large histories cheap to read; `get` rereads a record's bytes in
+full, so nothing the index remembers becomes a baseline without being checked again.
 """
 
 from __future__ import annotations
@@ -19,19 +22,19 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
-import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from tunebench.errors import RecordError, StorageError
+from tunebench.errors import RecordError, StorageError, UntrustedRecordError
+from tunebench.history.folder import STALE_TEMP_SECONDS, LocalBackend
 from tunebench.history.index import IndexEntry, SummaryIndex, summary_of
 from tunebench.history.integrity import CHECKSUM_KEY, check_consistency, seal, unseal
+from tunebench.history.layout import name_problem, parse_record_bytes
 from tunebench.history.records import parse_utc, to_json, utc_stamp, validate
-from tunebench.storage.local import fsync_folder, write_atomic, write_temp
+from tunebench.history.seals import sealed_on_purpose, seals_by_target, unsealed_reason
+from tunebench.storage.local import write_atomic
 
 __all__ = [
     "Backend",
@@ -39,11 +42,13 @@ __all__ = [
     "HistoryStore",
     "ReadResult",
     "Problem",
+    "Unsealed",
     "open_store",
     "parse_record_bytes",
     "keep_unwritten",
     "record_name",
     "is_future",
+    "sha256_of",
     "REMOTE_BACKENDS",
     "CLOCK_SKEW",
     "STALE_TEMP",
@@ -54,7 +59,7 @@ REMOTE_BACKENDS: dict[str, tuple[str, str]] = {"gs": ("tunebench.storage.gcs_his
 # A record stamped later than now + this is "from the future": flagged, and never a baseline.
 CLOCK_SKEW = timedelta(minutes=5)
 # A writer's temp file lives milliseconds; one this old was left by a killed writer and is removed.
-STALE_TEMP = timedelta(minutes=10)
+STALE_TEMP = timedelta(seconds=STALE_TEMP_SECONDS)
 
 
 class Backend(Protocol):
@@ -64,150 +69,13 @@ class Backend(Protocol):
         """Publish `data` under `name`, whole or not at all; raise StorageError if `name` exists."""
 
     def list(self) -> list[str]:
-        """Return the names of the published records, sorted."""
+        """Return the names of the published records (and of anything else stored beside them), sorted."""
 
     def read(self, name: str) -> bytes:
         """Return the bytes published under `name`."""
 
     def location(self, name: str) -> str:
         """Return a path or URI a person can use to find `name`."""
-
-
-class LocalBackend:
-    """A local folder: temp file + fsync + `os.link` (create-only) + fsync of the folder."""
-
-    def __init__(self, root: Path | str):
-        self.root = Path(root).expanduser()
-
-    def location(self, name: str) -> str:
-        """Return the file path of `name`."""
-        return str(self.root / name)
-
-    def create(self, name: str, data: bytes) -> None:
-        """Publish `data` as the file `name`; never overwrite, never leave a partial file under `name`."""
-        target = self.root / name
-        try:
-            self._make_folders(target.parent)
-            self._remove_stale_temp_files()
-        except OSError as exc:
-            raise StorageError(
-                f"{target}: cannot create the record's folder ({exc.strerror}); nothing was published"
-            ) from exc
-        try:
-            tmp = write_temp(target.parent, data, prefix=".tmp-", suffix=".part")  # fsynced; removed on error
-        except OSError as exc:
-            raise StorageError(
-                f"{target}: writing the record failed ({exc.strerror or exc}); nothing was "
-                "published and the history is unchanged"
-            ) from exc
-        try:
-            os.link(tmp, target)  # create-only, unlike a rename: an existing record is never replaced
-        except FileExistsError:
-            raise StorageError(
-                f"{target}: a record with this name already exists; history records are never overwritten"
-            ) from None
-        except OSError as exc:
-            raise StorageError(
-                f"{target}: writing the record failed ({exc.strerror or exc}); nothing was "
-                "published and the history is unchanged"
-            ) from exc
-        finally:
-            _unlink_quietly(tmp)
-        fsync_folder(target.parent)
-
-    def list(self) -> list[str]:
-        """Return `runs/**/*.json` names, sorted; hidden temp files are not records.
-
-        Anything else named `*.json` (a folder, a socket) is listed too, so `read` can say what it is
-        instead of it being skipped silently.
-        """
-        runs = self.root / "runs"
-        if not runs.is_dir():
-            return []
-        return sorted(p.relative_to(self.root).as_posix() for p in runs.rglob("*.json") if not p.name.startswith("."))
-
-    def read(self, name: str) -> bytes:
-        """Return the bytes of the file `name`."""
-        path = self.root / name
-        if path.is_dir():
-            raise StorageError(f"{path}: a folder named like a record, not a record file")
-        if path.exists() and not path.is_file():
-            raise StorageError(f"{path}: not a regular file (a socket, pipe or device), not a record")
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise StorageError(f"{path}: cannot read ({exc.strerror})") from exc
-
-    def versions(self) -> dict[str, str]:
-        """Return {name: version} of what `list` lists: size, modification time and inode, which any change moves."""
-        runs = self.root / "runs"
-        found = {}
-        # os.walk, not Path.rglob: a 10,000-record history is listed in a tenth of the time.
-        for folder, subfolders, files in os.walk(runs):
-            prefix = os.path.relpath(folder, self.root).replace(os.sep, "/")
-            for entry in (*subfolders, *files):
-                if entry.endswith(".json") and not entry.startswith("."):
-                    try:
-                        stat = os.stat(os.path.join(folder, entry))
-                        found[f"{prefix}/{entry}"] = f"{stat.st_size}-{stat.st_mtime_ns}-{stat.st_ino}"
-                    except OSError:
-                        found[f"{prefix}/{entry}"] = "unreadable"
-        return dict(sorted(found.items()))
-
-    def read_derived(self, name: str) -> bytes | None:
-        """Return the derived file `name` (the summary index), or None when there is none."""
-        try:
-            return (self.root / name).read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-
-    def write_derived(self, name: str, data: bytes) -> None:
-        """Replace the derived file `name` whole; its folder tells git to ignore it (it is not history)."""
-        target = self.root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        ignore = target.parent / ".gitignore"
-        if not ignore.exists():
-            write_atomic(ignore, "# derived from ../runs by tunebench, rebuilt when missing: never commit it\n*\n")
-        write_atomic(target, data)
-
-    def check_writable(self) -> None:
-        """Raise StorageError unless a record could be published here now; creates nothing that stays."""
-        folder = self.root / "runs"
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent  # the folders a write would create are created in the nearest existing one
-        try:
-            if not folder.is_dir():
-                raise NotADirectoryError(20, "a file where the history needs a folder", str(folder))
-            fd, probe = tempfile.mkstemp(dir=folder, prefix=".tmp-probe-", suffix=".part")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise StorageError(
-                f"{self.root}: the history cannot be written ({exc.strerror or exc}: {exc.filename or folder})"
-            ) from exc
-
-    def _remove_stale_temp_files(self) -> None:
-        cutoff = time.time() - STALE_TEMP.total_seconds()
-        for temp in (self.root / "runs").glob("*/.tmp-*.part"):
-            try:
-                if temp.stat().st_mtime < cutoff:
-                    temp.unlink()
-            except OSError:
-                pass  # another writer removed it first, or it is not ours to remove: the write goes on
-
-    def _make_folders(self, folder: Path) -> None:
-        missing = [p for p in (folder, *folder.parents) if not p.exists()]
-        folder.mkdir(parents=True, exist_ok=True)
-        # A new folder's entry lives in its parent: fsync the parents so the folder survives a crash.
-        for created in reversed(missing):
-            fsync_folder(created.parent)
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 @dataclass(frozen=True)
@@ -221,14 +89,29 @@ class Problem:
         return f"{self.location}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class Unsealed:
+    """A valid record without a checksum that nobody sealed on purpose: listed, never used (`history.seals`)."""
+
+    record: dict[str, Any]
+    location: str
+    sha256: str  # of its bytes as read: what a seal pins
+
+
 @dataclass
 class ReadResult:
-    """Every valid record (oldest first), the files that are not valid records, and flagged records."""
+    """Every trusted record (oldest first), the files that are not (problems), and flagged records.
+
+    An unsealed record is both a problem (it is skipped wherever records are used) and in `unsealed`
+    (so `history list` can show it with that word and `history seal` can find it).
+    """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     flagged: list[Problem] = field(default_factory=list)
     locations: dict[str, str] = field(default_factory=dict)  # run_id -> location
+    unsealed: list[Unsealed] = field(default_factory=list)
+    seals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # target run id -> its seal records
 
     def problem_for(self, run_id: str) -> Problem | None:
         """Return the problem of the file stored under `run_id` (its name ends in `_<run id>.json`), if any."""
@@ -250,6 +133,14 @@ def is_future(record: dict[str, Any], now: datetime | None = None) -> bool:
     """Return True when the record claims to start or finish later than now (plus clock skew)."""
     limit = (now or datetime.now(UTC)) + CLOCK_SKEW
     return any(parse_utc(record[key]) > limit for key in ("started_at", "finished_at") if key in record)
+
+
+@dataclass(frozen=True)
+class _Found:
+    name: str
+    location: str
+    record: dict[str, Any]
+    entry: IndexEntry
 
 
 class HistoryStore:
@@ -291,7 +182,7 @@ class HistoryStore:
         """Return `read_all`'s result with records summarized: no provenance, questions or probes (`index.summary_of`).
 
         For listings and the baseline search: only files new or changed since the summary index saw them
-        are read. Read the chosen record itself with `get`.
+        are read. Read the chosen record itself with `get`, which rechecks its bytes.
         """
         index = SummaryIndex(self.backend)
         if not index.usable or not hasattr(self.backend, "versions"):
@@ -309,45 +200,85 @@ class HistoryStore:
 
     def _collect(self, versions: dict[str, str], read: Any, strict: bool, now: datetime | None) -> ReadResult:
         result = ReadResult()
+        found: dict[str, _Found] = {}
         for name, version in versions.items():
             location = self.backend.location(name)
+            reason = self._name_problem(name)
+            if reason is not None:
+                result.problems.append(Problem(location, reason))
+                continue
             try:
-                record = read(name, version)
+                record, entry = read(name, version)
             except (RecordError, StorageError) as exc:
                 result.problems.append(Problem(location, str(exc).removeprefix(f"{location}: ")))
                 continue
-            if record["run_id"] in result.locations:
+            earlier = found.get(record["run_id"])
+            if earlier is not None:
                 result.problems.append(
-                    Problem(
-                        location,
-                        f"run id {record['run_id']} also stored at {result.locations[record['run_id']]}; ignored",
-                    )
+                    Problem(location, f"run id {record['run_id']} also stored at {earlier.location}; ignored")
                 )
+                continue
+            found[record["run_id"]] = _Found(name, location, record, entry)
+        result.seals = seals_by_target(f.record for f in found.values() if f.entry.sealed)
+        for item in found.values():
+            record = item.record
+            if not item.entry.sealed and sealed_on_purpose(result.seals, record["run_id"], item.entry.sha256) is None:
+                result.unsealed.append(Unsealed(record, item.location, item.entry.sha256))
+                result.problems.append(Problem(item.location, unsealed_reason(record["run_id"])))
                 continue
             if is_future(record, now):
                 result.flagged.append(
-                    Problem(location, f"stamped in the future ({record['finished_at']}); never used as a baseline")
+                    Problem(item.location, f"stamped in the future ({record['finished_at']}); never used as a baseline")
                 )
             result.records.append(record)
-            result.locations[record["run_id"]] = location
+            result.locations[record["run_id"]] = item.location
         if strict and result.problems:
             raise RecordError(
                 f"history {self.uri}: {len(result.problems)} unreadable record(s):\n"
                 + "\n".join(f"  {p}" for p in result.problems)
             )
         result.records.sort(key=lambda r: (parse_utc(r["started_at"]), r["run_id"]))
+        result.unsealed.sort(key=lambda u: (parse_utc(u.record["started_at"]), u.record["run_id"]))
         return result
 
+    def _name_problem(self, name: str) -> str | None:
+        reason = name_problem(name)
+        if reason is not None and hasattr(self.backend, "entry_problem"):
+            return self.backend.entry_problem(name) or reason  # a link or folder is named for what it is
+        return reason
+
     def get(self, run_id: str) -> dict[str, Any]:
-        """Return the record with `run_id`; RecordError if none."""
+        """Return the full record with `run_id`, its bytes read and checked now (not as the index remembers them).
+
+        UntrustedRecordError (a RecordError) when the file is damaged, fails its checks, or is unsealed
+        and was not sealed on purpose; the summary index then forgets it, so the next listing names the
+        problem. RecordError when no file holds `run_id`. The baseline search reads its candidates with
+        this, newest first, passing over the ones that raise.
+        """
         for name in self.backend.list():
-            if name.removesuffix(".json").endswith(f"_{run_id}"):
-                return self._read_one(name, self.backend.location(name))
+            if name_problem(name) is None and name.removesuffix(".json").endswith(f"_{run_id}"):
+                return self._verified(name)
         raise RecordError(f"history {self.uri}: no record with run id {run_id!r}")
 
-    def _read_full(self, name: str, version: str, index: SummaryIndex) -> dict[str, Any]:
+    def _verified(self, name: str) -> dict[str, Any]:
+        location = self.backend.location(name)
+        try:
+            data = self.backend.read(name)
+            record, sealed = self._check_bytes(name, data)
+            if not sealed:
+                seals = self.read_summaries().seals  # only for the rare unsealed record: its seals, by bytes
+                if sealed_on_purpose(seals, record["run_id"], sha256_of(data)) is None:
+                    raise RecordError(unsealed_reason(record["run_id"]))
+        except (RecordError, StorageError) as exc:
+            index = SummaryIndex(self.backend)
+            index.forget(name)  # the listing's summary was of other bytes: the next summary read rechecks them
+            index.save()
+            raise UntrustedRecordError(location, str(exc).removeprefix(f"{location}: ")) from None
+        return record
+
+    def _read_full(self, name: str, version: str, index: SummaryIndex) -> tuple[dict[str, Any], IndexEntry]:
         data = self.backend.read(name)
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256_of(data)
         entry = index.known(name, sha256=digest)
         if entry is None:
             entry = self._check(name, version, data, digest, index)
@@ -355,36 +286,45 @@ class HistoryStore:
             raise RecordError(entry.problem)
         record = json.loads(data)  # these bytes passed every check before (the index says so)
         record.pop(CHECKSUM_KEY, None)
-        return record
+        return record, entry
 
-    def _read_summary(self, name: str, version: str, index: SummaryIndex) -> dict[str, Any]:
+    def _read_summary(self, name: str, version: str, index: SummaryIndex) -> tuple[dict[str, Any], IndexEntry]:
         entry = index.known(name, version=version)
         if entry is None:
             data = self.backend.read(name)
-            entry = self._check(name, version, data, hashlib.sha256(data).hexdigest(), index)
+            entry = self._check(name, version, data, sha256_of(data), index)
         if entry.problem is not None:
             raise RecordError(entry.problem)
-        return entry.summary
+        return entry.summary, entry
 
     def _check(self, name: str, version: str, data: bytes, digest: str, index: SummaryIndex) -> IndexEntry:
         """Check `data` in full and remember the outcome in the index."""
         try:
-            entry = IndexEntry(version, digest, summary_of(self._check_bytes(name, data)), None)
+            record, sealed = self._check_bytes(name, data)
+            entry = IndexEntry(version, digest, summary_of(record), None, sealed)
         except RecordError as exc:
-            entry = IndexEntry(version, digest, None, str(exc))
+            entry = IndexEntry(version, digest, None, str(exc), False)
         index.put(name, entry)
         return entry
 
-    def _read_one(self, name: str, location: str) -> dict[str, Any]:
-        return self._check_bytes(name, self.backend.read(name))
-
-    def _check_bytes(self, name: str, data: bytes) -> dict[str, Any]:
-        record = unseal(parse_record_bytes(data), where="record", data=data)
-        validate(record, where="record")
-        check_consistency(record, where="record")
+    def _check_bytes(self, name: str, data: bytes) -> tuple[dict[str, Any], bool]:
+        """Return the record in `data` and whether it carries its checksum; RecordError when it fails a check."""
+        try:
+            parsed = parse_record_bytes(data)
+            sealed = isinstance(parsed, dict) and CHECKSUM_KEY in parsed
+            record = unseal(parsed, where="record", data=data)
+            validate(record, where="record")
+            check_consistency(record, where="record")
+        except RecursionError:  # nested just shallow enough to parse, too deep to check
+            raise RecordError(f"JSON nested deeper than any record ({len(data)} bytes), not a record") from None
         if not name.removesuffix(".json").endswith(f"_{record['run_id']}"):
             raise RecordError(f"file name does not match its run id {record['run_id']!r}")
-        return record
+        return record, sealed
+
+
+def sha256_of(data: bytes) -> str:
+    """Return `sha256:<hex>` of `data`: what the index remembers and a seal pins."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def keep_unwritten(record: dict[str, Any], folder: Path) -> Path:
@@ -396,35 +336,6 @@ def keep_unwritten(record: dict[str, Any], folder: Path) -> Path:
     path = folder / Path(record_name(record)).name
     write_atomic(path, to_json(seal(record)))
     return path
-
-
-def parse_record_bytes(data: bytes) -> Any:
-    """Return the JSON value in `data`; RecordError saying what the bytes are when they are not JSON text."""
-    if not data:
-        raise RecordError("an empty file (0 bytes), not a record")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        binary = b"\0" in data[:4096]
-        what = "binary data" if binary else "text that is not UTF-8"
-        raise RecordError(
-            f"{what} ({len(data)} bytes; byte {exc.start} is {data[exc.start]:#04x}), not a record"
-        ) from None
-    if not text.strip():
-        raise RecordError(f"only whitespace ({len(data)} bytes), not a record")
-    if "\0" in text:
-        raise RecordError(f"binary data ({len(data)} bytes, contains NUL bytes), not a record")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        if not text.lstrip().startswith(("{", "[")):
-            raise RecordError(f"not JSON (text starting {text.lstrip()[:20]!r}), not a record") from None
-        stripped = text.rstrip()
-        if exc.pos >= len(stripped) or not stripped.endswith(("}", "]")):
-            raise RecordError(
-                f"line {exc.lineno}: truncated: the JSON ends before the record does ({exc.msg})"
-            ) from None
-        raise RecordError(f"line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}") from None
 
 
 def open_store(uri: str | Path) -> HistoryStore:
