@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tunebench.contamination import eval_mark
 from tunebench.errors import TunebenchError
 from tunebench.gate import Verdict, evaluate, judge_run, rules_for
 from tunebench.history.eval_record import build_eval_record
@@ -16,7 +17,6 @@ from tunebench.history.records import utc_now, validate
 from tunebench.history.store import keep_unwritten, open_store
 from tunebench.provenance import collect
 from tunebench.registry import Registry
-from tunebench.training.contamination import eval_mark
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.options import Settings
 from tunebench_pytest.resources import combine

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from tunebench.contamination import label
 from tunebench.gate import NOTHING_TO_JUDGE, status_word
 from tunebench.history.typed import EvalRecordData
 from tunebench.table import format_table
-from tunebench.training.contamination import label
 from tunebench_pytest.finish import RunOutcome
 from tunebench_pytest.resources import describe
 

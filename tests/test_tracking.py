@@ -227,10 +227,10 @@ def _contaminated_suite(tmp_path):
 def test_allow_contamination_trains_records_the_overlap_and_every_evaluation_is_marked(tmp_path, capsys):
     from record_factory import random_eval
 
+    from tunebench.contamination import describe, eval_mark, label
     from tunebench.errors import DataError
     from tunebench.report.markdown import render_log
     from tunebench.storage.checksums import file_sha256
-    from tunebench.training.contamination import describe, eval_mark, label
 
     config = make_project(tmp_path / "p")
     suite, example_id = _contaminated_suite(tmp_path)

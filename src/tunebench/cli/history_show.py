@@ -46,10 +46,10 @@ def show_record(args: argparse.Namespace) -> int:
 
 
 def _details(record: dict[str, Any]) -> list[str]:
+    from tunebench.contamination import describe, label
     from tunebench.history.typed import ImportedSessionData
     from tunebench.report.formatting import format_interval, format_percent
     from tunebench.report.views import EvalView, TrainingView
-    from tunebench.training.contamination import describe, label
 
     kind = record.get("kind")
     if kind == "eval":

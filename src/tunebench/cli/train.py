@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, print a summary of the phases; return 75 when preempted by SIGTERM."""
-    from tunebench.training.contamination import describe
+    from tunebench.contamination import describe
     from tunebench.training.resilience import PREEMPTED_EXIT, TrainingPreempted
     from tunebench.training.run import train
 

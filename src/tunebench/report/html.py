@@ -134,7 +134,7 @@ def _lookup(items: dict[str, dict[str, dict[str, Any]]], entry: dict[str, Any]) 
 
 
 def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tuple[str, str]]:
-    from tunebench.training.contamination import label
+    from tunebench.contamination import label
 
     model = record.get("model") or {}
     provenance = record.get("provenance") or {}

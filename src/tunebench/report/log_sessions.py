@@ -301,6 +301,6 @@ def _file_rows(run: TrainingView) -> list[tuple[str, str, str]]:
 
 def _contamination(run: TrainingView) -> str:
     """The training data's check against the eval suites: clean, overlapping (allowed on purpose) or unchecked."""
-    from tunebench.training.contamination import describe
+    from tunebench.contamination import describe
 
     return describe(run.contamination)

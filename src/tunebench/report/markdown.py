@@ -199,7 +199,7 @@ def _peak_memory(resources: dict[str, Any] | None) -> str:
 
 
 def _eval_notes(run: EvalView, history: History) -> str:
-    from tunebench.training.contamination import label
+    from tunebench.contamination import label
 
     parts = [] if run.status == "complete" else [run.status]
     mark = label(run.training_data)
