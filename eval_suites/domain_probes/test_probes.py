@@ -1,5 +1,8 @@
 """Per-domain probes: timed greedy generation (TTFT, time per output token, latency) and a 1-5 quality grade.
 
+Each probe's timed repeats are interleaved with the machine-speed reference workload (tunebench.machine_speed),
+recorded beside the per-repeat timings, so the gate can tell a slower model from a busier machine.
+
 The grade is the deterministic rubric grade; with `[tool.tunebench.eval.judge] model = "NAME"` it is the
 judge model's grade instead, and the rubric's evidence is kept beside it. A judge reply without a grade is
 a judge error: the probe is recorded with no grade and the error, and the item fails (an ungraded answer
@@ -9,6 +12,7 @@ is never silently given a grade). Every probe records the graders' calibration f
 import pytest
 
 from tunebench.errors import JudgeError
+from tunebench.machine_speed import generate_beside_reference
 from tunebench.scoring.judge import judge_grade
 from tunebench.scoring.quality import grade
 from tunebench.suites import suite_name
@@ -17,7 +21,9 @@ from tunebench.suites import suite_name
 def test_probe(probe, tb_engine, tb_config, judge, grader_calibration, record):
     settings = tb_config.eval
     # An engine error (server down, HTTP 500, timeout) fails the item: the probe is not recorded as answered.
-    result = tb_engine.generate(
+    # The machine's speed is timed before, between and after the repeats: the gate takes it out of latency.
+    result, speed_reference = generate_beside_reference(
+        tb_engine,
         [{"role": "user", "content": probe.prompt}],
         max_new_tokens=settings.max_new_tokens,
         repeats=settings.repeats,
@@ -44,6 +50,8 @@ def test_probe(probe, tb_engine, tb_config, judge, grader_calibration, record):
         stop_reason=result.stop_reason,
         load_s=tb_engine.load_seconds,
         ttft_s=result.ttft_s,
+        ttft_runs_s=list(result.ttft_runs_s),
+        speed_reference=speed_reference.to_dict(),
         decode_tokens_per_s=result.decode_tokens_per_s,
         time_per_output_token_s=result.time_per_output_token_s,
         latency_s=list(result.latency_s),

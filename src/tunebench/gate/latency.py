@@ -4,9 +4,9 @@ Latency is judged as speed, apart from answer length: by default the budgets and
 at time to first token (`ttft_budget_s`, each probe's TTFT) and time per output token
 (`time_per_token_budget_s`, each probe's TPOT), so a model that answers in fewer words is not called
 faster. Total latency (`latency_budget_s`, and "total" in `latency_metrics`) is judged only when asked.
-A latency regression fails only when the median of the repeated measurements grew by more than
-`max_latency_increase` AND the two sets of measurements do not overlap (the fastest current one is slower
-than the slowest baseline one).
+A latency regression is judged on all probes at once, each probe's repeated timings paired with the
+baseline's and the machine's own speed taken out (`tunebench.gate.slowdown` states the rule, its noise
+model and the slowdown it can detect; `tunebench.machine_speed` measures the machine).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunebench.gate.rules import GateRules, per_domain
+from tunebench.gate.slowdown import compare_runs, probe_timings
 from tunebench.gate.verdict import Check
 from tunebench.history.typed import EvalRecordData
 from tunebench.stats import median
@@ -76,8 +77,8 @@ def speed_budgets(record: dict[str, Any], rules: GateRules) -> list[Check]:
 
 
 def latency_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> list[Check]:
-    """Return the latency-regression checks against `baseline`, one per metric and domain."""
-    return [check for metric in rules.latency_metrics for check in _metric_regressions(record, baseline, rules, metric)]
+    """Return the latency-regression checks against `baseline`: one per metric, all probes paired (gate.slowdown)."""
+    return [_metric_regression(record, baseline, rules, metric) for metric in rules.latency_metrics]
 
 
 def not_comparable_latency(baseline: dict[str, Any], rules: GateRules, why: str) -> list[Check]:
@@ -96,23 +97,11 @@ def not_comparable_latency(baseline: dict[str, Any], rules: GateRules, why: str)
     ]
 
 
-def _metric_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, metric: str) -> list[Check]:
-    checks = []
-    before, now = domain_samples(baseline, metric), domain_samples(record, metric)
-    for domain in sorted(before.keys() & now.keys()):
-        old, new = before[domain], now[domain]
-        rule = f"{_LATENCY_METRICS[metric][0]}[{domain}] increase vs baseline"
-        limit = f"<= {rules.max_latency_increase:.0%} or overlapping"
-        if len(old) < 2 or len(new) < 2:
-            detail = "fewer than 2 repeated measurements on a side: not compared"
-            checks.append(Check(rule, None, limit, True, baseline["run_id"], detail))
-            continue
-        increase = median(new) / median(old) - 1 if median(old) else 0.0
-        separated = min(new) > max(old)
-        passed = not (increase > rules.max_latency_increase and separated)
-        detail = (
-            f"median {median(old):.3g}s -> {median(new):.3g}s over {len(old)}/{len(new)} measurements, "
-            f"{'no overlap' if separated else 'overlapping'}"
-        )
-        checks.append(Check(rule, round(increase, 6), limit, passed, baseline["run_id"], detail))
-    return checks
+def _metric_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, metric: str) -> Check:
+    before = probe_timings(EvalRecordData.from_dict(baseline).probes, metric)
+    now = probe_timings(EvalRecordData.from_dict(record).probes, metric)
+    found = compare_runs(before, now, rules.max_latency_increase, rules.alpha)
+    value = None if found.ratio is None else round(found.ratio - 1, 6)
+    limit = f"<= {rules.max_latency_increase:.0%} or p >= {rules.alpha}"
+    rule = f"{_LATENCY_METRICS[metric][0]} increase vs baseline"
+    return Check(rule, value, limit, not found.failed, baseline["run_id"], found.detail(), comparable=found.comparable)

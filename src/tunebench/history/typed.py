@@ -25,7 +25,7 @@ __all__ = [
     "NoteRecordData",
     "ImportedRowData",
     "ImportedSessionData",
-    "SealRecordData",
+    "SpeedReference",
     "RECORD_TYPES",
     "from_dict",
 ]
@@ -223,30 +223,8 @@ class ImportedSessionData(Record):
     commit: Any = ABSENT
 
 
-@dataclass(frozen=True, kw_only=True)
-class SealRecordData(Record):
-    """A person's seal on a record without a checksum (seal_record.schema.json; `history.seals`)."""
-
-    KIND: ClassVar[str] = "seal"
-
-    target_run_id: str
-    target_kind: str
-    target_name: str
-    target_sha256: str
-    sealed_by: str
-    reason: str
-
-
 RECORD_TYPES: dict[str, type[Record]] = {
-    cls.KIND: cls
-    for cls in (
-        EvalRecordData,
-        TrainingRecordData,
-        NoteRecordData,
-        ImportedRowData,
-        ImportedSessionData,
-        SealRecordData,
-    )
+    cls.KIND: cls for cls in (EvalRecordData, TrainingRecordData, NoteRecordData, ImportedRowData, ImportedSessionData)
 }
 
 
@@ -256,3 +234,26 @@ def from_dict(data: Mapping[str, Any], *, partial: bool = False) -> Record:
     if kind not in RECORD_TYPES:
         raise RecordError(f"record {getattr(data, 'get', dict().get)('run_id', '?')}: unknown kind {kind!r}")
     return RECORD_TYPES[kind].from_dict(data, partial=partial)
+
+
+@dataclass(frozen=True)
+class SpeedReference:
+    """A probe's `speed_reference` ($defs/speed_reference): the machine's speed timed beside its repeats.
+
+    `timings_s` are the fixed workload's (`workload`, tunebench.machine_speed) timings before, between and
+    after the probe's timed repeats; the gate takes the machine's speed out of latency with them.
+    """
+
+    workload: str
+    timings_s: tuple[float, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> SpeedReference | None:
+        """Return the probe's reference as stored, or None where the probe has none (older records)."""
+        if not data:
+            return None
+        return cls(str(data["workload"]), tuple(float(t) for t in data["timings_s"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON object the record stores."""
+        return {"workload": self.workload, "timings_s": list(self.timings_s)}
