@@ -9,7 +9,6 @@ domain and difficulty are looked up by id in the suite file its siblings named.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,7 +19,8 @@ from typing import Any
 from tunebench.errors import RecordError
 from tunebench.history.records import new_run_id
 from tunebench.lmeval.record import check_doc_outcome, lm_eval_section
-from tunebench.stats import mean, percentile, proportion
+from tunebench.stats import mean, percentiles, proportion
+from tunebench.storage.checksums import file_sha256
 from tunebench.suites import read_manifest
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "QUESTION_FIELDS",
     "PROBE_FIELDS",
     "SCHEMA_VERSION",
-    "file_sha256",
     "comparable",
     "serving",
 ]
@@ -103,14 +102,6 @@ def check_outcome(outcome: dict[str, Any]) -> None:
                 )
     if kind == "probe" and outcome.get("grade") is not None and not 1 <= outcome["grade"] <= 5:
         raise RecordError(f"probe {outcome['id']}: key grade: expected 1-5, found {outcome['grade']!r}")
-
-
-def file_sha256(path: str | Path) -> str | None:
-    """Return the hex sha256 of a file's bytes, or None if it cannot be read."""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def build_eval_record(
@@ -226,7 +217,11 @@ def _add_suite(suites: dict[str, dict[str, Any]], name: str, file: str, root: Pa
             shown = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             shown = str(path)
-    suites[file] = {"name": name, "file": shown, "sha256": file_sha256(path), "_path": str(path)}
+    try:
+        digest: str | None = file_sha256(path)
+    except OSError:  # recorded as unknown; the suite's items say what was scored
+        digest = None
+    suites[file] = {"name": name, "file": shown, "sha256": digest, "_path": str(path)}
     declared = read_manifest(path).domains if path.is_file() else None
     if declared is not None:
         suites[file]["domains"] = list(declared)  # reports list the domains in this order
@@ -306,13 +301,13 @@ def aggregate(questions: Sequence[dict[str, Any]], probes: Sequence[dict[str, An
         result["by_difficulty"] = {d: _accuracy(qs, "correct") for d, qs in _group(questions, "difficulty").items()}
     answered = [p for p in probes if p.get("status") == "answered"]
     if answered:
-        result["latency_s"] = _percentiles(_latencies(answered))
+        result["latency_s"] = percentiles(_latencies(answered))
         by_domain = _group(answered, "domain")
-        result["latency_by_domain_s"] = {d: _percentiles(_latencies(ps)) for d, ps in by_domain.items()}
+        result["latency_by_domain_s"] = {d: percentiles(_latencies(ps)) for d, ps in by_domain.items()}
         # Speed apart from length: time to first token and time per output token, with the answers' lengths.
         for key, value in (("ttft_s", _ttft), ("time_per_output_token_s", _tpot), ("new_tokens", _tokens)):
-            result[key] = _percentiles(_values(answered, value))
-            result[f"{key}_by_domain"] = {d: _percentiles(_values(ps, value)) for d, ps in by_domain.items()}
+            result[key] = percentiles(_values(answered, value))
+            result[f"{key}_by_domain"] = {d: percentiles(_values(ps, value)) for d, ps in by_domain.items()}
         calibration = next((p["grader_calibration"] for p in answered if p.get("grader_calibration")), None)
         if calibration is not None:  # the graders' agreement with the shipped calibration replies
             result["grader_calibration"] = calibration
@@ -366,17 +361,6 @@ def _latencies(probes: Sequence[dict[str, Any]]) -> list[float]:
         elif probe.get("latency_median_s") is not None:
             values.append(probe["latency_median_s"])
     return values
-
-
-def _percentiles(values: Sequence[float]) -> dict[str, Any]:
-    return {
-        "n": len(values),
-        "p50": _round(percentile(values, 50)),
-        "p90": _round(percentile(values, 90)),
-        "p99": _round(percentile(values, 99)),
-        "mean": _round(mean(values)),
-        "max": _round(max(values) if values else None),
-    }
 
 
 def _round(value: float | None) -> float | None:

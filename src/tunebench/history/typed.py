@@ -25,6 +25,7 @@ __all__ = [
     "NoteRecordData",
     "ImportedRowData",
     "ImportedSessionData",
+    "SealRecordData",
     "SpeedReference",
     "RECORD_TYPES",
     "from_dict",
@@ -223,8 +224,30 @@ class ImportedSessionData(Record):
     commit: Any = ABSENT
 
 
+@dataclass(frozen=True, kw_only=True)
+class SealRecordData(Record):
+    """A person's seal on a record without a checksum (seal_record.schema.json; `history.seals`)."""
+
+    KIND: ClassVar[str] = "seal"
+
+    target_run_id: str
+    target_kind: str
+    target_name: str
+    target_sha256: str
+    sealed_by: str
+    reason: str
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
-    cls.KIND: cls for cls in (EvalRecordData, TrainingRecordData, NoteRecordData, ImportedRowData, ImportedSessionData)
+    cls.KIND: cls
+    for cls in (
+        EvalRecordData,
+        TrainingRecordData,
+        NoteRecordData,
+        ImportedRowData,
+        ImportedSessionData,
+        SealRecordData,
+    )
 }
 
 
