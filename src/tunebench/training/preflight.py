@@ -28,6 +28,7 @@ __all__ = [
     "SizeEstimate",
     "estimate_sizes",
     "check_packages",
+    "check_apis",
     "check_disk",
     "check_disk_free",
     "check_hardware",
@@ -131,6 +132,8 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
         )
     else:
         checks.append(Check("peft", True, f"peft {peft}"))
+    if recipe is not None and trl is not None and peft is not None:
+        checks.extend(check_apis(recipe))
     if recipe is not None and recipe.quantized:
         found = _importable("bitsandbytes")
         checks.append(
@@ -142,6 +145,35 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
             )
         )
     return checks
+
+
+def check_apis(recipe: Recipe) -> list[Check]:
+    """Return one check per name the recipe's training passes that trl/transformers/peft lack (none: one ok line).
+
+    The SFTConfig fields, LoraConfig options and SFTTrainer keywords are the ones training/trainer.py builds for
+    this recipe, probed against the installed classes (tunebench.compat): imports, no weights.
+    """
+    from tunebench import compat
+    from tunebench.training.trainer import probe_apis
+
+    try:
+        problems = probe_apis(recipe)
+    except ImportError as exc:
+        return [Check("api", False, f"importing trl, peft or transformers failed: {exc}", "pip install -e . again")]
+    if problems:
+        return [
+            Check(f"api {p.package}", False, p.describe(), f"pip install '{p.works}'" if " " not in p.works else "")
+            for p in problems
+        ]
+    versions = ", ".join(f"{name} {_version(name)}" for name in ("trl", "transformers", "peft"))
+    return [
+        Check(
+            "api",
+            True,
+            f"{versions}: every SFTConfig field, LoraConfig option and SFTTrainer keyword the recipe passes exists "
+            f"(checkpointing as {compat.checkpointing_arg()})",
+        )
+    ]
 
 
 def _importable(name: str) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tunebench import compat
 from tunebench.config import Config, load_config
 from tunebench.data import Example
 from tunebench.errors import DataError, RecipeError
@@ -84,6 +85,7 @@ def train(
         _cpu_threads(recipe),
         _gc_frozen(),
         resilience.failure_recorded(state),  # never leave the state "running" once this process stops trying
+        compat.library_renames_quiet(),  # peft's and trl's own calls of transformers' renamed names
     ):
         run = TrainingRun(recipe, config, output_dir, state, plans, validation, latch, callbacks, started_at, clock)
         _begin_attempt(run)

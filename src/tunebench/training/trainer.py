@@ -10,12 +10,22 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from tunebench import compat
 from tunebench.data import Example
 from tunebench.training import resilience, tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.recipe import Phase, Recipe
 
-__all__ = ["load_base_model", "attach_adapter", "phase_trainer", "PhaseProgress"]
+__all__ = [
+    "load_base_model",
+    "attach_adapter",
+    "lora_config_kwargs",
+    "phase_trainer",
+    "sft_config_kwargs",
+    "TRAINER_KWARGS",
+    "probe_apis",
+    "PhaseProgress",
+]
 
 
 def load_base_model(path: str, recipe: Recipe, dtype: Any) -> Any:
@@ -47,18 +57,21 @@ def attach_adapter(run: TrainingRun, start_adapter: Path | None) -> Any:
 
     if start_adapter is not None:
         return PeftModel.from_pretrained(run.base, str(start_adapter), is_trainable=True)
-    recipe = run.recipe
-    set_seed(recipe.seed)  # the same seed gives the same initial adapter, after an OOM restart or a resume
-    lora = LoraConfig(
-        r=recipe.rank,
-        lora_alpha=recipe.alpha,
-        lora_dropout=recipe.dropout,
-        target_modules=list(recipe.target_modules),
-        use_dora=recipe.use_dora,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(run.base, lora)
+    set_seed(run.recipe.seed)  # the same seed gives the same initial adapter, after an OOM restart or a resume
+    return get_peft_model(run.base, LoraConfig(**lora_config_kwargs(run.recipe)))
+
+
+def lora_config_kwargs(recipe: Recipe) -> dict[str, Any]:
+    """The `peft.LoraConfig` keywords of the recipe's adapter (also what preflight probes peft for)."""
+    return {
+        "r": recipe.rank,
+        "lora_alpha": recipe.alpha,
+        "lora_dropout": recipe.dropout,
+        "target_modules": list(recipe.target_modules),
+        "use_dora": recipe.use_dora,
+        "bias": "none",
+        "task_type": "CAUSAL_LM",
+    }
 
 
 def phase_trainer(
@@ -74,7 +87,7 @@ def phase_trainer(
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # the phase's own bar is the progress; TRL's map() bars are noise
     try:
-        trainer = SFTTrainer(
+        trainer = SFTTrainer(  # the keywords are TRAINER_KWARGS, which preflight probes
             model=model,
             args=args,
             train_dataset=Dataset.from_list([e.for_trainer() for e in examples]),
@@ -94,41 +107,62 @@ def sft_config(run: TrainingRun, phase: Phase, batch: int, accum: int, checkpoin
     """The phase's `trl.SFTConfig`, built from the recipe."""
     from trl import SFTConfig
 
-    recipe = run.recipe
-    return SFTConfig(
-        output_dir=str(checkpoints),
-        per_device_train_batch_size=batch,
-        per_device_eval_batch_size=batch,
-        gradient_accumulation_steps=accum,
-        num_train_epochs=phase.epochs or recipe.epochs,
-        learning_rate=recipe.learning_rate,
-        lr_scheduler_type=recipe.lr_scheduler,
-        warmup_steps=recipe.warmup_ratio,  # a float below 1 is a fraction of the phase's steps
-        weight_decay=recipe.weight_decay,
-        max_length=recipe.max_length,
+    bf16 = run.dtype is not None and "bfloat16" in str(run.dtype)
+    run_name = f"{tracking.run_name(run)}-{phase.name}"
+    kwargs = sft_config_kwargs(run.recipe, phase, batch, accum, checkpoints, bf16, run.device == "cpu", run_name)
+    return SFTConfig(**kwargs)
+
+
+def sft_config_kwargs(
+    recipe: Recipe, phase: Phase, batch: int, accum: int, checkpoints: Path, bf16: bool, use_cpu: bool, run_name: str
+) -> dict[str, Any]:
+    """The `trl.SFTConfig` keywords of a phase (also what preflight probes trl and transformers for)."""
+    return {
+        "output_dir": str(checkpoints),
+        "per_device_train_batch_size": batch,
+        "per_device_eval_batch_size": batch,
+        "gradient_accumulation_steps": accum,
+        "num_train_epochs": phase.epochs or recipe.epochs,
+        "learning_rate": recipe.learning_rate,
+        "lr_scheduler_type": recipe.lr_scheduler,
+        "warmup_steps": recipe.warmup_ratio,  # a float below 1 is a fraction of the phase's steps
+        "weight_decay": recipe.weight_decay,
+        "max_length": recipe.max_length,
         # The curriculum's order is the order the model sees: no shuffling, no length-sorting packing.
-        train_sampling_strategy="sequential",
-        shuffle_dataset=False,
-        packing=False,
+        "train_sampling_strategy": "sequential",
+        "shuffle_dataset": False,
+        "packing": False,
         # Loss on the answer only: the examples are prompt/completion pairs (see Example.for_trainer).
-        completion_only_loss=True,
-        logging_steps=1,
-        logging_nan_inf_filter=False,  # keep every step's real loss, NaN included
-        save_strategy="steps",
-        save_steps=recipe.save_steps,
-        save_total_limit=recipe.save_total_limit,
-        eval_strategy="no",
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        bf16=run.dtype is not None and "bfloat16" in str(run.dtype),
-        use_cpu=run.device == "cpu",
-        activation_checkpointing=recipe.gradient_checkpointing,
-        ddp_find_unused_parameters=False,  # every adapter parameter takes part in every forward pass
-        dataloader_num_workers=0,
+        "completion_only_loss": True,
+        "logging_steps": 1,
+        "logging_nan_inf_filter": False,  # keep every step's real loss, NaN included
+        "save_strategy": "steps",
+        "save_steps": recipe.save_steps,
+        "save_total_limit": recipe.save_total_limit,
+        "eval_strategy": "no",
+        "seed": recipe.seed,
+        "data_seed": recipe.seed,
+        "bf16": bf16,
+        "use_cpu": use_cpu,
+        # transformers 5.23 renamed gradient_checkpointing to activation_checkpointing: the installed name.
+        compat.checkpointing_arg(): recipe.gradient_checkpointing,
+        "ddp_find_unused_parameters": False,  # every adapter parameter takes part in every forward pass
+        "dataloader_num_workers": 0,
         # transformers' own integrations; training/tracking.py points them at their folders and runs.
-        report_to=list(recipe.report_to) or "none",
-        run_name=f"{tracking.run_name(run)}-{phase.name}",
-    )
+        "report_to": list(recipe.report_to) or "none",
+        "run_name": run_name,
+    }
+
+
+# The keywords phase_trainer gives trl.SFTTrainer.
+TRAINER_KWARGS = ("model", "args", "train_dataset", "eval_dataset", "processing_class", "callbacks")
+
+
+def probe_apis(recipe: Recipe) -> list[compat.ApiProblem]:
+    """Return what the installed trl/transformers/peft lack of what training `recipe` passes them (no weights load)."""
+    phase = recipe.phases[0]
+    kwargs = sft_config_kwargs(recipe, phase, recipe.batch_size, recipe.grad_accum, Path("."), False, False, "probe")
+    return compat.probe_training_apis(kwargs, lora_config_kwargs(recipe), TRAINER_KWARGS, recipe.quantized)
 
 
 class PhaseProgress(TrainerCallback):
