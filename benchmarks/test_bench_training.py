@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tunebench import compat
+
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_DATA = REPO / "recipes" / "data" / "finance_train.jsonl"
 VALIDATION_DATA = REPO / "recipes" / "data" / "finance_validation.jsonl"
@@ -155,7 +157,7 @@ def _plain_trl_script(output: Path, model_dir: Path, train_rows: list[dict], val
         bf16=False,
         use_cpu=True,
         # TRL's SFTConfig turns checkpointing on by default; the recipe (gradient_checkpointing = false) does not.
-        activation_checkpointing=False,
+        **{compat.checkpointing_arg(): False},
         dataloader_num_workers=0,
         report_to="none",
     )

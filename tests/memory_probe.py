@@ -55,7 +55,9 @@ def training_steps(model_dir: Path, args: dict, fused: bool = False) -> None:
         # SFTTrainer's own call (trl/trainer/sft_trainer.py), before PEFT wraps the model.
         add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
     if args["gradient_checkpointing"]:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        from tunebench import compat
+
+        compat.enable_checkpointing(model, {"use_reentrant": False})
         model.enable_input_require_grads()
     model = get_peft_model(
         model,

@@ -351,10 +351,11 @@ class Bench:
         import torch
         from peft import LoraConfig, get_peft_model
 
+        from tunebench import compat
         from tunebench.memory import AdapterShape, PeakMemory, estimate_training
 
         args = self.args
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        compat.enable_checkpointing(model, {"use_reentrant": False})
         model.enable_input_require_grads()
         peft_model = get_peft_model(
             model,
@@ -387,7 +388,7 @@ class Bench:
         )
         del optimizer, params
         peft_model.unload()  # the base model without adapter layers, for the next configuration
-        model.gradient_checkpointing_disable()
+        compat.disable_checkpointing(model)
         gc.collect()
         if self.device == "cuda":
             torch.cuda.empty_cache()

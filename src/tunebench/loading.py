@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebench import compat
 from tunebench.config import Config, load_config
 from tunebench.errors import LoadError
 from tunebench.registry import TINY_BASE, ModelEntry, Registry
@@ -176,7 +177,8 @@ def load_model(
     if adapter_path:
         from peft import PeftModel
 
-        weights = PeftModel.from_pretrained(weights, adapter_path)
+        with compat.library_renames_quiet():  # peft reads transformers' renamed is_gradient_checkpointing
+            weights = PeftModel.from_pretrained(weights, adapter_path)
         if merge:
             # Unmerged DoRA recomputes weight norms every forward pass: tens of times slower to generate.
             weights = weights.merge_and_unload()
