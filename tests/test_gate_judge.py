@@ -69,7 +69,7 @@ def _with_probes(record: dict, ttft: float, engine: str = "hf", concurrency: int
         }
         for i in range(3)
     ]
-    record["model"]["engine"] = {"engine": engine, "concurrency": concurrency}
+    record["model"]["engine"] = {"engine": engine, "model_id": "tiny", "concurrency": concurrency}
     return record
 
 
@@ -195,3 +195,15 @@ def test_plugin_gate_and_report_fall_back_past_a_damaged_newest_baseline_to_the_
     judgement = judge_run(judged, store, spec="auto", rules=rules, production=["prod"], models=["prod", "candidate"])
     assert judgement.baseline["run_id"] == good["run_id"]
     assert judgement.verdict.to_dict() == judged["gate"] or judgement.verdict.status == judged["gate"]["status"]
+
+
+def test_history_compare_names_both_sides_serving_conditions(project, capsys):
+    served = _with_probes(graded_run("prod", 20, 10, 30), ttft=0.1, engine="openai", concurrency=4)
+    alone = _with_probes(graded_run("candidate", 20, 11, 30), ttft=0.2)
+    project.write(served)
+    project.write(alone)
+    status, out, _ = _cli(capsys, "history", "compare", served["run_id"], alone["run_id"])
+    assert status == 0
+    assert "served: A engine openai, concurrency 4, 1 worker" in out
+    assert "B engine hf, concurrency 1, 1 worker" in out
+    assert "latency not comparable (engine hf in B, openai in A; concurrency 1 in B, 4 in A)" in out

@@ -52,12 +52,14 @@ def _hardware(record: dict[str, Any]) -> str | None:
     return ", ".join(str(part) for part in parts if part) or None
 
 
-def differences(record: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+def differences(
+    record: dict[str, Any], baseline: dict[str, Any], here: str = "here", there: str = "in the baseline"
+) -> list[str]:
     """Return how `baseline` was served otherwise than `record` ("engine openai here, hf in the baseline")."""
     now, then = serving_of(record), serving_of(baseline)
     found = []
     for name in ("engine", "concurrency", "workers", "hardware"):
         a, b = getattr(now, name), getattr(then, name)
         if a != b and not (name == "hardware" and (a is None or b is None)):
-            found.append(f"{name} {a} here, {b} in the baseline")
+            found.append(f"{name} {a} {here}, {b} {there}")
     return found

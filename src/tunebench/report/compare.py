@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tunebench.errors import RecordError
-from tunebench.gate import POWER, paired_probabilities
+from tunebench.gate import POWER, differences, paired_probabilities, serving_of
 from tunebench.history.reference import resolve_run  # re-exported: the one run resolver
 from tunebench.power import detectable_drop
 from tunebench.report.formatting import DASH, format_interval, format_percent
@@ -108,6 +108,9 @@ class Comparison:
     quality: list[Delta] = field(default_factory=list)
     latency: LatencySplit | None = None  # total latency's change split: length, per-token speed, TTFT
     probability: PairedDrop | None = None  # paired t test of A's minus B's probability of the right answer
+    serving_a: str = ""  # the serving conditions each run was measured under (engine, concurrency, workers, hardware)
+    serving_b: str = ""
+    serving_differences: list[str] = field(default_factory=list)  # B's conditions against A's; [] when alike
 
     @property
     def detectable_drop(self) -> float | None:
@@ -184,6 +187,8 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     if len(before) >= 2:
         comparison.probability = paired_t_drop(before, after)
     comparison.latency = latency_split(a, b)
+    comparison.serving_a, comparison.serving_b = serving_of(a).describe(), serving_of(b).describe()
+    comparison.serving_differences = differences(b, a, here="in B", there="in A")
     return comparison
 
 
@@ -252,7 +257,13 @@ def format_comparison(comparison: Comparison) -> str:
             ],
         ),
         "",
+        f"served: A {c.serving_a}",
+        f"        B {c.serving_b}",
     ]
+    if c.serving_differences:
+        unlike = "; ".join(c.serving_differences)
+        lines.append(f"latency not comparable ({unlike}): accuracy compares, the latency figures below do not")
+    lines.append("")
     p_value = DASH if c.p_value is None else f"{c.p_value:.4g}"
     lines.append(
         f"difference (B - A): {_points(c.difference)}   exact McNemar p = {p_value} "
