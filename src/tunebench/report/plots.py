@@ -11,14 +11,24 @@ naming it, and a plot that still fails is left out with a warning: one bad recor
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tunebench.report.formatting import dollars as _dollars
+from tunebench.report.plot_kit import (
+    MAX_POINTS,
+    MAX_SERIES,
+    draw_legend,
+    new_figure,
+    newest_note,
+    plain_text,
+    save_png,
+    series_colours,
+    short_label,
+    warn,
+)
 from tunebench.report.views import EvalView, History, TrainingView, declared_order
-from tunebench.storage.local import write_atomic
 from tunebench.vocabulary import order_domains
 
 __all__ = ["render_plots", "PLOTS"]
@@ -31,8 +41,6 @@ PLOTS = {
     "loss.png": "Training loss per step",
     "cost.png": "Training cost per session",
 }
-_MAX_SERIES = 6  # more bars or lines per group than this stop being readable
-_MAX_POINTS = 24  # runs or sessions along one axis: the newest ones are drawn, the title says how many
 
 
 def render_plots(
@@ -53,12 +61,12 @@ def render_plots(
     for name, draw in drawers.items():
         target = folder / name
         try:
-            with _plain_text():
+            with plain_text():
                 figure = draw(history)
                 if figure is not None:
-                    _save(figure, target)
+                    save_png(figure, target)
         except Exception as exc:  # noqa: BLE001 - one plot that cannot be drawn must not stop the log
-            _warn(f"plot {name} not drawn: {type(exc).__name__}: {exc}")
+            warn(f"plot {name} not drawn: {type(exc).__name__}: {exc}")
             figure = None
         if figure is None:
             target.unlink(missing_ok=True)  # a plot the history no longer supports must not stay linked
@@ -78,53 +86,10 @@ def _trusted(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
             check_consistency(record, where=f"record {record.get('run_id', '?')}")
         except RecordError as exc:
-            _warn(f"skipped in the plots: {exc}")
+            warn(f"skipped in the plots: {exc}")
             continue
         kept.append(record)
     return kept
-
-
-def _warn(message: str) -> None:
-    print(f"tunebench: warning: {message}", file=sys.stderr)
-
-
-def _plain_text():
-    """A context in which matplotlib draws every string literally: no `$...$` mathtext."""
-    import matplotlib
-
-    return matplotlib.rc_context({"text.parse_math": False})
-
-
-def _save(figure: Any, target: Path) -> None:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    # No software/date metadata: the same history draws the same bytes.
-    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    plt.close(figure)
-    write_atomic(target, buffer.getvalue())
-
-
-def _figure(width: float = 9.0, height: float = 4.8):
-    import matplotlib
-
-    if matplotlib.get_backend().lower() != "agg":
-        matplotlib.use("Agg", force=True)  # files only: never open a window, work without a display
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(width, height))
-    axes.grid(axis="y", alpha=0.3)
-    axes.set_axisbelow(True)
-    for side in ("top", "right"):
-        axes.spines[side].set_visible(False)
-    return figure, axes
-
-
-def _short(domain: str) -> str:
-    return domain.replace("_", " ")
 
 
 # -- accuracy per run ---------------------------------------------------------------------------------------
@@ -145,10 +110,10 @@ def _accuracy(history: History):
     points += [(_imported_date(row, history), -row["position"], (row, cell)) for row, cell in imported]
     points.sort(key=lambda point: (point[0][:10], point[1], point[0]))
     total = len(points)
-    points = points[-_MAX_POINTS:]
-    figure, axes = _figure(max(6.0, 1.1 * len(points) + 2), 5.0)
+    points = points[-MAX_POINTS:]
+    figure, axes = new_figure(max(6.0, 1.1 * len(points) + 2), 5.0)
     models = sorted({r.model for _, _, r in points if isinstance(r, EvalView)})
-    colours = _colours(len(models))
+    colours = series_colours(len(models))
     labels = []
     for x, (date, _, point) in enumerate(points):
         if isinstance(point, EvalView):
@@ -179,8 +144,8 @@ def _accuracy(history: History):
     axes.set_xlim(-0.6, len(labels) - 0.4)
     axes.set_ylim(0, 100)
     axes.set_ylabel("accuracy (%)")
-    axes.set_title(PLOTS["accuracy.png"] + _newest(len(labels), total))
-    _legend(axes)
+    axes.set_title(PLOTS["accuracy.png"] + newest_note(len(labels), total))
+    draw_legend(axes)
     return figure
 
 
@@ -218,7 +183,7 @@ def _latest_per_model(history: History) -> list[EvalView]:
     for run in history.evals:
         if run.status == "complete":
             latest[run.model] = run
-    return sorted(latest.values(), key=lambda r: r.started_at)[-_MAX_SERIES:]
+    return sorted(latest.values(), key=lambda r: r.started_at)[-MAX_SERIES:]
 
 
 def _domain_accuracy(history: History):
@@ -226,9 +191,9 @@ def _domain_accuracy(history: History):
     if not runs:
         return None
     domains = order_domains((d for r in runs for d in r.by_domain), declared_order(runs))
-    figure, axes = _figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
+    figure, axes = new_figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
     width = 0.8 / len(runs)
-    for i, (run, colour) in enumerate(zip(runs, _colours(len(runs)), strict=True)):
+    for i, (run, colour) in enumerate(zip(runs, series_colours(len(runs)), strict=True)):
         xs, values, below, above = [], [], [], []
         for x, domain in enumerate(domains):
             share = run.by_domain.get(domain)
@@ -249,11 +214,11 @@ def _domain_accuracy(history: History):
             label=f"{run.model} ({run.date})",
             error_kw={"elinewidth": 1, "ecolor": "#333333"},
         )
-    axes.set_xticks(range(len(domains)), [_short(d) for d in domains], fontsize=9)
+    axes.set_xticks(range(len(domains)), [short_label(d) for d in domains], fontsize=9)
     axes.set_ylim(0, 100)
     axes.set_ylabel("accuracy (%), bars show the 95% interval")
     axes.set_title(PLOTS["domain_accuracy.png"])
-    _legend(axes)
+    draw_legend(axes)
     return figure
 
 
@@ -276,18 +241,18 @@ def _latency(history: History):
             values = run.latency_by_domain_s
             label = f"{run.model} ({run.date}, {run.hardware})"
             series.append((label, values, {d: f"{v:.3g}s" for d, v in values.items()}))
-    series = series[-_MAX_SERIES:]
+    series = series[-MAX_SERIES:]
     if not series:
         return None
     domains = order_domains((d for _, values, _ in series for d in values), declared_order(_latest_per_model(history)))
-    figure, axes = _figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
+    figure, axes = new_figure(max(7.0, 1.6 * len(domains) + 2), 5.0)
     width = 0.8 / len(series)
-    for i, ((label, values, texts), colour) in enumerate(zip(series, _colours(len(series)), strict=True)):
+    for i, ((label, values, texts), colour) in enumerate(zip(series, series_colours(len(series)), strict=True)):
         shown = [d for d in domains if d in values]
         xs = [domains.index(d) - 0.4 + width * (i + 0.5) for d in shown]
         bars = axes.bar(xs, [values[d] for d in shown], width * 0.9, color=colour, alpha=0.85, label=label)
         axes.bar_label(bars, [texts[d] for d in shown], fontsize=7, padding=2)
-    axes.set_xticks(range(len(domains)), [_short(d) for d in domains], fontsize=9)
+    axes.set_xticks(range(len(domains)), [short_label(d) for d in domains], fontsize=9)
     heights = [v for _, values, _ in series for v in values.values() if v > 0]
     # Imported 14B latencies (~90 s) next to CPU runs (~1 s): a linear axis would hide the small bars.
     wide = bool(heights) and max(heights) / min(heights) > 30
@@ -300,7 +265,7 @@ def _latency(history: History):
     axes.set_ylabel("median latency per answer (s" + (", log scale)" if wide else ")"))
     axes.set_title(PLOTS["latency.png"])
     axes.margins(y=0.12)
-    _legend(axes)
+    draw_legend(axes)
     return figure
 
 
@@ -323,17 +288,17 @@ def _loss(history: History):
     runs = drawn[-4:]
     if not runs:
         return None
-    figure, axes = _figure(9.0, 5.0)
-    for run, colour in zip(runs, _colours(len(runs)), strict=True):
+    figure, axes = new_figure(9.0, 5.0)
+    for run, colour in zip(runs, series_colours(len(runs)), strict=True):
         _draw_loss(axes, run, colour, mark_phases=run is runs[-1])
     from matplotlib.ticker import MaxNLocator
 
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("optimizer step (all phases in order)")
     axes.set_ylabel("training loss")
-    axes.set_title(PLOTS["loss.png"] + _newest(len(runs), len(drawn)))
+    axes.set_title(PLOTS["loss.png"] + newest_note(len(runs), len(drawn)))
     axes.grid(axis="x", alpha=0.2)
-    _legend(axes)
+    draw_legend(axes)
     return figure
 
 
@@ -378,8 +343,8 @@ def _cost(history: History):
     if not bars:
         return None
     total_usd, approximate, count = sum(b[1] for b in bars), any(b[2] for b in bars), len(bars)
-    bars = bars[-_MAX_POINTS:]
-    figure, axes = _figure(max(6.0, 1.2 * len(bars) + 2), 4.8)
+    bars = bars[-MAX_POINTS:]
+    figure, axes = new_figure(max(6.0, 1.2 * len(bars) + 2), 4.8)
     xs = range(len(bars))
     drawn = axes.bar(
         xs,
@@ -397,26 +362,7 @@ def _cost(history: History):
     axes.set_ylabel("cost (USD)")
     axes.set_title(
         f"{PLOTS['cost.png']} (total {_dollars(total_usd, approximate)}; hatched = approximate)"
-        + _newest(len(bars), count)
+        + newest_note(len(bars), count)
     )
     axes.margins(y=0.15)
     return figure
-
-
-# -- helpers ------------------------------------------------------------------------------------------------
-def _newest(shown: int, total: int) -> str:
-    return "" if shown == total else f"\nnewest {shown} of {total}"
-
-
-def _colours(count: int) -> list[Any]:
-    import matplotlib
-
-    palette = matplotlib.colormaps["tab10"]
-    return [palette(i % 10) for i in range(count)]
-
-
-def _legend(axes: Any) -> None:
-    handles, labels = axes.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    if unique:
-        axes.legend(unique.values(), unique.keys(), fontsize=8, frameon=False, loc="best")
