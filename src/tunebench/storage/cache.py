@@ -22,22 +22,19 @@ bucket without tunebench.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunebench.errors import ChecksumError, StorageError
-from tunebench.storage.checksums import Digest, FileDigest, file_digest
+from tunebench.storage.cache_state import STATE_NAME, CacheState, locked_folder, remove_partials, remove_unlisted
+from tunebench.storage.checksums import Digest, FileDigest
 from tunebench.storage.gcs import gcs_errors, make_client, retry_policy
-from tunebench.storage.local import write_atomic
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.manifest import Manifest, ManifestFile
 from tunebench.storage.remote import committed_manifest
@@ -46,7 +43,6 @@ from tunebench.storage.transfer import Progress, TransferSettings, format_bytes,
 __all__ = ["PullReport", "pull_folder", "cache_dir_for", "cached_file", "version_dir_name"]
 
 log = logging.getLogger(__name__)
-STATE_NAME = ".tunebench-cache.json"
 
 
 @dataclass
@@ -116,10 +112,10 @@ def pull_folder(
     root.mkdir(parents=True, exist_ok=True)
     target = root / version_dir_name(manifest)
     report = PullReport(location.uri, target, manifest)
-    with _locked(root):
+    with locked_folder(root):
         target.mkdir(exist_ok=True)
-        _remove_partials(target)
-        state = _CacheState(target)
+        remove_partials(target)
+        state = CacheState(target)
         siblings = _verified_siblings(root, target)
         todo = []
         for item in manifest.files:
@@ -131,7 +127,7 @@ def pull_folder(
             _download_all(bucket, location, todo, target, settings, state, report)
         finally:
             state.save()
-        _remove_unlisted(target, manifest)
+        remove_unlisted(target, manifest)
         _prune_versions(root, keep=target)
     return report
 
@@ -140,7 +136,7 @@ def _verified_siblings(root: Path, target: Path) -> dict[str, Path]:
     """Return sha256 -> path of files in the location's other version folders, verified in this boot."""
     found: dict[str, Path] = {}
     for folder in (p for p in root.iterdir() if p.is_dir() and p != target):
-        state = _CacheState(folder)
+        state = CacheState(folder)
         for name, entry in state.entries.items():
             path = folder / name
             if entry.get("sha256") and state.trusted(name, path):
@@ -148,7 +144,7 @@ def _verified_siblings(root: Path, target: Path) -> dict[str, Path]:
     return found
 
 
-def _link_from_sibling(item: ManifestFile, target: Path, state: _CacheState, siblings: dict[str, Path]) -> bool:
+def _link_from_sibling(item: ManifestFile, target: Path, state: CacheState, siblings: dict[str, Path]) -> bool:
     """Hard-link an identical file (same sha256) from another version's folder; False if there is none."""
     source = siblings.get(item.sha256 or "")
     if source is None:
@@ -181,7 +177,7 @@ def _download_all(
     todo: list[ManifestFile],
     target: Path,
     settings: TransferSettings,
-    state: _CacheState,
+    state: CacheState,
     report: PullReport,
 ) -> None:
     if not todo:
@@ -305,100 +301,3 @@ class _HashingWriter:
             self._digest.update(block)
             self._handle.write(block)
             self._progress.add(len(block))
-
-
-def _boot_id() -> str:
-    """Return an id of this boot of the machine: Linux's boot_id, else the boot time."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-    except OSError:
-        import psutil
-
-        return f"boot-time-{psutil.boot_time():.0f}"
-
-
-_BOOT = _boot_id()
-
-
-class _CacheState:
-    """`.tunebench-cache.json`: checksums verified per file, valid while size, mtime and boot are unchanged."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.path = folder / STATE_NAME
-        try:
-            self.entries: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.entries = {}
-
-    def is_current(self, item: ManifestFile) -> bool:
-        """Return True when the cached copy of `item` exists and has the manifest's size and checksums."""
-        path = self.folder / item.name
-        try:
-            stat = path.stat()
-        except OSError:
-            return False
-        if stat.st_size != item.size:
-            return False
-        entry = self.entries.get(item.name, {})
-        if self.trusted(item.name, path):
-            digest = FileDigest(entry["size"], entry.get("crc32c", ""), entry.get("sha256", ""))
-        else:
-            digest = file_digest(path)
-            self.record(item.name, digest)
-        return digest.crc32c == item.crc32c and (item.sha256 is None or digest.sha256 == item.sha256)
-
-    def trusted(self, name: str, path: Path) -> bool:
-        """Return True when the recorded checksums of `name` still describe the file at `path`."""
-        entry = self.entries.get(name)
-        try:
-            stat = path.stat()
-        except OSError:
-            return False
-        return entry is not None and (entry.get("size"), entry.get("mtime_ns"), entry.get("boot")) == (
-            stat.st_size,
-            stat.st_mtime_ns,
-            _BOOT,
-        )
-
-    def record(self, name: str, digest: FileDigest) -> None:
-        """Remember the checksums of the file `name` as it is now on disk."""
-        stat = (self.folder / name).stat()
-        self.entries[name] = {
-            "size": digest.size,
-            "mtime_ns": stat.st_mtime_ns,
-            "crc32c": digest.crc32c,
-            "sha256": digest.sha256,
-            "boot": _BOOT,
-        }
-
-    def save(self) -> None:
-        """Write the state atomically (a torn state file would only cost a re-hash, never a wrong file)."""
-        write_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `folder` so two processes (xdist workers) never pull into it at once."""
-    with open(folder.parent / f".{folder.name}.lock", "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _remove_partials(folder: Path) -> None:
-    """Delete temp files a killed pull left behind (only under the lock, so none is in use)."""
-    for path in folder.rglob(".*.partial"):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def _remove_unlisted(folder: Path, manifest: Manifest) -> None:
-    """Delete files in a version folder that its manifest does not name, so loaders never see them."""
-    keep = {f.name for f in manifest.files}
-    for path in folder.rglob("*"):
-        name = path.relative_to(folder).as_posix()
-        if path.is_file() and name not in keep and name != STATE_NAME:
-            path.unlink()
