@@ -20,6 +20,7 @@ import jsonschema
 
 from tunebench.errors import ConfigError
 from tunebench.textfile import read_utf8
+from tunebench.training.cost import LIST_PRICES as _LIST_PRICES
 
 __all__ = ["Config", "EvalSettings", "CONFIG_SCHEMA", "MAX_CONCURRENCY", "load_config", "find_config_file"]
 
@@ -140,7 +141,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
     },
 }
 
-DEFAULT_PRICES = {"cpu": 0.0}
+# The shipped list prices (h100, h200, a100, l40s, l4; on demand and spot, dated in training/cost.py); a
+# project's [tool.tunebench.prices] adds to and overrides them.
+DEFAULT_PRICES = dict(_LIST_PRICES)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """Train, print a summary of the phases; return 75 when preempted by SIGTERM."""
     from tunebench.contamination import describe
+    from tunebench.training.cost import missing_price
     from tunebench.training.resilience import PREEMPTED_EXIT, TrainingPreempted
     from tunebench.training.run import train
 
@@ -92,12 +93,14 @@ def run_train(args: argparse.Namespace) -> int:
         )
     )
     cost = data["cost"]
-    usd = f"${cost['usd']:.2f}" if cost["usd"] is not None else f"no price for {cost['hardware']!r}"
+    usd = f"${cost['usd']:.2f}" if cost["usd"] is not None else "unknown"
     print(f"model {data['output']['name']!r} registered: adapter {data['output']['adapter']}")
     print(
         f"total {data['totals']['wall_s']:.1f} s on {cost['hardware']}, cost {usd}; "
         f"validation loss {_num(data['validation_loss'])}"
     )
+    if cost["usd"] is None:
+        print(missing_price(cost["hardware"]))
     print(f"contamination check: {describe(data['data'].get('contamination'))}")
     for difficulty in data.get("difficulties", []):
         print(f"difficulty: {difficulty['detail']}")

@@ -32,6 +32,7 @@ __all__ = [
     "check_disk",
     "check_disk_free",
     "check_hardware",
+    "check_price",
     "run_preflight",
     "raise_on_failures",
 ]
@@ -297,7 +298,23 @@ def run_preflight(recipe: Recipe, config: Config, output_dir: Path, free_disk_by
         sizes = None
     checks.append(check_disk(recipe, output_dir, sizes, free_disk_bytes))
     checks.extend(check_hardware(recipe, sizes))
+    checks.append(check_price(recipe, config))
     return checks
+
+
+def check_price(recipe: Recipe, config: Config) -> Check:
+    """Return the price check: the hourly price the run's cost will use (None: no price, so no cost; not a refusal)."""
+    import torch
+
+    from tunebench.training.cost import hardware_key, missing_price
+
+    on_gpu = recipe.device != "cpu" and torch.cuda.is_available()
+    hardware = {"gpu_name": torch.cuda.get_device_name(0) if on_gpu else None}
+    key = hardware_key(hardware, config.prices, recipe.price or recipe.hardware)
+    price = config.prices.get(key)
+    if price is None:
+        return Check("price", None, missing_price(key))
+    return Check("price", True, f"{key}: ${price:.2f} an hour a GPU")
 
 
 def raise_on_failures(checks: list[Check], what: str) -> None:
