@@ -12,7 +12,11 @@ Scenarios: the fitted model as is (tiny answers near chance, 25%), and the same 
 so the expected accuracy is 78%, the level of the seed's 14B adapters (an extrapolation, labelled so). For
 each, a true 5-point drop and no change, on 100 and 400 questions, 2000 simulated pairs each (seeded; a
 rate's standard error is shown beside it).
-Goal (issue 15): a 5-point drop on 100 questions detected >= 80% with false alarms <= 5%.
+Goal (issues 15, 21): a 5-point drop on 100 questions detected >= 80% with false alarms <= 5%. The prob_drop
+rule's test is the paired t test on the right answer's log-odds (tunebench.gate.paired says why); the table
+shows it beside the probability-scale test it replaced, McNemar, and "either" (the gate fails when either
+rule does). Each goal line states the bound no test ignoring a common move of a question's choices can
+pass on that model (`simulation.power_bound`), and the questions the log-odds test needs to reach 80%.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tunebench.simulation import detection_rates, fit, rates_table, recentred, shift_for_drop
+from tunebench.simulation import detection_rates, fit, power_bound, rates_table, recentred, shift_for_drop
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_RECORDS = (DATA / "tiny.eval.json", DATA / "tiny-dora-curriculum.eval.json")
@@ -54,15 +58,20 @@ def _simulate():
             seed = 1000 * n + len(rows)
             drop = detection_rates(model, n, DROP, PAIRS, ALPHA, seed=seed, shift=shift)
             null = detection_rates(model, n, 0.0, PAIRS, ALPHA, seed=seed + 1, shift=0.0)
-            rows.append((name, drop, null))
-    lines.append(rates_table(rows))
-    for name, drop, null in rows:
+            rows.append((name, drop, null, model))
+    lines.append(rates_table([row[:3] for row in rows]))
+    for name, drop, null, model in rows:
         if drop.n == 100:
             met = drop.probability >= 0.8 and null.probability <= ALPHA
+            bound = power_bound(model, drop.n, drop.shift, ALPHA)
+            needed = next((n for n in range(100, 1000, 5) if power_bound(model, n, drop.shift, ALPHA) >= 0.8), None)
             lines.append(
                 f"goal ({name}): 5-point drop on 100 questions detected >= 80% with false alarms <= 5%: "
-                f"{'met' if met else 'NOT met'} (prob test {drop.probability:.1%} / {null.probability:.1%}, "
-                f"McNemar {drop.mcnemar:.1%} / {null.mcnemar:.1%})"
+                f"{'met' if met else 'NOT met'} (prob test on log-odds {drop.probability:.1%} / "
+                f"{null.probability:.1%}, p-scale {drop.p_scale:.1%} / {null.p_scale:.1%}, McNemar "
+                f"{drop.mcnemar:.1%} / {null.mcnemar:.1%}, either {drop.either:.1%} / {null.either:.1%}); "
+                f"bound for any test ignoring a common move of a question's choices: {bound:.1%}; "
+                f"80% needs about {needed} questions"
             )
     return lines
 

@@ -152,6 +152,7 @@ def test_plan_from_two_recorded_runs_uses_their_discordance_and_probabilities(tm
     assert data["discordance"] == 0.2 and data["observed"]["paired"] == 30
     assert data["observed"]["detectable_drop"] == detectable_drop(30, 0.2)
     assert data["observed"]["probability_detectable_drop"] > 0
+    assert data["observed"]["log_odds_detectable_drop"] > 0 and data["observed"]["log_odds_sd"] > 0
     assert main(["plan", "--drop", "0.05", "--from", "prod", "candidate", "--history", str(history)]) == 0
     out = capsys.readouterr().out
     assert f"runs {a['run_id']} and {b['run_id']}: 30 paired questions, discordance 0.2" in out

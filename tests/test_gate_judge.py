@@ -207,3 +207,21 @@ def test_history_compare_names_both_sides_serving_conditions(project, capsys):
     assert "served: A engine openai, concurrency 4, 1 worker" in out
     assert "B engine hf, concurrency 1, 1 worker" in out
     assert "latency not comparable (engine hf in B, openai in A; concurrency 1 in B, 4 in A)" in out
+
+
+def test_prob_drop_is_judged_on_the_log_odds_and_a_common_move_of_all_choices_is_no_drop():
+    from tunebench.gate import paired_log_odds
+
+    base = graded_run("prod", 20, 10, 30)
+    moved = graded_run("candidate", 20, 11, 30)
+    for q in moved["questions"]:  # every choice 3 nats less likely: the same preferences, the same probabilities
+        q["loglikelihoods"] = [value - 3 for value in q["loglikelihoods"]]
+    check = next(c for c in evaluate(moved, GateRules(), base).checks if c.rule == "prob_drop vs baseline")
+    assert check.passed and "log-odds of the right answer: drop +0.000" in check.detail
+    worse = graded_run("candidate", 20, 12, 30)
+    for q in worse["questions"]:  # the right answer (A) 0.3 nats less likely on every question
+        q["loglikelihoods"] = [q["loglikelihoods"][0] - 0.3, *q["loglikelihoods"][1:]]
+    before, after = paired_log_odds(worse, base)
+    assert all(abs((b - a) - 0.3) < 1e-9 for b, a in zip(before, after, strict=True))
+    check = next(c for c in evaluate(worse, GateRules(), base).checks if c.rule == "prob_drop vs baseline")
+    assert not check.passed and "log-odds of the right answer: drop +0.300" in check.detail

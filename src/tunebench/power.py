@@ -11,8 +11,10 @@ questions: no normal approximation. Exact tests have saw-toothed power in n (a f
 little power); `questions_needed` returns an n that reaches the target where n - 1 falls short, found by
 bisection (a few counts just below it may reach the target too).
 
-The paired t test on per-question probabilities (`gate`'s prob_drop rule) has its power from the
-noncentral t distribution (`t_detectable_drop`).
+The paired t test of the prob_drop rule (on each question's log-odds of the right answer, tunebench.gate.paired)
+has its power from the noncentral t distribution (`t_power`, `t_detectable_drop`), in log-odds units; an
+accuracy drop is turned into log-odds units through the choice model fitted to two runs
+(tunebench.simulation.shift_for_drop), as `tunebench plan --from A B` does.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-__all__ = ["PowerPlan", "mcnemar_power", "detectable_drop", "questions_needed", "plan", "t_detectable_drop"]
+__all__ = [
+    "PowerPlan",
+    "mcnemar_power",
+    "detectable_drop",
+    "questions_needed",
+    "plan",
+    "t_detectable_drop",
+    "t_power",
+]
 
 MAX_QUESTIONS = 10_000_000
 
@@ -115,6 +125,14 @@ def questions_needed(drop: float, discordance: float, alpha: float = 0.05, power
         middle = (low + high) // 2
         low, high = (low, middle) if enough(middle) else (middle, high)
     return high
+
+
+def t_power(n: int, sd: float, drop: float, alpha: float = 0.05) -> float:
+    """Return the probability that a one-sided paired t test at `alpha` on n differences detects a mean `drop`."""
+    if n < 2 or sd <= 0:
+        return 0.0
+    critical = scipy_stats.t.isf(alpha, n - 1)
+    return float(scipy_stats.nct.sf(critical, n - 1, drop * math.sqrt(n) / sd))
 
 
 def t_detectable_drop(n: int, sd: float, alpha: float = 0.05, power: float = 0.8) -> float | None:

@@ -20,8 +20,13 @@ real records:
   * mu, sigma^2: the mean and variance of the right answer's margin over the mean wrong choice, less the
     parts due to tau, s and omega.
 Detection is judged as the gate judges: exact McNemar on right/wrong (tunebench.stats.mcnemar_exact), the
-paired t test on the softmax probability of the right answer (tunebench.stats.paired_t_drop), each at
-`alpha`, counted when it finds a drop (more right->wrong flips; a lower mean probability).
+prob_drop rule's paired t test on the log-odds of the right answer (tunebench.gate.paired), each at `alpha`,
+counted when it finds a drop (more right->wrong flips; a lower mean log-odds); beside them the paired t test
+on the probabilities themselves (the rule before) and "either" (the gate fails when either rule does).
+`power_bound` is the most any test can detect here that, like the log-odds, ignores a common move of all of
+a question's choices: the right answer's contrast with the mean of the others is what carries the shift,
+with noise sd^2 = tau^2 + 2 omega^2 (1 + 1/3), so no such test at one-sided `alpha` exceeds
+Phi(shift sqrt(n) / sd - z_alpha).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "expected_accuracy",
     "recentred",
     "rates_table",
+    "power_bound",
 ]
 
 _LETTERS = "ABCD"
@@ -184,7 +190,9 @@ class Rates:
     pairs: int
     alpha: float
     mcnemar: float
-    probability: float
+    probability: float  # the prob_drop rule: paired t on the right answer's log-odds
+    p_scale: float = 0.0  # the paired t test on the probabilities themselves (the rule before the log-odds)
+    either: float = 0.0  # McNemar or the prob_drop rule: how often the gate's accuracy rules fail the run
 
 
 def detection_rates(
@@ -196,19 +204,47 @@ def detection_rates(
     seed: int = 0,
     shift: float | None = None,
 ) -> Rates:
-    """Return the rates at which exact McNemar and the paired probability t test find a drop at `alpha`."""
+    """Return the rates at which exact McNemar, the log-odds t test (and the probability-scale one) find a drop."""
     shift = shift_for_drop(model, drop) if shift is None else shift
     base, candidate, answers = simulate(model, n, shift, np.random.default_rng(seed), pairs)
     right_a, p_a = _right(base, answers)
     right_b, p_b = _right(candidate, answers)
-    mcnemar = probability = 0
+    odds_a, odds_b = _log_odds(base, answers), _log_odds(candidate, answers)
+    counts = dict.fromkeys(("mcnemar", "probability", "p_scale", "either"), 0)
     for k in range(pairs):
         b = int(np.sum(right_a[k] & ~right_b[k]))
         c = int(np.sum(~right_a[k] & right_b[k]))
-        mcnemar += b > c and mcnemar_exact(b, c) < alpha
-        test = paired_t_drop(p_a[k].tolist(), p_b[k].tolist(), alpha)
-        probability += test.drop > 0 and test.p_value < alpha
-    return Rates(n, drop, shift, pairs, alpha, mcnemar / pairs, probability / pairs)
+        flips = b > c and mcnemar_exact(b, c) < alpha
+        test = paired_t_drop(odds_a[k].tolist(), odds_b[k].tolist(), alpha)
+        odds = test.drop > 0 and test.p_value < alpha and float(np.mean(p_a[k] - p_b[k])) > 0
+        scale = paired_t_drop(p_a[k].tolist(), p_b[k].tolist(), alpha)
+        counts["mcnemar"] += flips
+        counts["probability"] += odds
+        counts["p_scale"] += scale.drop > 0 and scale.p_value < alpha
+        counts["either"] += flips or odds
+    rates = {name: count / pairs for name, count in counts.items()}
+    return Rates(n, drop, shift, pairs, alpha, **rates)
+
+
+def _log_odds(ll: np.ndarray, answers: np.ndarray) -> np.ndarray:
+    """Return the right answer's log-odds, clipped as the gate clips them (tunebench.gate.paired)."""
+    from tunebench.gate.paired import LOG_ODDS_CLIP
+
+    right = np.take_along_axis(ll, answers[..., None], axis=-1)[..., 0]
+    others = np.where(np.eye(_CHOICES, dtype=bool)[answers], -np.inf, ll)
+    top = others.max(axis=-1)
+    rest = top + np.log(np.exp(others - top[..., None]).sum(axis=-1))
+    return np.clip(right - rest, -LOG_ODDS_CLIP, LOG_ODDS_CLIP)
+
+
+def power_bound(model: ChoiceModel, n: int, shift: float, alpha: float = 0.05) -> float:
+    """Return the most power any test ignoring a common move of a question's choices has here (module docstring)."""
+    from scipy import stats as scipy_stats
+
+    sd = math.sqrt(model.tau**2 + 2 * model.omega**2 * (1 + 1 / (_CHOICES - 1)))
+    if sd == 0:
+        return 1.0 if shift > 0 else alpha
+    return float(scipy_stats.norm.cdf(shift * math.sqrt(n) / sd - scipy_stats.norm.isf(alpha)))
 
 
 def recentred(model: ChoiceModel, accuracy: float, draws: int = 100_000) -> ChoiceModel:
@@ -222,7 +258,7 @@ def recentred(model: ChoiceModel, accuracy: float, draws: int = 100_000) -> Choi
 
 
 def rates_table(rows: Sequence[tuple[str, Rates, Rates]]) -> str:
-    """Return a text table: scenario, questions, detection and false-alarm rates of both tests (± standard error)."""
+    """Return a text table: scenario, questions, detection and false-alarm rates of each test (± standard error)."""
     from tunebench.table import format_table
 
     def rate(value: float, pairs: int) -> str:
@@ -235,8 +271,12 @@ def rates_table(rows: Sequence[tuple[str, Rates, Rates]]) -> str:
             f"{drop.drop:.0%} (shift {drop.shift:.3f})",
             rate(drop.mcnemar, drop.pairs),
             rate(drop.probability, drop.pairs),
+            rate(drop.p_scale, drop.pairs),
+            rate(drop.either, drop.pairs),
             rate(null.mcnemar, null.pairs),
             rate(null.probability, null.pairs),
+            rate(null.p_scale, null.pairs),
+            rate(null.either, null.pairs),
             drop.pairs,
         )
         for name, drop, null in rows
@@ -246,9 +286,13 @@ def rates_table(rows: Sequence[tuple[str, Rates, Rates]]) -> str:
         "questions",
         "true drop",
         "McNemar detects",
-        "prob test detects",
+        "prob test (log-odds) detects",
+        "p-scale t detects",
+        "either rule detects",
         "McNemar false alarms",
-        "prob test false alarms",
+        "prob test (log-odds) false alarms",
+        "p-scale t false alarms",
+        "either rule false alarms",
         "pairs",
     ]
     return format_table(headers, cells)

@@ -81,6 +81,7 @@ def _observed(args: argparse.Namespace) -> dict:
     if not comparison.paired:
         raise TunebenchError(f"--from: runs {a['run_id']} and {b['run_id']} have no question in common")
     test = comparison.probability
+    odds = _log_odds_reach(a, b, args)
     return {
         "runs": [a["run_id"], b["run_id"]],
         "paired": comparison.paired,
@@ -90,6 +91,32 @@ def _observed(args: argparse.Namespace) -> dict:
         "probability_detectable_drop": None
         if test is None
         else t_detectable_drop(test.n, test.sd, args.alpha, args.power),
+        **odds,
+    }
+
+
+def _log_odds_reach(a: dict, b: dict, args: argparse.Namespace) -> dict:
+    """The prob_drop rule's test (paired t on the right answer's log-odds) on these two runs: the sd of the
+    differences, the smallest mean log-odds drop it detects, and how often it detects an accuracy drop of --drop
+    (turned into log-odds by the choice model fitted to the two runs; None where the runs cannot be fitted)."""
+    from tunebench.errors import RecordError
+    from tunebench.gate.paired import paired_log_odds
+    from tunebench.power import t_detectable_drop, t_power
+    from tunebench.simulation import fit, shift_for_drop
+    from tunebench.stats import paired_t_drop
+
+    before, after = paired_log_odds(b, a)
+    if len(before) < 2:
+        return {"log_odds_sd": None, "log_odds_detectable_drop": None, "log_odds_power_at_drop": None}
+    test = paired_t_drop(before, after, args.alpha)
+    try:
+        shift = shift_for_drop(fit(a, b), args.drop)
+    except (RecordError, ValueError):
+        shift = None
+    return {
+        "log_odds_sd": test.sd,
+        "log_odds_detectable_drop": t_detectable_drop(test.n, test.sd, args.alpha, args.power),
+        "log_odds_power_at_drop": None if shift is None else t_power(test.n, test.sd, shift, args.alpha),
     }
 
 
@@ -106,5 +133,13 @@ def _describe_observed(observed: dict, power: float) -> str:
             f"the paired t test on their probabilities of the right answer (sd of the differences "
             f"{observed['probability_sd']:.3g}) detects a mean probability drop of "
             f"{100 * observed['probability_detectable_drop']:.2f} points {power:.0%} of the time"
+        )
+    if observed.get("log_odds_detectable_drop") is not None:
+        at = observed.get("log_odds_power_at_drop")
+        lines.append(
+            f"the prob_drop rule's test (paired t on the log-odds of the right answer, sd of the differences "
+            f"{observed['log_odds_sd']:.3g}) detects a mean log-odds drop of "
+            f"{observed['log_odds_detectable_drop']:.3f} {power:.0%} of the time"
+            + ("" if at is None else f"; the asked accuracy drop, on these runs' fitted choice model, {at:.0%}")
         )
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from tunebench.gate.baseline import BaselineChoice, BaselineSearch, find_baselin
 from tunebench.gate.comparability import Serving, differences, serving_of
 from tunebench.gate.evaluate import evaluate
 from tunebench.gate.judge import Judgement, judge_run, rules_for
-from tunebench.gate.paired import paired_outcomes, paired_probabilities
+from tunebench.gate.paired import paired_log_odds, paired_outcomes, paired_probabilities
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import (
     FAIL,
@@ -44,6 +44,7 @@ __all__ = [
     "search_baseline",
     "paired_outcomes",
     "paired_probabilities",
+    "paired_log_odds",
     "BaselineChoice",
     "BaselineSearch",
     "Judgement",
