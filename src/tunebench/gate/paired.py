@@ -17,15 +17,16 @@ is one constant on every question, the case a mean test is best at; the scale do
 question's choices move together (an adapter that shortens or lengthens every choice's likelihood), so that
 is never read as a drop. Log-odds are clipped to +-10 (p within 5e-5 of 0 or 1) so one question's rounding
 cannot dominate the mean. The t test holds its level: the differences of two exchangeable runs are
-symmetric about 0 (false alarms measured by simulation: benchmarks/test_bench_gate_power.py, 4.7% at alpha
-0.05 on 100 questions of the fitted model). The test on the probabilities themselves (the rule before)
-is what `tunebench history compare` still shows beside it, in the units of `max_prob_drop`.
+symmetric about 0 (false alarms by simulation, benchmarks/test_bench_gate_power.py, 2000 pairs each:
+5.3% +-0.5% at alpha 0.05 on 100 questions of the fitted tiny model, 4.3% to 6.1% over its four scenarios).
+The test on the probabilities themselves (the rule before) is what `tunebench history compare` still shows.
 
-Measured on the simulation fitted to two recorded tiny runs (benchmarks/test_bench_gate_power.py), a
-5-point accuracy drop on 100 questions is detected 75-76% of the time at alpha 0.05 (the probability scale:
-75%; McNemar: much less). That is the ceiling there: the fitted per-choice noise allows no test that ignores
-a common move of a question's choices to do better than Phi(shift sqrt(n) / sd - z_alpha) = 76%; the
-benchmark prints that bound. 80% needs about 115 questions on that model.
+Measured on that simulation, a 5-point accuracy drop on 100 questions is detected 75.0% of the time at
+alpha 0.05 (the probability-scale test: 74.8%; McNemar: 13%). That is the ceiling there, not a weakness of
+the test: with the fitted per-choice noise no test that ignores a common move of a question's choices can
+do better than Phi(shift sqrt(n) / sd - z_alpha) = 75.7% (the benchmark prints the bound); 80% needs about
+115 questions on that model. Where difficulty varies across questions (probabilities far from 1/4) both
+scales detect the same drop nearly always; the log-odds is kept for its invariance, not for power here.
 Wilcoxon's signed-rank test answers another question (a shift of the median) and has as much power here;
 a paired bootstrap gives a random, slower verdict. `max_prob_drop` defaults to 0: probabilities move far
 less than accuracy (tiny: a 5-point accuracy drop is a 0.6-point drop of the mean probability), so any
