@@ -122,14 +122,19 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
                 False,
                 f"transformers {transformers}: no "
                 "train_sampling_strategy='sequential' (needed to keep the curriculum's order)",
-                "pip install 'transformers>=5.0'",
+                "pip install 'transformers>=5.2'",
             )
         )
     else:
         checks.append(Check("transformers", True, f"transformers {transformers}"))
-    if recipe is not None and recipe.use_dora and (peft is None or _major_minor(peft) < (0, 17)):
+    if recipe is not None and (peft is None or _major_minor(peft) < (0, 18)):
         checks.append(
-            Check("peft", False, f"peft {peft}: DoRA training needs peft >= 0.17", "pip install 'peft>=0.17'")
+            Check(
+                "peft",
+                False,
+                f"peft {peft}: tunebench needs peft >= 0.18 (0.17 cannot import with transformers 5)",
+                "pip install 'peft>=0.18'",
+            )
         )
     else:
         checks.append(Check("peft", True, f"peft {peft}"))
