@@ -67,7 +67,7 @@ class ProbeTimings:
 
     def normalised(self) -> list[float]:
         """Return log(timing / machine speed) per repeat: the reference's geometric mean around each repeat."""
-        refs = [math.log(r) for r in self.reference_s if r > 0]
+        refs = [math.log(r) for r in self.reference_s]
         if len(refs) == len(self.timings_s) + 1:
             around = [(refs[i] + refs[i + 1]) / 2 for i in range(len(self.timings_s))]
         else:  # the reference was not interleaved repeat by repeat: its median stands for the whole probe
@@ -103,11 +103,14 @@ def probe_timings(probes: Sequence[dict[str, Any]], metric: str) -> dict[tuple[s
     """Return {(suite, probe id): its timings of `metric`} for the answered probes that have any."""
     found = {}
     for probe in probes:
-        if probe.get("status") != "answered" or not (timings := METRICS[metric][1](probe)):
+        timings = [t for t in METRICS[metric][1](probe) if t > 0] if probe.get("status") == "answered" else []
+        if not timings:
             continue
         reference = SpeedReference.from_dict(probe.get("speed_reference"))
         found[(probe.get("suite", ""), probe["id"])] = ProbeTimings(
-            tuple(timings), reference.timings_s if reference else (), reference.workload if reference else None
+            tuple(timings),
+            tuple(t for t in reference.timings_s if t > 0) if reference else (),
+            reference.workload if reference else None,
         )
     return found
 
@@ -146,7 +149,8 @@ class Slowdown:
         )
         return (
             f"{self.ratio:.2f}x the baseline's time with the machine's speed taken out "
-            f"({self.raw_ratio:.2f}x as measured, machine {self.machine_ratio:.2f}x slower) over {self.probes} "
+            f"({self.raw_ratio:.2f}x as measured; the reference workload took {self.machine_ratio:.2f}x its time) "
+            f"over {self.probes} "
             f"paired probes; signed-rank p={self.p_value:.3g} for slower than {self.allowed_ratio:.2f}x; "
             f"jitter {self.jitter_ratio:.2f}x; {detects}"
         )
@@ -162,8 +166,9 @@ def compare_runs(
     allowed = 1 + max_increase
     keys = sorted(k for k in before.keys() & now.keys() if _enough(before[k]) and _enough(now[k]))
     if len(keys) < MIN_PROBES:
+        sides = f"this run {_count(now)}, the baseline {_count(before)}"
         why = (
-            f"{len(keys)} probe(s) with {MIN_REPEATS}+ timings on both sides, {MIN_PROBES} needed "
+            f"{len(keys)} probe(s) with {MIN_REPEATS}+ timings on both sides ({sides}), {MIN_PROBES} needed "
             "(fewer cannot show a significant slowdown)"
         )
         return Slowdown(len(keys), False, why, allowed_ratio=allowed, alpha=alpha)
@@ -218,6 +223,10 @@ def _test(before, now, keys, allowed: float, alpha: float, machine: float) -> Sl
 
 def _enough(timings: ProbeTimings) -> bool:
     return len(timings.timings_s) >= MIN_REPEATS
+
+
+def _count(run: dict[tuple[str, str], ProbeTimings]) -> int:
+    return sum(_enough(t) for t in run.values())
 
 
 def _log_median(values: Sequence[float]) -> float:
