@@ -14,6 +14,7 @@ from tunebench.gate.comparability import differences
 from tunebench.gate.latency import latency_budgets, latency_regressions, not_comparable_latency, speed_budgets
 from tunebench.gate.paired import accuracy_regression, probability_regression
 from tunebench.gate.rules import GateRules, per_domain
+from tunebench.gate.tasks import task_checks
 from tunebench.gate.verdict import NOTHING_TO_JUDGE, Check, Verdict
 from tunebench.history.typed import EvalRecordData
 
@@ -32,6 +33,7 @@ def evaluate(
     verdict.checks.extend(_floors(run.aggregates, rules, baseline))
     verdict.checks.extend(latency_budgets(run.aggregates, rules))
     verdict.checks.extend(speed_budgets(record, rules))
+    verdict.checks.extend(task_checks(record, rules, baseline))  # lm-eval tasks: a floor and a drop rule per task
     if baseline is not None:
         _compare(verdict, record, baseline, rules)
     else:

@@ -16,6 +16,7 @@ class GateRules:
     min_accuracy: float | None = None
     min_domain_accuracy: float | dict[str, float] | None = None
     min_quality: float | dict[str, float] | None = None
+    min_task_accuracy: float | dict[str, float] | None = None  # lm-eval tasks: a floor for each (gate/tasks.py)
     latency_budget_s: float | dict[str, float] | None = None  # total latency: only when set
     ttft_budget_s: float | dict[str, float] | None = None
     time_per_token_budget_s: float | dict[str, float] | None = None

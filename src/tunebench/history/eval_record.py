@@ -18,7 +18,7 @@ from typing import Any
 
 from tunebench.errors import RecordError
 from tunebench.history.records import new_run_id
-from tunebench.lmeval.record import check_doc_outcome, lm_eval_section
+from tunebench.lmeval.record import check_doc_outcome, lm_eval_section, lm_eval_suites
 from tunebench.stats import mean, percentiles, proportion
 from tunebench.storage.checksums import file_sha256
 from tunebench.suites import read_manifest
@@ -164,6 +164,8 @@ def build_eval_record(
     }
     if lm_eval is not None:
         record["lm_eval"] = lm_eval
+        # A task is a suite for baselines: a run pairs with runs of the same tasks under the same lm-eval config.
+        record["suites"] += lm_eval_suites(lm_eval)
     load = [o for item in items for o in item.outcomes if o.get("kind") == "load"]
     if load:  # the load phase (--concurrency N > 1): its serving figures
         record["load"] = {k: v for k, v in load[0].items() if k != "kind"}

@@ -16,7 +16,15 @@ from tunebench.lmeval.score import DocOutcome
 from tunebench.lmeval.tasks import LoadedTask
 from tunebench.stats import mean, proportion
 
-__all__ = ["DOC_KIND", "TASK_KIND", "doc_outcome", "check_doc_outcome", "lm_eval_section", "doc_key"]
+__all__ = [
+    "DOC_KIND",
+    "TASK_KIND",
+    "doc_outcome",
+    "check_doc_outcome",
+    "lm_eval_section",
+    "lm_eval_suites",
+    "doc_key",
+]
 
 DOC_KIND = "lm_eval_doc"
 TASK_KIND = "lm_eval_task"
@@ -87,3 +95,12 @@ def lm_eval_section(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any] | None
         "tasks": [tasks[name] for name in sorted(tasks)],
         "documents": [documents[key] for key in sorted(documents)],
     }
+
+
+def lm_eval_suites(section: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the record's `suites` entries of the scored tasks: named `lm-eval:TASK`, hashed by their config."""
+    return [
+        {"name": task["name"], "file": f"lm-eval:{task['name']}", "sha256": task["config_sha256"]}
+        for task in section["tasks"]
+        if task.get("status") == "scored" and task.get("config_sha256")
+    ]
