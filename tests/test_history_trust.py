@@ -90,9 +90,10 @@ def test_files_the_reader_cannot_parse_are_named_by_path_in_list_gate_and_log_ne
     assert f"baseline: {runs['new']['run_id']}" in out  # the good records are still judged as before
 
 
-def test_a_symlinked_year_folder_is_a_named_problem_not_an_empty_history(history, capsys, tmp_path):
+@pytest.mark.parametrize("linked", ["runs/2026", "runs"])
+def test_a_symlinked_year_folder_is_a_named_problem_not_an_empty_history(history, capsys, tmp_path, linked):
     store, runs, paths = history
-    year = paths["old"].parent
+    year = store.backend.root / linked
     year.rename(tmp_path / "elsewhere")
     year.symlink_to(tmp_path / "elsewhere")
     code, out, err = _cli(capsys, "history", "list")
