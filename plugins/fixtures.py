@@ -127,8 +127,9 @@ def tb_engine(tb_settings, tb_config: Config, request: pytest.FixtureRequest, py
     info = {**engine.info().to_dict(), "concurrency": settings.concurrency}
     base = pytestconfig.stash.get(MODEL_INFO, None) or {
         "name": entry.name,
-        "base": entry.base or entry.endpoint or "",
-        "adapter": entry.adapter,
+        # Served: the weights the server says it loaded (its /v1/models root), else where it was reached.
+        "base": entry.base or info["root"] or entry.endpoint or "",
+        "adapter": entry.adapter or info["adapter"],
         "registry_status": entry.status if entry.origin != "--model" else None,
         "dtype": info["dtype"],
         "load_s": None if engine.load_seconds is None else round(engine.load_seconds, 6),

@@ -29,6 +29,8 @@ class FaultServer:
         self.fail_after = 0
         self.posts = 0
         self.requests: list[str] = []
+        self.cards: dict[str, dict[str, Any]] = {}  # more of a model's /v1/models card (vLLM: root, parent)
+        self.server_info: dict[str, Any] | None = None  # vLLM's /server_info (dev mode) answer; None: no route
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -83,9 +85,12 @@ def _handler(state: FaultServer):
             state.requests.append(f"GET {self.path}")
             if self.path == "/v1/models":
                 models = [
-                    {"id": m, "object": "model", "owned_by": "fault", "max_model_len": 2048} for m in state.served
+                    {"id": m, "object": "model", "owned_by": "fault", "max_model_len": 2048, **state.cards.get(m, {})}
+                    for m in state.served
                 ]
                 self._json(200, {"object": "list", "data": models})
+            elif self.path == "/server_info?config_format=json" and state.server_info is not None:
+                self._json(200, state.server_info)
             elif self.path == "/version":
                 self._json(200, {"version": "0.0-fault"})
             else:

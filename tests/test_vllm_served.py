@@ -124,6 +124,10 @@ def test_pytest_eval_suites_against_the_server_records_and_gates(vllm_server, tm
         vllm_server.served_name,
     )
     assert record["gate"] is not None and record["model"]["name"] == vllm_server.served_name
+    # What was served, as the server says: the weights it loaded (a folder named by its content's hash; a
+    # server started elsewhere has its own cache), and (dev mode's /server_info) its dtype.
+    assert record["model"]["base"] == engine["root"] and Path(engine["root"]).name == vllm_server.folder.name
+    assert record["model"]["dtype"] == engine["dtype"] == "float32"
 
 
 def test_concurrency_records_load_figures_and_is_never_gated_against_another_concurrency(

@@ -5,7 +5,7 @@ twin: vLLM's CPU attention refuses tiny's head_dim 16) in float32, so its log-li
 with in-process transformers to 1e-3. The server runs from its own cached venv (tests/vllm_venv.py): vLLM
 pins a torch and a transformers the project venv does not have. The tests talk to it over HTTP only.
 
-`TUNEBENCH_TEST_VLLM_URL=http://127.0.0.1:PORT` uses a server already running (same flags) instead.
+`TUNEBENCH_TEST_VLLM_URL=http://127.0.0.1:PORT` uses a server already running (same flags and environment) instead.
 Without that venv the tests skip locally, naming the command that builds it; under CI (`CI=true`) the
 fixture builds it instead, and a server that cannot start fails the tests (never a skip).
 """
@@ -99,6 +99,8 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory, _tiny_cache):
         # Else vLLM finds its own address by a UDP connect to 8.8.8.8: no packet leaves, but the tests'
         # network guard (rightly) sees an off-machine connect.
         "VLLM_HOST_IP": "127.0.0.1",
+        # /server_info says the dtype the server computes in (tunebench records it; else "unknown").
+        "VLLM_SERVER_DEV_MODE": "1",
     }
     command = [
         str(vllm_venv.venv_python(venv)),

@@ -9,8 +9,8 @@ The base class holds what every engine shares: multiple choice from `loglikeliho
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tunebench.errors import TunebenchError
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tunebench.registry import ModelEntry
 
 __all__ = [
+    "UNKNOWN",
     "Engine",
     "EngineError",
     "EngineInfo",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
+UNKNOWN = "unknown"  # what a record says of a fact the engine could not learn (a server that does not say its dtype)
 E = TypeVar("E", bound="type[Engine]")
 _REGISTERED: dict[str, type[Engine]] = {}
 
@@ -51,16 +53,25 @@ class EngineInfo:
 
     engine: str  # the registered engine name
     engine_version: str | None  # transformers', the server's vLLM version, or vllm's
-    model_id: str  # the served model id (openai), else the local folder or hub id loaded
+    model_id: str  # the served model id (openai), else the local folder or hub id; "BASE + ADAPTER" with one
     dtype: str | None = None
     tensor_parallel_size: int | None = None
     max_length: int | None = None
     endpoint: str | None = None
     server: str | None = None  # what the server says it is, when it says (e.g. "vllm")
     concurrency: int = 1
+    root: str | None = None  # served: the base weights the server says it loaded (`/v1/models` root)
+    adapter: str | None = None  # the adapter on the base: the registry's (merged), or the one a server serves
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the record's `model.engine` (eval_record.schema.json $defs/engine)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EngineInfo:
+        """Return a record's `model.engine` as stored; a key older records lack takes its default."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 @dataclass(frozen=True)

@@ -45,14 +45,16 @@ class HFEngine(Engine):
         import transformers
 
         config = getattr(self.loaded.model, "config", None)
+        # As given (registry base, folder or hub id), not this machine's cache path of it.
+        base, adapter = self.loaded.entry.base or self.loaded.base_path, self.loaded.entry.adapter
         return EngineInfo(
             engine=self.name,
             engine_version=transformers.__version__,
-            # As given (registry base, folder or hub id), not this machine's cache path of it.
-            model_id=self.loaded.entry.base or self.loaded.base_path,
+            model_id=f"{base} + {adapter}" if adapter else base,
             dtype=self.loaded.dtype,
             tensor_parallel_size=1,
             max_length=getattr(config, "max_position_embeddings", None),
+            adapter=adapter,
         )
 
     def loglikelihood(
@@ -67,9 +69,7 @@ class HFEngine(Engine):
             self.loaded.model, self.loaded.tokenizer, messages, max_new_tokens, repeats=repeats, warmup=warmup
         )
 
-    def generate_until(
-        self, requests: Sequence[tuple[str, dict]], progress: Progress | None = None
-    ) -> list[str]:
+    def generate_until(self, requests: Sequence[tuple[str, dict]], progress: Progress | None = None) -> list[str]:
         """lm-eval's `generate_until`: greedy continuation of each (context, gen_kwargs), cut at its stop strings."""
         from tunebench.engines.hf_until import generate_until
 

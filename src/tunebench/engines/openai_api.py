@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from tunebench.engines.base import (
+    UNKNOWN,
     Engine,
     EngineError,
     EngineInfo,
@@ -81,6 +82,7 @@ class OpenAIEngine(Engine):
         )
         self._served = self._check_model()
         self._version, self._server = self._server_version()
+        self._dtype = self._server_dtype()
 
     @classmethod
     def open(cls, entry: ModelEntry, options: EngineOptions) -> OpenAIEngine:
@@ -101,16 +103,21 @@ class OpenAIEngine(Engine):
     # -- provenance -------------------------------------------------------------------------------------
 
     def info(self) -> EngineInfo:
+        """What the server says it serves: the weights (`root`), an adapter on a base (`parent`), the dtype."""
         card = self._served.get(self.model, {})
+        parent = card.get("parent")  # vLLM: a LoRA adapter's card names its base model's id
+        base_card = self._served.get(parent, {}) if parent else card
         return EngineInfo(
             engine=self.name,
             engine_version=self._version,
-            model_id=self.model,
-            dtype=self.dtype,
+            model_id=f"{parent} + {self.model}" if parent else self.model,
+            dtype=self.dtype or self._dtype or UNKNOWN,
             tensor_parallel_size=None,
-            max_length=card.get("max_model_len"),
+            max_length=card.get("max_model_len") or base_card.get("max_model_len"),
             endpoint=self.endpoint,
             server=self._server or card.get("owned_by"),
+            root=base_card.get("root"),
+            adapter=(card.get("root") or self.model) if parent else None,
         )
 
     def _check_model(self) -> dict[str, dict[str, Any]]:
@@ -131,6 +138,21 @@ class OpenAIEngine(Engine):
             return None, None
         owner = self._served.get(self.model, {}).get("owned_by")
         return (str(version) if version else None), owner
+
+    def _server_dtype(self) -> str | None:
+        """The dtype the server computes in, where it says: vLLM's `/server_info` (VLLM_SERVER_DEV_MODE=1).
+
+        Its first answer gathers the server's system details (11 s on a busy 2-core machine), so it gets the
+        engine's request timeout; a server without the route answers 404 at once.
+        """
+        parts = urlsplit(self.endpoint)
+        try:
+            url = f"{parts.scheme}://{parts.netloc}/server_info?config_format=json"
+            with urllib.request.urlopen(url, timeout=self.timeout_s) as answer:
+                dtype = json.loads(answer.read())["vllm_config"]["model_config"]["dtype"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return str(dtype).removeprefix("torch.") if dtype else None
 
     # -- multiple choice -----------------------------------------------------------------------------------
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunebench.errors import RecordError
+
+if TYPE_CHECKING:
+    from tunebench.engines.base import EngineInfo
 
 __all__ = [
     "ABSENT",
@@ -148,6 +151,14 @@ class EvalRecordData(Record):
         from tunebench.memory.measure import memory_measure
 
         return memory_measure(self.resources or None)
+
+    @property
+    def engine(self) -> EngineInfo | None:
+        """What ran the model (`model.engine`, typed as tunebench.engines.base.EngineInfo); None in older records."""
+        from tunebench.engines.base import EngineInfo
+
+        data = self.model.get("engine") if isinstance(self.model, Mapping) else None
+        return EngineInfo.from_dict(data) if isinstance(data, Mapping) else None
 
 
 @dataclass(frozen=True, kw_only=True)
