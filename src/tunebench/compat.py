@@ -26,6 +26,7 @@ __all__ = [
     "disable_checkpointing",
     "is_checkpointing",
     "library_renames_quiet",
+    "loss_tokens",
     "sft_config_fields",
     "probe_sft_config",
     "probe_lora_config",
@@ -150,6 +151,23 @@ def library_renames_quiet() -> Iterator[None]:
         for rename in RENAMES:
             warnings.filterwarnings("ignore", message=f"`{rename.old}` is deprecated", category=FutureWarning)
         yield
+
+
+# --- trl's tokenized dataset ----------------------------------------------------------------------------------
+
+
+def loss_tokens(dataset: Any, max_length: int) -> int:
+    """Return the tokens the loss is computed on in trl's tokenized train dataset, whichever column trl keeps.
+
+    trl 1.16 stores `labels` (-100 outside the completion); trl 1.0 stores `completion_mask` (1 on the completion)
+    and builds the labels in its collator.
+    """
+    columns = dataset.column_names
+    if "labels" in columns:
+        return sum(sum(1 for x in labels[:max_length] if x != -100) for labels in dataset["labels"])
+    if "completion_mask" in columns:
+        return sum(sum(mask[:max_length]) for mask in dataset["completion_mask"])
+    return 0
 
 
 # --- probes: every name a training run passes, checked before any weight loads -------------------------------

@@ -319,7 +319,7 @@ def check_price(recipe: Recipe, config: Config) -> Check:
     price = config.prices.get(key)
     if price is None:
         return Check("price", None, missing_price(key))
-    return Check("price", True, f"{key}: ${price:.2f} an hour a GPU")
+    return Check("price", True, f"{key}: ${price:.2f} an hour" + (" a GPU" if on_gpu else ""))
 
 
 def raise_on_failures(checks: list[Check], what: str) -> None:

@@ -345,10 +345,10 @@ def _finite(value: float | None) -> float | None:
 
 
 def _loss_tokens(dataset: Any, max_length: int) -> int:
-    """Tokens the loss is computed on: labels not masked to -100 (TRL builds them from the completion mask)."""
-    if "labels" not in dataset.column_names:
-        return 0
-    return sum(sum(1 for x in labels[:max_length] if x != -100) for labels in dataset["labels"])
+    """Tokens the loss is computed on (trl's dataset keeps labels or a completion mask: tunebench.compat reads both)."""
+    from tunebench.compat import loss_tokens
+
+    return loss_tokens(dataset, max_length)
 
 
 def _counts(examples: list[Example], attribute: str) -> dict[str, int]:
