@@ -50,11 +50,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and format check."""
-    session.install("ruff")
+    """ruff check and format check, and mypy on src/tunebench ([tool.mypy] in pyproject.toml)."""
+    session.install("ruff", "mypy")
     paths = ("src", "plugins", "tests", "eval_suites", "benchmarks", "noxfile.py", "conftest.py")
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    session.run("mypy")
 
 
 @nox.session(venv_backend="none")
