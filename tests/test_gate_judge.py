@@ -207,6 +207,7 @@ def test_history_compare_names_both_sides_serving_conditions(project, capsys):
     assert "served: A engine openai, concurrency 4, 1 worker" in out
     assert "B engine hf, concurrency 1, 1 worker" in out
     assert "latency not comparable (engine hf in B, openai in A; concurrency 1 in B, 4 in A)" in out
+    assert "log-odds of the right answer (the gate's prob_drop test): drop +0.000" in out
 
 
 def test_prob_drop_is_judged_on_the_log_odds_and_a_common_move_of_all_choices_is_no_drop():

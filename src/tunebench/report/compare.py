@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tunebench.errors import RecordError
-from tunebench.gate import POWER, differences, paired_probabilities, serving_of
+from tunebench.gate import POWER, differences, paired_log_odds, paired_probabilities, serving_of
 from tunebench.history.reference import resolve_run  # re-exported: the one run resolver
 from tunebench.power import detectable_drop
 from tunebench.report.formatting import DASH, format_interval, format_percent
@@ -108,6 +108,7 @@ class Comparison:
     quality: list[Delta] = field(default_factory=list)
     latency: LatencySplit | None = None  # total latency's change split: length, per-token speed, TTFT
     probability: PairedDrop | None = None  # paired t test of A's minus B's probability of the right answer
+    log_odds: PairedDrop | None = None  # the same on the right answer's log-odds: the gate's prob_drop test
     serving_a: str = ""  # the serving conditions each run was measured under (engine, concurrency, workers, hardware)
     serving_b: str = ""
     serving_differences: list[str] = field(default_factory=list)  # B's conditions against A's; [] when alike
@@ -186,6 +187,7 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     before, after = paired_probabilities(b, a)
     if len(before) >= 2:
         comparison.probability = paired_t_drop(before, after)
+        comparison.log_odds = paired_t_drop(*paired_log_odds(b, a))
     comparison.latency = latency_split(a, b)
     comparison.serving_a, comparison.serving_b = serving_of(a).describe(), serving_of(b).describe()
     comparison.serving_differences = differences(b, a, here="in B", there="in A")
@@ -282,6 +284,12 @@ def format_comparison(comparison: Comparison) -> str:
         lines.append(
             f"p(right answer): A {t.before:.3f} -> B {t.after:.3f}, drop {t.drop:+.3f}, {t.confidence:.0%} CI "
             f"[{t.low:+.3f}, {t.high:+.3f}], paired t one-sided p = {t.p_value:.4g} ({t.n} questions)"
+        )
+    if c.log_odds is not None:
+        t = c.log_odds
+        lines.append(
+            f"log-odds of the right answer (the gate's prob_drop test): drop {t.drop:+.3f}, {t.confidence:.0%} CI "
+            f"[{t.low:+.3f}, {t.high:+.3f}], paired t one-sided p = {t.p_value:.4g}"
         )
     if c.only_a or c.only_b:
         lines.append(f"unpaired: {len(c.only_a)} question(s) only in A, {len(c.only_b)} only in B")
