@@ -1,9 +1,11 @@
-"""The model registry: names mapped to `{base, adapter?, status, notes}`.
+"""The model registry: names mapped to `{base, adapter?, status, notes, endpoint?, served_name?, api_key_env?}`.
 
 Entries come from three places, in this order of precedence: the built-in `tiny`, the config's
 `[tool.tunebench.models]`, and models added at run time (a training run's output), kept one JSON file per
 model under `<home>/registry/`. Locations are local paths (relative to the config's folder), `gs://` URIs,
-hub ids, or `builtin:tiny`.
+hub ids, or `builtin:tiny`. A served model's entry names its OpenAI-compatible `endpoint` (.../v1), the
+server's name for it (`served_name`, default the entry's name) and the environment variable holding its API
+key (`api_key_env`). `ModelEntry` also carries its `name` and `origin` (builtin, config, or the file that added it).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""Read-only views of history records for the log, the plots and comparisons.
+"""Read-only views of history records for the log, the plots, the HTML report and comparisons.
 
-Only this module knows the field names of measured records, so a schema change is one edit here.
+A view computes what those readers show from a record (accuracy with its interval, per-domain figures,
+latency, quality, cost). It is not the only reader of record fields: the records' keys are named by their
+JSON Schemas and `history.typed`, and the gate, the plugin and the CLI read records through those too.
 """
 
 from __future__ import annotations

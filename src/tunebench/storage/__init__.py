@@ -1,9 +1,10 @@
-"""Model folders and history in local folders or `gs://bucket/prefix` (the `gcs` extra).
+"""Where files live: model folders on `gs://bucket/prefix` (the `gcs` extra) and local files written whole.
 
 `push_folder` publishes a folder in two phases (staged objects, then a create-only `MANIFEST.json` as
 the commit point); `pull_folder` brings the committed version into the local cache, verified by size,
-crc32c and sha256. See `manifest.py` for the layout in the bucket and `cache.py` for the cache. Local
-files are written whole by `local.write_atomic`.
+crc32c and sha256. See `manifest.py` for the layout in the bucket, `cache.py` and `cache_state.py` for the
+cache, and `gcs_history.py` for the history's `gs://` backend (the local one is `tunebench.history.folder`).
+Local files are written whole by `local.write_atomic`.
 
 The names below are imported from their submodules on first use, so importing `tunebench.storage.local`
 (which most modules do, to write a file) does not load the GCS client, the cache and the config.
