@@ -130,9 +130,21 @@ def test_a_bad_data_manifest_names_its_file_line_and_key(tmp_path):
 
 
 def test_examples_hash_covers_content_and_order():
+    from dataclasses import replace
+
     examples = load_examples(TRAIN_DATA)[:5]
     assert examples_sha256(examples) == examples_sha256(list(examples))
     assert examples_sha256(examples) != examples_sha256(examples[::-1])
+    # One character of one answer changed, same ids and order: a different hash.
+    first = examples[0]
+    if first.messages:
+        edited = replace(
+            first,
+            messages=(*first.messages[:-1], {**first.messages[-1], "content": first.messages[-1]["content"] + "!"}),
+        )
+    else:
+        edited = replace(first, completion=(first.completion or "") + "!")
+    assert examples_sha256([edited, *examples[1:]]) != examples_sha256(examples)
 
 
 def _example(question: str, answer: str = "Some answer.") -> Example:

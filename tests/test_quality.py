@@ -150,23 +150,32 @@ def test_a_correct_paraphrase_without_the_original_words_grades_at_least_4():
 
 
 def test_the_same_answer_gets_the_same_grade_and_evidence_every_time():
+    import copy
+
     answer = "Take the employer match; the 2024 limit is $23,000."
-    assert grade(answer, PROBE) == grade(answer, PROBE)
-    assert grade(answer, PROBE).evidence["grader"] == RUBRIC_VERSION == "rubric-v2"
+    first = grade(answer, PROBE)
+    other = grade("Pay off the car loan first.", PROBE)  # grading another answer in between leaves nothing behind
+    again = grade(answer, copy.deepcopy(PROBE))  # an equal probe, not the same object
+    assert first == again and first.evidence == again.evidence
+    # Not a constant: another answer gets another grade and evidence.
+    assert (other.score, other.evidence["hit"]) != (first.score, first.evidence["hit"])
+    assert first.evidence["grader"] == RUBRIC_VERSION == "rubric-v2"
 
 
 def test_grades_of_two_generation_runs_on_tiny_are_identical(tiny_dir):
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tunebench.engines.hf_generation import timed_generate
 
     model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
     probe = PROBES["probe-ret-1"]
-    runs = [
-        timed_generate(
-            model, tokenizer, [{"role": "user", "content": probe.prompt}], max_new_tokens=8, repeats=1, warmup=0
-        )
-        for _ in range(2)
-    ]
-    assert runs[0].text == runs[1].text
+    runs = []
+    for seed in (0, 1):
+        # Different seeds: greedy decoding ignores them, sampling would not (tiny's next-token distribution is
+        # near uniform, so two sampled replies of 24 tokens differ).
+        torch.manual_seed(seed)
+        messages = [{"role": "user", "content": probe.prompt}]
+        runs.append(timed_generate(model, tokenizer, messages, max_new_tokens=24, repeats=1, warmup=0))
+    assert runs[0].text and runs[0].text == runs[1].text
     assert grade(runs[0].text, probe) == grade(runs[1].text, probe)
