@@ -2,10 +2,12 @@
 
 The gate compares a run's latency with a baseline run's, often measured on another day, on a runner other
 jobs share. A probe that took twice as long may mean a slower model or a busier machine. So every probe's
-timed repeats are interleaved with a fixed reference workload (`REFERENCE_WORKLOAD`: about 10 ms of
-small torch matrix products and element-wise steps, the same shape of work as a small model's decoding
-step, Python overhead included): reference, repeat 1, reference, repeat 2, ..., reference. The reference
-sees the load the probe saw, and the gate judges latency relative to it (`tunebench.gate.slowdown`).
+timed repeats are interleaved with a fixed reference workload (`REFERENCE_WORKLOAD`: four forward passes
+of 16 tokens through a Qwen2 of the built-in `tiny`'s shape with seeded random weights, about 10 ms on an
+idle core: the same kind of work as a small model's decoding, transformers' Python overhead included):
+reference, repeat 1, reference, repeat 2, ..., reference. The reference sees the load the probe saw, and
+the gate judges latency relative to it (`tunebench.gate.slowdown`). A plain matrix-product loop tracked the
+model less well under load (measured on a busy 2-core machine: 1.1-1.2x bias on TTFT against about 1.0).
 
 The reference runs on the CPU with torch's current thread setting, as an in-process model on the CPU does
 (and as the client of a served model does). A change of the workload changes `REFERENCE_WORKLOAD`, and
@@ -21,8 +23,8 @@ from tunebench.history.typed import SpeedReference
 
 __all__ = ["REFERENCE_WORKLOAD", "reference_seconds", "generate_beside_reference"]
 
-REFERENCE_WORKLOAD = "torch-cpu-matmul-tanh-8x64x64x1500-v1"
-_SIZE, _STEPS = 64, 1500  # about 10 ms on one idle CPU core: long enough to span a scheduler's time slices
+REFERENCE_WORKLOAD = "qwen2-tiny-shape-random-forward-16tok-x4-v1"
+_PASSES, _TOKENS, _VOCAB = 4, 16, 1024  # about 10 ms on one idle CPU core: long enough to span scheduler slices
 _state: dict[str, Any] = {}
 
 
@@ -30,16 +32,28 @@ def reference_seconds() -> float:
     """Return the seconds one run of the fixed reference workload took now (the machine's speed at this moment)."""
     import torch
 
-    if "weights" not in _state:
-        generator = torch.Generator().manual_seed(0)
-        _state["weights"] = torch.randn(_SIZE, _SIZE, generator=generator) / _SIZE**0.5
-        _state["start"] = torch.randn(1, _SIZE, generator=generator).expand(8, _SIZE).contiguous()
-    weights, x = _state["weights"], _state["start"]
+    model, input_ids = _reference_model()
     start = time.perf_counter()
     with torch.inference_mode():
-        for _ in range(_STEPS):
-            x = torch.tanh(x @ weights)
+        for _ in range(_PASSES):
+            model(input_ids=input_ids, use_cache=False)
     return time.perf_counter() - start
+
+
+def _reference_model() -> tuple[Any, Any]:
+    """The reference: a Qwen2 of `tiny`'s shape with seeded random weights, built once per process (no files)."""
+    if "model" not in _state:
+        import torch
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+
+        from tunebench.tiny import TINY_CONFIG
+
+        with torch.random.fork_rng(devices=[]):  # seeded, without moving the caller's random state
+            torch.manual_seed(0)
+            model = Qwen2ForCausalLM(Qwen2Config(**TINY_CONFIG, vocab_size=_VOCAB)).eval()
+            _state["model"] = model
+            _state["input_ids"] = torch.randint(0, _VOCAB, (1, _TOKENS))
+    return _state["model"], _state["input_ids"]
 
 
 def generate_beside_reference(
