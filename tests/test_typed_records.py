@@ -113,3 +113,61 @@ def test_an_index_summary_reads_partially_and_get_is_dict_get():
     run = typed.from_dict(summary, partial=True)
     assert run.provenance is typed.ABSENT and run.to_dict() == summary and run.text == "text"
     assert run.get("provenance", "none") == "none" and run.get("section") == "notes" and run.get("nope", 1) == 1
+
+
+PARTS = [
+    typed.Proportion,
+    typed.Percentiles,
+    typed.ModelInfo,
+    typed.Question,
+    typed.Probe,
+    typed.Aggregates,
+    typed.GateCheck,
+    typed.GateResult,
+]
+
+
+def _at(schema: dict, pointer: str) -> dict:
+    """The schema node at a JSON pointer, following a `$ref` into the same file's $defs."""
+    node = schema
+    for part in pointer.strip("/").split("/"):
+        node = node[part]
+    return _at(schema, node["$ref"].removeprefix("#")) if "$ref" in node else node
+
+
+@pytest.mark.parametrize("cls", PARTS, ids=lambda c: c.__name__)
+def test_each_typed_part_has_its_schemas_properties_and_required_keys(cls):
+    node = _at(schema_for("eval"), cls.SCHEMA)
+    assert set(cls.names()) == set(node["properties"]), f"{cls.__name__} vs eval_record.schema.json#{cls.SCHEMA}"
+    assert set(cls.required_names()) == set(node.get("required", [])), f"{cls.__name__} required"
+
+
+@pytest.mark.parametrize("cls", [typed.EvalRecordData, *PARTS], ids=lambda c: c.__name__)
+def test_each_nested_part_is_the_one_its_schema_refers_to(cls):
+    schema = schema_for("eval")
+    base = "" if cls is typed.EvalRecordData else cls.SCHEMA
+    for name, (how, part) in cls.NESTED.items():
+        node = _at(schema, f"{base}/properties/{name}")
+        target = {"one": node, "list": node.get("items"), "map": node.get("additionalProperties")}[how]
+        ref = target.get("$ref", "").removeprefix("#") if isinstance(target, dict) else ""
+        assert ref == part.SCHEMA or _at(schema, part.SCHEMA) is target, f"{cls.__name__}.{name} is not {part}"
+
+
+def test_the_eval_records_parts_read_as_attributes_and_give_back_the_json():
+    record = random_eval("run-eval-1", "tiny", 1)
+    run = typed.EvalRecordData.from_dict(record)
+    accuracy = record["aggregates"]["accuracy"]
+    assert isinstance(run.aggregates.accuracy, typed.Proportion)
+    assert (run.aggregates.accuracy.k, run.aggregates.accuracy.low) == (accuracy["k"], accuracy["low"])
+    domain, stored = next(iter(record["aggregates"]["by_domain"].items()))
+    assert run.aggregates.by_domain[domain].value == stored["value"]
+    question = run.questions[0]
+    assert isinstance(question, typed.Question) and question.correct == record["questions"][0]["correct"]
+    assert isinstance(run.model, typed.ModelInfo) and run.model.name == "tiny"
+    # A part is still a read-only mapping of its JSON (readers not yet on attributes keep working).
+    assert run.model["name"] == run.model.get("name") == "tiny" and dict(accuracy) == dict(run.aggregates.accuracy)
+    assert (
+        "suite" not in typed.Question.from_dict({"id": "q1"})
+        and typed.Question.from_dict({"id": "q1"}).suite is typed.ABSENT
+    )
+    assert run.to_dict() == record and json.loads(json.dumps(run.to_dict())) == record
