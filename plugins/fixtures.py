@@ -119,6 +119,7 @@ def tb_engine(tb_settings, tb_config: Config, request: pytest.FixtureRequest, py
         timeout_s=tb_config.eval.request_timeout_s,
         loaded=lambda: request.getfixturevalue("tb_model"),
         location=lambda: resolve_location(entry.base, Registry(tb_config)),
+        generation_mode=settings.generation_mode,
     )
     try:
         engine = make_engine(settings.engine, entry, options)

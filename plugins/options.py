@@ -33,6 +33,7 @@ class Settings:
     engine: str = "hf"  # a registered engine's name (tunebench.engines.registry)
     entry: ModelEntry | None = None  # what --model names: a registry entry, a folder, a hub id or a served name
     concurrency: int = 1  # > 1: the probes' load phase runs that many concurrent streams
+    generation_mode: str = "auto"  # engine hf: auto, eager or compiled (--generation-mode)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -71,6 +72,15 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="run the probes' load phase with N concurrent streams and record TTFT, TPOT/ITL, end-to-end "
         "p50/p90/p99 and output tokens/s at that load (default: [tool.tunebench.eval] concurrency, else 1: none)",
+    )
+    group.addoption(
+        "--generation-mode",
+        dest="tunebench_generation_mode",
+        choices=("auto", "eager", "compiled"),
+        default=None,
+        help="engine hf: how generation decodes: eager, or compiled (static KV cache, torch.compile'd decoding "
+        "step, warmed before timing); auto is compiled on CUDA, eager elsewhere (default: [tool.tunebench.eval] "
+        "generation_mode, else auto)",
     )
     group.addoption(
         "--baseline",
@@ -149,6 +159,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         engine,
         entry,
         concurrency,
+        config.getoption("tunebench_generation_mode") or tb_config.eval.generation_mode,
     )
     if not is_worker(config):
         _check_model_storage(model, registry, where("model", "default_model"))

@@ -136,6 +136,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "endpoint": {"type": "string", "pattern": "^https?://"},
                 "concurrency": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY},
                 "request_timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                # engine hf: how generate decodes (engines.hf_generation); auto is compiled on CUDA only.
+                "generation_mode": {"enum": ["auto", "eager", "compiled"]},
             },
         },
     },
@@ -168,6 +170,7 @@ class EvalSettings:
     endpoint: str | None = None  # engine openai: the server's base URL (.../v1)
     concurrency: int = 1  # > 1: the probes' load phase runs that many concurrent streams
     request_timeout_s: float = 120.0  # engine openai: per request
+    generation_mode: str = "auto"  # engine hf: auto (compiled on CUDA), eager, or compiled (static cache)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class EngineInfo:
     concurrency: int = 1
     root: str | None = None  # served: the base weights the server says it loaded (`/v1/models` root)
     adapter: str | None = None  # the adapter on the base: the registry's (merged), or the one a server serves
+    generation_mode: str | None = None  # hf: how generate decodes, "eager" or "compiled" (static cache)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record's `model.engine` (eval_record.schema.json $defs/engine)."""
@@ -82,6 +83,7 @@ class EngineOptions:
     timeout_s: float = 120.0  # served engines: per request
     loaded: Callable[[], LoadedModel] | None = None  # the model loaded in this process (tunebench.loading)
     location: Callable[[], str] | None = None  # the weights' local folder (or hub id)
+    generation_mode: str = "auto"  # in-process generation: auto, eager or compiled (engines.hf_generation)
 
 
 class Engine(ABC):

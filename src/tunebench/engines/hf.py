@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tunebench.engines.base import Engine, EngineError, EngineInfo, EngineOptions, Progress, register_engine
 from tunebench.engines.hf_choice import score_pairs, score_questions
-from tunebench.engines.hf_generation import timed_generate
+from tunebench.engines.hf_generation import decoding_for, timed_generate
 from tunebench.scoring.choice import ChoiceResult
 from tunebench.scoring.generation import GenerationResult
 from tunebench.suites import Question
@@ -30,16 +30,20 @@ class HFEngine(Engine):
 
     uses_loaded_model = True
 
-    def __init__(self, loaded: LoadedModel, batch_size: int = 16):
+    def __init__(self, loaded: LoadedModel, batch_size: int = 16, generation_mode: str = "auto"):
         self.loaded = loaded
         self.batch_size = batch_size
         self.load_seconds = loaded.load_seconds
+        try:
+            self.decoding = decoding_for(generation_mode, getattr(loaded.model.device, "type", "cpu"))
+        except ValueError as exc:
+            raise EngineError(f"engine hf: {exc}") from None
 
     @classmethod
     def open(cls, entry: ModelEntry, options: EngineOptions) -> HFEngine:
         if options.loaded is None:
             raise EngineError(f"model {entry.name!r}: engine hf needs the model loaded in this process")
-        return cls(options.loaded(), batch_size=options.batch_size)
+        return cls(options.loaded(), batch_size=options.batch_size, generation_mode=options.generation_mode)
 
     def info(self) -> EngineInfo:
         import transformers
@@ -55,6 +59,7 @@ class HFEngine(Engine):
             tensor_parallel_size=1,
             max_length=getattr(config, "max_position_embeddings", None),
             adapter=adapter,
+            generation_mode=self.decoding.mode,
         )
 
     def loglikelihood(
@@ -65,8 +70,9 @@ class HFEngine(Engine):
     def generate(
         self, messages: list[dict[str, str]], max_new_tokens: int, repeats: int = 1, warmup: int = 1
     ) -> GenerationResult:
+        model, tokenizer = self.loaded.model, self.loaded.tokenizer
         return timed_generate(
-            self.loaded.model, self.loaded.tokenizer, messages, max_new_tokens, repeats=repeats, warmup=warmup
+            model, tokenizer, messages, max_new_tokens, repeats=repeats, warmup=warmup, decoding=self.decoding
         )
 
     def generate_until(self, requests: Sequence[tuple[str, dict]], progress: Progress | None = None) -> list[str]:
