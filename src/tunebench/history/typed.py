@@ -289,6 +289,7 @@ class GateCheck(Part):
     limit: Any = ABSENT
     baseline: Any = ABSENT
     detail: str = ABSENT
+    comparable: bool = ABSENT  # False: not applied (the baseline was served otherwise); older records lack it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,6 +301,9 @@ class GateResult(Part):
 
     passed: bool
     checks: list[GateCheck]
+    status: str = ABSENT  # pass, fail, nothing to judge, not comparable (tunebench.gate.verdict)
+    warnings: list[str] = ABSENT
+    detectable_drop: float | None = ABSENT
 
 
 @dataclass(frozen=True, kw_only=True)
