@@ -10,6 +10,7 @@ import pytest
 
 from tunebench.config import Config
 from tunebench.errors import EXIT_CANNOT_START, TunebenchError
+from tunebench.escaping import terminal_text
 from tunebench.history.eval_record import check_outcome
 
 __all__ = [
@@ -91,7 +92,7 @@ def tb_model(tb_model_name: str, tb_settings, tb_config: Config, pytestconfig: p
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             loaded = load_model(tb_settings.entry or tb_model_name, tb_config, with_hashes=True)
     except (TunebenchError, OSError, ValueError) as exc:  # transformers: OSError/ValueError for a broken folder
-        message = f"tunebench: cannot load model {tb_model_name!r}: {exc}"
+        message = terminal_text(f"tunebench: cannot load model {tb_model_name!r}: {exc}")
         if not hasattr(pytestconfig, "workerinput"):
             # One cause, one message: stop the session (exit 4, errors.EXIT_CANNOT_START) instead of failing
             # every test that needs the model with the same error. (xdist workers fail the test as before.)
@@ -109,7 +110,7 @@ def tb_engine(tb_settings, tb_config: Config, request: pytest.FixtureRequest, py
     vllm loads `vllm.LLM` from the weights' local folder. Its `info()` goes into the record as `model.engine`.
     """
     from tunebench.engines.base import EngineOptions
-    from tunebench.engines.registry import make_engine
+    from tunebench.engines.registry import engine_class, make_engine
     from tunebench.loading import resolve_location
     from tunebench.registry import Registry
 
@@ -123,8 +124,14 @@ def tb_engine(tb_settings, tb_config: Config, request: pytest.FixtureRequest, py
     )
     try:
         engine = make_engine(settings.engine, entry, options)
+        if engine_class(settings.engine).served:
+            _probe_served(engine)
     except TunebenchError as exc:
-        pytest.fail(f"tunebench: engine {settings.engine} for model {settings.model!r}: {exc}", pytrace=False)
+        message = terminal_text(f"tunebench: engine {settings.engine} for model {settings.model!r}: {exc}")
+        if not hasattr(pytestconfig, "workerinput"):
+            # One cause, one message (exit 4): not one setup error per item, each with the same exception chain.
+            pytest.exit(message, returncode=EXIT_CANNOT_START)
+        pytest.fail(message, pytrace=False)
     info = {**engine.info().to_dict(), "concurrency": settings.concurrency}
     base = pytestconfig.stash.get(MODEL_INFO, None) or {
         "name": entry.name,
@@ -162,6 +169,12 @@ class Recorder:
         if MODEL_INFO in stash and not stash.get(_MODEL_INFO_SENT, False):
             self._node.user_properties.append((MODEL_KEY, json.dumps(stash[MODEL_INFO], sort_keys=True)))
             stash[_MODEL_INFO_SENT] = True
+
+
+def _probe_served(engine: Any) -> None:
+    """Ask a served engine for one continuation's log-likelihood, so that a server that cannot score (HTTP 500 on
+    /v1/completions, no prompt logprobs, garbage) fails the session at its start, not every item after it."""
+    engine.loglikelihood([("The answer is", " yes")])
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tunebench.history.records import utc_now
-from tunebench_pytest import options, resources, status, summary
+from tunebench_pytest import failures, options, resources, status, summary
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.finish import finish_run
 
@@ -97,6 +97,13 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 
 # tryfirst: pytest's own hook would file a passed item under "passed" before this one is asked.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    failures.shorten(report, call)  # a tunebench error fails its item in one line, not a traceback
+    return report
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     return status.answer_status(report)

@@ -8,7 +8,9 @@ real `pytest eval_suites` run recording to a real history.
 Behaviour (`FaultServer.mode`): "ok" answers like a server whose tokens are single characters (each with
 log-probability -(code point % 7) / 10, so the four choices differ); "no_logprobs" echoes with
 `logprobs: null` (as servers without prompt logprobs do); "slow" sleeps `delay_s` before answering;
-"fail_after" answers `fail_after` POST requests and then HTTP 500 to every POST.
+"fail_after" answers `fail_after` POST requests and then HTTP 500 to every POST. After `fail_after` POSTs
+too: "invalid_json" answers 200 with a body that is not JSON, "wrong_shape" 200 with JSON of the wrong shape,
+"cut_stream" cuts the chat stream off after its first event, "error_event" streams an error event.
 """
 
 from __future__ import annotations
@@ -66,6 +68,31 @@ def _echo(prompt: str) -> dict[str, Any]:
     }
 
 
+def _raw(handler: BaseHTTPRequestHandler, content_type: str, data: bytes, length: int | None = None) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data) if length is None else length))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def _cut_stream(handler: BaseHTTPRequestHandler) -> None:
+    """Promise a long event stream, send one event, then close the connection."""
+    event = {"id": "s", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": []}
+    _raw(handler, "text/event-stream", f"data: {json.dumps(event)}\n\n".encode(), length=100_000)
+    handler.wfile.flush()
+    handler.close_connection = True
+    handler.connection.shutdown(2)
+
+
+_PROTOCOL_FAULTS = {
+    "invalid_json": lambda h: _raw(h, "application/json", b'{"choices": [ this is not json'),
+    "wrong_shape": lambda h: _raw(h, "application/json", json.dumps({"choices": 5, "usage": "many"}).encode()),
+    "cut_stream": _cut_stream,
+    "error_event": lambda h: _raw(h, "text/event-stream", b'data: {"error": {"message": "injected stream error"}}\n\n'),
+}
+
+
 def _handler(state: FaultServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers: no connection set-up in the timings
@@ -104,6 +131,9 @@ def _handler(state: FaultServer):
             state.posts += 1
             if state.mode == "fail_after" and state.posts > state.fail_after:
                 self._json(500, {"error": {"message": "injected internal error"}})
+                return
+            if state.mode in _PROTOCOL_FAULTS and state.posts > state.fail_after:
+                _PROTOCOL_FAULTS[state.mode](self)
                 return
             if self.path == "/v1/completions":
                 prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]

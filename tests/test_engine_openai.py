@@ -83,8 +83,9 @@ def test_streamed_generation_times_chunks_and_counts_usage_tokens(server):
 @pytest.mark.slow
 def test_http_500_in_the_middle_of_a_run_records_it_incomplete(server, tmp_path, pytester, monkeypatch):
     """`pytest eval_suites --engine openai`: the server answers the benchmark and 3 probes, then 500s."""
-    # 20 questions x 4 choices in batches of 8: 10 completions; each probe: 1 warm-up + 3 repeats.
-    server.mode, server.fail_after = "fail_after", 10 + 3 * 4
+    # The session's start-up probe: 1 completion; 20 questions x 4 choices in batches of 8: 10 completions;
+    # each probe: 1 warm-up + 3 repeats.
+    server.mode, server.fail_after = "fail_after", 1 + 10 + 3 * 4
     lines = QUESTIONS.read_text(encoding="utf-8").splitlines()[:20]
     suite = tmp_path / "twenty.jsonl"
     suite.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -12,7 +12,8 @@ Exit statuses, kept by the `tunebench` command and the pytest plugin (`EXIT_*` b
     3    `pytest eval_suites`: the run finished but its record was invalid or could not be written (it is
          kept in a fallback file whose path is printed)
     4    `pytest eval_suites`: could not start, no item ran: a bad option or config value, an unknown or
-         unreachable model (no cloud credentials, a missing adapter folder), an unwritable history
+         unreachable model (no cloud credentials, a missing adapter folder, a served endpoint that is
+         malformed, down or cannot score), an unwritable history
     5    `pytest eval_suites`: no tests collected
     75   `tunebench train`: preempted by SIGTERM with a checkpoint saved; run again with `--resume`
     141  `tunebench`: the reader of its output went away (`tunebench history list | head`)

@@ -20,11 +20,12 @@ server, which request and why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -69,7 +70,7 @@ class OpenAIEngine(Engine):
     ):
         import openai
 
-        self.endpoint = endpoint.rstrip("/")
+        self.endpoint = _checked_endpoint(endpoint)
         self.model = model
         self.timeout_s = timeout_s
         self.batch_size = batch_size
@@ -122,7 +123,8 @@ class OpenAIEngine(Engine):
 
     def _check_model(self) -> dict[str, dict[str, Any]]:
         page = self._call(lambda: self.client.models.list(), "GET /models")
-        served = {m.id: m.model_dump() for m in page.data}
+        with self._answer_of("GET /models"):
+            served = {str(m.id): m.model_dump() for m in page.data}
         if self.model not in served:
             names = ", ".join(sorted(served)) or "(none)"
             raise EngineError(f"model {self.model!r} is not served at {self.endpoint}; it serves: {names}")
@@ -173,11 +175,13 @@ class OpenAIEngine(Engine):
                 ),
                 f"POST /completions (requests {start}-{start + len(batch) - 1})",
             )
-            choices = sorted(answer.choices, key=lambda c: c.index)
-            if len(choices) != len(batch):
-                raise EngineError(f"{self.endpoint}: {len(batch)} prompts sent, {len(choices)} choices returned")
-            for offset, ((context, continuation), choice) in enumerate(zip(batch, choices, strict=True)):
-                out.append(continuation_logprob(choice.logprobs, context, continuation, f"request {start + offset}"))
+            with self._answer_of(f"POST /completions (requests {start}-{start + len(batch) - 1})"):
+                choices = sorted(answer.choices, key=lambda c: c.index)
+                if len(choices) != len(batch):
+                    raise EngineError(f"{self.endpoint}: {len(batch)} prompts sent, {len(choices)} choices returned")
+                for offset, ((context, continuation), choice) in enumerate(zip(batch, choices, strict=True)):
+                    where = f"request {start + offset}"
+                    out.append(continuation_logprob(choice.logprobs, context, continuation, where))
             if progress:
                 progress(len(out), len(requests))
         return out
@@ -228,8 +232,10 @@ class OpenAIEngine(Engine):
         parts: list[str] = []
         ids: list[int] = []
         finish = usage = None
+        events = 0
         try:
             for chunk in stream:
+                events += 1
                 now = time.perf_counter()
                 usage = chunk.usage or usage
                 for choice in chunk.choices:
@@ -244,8 +250,14 @@ class OpenAIEngine(Engine):
                         ids.extend(_token_id(t.token) for t in choice.logprobs.content)
                     finish = choice.finish_reason or finish
         except (openai.APIError, _transport_error()) as exc:
-            raise EngineError(f"{what} at {self.endpoint}: the stream broke off: {exc}") from exc
+            raise EngineError(f"{what} at {self.endpoint}: the stream broke off: {_one_line(exc)}") from exc
+        except _MALFORMED as exc:  # an event of the wrong shape
+            raise EngineError(f"{what} at {self.endpoint}: malformed stream event: {_one_line(exc)}") from exc
         total = time.perf_counter() - start
+        if not events:
+            raise EngineError(
+                f"{what} at {self.endpoint}: the answer held no stream events (not a server-sent event stream)"
+            )
         if usage is None:
             raise EngineError(
                 f"{what} at {self.endpoint}: the server sent no usage (stream_options.include_usage); "
@@ -280,7 +292,8 @@ class OpenAIEngine(Engine):
                 ),
                 f"POST /completions (generate_until request {index})",
             )
-            out.append(answer.choices[0].text)
+            with self._answer_of(f"POST /completions (generate_until request {index})"):
+                out.append(str(answer.choices[0].text))
             if progress:
                 progress(len(out), len(requests))
         return out
@@ -299,9 +312,23 @@ class OpenAIEngine(Engine):
         except openai.APITimeoutError as exc:
             raise EngineError(f"{what}: no answer from {self.endpoint} within {self.timeout_s:g} s (timeout)") from exc
         except openai.APIConnectionError as exc:
-            raise EngineError(f"no server at {self.endpoint} ({what}: {exc.__cause__ or exc})") from exc
+            raise EngineError(f"no server at {self.endpoint} ({what}: {_one_line(exc.__cause__ or exc)})") from exc
         except openai.APIStatusError as exc:
             raise EngineError(f"{what}: HTTP {exc.status_code} from {self.endpoint}: {_message(exc)}") from exc
+        except openai.APIError as exc:  # e.g. an answer the client could not validate
+            raise EngineError(f"{what}: bad answer from {self.endpoint}: {_one_line(exc)}") from exc
+        except _MALFORMED as exc:  # a body that is not JSON, or JSON of another shape
+            raise EngineError(f"{what}: malformed answer from {self.endpoint}: {_one_line(exc)}") from exc
+
+    @contextlib.contextmanager
+    def _answer_of(self, what: str) -> Iterator[None]:
+        """Turn a parsed answer of the wrong shape (a server bug, not ours) into an EngineError naming the request."""
+        try:
+            yield
+        except EngineError:
+            raise
+        except _MALFORMED as exc:
+            raise EngineError(f"{what}: malformed answer from {self.endpoint}: {_one_line(exc)}") from exc
 
 
 def continuation_logprob(logprobs: Any, context: str, continuation: str, where: str) -> tuple[float, bool]:
@@ -343,6 +370,34 @@ def _transport_error() -> type[Exception]:
         return httpx.HTTPError
 
 
+# What reading a malformed answer raises: json's JSONDecodeError is a ValueError, as pydantic's errors are.
+_MALFORMED = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+
+
+def _one_line(exc: BaseException | str) -> str:
+    """An exception's message on one line, at most 300 characters (a server's text can be anything)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _checked_endpoint(endpoint: str) -> str:
+    """Return `endpoint` without a trailing '/'; EngineError unless it is http(s)://HOST[:PORT][/PATH]."""
+    expected = "expected http://HOST[:PORT]/v1 or https://..."
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port  # ValueError when out of 0-65535 or not a number
+    except ValueError as exc:
+        raise EngineError(f"endpoint {endpoint!r}: not a valid URL ({exc}); {expected}") from None
+    if parts.scheme not in ("http", "https"):
+        found = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise EngineError(f"endpoint {endpoint!r}: {expected}, found {found}")
+    if not parts.hostname:
+        raise EngineError(f"endpoint {endpoint!r}: {expected}, found no host")
+    if port == 0:
+        raise EngineError(f"endpoint {endpoint!r}: {expected}, found port 0")
+    return endpoint.rstrip("/")
+
+
 def _move_trailing_spaces(context: str, continuation: str) -> tuple[str, str]:
     spaces = len(context) - len(context.rstrip())
     if spaces:
@@ -364,5 +419,5 @@ def _message(exc: Any) -> str:
         if isinstance(detail, dict):
             detail = detail.get("message")
         if detail:
-            return str(detail)[:500]
-    return str(getattr(exc, "message", exc))[:500]
+            return _one_line(str(detail))
+    return _one_line(str(getattr(exc, "message", exc)))
