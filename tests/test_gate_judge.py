@@ -120,8 +120,14 @@ def test_only_latency_against_an_unlike_baseline_is_not_comparable_not_pass():
     base["questions"] = []
     run = _with_probes(graded_run("candidate", 20, 11, 30), ttft=1.0)
     verdict = evaluate(run, GateRules(prob_drop=False), base, "record")
-    # The accuracy rule had no pair to judge, so it passes vacuously: the verdict is pass, latency not comparable.
-    assert not verdict.failing and {c.result for c in verdict.checks if "increase" in c.rule} == {"not comparable"}
+    assert {c.result for c in verdict.checks if "increase" in c.rule} == {"not comparable"}
+    assert _rule(verdict, "accuracy drop vs baseline").result == "not comparable"  # no question to pair
+    assert verdict.status == "not comparable" and not verdict.passed and not verdict.failing
+    assert verdict.to_dict()["status"] == "not comparable" and verdict.to_dict()["passed"] is False
+
+
+def _rule(verdict, name):
+    return next(c for c in verdict.checks if c.rule == name)
 
 
 def test_the_html_badge_is_grey_for_nothing_to_judge(tmp_path):

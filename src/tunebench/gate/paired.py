@@ -81,7 +81,8 @@ def accuracy_regression(record: dict[str, Any], baseline: dict[str, Any], rules:
     rule = "accuracy drop vs baseline"
     limit = f"<= {rules.max_drop} or p >= {rules.alpha}"
     if n == 0:
-        return Check(rule, None, limit, True, baseline["run_id"], "no question in common with the baseline")
+        detail = "no question in common with the baseline: not compared"
+        return Check(rule, None, limit, True, baseline["run_id"], detail, comparable=False)
     drop = (b - c) / n
     p = mcnemar_exact(b, c)
     significant = p < rules.alpha
@@ -163,7 +164,7 @@ def probability_regression(record: dict[str, Any], baseline: dict[str, Any], rul
     before, now = paired_probabilities(record, baseline)
     if len(before) < 2:
         detail = "fewer than 2 paired questions with recorded choice log-likelihoods: not compared"
-        return Check(rule, None, limit, True, baseline["run_id"], detail)
+        return Check(rule, None, limit, True, baseline["run_id"], detail, comparable=False)
     drop = (sum(before) - sum(now)) / len(before)
     test = paired_t_drop(*paired_log_odds(record, baseline), rules.prob_alpha)
     significant = test.drop > 0 and test.p_value < rules.prob_alpha

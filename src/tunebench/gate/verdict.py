@@ -5,8 +5,9 @@ One vocabulary everywhere (terminal, JUnit, JSON, Markdown, the step summary, th
     pass              every rule that applied passed, and something was judged
     fail              a rule failed (exit status 1)
     nothing to judge  no baseline and no floor or budget: the run was not judged (never a pass)
-    not comparable    a baseline was there, but measured under other serving conditions (engine,
-                      concurrency, workers, hardware) and nothing comparable was judged
+    not comparable    a baseline was there, but nothing could be compared with it: no question in
+                      common, or latency measured under other serving conditions (engine, concurrency,
+                      workers, hardware), and no floor or budget judged the run
 
 `passed` is true only for "pass"; `failing` (a rule failed) is what sets the exit status.
 """
@@ -54,7 +55,7 @@ def recorded_status(gate: dict[str, Any] | None) -> str | None:
 class Check:
     """One rule's outcome: what was measured, the limit, the baseline's value, pass or fail, and why.
 
-    `comparable` False: the rule was not applied because the two runs were measured under other conditions."""
+    `comparable` False: the rule was not applied: nothing to pair, or the runs were measured under other conditions."""
 
     rule: str
     value: Any
@@ -125,8 +126,7 @@ class Verdict:
     def table(self) -> str:
         """Return the verdict as a text table: rule, value, limit, baseline, result, detail."""
         rows = [
-            (c.rule, _show(c.value), _show(c.limit), _show(c.baseline), _cell(c.result), c.detail)
-            for c in self.checks
+            (c.rule, _show(c.value), _show(c.limit), _show(c.baseline), _cell(c.result), c.detail) for c in self.checks
         ]
         table = format_table(["rule", "value", "limit", "baseline", "result", "detail"], rows)
         return "\n".join([table, *(f"warning: {warning}" for warning in self.warnings)])
