@@ -157,6 +157,28 @@ class Proportion(Part):
     low: float
     high: float
 
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> Proportion | None:
+        """Return the proportion stored as `{k, n, value, low, high}`, or None where there is none."""
+        if not data or data.get("n") is None:
+            return None
+        return cls(
+            k=int(data["k"]),
+            n=int(data["n"]),
+            value=data.get("value"),
+            low=float(data["low"]),
+            high=float(data["high"]),
+        )
+
+    @classmethod
+    def count(cls, k: int, n: int) -> Proportion:
+        """Return k of n with its interval computed here (tunebench.stats.proportion)."""
+        from tunebench.stats import proportion
+
+        counted = cls.of(proportion(k, n))
+        assert counted is not None  # proportion() always returns n
+        return counted
+
 
 @dataclass(frozen=True, kw_only=True)
 class Percentiles(Part):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.gate.verdict import recorded_status
-from tunebench.stats import proportion
+from tunebench.history.typed import Proportion
 from tunebench.vocabulary import SEED_DOMAINS
 
 __all__ = [
@@ -31,29 +31,6 @@ __all__ = [
 # A note's `section` and the session heading it is listed under (the seed's own headings).
 NOTE_TITLES = {"difficulties": "Difficulties Encountered", "improvements": "Areas for Improvement", "notes": "Notes"}
 note_sections = tuple(NOTE_TITLES)
-
-
-@dataclass(frozen=True)
-class Proportion:
-    """k of n with its 95% Wilson interval."""
-
-    k: int
-    n: int
-    value: float | None
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, data: dict[str, Any] | None) -> Proportion | None:
-        """Return the proportion stored as `{k, n, value, low, high}`, or None."""
-        if not data or data.get("n") is None:
-            return None
-        return cls(int(data["k"]), int(data["n"]), data.get("value"), float(data["low"]), float(data["high"]))
-
-    @classmethod
-    def count(cls, k: int, n: int) -> Proportion:
-        """Return k of n with its interval computed here."""
-        return cls.of(proportion(k, n))
 
 
 @dataclass(frozen=True)
