@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from training_support import phase, write_recipe
 
-from tunebench.training.cost import LIST_PRICES, hardware_key, missing_price, training_cost
+from tunebench.config import DEFAULT_PRICES as LIST_PRICES
+from tunebench.training.cost import hardware_key, missing_price, training_cost
 
 
 def test_a_project_without_a_price_table_prices_the_gpus_teams_rent_on_demand_and_spot(project):

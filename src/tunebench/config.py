@@ -20,7 +20,6 @@ import jsonschema
 
 from tunebench.errors import ConfigError
 from tunebench.textfile import read_utf8
-from tunebench.training.cost import LIST_PRICES as _LIST_PRICES
 
 __all__ = ["Config", "EvalSettings", "CONFIG_SCHEMA", "MAX_CONCURRENCY", "load_config", "find_config_file"]
 
@@ -143,9 +142,26 @@ CONFIG_SCHEMA: dict[str, Any] = {
     },
 }
 
-# The shipped list prices (h100, h200, a100, l40s, l4; on demand and spot, dated in training/cost.py); a
-# project's [tool.tunebench.prices] adds to and overrides them.
-DEFAULT_PRICES = dict(_LIST_PRICES)
+# The shipped prices; a project's [tool.tunebench.prices] adds to and overrides them (training/cost.py uses them).
+# USD per GPU-hour of a one-GPU cloud machine (GPU with its share of CPU and memory), on demand and spot, the
+# providers' public list prices for us-central1 / us-east-1 as last read by the authors (2025-06; this table was
+# written in a session without web access, so the figures were not re-read: check your provider's page and set
+# your own under [tool.tunebench.prices]). Sources: Google Cloud "GPU pricing" (A3 H100, A3 Ultra H200,
+# A2 A100 40GB, G2 L4: VM list prices per GPU), AWS EC2 on-demand and spot pages (g6e.xlarge, one L40S;
+# Google Cloud sells no L40S). h100 and h100-spot are the seed's own figures (its H100 sessions' cost).
+DEFAULT_PRICES: dict[str, float] = {
+    "h100": 9.80,
+    "h100-spot": 2.50,
+    "h200": 10.60,
+    "h200-spot": 3.70,
+    "a100": 3.67,
+    "a100-spot": 1.15,
+    "l40s": 1.86,
+    "l40s-spot": 0.75,
+    "l4": 0.71,
+    "l4-spot": 0.28,
+    "cpu": 0.0,
+}
 
 
 @dataclass(frozen=True)

@@ -4,27 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LIST_PRICES", "hardware_key", "training_cost", "missing_price"]
+__all__ = ["hardware_key", "training_cost", "missing_price"]
 
-# USD per GPU-hour of a one-GPU cloud machine (GPU with its share of CPU and memory), on demand and spot, the
-# providers' public list prices for us-central1 / us-east-1 as last read by the authors (2025-06; this table was
-# written in a session without web access, so the figures were not re-read: check your provider's page and set
-# your own under [tool.tunebench.prices]). Sources: Google Cloud "GPU pricing" (A3 H100, A3 Ultra H200,
-# A2 A100 40GB, G2 L4: VM list prices per GPU), AWS EC2 on-demand and spot pages (g6e.xlarge, one L40S;
-# Google Cloud sells no L40S). h100 and h100-spot are the seed's own figures (its H100 sessions' cost).
-LIST_PRICES: dict[str, float] = {
-    "h100": 9.80,
-    "h100-spot": 2.50,
-    "h200": 10.60,
-    "h200-spot": 3.70,
-    "a100": 3.67,
-    "a100-spot": 1.15,
-    "l40s": 1.86,
-    "l40s-spot": 0.75,
-    "l4": 0.71,
-    "l4-spot": 0.28,
-    "cpu": 0.0,
-}
 
 # GPU name fragments mapped to price-table keys; the first match wins (so "H100" before "H10").
 _GPU_KEYS = (
