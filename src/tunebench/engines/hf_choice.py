@@ -23,7 +23,7 @@ from tunebench.engines.base import encode_pair
 from tunebench.scoring.choice import TARGET_DELIMITER, ChoiceResult, format_prompt, result_of
 from tunebench.suites import LETTERS, Question
 
-__all__ = ["score_questions", "score_pairs"]
+__all__ = ["score_questions", "score_pairs", "model_max_length"]
 
 
 def score_questions(
@@ -42,7 +42,7 @@ def score_questions(
     rows = [_Row.for_question(i, q, tokenizer, one_pass) for i, q in enumerate(questions)]
     rows = [row for group in rows for row in group]
     lls: dict[int, dict[int, tuple[float, bool]]] = {i: {} for i in range(len(questions))}
-    limit = _max_length(model)
+    limit = model_max_length(model)
     too_long = {row.question for row in rows if len(row.tokens) > limit}
     todo = sorted((r for r in rows if r.question not in too_long), key=lambda r: (-len(r.tokens), r.tokens))
     for start in range(0, len(todo), batch_size):
@@ -66,7 +66,7 @@ def score_pairs(
     Each pair is its own row (context + continuation without its last token), batched longest first.
     A pair longer than the model's context is an error naming it (lm-eval would truncate its context).
     """
-    limit = _max_length(model)
+    limit = model_max_length(model)
     rows = []
     for i, (context, continuation) in enumerate(pairs):
         ctx, cont = encode_pair(tokenizer, context, continuation)
@@ -160,7 +160,8 @@ def _pad_id(tokenizer: Any) -> int:
     return 0
 
 
-def _max_length(model: Any) -> int:
+def model_max_length(model: Any) -> int:
+    """Return the model's context length from its config (n_positions, max_position_embeddings, n_ctx); 2048."""
     config = getattr(model, "config", None)
     for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
         value = getattr(config, attr, None)

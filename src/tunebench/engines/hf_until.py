@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tunebench.engines.hf_choice import model_max_length
+
 __all__ = ["generate_until", "DEFAULT_MAX_GEN_TOKS"]
 
 DEFAULT_MAX_GEN_TOKS = 256  # HFLM.max_gen_toks
@@ -57,7 +59,7 @@ def _generate_batch(model: Any, tokenizer: Any, contexts: list[str], gen_kwargs:
         raise ValueError(f"generate_until: only greedy decoding is supported, the task asks for {gen_kwargs}")
     kwargs.pop("temperature", None)
     kwargs["do_sample"] = False
-    ids, mask = _encode_left_padded(tokenizer, contexts, _max_length(model) - max_gen_toks)
+    ids, mask = _encode_left_padded(tokenizer, contexts, model_max_length(model) - max_gen_toks)
     ids, mask = ids.to(model.device), mask.to(model.device)
     with torch.inference_mode():
         output = model.generate(
@@ -87,15 +89,6 @@ def _encode_left_padded(tokenizer: Any, contexts: list[str], max_context: int) -
     finally:
         tokenizer.padding_side = before
     return encoding["input_ids"][:, -max_context:], encoding["attention_mask"][:, -max_context:]
-
-
-def _max_length(model: Any) -> int:
-    config = getattr(model, "config", None)
-    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int):
-            return value
-    return 2048
 
 
 def _lm_eval_helpers() -> tuple[Any, Any, Any, Any]:
