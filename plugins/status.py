@@ -31,7 +31,7 @@ def answer_status(report: pytest.TestReport) -> tuple[str, str, Any] | None:
         if name != RECORD_KEY:
             continue
         outcome = json.loads(value)
-        if outcome.get("kind") == "question" and outcome.get("correct") is False:
+        if outcome.get("kind") in ("question", "lm_eval_doc") and outcome.get("correct") is False:
             return WRONG
     return None
 

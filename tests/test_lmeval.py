@@ -168,7 +168,9 @@ def test_documents_are_items_and_the_record_keeps_outcomes_accuracy_and_loglikel
     assert {s["file"] for s in record["suites"]} == {f"lm-eval:{MC_TASK}", f"lm-eval:{GEN_TASK}"}
 
 
-def test_the_gate_fails_a_sabotaged_model_on_each_task_and_passes_the_unchanged_one(pytester, project, task_dir):
+def test_the_gate_fails_a_sabotaged_model_on_each_task_and_passes_the_unchanged_one(
+    pytester, project, task_dir, capsys
+):
     assert _run(pytester, task_dir, "--model", "prod").ret == pytest.ExitCode.OK
     same = _run(pytester, task_dir, "--model", "prod")
     assert same.ret == pytest.ExitCode.OK
@@ -189,6 +191,15 @@ def test_the_gate_fails_a_sabotaged_model_on_each_task_and_passes_the_unchanged_
     worse.stdout.fnmatch_lines(
         [f"*gate FAIL (task[[]{GEN_TASK}] drop vs baseline; task[[]{MC_TASK}] drop vs baseline*"]
     )
+
+    # The log lists each run's tasks with accuracy and interval; `history compare` pairs their documents.
+    log = (project / "LOG.md").read_text(encoding="utf-8")
+    assert "### lm-eval Tasks (did it forget?)" in log and f"| {MC_TASK} | 75.0% |" in log
+    from tunebench.cli import main
+
+    assert main(["history", "compare", second["run_id"], record["run_id"]]) == 0
+    shown = capsys.readouterr().out
+    assert "lm-eval tasks:" in shown and "75.0% [" in shown and "12 worse, 0 better of 16" in shown
 
 
 def test_task_floors_and_a_task_that_cannot_load_fail_the_run_never_pass_it(pytester, project, task_dir, tmp_path):

@@ -192,13 +192,18 @@ def _check_date(text: str) -> None:
 def compare_records(args: argparse.Namespace) -> int:
     """Print the comparison of two eval runs (B minus A)."""
     from tunebench.report.compare import compare_runs, format_comparison, resolve_run
+    from tunebench.report.lm_eval_tasks import compare_rows, format_task_comparison
 
     records = _read(_store(args), args)
-    comparison = compare_runs(resolve_run(args.a, records), resolve_run(args.b, records))
+    a, b = resolve_run(args.a, records), resolve_run(args.b, records)
+    comparison = compare_runs(a, b)
     if args.json:
-        _print_json(comparison.to_dict())
+        _print_json({**comparison.to_dict(), "lm_eval_tasks": compare_rows(a, b)})
     else:
         print(format_comparison(comparison))
+        tasks = format_task_comparison(a, b)
+        if tasks:
+            print("\n" + tasks)
     return 0
 
 

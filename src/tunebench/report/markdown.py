@@ -29,6 +29,7 @@ from tunebench.report.formatting import (
     markdown_table,
     markdown_text,
 )
+from tunebench.report.lm_eval_tasks import log_lines as lm_eval_log_lines
 from tunebench.report.log_sessions import method_label, training_sessions
 from tunebench.report.views import NOTE_TITLES, EvalView, History, declared_order
 from tunebench.units import format_bytes
@@ -175,7 +176,7 @@ def _benchmark(history: History, reports: Mapping[str, str]) -> str:
     lines = ["## Benchmark Evaluation Results", "", f"### {subtitle}", ""]
     lines += markdown_table(columns, rows) if rows else ["_No evaluation runs recorded._"]
     lines += _subset_runs(history, reports)
-    lines += _domain_accuracy(history) + _gate_details(history)
+    lines += _domain_accuracy(history) + lm_eval_log_lines(reversed(history.evals)) + _gate_details(history)
     return "\n".join(lines)
 
 
