@@ -84,8 +84,8 @@ def test_a_worse_run_fails_with_exit_1_and_a_markdown_comment(project, capsys):
     assert any(line.startswith("| accuracy drop vs baseline | 1.000 |") and "**FAIL**" in line for line in lines)
     assert "### Flipped questions (30 right → wrong, 0 wrong → right)" in lines
     assert "<details><summary>30 right → wrong</summary>" in lines
-    assert "| q000 | retirement\\_planning | easy | A | A | B |" in lines
-    assert "| retirement\\_planning | 100.0% | 0.0% | -100.0 points |" in lines
+    assert "| q000 | retirement_planning | easy | A | A | B |" in lines
+    assert "| retirement_planning | 100.0% | 0.0% | -100.0 points |" in lines
     # The text form names the failed rule in its last line, for log scrapers.
     status, out, _ = _gate(capsys, worse["run_id"][:8])
     assert status == 1 and out.rstrip().splitlines()[-1].startswith("tunebench gate: FAIL (accuracy drop vs baseline")
@@ -115,7 +115,7 @@ def test_a_zero_accuracy_run_without_baseline_is_nothing_to_judge_and_fails_when
     configure("[tool.tunebench.gate]\nrequire_baseline = true")
     status, out, _ = _gate(capsys, "latest", "--format", "markdown")
     assert status == 1 and out.startswith("## ❌ tunebench gate: FAIL")
-    assert "nothing to judge: no floor or budget is set either (require\\_baseline)" in out
+    assert "nothing to judge: no floor or budget is set either (require_baseline)" in out
 
 
 def test_bad_references_are_exit_2_with_what_exists(project, capsys):

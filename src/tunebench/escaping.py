@@ -64,7 +64,8 @@ def terminal_text(value: Any, multiline: bool = False) -> str:
 # `federal_income_tax` stays as written); markers that matter only at the start of a line.
 _INLINE_MARKUP = re.compile(r"([\\`*\[\]|~])")
 _EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")
+# A list marker needs a space (or the end) after it, so "-0.5" and "1.000" are numbers, not lists.
+_LINE_START = re.compile(r"^(\s*)([#>]|[+=-](?=\s|$|[+=-])|\d+(?=[.)](?:\s|$)))")
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")

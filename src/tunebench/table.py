@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+
+from tunebench.escaping import terminal_text
 
 __all__ = ["format_table"]
 
@@ -17,11 +18,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
-# Line breaks, tabs and other control characters (terminal escapes among them) from a record's text would
-# break a row or drive the terminal: each becomes a visible "?" or a space.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def _one_line(value: object) -> str:
-    text = re.sub(r"[\r\n\t\u2028\u2029]+", " ", str(value))
-    return _CONTROL.sub("?", text)
+    # A record's text must not break a row or drive the terminal: tabs fold to a space, line breaks too, and
+    # every other control character (a lone CR, ESC) is shown as an escape (tunebench.escaping).
+    return terminal_text(str(value).replace("\t", " "))

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.errors import RecordError
-from tunebench.gate import Verdict, markdown_text, status_word
+from tunebench.escaping import markdown_text, terminal_text
+from tunebench.gate import Verdict, status_word
 
 __all__ = ["register", "run_gate", "GateReport", "judge"]
 
@@ -245,6 +246,7 @@ def run_gate(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(report.markdown(), end="")
     else:
-        print(report.text())
-        print(report.headline())
+        # A served model's id can hold a CR or an escape sequence: shown, never obeyed (no "PASS" over "FAIL").
+        print(terminal_text(report.text(), multiline=True))
+        print(terminal_text(report.headline()))
     return report.exit_status

@@ -7,6 +7,7 @@ from typing import Any
 
 from tunebench.cli.history_common import _clip, _print_json, _read, _store, find_record, summarize
 from tunebench.errors import RecordError
+from tunebench.escaping import terminal_text
 from tunebench.table import format_table
 
 
@@ -36,12 +37,13 @@ def show_record(args: argparse.Namespace) -> int:
         return 0
     summary = summarize(record)
     width = max(map(len, summary))
+    # A record's text (a served model's id, a note) is shown, never obeyed: a CR or an escape sequence is visible.
     for key, value in summary.items():
-        print(f"{key.ljust(width)}  {value}")
+        print(f"{key.ljust(width)}  {terminal_text(value)}")
     for line in _details(record):
-        print(line)
+        print(terminal_text(line, multiline=True))
     for note in notes:
-        print(f"note ({note['section']}, {note['started_at'][:10]}): {note['text']}")
+        print(terminal_text(f"note ({note['section']}, {note['started_at'][:10]}): {note['text']}", multiline=True))
     return 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tunebench.escaping import markdown_text  # the gate's Markdown escapes as the log does: one module
 from tunebench.table import format_table
 
 __all__ = [
@@ -141,14 +142,6 @@ class Verdict:
             lines.append("| " + " | ".join([*escaped[:4], result, escaped[4]]) + " |")
         lines += [f"\n> **warning:** {markdown_text(warning)}" for warning in self.warnings]
         return "\n".join(lines)
-
-
-def markdown_text(value: Any) -> str:
-    """Return text from a record safe inside Markdown (a table cell, a PR comment): no HTML, no markup."""
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace("\n", " ")  # no tag can open
-    for char in "\\`*_[]|#~":
-        text = text.replace(char, "\\" + char)
-    return text
 
 
 def _cell(result: str) -> str:

@@ -4,18 +4,19 @@ A value nobody measured is written as `DASH`. These are shared by the Markdown l
 (`tunebench history`, `compare`) and the plots, so a figure reads the same everywhere.
 
 Every string that comes from a user or a record (model and output names, notes, paths, labels) goes
-into Markdown through `markdown_text` (plain text: no markup, no HTML, one line), `markdown_code` (a
-code span) or `markdown_link` (a relative or http(s) target only); `escape_cell` then only protects
+into Markdown through `tunebench.escaping`'s `markdown_text` (plain text: no markup, no HTML, one line),
+`markdown_code` (a code span) or `markdown_link` (a relative or http(s) target only); `escape_cell` then only protects
 the table around already-safe text. Imported log text keeps its Markdown but loses its HTML
 (`markdown_imported`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import quote
+
+# The escaping itself lives in tunebench.escaping (one module for Markdown, the terminal, the log and JUnit).
+from tunebench.escaping import escape_cell, markdown_code, markdown_imported, markdown_link, markdown_text
 
 __all__ = [
     "DASH",
@@ -75,65 +76,6 @@ def dollars(value: float | None, approximate: bool = False) -> str:
         return DASH
     text = f"${value:.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
     return ("~" if approximate else "") + text
-
-
-def escape_cell(text: Any) -> str:
-    """Return already-safe Markdown as a table cell: pipes not yet escaped are escaped, line breaks folded."""
-    return _UNESCAPED_PIPE.sub(r"\\|", _one_line(str(text)))
-
-
-# Markup that opens anywhere in a line; `_` only at a word's edge (GFM never emphasizes inside a word, so
-# `federal_income_tax` stays as written); markers that matter only at the start of a line.
-_INLINE_MARKUP = re.compile(r"([\\`*\[\]|~])")
-_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")
-_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_UNESCAPED_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
-_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
-_SAFE_SCHEMES = ("http://", "https://")
-
-
-def _one_line(text: str) -> str:
-    return _LINE_BREAKS.sub(" ", text)
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def markdown_text(value: Any) -> str:
-    """Return a user's or a record's string as literal Markdown text: one line, no markup, no HTML.
-
-    `<script>` and `<img onerror=...>` become text (`&lt;`), `|` cannot end a table cell, a newline cannot
-    start a heading, and `[x](javascript:...)` cannot form a link; plain names (`dora-v3`) stay as written.
-    """
-    text = _ENTITY.sub("&amp;", _one_line(str(value))).replace("<", "&lt;")
-    text = _EDGE_UNDERSCORE.sub(r"\\_", _INLINE_MARKUP.sub(r"\\\1", text))
-    return _LINE_START.sub(
-        lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit() else m.group(2) + "\\"), text
-    )
-
-
-def markdown_code(value: Any) -> str:
-    """Return `value` as an inline code span (shown verbatim, no HTML), fenced past any backticks it holds."""
-    text = _one_line(str(value)).replace("|", "\\|")
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def markdown_link(label: str, target: Any) -> str:
-    """Return `[label](target)` for a relative path or an http(s) URL, else `label` alone (no `javascript:`)."""
-    target = _one_line(str(target)).strip()
-    scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", target)
-    if scheme and not target.lower().startswith(_SAFE_SCHEMES) or target.startswith("//"):
-        return label
-    return f"[{label}]({quote(target, safe='/:#?=&%~.-_')})"
-
-
-def markdown_imported(text: Any) -> str:
-    """Return text imported from a hand-written Markdown log: its Markdown kept, its HTML made text, one line."""
-    return _html(_one_line(str(text)))
 
 
 def cell_text(cell: dict[str, Any] | None) -> str:
