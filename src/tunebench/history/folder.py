@@ -22,6 +22,8 @@ from tunebench.storage.local import fsync_folder, write_atomic, write_temp
 
 __all__ = ["LocalBackend", "STALE_TEMP_SECONDS"]
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 # A writer's temp file lives milliseconds; one this old was left by a killed writer and is removed.
 STALE_TEMP_SECONDS = 600.0
 
@@ -81,19 +83,27 @@ class LocalBackend:
     def read(self, name: str) -> bytes:
         """Return the bytes of the regular file `name`; StorageError for a link, folder, device or huge file."""
         path = self.root / name
-        problem = self.entry_problem(name)
-        if problem is not None:
-            raise StorageError(f"{path}: {problem}")
         try:
-            # O_NOFOLLOW: a link swapped in after the check is refused, not followed.
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size > MAX_RECORD_BYTES:
-                    raise StorageError(f"{path}: {size} bytes, larger than any record ({MAX_RECORD_BYTES} at most)")
-                return handle.read(MAX_RECORD_BYTES + 1)
+            # One open that checks as it goes: a link is refused, not followed (O_NOFOLLOW), and a FIFO
+            # does not block (O_NONBLOCK); what was opened is then checked to be a regular file.
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
         except OSError as exc:
-            raise StorageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+            problem = self.entry_problem(name) or f"cannot read ({exc.strerror or exc})"
+            raise StorageError(f"{path}: {problem}") from None
+        info = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(info.st_mode):
+            problem = _what(path, info.st_mode)
+        elif info.st_size > MAX_RECORD_BYTES:
+            problem = f"{info.st_size} bytes, larger than any record ({MAX_RECORD_BYTES} at most)"
+        if problem is not None:
+            os.close(fd)
+            raise StorageError(f"{path}: {problem}")
+        with os.fdopen(fd, "rb") as handle:
+            try:
+                return handle.read(MAX_RECORD_BYTES + 1)
+            except OSError as exc:
+                raise StorageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
     def versions(self) -> dict[str, str]:
         """Return {name: version} of what `list` lists: size, modification time and inode, which most changes move.

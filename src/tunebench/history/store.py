@@ -137,7 +137,6 @@ def is_future(record: dict[str, Any], now: datetime | None = None) -> bool:
 
 @dataclass(frozen=True)
 class _Found:
-    name: str
     location: str
     record: dict[str, Any]
     entry: IndexEntry
@@ -218,9 +217,22 @@ class HistoryStore:
                     Problem(location, f"run id {record['run_id']} also stored at {earlier.location}; ignored")
                 )
                 continue
-            found[record["run_id"]] = _Found(name, location, record, entry)
-        result.seals = seals_by_target(f.record for f in found.values() if f.entry.sealed)
-        for item in found.values():
+            found[record["run_id"]] = _Found(location, record, entry)
+        self._trust(result, list(found.values()), now)
+        if strict and result.problems:
+            raise RecordError(
+                f"history {self.uri}: {len(result.problems)} unreadable record(s):\n"
+                + "\n".join(f"  {p}" for p in result.problems)
+            )
+        result.records.sort(key=lambda r: (parse_utc(r["started_at"]), r["run_id"]))
+        result.unsealed.sort(key=lambda u: (parse_utc(u.record["started_at"]), u.record["run_id"]))
+        return result
+
+    @staticmethod
+    def _trust(result: ReadResult, found: list[_Found], now: datetime | None) -> None:
+        """Split valid records into trusted ones (sealed, or unsealed with a matching seal) and unsealed ones."""
+        result.seals = seals_by_target(f.record for f in found if f.entry.sealed)
+        for item in found:
             record = item.record
             if not item.entry.sealed and sealed_on_purpose(result.seals, record["run_id"], item.entry.sha256) is None:
                 result.unsealed.append(Unsealed(record, item.location, item.entry.sha256))
@@ -232,14 +244,6 @@ class HistoryStore:
                 )
             result.records.append(record)
             result.locations[record["run_id"]] = item.location
-        if strict and result.problems:
-            raise RecordError(
-                f"history {self.uri}: {len(result.problems)} unreadable record(s):\n"
-                + "\n".join(f"  {p}" for p in result.problems)
-            )
-        result.records.sort(key=lambda r: (parse_utc(r["started_at"]), r["run_id"]))
-        result.unsealed.sort(key=lambda u: (parse_utc(u.record["started_at"]), u.record["run_id"]))
-        return result
 
     def _name_problem(self, name: str) -> str | None:
         reason = name_problem(name)
