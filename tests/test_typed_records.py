@@ -32,7 +32,9 @@ def test_each_kind_has_a_dataclass_whose_fields_are_its_schemas_top_level_keys(k
     required = set(schema.get("required", [])) | set(header["required"])
     assert set(cls.keys()) == properties, f"{cls.__name__} vs {kind}_record.schema.json properties"
     assert set(cls.required_keys()) == required, f"{cls.__name__} vs {kind}_record.schema.json required"
-    assert cls.KIND == kind and cls.SCHEMA_VERSION == typed.SCHEMA_VERSION
+    assert cls.KIND == kind and cls.SCHEMA_VERSION in schema["properties"]["schema_version"].get(
+        "enum", [schema["properties"]["schema_version"].get("const", cls.SCHEMA_VERSION)]
+    )
 
 
 def test_every_record_kind_is_typed():
@@ -43,7 +45,24 @@ def test_the_schema_version_is_the_writers():
     from tunebench.history import eval_record
     from tunebench.training import record
 
-    assert typed.SCHEMA_VERSION == eval_record.SCHEMA_VERSION == record.SCHEMA_VERSION
+    assert typed.EvalRecordData.SCHEMA_VERSION == eval_record.SCHEMA_VERSION == 2
+    assert typed.TrainingRecordData.SCHEMA_VERSION == record.SCHEMA_VERSION == typed.SCHEMA_VERSION
+
+
+def test_version_2_closes_the_eval_records_own_parts_and_version_1_is_read_open():
+    from tunebench.history.eval_record import SCHEMA_VERSION
+
+    stored = random_eval("run-eval-1", "tiny", 1)
+    extra = {**stored, "questions": [{**stored["questions"][0], "note": "typo'd key"}, *stored["questions"][1:]]}
+    extra["aggregates"] = {**stored["aggregates"], "accuracy": {**stored["aggregates"]["accuracy"], "ratio": 0.5}}
+    with pytest.raises(RecordError, match=r"questions\[0\].*'note' was unexpected"):
+        validate({**extra, "schema_version": SCHEMA_VERSION})
+    with pytest.raises(RecordError, match="ratio"):
+        validate({**extra, "questions": stored["questions"], "schema_version": SCHEMA_VERSION})
+    validate({**extra, "schema_version": 1})  # a version 1 record (parts open then) is still read
+    validate({**stored, "schema_version": SCHEMA_VERSION})
+    with pytest.raises(RecordError, match="schema_version"):
+        validate({**stored, "schema_version": 3})
 
 
 def _stored_records() -> list[dict]:

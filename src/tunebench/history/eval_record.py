@@ -35,7 +35,7 @@ __all__ = [
     "serving",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the record's own parts are closed (see history.records)
 QUESTION_FIELDS = ("id", "domain", "difficulty", "correct")
 PROBE_FIELDS = ("id", "domain")
 _LETTERS = ("A", "B", "C", "D")

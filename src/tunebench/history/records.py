@@ -43,6 +43,9 @@ __all__ = [
 
 SCHEMA_BASE = "https://tunebench.invalid/schema/"
 _SUFFIX = "_record.schema.json"
+# Older versions a kind's records are still read in: its current schema with every part opened (version 1
+# of the eval record left its parts open; version 2 closed them with `additionalProperties: false`).
+OPEN_VERSIONS: dict[str, tuple[int, ...]] = {"eval": (1,)}
 
 
 def _schema_files() -> dict[str, dict[str, Any]]:
@@ -63,11 +66,31 @@ def _registry_and_schemas() -> tuple[Registry, dict[str, dict[str, Any]]]:
     for name, schema in _schema_files().items():
         # Every schema answers to its file name, whatever its own $id says, so relative $refs always resolve.
         schemas[name] = {**schema, "$id": SCHEMA_BASE + name}
+    for kind, versions in OPEN_VERSIONS.items():
+        for version in versions:
+            name = _schema_name(kind, version)
+            opened = _opened(schemas[f"{kind}{_SUFFIX}"])
+            opened["properties"] = {**opened["properties"], "schema_version": {"const": version}}
+            schemas[name] = {**opened, "$id": SCHEMA_BASE + name}
     registry = Registry().with_resources(
         (SCHEMA_BASE + name, Resource.from_contents(schema, default_specification=DRAFT202012))
         for name, schema in schemas.items()
     )
     return registry, schemas
+
+
+def _schema_name(kind: str, version: Any = None) -> str:
+    """Return the file name of the schema a record of `kind` and `version` is validated by."""
+    return f"{kind}_record.v{version}.schema.json" if version in OPEN_VERSIONS.get(kind, ()) else f"{kind}{_SUFFIX}"
+
+
+def _opened(node: Any) -> Any:
+    """Return the schema `node` with every `additionalProperties: false` left out (an older, open version)."""
+    if isinstance(node, list):
+        return [_opened(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: _opened(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
 
 
 def known_kinds() -> list[str]:
@@ -85,11 +108,10 @@ def schema_for(kind: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(kind: str) -> jsonschema.Draft202012Validator:
-    registry = _registry_and_schemas()[0]
-    return jsonschema.Draft202012Validator(
-        schema_for(kind), registry=registry, format_checker=jsonschema.FormatChecker()
-    )
+def _validator(kind: str, version: Any = None) -> jsonschema.Draft202012Validator:
+    registry, schemas = _registry_and_schemas()
+    schema = schemas[_schema_name(kind, version)] if version is not None else schema_for(kind)
+    return jsonschema.Draft202012Validator(schema, registry=registry, format_checker=jsonschema.FormatChecker())
 
 
 # Records of a kind validated by jsonschema before its compiled schema pays for its compile time.
@@ -97,8 +119,8 @@ _COMPILE_AFTER = 8
 _validated: Counter[str] = Counter()
 
 
-def _compiled_accepts(kind: str, record: Any) -> bool:
-    check, rejected = _compiled(kind)
+def _compiled_accepts(kind: str, record: Any, version: Any = None) -> bool:
+    check, rejected = _compiled(kind, version)
     try:
         check(record)
     except rejected:
@@ -107,7 +129,7 @@ def _compiled_accepts(kind: str, record: Any) -> bool:
 
 
 @functools.cache
-def _compiled(kind: str) -> tuple[Any, type[Exception]]:
+def _compiled(kind: str, version: Any = None) -> tuple[Any, type[Exception]]:
     """Return the compiled check and the exception it raises, from the same import of fastjsonschema (a
     pytester run in this process may drop the module from sys.modules, and a new import has new classes)."""
     import fastjsonschema  # only processes that validate many records pay for its import and the compile
@@ -117,7 +139,8 @@ def _compiled(kind: str) -> tuple[Any, type[Exception]]:
     def resolve(uri: str) -> dict[str, Any]:  # the only $refs are to the schema files themselves
         return _draft7(schemas[uri.removeprefix(SCHEMA_BASE).split("#")[0]])
 
-    check = fastjsonschema.compile(_draft7(schema_for(kind)), handlers={"https": resolve}, use_formats=False)
+    schema = schemas[_schema_name(kind, version)] if version is not None else schema_for(kind)
+    check = fastjsonschema.compile(_draft7(schema), handlers={"https": resolve}, use_formats=False)
     return check, fastjsonschema.JsonSchemaException
 
 
@@ -153,11 +176,13 @@ def validate(record: Any, where: str = "record") -> None:
     kind = record.get("kind")
     if not isinstance(kind, str):
         raise RecordError(f"{where}: key kind: expected one of {', '.join(known_kinds())}, found {kind!r}")
-    validator = _validator(kind) if f"{kind}{_SUFFIX}" in _registry_and_schemas()[1] else None
-    if validator is None:
+    if f"{kind}{_SUFFIX}" not in _registry_and_schemas()[1]:
         raise RecordError(f"{where}: key kind: expected one of {', '.join(known_kinds())}, found {kind!r}")
+    version = record.get("schema_version")
+    version = version if isinstance(version, int) and version in OPEN_VERSIONS.get(kind, ()) else None
+    validator = _validator(kind, version)
     _validated[kind] += 1
-    if _validated[kind] > _COMPILE_AFTER and _compiled_accepts(kind, record):
+    if _validated[kind] > _COMPILE_AFTER and _compiled_accepts(kind, record, version):
         errors = []
     else:  # jsonschema, the reference, decides and says why
         errors = sorted(validator.iter_errors(record), key=lambda e: (list(map(str, e.absolute_path)), e.message))

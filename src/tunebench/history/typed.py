@@ -401,6 +401,7 @@ class EvalRecordData(Record):
     """An eval run (eval_record.schema.json)."""
 
     KIND: ClassVar[str] = "eval"
+    SCHEMA_VERSION: ClassVar[int] = 2  # version 1 records read the same (their parts were open)
     NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {
         "model": ("one", ModelInfo),
         "questions": ("list", Question),
