@@ -166,6 +166,10 @@ def test_documents_are_items_and_the_record_keeps_outcomes_accuracy_and_loglikel
         assert docs[(GEN_TASK, sample["doc_id"])]["filtered_response"] == sample["filtered_resps"][0]
         assert docs[(GEN_TASK, sample["doc_id"])]["score"] == float(sample["exact_match"])
     assert {s["file"] for s in record["suites"]} == {f"lm-eval:{MC_TASK}", f"lm-eval:{GEN_TASK}"}
+    # The run's HTML report has a section per task, every document in it.
+    page = (project / "reports" / f"{record['run_id']}.html").read_text(encoding="utf-8")
+    for task, n in ((MC_TASK, MC_DOCS), (GEN_TASK, GEN_DOCS)):
+        assert f'id="lm-eval-{task}"' in page and f"{n} documents." in page
 
 
 def test_the_gate_fails_a_sabotaged_model_on_each_task_and_passes_the_unchanged_one(

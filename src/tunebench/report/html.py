@@ -28,6 +28,7 @@ from tunebench.report.html_rows import (
     probe_row,
     question_row,
 )
+from tunebench.report.lm_eval_tasks import TaskSection, task_sections
 from tunebench.report.views import EvalView, Proportion
 from tunebench.storage.checksums import file_sha256
 from tunebench.suites import suite_rows
@@ -90,6 +91,7 @@ class ReportPage:
     notices: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     selection: str = ""
+    lm_eval_tasks: list[TaskSection] = field(default_factory=list)  # a section per lm-eval task
 
     @property
     def flipped_ids(self) -> list[str]:
@@ -273,6 +275,7 @@ def build_page(
         notices=notices,
         notes=[str(n) for n in record.get("notes") or []],
         selection=view.selection,
+        lm_eval_tasks=task_sections(record),
     )
 
 

@@ -8,6 +8,7 @@ the Markdown escaper of `report.formatting`; the comparison pairs documents the 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from tunebench.gate.tasks import paired_task_outcomes
@@ -19,10 +20,10 @@ from tunebench.report.formatting import (
     markdown_table,
     markdown_text,
 )
-from tunebench.stats import mcnemar_exact
+from tunebench.stats import mcnemar_exact, softmax_probability
 from tunebench.table import format_table
 
-__all__ = ["log_lines", "compare_rows", "format_task_comparison", "task_summaries"]
+__all__ = ["log_lines", "compare_rows", "format_task_comparison", "task_summaries", "TaskSection", "task_sections"]
 
 
 def task_summaries(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -86,3 +87,61 @@ def format_task_comparison(a: dict[str, Any], b: dict[str, Any]) -> str:
         return ""
     table = format_table(["lm-eval task", "A accuracy (95% CI)", "B accuracy (95% CI)", "documents", "McNemar p"], rows)
     return "lm-eval tasks:\n" + table
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """One document in the HTML report: its outcome and what the model answered."""
+
+    doc_id: int
+    correct: bool | None
+    score: float | None
+    target: str
+    answer: str  # generate_until: the filtered generation; multiple choice: the chosen index
+    p_right: float | None  # multiple choice: the probability of the right choice among the choices
+
+
+@dataclass(frozen=True)
+class TaskSection:
+    """One lm-eval task's section of the HTML report."""
+
+    name: str
+    status: str
+    reason: str
+    output_type: str
+    metric: str
+    filter: str
+    accuracy: str  # "75.0% [64.5%, 83.2%] (60/80)"
+    documents: list[DocumentRow] = field(default_factory=list)
+
+
+def task_sections(record: dict[str, Any]) -> list[TaskSection]:
+    """Return a section per lm-eval task of `record` (the template escapes every string)."""
+    documents = (record.get("lm_eval") or {}).get("documents", [])
+    sections = []
+    for task in task_summaries(record):
+        value, interval, count = _accuracy_cell(task)
+        rows = [_document_row(d) for d in documents if d["task"] == task["name"]]
+        sections.append(
+            TaskSection(
+                name=str(task["name"]),
+                status=str(task.get("status", "")),
+                reason=str(task.get("reason", "")),
+                output_type=str(task.get("output_type", "")),
+                metric=str(task.get("metric", "")),
+                filter=str(task.get("filter", "")),
+                accuracy=f"{value} {interval} ({count})" if task.get("status") == "scored" else value,
+                documents=rows,
+            )
+        )
+    return sections
+
+
+def _document_row(doc: dict[str, Any]) -> DocumentRow:
+    scores, gold = doc.get("loglikelihoods"), doc.get("gold")
+    p_right = softmax_probability(scores, gold) if scores and isinstance(gold, int) and gold < len(scores) else None
+    if scores:
+        answer = str(max(range(len(scores)), key=lambda i: (scores[i], -i)))
+    else:
+        answer = str(doc.get("filtered_response") or "")
+    return DocumentRow(doc["doc_id"], doc.get("correct"), doc.get("score"), str(doc.get("target", "")), answer, p_right)
