@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tunebench.contamination import label
+from tunebench.escaping import terminal_text
 from tunebench.gate import NOTHING_TO_JUDGE, status_word
 from tunebench.history.typed import EvalRecordData
 from tunebench.table import format_table
@@ -81,27 +82,32 @@ def _breakdown(record: dict[str, Any]) -> str:
 
 
 def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
-    """Write the tunebench section of the terminal summary."""
+    """Write the tunebench section of the terminal summary; a record's text is shown, never obeyed (`_shown`)."""
     reporter.write_sep("=", "tunebench")
     breakdown = _breakdown(outcome.record)
     if breakdown:
-        reporter.write_line(breakdown)
+        reporter.write_line(_shown(breakdown))
     if outcome.verdict is not None:
         reporter.write_line("")
-        reporter.write_line(f"gate (baseline: {outcome.baseline_how or 'none'}):")
-        reporter.write_line(outcome.verdict.table())
+        reporter.write_line(_shown(f"gate (baseline: {outcome.baseline_how or 'none'}):"))
+        reporter.write_line(_shown(outcome.verdict.table()))
     for warning in outcome.warnings:
-        reporter.write_line(f"tunebench: warning: {warning}", yellow=True)
+        reporter.write_line(_shown(f"tunebench: warning: {warning}"), yellow=True)
     for error in outcome.errors:
-        reporter.write_line(f"tunebench: error: {error}", red=True, bold=True)
+        reporter.write_line(_shown(f"tunebench: error: {error}"), red=True, bold=True)
     if outcome.location:
-        reporter.write_line(f"tunebench: record written to {outcome.location}")
+        reporter.write_line(_shown(f"tunebench: record written to {outcome.location}"))
     if outcome.log_path:
-        reporter.write_line(f"tunebench: benchmark log rendered to {outcome.log_path}")
+        reporter.write_line(_shown(f"tunebench: benchmark log rendered to {outcome.log_path}"))
     if outcome.report_path:
-        reporter.write_line(f"tunebench: HTML report: file://{outcome.report_path}")
+        reporter.write_line(_shown(f"tunebench: HTML report: file://{outcome.report_path}"))
     passed = outcome.verdict is None or not outcome.verdict.failing
-    reporter.write_line(one_line(outcome), green=passed and not outcome.errors, red=not passed, bold=True)
+    reporter.write_line(_shown(one_line(outcome)), green=passed and not outcome.errors, red=not passed, bold=True)
+
+
+def _shown(text: str) -> str:
+    """A model's name or a server's message can hold a CR or an escape sequence: shown as `\\r`, `\\x1b`."""
+    return terminal_text(text, multiline=True)
 
 
 def write_github_summary(outcome: RunOutcome) -> None:
@@ -109,7 +115,7 @@ def write_github_summary(outcome: RunOutcome) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
-    from tunebench.report.formatting import markdown_code, markdown_text
+    from tunebench.escaping import markdown_code, markdown_text
 
     lines = ["## tunebench", "", markdown_code(one_line(outcome)), ""]
     if outcome.verdict is not None:
@@ -147,4 +153,4 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
         for check in outcome.verdict.failed:
             properties[f"tunebench.gate.failed.{check.rule}"] = check.detail or check.value
     for name, value in properties.items():
-        xml.add_global_property(name, value)
+        xml.add_global_property(name, terminal_text(value) if isinstance(value, str) else value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hostile_support import snapshot
-from record_factory import graded_run
+from record_factory import graded_run, note
 
 from tunebench.cli import main
 from tunebench.escaping import cut, markdown_text, terminal_text, visible
@@ -63,3 +63,43 @@ def test_history_show_and_list_show_control_characters_instead_of_sending_them(p
         main(command)
         out = capsys.readouterr().out
         assert "\x1b" not in out and "\r" not in out and "\x9b" not in out, command
+
+
+def test_a_long_note_is_cut_in_the_log_with_a_pointer_to_the_whole_record(project):
+    project.write('[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n')
+    store = open_store(project.root / "hist")
+    run = graded_run("dora-v3", 3, 10, 12)
+    store.write(run)
+    store.write(note("note-long-0001", run["run_id"], "word " * 200_000))  # 1 MB, valid
+    assert main(["log", "render", "--no-plots"]) == 0
+    log = (project.root / "LOG.md").read_text(encoding="utf-8")
+    assert len(log) < 20_000
+    assert f"… (1,000,000 characters; the whole note: tunebench history show {run['run_id']})" in log
+
+
+def test_the_pytest_summary_and_step_summary_show_a_spoofed_served_name(tmp_path, monkeypatch):
+    """The terminal section, its one-liner and the step summary of a run whose record holds a hostile name."""
+    from tunebench_pytest import summary
+    from tunebench_pytest.finish import RunOutcome
+
+    class Lines:  # stands in for pytest's TerminalReporter: only what was written matters here
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def write_sep(self, *args, **kwargs) -> None:
+            pass
+
+        def write_line(self, text: str, **markup) -> None:
+            self.lines.append(text)
+
+    outcome = RunOutcome(graded_run(SPOOF, 3, 10, 12))
+    reporter = Lines()
+    summary.write_terminal(reporter, outcome)
+    assert not any("\r" in line or "\x1b" in line or "\x9b" in line for line in reporter.lines)
+    assert "evil\\r## ✅ tunebench gate: PASS \\x1b[2J @octocat" in reporter.lines[-1]
+    step = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    summary.write_github_summary(outcome)
+    written = step.read_text(encoding="utf-8")
+    assert "\r" not in written and "\x1b" not in written
+    assert [line for line in written.splitlines() if line.startswith("#")] == ["## tunebench"]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 # The escaping itself lives in tunebench.escaping (one module for Markdown, the terminal, the log and JUnit).
-from tunebench.escaping import escape_cell, markdown_code, markdown_imported, markdown_link, markdown_text
+from tunebench.escaping import cut, escape_cell, markdown_code, markdown_imported, markdown_link, markdown_text
 
 __all__ = [
     "DASH",
@@ -34,9 +34,13 @@ __all__ = [
     "markdown_code",
     "markdown_link",
     "markdown_imported",
+    "note_text",
+    "NOTE_LIMIT",
 ]
 
 DASH = "—"
+# Characters of a note the log shows; a longer one (a 50 MB note is valid) is cut with a pointer to the record.
+NOTE_LIMIT = 2000
 
 
 def format_percent(value: float | None, digits: int = 1) -> str:
@@ -76,6 +80,11 @@ def dollars(value: float | None, approximate: bool = False) -> str:
         return DASH
     text = f"${value:.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
     return ("~" if approximate else "") + text
+
+
+def note_text(text: Any, run_id: str) -> str:
+    """Return a note as Markdown text, cut at NOTE_LIMIT characters with where to read it whole."""
+    return markdown_text(cut(str(text), NOTE_LIMIT, f"the whole note: tunebench history show {run_id}"))
 
 
 def cell_text(cell: dict[str, Any] | None) -> str:

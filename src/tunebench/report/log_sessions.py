@@ -17,6 +17,7 @@ from tunebench.report.formatting import (
     markdown_imported,
     markdown_table,
     markdown_text,
+    note_text,
 )
 from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView, declared_order
 from tunebench.units import format_bytes
@@ -71,7 +72,7 @@ def _imported_session(session: dict[str, Any], history: History) -> str:
         elif block["type"] == "list":
             extra = pending.get(titles.get(block["title"], ""), [])
             lines += [f"- {markdown_imported(item)}" for item in block["items"]]
-            lines += [f"- {markdown_text(item)}" for item in extra]  # notes added with `history note`
+            lines += [f"- {note_text(item, session['run_id'])}" for item in extra]  # notes added with `history note`
         else:
             lines.append(f"**{markdown_imported(block['title'])}:** {markdown_imported(block['value']['text'])}")
         lines.append("")
@@ -120,7 +121,7 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         if section == "difficulties":  # what the run recorded itself, then what people noted
             notes = [*run.difficulties, *notes]
         if notes:
-            lines += [f"**{title}:**"] + [f"- {markdown_text(n)}" for n in notes] + [""]
+            lines += [f"**{title}:**"] + [f"- {note_text(n, run.run_id)}" for n in notes] + [""]
     lines += [
         f"**Output Model:** {markdown_code(run.output_name)} ({markdown_code(run.output_location or DASH)})",
         "",

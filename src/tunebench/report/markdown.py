@@ -28,6 +28,7 @@ from tunebench.report.formatting import (
     markdown_link,
     markdown_table,
     markdown_text,
+    note_text,
 )
 from tunebench.report.lm_eval_tasks import log_lines as lm_eval_log_lines
 from tunebench.report.log_sessions import method_label, training_sessions
@@ -221,7 +222,7 @@ def _run_notes(history: History) -> str:
     for target in sorted(t for t in history.notes if t not in sessions):
         what = described.get(target, "a run that is not in the history")
         lines.append(f"**{markdown_code(target)}** ({markdown_text(what)}):")
-        lines += [f"- {NOTE_TITLES[n['section']]}: {markdown_text(n['text'])}" for n in history.notes[target]]
+        lines += [f"- {NOTE_TITLES[n['section']]}: {note_text(n['text'], target)}" for n in history.notes[target]]
         lines.append("")
     return "\n".join(["## Run Notes", "", *lines]) if lines else ""
 
