@@ -13,11 +13,26 @@ required keys, nested levels included. What is not typed yet: the training recor
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunebench.errors import RecordError
+from tunebench.history.record_parts import (
+    ABSENT,
+    Aggregates,
+    GateCheck,
+    GateResult,
+    ModelInfo,
+    Part,
+    Percentiles,
+    Probe,
+    Proportion,
+    Question,
+    SpeedReference,
+    plain_json,
+    typed_json,
+)
 
 if TYPE_CHECKING:
     from tunebench.engines.base import EngineInfo
@@ -48,284 +63,6 @@ __all__ = [
 
 # The schema version this module reads and the writers write (history/eval_record.py, training/record.py).
 SCHEMA_VERSION = 1
-
-
-class _Absent:
-    """The value of an optional key the record does not have (falsy, so `run.resources or {}` reads well)."""
-
-    _instance: ClassVar[_Absent | None] = None
-
-    def __new__(cls) -> _Absent:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-
-ABSENT: Any = _Absent()
-
-
-def _plain(value: Any) -> Any:
-    """Return `value` with every typed part in it turned back into the JSON it was read from."""
-    if isinstance(value, Part):
-        return value.to_dict()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _typed(value: Any, how: str, cls: type[Part]) -> Any:
-    """Return the JSON `value` with its parts typed as `cls`: `how` is one, list (of them) or map (name -> one)."""
-    if how == "one":
-        return cls.from_dict(value) if isinstance(value, Mapping) else value
-    if how == "list" and isinstance(value, list):
-        return [cls.from_dict(v) if isinstance(v, Mapping) else v for v in value]
-    if how == "map" and isinstance(value, Mapping):
-        return {k: cls.from_dict(v) if isinstance(v, Mapping) else v for k, v in value.items()}
-    return value
-
-
-@dataclass(frozen=True, kw_only=True)
-class Part(Mapping[str, Any]):
-    """A nested object of a record: its schema's properties as fields, ABSENT where the object lacks a key.
-
-    Lenient where a record is strict: a part lacking a required key reads it as ABSENT (partial and minimal
-    records are read too), and keys its schema does not name travel in `extra`. `SCHEMA` is the JSON pointer of
-    its schema in the eval record's schema (the agreement test reads it); `NESTED` names the fields that are
-    parts themselves, as (how, class) with how one, list or map.
-    """
-
-    SCHEMA: ClassVar[str] = ""
-    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {}
-
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """Return the keys this part names (every field but `extra`)."""
-        return tuple(f.name for f in fields(cls) if f.name != "extra")
-
-    @classmethod
-    def required_names(cls) -> tuple[str, ...]:
-        """Return the keys the schema requires (the fields without a default)."""
-        return tuple(
-            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
-        )
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
-        """Return the typed part of the JSON object `data` (its nested parts typed too)."""
-        names = set(cls.names())
-        values = {k: _typed(v, *cls.NESTED[k]) if k in cls.NESTED else v for k, v in data.items() if k in names}
-        missing = dict.fromkeys((k for k in cls.required_names() if k not in data), ABSENT)
-        return cls(**missing, **values, extra={k: v for k, v in data.items() if k not in names})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the part as the plain JSON object it was read from."""
-        return {k: _plain(v) for k, v in self.items()}
-
-    def __getitem__(self, key: str) -> Any:
-        value = getattr(self, key) if key in self.names() else self.extra.get(key, ABSENT)
-        if value is ABSENT:
-            raise KeyError(key)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        yield from (k for k in self.names() if getattr(self, k) is not ABSENT)
-        yield from self.extra
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Proportion(Part):
-    """k of n with its 95% Wilson interval ($defs/proportion); `value` is None when n is 0."""
-
-    SCHEMA: ClassVar[str] = "/$defs/proportion"
-
-    k: int
-    n: int
-    value: float | None
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, data: Mapping[str, Any] | None) -> Proportion | None:
-        """Return the proportion stored as `{k, n, value, low, high}`, or None where there is none."""
-        if not data or data.get("n") is None:
-            return None
-        return cls(
-            k=int(data["k"]),
-            n=int(data["n"]),
-            value=data.get("value"),
-            low=float(data["low"]),
-            high=float(data["high"]),
-        )
-
-    @classmethod
-    def count(cls, k: int, n: int) -> Proportion:
-        """Return k of n with its interval computed here (tunebench.stats.proportion)."""
-        from tunebench.stats import proportion
-
-        counted = cls.of(proportion(k, n))
-        assert counted is not None  # proportion() always returns n
-        return counted
-
-
-@dataclass(frozen=True, kw_only=True)
-class Percentiles(Part):
-    """Percentiles of a timing or count over the probes ($defs/percentiles)."""
-
-    SCHEMA: ClassVar[str] = "/$defs/percentiles"
-
-    n: int
-    p50: float | None = ABSENT
-    p90: float | None = ABSENT
-    p99: float | None = ABSENT
-    mean: float | None = ABSENT
-    max: float | None = ABSENT
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelInfo(Part):
-    """The eval record's `model`: what was evaluated, where it loaded, and how its training data relates."""
-
-    SCHEMA: ClassVar[str] = "/properties/model"
-
-    name: str
-    base: str
-    adapter: str | None
-    registry_status: str | None = ABSENT
-    hashes: dict[str, str] = ABSENT
-    device: str | None = ABSENT
-    dtype: str | None = ABSENT
-    merged: bool | None = ABSENT
-    load_s: float | None = ABSENT
-    engine: Any = ABSENT  # read typed through EvalRecordData.engine (tunebench.engines.base.EngineInfo)
-    training_data: dict[str, Any] | None = ABSENT
-
-
-@dataclass(frozen=True, kw_only=True)
-class Question(Part):
-    """One multiple-choice question's outcome ($defs/question)."""
-
-    SCHEMA: ClassVar[str] = "/$defs/question"
-
-    id: str
-    domain: str
-    difficulty: str
-    status: str
-    correct: bool
-    suite: str = ABSENT
-    answer: str | None = ABSENT
-    chosen: str | None = ABSENT
-    loglikelihoods: list[float] | None = ABSENT
-    chosen_norm: str | None = ABSENT
-    correct_norm: bool | None = ABSENT
-
-
-@dataclass(frozen=True, kw_only=True)
-class Probe(Part):
-    """One open-ended probe's outcome: timings, reply, grade and its evidence ($defs/probe)."""
-
-    SCHEMA: ClassVar[str] = "/$defs/probe"
-
-    id: str
-    domain: str
-    status: str
-    suite: str = ABSENT
-    prompt_tokens: int | None = ABSENT
-    new_tokens: int | None = ABSENT
-    stop_reason: str | None = ABSENT
-    load_s: float | None = ABSENT
-    ttft_s: float | None = ABSENT
-    decode_tokens_per_s: float | None = ABSENT
-    time_per_output_token_s: float | None = ABSENT
-    grader_calibration: dict[str, Any] | None = ABSENT
-    latency_s: list[float] | None = ABSENT
-    ttft_runs_s: list[float] | None = ABSENT
-    speed_reference: dict[str, Any] | None = ABSENT  # SpeedReference.from_dict types it
-    latency_median_s: float | None = ABSENT
-    latency_p90_s: float | None = ABSENT
-    grade: float | None = ABSENT
-    evidence: dict[str, Any] | None = ABSENT
-    answer: str | None = ABSENT
-
-
-@dataclass(frozen=True, kw_only=True)
-class Aggregates(Part):
-    """The eval record's `aggregates`: accuracy with its interval, per group, timings and quality."""
-
-    SCHEMA: ClassVar[str] = "/properties/aggregates"
-    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {
-        "accuracy": ("one", Proportion),
-        "accuracy_norm": ("one", Proportion),
-        "by_domain": ("map", Proportion),
-        "by_difficulty": ("map", Proportion),
-        **{name: ("one", Percentiles) for name in ("latency_s", "ttft_s", "time_per_output_token_s", "new_tokens")},
-        **{
-            name: ("map", Percentiles)
-            for name in (
-                "latency_by_domain_s",
-                "ttft_s_by_domain",
-                "time_per_output_token_s_by_domain",
-                "new_tokens_by_domain",
-            )
-        },
-    }
-
-    accuracy: Proportion = ABSENT
-    accuracy_norm: Proportion = ABSENT
-    by_domain: dict[str, Proportion] = ABSENT
-    by_difficulty: dict[str, Proportion] = ABSENT
-    latency_s: Percentiles = ABSENT
-    latency_by_domain_s: dict[str, Percentiles] = ABSENT
-    ttft_s: Percentiles = ABSENT
-    ttft_s_by_domain: dict[str, Percentiles] = ABSENT
-    time_per_output_token_s: Percentiles = ABSENT
-    time_per_output_token_s_by_domain: dict[str, Percentiles] = ABSENT
-    new_tokens: Percentiles = ABSENT
-    new_tokens_by_domain: dict[str, Percentiles] = ABSENT
-    grader_calibration: dict[str, Any] | None = ABSENT
-    quality: float | None = ABSENT
-    quality_by_domain: dict[str, float] = ABSENT
-
-
-@dataclass(frozen=True, kw_only=True)
-class GateCheck(Part):
-    """One rule the gate checked: the value, its limit or baseline, and whether it passed."""
-
-    SCHEMA: ClassVar[str] = "/properties/gate/properties/checks/items"
-
-    rule: str
-    passed: bool
-    value: Any = ABSENT
-    limit: Any = ABSENT
-    baseline: Any = ABSENT
-    detail: str = ABSENT
-    comparable: bool = ABSENT  # False: not applied (the baseline was served otherwise); older records lack it
-
-
-@dataclass(frozen=True, kw_only=True)
-class GateResult(Part):
-    """The verdict recorded when the run finished (`gate`): passed, and each check."""
-
-    SCHEMA: ClassVar[str] = "/properties/gate"
-    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {"checks": ("list", GateCheck)}
-
-    passed: bool
-    checks: list[GateCheck]
-    status: str = ABSENT  # pass, fail, nothing to judge, not comparable (tunebench.gate.verdict)
-    warnings: list[str] = ABSENT
-    detectable_drop: float | None = ABSENT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -380,7 +117,7 @@ class Record:
         names = set(cls.keys())
         return cls(
             **dict.fromkeys(missing, ABSENT),
-            **{k: _typed(v, *cls.NESTED[k]) if k in cls.NESTED else v for k, v in data.items() if k in names},
+            **{k: typed_json(v, *cls.NESTED[k]) if k in cls.NESTED else v for k, v in data.items() if k in names},
             extra={k: v for k, v in data.items() if k not in names},
         )
 
@@ -391,7 +128,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a plain JSON object, equal to the one `from_dict` read."""
-        out = {name: _plain(getattr(self, name)) for name in self.keys() if getattr(self, name) is not ABSENT}
+        out = {name: plain_json(getattr(self, name)) for name in self.keys() if getattr(self, name) is not ABSENT}
         out.update(self.extra)
         return out
 
@@ -547,26 +284,3 @@ def from_dict(data: Mapping[str, Any], *, partial: bool = False) -> Record:
     if kind not in RECORD_TYPES:
         raise RecordError(f"record {getattr(data, 'get', dict().get)('run_id', '?')}: unknown kind {kind!r}")
     return RECORD_TYPES[kind].from_dict(data, partial=partial)
-
-
-@dataclass(frozen=True)
-class SpeedReference:
-    """A probe's `speed_reference` ($defs/speed_reference): the machine's speed timed beside its repeats.
-
-    `timings_s` are the fixed workload's (`workload`, tunebench.machine_speed) timings before, between and
-    after the probe's timed repeats; the gate takes the machine's speed out of latency with them.
-    """
-
-    workload: str
-    timings_s: tuple[float, ...]
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> SpeedReference | None:
-        """Return the probe's reference as stored, or None where the probe has none (older records)."""
-        if not data:
-            return None
-        return cls(str(data["workload"]), tuple(float(t) for t in data["timings_s"]))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON object the record stores."""
-        return {"workload": self.workload, "timings_s": list(self.timings_s)}
