@@ -127,10 +127,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def gpu_missing() -> str | None:
+    """Return why there is no NVIDIA GPU here (None: there is one); checked from the driver's files, in milliseconds.
+
+    Importing torch to ask would take seconds, and building the 14B shape on a CPU is what the kernel's
+    out-of-memory killer stops after a minute and a half.
+    """
+    gpus = Path("/proc/driver/nvidia/gpus")
+    if gpus.is_dir() and any(gpus.iterdir()):
+        return None
+    if Path("/dev/nvidiactl").exists() or Path("/dev/nvidia0").exists():
+        return None
+    return "no NVIDIA GPU here (no /proc/driver/nvidia/gpus, no /dev/nvidia0)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.tiny and args.device != "cpu" and args.config is None and (why := gpu_missing()):
+        print(f"run_gpu_bench.py: {why}; it needs one for the 14B shape (--tiny runs a tiny one on the CPU)")
+        return 4
     import torch
 
-    args = parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu" and args.tiny:
         torch.set_num_threads(1)  # a tiny model gains nothing from threads that wait on each other

@@ -1,0 +1,66 @@
+"""benchmarks/gpu/acceptance.py: the dry run (tiny shape, CPU) runs every stage; without a GPU it stops at once.
+
+The full run needs a GPU machine (issue 23); here the dry run keeps the script from rotting: it builds a base,
+runs doctor, trains three phases, evaluates the adapter and runs the microbenchmarks, each as its own process,
+and writes the report.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GPU = REPO / "benchmarks" / "gpu"
+sys.path.insert(0, str(GPU))
+
+from run_gpu_bench import gpu_missing  # noqa: E402
+
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+# Runs a script's main() in a fresh interpreter, then says whether torch was imported on the way.
+PROBE = "import runpy, sys\ntry:\n    runpy.run_path({script!r}, run_name='__main__')\nexcept SystemExit as e:\n"
+PROBE += "    print('torch imported:', 'torch' in sys.modules)\n    sys.exit(e.code)\n"
+
+
+@pytest.mark.parametrize("script", ["acceptance.py", "run_gpu_bench.py"])
+def test_without_a_gpu_the_full_run_stops_before_importing_torch_with_one_line(script):
+    if gpu_missing() is None:
+        pytest.skip("this machine has a GPU")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(script=str(GPU / script))],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert lines[0].startswith(f"{script}: no NVIDIA GPU here") and lines[1:] == ["torch imported: False"]
+    assert done.stderr == ""
+
+
+@pytest.mark.slow
+def test_dry_run_runs_every_stage_and_reports_memory_against_the_estimate(tmp_path):
+    report = tmp_path / "ACCEPTANCE.md"
+    done = subprocess.run(
+        [sys.executable, str(GPU / "acceptance.py"), "--dry-run", "--work", str(tmp_path), "--output", str(report)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=OFFLINE,
+        timeout=3600,
+    )
+    text = report.read_text(encoding="utf-8")
+    assert done.returncode == 0, text
+    for stage in ("base", "doctor", "train", "eval", "bench"):
+        assert f"| {stage} | ok |" in text, text
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()]
+    figures = {row[0]: row[1] for row in cells if len(row) >= 2}
+    assert figures["training peak memory (measured)"].endswith(("MB", "GB"))
+    assert figures["training peak memory (tunebench's estimate)"].endswith(("MB", "GB"))
+    assert figures["measured / estimated"].endswith("x")
+    assert "## Microbenchmarks (run_gpu_bench.py, shortened)" in text and "### Training" in text
