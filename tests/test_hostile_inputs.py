@@ -97,3 +97,18 @@ def test_a_registry_file_whose_name_is_no_model_name_is_refused(project, capsys)
     assert main(["models", "list"]) == 2
     assert "is not a valid model name" in capsys.readouterr().err
     assert snapshot(history) == before
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--workers", "0"], "--workers: expected 1 to 256, found 0"),
+        (["--workers", "1000000000"], "--workers: expected 1 to 256, found 1000000000"),
+        (["--chunk-mib", "100000000"], "--chunk-mib: expected 1 to 1024, found 100000000"),
+    ],
+)
+def test_transfer_options_are_bounded_before_any_work(project, capsys, option, expected):
+    project.write('[tool.tunebench]\nhome = ".tb"\n')
+    assert main(["models", "pull", "tiny", *option]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1

@@ -15,6 +15,10 @@ from tunebench.table import format_table
 _MIB = 1 << 20
 
 
+MAX_WORKERS = 256
+MAX_CHUNK_MIB = 1024
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `models` and its subcommands."""
     parser = subparsers.add_parser("models", help="list, show, push and pull registry models")
@@ -58,16 +62,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _transfer_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=8, help="parallel transfers (default 8)")
-    parser.add_argument("--chunk-mib", type=int, default=32, help="chunk of a resumable upload, in MiB (default 32)")
+    parser.add_argument("--workers", type=int, default=8, help=f"parallel transfers, 1 to {MAX_WORKERS} (default 8)")
+    parser.add_argument(
+        "--chunk-mib",
+        type=int,
+        default=32,
+        help=f"chunk of a resumable upload, in MiB, 1 to {MAX_CHUNK_MIB} (default 32)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _settings(args: argparse.Namespace):
     from tunebench.storage import TransferSettings
 
-    if args.workers < 1 or args.chunk_mib < 1:
-        raise StorageError(f"--workers and --chunk-mib must be >= 1, found {args.workers} and {args.chunk_mib}")
+    # Each worker is a thread and a connection, each chunk is held in memory: both bounded before any work.
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise StorageError(f"--workers: expected 1 to {MAX_WORKERS}, found {args.workers}")
+    if not 1 <= args.chunk_mib <= MAX_CHUNK_MIB:
+        raise StorageError(f"--chunk-mib: expected 1 to {MAX_CHUNK_MIB}, found {args.chunk_mib}")
     return TransferSettings(
         workers=args.workers, chunk_size=args.chunk_mib * _MIB, progress=False if args.no_progress else None
     )
@@ -198,12 +210,12 @@ def pull_model(args: argparse.Namespace) -> int:
     """Pull every gs:// location of the model into the cache and print where each landed."""
     from tunebench.storage import is_gcs_uri, pull_folder
 
+    settings = _settings(args)  # the options first: a bad one is an error whatever the model
     entry = get_registry().get(args.name)
     remote = [uri for uri in (entry.base, entry.adapter) if uri and is_gcs_uri(uri)]
     if not remote:
         print(f"{entry.name}: nothing to pull (base {entry.base}, adapter {entry.adapter or '-'} are not gs://)")
         return 0
-    settings = _settings(args)
     for uri in remote:
         print(pull_folder(uri, settings=settings).summary())
     return 0
