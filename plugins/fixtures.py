@@ -12,6 +12,7 @@ from tunebench.config import Config
 from tunebench.errors import EXIT_CANNOT_START, TunebenchError
 from tunebench.escaping import terminal_text
 from tunebench.history.eval_record import check_outcome
+from tunebench_pytest.terminal import quiet_library_bars
 
 __all__ = [
     "RECORD_KEY",
@@ -89,7 +90,7 @@ def tb_model(tb_model_name: str, tb_settings, tb_config: Config, pytestconfig: p
     # A gs:// pull shows its progress (bytes, rate, ETA) on the terminal, past pytest's output capture.
     capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     try:
-        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext(), quiet_library_bars():
             loaded = load_model(tb_settings.entry or tb_model_name, tb_config, with_hashes=True)
     except (TunebenchError, OSError, ValueError) as exc:  # transformers: OSError/ValueError for a broken folder
         message = terminal_text(f"tunebench: cannot load model {tb_model_name!r}: {exc}")

@@ -341,8 +341,21 @@ def test_the_selected_questions_are_scored_in_one_batched_pass(suites):
         "eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)), "-k", "not ret-012", "-p", "no:cacheprovider"
     )
     assert_answered(result, 11, deselected=1, gate=1)  # a subset fails the gate's "run complete"
-    progress = [line for line in result.outlines if line.startswith("tunebench: scored")]
-    assert progress == ["tunebench: scored 11/11 batched rows of the selected questions"]
+    progress = [line for line in result.outlines if "tunebench: scored" in line]
+    assert len(progress) == 1 and progress[0].startswith(
+        "eval_suites/benchmark_100/test_benchmark.py [tunebench: scored batched rows of the selected questions: 11/11] "
+    )
+
+
+def test_progress_and_model_loading_keep_pytests_progress_line_intact(suites, monkeypatch):
+    # Issue 26: the "Loading weights" bar and the scoring lines ended pytest's line early: the file name was
+    # printed twice and the items' letters went on a line of their own. (Wide enough that pytest wraps nothing.)
+    monkeypatch.setenv("COLUMNS", "200")
+    result = suites.runpytest("eval_suites/benchmark_100", "--suite", str(_mini(suites, _rows()[:12])))
+    lines = result.outlines
+    assert sum(line.startswith("eval_suites/benchmark_100/test_benchmark.py") for line in lines) == 1, lines
+    assert not [line for line in lines if re.fullmatch(r"[.FEsxXw]+( +\[ *\d+%\])?", line.strip())], lines
+    assert "Loading weights" not in result.stdout.str() + result.stderr.str()
 
 
 def test_the_config_names_the_suite_a_run_uses(suites):

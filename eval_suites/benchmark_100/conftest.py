@@ -9,6 +9,7 @@ import pytest
 from tunebench.config import load_config
 from tunebench.errors import SuiteError
 from tunebench.suites import Question, load_files, load_questions, resolve_files, suite_name
+from tunebench_pytest.terminal import progress
 
 SHIPPED = Path(__file__).parent / "questions.jsonl"
 SHIPPED_PER_DOMAIN = 20  # benchmark_100: 20 questions in each of the five domains
@@ -83,23 +84,9 @@ def benchmark_results(request: pytest.FixtureRequest, tb_engine, tb_config) -> d
         for item in request.session.items
         if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("question"), Question)
     ]
-    report = _progress(request.config, "scored", "questions")
+    report = progress(request.config, "scored", "questions")
     try:
         results = tb_engine.score_choices(selected, batch_size=tb_config.eval.batch_size, progress=report)
     except TunebenchError as exc:
         pytest.fail(f"tunebench: multiple choice on engine {tb_engine.name} failed: {exc}", pytrace=False)
     return {(q.source, q.id): r for q, r in zip(selected, results, strict=True)}
-
-
-def _progress(config: pytest.Config, verb: str, noun: str):
-    """Return a progress callback writing 'tunebench: scored 48/100 rows' past output capture (terminal only)."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None or config.option.verbose < 0:
-        return None
-
-    def report(done: int, total: int) -> None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"tunebench: {verb} {done}/{total} batched rows of the selected {noun}")
-
-    return report
