@@ -44,7 +44,8 @@ def read_summary(adapter: str | None) -> dict[str, Any] | None:
         return None
     path = Path(adapter) / SUMMARY_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        summary: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return summary
     except (OSError, ValueError):
         return None
 
@@ -74,11 +75,11 @@ def eval_mark(adapter: str | None, suites: Sequence[dict[str, Any]]) -> dict[str
 
 def label(training_data: dict[str, Any] | None) -> str | None:
     """A short mark for a result of a model trained on overlapping or unchecked data; None when clean or unknown."""
-    status = (training_data or {}).get("status")
-    if status == "overlapping":
-        return "trained on data overlapping " + ", ".join(training_data["overlapping_suites"])
-    if status == "unchecked":
-        return "training data not checked against " + ", ".join(training_data["unchecked_suites"])
+    data = training_data or {}
+    if data.get("status") == "overlapping":
+        return "trained on data overlapping " + ", ".join(data["overlapping_suites"])
+    if data.get("status") == "unchecked":
+        return "training data not checked against " + ", ".join(data["unchecked_suites"])
     return None
 
 

@@ -282,5 +282,6 @@ def from_dict(data: Mapping[str, Any], *, partial: bool = False) -> Record:
     """Return the typed record of `data`, its dataclass picked by `kind`; RecordError for an unknown kind."""
     kind = data.get("kind") if isinstance(data, Mapping) else None
     if kind not in RECORD_TYPES:
-        raise RecordError(f"record {getattr(data, 'get', dict().get)('run_id', '?')}: unknown kind {kind!r}")
+        run_id = data.get("run_id", "?") if isinstance(data, Mapping) else "?"
+        raise RecordError(f"record {run_id}: unknown kind {kind!r}")
     return RECORD_TYPES[kind].from_dict(data, partial=partial)

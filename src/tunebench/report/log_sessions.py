@@ -158,7 +158,7 @@ def _mix(phase: Any) -> str:
 
 
 def _data_rows(run: TrainingView) -> list[tuple[str, ...]]:
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (markdown_text(_phase_label(p)), format_number(p.get("examples")), markdown_text(_mix(p))) for p in run.phases
     ]
     rows.append(
@@ -192,7 +192,7 @@ def _hyper_rows(run: TrainingView) -> list[tuple[str, str]]:
 
 
 def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for phase in run.phases:
         tps = phase.get("tokens_per_s")
         rows.append(
@@ -220,7 +220,7 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
 
 def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
     latency, quality, accuracy = evaluation.latency_by_domain_s, evaluation.quality_by_domain, evaluation.by_domain
-    rows = []
+    rows: list[tuple[str, ...]] = []
     speed, probes = _speed_by_domain(evaluation), _group_probes(evaluation)
     for domain in order_domains([*latency, *quality, *accuracy], declared_order([evaluation])):
         share = accuracy.get(domain)
@@ -277,7 +277,7 @@ def _probe_reason(probe: dict[str, Any]) -> str:
     evidence = probe.get("evidence") or {}
     if not evidence:
         return ""
-    rubric = evidence.get("rubric") if isinstance(evidence.get("rubric"), dict) else evidence
+    rubric: dict[str, Any] = evidence["rubric"] if isinstance(evidence.get("rubric"), dict) else evidence
     parts = [rubric.get("reason") or (reason(rubric) if "hit" in rubric else "")]
     if evidence.get("judge_error"):
         parts.append("judge error")
