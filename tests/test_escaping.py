@@ -103,3 +103,19 @@ def test_the_pytest_summary_and_step_summary_show_a_spoofed_served_name(tmp_path
     written = step.read_text(encoding="utf-8")
     assert "\r" not in written and "\x1b" not in written
     assert [line for line in written.splitlines() if line.startswith("#")] == ["## tunebench"]
+
+
+def test_junit_properties_show_a_spoofed_served_name(tmp_path):
+    """pytest's own LogXML receives the run's properties; a config holding only its stash stands in for pytest's."""
+    from types import SimpleNamespace
+
+    from _pytest.junitxml import LogXML, xml_key
+
+    from tunebench_pytest import summary
+    from tunebench_pytest.finish import RunOutcome
+
+    xml = LogXML(str(tmp_path / "out.xml"), None)
+    summary.add_junit_properties(SimpleNamespace(stash={xml_key: xml}), RunOutcome(graded_run(SPOOF, 3, 10, 12)))
+    properties = dict(xml.global_properties)
+    assert properties["tunebench.model"] == "evil\\r## ✅ tunebench gate: PASS \\x1b[2J @octocat\\x9b\\u202e"
+    assert not any("\r" in str(value) or "\x1b" in str(value) for value in properties.values())
