@@ -30,7 +30,7 @@ def one_line(outcome: RunOutcome) -> str:
             f"({accuracy['k']}/{accuracy['n']})"
         )
     if aggregates.get("quality") is not None:
-        parts.append(f"quality {aggregates['quality']:.2f}")
+        parts.append(f"quality {aggregates['quality']:.2f} on a 1-5 scale")
     if aggregates.get("latency_s", {}).get("p50") is not None:
         parts.append(f"latency p50 {aggregates['latency_s']['p50']:.3g}s")
     memory = describe(run.resources or None)
@@ -78,7 +78,7 @@ def _breakdown(record: dict[str, Any]) -> str:
             )
     if not rows:
         return ""
-    return format_table(["group", "name", "correct", "accuracy", "95% CI", "latency p50 s", "quality"], rows)
+    return format_table(["group", "name", "correct", "accuracy", "95% CI", "latency p50 s", "quality (1-5)"], rows)
 
 
 def write_terminal(reporter: Any, outcome: RunOutcome) -> None:

@@ -396,3 +396,27 @@ def test_a_judge_error_is_recorded_with_no_grade_and_the_calibration_counts_the_
     graders = outcome["grader_calibration"]["graders"]
     assert graders["judge:tiny"]["errors"] == graders["judge:tiny"]["n"] >= 40  # tiny never writes "Grade: N"
     assert graders["judge:tiny"]["exact"] is None and graders["rubric-v2"]["exact"] == 1.0
+
+
+def test_the_summary_fits_120_columns_and_states_the_quality_scale(suites, monkeypatch):
+    # Issue 26: the gate table was 333 characters wide, and "quality 1.00" beside "accuracy 0.250" read as 100%.
+    monkeypatch.setenv("COLUMNS", "120")
+    result = suites.runpytest(
+        "eval_suites/benchmark_100",
+        "eval_suites/domain_probes/test_probes.py",
+        "--suite",
+        str(_mini(suites, _rows()[:4])),
+        "-k",
+        "retirement_planning",
+        "-p",
+        "no:cacheprovider",
+    )
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if line.strip(" =") == "tunebench")
+    end = next(i for i, line in enumerate(lines) if line.startswith("tunebench: record written"))
+    tables = lines[start + 1 : end]
+    assert any(line.startswith("rule ") for line in tables) and any("run complete" in line for line in tables)
+    assert max(len(line) for line in tables) <= 120, [line for line in tables if len(line) > 120]
+    assert "quality (1-5)" in tables[0]
+    summary = next(line for line in lines if line.startswith("tunebench: model tiny, accuracy"))
+    assert re.search(r"quality \d\.\d\d on a 1-5 scale", summary), summary

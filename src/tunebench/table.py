@@ -1,21 +1,74 @@
-"""Plain aligned text tables for the terminal (no colour codes, so logs and CI scrapers read them)."""
+"""Plain aligned text tables for the terminal (no colour codes, so logs and CI scrapers read them).
+
+A table fits the terminal: when its columns are wider than the terminal ($COLUMNS, else the terminal
+standard output is), the widest columns wrap onto continuation lines; nothing is cut (the full text of a
+row is also in each command's `--json`). Output to a file or pipe without $COLUMNS keeps one line per row,
+for scrapers.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import textwrap
 from collections.abc import Sequence
 
 from tunebench.escaping import terminal_text
 
-__all__ = ["format_table"]
+__all__ = ["format_table", "terminal_width"]
+
+_DEFAULT_WIDTH = 120  # a terminal that does not say its width
+_MIN_COLUMN = 12  # a column is never wrapped narrower than this (a long rule or model name stays readable)
+_GAP = "  "
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Return `rows` under `headers` as left-aligned columns separated by two spaces."""
+def terminal_width() -> int | None:
+    """Return the terminal's width in columns ($COLUMNS first); None when output is no terminal and no $COLUMNS."""
+    if not os.environ.get("COLUMNS", "").strip().isdigit() and not (sys.stdout and sys.stdout.isatty()):
+        return None
+    return shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], width: int | None = None) -> str:
+    """Return `rows` under `headers` as left-aligned columns separated by two spaces, at most `width` wide.
+
+    `width` None: the terminal's (`terminal_width`), unbounded without one. Wide columns wrap, widest first, down
+    to 12 characters.
+    """
     cells = [[_one_line(h) for h in headers]] + [["" if c is None else _one_line(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+    width = width or terminal_width()
+    if width:
+        widths = _fit(widths, width)
+    lines = [line for row in cells for line in _row_lines(row, widths)]
+    lines.insert(1, _GAP.join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _fit(widths: list[int], width: int) -> list[int]:
+    """Narrow the widest column a character at a time until the table is `width` wide (or none can narrow)."""
+    widths = list(widths)
+    while sum(widths) + len(_GAP) * (len(widths) - 1) > width:
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= _MIN_COLUMN:
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def _row_lines(row: list[str], widths: list[int]) -> list[str]:
+    wrapped = [
+        textwrap.wrap(cell, w, break_on_hyphens=False) or [""] if len(cell) > w else [cell]
+        for cell, w in zip(row, widths, strict=True)
+    ]
+    height = max(len(parts) for parts in wrapped)
+    return [
+        _GAP.join(
+            (parts[k] if k < len(parts) else "").ljust(w) for parts, w in zip(wrapped, widths, strict=True)
+        ).rstrip()
+        for k in range(height)
+    ]
 
 
 def _one_line(value: object) -> str:

@@ -67,7 +67,7 @@ def _details(record: dict[str, Any]) -> list[str]:
             )
             for d, p in view.by_domain.items()
         ]
-        table = format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality"], rows)
+        table = format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality (1-5)"], rows)
         mark = label(view.training_data)
         return ["", table] + ([f"WARNING: {mark}"] if mark else [])
     if kind == "training":
