@@ -12,7 +12,7 @@ import pytest
 from tunebench.contamination import eval_mark
 from tunebench.errors import TunebenchError
 from tunebench.gate import Verdict, evaluate, judge_run, rules_for
-from tunebench.history.eval_record import build_eval_record
+from tunebench.history.eval_record import build_eval_record, model_record
 from tunebench.history.records import utc_now, validate
 from tunebench.history.store import keep_unwritten, open_store
 from tunebench.provenance import collect
@@ -92,7 +92,7 @@ def _provenance(config: pytest.Config) -> dict[str, Any]:
 def _registry_model(settings: Settings) -> dict[str, Any]:
     # --model may name a folder, a hub id or a served model rather than a registry entry.
     entry = settings.entry or Registry(settings.config).get(settings.model)
-    return {"name": entry.name, "base": entry.base, "adapter": entry.adapter, "registry_status": entry.status}
+    return model_record(entry)
 
 
 def _gate(outcome: RunOutcome, settings: Settings, store, require_baseline: bool = False) -> None:

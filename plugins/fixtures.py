@@ -11,7 +11,7 @@ import pytest
 from tunebench.config import Config
 from tunebench.errors import EXIT_CANNOT_START, TunebenchError
 from tunebench.escaping import terminal_text
-from tunebench.history.eval_record import check_outcome
+from tunebench.history.eval_record import check_outcome, model_record
 from tunebench_pytest.terminal import quiet_library_bars
 
 __all__ = [
@@ -61,18 +61,14 @@ def tb_model_name(tb_settings) -> str:
 
 def model_info(loaded: Any) -> dict[str, Any]:
     """Return the record's `model` fields for a `tunebench.loading.LoadedModel`."""
-    entry = loaded.entry
-    return {
-        "name": entry.name,
-        "base": entry.base,
-        "adapter": entry.adapter,
-        "registry_status": entry.status,
-        "hashes": dict(loaded.hashes),
-        "device": loaded.device,
-        "dtype": loaded.dtype,
-        "merged": loaded.merged,
-        "load_s": round(loaded.load_seconds, 6),
-    }
+    return model_record(
+        loaded.entry,
+        hashes=dict(loaded.hashes),
+        device=loaded.device,
+        dtype=loaded.dtype,
+        merged=loaded.merged,
+        load_s=round(loaded.load_seconds, 6),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -134,15 +130,15 @@ def tb_engine(tb_settings, tb_config: Config, request: pytest.FixtureRequest, py
             pytest.exit(message, returncode=EXIT_CANNOT_START)
         pytest.fail(message, pytrace=False)
     info = {**engine.info().to_dict(), "concurrency": settings.concurrency}
-    base = pytestconfig.stash.get(MODEL_INFO, None) or {
-        "name": entry.name,
+    base = pytestconfig.stash.get(MODEL_INFO, None) or model_record(
+        entry,
         # Served: the weights the server says it loaded (its /v1/models root), else where it was reached.
-        "base": entry.base or info["root"] or entry.endpoint or "",
-        "adapter": entry.adapter or info["adapter"],
-        "registry_status": entry.status if entry.origin != "--model" else None,
-        "dtype": info["dtype"],
-        "load_s": None if engine.load_seconds is None else round(engine.load_seconds, 6),
-    }
+        base=entry.base or info["root"] or entry.endpoint or "",
+        adapter=entry.adapter or info["adapter"],
+        registry_status=entry.status if entry.origin != "--model" else None,
+        dtype=info["dtype"],
+        load_s=None if engine.load_seconds is None else round(engine.load_seconds, 6),
+    )
     pytestconfig.stash[MODEL_INFO] = {**base, "engine": info}
     yield engine
     engine.close()

@@ -190,3 +190,18 @@ def test_the_eval_records_parts_read_as_attributes_and_give_back_the_json():
         and typed.Question.from_dict({"id": "q1"}).suite is typed.ABSENT
     )
     assert run.to_dict() == record and json.loads(json.dumps(run.to_dict())) == record
+
+
+def test_the_eval_records_model_is_assembled_in_one_place_and_names_only_typed_fields():
+    from tunebench.history.eval_record import model_record
+    from tunebench.registry import TINY
+
+    loaded = model_record(TINY, hashes={}, device="cpu", dtype="float32", merged=False, load_s=0.5)
+    served = model_record(TINY, base="Qwen/Qwen2.5-0.5B", registry_status=None, dtype="unknown", load_s=None)
+    for model in (loaded, served):
+        assert list(model)[:4] == ["name", "base", "adapter", "registry_status"]
+        assert set(model) <= set(typed.ModelInfo.names()) and model["name"] == "tiny"
+    assert served["base"] == "Qwen/Qwen2.5-0.5B" and served["registry_status"] is None
+    # The plugin assembles no `model` object of its own (fixtures x2 and finish did).
+    for path in (ROOT / "plugins").glob("*.py"):
+        assert '"registry_status":' not in path.read_text(encoding="utf-8"), path.name

@@ -26,6 +26,7 @@ from tunebench.suites import read_manifest
 __all__ = [
     "ItemResult",
     "build_eval_record",
+    "model_record",
     "check_outcome",
     "aggregate",
     "QUESTION_FIELDS",
@@ -102,6 +103,21 @@ def check_outcome(outcome: dict[str, Any]) -> None:
                 )
     if kind == "probe" and outcome.get("grade") is not None and not 1 <= outcome["grade"] <= 5:
         raise RecordError(f"probe {outcome['id']}: key grade: expected 1-5, found {outcome['grade']!r}")
+
+
+def model_record(entry: Any, **measured: Any) -> dict[str, Any]:
+    """Return the eval record's `model`: the registry entry (name, base, adapter, status), then what was measured.
+
+    The one place the `model` object is assembled (the plugin's loaded and served models, and the fallback when
+    no model loaded); `measured` adds or overrides keys (hashes, device, dtype, merged, load_s, engine).
+    """
+    return {
+        "name": entry.name,
+        "base": entry.base,
+        "adapter": entry.adapter,
+        "registry_status": entry.status,
+        **measured,
+    }
 
 
 def build_eval_record(
