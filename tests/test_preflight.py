@@ -78,11 +78,11 @@ def test_preflight_gpu_figure_is_computed_from_the_recipes_own_keys():
     recipe = load_recipe(REPO / "recipes" / "dora-v3-curriculum.toml")
     sizes = estimate_sizes(recipe, QWEN2_5_14B)
     # The keys as recipes/dora-v3-curriculum.toml writes them, read by hand (not through estimate_recipe_phase):
-    # DoRA r=128 on all seven projections, dropout 0.05, bf16, batch 4 x 2048 tokens, gradient checkpointing.
+    # DoRA r=128 on all seven projections, dropout 0, bf16, batch 4 x 2048 tokens, gradient checkpointing.
     shape = ModelShape(vocab=152064, hidden=5120, intermediate=13824, layers=48, heads=40, kv_heads=8, head_dim=128)
     by_hand = estimate_training(
         shape,
-        AdapterShape(128, SEVEN, use_dora=True, dropout=0.05),
+        AdapterShape(128, SEVEN, use_dora=True, dropout=0.0),
         dtype="bfloat16",
         batch_size=4,
         seq_len=2048,
@@ -230,3 +230,60 @@ def test_doctor_checks_disk_and_gpu_memory_of_a_shipped_14b_recipe_from_its_gs_b
     # Qwen2.5-14B has 14.77B parameters: 29.5 GB in bf16, 7.4 GB in 4 bits (qlora).
     weights = "7.4 GB" if recipe.quantized else "29.5 GB"
     assert f"memory recipe {recipe.output}: training: ~" in out and f"(weights {weights}, " in out, out
+
+
+SHIPPED_DORA = ["dora-v2-flat", "dora-v3-curriculum", "dora-v3-curriculum-4gpu", "tiny-dora-curriculum"]
+
+
+def _linear_calls(model, input_ids) -> int:
+    """Count the matmuls against frozen (base) weights in one training-mode forward pass.
+
+    DoRA also multiplies by its own A and B (the weight norm) on either path; only the base matmuls differ.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    class Count(TorchFunctionMode):
+        calls = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            weight = args[1] if len(args) > 1 else (kwargs or {}).get("weight")
+            if func is torch.nn.functional.linear and not weight.requires_grad:
+                Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    model.train()
+    with Count():
+        model(input_ids=input_ids)
+    return Count.calls
+
+
+@pytest.mark.parametrize("name", SHIPPED_DORA)
+def test_shipped_dora_recipes_take_peft_fast_path_reusing_the_base_output(name, tiny_dir):
+    """With the recipe's adapter settings a DoRA forward multiplies by each base weight once, as LoRA does."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tunebench.training.trainer import lora_config_kwargs
+
+    recipe = load_recipe(REPO / "recipes" / f"{name}.toml")
+    kwargs = {**lora_config_kwargs(recipe), "r": 4, "lora_alpha": 8}  # the 14B ranks are irrelevant here
+    ids = torch.tensor([[1, 2, 3, 4]])
+    counts = {}
+    for label, changes in {"recipe": {}, "lora": {"use_dora": False}, "dropout": {"lora_dropout": 0.05}}.items():
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir), LoraConfig(**{**kwargs, **changes}))
+        counts[label] = _linear_calls(model, ids)
+    assert recipe.use_dora and counts["recipe"] == counts["lora"] < counts["dropout"], counts
+
+
+def test_doctor_says_what_dora_dropout_costs_and_how_to_keep_the_fast_path(capsys, project, tmp_path):
+    from tunebench.cli import main
+
+    slow = write_recipe(tmp_path / "slow.toml", [phase("A", "mixed", 4)], method="dora", dropout=0.05, model="tiny")
+    assert main(["doctor", "--recipe", str(slow)]) == 0  # slow is advice, never a refusal
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("dora speed"))
+    assert "slow" in line and "dropout 0.05 runs every adapted base matmul twice" in line
+    assert "by arithmetic" in line and "measured" in line and "dropout = 0 keeps" in line
+    fast = write_recipe(tmp_path / "fast.toml", [phase("A", "mixed", 4)], method="dora", dropout=0.0, model="tiny")
+    main(["doctor", "--recipe", str(fast)])
+    assert "dora speed" not in capsys.readouterr().out

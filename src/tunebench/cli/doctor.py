@@ -40,7 +40,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         checks = [*preflight.check_packages(), *preflight.check_hardware(None, None)]
         checks.append(preflight.check_disk_free(Path(config.home)))
     marks = {True: "ok", False: "FAIL", None: "?"}
-    rows = [(c.name, marks[c.ok], c.detail, c.fix or "") for c in checks]
+    rows = [(c.name, "slow" if c.slow else marks[c.ok], c.detail, c.fix or "") for c in checks]
     print(format_table(["check", "result", "detail", "fix"], rows))
     for line in memory_lines(config, getattr(args, "model", None), recipe):
         print(line)

@@ -33,6 +33,7 @@ __all__ = [
     "check_disk_free",
     "check_hardware",
     "check_price",
+    "check_dora_dropout",
     "run_preflight",
     "raise_on_failures",
 ]
@@ -40,12 +41,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Check:
-    """One preflight check: `ok` True (pass), False (refuse) or None (could not check; not a refusal)."""
+    """One preflight check: `ok` True (pass), False (refuse) or None (could not check; not a refusal).
+
+    `slow`: the run may start, but a setting costs time the detail quantifies (doctor marks it "slow").
+    """
 
     name: str
     ok: bool | None
     detail: str
     fix: str = ""
+    slow: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,10 +302,14 @@ def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Ch
 def run_preflight(recipe: Recipe, config: Config, output_dir: Path, free_disk_bytes: int | None = None) -> list[Check]:
     """Return every check for this recipe; nothing is loaded but the base model's config.json."""
     checks = check_packages(recipe)
+    model_config: dict[str, Any] | None = None
     try:
-        sizes = estimate_sizes(recipe, read_base_config(recipe, config))
+        model_config = read_base_config(recipe, config)
+        sizes = estimate_sizes(recipe, model_config)
     except TunebenchError:  # the base config cannot be read: sizes unknown, not a refusal (doctor says why)
         sizes = None
+    if recipe.use_dora and recipe.dropout > 0:
+        checks.append(check_dora_dropout(recipe, model_config))
     checks.append(check_disk(recipe, output_dir, sizes, free_disk_bytes))
     checks.extend(check_hardware(recipe, sizes))
     checks.append(check_price(recipe, config))
@@ -320,6 +329,32 @@ def check_price(recipe: Recipe, config: Config) -> Check:
     if price is None:
         return Check("price", None, missing_price(key))
     return Check("price", True, f"{key}: ${price:.2f} an hour" + (" a GPU" if on_gpu else ""))
+
+
+# A DoRA step with dropout 0.05 and one with dropout 0, each over a LoRA step (rank 16, batch 4 x 128 tokens,
+# the CPU bench model, interleaved medians on a loaded 2-core machine): benchmarks/test_bench_dora.py.
+DORA_DROPOUT_MEASURED = (
+    "1.86x a LoRA step (1.42x with dropout 0) on the CPU bench model (benchmarks/test_bench_dora.py)"
+)
+
+
+def check_dora_dropout(recipe: Recipe, model_config: dict[str, Any] | None) -> Check:
+    """Return the DoRA-dropout check: what dropout > 0 costs a DoRA step (slow, never a refusal)."""
+    from tunebench.efficiency import dora_dropout_flops_ratio
+
+    arithmetic = ""
+    if model_config is not None:
+        try:
+            ratio = dora_dropout_flops_ratio(ModelShape.from_config(model_config), recipe.target_modules)
+            arithmetic = f" ~{ratio:.2f}x the matmul FLOPs by arithmetic (adapted weights / all matmul weights),"
+        except TunebenchError:
+            pass  # a config without a decoder's keys: the measured figure alone
+    detail = (
+        f"DoRA with dropout {recipe.dropout:g} runs every adapted base matmul twice (forward and backward):"
+        f"{arithmetic} measured {DORA_DROPOUT_MEASURED}; 6.6x a LoRA step on an H200 at 14B (issue 24)"
+    )
+    fix = "dropout = 0 keeps PEFT's DoRA fast path (the base layer's output is reused)"
+    return Check("dora speed", True, detail, fix, slow=True)
 
 
 def raise_on_failures(checks: list[Check], what: str) -> None:

@@ -64,6 +64,8 @@ def preflight_or_refuse(
     if int(os.environ.get("RANK", "0")) != 0:
         raise_on_failures(checks, f"recipe {recipe.path}")
         return
+    for check in (c for c in checks if c.slow):
+        print(f"tunebench: {check.name}: {check.detail}; {check.fix}", flush=True)
     if refused:
         with contextlib.suppress(OSError):  # a full disk may refuse this too; the refusal itself still stands
             journal.parent.mkdir(parents=True, exist_ok=True)
