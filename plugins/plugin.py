@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tunebench.history.records import utc_now
-from tunebench_pytest import failures, options, resources, status, summary
+from tunebench_pytest import failures, options, parallel, resources, status, summary
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.finish import finish_run
 
@@ -52,12 +52,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(collector, "tunebench-collector")
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash[SETTINGS]
-    return (
+    header = (
         f"tunebench: model {settings.model}, history {settings.history}, baseline {settings.baseline}, "
         f"record {'on' if settings.record else 'off'}, gate {'on' if settings.gate else 'off'}"
     )
+    slower = parallel.hint(config, settings.engine)
+    return [header, slower] if slower else [header]
 
 
 # tryfirst: junitxml writes its file in its own pytest_sessionfinish; the run's properties must be in first.
