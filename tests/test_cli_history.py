@@ -258,3 +258,25 @@ def test_list_kind_rejects_an_unknown_kind_with_the_allowed_ones(history, capsys
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert "invalid choice: 'imported'" in err and "'imported_session', 'imported_row'" in err
+
+
+def test_show_and_the_log_print_each_phase_mfu_and_its_peak_source(history, capsys):
+    from tunebench.history.records import validate
+    from tunebench.report.markdown import render_log
+
+    record = training_record("run-train-mfu", "mfu-adapter")
+    peak = {"device": "NVIDIA H200", "flops": 989e12, "bandwidth_bytes_s": 4.8e12, "source": "table"}
+    for i, phase_data in enumerate(record["phases"]):
+        phase_data["efficiency"] = {
+            "mfu": 0.255 + i / 100,
+            "flops_per_token": 9e10,
+            "seq_len": 2048,
+            "devices": 1,
+            "peak": peak,
+        }
+    validate(record)
+    history.write(record)
+    code, out, _ = _run(capsys, "history", "show", "run-train-mfu")
+    assert code == 0 and "MFU" in out and "25.5% (table)" in out and "27.5% (table)" in out
+    log = render_log([record])
+    assert "| MFU |" in log and "| 26.5% (table) |" in log

@@ -165,6 +165,20 @@ def test_record_is_schema_valid_in_the_history_with_hashes_hardware_and_cost(run
     assert data["provenance"]["packages"]["trl"] and data["attempts"][0]["outcome"] == "completed"
 
 
+def test_each_phase_records_its_mfu_against_a_matmul_measured_on_this_cpu(run):
+    from tunebench.efficiency import train_flops_per_token
+    from tunebench.memory.estimate import ModelShape
+    from tunebench.tiny import tiny_path
+
+    shape = ModelShape.from_config(json.loads((tiny_path() / "config.json").read_text()))
+    for phase_data in run[0].phases:
+        eff = phase_data["efficiency"]
+        assert eff["peak"]["source"] == "measured" and eff["peak"]["flops"] > 0 and eff["devices"] == 1
+        assert eff["flops_per_token"] == train_flops_per_token(shape, eff["seq_len"])
+        achieved = eff["flops_per_token"] * phase_data["tokens_per_s"]
+        assert math.isclose(eff["mfu"], achieved / eff["peak"]["flops"]) and 0 < eff["mfu"] < 1
+
+
 def test_adapter_is_saved_before_the_merged_copy_is_written(run):
     from pathlib import Path
 

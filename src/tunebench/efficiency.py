@@ -10,6 +10,7 @@ is comparable with published figures; it counts no recomputation (gradient check
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "mfu",
     "decode_floor_ms",
     "dora_dropout_flops_ratio",
+    "format_mfu",
 ]
 
 # name fragment (lower case, as torch.cuda.get_device_name reports it) -> (dense bf16 TFLOP/s, HBM TB/s).
@@ -132,3 +134,10 @@ def dora_dropout_flops_ratio(shape: ModelShape, target_modules: tuple[str, ...] 
         fan_in * fan_out for name, (fan_in, fan_out) in shape.projections().items() if name in set(target_modules)
     )
     return 1 + shape.layers * adapted / matmul_parameters(shape)
+
+
+def format_mfu(efficiency: Any) -> str:
+    """Return a phase's MFU for a table: "12.3% (table)" or "0.8% (measured)"; "—" when not recorded."""
+    if not isinstance(efficiency, Mapping) or efficiency.get("mfu") is None:
+        return "\u2014"
+    return f"{efficiency['mfu']:.1%} ({efficiency['peak']['source']})"

@@ -49,6 +49,7 @@ def show_record(args: argparse.Namespace) -> int:
 
 def _details(record: dict[str, Any]) -> list[str]:
     from tunebench.contamination import describe, label
+    from tunebench.efficiency import format_mfu
     from tunebench.history.typed import ImportedSessionData
     from tunebench.report.formatting import format_interval, format_percent
     from tunebench.report.views import EvalView, TrainingView
@@ -73,10 +74,20 @@ def _details(record: dict[str, Any]) -> list[str]:
     if kind == "training":
         view = TrainingView(record)
         rows = [
-            (p.name, p.get("kind"), p.get("examples"), p.get("steps"), _fmt(p.get("final_loss")), _fmt(p.get("wall_s")))
+            (
+                p.name,
+                p.get("kind"),
+                p.get("examples"),
+                p.get("steps"),
+                _fmt(p.get("final_loss")),
+                _fmt(p.get("wall_s")),
+                _fmt(p.get("tokens_per_s")),
+                format_mfu(p.get("efficiency")),
+            )
             for p in view.phases
         ]
-        table = format_table(["phase", "kind", "examples", "steps", "final loss", "seconds"], rows)
+        columns = ["phase", "kind", "examples", "steps", "final loss", "seconds", "tokens/s", "MFU"]
+        table = format_table(columns, rows)
         lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
         return lines + [f"difficulty: {d}" for d in view.difficulties]
     if kind == "imported_session":

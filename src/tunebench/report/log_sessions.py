@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunebench.efficiency import format_mfu
 from tunebench.report.formatting import (
     DASH,
     dollars,
@@ -108,7 +109,8 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         lines += markdown_table(["Data File", "Examples", "SHA-256"], _file_rows(run)) + [""]
     lines += ["**Hyperparameters:**"] + markdown_table(["Parameter", "Value"], _hyper_rows(run)) + [""]
     lines += ["**Training Results:**"]
-    lines += markdown_table(["Phase", "Final Loss", "Mean Loss", "Steps", "Time", "Tokens/s"], _result_rows(run)) + [""]
+    columns = ["Phase", "Final Loss", "Mean Loss", "Steps", "Time", "Tokens/s", "MFU"]
+    lines += markdown_table(columns, _result_rows(run)) + [""]
     if run.validation_loss is not None:
         lines += [f"**Validation Loss:** {format_number(run.validation_loss)}", ""]
     evaluation = history.latest_eval_of(run.output_name)
@@ -203,6 +205,7 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
                 format_number(phase.get("steps")),
                 format_duration(phase.get("wall_s")),
                 DASH if tps is None else f"{tps:,.0f}",
+                format_mfu(phase.get("efficiency")),
             )
         )
     rows.append(
@@ -212,6 +215,7 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
             DASH,
             markdown_bold(format_number(run.total_steps)),
             markdown_bold(format_duration(run.total_seconds)),
+            DASH,
             DASH,
         )
     )

@@ -166,6 +166,32 @@ def phase_figures(
         "batch_size": batch,
         "grad_accum": accum,
         "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
+        "efficiency": phase_efficiency(run, lengths, tokens / elapsed if elapsed > 0 else None),
+    }
+
+
+def phase_efficiency(run: TrainingRun, lengths: list[int], tokens_per_s: float | None) -> dict[str, Any] | None:
+    """Return the phase's MFU, the model FLOPs per token it counts and the device peak it divides by."""
+    from tunebench.efficiency import device_peak, mfu, train_flops_per_token
+    from tunebench.errors import TunebenchError
+    from tunebench.memory.estimate import ModelShape
+
+    if run.base is None or not lengths:
+        return None
+    try:
+        shape = ModelShape.from_config(run.base.config)
+    except TunebenchError:  # not a decoder config: no FLOPs to count
+        return None
+    seq_len = statistics.fmean(lengths)
+    gpu = describe_hardware(run.device)["gpu_name"]
+    peak = device_peak(run.device, gpu)
+    devices = int(os.environ.get("WORLD_SIZE", "1")) if run.device == "cuda" else 1
+    return {
+        "mfu": mfu(shape, seq_len, tokens_per_s, peak, devices) if tokens_per_s else None,
+        "flops_per_token": train_flops_per_token(shape, seq_len),
+        "seq_len": seq_len,
+        "devices": devices,
+        "peak": peak.as_dict(),
     }
 
 
