@@ -52,14 +52,30 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(collector, "tunebench-collector")
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def _header(config: pytest.Config) -> str:
     settings = config.stash[SETTINGS]
-    header = (
+    return (
         f"tunebench: model {settings.model}, history {settings.history}, baseline {settings.baseline}, "
         f"record {'on' if settings.record else 'off'}, gate {'on' if settings.gate else 'off'}"
     )
-    slower = parallel.hint(config, settings.engine)
-    return [header, slower] if slower else [header]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    # Under xdist the controller collects nothing, so the settings are said here; serial runs say them once
+    # collected, and only when an item evaluates (a repository's own tests record nothing).
+    if not parallel.workers(config):
+        return []
+    slower = parallel.hint(config, config.stash[SETTINGS].engine)
+    return [_header(config), slower] if slower else [_header(config)]
+
+
+_EVAL_FIXTURES = {"record", "tb_engine", "tb_model", "tb_score_questions", "tb_generate"}
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    if parallel.workers(config) or not any(_EVAL_FIXTURES & set(getattr(i, "fixturenames", ())) for i in items):
+        return []
+    return [_header(config)]
 
 
 # tryfirst: junitxml writes its file in its own pytest_sessionfinish; the run's properties must be in first.

@@ -28,3 +28,9 @@ def test_a_serial_run_or_a_served_engine_gets_no_hint(project):
     serial = project.runpytest("-p", "no:cacheprovider", "--no-record")
     assert not [line for line in serial.outlines if "slower than a serial run" in line]
     assert not cannot_be_faster("openai", 2)  # the server does the work: workers only send requests
+
+
+def test_tests_that_evaluate_nothing_get_no_tunebench_header(project):
+    # Issue 26: the repository's own `pytest` said "record on, gate on" although its tests record nothing.
+    result = project.runpytest("-p", "no:cacheprovider", "--no-record")
+    assert not [line for line in result.outlines if line.startswith("tunebench: model")], result.outlines
