@@ -61,6 +61,8 @@ def tb_model_name(tb_settings) -> str:
 
 def model_info(loaded: Any) -> dict[str, Any]:
     """Return the record's `model` fields for a `tunebench.loading.LoadedModel`."""
+    from tunebench.efficiency import decode_floor
+
     return model_record(
         loaded.entry,
         hashes=dict(loaded.hashes),
@@ -68,6 +70,7 @@ def model_info(loaded: Any) -> dict[str, Any]:
         dtype=loaded.dtype,
         merged=loaded.merged,
         load_s=round(loaded.load_seconds, 6),
+        decode_floor=decode_floor(loaded.model, loaded.device),
     )
 
 

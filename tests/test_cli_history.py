@@ -280,3 +280,25 @@ def test_show_and_the_log_print_each_phase_mfu_and_its_peak_source(history, caps
     assert code == 0 and "MFU" in out and "25.5% (table)" in out and "27.5% (table)" in out
     log = render_log([record])
     assert "| MFU |" in log and "| 26.5% (table) |" in log
+
+
+def test_show_and_the_log_print_decode_time_against_the_bandwidth_floor(history, capsys):
+    from record_factory import probe
+
+    from tunebench.history.records import validate
+    from tunebench.report.markdown import render_log
+
+    training = training_record("run-train-floor", "floor-adapter")
+    evaluation = eval_record(
+        "run-eval-floor", "floor-adapter", [probe("p1", "investment", 2.0, 4)], started_at="2026-02-02T10:00:00Z"
+    )
+    evaluation["aggregates"]["time_per_output_token_s"] = {"n": 1, "p50": 0.0123}
+    peak = {"device": "NVIDIA H200", "flops": 989e12, "bandwidth_bytes_s": 4.8e12, "source": "table"}
+    evaluation["model"]["decode_floor"] = {"weight_bytes": 29_520_000_000, "floor_ms": 6.15, "peak": peak}
+    validate(evaluation)
+    history.write(training)
+    history.write(evaluation)
+    line = "decode 12.30 ms/token (median), 2.0x the memory-bandwidth floor 6.15 ms (weights / table bandwidth)"
+    code, out, _ = _run(capsys, "history", "show", "run-eval-floor")
+    assert code == 0 and line in out
+    assert line in render_log([training, evaluation])

@@ -48,3 +48,21 @@ def test_dora_dropout_doubles_the_adapted_matmuls_only():
     assert dora_dropout_flops_ratio(QWEN2_5_14B, SEVEN) == pytest.approx(1.94, abs=0.01)
     assert dora_dropout_flops_ratio(QWEN2_5_14B, ()) == 1
     assert 1.1 < dora_dropout_flops_ratio(QWEN2_5_14B, ("q_proj", "v_proj")) < 1.12  # 31M of 290M a layer
+
+
+def test_decode_floor_of_a_loaded_model_counts_its_weight_bytes_and_the_line_says_how_far(tiny_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tunebench.efficiency import decode_floor, decode_line
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.bfloat16)
+    floor = decode_floor(model, "cpu")
+    assert floor["weight_bytes"] == 2 * sum(p.numel() for p in model.parameters())
+    record = {"model": {"decode_floor": floor}, "aggregates": {"time_per_output_token_s": {"n": 3, "p50": 0.01}}}
+    ratio = 10 / floor["floor_ms"]
+    assert decode_line(record) == (
+        f"decode 10.00 ms/token (median), {ratio:.1f}x the memory-bandwidth floor {floor['floor_ms']:.3g} ms "
+        "(weights / measured bandwidth)"
+    )
+    assert decode_line({"model": {}, "aggregates": {}}) is None  # a served model: no weights here, no floor

@@ -24,6 +24,10 @@ def test_run_on_tiny_writes_one_valid_record_with_every_question(pytester):
     correct = sum(q["correct"] for q in record["questions"])
     assert record["aggregates"]["accuracy"]["k"] == correct and record["aggregates"]["accuracy"]["n"] == 8
     assert record["model"]["name"] == "tiny" and record["model"]["hashes"]["base"].startswith("sha256:")
+    # The decode floor: tiny's fp32 weights over a copy bandwidth measured in the run (no GPU table on a CPU).
+    floor = record["model"]["decode_floor"]
+    assert floor["peak"]["source"] == "measured" and floor["weight_bytes"] > 0
+    assert floor["floor_ms"] == pytest.approx(floor["weight_bytes"] / floor["peak"]["bandwidth_bytes_s"] * 1e3)
     assert record["suites"][0]["file"] == "questions.jsonl" and len(record["suites"][0]["sha256"]) == 64
     assert record["provenance"]["command"].startswith("pytest --model tiny")
     result.stdout.fnmatch_lines(

@@ -26,6 +26,9 @@ __all__ = [
     "decode_floor_ms",
     "dora_dropout_flops_ratio",
     "format_mfu",
+    "decode_floor",
+    "describe_decode",
+    "decode_line",
 ]
 
 # name fragment (lower case, as torch.cuda.get_device_name reports it) -> (dense bf16 TFLOP/s, HBM TB/s).
@@ -141,3 +144,30 @@ def format_mfu(efficiency: Any) -> str:
     if not isinstance(efficiency, Mapping) or efficiency.get("mfu") is None:
         return "\u2014"
     return f"{efficiency['mfu']:.1%} ({efficiency['peak']['source']})"
+
+
+def decode_floor(model: Any, device: str) -> dict[str, Any]:
+    """Return the eval record's `model.decode_floor`: the weights' bytes, the device peak, the floor in ms."""
+    import torch
+
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None
+    peak = device_peak(device, gpu)
+    return {"weight_bytes": weight_bytes, "floor_ms": decode_floor_ms(weight_bytes, peak), "peak": peak.as_dict()}
+
+
+def describe_decode(floor: Any, median_s: float | None) -> str | None:
+    """Return "decode 12.3 ms/token, 2.0x the bandwidth floor 6.15 ms (table)", or None without both figures."""
+    if not isinstance(floor, Mapping) or median_s is None or not floor.get("floor_ms"):
+        return None
+    ms = median_s * 1000
+    return (
+        f"decode {ms:.2f} ms/token (median), {ms / floor['floor_ms']:.1f}x the memory-bandwidth floor "
+        f"{floor['floor_ms']:.3g} ms (weights / {floor['peak']['source']} bandwidth)"
+    )
+
+
+def decode_line(record: Mapping[str, Any]) -> str | None:
+    """Return an eval record's decode-vs-floor line (median time per output token), or None if not recorded."""
+    tpot = (record.get("aggregates") or {}).get("time_per_output_token_s") or {}
+    return describe_decode((record.get("model") or {}).get("decode_floor"), tpot.get("p50"))

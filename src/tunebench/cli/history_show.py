@@ -49,7 +49,7 @@ def show_record(args: argparse.Namespace) -> int:
 
 def _details(record: dict[str, Any]) -> list[str]:
     from tunebench.contamination import describe, label
-    from tunebench.efficiency import format_mfu
+    from tunebench.efficiency import decode_line, format_mfu
     from tunebench.history.typed import ImportedSessionData
     from tunebench.report.formatting import format_interval, format_percent
     from tunebench.report.views import EvalView, TrainingView
@@ -70,7 +70,8 @@ def _details(record: dict[str, Any]) -> list[str]:
         ]
         table = format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality (1-5)"], rows)
         mark = label(view.training_data)
-        return ["", table] + ([f"WARNING: {mark}"] if mark else [])
+        decode = decode_line(record)
+        return ["", table] + ([decode] if decode else []) + ([f"WARNING: {mark}"] if mark else [])
     if kind == "training":
         view = TrainingView(record)
         rows = [

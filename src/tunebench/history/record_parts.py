@@ -187,6 +187,7 @@ class ModelInfo(Part):
     merged: bool | None = ABSENT
     load_s: float | None = ABSENT
     engine: Any = ABSENT  # read typed through EvalRecordData.engine (tunebench.engines.base.EngineInfo)
+    decode_floor: dict[str, Any] | None = ABSENT  # tunebench.efficiency.decode_floor
     training_data: dict[str, Any] | None = ABSENT
 
 

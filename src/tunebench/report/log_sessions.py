@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunebench.efficiency import format_mfu
+from tunebench.efficiency import decode_line, format_mfu
 from tunebench.report.formatting import (
     DASH,
     dollars,
@@ -118,6 +118,8 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         lines += [f"**Inference Test Results** (eval run {markdown_code(evaluation.run_id)}, {evaluation.date}):"]
         headers = ["Domain", "Latency", "TTFT", "Time/Token", "Quality (1-5)", "Accuracy"]
         lines += markdown_table(headers, _inference_rows(evaluation)) + [""]
+        decode = decode_line(evaluation.record)
+        lines += [markdown_text(decode), ""] if decode else []
     for section, title in NOTE_TITLES.items():
         notes = history.notes_for(run.run_id, section)
         if section == "difficulties":  # what the run recorded itself, then what people noted
