@@ -223,3 +223,19 @@ def test_report_baseline_auto_compares_with_the_production_models_newest_full_ru
     assert main(["report", "run-new", "--baseline", "auto", "--out", str(out)]) == 0
     assert "compared with run-prod)" in capsys.readouterr().out
     assert "Compared with run-prod (prod)" in out.read_text(encoding="utf-8")
+
+
+def test_the_run_table_says_how_far_decoding_ran_from_the_bandwidth_floor():
+    record = shipped_record("r-floor")
+    assert "<th>decode vs floor</th><td>—</td>" in render_report(record)  # nothing recorded: a dash
+    record["model"]["decode_floor"] = {
+        "weight_bytes": 100_000_000,
+        "floor_ms": 0.5,
+        "peak": {"device": "cpu", "flops": 1e10, "bandwidth_bytes_s": 2e11, "source": "measured"},
+    }
+    record["aggregates"]["time_per_output_token_s"] = {"n": 2, "p50": 0.002}
+    validate(record)
+    html = render_report(record)
+    assert (
+        "decode 2.00 ms/token (median), 4.0x the memory-bandwidth floor 0.5 ms (weights / measured bandwidth)" in html
+    )

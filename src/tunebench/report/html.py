@@ -137,6 +137,7 @@ def _lookup(items: dict[str, dict[str, dict[str, Any]]], entry: dict[str, Any]) 
 
 def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tuple[str, str]]:
     from tunebench.contamination import label
+    from tunebench.efficiency import decode_line
 
     model = record.get("model") or {}
     provenance = record.get("provenance") or {}
@@ -166,6 +167,7 @@ def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tup
         ("adapter", model.get("adapter") or "—"),
         ("engine", str(engine or "hf")),
         ("hardware", machine or "—"),
+        ("decode vs floor", decode_line(record) or "—"),
         ("commit", commit),
         ("tunebench", str(provenance.get("tunebench_version") or "—")),
         ("command", str(provenance.get("command") or "—")),
