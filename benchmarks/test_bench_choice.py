@@ -4,9 +4,11 @@ Both sides score the 100 shipped questions on the same loaded model with the sam
 The baseline is lm-eval's own in-process path as a user would call it: wrap the model in `HFLM`, load the
 task from the shipped YAML (a `TaskManager` over the task folder only, which is the fast option), and run
 `simple_evaluate`. The tunebench side reads and validates the question file and runs `score_questions`.
-Goal: tunebench takes at most half of lm-eval's time (`<= 0.5`). On `tiny` the ratio shows overhead; on
-`bench` (hidden 512, 8 layers) it shows model time (lm-eval also groups the four one-token choices of a
-question into one forward pass, but projects every position to the vocabulary and logs per request).
+Goal: tunebench takes at most 0.8x lm-eval's time (`<= 0.8`). It was `<= 0.5`, which a compute-bound model
+cannot reach (issue 24: 0.85x measured on a quiet run): on `bench` (hidden 512, 8 layers) both sides spend
+most of their time in the same forward passes (lm-eval also groups the four one-token choices of a question
+into one pass, but projects every position to the vocabulary and logs per request), so only the overhead
+around them can be cut. On `tiny` the ratio shows that overhead.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def test_choice_tunebench(paired_benchmark, choice_model, model_size):
         choice_model,
         side="tunebench",
         group=f"choice-{model_size}",
-        goal="<= 0.5",
-        goal_note="100 questions scored in at most half lm-eval's time",
+        goal="<= 0.8",
+        goal_note="100 questions scored in at most 0.8x lm-eval's time (same forward passes: overhead only)",
         rounds=ROUNDS[model_size],
     )
     assert len(results) == 100 and all(r.error is None for r in results)
