@@ -39,7 +39,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     else:
         checks = [*preflight.check_packages(), *preflight.check_hardware(None, None)]
         checks.append(preflight.check_disk_free(Path(config.home)))
-    marks = {True: "ok", False: "FAIL", None: "?"}
+    marks = {True: "ok", False: "FAIL", None: "info"}  # None: nothing to compare it with here
     rows = [(c.name, "slow" if c.slow else marks[c.ok], c.detail, c.fix or "") for c in checks]
     print(format_table(["check", "result", "detail", "fix"], rows))
     for line in memory_lines(config, getattr(args, "model", None), recipe):

@@ -94,7 +94,9 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
             )
         )
     else:
-        checks.append(Check("autoawq", True, f"autoawq {awq or 'not installed'}"))
+        checks.append(
+            Check("autoawq", True, f"autoawq {awq}: no conflict" if awq else "not installed (nothing to conflict)")
+        )
     torch, vision = _version("torch"), _version("torchvision")
     if vision and torch:
         t_major, t_minor = _major_minor(torch)
@@ -145,7 +147,12 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
         checks.append(Check("peft", True, f"peft {peft}"))
     if recipe is not None and trl is not None and peft is not None:
         checks.extend(check_apis(recipe))
-    if recipe is not None and recipe.quantized:
+    if recipe is None:  # what a 4-bit (qlora) recipe would need; checked against the recipe with --recipe
+        bnb = _version("bitsandbytes")
+        checks.append(
+            Check("bitsandbytes", None, f"{bnb or 'not installed'}: only 4-bit recipes need it (doctor --recipe R)")
+        )
+    elif recipe.quantized:
         found = _importable("bitsandbytes")
         checks.append(
             Check(
@@ -260,7 +267,8 @@ def check_disk_free(folder: Path) -> Check:
     where = folder
     while not where.exists() and where != where.parent:
         where = where.parent
-    return Check("disk", None, f"{format_bytes(shutil.disk_usage(where).free)} free at {where}")
+    free = format_bytes(shutil.disk_usage(where).free)
+    return Check("disk", None, f"{free} free at {where}; enough? doctor --recipe R compares it with R's need")
 
 
 def check_hardware(recipe: Recipe | None, sizes: SizeEstimate | None) -> list[Check]:

@@ -1,0 +1,15 @@
+"""`tunebench doctor` without a recipe: every line says what it means (issue 26)."""
+
+from __future__ import annotations
+
+from tunebench.cli import main
+
+
+def test_doctor_explains_disk_names_bitsandbytes_and_reads_a_missing_autoawq_plainly(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["doctor"])
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(("-", "check"))}
+    assert "?" not in rows["disk"].split()[1] and "doctor --recipe R" in rows["disk"]
+    assert "bitsandbytes" in rows and "only 4-bit recipes need it" in rows["bitsandbytes"]
+    assert "autoawq not installed" not in out and "not installed (nothing to conflict)" in rows["autoawq"]
