@@ -13,3 +13,16 @@ def test_doctor_explains_disk_names_bitsandbytes_and_reads_a_missing_autoawq_pla
     assert "?" not in rows["disk"].split()[1] and "doctor --recipe R" in rows["disk"]
     assert "bitsandbytes" in rows and "only 4-bit recipes need it" in rows["bitsandbytes"]
     assert "autoawq not installed" not in out and "not installed (nothing to conflict)" in rows["autoawq"]
+
+
+def test_a_ttft_of_a_few_milliseconds_is_not_rounded_to_zero():
+    # Issue 26: the log showed TTFT "0.00s" for 2.6 ms.
+    from tunebench.report.formatting import format_seconds
+
+    assert [format_seconds(v) for v in (0.0026, 0.057, 0.35, 1.254, None)] == [
+        "0.0026s",
+        "0.057s",
+        "0.35s",
+        "1.25s",
+        "—",
+    ]

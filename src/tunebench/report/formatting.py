@@ -63,8 +63,10 @@ def format_number(value: float | None, digits: int = 4) -> str:
 
 
 def format_seconds(value: float | None) -> str:
-    """Return seconds as "1.25s", or "—"."""
-    return DASH if value is None else f"{value:.2f}s"
+    """Return seconds as "1.25s", under 0.1 s to two significant digits ("0.0026s", never "0.00s"), or "—"."""
+    if value is None:
+        return DASH
+    return f"{value:.2f}s" if value >= 0.1 or value == 0 else f"{value:#.2g}s"
 
 
 def format_duration(seconds: float | None) -> str:
