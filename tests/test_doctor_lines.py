@@ -26,3 +26,13 @@ def test_a_ttft_of_a_few_milliseconds_is_not_rounded_to_zero():
         "1.25s",
         "—",
     ]
+
+
+def test_models_show_tiny_prints_where_it_was_built(capsys, tmp_path, monkeypatch):
+    # Issue 26: 'builtin:tiny' alone did not say which folder to pass as lm-eval's pretrained=PATH.
+    from tunebench.tiny import tiny_path
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["models", "show", "tiny"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"local_path  {tiny_path()}" in lines, lines

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tunebench.errors import StorageError
-from tunebench.registry import ModelEntry, check_name, get_registry
+from tunebench.registry import TINY_BASE, ModelEntry, check_name, get_registry
 from tunebench.table import format_table
 
 _MIB = 1 << 20
@@ -161,6 +161,10 @@ def show_model(args: argparse.Namespace) -> int:
     """Print one entry; an unknown name is an error with the closest match."""
     entry = get_registry().get(args.name)
     data = {"name": entry.name, **entry.to_dict(), "defined_in": entry.origin}
+    if entry.base == TINY_BASE:  # built on this machine: where, for tools that need a folder (lm-eval pretrained=)
+        from tunebench.tiny import tiny_path
+
+        data["local_path"] = str(tiny_path())
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
