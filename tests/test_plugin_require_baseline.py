@@ -17,7 +17,9 @@ def test_a_zero_accuracy_run_without_baseline_or_floor_says_nothing_to_judge(pyt
     result = pytester.runpytest("--model", "candidate")
     assert_answered(result, 6)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["nothing to judge *nothing to judge*the run was not judged*", "*gate: nothing to judge*"])
+    result.stdout.fnmatch_lines(
+        ["nothing to judge *nothing to judge*the run was not judged*", "*gate: nothing to judge*"]
+    )
 
 
 def test_require_baseline_in_the_config_fails_a_zero_accuracy_run_without_baseline(pytester):
