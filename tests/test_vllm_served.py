@@ -86,6 +86,38 @@ def test_greedy_probe_replies_match_token_by_token_except_at_near_ties(served, l
     assert not bad, "divergences not at near-ties:\n" + "\n".join(bad)
 
 
+def test_lm_eval_generate_until_served_equals_in_process_except_at_near_ties(served, local):
+    """lm-eval's generation requests (issue 27) on the openai engine: the same greedy text as the hf engine's
+    generate_until on the same weights, each cut at the task's stop string."""
+    import torch
+
+    from tunebench.engines.hf_until import generate_until
+    from tunebench.scoring.choice import format_prompt
+
+    model, tokenizer = local
+    contexts = [format_prompt(q) for q in load_questions(QUESTIONS)[:8]]
+    requests = [
+        (context, {"until": ["\n\n", "Question:"], "max_gen_toks": 16, "do_sample": False}) for context in contexts
+    ]
+    ours = generate_until(model, tokenizer, requests, batch_size=4)
+    theirs = served.generate_until(requests)
+    assert len(theirs) == len(ours) == len(requests)
+    bad, same = [], 0
+    for context, a, b in zip(contexts, ours, theirs, strict=True):
+        assert "\n\n" not in b and "Question:" not in b  # cut at the stop strings, as lm-eval cuts
+        if a == b:
+            same += 1
+            continue
+        ids_a, ids_b = tokenizer.encode(context + a), tokenizer.encode(context + b)
+        first = next(i for i, (x, y) in enumerate(zip([*ids_a, -1], [*ids_b, -2], strict=False)) if x != y)
+        with torch.inference_mode():
+            top2 = torch.log_softmax(model(torch.tensor([ids_a[:first]])).logits[0, -1].float(), -1).topk(2).values
+        if float(top2[0] - top2[1]) >= NEAR_TIE:
+            bad.append(f"{a!r} vs {b!r}: top-2 gap {float(top2[0] - top2[1]):.2e}")
+    print(f"generate_until served vs in-process: {same}/{len(requests)} identical")
+    assert not bad, "divergences not at near-ties:\n" + "\n".join(bad)
+
+
 def _config(tmp_path: Path, server, gate: str = "") -> Path:
     config = tmp_path / "tunebench.toml"
     config.write_text(
