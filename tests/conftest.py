@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,13 @@ def project(tmp_path, monkeypatch):
 
     yield Project
     _load_cached.cache_clear()
+
+
+@pytest.fixture
+def real_tiny_history(tmp_path):
+    """A copy of tests/data/real_tiny_history: reading a history writes its summary index beside the records, and
+    the checkout's copy must stay as committed."""
+    import shutil
+
+    source = Path(__file__).parent / "data" / "real_tiny_history"
+    return Path(shutil.copytree(source, tmp_path / "real_tiny_history", ignore=shutil.ignore_patterns("index")))

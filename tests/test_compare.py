@@ -197,13 +197,12 @@ def test_an_imported_row_cannot_be_compared_question_by_question():
         compare_runs(row, other)
 
 
-def test_compare_of_tiny_and_its_trained_dora_adapter_from_real_runs_shows_the_flips():
+def test_compare_of_tiny_and_its_trained_dora_adapter_from_real_runs_shows_the_flips(real_tiny_history):
     """Records of `pytest eval_suites` on tiny and on tiny + the tiny-dora-curriculum adapter (tests/data)."""
-    from pathlib import Path
 
     from tunebench.history.store import open_store
 
-    records = open_store(Path(__file__).parent / "data" / "real_tiny_history").read_all(strict=True).records
+    records = open_store(real_tiny_history).read_all(strict=True).records
     base, tuned = resolve_run("tiny", records), resolve_run("tiny-dora-curriculum", records)
     comparison = compare_runs(base, tuned)
     before = {q["id"]: q for q in base["questions"]}

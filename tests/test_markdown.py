@@ -153,11 +153,11 @@ def _plots(text: str) -> dict[str, str]:
     return dict(re.findall(r"^!\[(.*)\]\((.*)\)$", text, re.M))
 
 
-def test_real_training_and_eval_records_render_into_one_session():
+def test_real_training_and_eval_records_render_into_one_session(real_tiny_history):
     """The records of a real `tunebench train` and two real `pytest eval_suites` runs (tests/data)."""
     from tunebench.history.store import open_store
 
-    records = open_store(Path(__file__).parent / "data" / "real_tiny_history").read_all(strict=True).records
+    records = open_store(real_tiny_history).read_all(strict=True).records
     text = render_log(records)
     session = text.split("### Session 1: tiny-dora-curriculum (2026-11-25) ✅ COMPLETE")[1].split("\n---\n")[0]
     training = next(r for r in records if r["kind"] == "training")
