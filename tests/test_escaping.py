@@ -6,7 +6,7 @@ from hostile_support import snapshot
 from record_factory import graded_run, note
 
 from tunebench.cli import main
-from tunebench.escaping import cut, markdown_text, terminal_text, visible
+from tunebench.escaping import cut, markdown_prose, markdown_text, terminal_text, visible
 from tunebench.history.store import open_store
 
 # A served model's id can be any string: a CR that rewrites the line, a heading, a clear-screen, a mention.
@@ -29,6 +29,21 @@ def test_markdown_text_cannot_open_a_heading_html_or_a_mention():
     assert "<script>" not in text and "&lt;script>" in text
     assert "@&#8203;octocat" in text and "me@example.com" in text  # an address is no mention
     assert markdown_text("federal_income_tax") == "federal_income_tax"
+
+
+def test_the_gate_comment_keeps_a_quoted_command_as_code_and_escapes_the_rest():
+    """Issue 26: the PR comment escaped the backticks of `tunebench plan ...`, so it did not render as code."""
+    from tunebench.gate.verdict import Check, Verdict
+
+    advice = "run `tunebench plan --drop 0.05 --discordance 0.1` to size the suite"
+    verdict = Verdict(
+        checks=[Check("accuracy drop vs baseline", 0.01, 0.05, True, detail=f"{SPOOF} {advice}")],
+        warnings=[advice],
+    )
+    text = verdict.markdown()
+    assert text.count("`tunebench plan --drop 0.05 --discordance 0.1`") == 2 and "\\`" not in text
+    assert "\r" not in text and "<script" not in text and "@&#8203;octocat" in text
+    assert markdown_prose("a `<b>|x` and @you") == "a `<b>\\|x` and @&#8203;you"  # a code span shows, never obeys
 
 
 def test_cut_keeps_short_text_and_points_to_the_whole_of_a_long_one():

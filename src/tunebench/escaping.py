@@ -27,6 +27,7 @@ __all__ = [
     "terminal_text",
     "markdown_text",
     "markdown_code",
+    "markdown_prose",
     "markdown_link",
     "markdown_imported",
     "escape_cell",
@@ -109,6 +110,17 @@ def markdown_code(value: Any) -> str:
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def markdown_prose(value: Any) -> str:
+    """Return `value` as `markdown_text`, but with its `backticked` spans as code spans (a command to copy).
+
+    For sentences tunebench writes that quote a command (`tunebench plan --drop 0.05`) and may hold a record's
+    strings: a backticked span becomes a verbatim code span (no HTML, link or mention can form inside one), the rest
+    is escaped text.
+    """
+    parts = re.split(r"`([^`]+)`", _one_line(str(value)))
+    return "".join(markdown_code(part) if i % 2 else markdown_text(part) for i, part in enumerate(parts) if part)
 
 
 def markdown_link(label: str, target: Any) -> str:

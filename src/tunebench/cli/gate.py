@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.errors import RecordError
-from tunebench.escaping import markdown_text, terminal_text
+from tunebench.escaping import markdown_prose, markdown_text, terminal_text
 from tunebench.gate import Verdict, status_word
 
 __all__ = ["register", "run_gate", "GateReport", "judge"]
@@ -86,7 +86,7 @@ class GateReport:
             "",
             f"- run: {md(_run_line(self.record))}",
             f"- baseline: {md(self._baseline_line())}",
-            *(f"- {md(line)}" for line in self._power_lines()),
+            *(f"- {markdown_prose(line)}" for line in self._power_lines()),
             "",
             self.verdict.markdown(),
         ]

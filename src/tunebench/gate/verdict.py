@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tunebench.escaping import markdown_text  # the gate's Markdown escapes as the log does: one module
+from tunebench.escaping import markdown_prose, markdown_text  # the gate's Markdown escapes as the log does
 from tunebench.table import format_table
 
 __all__ = [
@@ -138,9 +138,9 @@ class Verdict:
         for c in self.checks:
             cells = [c.rule, _show(c.value), _show(c.limit), _show(c.baseline), c.detail]
             result = "**FAIL**" if c.result == FAIL else c.result
-            escaped = [markdown_text(x) for x in cells]
-            lines.append("| " + " | ".join([*escaped[:4], result, escaped[4]]) + " |")
-        lines += [f"\n> **warning:** {markdown_text(warning)}" for warning in self.warnings]
+            escaped = [markdown_text(x) for x in cells[:4]]
+            lines.append("| " + " | ".join([*escaped, result, markdown_prose(cells[4])]) + " |")
+        lines += [f"\n> **warning:** {markdown_prose(warning)}" for warning in self.warnings]
         return "\n".join(lines)
 
 
