@@ -339,3 +339,17 @@ def test_torchrun_two_cpu_processes_train_once_and_only_rank_0_records(tmp_path)
     assert [p["steps"] for p in records[0]["phases"]] == [1]
     assert Registry(config).get("tiny-ddp").adapter == records[0]["output"]["adapter"]
     assert done.stdout.count("registered") == 1
+
+
+def test_train_history_writes_the_training_record_where_the_eval_record_goes(project, capsys):
+    """Issue 26: `tunebench train --history H` as `pytest eval_suites --history H`, so a model's training and its
+    evals land in one history (before, the training record always went to the configured one)."""
+    from tunebench.cli import main
+
+    project.write('[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n')
+    recipe = write_recipe(project.root / "r.toml", [phase("A", "mixed", 2)], merge=False)
+    shared = project.root / "shared-history"
+    assert main(["train", str(recipe), "--history", str(shared)]) == 0
+    [record] = open_store(shared).read_all(strict=True).records
+    assert record["kind"] == "training"
+    assert not (project.root / ".tb" / "history" / "runs").exists()

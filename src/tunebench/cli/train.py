@@ -6,6 +6,7 @@ Runs a training recipe, registers its adapter, records it.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from tunebench.table import format_table
 
@@ -48,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train even when examples overlap the evaluation suites (recorded; evaluations of the model are marked)",
     )
+    parser.add_argument(
+        "--history",
+        metavar="URI",
+        help="write the TrainingRecord to this history (a folder or gs://bucket/prefix) instead of the configured "
+        "one, as `pytest eval_suites --history` does for its eval record",
+    )
     parser.set_defaults(func=run_train)
 
 
@@ -61,6 +68,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         record = train(
             args.recipe,
+            config=_config_with_history(args.history),
             resume=args.resume,
             overrides=args.overrides,
             new_version=args.new_version,
@@ -110,6 +118,19 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"tracked in {', '.join(tracking['report_to'])}: {', '.join(w for w in where if w)}")
     print(f"record {data['run_id']} written to {record.location}")
     return 0
+
+
+def _config_with_history(history: str | None) -> Any:
+    """The configuration, its history replaced by `--history` (a local folder made absolute, or gs:// as given)."""
+    import dataclasses
+    from pathlib import Path
+
+    from tunebench.config import load_config
+
+    config = load_config()
+    if not history:
+        return config
+    return dataclasses.replace(config, history=history if "://" in history else str(Path(history).resolve()))
 
 
 def _num(value: float | None, digits: int = 4) -> str:
