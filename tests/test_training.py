@@ -340,6 +340,34 @@ def test_torchrun_two_cpu_processes_train_once_and_only_rank_0_records(tmp_path)
     assert Registry(config).get("tiny-ddp").adapter == records[0]["output"]["adapter"]
     assert done.stdout.count("registered") == 1
 
+    # Issue 26: again with --new-version: rank 0 picks tiny-ddp-v2 and every rank trains it (it was refused, the
+    # error printed once per rank, then torchrun's ChildFailedError).
+    again = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "tunebench.cli",
+            "train",
+            str(recipe),
+            "--new-version",
+        ],
+        cwd=config.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    records = open_store(config.history_uri).read_all(strict=True).records
+    assert sorted(r["output"]["name"] for r in records) == ["tiny-ddp", "tiny-ddp-v2"]
+    assert Registry(config).get("tiny-ddp-v2").adapter == next(
+        r["output"]["adapter"] for r in records if r["output"]["name"] == "tiny-ddp-v2"
+    )
+    assert again.stdout.count("training a new version 'tiny-ddp-v2'") == 1 and again.stdout.count("registered") == 1
+
 
 def test_train_history_writes_the_training_record_where_the_eval_record_goes(project, capsys):
     """Issue 26: `tunebench train --history H` as `pytest eval_suites --history H`, so a model's training and its

@@ -37,10 +37,50 @@ def apply_rerun(
     if (new_version and overwrite) or resume:
         raise RecipeError(f"{recipe.path}: --new-version, --overwrite and --resume exclude each other")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return _rerun_decided_by_rank_0(recipe, config, new_version)
+    return _rerun(recipe, config, new_version)
+
+
+# How long the other ranks wait for rank 0's choice of name (it reads the registry and output folders only).
+RERUN_DECISION_WAIT_S = 300.0
+
+
+def _rerun_decided_by_rank_0(recipe: Recipe, config: Config, new_version: bool) -> tuple[Recipe, Path | None]:
+    """Under torchrun/accelerate, rank 0 alone renames or archives and writes its choice where the other ranks of
+    the same launch (TORCHELASTIC_RUN_ID) read it, so every rank trains the same output."""
+    launch = os.environ.get("TORCHELASTIC_RUN_ID")
+    if not launch:
         raise RecipeError(
-            f"{recipe.path}: --new-version/--overwrite need one process (each rank would choose alone); "
-            "name the output with --set output=NAME instead"
+            f"{recipe.path}: --new-version/--overwrite with several processes need torchrun or accelerate launch "
+            "(TORCHELASTIC_RUN_ID names the launch all ranks share); name the output with --set output=NAME instead"
         )
+    decision = config.home / "reruns" / f"{launch}.json"
+    if int(os.environ.get("RANK", "0")) == 0:
+        chosen, archive = _rerun(recipe, config, new_version)
+        from tunebench.storage.local import write_atomic
+
+        decision.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(decision, json.dumps({"output": chosen.output}).encode())
+        return chosen, archive
+    return _wait_for_decision(recipe, decision), None
+
+
+def _wait_for_decision(recipe: Recipe, decision: Path) -> Recipe:
+    import time
+
+    deadline = time.monotonic() + RERUN_DECISION_WAIT_S
+    while not decision.is_file():
+        if time.monotonic() > deadline:
+            raise RecipeError(
+                f"{recipe.path}: rank 0's choice of output name did not appear in {decision} within "
+                f"{RERUN_DECISION_WAIT_S:.0f} s (is <home> on a folder every node shares?)"
+            )
+        time.sleep(0.2)
+    output = json.loads(decision.read_text(encoding="utf-8"))["output"]
+    return reruns.renamed(recipe, output) if output != recipe.output else recipe
+
+
+def _rerun(recipe: Recipe, config: Config, new_version: bool) -> tuple[Recipe, Path | None]:
     if not reruns.is_taken(recipe.output, output_dir_for(recipe, config), config):
         return recipe, None
     if new_version:

@@ -18,7 +18,7 @@ from tunebench.errors import RecipeError
 from tunebench.registry import Registry
 from tunebench.training.recipe import Recipe
 
-__all__ = ["new_version", "next_name", "archive_output", "is_taken", "RERUN_HINT"]
+__all__ = ["new_version", "next_name", "renamed", "archive_output", "is_taken", "RERUN_HINT"]
 
 RERUN_HINT = (
     "rerun with --new-version (a new model {next!r}) or --overwrite (the old adapter and registry entry "
@@ -35,7 +35,7 @@ def new_version(recipe: Recipe, config: Config, output_dir_for) -> Recipe:
     """Return `recipe` with output `NAME-vN`: the lowest N >= 2 neither registered nor holding a run folder."""
     stem = re.sub(r"-v\d+$", "", recipe.output)
     for number in range(2, 10_000):
-        candidate = _renamed(recipe, f"{stem}-v{number}")
+        candidate = renamed(recipe, f"{stem}-v{number}")
         if not is_taken(candidate.output, output_dir_for(candidate, config), config):
             return candidate
     raise RecipeError(f"{recipe.path}: key output: no free version of {stem!r} below v10000")
@@ -46,7 +46,8 @@ def next_name(recipe: Recipe, config: Config, output_dir_for) -> str:
     return new_version(recipe, config, output_dir_for).output
 
 
-def _renamed(recipe: Recipe, name: str) -> Recipe:
+def renamed(recipe: Recipe, name: str) -> Recipe:
+    """Return `recipe` training output `name` (its output folder renamed alike when the recipe names one)."""
     output_dir = recipe.output_dir.with_name(name) if recipe.output_dir else None
     return dataclasses.replace(recipe, output=name, output_dir=output_dir)
 
