@@ -73,9 +73,22 @@ _EVAL_FIXTURES = {"record", "tb_engine", "tb_model", "tb_score_questions", "tb_g
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
-    if parallel.workers(config) or not any(_EVAL_FIXTURES & set(getattr(i, "fixturenames", ())) for i in items):
+    if parallel.workers(config) or not any(_evaluates(item) for item in items):
         return []
     return [_header(config)]
+
+
+def _evaluates(item: pytest.Item) -> bool:
+    """True when the item uses one of tunebench's evaluation fixtures: a parametrized argument or a project's own
+    fixture that happens to be called `record` is not ours."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for name in _EVAL_FIXTURES & set(info.names_closure):
+        definitions = info.name2fixturedefs.get(name) or ()
+        if definitions and getattr(definitions[-1].func, "__module__", "").startswith("tunebench_pytest"):
+            return True
+    return False
 
 
 # tryfirst: junitxml writes its file in its own pytest_sessionfinish; the run's properties must be in first.

@@ -32,5 +32,14 @@ def test_a_serial_run_or_a_served_engine_gets_no_hint(project):
 
 def test_tests_that_evaluate_nothing_get_no_tunebench_header(project):
     # Issue 26: the repository's own `pytest` said "record on, gate on" although its tests record nothing.
+    # A test's own argument or fixture called `record` (tests/test_history_index.py has one) is not tunebench's.
+    project.makepyfile(
+        test_mine=(
+            "import pytest\n\n"
+            "@pytest.mark.parametrize('record', [{'a': 1}])\ndef test_param(record):\n    assert record\n\n"
+            "@pytest.fixture\ndef tb_model():\n    return 'mine'\n\ndef test_fixture(tb_model):\n    assert tb_model\n"
+        )
+    )
     result = project.runpytest("-p", "no:cacheprovider", "--no-record")
     assert not [line for line in result.outlines if line.startswith("tunebench: model")], result.outlines
+    result.assert_outcomes(passed=3)
