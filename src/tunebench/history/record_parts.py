@@ -69,6 +69,18 @@ def typed_json(value: Any, how: str, cls: type[Part]) -> Any:
     return value
 
 
+def named_fields(cls: type) -> tuple[str, ...]:
+    """Return the JSON keys a record or part dataclass names: every field but `extra`."""
+    return tuple(f.name for f in fields(cls) if f.name != "extra")
+
+
+def required_fields(cls: type) -> tuple[str, ...]:
+    """Return the keys its schema requires: the fields without a default (`extra` aside)."""
+    return tuple(
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Part(Mapping[str, Any]):
     """A nested object of a record: its schema's properties as fields, ABSENT where the object lacks a key.
@@ -87,14 +99,12 @@ class Part(Mapping[str, Any]):
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """Return the keys this part names (every field but `extra`)."""
-        return tuple(f.name for f in fields(cls) if f.name != "extra")
+        return named_fields(cls)
 
     @classmethod
     def required_names(cls) -> tuple[str, ...]:
         """Return the keys the schema requires (the fields without a default)."""
-        return tuple(
-            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
-        )
+        return required_fields(cls)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Any:

@@ -14,7 +14,7 @@ required keys, nested levels included. What is not typed yet: the training recor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunebench.errors import RecordError
@@ -30,7 +30,9 @@ from tunebench.history.record_parts import (
     Proportion,
     Question,
     SpeedReference,
+    named_fields,
     plain_json,
+    required_fields,
     typed_json,
 )
 
@@ -87,14 +89,12 @@ class Record:
     @classmethod
     def keys(cls) -> tuple[str, ...]:
         """Return the record keys this dataclass names (every field but `extra`)."""
-        return tuple(f.name for f in fields(cls) if f.name != "extra")
+        return named_fields(cls)
 
     @classmethod
     def required_keys(cls) -> tuple[str, ...]:
         """Return the keys a record of this kind must have (the fields without a default)."""
-        return tuple(
-            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
-        )
+        return required_fields(cls)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, partial: bool = False) -> Record:
