@@ -137,7 +137,7 @@ def test_pytest_runs_collect_a_declared_crypto_suite_and_k_selects_by_its_domain
         "eval_suites/benchmark_100", "--suite", "crypto/questions.jsonl", "--collect-only", "-q", "-k", "defi"
     )
     collected = [line.split("[")[1].rstrip("]") for line in result.outlines if "::test_question[" in line]
-    assert collected == [f"defi-{i}" for i in range(4)]
+    assert collected == [f"crypto/defi-{i}" for i in range(4)]  # a custom suite's ids name it
     rows[2]["domain"] = "nft"
     _write(folder, rows)
     result = pytester.runpytest_subprocess("eval_suites/benchmark_100", "--suite", "crypto/questions.jsonl")

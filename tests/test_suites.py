@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from plugin_support import assert_answered
+from plugin_support import assert_answered, records
 
 from tunebench.errors import SuiteError
 from tunebench.suites import (
@@ -362,7 +362,48 @@ def test_the_config_names_the_suite_a_run_uses(suites):
     _mini(suites, _rows()[20:23], "private.jsonl")
     _configure(suites, 'suites = ["private.jsonl"]')
     result = suites.runpytest("eval_suites/benchmark_100", "--collect-only", "-q")
-    assert _collected_ids(result) == ["tax-001", "tax-002", "tax-003"]
+    assert _collected_ids(result) == ["private/tax-001", "private/tax-002", "private/tax-003"]
+
+
+def test_a_custom_suites_node_ids_name_it_and_only_its_domains_probes_run(suites):
+    # Issue 26: `--suite my.jsonl` items were `test_question[tax-001]`, indistinguishable from the shipped
+    # benchmark's, and the probes of all five seed domains ran beside a suite of one domain.
+    path = _mini(suites, _rows()[20:23], "my_tax.jsonl")  # three federal_income_tax questions
+    collected = suites.runpytest("eval_suites", "--suite", str(path), "--collect-only", "-q")
+    ids = [line for line in collected.outlines if "::test_" in line]
+    assert ids == [
+        "eval_suites/benchmark_100/test_benchmark.py::test_question[my_tax/tax-001]",
+        "eval_suites/benchmark_100/test_benchmark.py::test_question[my_tax/tax-002]",
+        "eval_suites/benchmark_100/test_benchmark.py::test_question[my_tax/tax-003]",
+        "eval_suites/domain_probes/test_probes.py::test_probe[probe-tax-1]",
+        "eval_suites/domain_probes/test_probes.py::test_probe[probe-tax-2]",
+    ], collected.outlines
+    picked = suites.runpytest("eval_suites", "--suite", str(path), "--collect-only", "-q", "-k", "my_tax/tax-002")
+    assert _collected_ids(picked) == ["my_tax/tax-002"]
+    result = suites.runpytest("eval_suites", "--suite", str(path), "--junitxml=out.xml", "-p", "no:cacheprovider")
+    assert_answered(result, 5, deselected=1)  # the load phase (--concurrency 1)
+    names = re.findall(r'<testcase classname="([^"]+)" name="([^"]+)"', (suites.path / "out.xml").read_text())
+    assert ("eval_suites.benchmark_100.test_benchmark", "test_question[my_tax/tax-001]") in names
+    (run,) = records(suites)
+    assert run["status"] == "complete" and run["selection"] == {"selected": 5, "total": 5}
+    assert {p["id"] for p in run["probes"]} == {"probe-tax-1", "probe-tax-2"}
+    assert {q["id"] for q in run["questions"]} == {"tax-001", "tax-002", "tax-003"}
+    assert "domain_probes: only its items of federal_income_tax ran (the questions' domains)" in run["notes"]
+
+
+def test_a_custom_suite_whose_domains_no_shipped_probe_covers_skips_the_probes_saying_why(suites):
+    rows = [{**row, "id": f"c-{n}", "domain": "crypto"} for n, row in enumerate(_rows()[:2])]
+    result = suites.runpytest("eval_suites", "--suite", str(_mini(suites, rows, "crypto.jsonl")), "-rs")
+    assert_answered(result, 2, skipped=1, deselected=1)
+    result.stdout.fnmatch_lines(["*no shipped probe covers the domains of this run's questions (crypto)*--probes*"])
+
+
+def test_a_probe_file_named_on_the_command_line_runs_whole_beside_a_custom_suite(suites):
+    path = _mini(suites, _rows()[20:23], "my_tax.jsonl")
+    probes = suites.path / "mine.jsonl"
+    shutil.copy(PROBES, probes)
+    result = suites.runpytest("eval_suites", "--suite", str(path), "--probes", str(probes), "--collect-only", "-q")
+    assert sum("::test_probe[mine/probe-" in line for line in result.outlines) == 10
 
 
 def test_each_probe_records_timings_stop_reason_and_grade(suites):

@@ -8,7 +8,7 @@ import pytest
 
 from tunebench.config import load_config
 from tunebench.errors import SuiteError
-from tunebench.suites import Question, load_files, load_questions, resolve_files, suite_name
+from tunebench.suites import Question, load_files, load_questions, node_param, resolve_files, suite_name
 from tunebench_pytest.terminal import progress
 
 SHIPPED = Path(__file__).parent / "questions.jsonl"
@@ -50,7 +50,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = [
         pytest.param(
             q,
-            id=q.id,
+            id=node_param(q, SHIPPED),
             marks=[
                 pytest.mark.domain(q.domain),
                 pytest.mark.difficulty(q.difficulty),

@@ -9,21 +9,27 @@ import pytest
 from tunebench.config import load_config
 from tunebench.errors import SuiteError
 from tunebench.storage.checksums import file_sha256
-from tunebench.suites import Probe, load_files, load_probes, resolve_files, suite_name
+from tunebench.suites import Probe, load_files, load_probes, load_questions, node_param, resolve_files, suite_name
 from tunebench_pytest.fixtures import SETTINGS
 
 SHIPPED = Path(__file__).parent / "probes.jsonl"
+SHIPPED_QUESTIONS = Path(__file__).parents[1] / "benchmark_100" / "questions.jsonl"
 SHIPPED_MIN_PER_DOMAIN = 2
 _PROBES = pytest.StashKey[list[Probe]]()
+_NARROWED = pytest.StashKey["list[str] | None"]()
 
 
 def selected_probes(config: pytest.Config) -> list[Probe]:
-    """Return this run's probes (loaded and validated once, before any model loads)."""
+    """Return this run's probes (loaded and validated once, before any model loads).
+
+    The shipped probes, when no probe file is named, follow the run's questions: only the probes of the
+    domains its question files use run (`--suite crypto.jsonl` runs no retirement probe beside its crypto
+    questions). A probe file named on the command line or in the config runs whole.
+    """
     if _PROBES not in config.stash:
         settings = load_config(config.rootpath).eval
-        paths = resolve_files(
-            config.getoption("tunebench_probes"), config.invocation_params.dir, settings.probes, SHIPPED
-        )
+        given = config.getoption("tunebench_probes")
+        paths = resolve_files(given, config.invocation_params.dir, settings.probes, SHIPPED)
 
         def load(path: Path) -> list[Probe]:
             return load_probes(path, min_per_domain=SHIPPED_MIN_PER_DOMAIN if path == SHIPPED.resolve() else None)
@@ -33,8 +39,23 @@ def selected_probes(config: pytest.Config) -> list[Probe]:
         except SuiteError as exc:
             # `from None`: the report shows the suite's problems alone, not an exception chain.
             raise pytest.fail.Exception(f"tunebench probes:\n{exc}", pytrace=False) from None
+        domains = None if given or settings.probes else _question_domains(config)
+        if domains is not None and not {p.domain for p in probes} <= domains:
+            probes = [p for p in probes if p.domain in domains]
+            config.stash[_NARROWED] = sorted(domains)
         config.stash[_PROBES] = probes
     return config.stash[_PROBES]
+
+
+def _question_domains(config: pytest.Config) -> set[str] | None:
+    """Return the domains of the run's question files; None when one cannot be read (its own items say why)."""
+    settings = load_config(config.rootpath).eval
+    option = config.getoption("tunebench_suites", None)
+    paths = resolve_files(option, config.invocation_params.dir, settings.suites, SHIPPED_QUESTIONS)
+    try:
+        return {q.domain for path in paths for q in load_questions(path)}
+    except SuiteError:
+        return None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -42,10 +63,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     params = [
         pytest.param(
-            p, id=p.id, marks=[pytest.mark.domain(p.domain), pytest.mark.tunebench_suite(suite_name(p.source))]
+            p,
+            id=node_param(p, SHIPPED),
+            marks=[pytest.mark.domain(p.domain), pytest.mark.tunebench_suite(suite_name(p.source))],
         )
         for p in selected_probes(metafunc.config)
     ]
+    if not params:  # the run's questions use no domain the shipped probes cover
+        domains = ", ".join(metafunc.config.stash.get(_NARROWED, None) or [])
+        why = f"no shipped probe covers the domains of this run's questions ({domains}); --probes FILE runs yours"
+        params = [pytest.param(None, id="no-probes", marks=pytest.mark.skip(reason=why))]
     metafunc.parametrize("probe", params)
 
 
@@ -64,6 +91,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def probe_domains(request: pytest.FixtureRequest) -> list[str] | None:
+    """The domains the shipped probes were narrowed to (the questions' domains), or None when all run."""
+    selected_probes(request.config)
+    return request.config.stash.get(_NARROWED, None)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from tunebench.scoring.quality import grade
 from tunebench.suites import suite_name
 
 
-def test_probe(probe, tb_engine, tb_config, judge, grader_calibration, record):
+def test_probe(probe, tb_engine, tb_config, judge, grader_calibration, probe_domains, record):
     settings = tb_config.eval
     # An engine error (server down, HTTP 500, timeout) fails the item: the probe is not recorded as answered.
     # The machine's speed is timed before, between and after the repeats: the gate takes it out of latency.
@@ -43,6 +43,7 @@ def test_probe(probe, tb_engine, tb_config, judge, grader_calibration, record):
         kind="probe",
         suite=suite_name(probe.source),
         suite_file=str(probe.source),
+        suite_domains=probe_domains,  # the shipped probes narrowed to the questions' domains, or None
         id=probe.id,
         domain=probe.domain,
         prompt_tokens=result.prompt_tokens,

@@ -46,6 +46,7 @@ __all__ = [
     "load_probes",
     "load_files",
     "suite_name",
+    "node_param",
     "schema",
     "resolve_files",
     "json_lines",
@@ -166,6 +167,17 @@ def suite_name(path: Path | str) -> str:
     """Return a suite's name: its folder's name for `questions.jsonl`/`probes.jsonl`, else the file's stem."""
     path = Path(path)
     return path.parent.name if path.stem in ("questions", "probes") else path.stem
+
+
+def node_param(item: Question | Probe, shipped: Path) -> str:
+    """Return an item's pytest parameter id: its id in the shipped file `shipped`, `SUITE/ID` in any other.
+
+    A custom suite runs through the shipped test module; its suite's name in every node id says whose item it
+    is (`test_question[my_questions/tax-001]`) in `-v`, `--collect-only`, `-k my_questions` and JUnit.
+    """
+    if item.source is not None and Path(item.source).resolve() == Path(shipped).resolve():
+        return item.id
+    return f"{suite_name(item.source)}/{item.id}" if item.source is not None else item.id
 
 
 def resolve_files(given: Sequence[str] | None, base: Path, configured: Sequence[Path], shipped: Path) -> list[Path]:

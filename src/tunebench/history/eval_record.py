@@ -160,7 +160,7 @@ def build_eval_record(
         "source": "measured",
         "status": status,
         "model": model,
-        "suites": [{k: v for k, v in suites[key].items() if k != "_path"} for key in sorted(suites)],
+        "suites": [{k: v for k, v in suites[key].items() if not k.startswith("_")} for key in sorted(suites)],
         "questions": sorted(questions, key=lambda q: (q.get("suite", ""), q["id"])),
         "probes": sorted(probes, key=lambda p: (p.get("suite", ""), p["id"])),
         "items": {
@@ -210,7 +210,7 @@ def _collect(items: Sequence[ItemResult], notes: list[str], root: Path | None):
             kind = outcome.get("kind")
             if kind not in ("question", "probe"):
                 continue
-            entry = {k: v for k, v in outcome.items() if k not in ("kind", "suite_file")}
+            entry = {k: v for k, v in outcome.items() if k not in ("kind", "suite_file", "suite_domains")}
             entry["status"] = "answered"
             key = (kind, entry.get("suite", ""), str(entry["id"]))
             if key in seen:
@@ -218,12 +218,18 @@ def _collect(items: Sequence[ItemResult], notes: list[str], root: Path | None):
                 continue
             seen.add(key)
             if "suite_file" in outcome:
-                _add_suite(suites, outcome.get("suite", ""), outcome["suite_file"], root)
+                _add_suite(suites, outcome.get("suite", ""), outcome["suite_file"], root, outcome.get("suite_domains"))
             (questions if kind == "question" else probes).append(entry)
+    for suite in suites.values():
+        if suite["_only"]:
+            notes.append(f"{suite['name']}: only its items of {', '.join(suite['_only'])} ran (the questions' domains)")
     return questions, probes, suites
 
 
-def _add_suite(suites: dict[str, dict[str, Any]], name: str, file: str, root: Path | None) -> None:
+def _add_suite(
+    suites: dict[str, dict[str, Any]], name: str, file: str, root: Path | None, only: list[str] | None = None
+) -> None:
+    """Add a suite file; `only`: the run took the file's items of these domains alone (a full run of them)."""
     if file in suites:
         return
     path = Path(file)
@@ -239,7 +245,7 @@ def _add_suite(suites: dict[str, dict[str, Any]], name: str, file: str, root: Pa
         digest: str | None = file_sha256(path)
     except OSError:  # recorded as unknown; the suite's items say what was scored
         digest = None
-    suites[file] = {"name": name, "file": shown, "sha256": digest, "_path": str(path)}
+    suites[file] = {"name": name, "file": shown, "sha256": digest, "_path": str(path), "_only": only}
     declared = read_manifest(path).domains if path.is_file() else None
     if declared is not None:
         suites[file]["domains"] = list(declared)  # reports list the domains in this order
@@ -272,7 +278,7 @@ def _add_unreported(items, questions, probes, suites, notes) -> None:
                 f"{item.nodeid}: {item.status} before recording an outcome; not attributable to a question or probe"
             )
             continue
-        item_id = _param_of(item.nodeid)
+        item_id = _param_of(item.nodeid).removeprefix(f"{suite}/" if suite else "")  # a custom suite's SUITE/ID
         known = _suite_items(suites, suite_file, lookups).get(item_id, {})
         entry = {"id": item_id, "domain": known.get("domain", "unknown"), "status": item.status}
         if suite:
@@ -303,7 +309,8 @@ def _suite_items(suites, suite_file, lookups) -> dict[str, dict[str, Any]]:
                 data = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(data, dict) and "id" in data:
+            only = suites[suite_file].get("_only")
+            if isinstance(data, dict) and "id" in data and (only is None or data.get("domain") in only):
                 lookups[suite_file][str(data["id"])] = data
     return lookups[suite_file]
 
