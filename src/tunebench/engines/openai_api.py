@@ -13,9 +13,8 @@ Probes go through streaming `/v1/chat/completions` (the `openai` package parses 
 first content chunk, inter-token latency the gaps between content chunks, output tokens the server's
 `usage` (`stream_options.include_usage`), the stop reason its `finish_reason`.
 
-The `openai` client retries connection errors, 408/409/429 and 5xx with exponential back-off
-(`max_retries`) and applies a per-request timeout; what still fails becomes an EngineError saying which
-server, which request and why.
+Requests and their errors (the client's retries, one EngineError naming the server and the request) are in
+`openai_requests`.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -39,6 +38,7 @@ from tunebench.engines.base import (
     check_repeats,
     register_engine,
 )
+from tunebench.engines.openai_requests import MALFORMED, answer_of, call, checked_endpoint, one_line
 from tunebench.scoring.generation import GenerationResult
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class OpenAIEngine(Engine):
     ):
         import openai
 
-        self.endpoint = _checked_endpoint(endpoint)
+        self.endpoint = checked_endpoint(endpoint)
         self.model = model
         self.timeout_s = timeout_s
         self.batch_size = batch_size
@@ -250,9 +250,9 @@ class OpenAIEngine(Engine):
                         ids.extend(_token_id(t.token) for t in choice.logprobs.content)
                     finish = choice.finish_reason or finish
         except (openai.APIError, _transport_error()) as exc:
-            raise EngineError(f"{what} at {self.endpoint}: the stream broke off: {_one_line(exc)}") from exc
-        except _MALFORMED as exc:  # an event of the wrong shape
-            raise EngineError(f"{what} at {self.endpoint}: malformed stream event: {_one_line(exc)}") from exc
+            raise EngineError(f"{what} at {self.endpoint}: the stream broke off: {one_line(exc)}") from exc
+        except MALFORMED as exc:  # an event of the wrong shape
+            raise EngineError(f"{what} at {self.endpoint}: malformed stream event: {one_line(exc)}") from exc
         total = time.perf_counter() - start
         if not events:
             raise EngineError(
@@ -301,34 +301,11 @@ class OpenAIEngine(Engine):
     def close(self) -> None:
         self.client.close()
 
-    # -- errors ------------------------------------------------------------------------------------------------
-
     def _call(self, request: Callable[[], T], what: str) -> T:
-        """Run one API request (the client retries); turn what still fails into an EngineError."""
-        import openai
+        return call(request, what, self.endpoint, self.timeout_s)
 
-        try:
-            return request()
-        except openai.APITimeoutError as exc:
-            raise EngineError(f"{what}: no answer from {self.endpoint} within {self.timeout_s:g} s (timeout)") from exc
-        except openai.APIConnectionError as exc:
-            raise EngineError(f"no server at {self.endpoint} ({what}: {_one_line(exc.__cause__ or exc)})") from exc
-        except openai.APIStatusError as exc:
-            raise EngineError(f"{what}: HTTP {exc.status_code} from {self.endpoint}: {_message(exc)}") from exc
-        except openai.APIError as exc:  # e.g. an answer the client could not validate
-            raise EngineError(f"{what}: bad answer from {self.endpoint}: {_one_line(exc)}") from exc
-        except _MALFORMED as exc:  # a body that is not JSON, or JSON of another shape
-            raise EngineError(f"{what}: malformed answer from {self.endpoint}: {_one_line(exc)}") from exc
-
-    @contextlib.contextmanager
-    def _answer_of(self, what: str) -> Iterator[None]:
-        """Turn a parsed answer of the wrong shape (a server bug, not ours) into an EngineError naming the request."""
-        try:
-            yield
-        except EngineError:
-            raise
-        except _MALFORMED as exc:
-            raise EngineError(f"{what}: malformed answer from {self.endpoint}: {_one_line(exc)}") from exc
+    def _answer_of(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return answer_of(what, self.endpoint)
 
 
 def continuation_logprob(logprobs: Any, context: str, continuation: str, where: str) -> tuple[float, bool]:
@@ -370,34 +347,6 @@ def _transport_error() -> type[Exception]:
         return httpx.HTTPError
 
 
-# What reading a malformed answer raises: json's JSONDecodeError is a ValueError, as pydantic's errors are.
-_MALFORMED = (ValueError, TypeError, AttributeError, KeyError, IndexError)
-
-
-def _one_line(exc: BaseException | str) -> str:
-    """An exception's message on one line, at most 300 characters (a server's text can be anything)."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:299] + "…"
-
-
-def _checked_endpoint(endpoint: str) -> str:
-    """Return `endpoint` without a trailing '/'; EngineError unless it is http(s)://HOST[:PORT][/PATH]."""
-    expected = "expected http://HOST[:PORT]/v1 or https://..."
-    try:
-        parts = urlsplit(endpoint)
-        port = parts.port  # ValueError when out of 0-65535 or not a number
-    except ValueError as exc:
-        raise EngineError(f"endpoint {endpoint!r}: not a valid URL ({exc}); {expected}") from None
-    if parts.scheme not in ("http", "https"):
-        found = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
-        raise EngineError(f"endpoint {endpoint!r}: {expected}, found {found}")
-    if not parts.hostname:
-        raise EngineError(f"endpoint {endpoint!r}: {expected}, found no host")
-    if port == 0:
-        raise EngineError(f"endpoint {endpoint!r}: {expected}, found port 0")
-    return endpoint.rstrip("/")
-
-
 def _move_trailing_spaces(context: str, continuation: str) -> tuple[str, str]:
     spaces = len(context) - len(context.rstrip())
     if spaces:
@@ -410,14 +359,3 @@ def _token_id(token: str) -> int:
     if not token.startswith(prefix):
         raise EngineError(f"expected a token as 'token_id:N' (vLLM's return_tokens_as_token_ids), found {token!r}")
     return int(token[len(prefix) :])
-
-
-def _message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        detail = body.get("message") or body.get("error") or body.get("detail")
-        if isinstance(detail, dict):
-            detail = detail.get("message")
-        if detail:
-            return _one_line(str(detail))
-    return _one_line(str(getattr(exc, "message", exc)))
