@@ -3,8 +3,9 @@
 pytest prints a file's name and then one letter per item on the same line. A line written in between
 (`write_line`) ends that line early: pytest then prints the file name again and the next letters start a
 line of their own. So mid-line, tunebench's status goes on the same line in brackets
-(`test_benchmark.py [tunebench: scored batched rows of the selected questions: 25/100 ... 100/100] ....`);
-at the start of a line it is a line of its own. Past output capture, like pytest's own reporter.
+(`test_benchmark.py [tunebench: questions scored 25/100 ... 100/100] ....`); at the start of a line it is a
+line of its own. Past output capture, like pytest's own reporter. A batched pass counts what the user selected
+(questions, whatever engine and however many requests or rows they took), so every engine reads alike.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ def status(config: pytest.Config, text: str) -> None:
 
 
 def progress(config: pytest.Config, verb: str, noun: str) -> Callable[[int, int], None] | None:
-    """Return a `(done, total)` callback showing a batched pass's progress; None when nothing is shown (-q -q)."""
+    """Return a `(done, total)` callback showing "NOUN VERB done/total"; None when nothing is shown (-q -q).
+
+    `done` and `total` count `noun` (the engines' multiple choice counts questions).
+    """
     reporter = _reporter(config)
     if reporter is None:
         return None
@@ -63,10 +67,10 @@ def progress(config: pytest.Config, verb: str, noun: str) -> Callable[[int, int]
         shown.append(done)
         with _uncaptured(config):
             if _mid_line(reporter):
-                opening = f"[tunebench: {verb} batched rows of the selected {noun}:" if first else ""
+                opening = f"[tunebench: {noun} {verb}" if first else ""
                 reporter.write(f"{opening} {done}/{total}{'] ' if done >= total else ''}")
             elif done >= total or first:
-                reporter.write_line(f"tunebench: {verb} {done}/{total} batched rows of the selected {noun}")
+                reporter.write_line(f"tunebench: {noun} {verb} {done}/{total}")
             reporter.flush()
 
     return report

@@ -341,9 +341,9 @@ def test_the_selected_questions_are_scored_in_one_batched_pass(suites):
         "eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)), "-k", "not ret-012", "-p", "no:cacheprovider"
     )
     assert_answered(result, 11, deselected=1, gate=1)  # a subset fails the gate's "run complete"
-    progress = [line for line in result.outlines if "tunebench: scored" in line]
+    progress = [line for line in result.outlines if "tunebench: questions scored" in line]
     assert len(progress) == 1 and progress[0].startswith(
-        "eval_suites/benchmark_100/test_benchmark.py [tunebench: scored batched rows of the selected questions: 11/11] "
+        "eval_suites/benchmark_100/test_benchmark.py [tunebench: questions scored 11/11] "
     )
 
 

@@ -172,9 +172,13 @@ def choice_requests(questions: Sequence[Question]) -> list[tuple[str, str]]:
 def score_choices(
     engine: Engine, questions: Sequence[Question], progress: Progress | None = None
 ) -> list[ChoiceResult]:
-    """Multiple choice through `engine.loglikelihood`: the four choices of each question, then acc/acc_norm picks."""
-    scores = engine.loglikelihood(choice_requests(questions), progress=progress)
+    """Multiple choice through `engine.loglikelihood`: the four choices of each question, then acc/acc_norm picks.
+
+    `progress` counts questions, as every engine's multiple choice does (the requests go four per question).
+    """
     n = len(LETTERS)
+    per_question = (lambda done, total: progress(done // n, total // n)) if progress else None
+    scores = engine.loglikelihood(choice_requests(questions), progress=per_question)
     return [result_of(q, scores[i * n : (i + 1) * n]) for i, q in enumerate(questions)]
 
 

@@ -15,6 +15,7 @@ Log-softmax runs in float32 whatever the model's dtype.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ def score_questions(
 ) -> list[ChoiceResult]:
     """Return one ChoiceResult per question, in the questions' order (see the module docstring for how).
 
+    `progress(done, total)` counts questions (those longer than the model's context are not scored).
+
     `one_pass=False` scores every choice on its own row even when one pass would do (lm-eval's layout
     without its logits cache); the results are the same, which tests/test_choice.py checks.
     """
@@ -45,12 +48,14 @@ def score_questions(
     limit = model_max_length(model)
     too_long = {row.question for row in rows if len(row.tokens) > limit}
     todo = sorted((r for r in rows if r.question not in too_long), key=lambda r: (-len(r.tokens), r.tokens))
+    rows_left = Counter(row.question for row in todo)  # progress counts questions whose every row is scored
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         for row, scores in zip(batch, _score_batch(model, batch, _pad_id(tokenizer)), strict=True):
             lls[row.question].update(scores)
+            rows_left[row.question] -= 1
         if progress:
-            progress(min(start + batch_size, len(todo)), len(todo))
+            progress(sum(1 for left in rows_left.values() if not left), len(rows_left))
     return [_result(q, lls[i], too_long, limit, i) for i, q in enumerate(questions)]
 
 
