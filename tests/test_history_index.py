@@ -106,6 +106,18 @@ def test_a_damaged_index_or_one_made_by_other_rules_is_rebuilt_from_the_records(
     ]  # rebuilt, not forged
 
 
+def test_an_index_entry_with_neither_a_summary_nor_a_problem_is_damage_and_the_index_is_rebuilt(tmp_path):
+    store = _history(tmp_path / "h")
+    expected = store.read_summaries()
+    index_file = tmp_path / "h" / INDEX_NAME
+    content = json.loads(index_file.read_bytes())
+    name = next(n for n, (_, _, summary, _, _) in content["entries"].items() if summary is not None)
+    content["entries"][name][2] = None  # same rules, same bytes: only the entry says nothing
+    index_file.write_text(json.dumps(content))
+    # Was: the entry was believed and `None` came back as a record (a crash in the baseline search).
+    assert store.read_summaries().records == expected.records
+
+
 def test_reading_a_history_that_does_not_exist_creates_nothing(tmp_path):
     assert open_store(tmp_path / "none").read_all().records == []
     assert not (tmp_path / "none").exists()

@@ -195,7 +195,7 @@ def probe_sft_config(kwargs: Mapping[str, Any]) -> list[ApiProblem]:
         from trl import SFTConfig
 
         field = {f.name: f for f in dataclasses.fields(SFTConfig)}["train_sampling_strategy"]
-        choices = (field.metadata or {}).get("choices")
+        choices = field.metadata.get("choices")  # a mapping, empty where the field has none
         if choices is not None and strategy not in choices:
             problems.append(
                 ApiProblem(

@@ -243,7 +243,7 @@ def _load_cached(start: Path, override: str | None) -> Config:
         table = _read_toml(path)
         if path.name == "pyproject.toml":
             table = _tunebench_table(path, table) or {}
-        found = (path, table)
+        found: tuple[Path, dict[str, Any]] | None = (path, table)
     else:
         found = find_config_file(start)
     if found is None:

@@ -114,7 +114,7 @@ class Example:
 
     def canonical(self) -> str:
         """Return the example as canonical JSON: what its hash covers."""
-        body = {"id": self.id, "domain": self.domain, "difficulty": self.difficulty}
+        body: dict[str, Any] = {"id": self.id, "domain": self.domain, "difficulty": self.difficulty}
         if self.messages is not None:
             body["messages"] = list(self.messages)
         else:
@@ -274,7 +274,12 @@ def find_contamination(examples: Sequence[Example], suite: Sequence[SuiteText]) 
     return found
 
 
-def _near(example: Example, suite: Sequence[SuiteText], suite_shingles: list[set], index: dict) -> list[Overlap]:
+def _near(
+    example: Example,
+    suite: Sequence[SuiteText],
+    suite_shingles: list[set[tuple[str, ...]]],
+    index: dict[tuple[str, ...], list[int]],
+) -> list[Overlap]:
     prompt = _shingles(example.prompt_text)
     full = _shingles(example.full_text)
     shared: dict[int, int] = defaultdict(int)

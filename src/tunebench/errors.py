@@ -145,7 +145,9 @@ class OutOfMemoryAtBatchOne(TunebenchError):
 
 
 class JudgeError(TunebenchError):
-    """The judge model's reply held no grade from 1 to 5."""
+    """The judge model's reply held no grade from 1 to 5; `evidence`: every reply the judge gave, for the record."""
+
+    evidence: dict[str, Any] | None = None
 
 
 class SuiteFileError(SuiteError):

@@ -205,7 +205,9 @@ def load_model(
 
 
 def _has_tokenizer(folder: str | None) -> bool:
-    return bool(folder) and Path(folder, "tokenizer_config.json").is_file()
+    if not folder:
+        return False
+    return Path(folder, "tokenizer_config.json").is_file()
 
 
 def _require_model_folder(path: str, entry: ModelEntry) -> None:

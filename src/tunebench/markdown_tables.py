@@ -69,7 +69,9 @@ def split_row(line: str) -> list[str]:
     body = line.strip()
     body = body[1:] if body.startswith("|") else body
     body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
-    cells, current, in_code = [], [], False
+    cells: list[str] = []
+    current: list[str] = []
+    in_code = False
     for char in body:
         if char == "`":
             in_code = not in_code

@@ -101,7 +101,7 @@ def _normal_questions(drop: float, discordance: float, alpha: float, power: floa
     """Connor's (1987) normal approximation of the paired questions needed; a starting point only."""
     d = max(discordance, drop)
     z_alpha, z_power = scipy_stats.norm.isf(alpha / 2), scipy_stats.norm.ppf(power)
-    return ((z_alpha * math.sqrt(d) + z_power * math.sqrt(max(d - drop * drop, 0.0))) / drop) ** 2
+    return float((z_alpha * math.sqrt(d) + z_power * math.sqrt(max(d - drop * drop, 0.0))) / drop) ** 2
 
 
 def questions_needed(drop: float, discordance: float, alpha: float = 0.05, power: float = 0.8) -> int | None:

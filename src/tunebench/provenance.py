@@ -102,7 +102,7 @@ def _memory_gb() -> float | None:
         import psutil
     except ImportError:
         return None
-    return round(psutil.virtual_memory().total / 2**30, 1)
+    return round(float(psutil.virtual_memory().total) / 2**30, 1)
 
 
 def _gpus() -> list[str]:

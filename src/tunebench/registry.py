@@ -16,6 +16,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -215,18 +216,18 @@ def _unknown_message(name: str, known: list[str]) -> str:
     return f"unknown model {name!r}.{hint} Known models: {', '.join(known)}"
 
 
-def _validate_entry(name: str, data: dict, where: str) -> None:
+def _validate_entry(name: str, data: dict[str, Any], where: str) -> None:
     for error in jsonschema.Draft202012Validator(_ENTRY_SCHEMA).iter_errors(data):
         key = ".".join(map(str, error.absolute_path)) or "<entry>"
         raise RegistryError(f"{where}: model {name!r}: key {key}: {error.message}")
 
 
-def _entry(name: str, data: dict, origin: str) -> ModelEntry:
+def _entry(name: str, data: dict[str, Any], origin: str) -> ModelEntry:
     _validate_entry(name, data, where=origin)
     return ModelEntry(name=name, origin=origin, **{"base": "", **data})
 
 
-def _read_entry_file(path: Path) -> dict:
+def _read_entry_file(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(read_utf8(path, RegistryError, "registry entry"))
     except json.JSONDecodeError as exc:

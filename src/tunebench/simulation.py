@@ -234,7 +234,8 @@ def _log_odds(ll: np.ndarray, answers: np.ndarray) -> np.ndarray:
     others = np.where(np.eye(_CHOICES, dtype=bool)[answers], -np.inf, ll)
     top = others.max(axis=-1)
     rest = top + np.log(np.exp(others - top[..., None]).sum(axis=-1))
-    return np.clip(right - rest, -LOG_ODDS_CLIP, LOG_ODDS_CLIP)
+    clipped: np.ndarray = np.clip(right - rest, -LOG_ODDS_CLIP, LOG_ODDS_CLIP)
+    return clipped
 
 
 def power_bound(model: ChoiceModel, n: int, shift: float, alpha: float = 0.05) -> float:

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -92,7 +93,7 @@ def _asset(name: str) -> bytes:
     return resources.files("tunebench").joinpath("assets", name).read_bytes()
 
 
-def _build_key(config: dict = TINY_CONFIG) -> str:
+def _build_key(config: dict[str, Any] = TINY_CONFIG) -> str:
     import transformers
 
     digest = hashlib.sha256()
@@ -141,7 +142,7 @@ def cached_model_folder(target: Path, build: Callable[[Path], object]) -> Path:
     return target
 
 
-def build_tiny(out_dir: Path, shape: dict | None = None) -> Path:
+def build_tiny(out_dir: Path, shape: dict[str, Any] | None = None) -> Path:
     """Build the tiny model (or, with `shape`, a model of that config) and tokenizer into `out_dir`."""
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
@@ -171,7 +172,7 @@ def build_tiny(out_dir: Path, shape: dict | None = None) -> Path:
     return out_dir
 
 
-def _build_tokenizer():
+def _build_tokenizer() -> Any:  # a transformers PreTrainedTokenizerFast
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 

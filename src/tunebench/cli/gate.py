@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tunebench.gate import Verdict, status_word
 __all__ = ["register", "run_gate", "GateReport", "judge"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `gate`."""
     parser = subparsers.add_parser(
         "gate",
@@ -199,7 +200,7 @@ def judge(
     require_baseline: bool = False,
     history: str | None = None,
     strict: bool = False,
-    warn=None,
+    warn: Callable[[str], None] | None = None,
 ) -> GateReport:
     """Return the gate's report on the run `reference` names, judged against the history at `history`."""
     from tunebench.config import load_config

@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tunebench.errors import RecordError
+
+if TYPE_CHECKING:
+    from tunebench.history.store import HistoryStore, ReadResult, Unsealed
 
 __all__ = ["add_seal_command", "seal"]
 
 
-def add_seal_command(command: Any) -> None:
+def add_seal_command(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add `seal` to `history`'s subcommands through its `command(name, func, help)` helper."""
     sealing = command(
         "seal",
@@ -54,7 +58,7 @@ def seal(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find(target: str, result: Any, store: Any) -> Any:
+def _find(target: str, result: ReadResult, store: HistoryStore) -> Unsealed:
     """Return the ReadResult's Unsealed entry that `target` (a file path or a run id / unique prefix) names."""
     path = Path(target)
     if os.sep in target or target.endswith(".json"):
@@ -84,7 +88,7 @@ def _same(location: str, target: str) -> bool:
     return location == target or (os.path.exists(target) and os.path.realpath(location) == os.path.realpath(target))
 
 
-def _name_in(store: Any, location: str) -> str:
+def _name_in(store: HistoryStore, location: str) -> str:
     """Return the record name (runs/...) of `location` in `store`."""
     for name in store.backend.list():
         if store.backend.location(name) == location:

@@ -7,10 +7,15 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunebench.errors import StorageError
 from tunebench.registry import TINY_BASE, ModelEntry, check_name, get_registry
 from tunebench.table import format_table
+
+if TYPE_CHECKING:
+    from tunebench.storage import TransferSettings
+    from tunebench.storage.remote import RemoteSummary
 
 _MIB = 1 << 20
 
@@ -19,7 +24,7 @@ MAX_WORKERS = 256
 MAX_CHUNK_MIB = 1024
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `models` and its subcommands."""
     parser = subparsers.add_parser("models", help="list, show, push and pull registry models")
     commands = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
@@ -72,7 +77,7 @@ def _transfer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace) -> TransferSettings:
     from tunebench.storage import TransferSettings
 
     # Each worker is a thread and a connection, each chunk is held in memory: both bounded before any work.
@@ -143,13 +148,13 @@ def _list_remote(entries: list[ModelEntry], as_json: bool) -> int:
     return 1 if problems else 0
 
 
-def _size_cell(summary) -> str:
+def _size_cell(summary: RemoteSummary) -> str:
     from tunebench.storage.transfer import format_size
 
     return "unreadable" if summary.size is None else format_size(summary.size)
 
 
-def _version_cell(summary) -> str:
+def _version_cell(summary: RemoteSummary) -> str:
     if summary.version is None:
         return "-"
     if summary.version == 0:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from typing import Any
 
 from tunebench.errors import TunebenchError
 
 __all__ = ["register", "run_plan"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `plan`."""
     parser = subparsers.add_parser(
         "plan",
@@ -65,7 +66,7 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _observed(args: argparse.Namespace) -> dict:
+def _observed(args: argparse.Namespace) -> dict[str, Any]:
     """Return what two recorded runs say: paired questions, discordance, the probability test's reach."""
     from pathlib import Path
 
@@ -78,7 +79,7 @@ def _observed(args: argparse.Namespace) -> dict:
     records = open_store(uri or load_config().history_uri).read_all().records
     a, b = (resolve_run(reference, records) for reference in args.runs)
     comparison = compare_runs(a, b)
-    if not comparison.paired:
+    if not comparison.paired or comparison.discordance is None:
         raise TunebenchError(f"--from: runs {a['run_id']} and {b['run_id']} have no question in common")
     test = comparison.probability
     odds = _log_odds_reach(a, b, args)
@@ -95,7 +96,7 @@ def _observed(args: argparse.Namespace) -> dict:
     }
 
 
-def _log_odds_reach(a: dict, b: dict, args: argparse.Namespace) -> dict:
+def _log_odds_reach(a: dict[str, Any], b: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The prob_drop rule's test (paired t on the right answer's log-odds) on these two runs: the sd of the
     differences, the smallest mean log-odds drop it detects, and how often it detects an accuracy drop of --drop
     (turned into log-odds by the choice model fitted to the two runs; None where the runs cannot be fitted)."""
@@ -120,7 +121,7 @@ def _log_odds_reach(a: dict, b: dict, args: argparse.Namespace) -> dict:
     }
 
 
-def _describe_observed(observed: dict, power: float) -> str:
+def _describe_observed(observed: dict[str, Any], power: float) -> str:
     reach = observed["detectable_drop"]
     lines = [
         f"runs {observed['runs'][0]} and {observed['runs'][1]}: {observed['paired']} paired questions, discordance "

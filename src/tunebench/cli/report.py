@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tunebench.config import Config
+    from tunebench.gate import Judgement
+    from tunebench.history.store import HistoryStore, ReadResult
 
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `report`."""
     parser = subparsers.add_parser(
         "report",
@@ -65,7 +71,7 @@ def write(args: argparse.Namespace) -> int:
     return 0
 
 
-def _judge(record, store, history, spec: str, config):
+def _judge(record: dict[str, Any], store: HistoryStore, history: ReadResult, spec: str, config: Config) -> Judgement:
     """The gate's verdict on `record` against `spec`'s baseline: `tunebench.gate.judge_run`, as the plugin does."""
     from tunebench.gate import judge_run, rules_for
     from tunebench.registry import Registry

@@ -11,7 +11,7 @@ from typing import Any
 from tunebench.table import format_table
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `train`."""
     parser = subparsers.add_parser(
         "train",

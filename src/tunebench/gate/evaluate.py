@@ -8,6 +8,7 @@ checks are "not comparable", never FAIL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tunebench.gate.comparability import differences
@@ -16,7 +17,7 @@ from tunebench.gate.paired import accuracy_regression, probability_regression
 from tunebench.gate.rules import GateRules, per_domain
 from tunebench.gate.tasks import task_checks
 from tunebench.gate.verdict import NOTHING_TO_JUDGE, Check, Verdict
-from tunebench.history.typed import EvalRecordData
+from tunebench.history.typed import Aggregates, EvalRecordData
 
 __all__ = ["evaluate"]
 
@@ -27,6 +28,7 @@ def evaluate(
     """Return the verdict on `record` under `rules`, comparing with `baseline` when given (`baseline_how`:
     how it was looked for, shown when there is none)."""
     run = EvalRecordData.from_dict(record)
+    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
     verdict = Verdict()
     complete = run.status == "complete"
     verdict.checks.append(Check("run complete", run.status, "complete", complete, detail=_incomplete_detail(run)))
@@ -57,7 +59,7 @@ def _compare(verdict: Verdict, record: dict[str, Any], baseline: dict[str, Any],
     )
 
 
-def _floors(aggregates: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None) -> list[Check]:
+def _floors(aggregates: Aggregates, rules: GateRules, baseline: dict[str, Any] | None) -> list[Check]:
     checks = []
     if rules.min_accuracy is not None and "accuracy" in aggregates:
         checks.append(_floor("accuracy", aggregates["accuracy"], rules.min_accuracy, baseline, None))
@@ -105,10 +107,14 @@ def _incomplete_detail(run: EvalRecordData) -> str:
     return ", ".join(parts) + " item(s); an incomplete run is never a baseline" if parts else ""
 
 
-def _floor(rule: str, measured: dict[str, Any] | None, limit: float, baseline, domain) -> Check:
+def _floor(
+    rule: str, measured: Mapping[str, Any] | None, limit: float, baseline: dict[str, Any] | None, domain: str | None
+) -> Check:
     base = None
     if baseline is not None:
-        aggregates = EvalRecordData.from_dict(baseline).aggregates
+        before = EvalRecordData.from_dict(baseline)
+        assert isinstance(before, EvalRecordData)
+        aggregates = before.aggregates
         part = aggregates.get("by_domain", {}).get(domain) if domain else aggregates.get("accuracy")
         base = part.get("value") if part else None
     if not measured or measured.get("value") is None:

@@ -11,41 +11,48 @@ model and the slowdown it can detect; `tunebench.machine_speed` measures the mac
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tunebench.gate.rules import GateRules, per_domain
 from tunebench.gate.slowdown import compare_runs, probe_timings
 from tunebench.gate.verdict import Check
-from tunebench.history.typed import EvalRecordData
+from tunebench.history.typed import Aggregates, EvalRecordData, Probe
 from tunebench.stats import median
 
 __all__ = ["latency_budgets", "speed_budgets", "latency_regressions", "not_comparable_latency", "domain_samples"]
 
 # metric -> (rule name, what a probe contributes: its repeated total latencies, its TTFT, its TPOT)
-_LATENCY_METRICS = {
+_LATENCY_METRICS: dict[str, tuple[str, Callable[[Probe], list[float]]]] = {
     "total": ("latency", lambda p: list(p.get("latency_s") or [])),
     "ttft": ("ttft", lambda p: [p["ttft_s"]] if p.get("ttft_s") is not None else []),
     "time_per_token": ("time per token", lambda p: [t] if (t := _time_per_token(p)) is not None else []),
 }
 
 
-def _time_per_token(probe: dict[str, Any]) -> float | None:
+def _time_per_token(probe: Probe) -> float | None:
     if probe.get("time_per_output_token_s") is not None:
-        return probe["time_per_output_token_s"]
+        return float(probe["time_per_output_token_s"])
     rate = probe.get("decode_tokens_per_s")  # records from before time_per_output_token_s
     return 1 / rate if rate else None
+
+
+def _probes(record: Mapping[str, Any]) -> list[Probe]:
+    run = EvalRecordData.from_dict(record)
+    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
+    return run.probes
 
 
 def domain_samples(record: dict[str, Any], metric: str = "total") -> dict[str, list[float]]:
     """Return {domain: the answered probes' measurements of `metric`} (total, ttft or time_per_token)."""
     samples: dict[str, list[float]] = {}
-    for probe in EvalRecordData.from_dict(record).probes:
+    for probe in _probes(record):
         if probe.get("status") == "answered" and (values := _LATENCY_METRICS[metric][1](probe)):
             samples.setdefault(probe["domain"], []).extend(values)
     return samples
 
 
-def latency_budgets(aggregates: dict[str, Any], rules: GateRules) -> list[Check]:
+def latency_budgets(aggregates: Aggregates, rules: GateRules) -> list[Check]:
     """Total-latency budgets (`latency_budget_s`): each domain's median latency."""
     checks = []
     by_domain = aggregates.get("latency_by_domain_s", {})
@@ -98,8 +105,8 @@ def not_comparable_latency(baseline: dict[str, Any], rules: GateRules, why: str)
 
 
 def _metric_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, metric: str) -> Check:
-    before = probe_timings(EvalRecordData.from_dict(baseline).probes, metric)
-    now = probe_timings(EvalRecordData.from_dict(record).probes, metric)
+    before = probe_timings(_probes(baseline), metric)
+    now = probe_timings(_probes(record), metric)
     found = compare_runs(before, now, rules.max_latency_increase, rules.alpha)
     value = None if found.ratio is None else round(found.ratio - 1, 6)
     limit = f"<= {rules.max_latency_increase:.0%} or p >= {rules.alpha}"

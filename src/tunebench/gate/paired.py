@@ -36,12 +36,12 @@ allowed drop above 0 would hide the drops the rule exists to catch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import POWER, Check, Verdict
-from tunebench.history.typed import EvalRecordData
+from tunebench.history.typed import EvalRecordData, Question
 from tunebench.power import detectable_drop, t_detectable_drop
 from tunebench.stats import mcnemar_exact, paired_t_drop, softmax_probability
 
@@ -55,7 +55,7 @@ __all__ = [
     "LOG_ODDS_CLIP",
 ]
 
-_LETTERS = "ABCD"
+_LETTERS = ("A", "B", "C", "D")
 LOG_ODDS_CLIP = 10.0  # |log-odds| beyond this (p within 5e-5 of 0 or 1) counts as this
 
 
@@ -64,15 +64,23 @@ def paired_outcomes(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[i
 
     Only the questions are read (partial records, e.g. simulated pairs, are enough)."""
 
-    def key(q):
-        return q.get("suite", ""), q["id"]
-
-    before = {key(q): q["correct"] for q in EvalRecordData.from_dict(baseline, partial=True).questions}
-    now = {key(q): q["correct"] for q in EvalRecordData.from_dict(record, partial=True).questions}
+    before = {_key(q): q["correct"] for q in _questions(baseline)}
+    now = {_key(q): q["correct"] for q in _questions(record)}
     paired = before.keys() & now.keys()
     b = sum(1 for k in paired if before[k] and not now[k])
     c = sum(1 for k in paired if not before[k] and now[k])
     return len(paired), b, c, len(now.keys() - paired)
+
+
+def _questions(record: Mapping[str, Any]) -> list[Question]:
+    """The record's questions, typed (only they are read: a partial record, e.g. a simulated pair, is enough)."""
+    run = EvalRecordData.from_dict(record, partial=True)
+    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
+    return run.questions
+
+
+def _key(question: Question) -> tuple[str, str]:
+    return question.get("suite", ""), question["id"]
 
 
 def accuracy_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, verdict: Verdict) -> Check:
@@ -140,20 +148,24 @@ def paired_log_odds(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[l
     return _paired(record, baseline, right_answer_log_odds)
 
 
-def _paired(record: dict[str, Any], baseline: dict[str, Any], measure: Any) -> tuple[list[float], list[float]]:
+def _paired(
+    record: dict[str, Any], baseline: dict[str, Any], measure: Callable[[Sequence[float], int], float]
+) -> tuple[list[float], list[float]]:
     before, now = _right_answers(baseline, measure), _right_answers(record, measure)
     paired = sorted(before.keys() & now.keys())
     return [before[k] for k in paired], [now[k] for k in paired]
 
 
-def _right_answers(run: dict[str, Any], measure: Any) -> dict[tuple[str, str], float]:
+def _right_answers(
+    run: dict[str, Any], measure: Callable[[Sequence[float], int], float]
+) -> dict[tuple[str, str], float]:
     found = {}
-    for q in EvalRecordData.from_dict(run, partial=True).questions:
+    for q in _questions(run):
         scores, answer = q.get("loglikelihoods"), q.get("answer")
         if q.get("status", "answered") != "answered" or not scores or answer not in _LETTERS:
             continue
         if _LETTERS.index(answer) < len(scores) and len(scores) >= 2:
-            found[(q.get("suite", ""), q["id"])] = measure(scores, _LETTERS.index(answer))
+            found[_key(q)] = measure(scores, _LETTERS.index(answer))
     return found
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,15 +75,15 @@ class ProbeTimings:
         return [math.log(t) - a for t, a in zip(self.timings_s, around, strict=True) if t > 0]
 
 
-def _per_repeat_ttft(probe: dict[str, Any]) -> list[float]:
+def _per_repeat_ttft(probe: Mapping[str, Any]) -> list[float]:
     return list(probe.get("ttft_runs_s") or [])
 
 
-def _per_repeat_total(probe: dict[str, Any]) -> list[float]:
+def _per_repeat_total(probe: Mapping[str, Any]) -> list[float]:
     return list(probe.get("latency_s") or [])
 
 
-def _per_repeat_tpot(probe: dict[str, Any]) -> list[float]:
+def _per_repeat_tpot(probe: Mapping[str, Any]) -> list[float]:
     """Time per output token of each repeat: (latency - TTFT) / (new tokens - 1); none for one-token answers."""
     ttft, total, tokens = _per_repeat_ttft(probe), _per_repeat_total(probe), probe.get("new_tokens") or 0
     if tokens < 2 or len(ttft) != len(total):
@@ -92,14 +92,14 @@ def _per_repeat_tpot(probe: dict[str, Any]) -> list[float]:
 
 
 # metric -> (rule name, a probe's per-repeat timings)
-METRICS: dict[str, tuple[str, Callable[[dict[str, Any]], list[float]]]] = {
+METRICS: dict[str, tuple[str, Callable[[Mapping[str, Any]], list[float]]]] = {
     "total": ("latency", _per_repeat_total),
     "ttft": ("ttft", _per_repeat_ttft),
     "time_per_token": ("time per token", _per_repeat_tpot),
 }
 
 
-def probe_timings(probes: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, str], ProbeTimings]:
+def probe_timings(probes: Sequence[Mapping[str, Any]], metric: str) -> dict[tuple[str, str], ProbeTimings]:
     """Return {(suite, probe id): its timings of `metric`} for the answered probes that have any."""
     found = {}
     for probe in probes:
@@ -177,7 +177,7 @@ def compare_runs(
         why = (
             "a run has no machine-speed reference (recorded before it existed)"
             if None in workloads
-            else f"the runs timed different reference workloads ({', '.join(sorted(workloads))})"
+            else f"the runs timed different reference workloads ({', '.join(sorted(w for w in workloads if w))})"
         )
         return Slowdown(len(keys), False, why, allowed_ratio=allowed, alpha=alpha)
     moved = [_log_median(now[k].reference_s) - _log_median(before[k].reference_s) for k in keys]
@@ -191,7 +191,14 @@ def compare_runs(
     return _test(before, now, keys, allowed, alpha, machine)
 
 
-def _test(before, now, keys, allowed: float, alpha: float, machine: float) -> Slowdown:
+def _test(
+    before: dict[tuple[str, str], ProbeTimings],
+    now: dict[tuple[str, str], ProbeTimings],
+    keys: list[tuple[str, str]],
+    allowed: float,
+    alpha: float,
+    machine: float,
+) -> Slowdown:
     from scipy.stats import wilcoxon
 
     old = {k: before[k].normalised() for k in keys}

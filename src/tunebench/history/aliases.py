@@ -14,9 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tunebench.registry import ModelEntry
 
 __all__ = ["ModelLinker", "parse_aliases", "link_records"]
 
@@ -27,7 +30,7 @@ _PATH = re.compile(r"(gs://[^\s`|]+)")
 def parse_aliases(pairs: Sequence[str], names: Iterable[str]) -> dict[str, str]:
     """Return {old: new} from `OLD=NEW` texts; NEW must be a registry name (the error lists them)."""
     known = sorted(set(names))
-    aliases = {}
+    aliases: dict[str, str] = {}
     for pair in pairs:
         old, sep, new = pair.partition("=")
         if not sep or not old.strip() or not new.strip():
@@ -60,7 +63,7 @@ def _norm(path: str) -> str:
 class ModelLinker:
     """Maps a log's model names to registry names (see the module docstring for the order of the rules)."""
 
-    entries: Sequence[Any]  # registry entries: .name, .base, .adapter
+    entries: Sequence[ModelEntry]
     aliases: Mapping[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # log registry-table label -> path
 

@@ -10,6 +10,7 @@ so the store can name them; hidden names are not history.
 
 from __future__ import annotations
 
+import builtins
 import os
 import stat
 import tempfile
@@ -91,14 +92,14 @@ class LocalBackend:
             problem = self.entry_problem(name) or f"cannot read ({exc.strerror or exc})"
             raise StorageError(f"{path}: {problem}") from None
         info = os.fstat(fd)
-        problem = None
+        wrong: str | None = None
         if not stat.S_ISREG(info.st_mode):
-            problem = _what(path, info.st_mode)
+            wrong = _what(path, info.st_mode)
         elif info.st_size > MAX_RECORD_BYTES:
-            problem = f"{info.st_size} bytes, larger than any record ({MAX_RECORD_BYTES} at most)"
-        if problem is not None:
+            wrong = f"{info.st_size} bytes, larger than any record ({MAX_RECORD_BYTES} at most)"
+        if wrong is not None:
             os.close(fd)
-            raise StorageError(f"{path}: {problem}")
+            raise StorageError(f"{path}: {wrong}")
         with os.fdopen(fd, "rb") as handle:
             try:
                 return handle.read(MAX_RECORD_BYTES + 1)
@@ -130,12 +131,12 @@ class LocalBackend:
             return f"cannot read ({exc.strerror})"
         return None if stat.S_ISREG(mode) else _what(path, mode)
 
-    def _entries(self) -> list[str]:
+    def _entries(self) -> builtins.list[str]:  # `list` here is the method above
         """Every entry of `runs/` and of its year folders; folders deeper than a year folder are entries too."""
         runs = self.root / "runs"
         if runs.is_symlink():
             return ["runs"]
-        names = []
+        names: builtins.list[str] = []
         # os.scandir, not Path.rglob: a 10,000-record history is listed in a tenth of the time. Links are
         # never followed: they are entries, which the store names as problems.
         for entry in _scan(runs):
@@ -213,7 +214,7 @@ class LocalBackend:
             fsync_folder(created.parent)
 
 
-def _scan(folder: Path) -> list[os.DirEntry]:
+def _scan(folder: Path) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(folder) as entries:
             return list(entries)

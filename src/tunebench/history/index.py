@@ -74,7 +74,7 @@ def fingerprint() -> str:
     """Return a digest of the rules a record is checked by: the schemas and the checking modules' source."""
     digest = hashlib.sha256(f"format {FORMAT}".encode())
     package = resources.files("tunebench.history")
-    parts = sorted(p for p in (package / "schema").iterdir() if p.name.endswith(".json"))
+    parts = sorted((p for p in (package / "schema").iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
     checkers = ("records.py", "integrity.py", "store.py", "layout.py", "seals.py")
     for part in [*parts, *(package / name for name in checkers)]:
         try:
@@ -128,7 +128,11 @@ class SummaryIndex:
             if content.get("format") != FORMAT or content.get("fingerprint") != fingerprint():
                 self.changed = True  # other rules made it: rebuild
                 return {}
-            return {name: IndexEntry(*fields) for name, fields in content["entries"].items()}
+            entries = {name: IndexEntry(*fields) for name, fields in content["entries"].items()}
+            for name, entry in entries.items():
+                if (entry.summary is None) == (entry.problem is None):
+                    raise ValueError(f"entry {name}: expected a summary or a problem, found both or neither")
+            return entries
         except Exception as exc:  # noqa: BLE001 - a damaged index is rebuilt, never trusted or fatal
             log.warning("history index %s unusable (%s); rebuilding it from the records", INDEX_NAME, exc)
             self.changed = True

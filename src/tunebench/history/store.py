@@ -194,7 +194,8 @@ class HistoryStore:
 
     def _versions(self, index: SummaryIndex) -> dict[str, str]:
         if index.usable and hasattr(self.backend, "versions"):
-            return self.backend.versions()
+            versions: dict[str, str] = self.backend.versions()
+            return versions
         return dict.fromkeys(self.backend.list(), "")
 
     def _collect(self, versions: dict[str, str], read: Any, strict: bool, now: datetime | None) -> ReadResult:
@@ -299,6 +300,7 @@ class HistoryStore:
             entry = self._check(name, version, data, sha256_of(data), index)
         if entry.problem is not None:
             raise RecordError(entry.problem)
+        assert entry.summary is not None  # an entry has a summary or a problem (SummaryIndex checks a loaded one)
         return entry.summary, entry
 
     def _check(self, name: str, version: str, data: bytes, digest: str, index: SummaryIndex) -> IndexEntry:

@@ -89,8 +89,8 @@ def lm_eval_section(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any] | None
         docs = [d for d in documents.values() if d["task"] == name]
         if task["status"] == "scored":
             task["accuracy"] = proportion(sum(1 for d in docs if d.get("correct") is True), len(docs))
-            scores = [d["score"] for d in docs if d.get("score") is not None]
-            task["mean"] = None if not scores else round(mean(scores), 6)
+            average = mean([d["score"] for d in docs if d.get("score") is not None])
+            task["mean"] = None if average is None else round(average, 6)
     return {
         "tasks": [tasks[name] for name in sorted(tasks)],
         "documents": [documents[key] for key in sorted(documents)],

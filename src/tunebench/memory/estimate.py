@@ -52,7 +52,9 @@ class ModelShape:
         """Return the shape of a config (a dict or a transformers config); LoadError names a missing key."""
         from tunebench.errors import LoadError
 
-        get = cfg.get if isinstance(cfg, dict) else (lambda key, default=None: getattr(cfg, key, default))
+        def get(key: str, default: Any = None) -> Any:
+            return cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
+
         missing = [
             k
             for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
@@ -280,7 +282,7 @@ def estimate_training(
         # A few fp32 tiles of TRL's chunked log-prob, and the final hidden states upcast to fp32.
         tiles = TRL_TILES_TRITON if device.startswith("cuda") else TRL_TILES_TORCH
         tile = min(tokens, TRL_TOKEN_TILE) * min(shape.vocab, TRL_VOCAB_TILE) * 4
-        logits = tile * tiles + tokens * shape.hidden * 4
+        logits: float = tile * tiles + tokens * shape.hidden * 4
     else:
         # The loss upcasts logits to fp32 and keeps log-probabilities; backward holds their gradient too.
         logits = tokens * shape.vocab * (width + 3 * 4)

@@ -46,7 +46,7 @@ def memory_measure(entry: dict[str, Any] | None) -> str | None:
     if not entry:
         return None
     if entry.get("memory_measure") is not None:
-        return entry["memory_measure"]
+        return str(entry["memory_measure"])
     old = entry.get("memory_kind")
     if old == "cuda_allocated":
         return "cuda_max_allocated"
@@ -59,7 +59,7 @@ def current_rss_bytes() -> int:
     """Return this process's resident set size in bytes."""
     import psutil
 
-    return psutil.Process().memory_info().rss
+    return int(psutil.Process().memory_info().rss)
 
 
 def _read_hwm_bytes() -> int | None:
@@ -178,4 +178,4 @@ def _cuda_ready() -> bool:
         import torch
     except ImportError:
         return False
-    return torch.cuda.is_available() and torch.cuda.is_initialized()
+    return bool(torch.cuda.is_available() and torch.cuda.is_initialized())

@@ -5,11 +5,15 @@ These read the config files, then hand the numbers to `tunebench.memory.estimate
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from tunebench.config import Config
 from tunebench.loading import base_location, read_folder_config, read_location_config
 from tunebench.memory import estimate as maths
-from tunebench.registry import Registry
+from tunebench.registry import ModelEntry, Registry
+
+if TYPE_CHECKING:
+    from tunebench.training.recipe import Recipe
 
 __all__ = ["estimate_for_entry", "estimate_for_recipe", "recipe_on_gpu", "read_model_config"]
 
@@ -19,8 +23,8 @@ read_model_config = read_folder_config
 
 
 def estimate_for_entry(
-    entry: Any,
-    config: Any,
+    entry: ModelEntry,
+    config: Config,
     *,
     device: str | None = None,
     batch_size: int | None = None,
@@ -74,17 +78,17 @@ def _cuda_available() -> bool:
         import torch
     except ImportError:
         return False
-    return torch.cuda.is_available()
+    return bool(torch.cuda.is_available())
 
 
-def estimate_for_recipe(recipe: Any, config: Any, *, device: str | None = None) -> maths.MemoryEstimate:
+def estimate_for_recipe(recipe: Recipe, config: Config, *, device: str | None = None) -> maths.MemoryEstimate:
     """Return a recipe's training-phase estimate from its base's config.json; LoadError when it cannot be read."""
     registry = Registry(config)
     model_config = read_location_config(base_location(recipe.model, registry), registry)
     return maths.estimate_recipe_phase(recipe, model_config, on_gpu=recipe_on_gpu(recipe, device))
 
 
-def recipe_on_gpu(recipe: Any, device: str | None = None) -> bool:
+def recipe_on_gpu(recipe: Recipe, device: str | None = None) -> bool:
     """Return whether `recipe` trains on a GPU: its `device`, or for "auto" `device` (default: this machine's)."""
     if recipe.device in ("cpu", "cuda"):
         return recipe.device == "cuda"

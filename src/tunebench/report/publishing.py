@@ -73,7 +73,11 @@ def _read_history(config: Any) -> list[dict[str, Any]]:
 
 
 def _render_config_history(
-    config: Any, records: list[dict[str, Any]], command: str, plots: dict, reports: dict | None = None
+    config: Any,
+    records: list[dict[str, Any]],
+    command: str,
+    plots: dict[str, Any],
+    reports: dict[str, Any] | None = None,
 ) -> str:
     from tunebench.registry import Registry
 

@@ -28,7 +28,7 @@ def task_config(yaml_path: Path | str, questions_path: Path | str) -> dict[str, 
     """Return the task config of `yaml_path` with its data file replaced by `questions_path` (absolute)."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    config = load_yaml(yaml_path)
+    config: dict[str, Any] = load_yaml(yaml_path)
     config["dataset_kwargs"] = {"data_files": {"test": str(Path(questions_path).resolve())}}
     return config
 
