@@ -119,3 +119,46 @@ def test_http_500_in_the_middle_of_a_run_records_it_incomplete(server, tmp_path,
     assert len(answered) == 3 and len(record["probes"]) > 3  # the others are failed, none answered
     assert all(p["status"] == "failed" for p in record["probes"] if p not in answered)
     assert record["model"]["engine"]["engine"] == "openai"
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("cut_stream", "the stream broke off"),
+        ("error_event", "the stream broke off: injected stream error"),
+        ("invalid_json", "held no stream events"),
+        ("fail_after", "HTTP 500 from"),
+    ],
+)
+def test_a_broken_stream_is_one_engine_error_naming_the_request(server, mode, reason):
+    engine = OpenAIEngine(server.url, "fake-model", max_retries=0)
+    server.mode = mode
+    with pytest.raises(EngineError, match=reason) as caught:
+        engine.generate([{"role": "user", "content": "hi"}], max_new_tokens=8, repeats=1, warmup=0)
+    assert "POST /chat/completions (stream)" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_stream_events_are_read_as_the_event_stream_format_defines_them():
+    """`data:` lines of one event join with newlines, comments and other fields are skipped, [DONE] ends it."""
+    from tunebench.engines.openai_stream import _events
+
+    lines = [": keep-alive", "event: chunk", 'data: {"a":', "data:1}", "", "id: 7", "", 'data: {"b": 2}', ""]
+    lines += ["data: [DONE]", "", 'data: {"after": "done"}', ""]
+    assert [json.loads(data) for _, data in _events(lines)] == [{"a": 1}, {"b": 2}]
+    assert [data for _, data in _events(['data: {"last": true}'])] == ['{"last": true}']  # no closing blank line
+
+
+def test_each_content_event_is_timed_at_its_arrival_and_the_reply_is_the_plain_clients(server):
+    """The timed text equals what the plain `openai` client streams; one gap per content event after the first."""
+    import openai
+
+    server.words = [f" w{i}" for i in range(50)]
+    engine = OpenAIEngine(server.url, "fake-model", max_retries=0)
+    result = engine.generate([{"role": "user", "content": "hi"}], max_new_tokens=64, repeats=1, warmup=0)
+    plain = openai.OpenAI(base_url=server.url, api_key="EMPTY", max_retries=0)
+    stream = plain.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "hi"}], max_tokens=64, stream=True
+    )
+    assert result.text == "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert len(result.itl_s) == 49 and all(gap >= 0 for gap in result.itl_s)
+    assert (result.new_tokens, result.stop_reason) == (51, "eos")

@@ -9,9 +9,7 @@ context's length. A token that straddles that boundary is refused rather than sp
 echoes no log-probabilities refuses multiple choice (never a silent 25%). Context trailing spaces move to
 the continuation first, as lm-eval's `_encode_pair` does, so the tokens scored are the in-process ones.
 
-Probes go through streaming `/v1/chat/completions` (the `openai` package parses the stream): TTFT is the
-first content chunk, inter-token latency the gaps between content chunks, output tokens the server's
-`usage` (`stream_options.include_usage`), the stop reason its `finish_reason`.
+Probes go through streaming `/v1/chat/completions`, timed event by event in `openai_stream`.
 
 Requests and their errors (the client's retries, one EngineError naming the server and the request) are in
 `openai_requests`.
@@ -22,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,7 +35,8 @@ from tunebench.engines.base import (
     check_repeats,
     register_engine,
 )
-from tunebench.engines.openai_requests import MALFORMED, answer_of, call, checked_endpoint, one_line
+from tunebench.engines.openai_requests import answer_of, call, checked_endpoint
+from tunebench.engines.openai_stream import StreamTiming, timed_stream
 from tunebench.scoring.generation import GenerationResult
 
 if TYPE_CHECKING:
@@ -47,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIEngine", "continuation_logprob"]
 
 T = TypeVar("T")
-_STOP_REASONS = {"stop": "eos", "length": "length"}
 
 
 @register_engine("openai")
@@ -197,82 +194,26 @@ class OpenAIEngine(Engine):
         runs = [self._stream(messages, max_new_tokens) for _ in range(repeats)]
         first = runs[0]
         return GenerationResult(
-            text=first["text"],
-            prompt_tokens=first["prompt_tokens"],
-            new_tokens=first["new_tokens"],
-            stop_reason=first["stop_reason"],
-            ttft_runs_s=tuple(r["ttft"] for r in runs),
-            latency_s=tuple(r["total"] for r in runs),
-            token_ids=tuple(first["token_ids"]),
-            itl_s=tuple(first["gaps"]),
+            text=first.text,
+            prompt_tokens=first.prompt_tokens,
+            new_tokens=first.new_tokens,
+            stop_reason=first.stop_reason,
+            ttft_runs_s=tuple(r.ttft for r in runs),
+            latency_s=tuple(r.total for r in runs),
+            token_ids=tuple(first.token_ids),
+            itl_s=tuple(first.gaps),
         )
 
-    def _stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> dict[str, Any]:
-        import openai
-
-        extra: dict[str, Any] = {}
-        if self.token_ids:
-            extra = {"logprobs": True, "top_logprobs": 1, "extra_body": {"return_tokens_as_token_ids": True}}
-        what = "POST /chat/completions (stream)"
-        start = time.perf_counter()
-        stream = self._call(
-            lambda: self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                max_tokens=max_new_tokens,
-                temperature=0,
-                stream=True,
-                stream_options={"include_usage": True},
-                **extra,
-            ),
-            what,
-        )
-        first = last = None
-        gaps: list[float] = []
-        parts: list[str] = []
-        ids: list[int] = []
-        finish = usage = None
-        events = 0
-        try:
-            for chunk in stream:
-                events += 1
-                now = time.perf_counter()
-                usage = chunk.usage or usage
-                for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        if first is None:
-                            first = now
-                        else:
-                            gaps.append(now - last)
-                        last = now
-                        parts.append(choice.delta.content)
-                    if self.token_ids and choice.logprobs and choice.logprobs.content:
-                        ids.extend(_token_id(t.token) for t in choice.logprobs.content)
-                    finish = choice.finish_reason or finish
-        except (openai.APIError, _transport_error()) as exc:
-            raise EngineError(f"{what} at {self.endpoint}: the stream broke off: {one_line(exc)}") from exc
-        except MALFORMED as exc:  # an event of the wrong shape
-            raise EngineError(f"{what} at {self.endpoint}: malformed stream event: {one_line(exc)}") from exc
-        total = time.perf_counter() - start
-        if not events:
-            raise EngineError(
-                f"{what} at {self.endpoint}: the answer held no stream events (not a server-sent event stream)"
-            )
-        if usage is None:
-            raise EngineError(
-                f"{what} at {self.endpoint}: the server sent no usage (stream_options.include_usage); "
-                "output tokens cannot be counted"
-            )
-        return {
-            "text": "".join(parts),
-            "prompt_tokens": usage.prompt_tokens,
-            "new_tokens": usage.completion_tokens,
-            "stop_reason": _STOP_REASONS.get(finish),
-            "ttft": (first - start) if first is not None else total,
-            "total": total,
-            "gaps": gaps,
-            "token_ids": ids,
+    def _stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> StreamTiming:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_new_tokens,
+            "temperature": 0,
         }
+        if self.token_ids:
+            request |= {"logprobs": True, "top_logprobs": 1, "extra_body": {"return_tokens_as_token_ids": True}}
+        return timed_stream(self.client, request, self._call, self.endpoint, token_ids=self.token_ids)
 
     def generate_until(
         self, requests: Sequence[tuple[str, dict[str, Any]]], progress: Progress | None = None
@@ -335,27 +276,8 @@ def continuation_logprob(logprobs: Any, context: str, continuation: str, where: 
     return float(sum(values)), bool(greedy)
 
 
-def _transport_error() -> type[Exception]:
-    """The HTTP library's base error under the openai client (httpx2 for openai 3, httpx before)."""
-    try:
-        import httpx2
-
-        return httpx2.HTTPError
-    except ImportError:
-        import httpx
-
-        return httpx.HTTPError
-
-
 def _move_trailing_spaces(context: str, continuation: str) -> tuple[str, str]:
     spaces = len(context) - len(context.rstrip())
     if spaces:
         return context[:-spaces], context[-spaces:] + continuation
     return context, continuation
-
-
-def _token_id(token: str) -> int:
-    prefix = "token_id:"
-    if not token.startswith(prefix):
-        raise EngineError(f"expected a token as 'token_id:N' (vLLM's return_tokens_as_token_ids), found {token!r}")
-    return int(token[len(prefix) :])
