@@ -9,7 +9,7 @@ from pathlib import Path
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `log` and its subcommands."""
     parser = subparsers.add_parser("log", help="render the benchmark log from the history")
     commands = parser.add_subparsers(dest="log_command", metavar="SUBCOMMAND", required=True)

@@ -156,8 +156,8 @@ def _benchmark(history: History, reports: Mapping[str, str]) -> str:
         accuracy = run.accuracy
         values = {
             "Model": markdown_text(run.model),
-            "Accuracy": format_percent(accuracy and accuracy.value),
-            "95% Interval": format_interval(accuracy and accuracy.low, accuracy and accuracy.high),
+            "Accuracy": DASH if accuracy is None else format_percent(accuracy.value),
+            "95% Interval": DASH if accuracy is None else format_interval(accuracy.low, accuracy.high),
             "Questions": DASH if accuracy is None else f"{accuracy.k}/{accuracy.n}",
             "Avg Latency": format_seconds(run.mean_latency_s),
             "Quality (1-5)": format_number(run.quality, 2),
@@ -251,7 +251,7 @@ def _gate_details(history: History) -> list[str]:
     lines = ["", "### Failed Gates", ""]
     rows = []
     for run in failing:
-        for check in run.gate.get("checks", []):
+        for check in (run.gate or {}).get("checks", []):
             if not check.get("passed"):
                 rows.append(
                     [

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from tunebench.storage.local import write_atomic
+
+# matplotlib's own objects: matplotlib is not type-checked here (pyproject.toml's third-party list).
+Figure: TypeAlias = Any
+Axes: TypeAlias = Any
 
 MAX_SERIES = 6  # more bars or lines per group than this stop being readable
 MAX_POINTS = 24  # runs or sessions along one axis: the newest ones are drawn, the title says how many
@@ -17,14 +22,15 @@ def warn(message: str) -> None:
     print(f"tunebench: warning: {message}", file=sys.stderr)
 
 
-def plain_text():
+def plain_text() -> AbstractContextManager[Any]:
     """A context in which matplotlib draws every string literally: no `$...$` mathtext."""
     import matplotlib
 
-    return matplotlib.rc_context({"text.parse_math": False})
+    context: AbstractContextManager[Any] = matplotlib.rc_context({"text.parse_math": False})
+    return context
 
 
-def save_png(figure: Any, target: Path) -> None:
+def save_png(figure: Figure, target: Path) -> None:
     """Write the figure as a PNG whose bytes depend on the drawing alone (no date or software metadata)."""
     import io
 
@@ -38,7 +44,7 @@ def save_png(figure: Any, target: Path) -> None:
     write_atomic(target, buffer.getvalue())
 
 
-def new_figure(width: float = 9.0, height: float = 4.8):
+def new_figure(width: float = 9.0, height: float = 4.8) -> tuple[Figure, Axes]:
     """Return a new Agg figure and its axes in the log's style."""
     import matplotlib
 
@@ -72,7 +78,7 @@ def series_colours(count: int) -> list[Any]:
     return [palette(i % 10) for i in range(count)]
 
 
-def draw_legend(axes: Any) -> None:
+def draw_legend(axes: Axes) -> None:
     """Draw the axes' legend, one entry per label."""
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))

@@ -19,6 +19,8 @@ from tunebench.report.formatting import dollars as _dollars
 from tunebench.report.plot_kit import (
     MAX_POINTS,
     MAX_SERIES,
+    Axes,
+    Figure,
     draw_legend,
     new_figure,
     newest_note,
@@ -93,7 +95,7 @@ def _trusted(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # -- accuracy per run ---------------------------------------------------------------------------------------
-def _accuracy(history: History):
+def _accuracy(history: History) -> Figure | None:
     # Complete runs only (History.evals already leaves subsets out): a crashed run's accuracy is no result.
     runs = [
         r for r in history.evals if r.status == "complete" and r.accuracy is not None and r.accuracy.value is not None
@@ -106,6 +108,7 @@ def _accuracy(history: History):
     if not runs and not imported:
         return None
     # One axis in date order: measured runs by start, imported rows by their model's session date.
+    points: list[tuple[str, int, EvalView | tuple[dict[str, Any], dict[str, Any]]]]
     points = [(run.started_at, 0, run) for run in runs]
     points += [(_imported_date(row, history), -row["position"], (row, cell)) for row, cell in imported]
     points.sort(key=lambda point: (point[0][:10], point[1], point[0]))
@@ -149,8 +152,9 @@ def _accuracy(history: History):
     return figure
 
 
-def _draw_run(axes: Any, x: int, run: EvalView, colour: Any) -> None:
+def _draw_run(axes: Axes, x: int, run: EvalView, colour: Any) -> None:
     a = run.accuracy
+    assert a is not None and a.value is not None  # _accuracy draws only runs with an accuracy
     axes.errorbar(
         [x],
         [100 * a.value],
@@ -170,7 +174,7 @@ def _imported_date(row: dict[str, Any], history: History) -> str:
     """The date of the session that trained the row's model (linked at import), else the row's import stamp."""
     model = row.get("registry_model")
     dates = [s["date"] for s in history.sessions if model and s.get("registry_model") == model and s.get("date")]
-    return max(dates) if dates else row["started_at"]
+    return max(dates) if dates else str(row["started_at"])
 
 
 def _column(row: dict[str, Any], column: str) -> dict[str, Any] | None:
@@ -186,7 +190,7 @@ def _latest_per_model(history: History) -> list[EvalView]:
     return sorted(latest.values(), key=lambda r: r.started_at)[-MAX_SERIES:]
 
 
-def _domain_accuracy(history: History):
+def _domain_accuracy(history: History) -> Figure | None:
     runs = [r for r in _latest_per_model(history) if r.by_domain]
     if not runs:
         return None
@@ -223,7 +227,7 @@ def _domain_accuracy(history: History):
 
 
 # -- latency per domain -------------------------------------------------------------------------------------
-def _latency(history: History):
+def _latency(history: History) -> Figure | None:
     # (legend label, {domain: seconds}, {domain: bar label}); imported values are labelled as written.
     series: list[tuple[str, dict[str, float], dict[str, str]]] = []
     for session in history.sessions:
@@ -283,7 +287,7 @@ def _imported_latency(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # -- loss per step ------------------------------------------------------------------------------------------
-def _loss(history: History):
+def _loss(history: History) -> Figure | None:
     drawn = [r for r in history.trainings if any(values for _, values in r.losses())]
     runs = drawn[-4:]
     if not runs:
@@ -302,7 +306,7 @@ def _loss(history: History):
     return figure
 
 
-def _draw_loss(axes: Any, run: TrainingView, colour: Any, mark_phases: bool) -> None:
+def _draw_loss(axes: Axes, run: TrainingView, colour: Any, mark_phases: bool) -> None:
     step = 0
     for index, (phase, values) in enumerate(run.losses()):
         xs = list(range(step + 1, step + len(values) + 1))
@@ -330,7 +334,7 @@ def _draw_loss(axes: Any, run: TrainingView, colour: Any, mark_phases: bool) -> 
 
 
 # -- cost per session ---------------------------------------------------------------------------------------
-def _cost(history: History):
+def _cost(history: History) -> Figure | None:
     bars: list[tuple[str, float, bool]] = []
     for row in reversed(history.rows_of("cost")):
         cell = _column(row, "Cost")
