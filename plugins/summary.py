@@ -11,6 +11,7 @@ from tunebench.contamination import label
 from tunebench.escaping import terminal_text
 from tunebench.gate import NOTHING_TO_JUDGE, status_word
 from tunebench.history.typed import EvalRecordData
+from tunebench.report.load_figures import load_table, milliseconds, throughput
 from tunebench.table import format_table
 from tunebench_pytest.finish import RunOutcome
 from tunebench_pytest.resources import describe
@@ -33,6 +34,12 @@ def one_line(outcome: RunOutcome) -> str:
         parts.append(f"quality {aggregates['quality']:.2f} on a 1-5 scale")
     if aggregates.get("latency_s", {}).get("p50") is not None:
         parts.append(f"latency p50 {aggregates['latency_s']['p50']:.3g}s")
+    if run.load:  # --concurrency N > 1: vLLM's serving figures at that load
+        ttft = run.load.ttft_s.p50 if run.load.ttft_s else None
+        parts.append(
+            f"load at concurrency {run.load.concurrency}: TTFT p50 {milliseconds(ttft)} ms, "
+            f"output token throughput {throughput(run.load.output_tokens_per_s)}"
+        )
     memory = describe(run.resources or None)
     if memory:
         parts.append(memory)
@@ -87,6 +94,10 @@ def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
     breakdown = _breakdown(outcome.record)
     if breakdown:
         reporter.write_line(_shown(breakdown))
+    load = EvalRecordData.from_dict(outcome.record).load
+    if load:
+        reporter.write_line("")
+        reporter.write_line(_shown(load_table(load)))
     if outcome.verdict is not None:
         reporter.write_line("")
         reporter.write_line(_shown(f"gate (baseline: {outcome.baseline_how or 'none'}):"))

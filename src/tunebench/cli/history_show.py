@@ -50,8 +50,9 @@ def show_record(args: argparse.Namespace) -> int:
 def _details(record: dict[str, Any]) -> list[str]:
     from tunebench.contamination import describe, label
     from tunebench.efficiency import decode_line, format_mfu
-    from tunebench.history.typed import ImportedSessionData
+    from tunebench.history.typed import EvalRecordData, ImportedSessionData
     from tunebench.report.formatting import format_interval, format_percent
+    from tunebench.report.load_figures import load_table
     from tunebench.report.views import EvalView, TrainingView
 
     kind = record.get("kind")
@@ -71,7 +72,9 @@ def _details(record: dict[str, Any]) -> list[str]:
         table = format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality (1-5)"], rows)
         mark = label(view.training_data)
         decode = decode_line(record)
-        return ["", table] + ([decode] if decode else []) + ([f"WARNING: {mark}"] if mark else [])
+        load = EvalRecordData.from_dict(record).load
+        lines = ["", table] + ([decode] if decode else []) + (["", load_table(load)] if load else [])
+        return lines + ([f"WARNING: {mark}"] if mark else [])
     if kind == "training":
         view = TrainingView(record)
         rows = [

@@ -23,6 +23,8 @@ __all__ = [
     "Aggregates",
     "GateCheck",
     "GateResult",
+    "LoadPercentiles",
+    "LoadFigures",
     "SpeedReference",
 ]
 
@@ -314,6 +316,40 @@ class GateResult(Part):
     status: str = ABSENT  # pass, fail, nothing to judge, not comparable (tunebench.gate.verdict)
     warnings: list[str] = ABSENT
     detectable_drop: float | None = ABSENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadPercentiles(Part):
+    """One figure of the load phase over its requests, in seconds ($defs/load_percentiles); None: not measured."""
+
+    SCHEMA: ClassVar[str] = "/$defs/load_percentiles"
+
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    mean: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadFigures(Part):
+    """The eval record's `load` ($defs/load): the probes sent `concurrency` at once, the figures `vllm bench serve`
+    reports (TTFT, TPOT, ITL, end-to-end latency, output token throughput; tunebench.engines.load)."""
+
+    SCHEMA: ClassVar[str] = "/$defs/load"
+    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {
+        name: ("one", LoadPercentiles) for name in ("ttft_s", "tpot_s", "itl_s", "e2e_s")
+    }
+
+    concurrency: int
+    requests: int
+    wall_s: float
+    output_tokens: int
+    output_tokens_per_s: float | None
+    ttft_s: LoadPercentiles
+    tpot_s: LoadPercentiles
+    itl_s: LoadPercentiles
+    e2e_s: LoadPercentiles
+    engine: str = ABSENT  # the engine's name, as the load phase's item recorded it
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from tunebench.history.record_parts import (
     Aggregates,
     GateCheck,
     GateResult,
+    LoadFigures,
+    LoadPercentiles,
     ModelInfo,
     Part,
     Percentiles,
@@ -59,6 +61,8 @@ __all__ = [
     "Aggregates",
     "GateCheck",
     "GateResult",
+    "LoadPercentiles",
+    "LoadFigures",
     "RECORD_TYPES",
     "from_dict",
 ]
@@ -145,6 +149,7 @@ class EvalRecordData(Record):
         "probes": ("list", Probe),
         "aggregates": ("one", Aggregates),
         "gate": ("one", GateResult),
+        "load": ("one", LoadFigures),
     }
 
     status: str
@@ -160,6 +165,7 @@ class EvalRecordData(Record):
     selection: Any = ABSENT
     resources: dict[str, Any] | None = ABSENT
     lm_eval: dict[str, Any] = ABSENT  # lm-eval tasks run as items: {tasks, documents} (tunebench.lmeval.record)
+    load: LoadFigures = ABSENT  # the probes' load phase at --concurrency N > 1; absent at 1 and in older records
 
     @property
     def memory_measure(self) -> str | None:

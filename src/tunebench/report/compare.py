@@ -21,8 +21,10 @@ from typing import Any
 from tunebench.errors import RecordError
 from tunebench.gate import POWER, differences, paired_log_odds, paired_probabilities, serving_of
 from tunebench.history.reference import resolve_run  # re-exported: the one run resolver
+from tunebench.history.typed import EvalRecordData, LoadFigures
 from tunebench.power import detectable_drop
 from tunebench.report.formatting import DASH, format_interval, format_percent
+from tunebench.report.load_figures import comparison_lines
 from tunebench.report.views import EvalView, Proportion
 from tunebench.stats import PairedDrop, mcnemar_exact, paired_t_drop
 from tunebench.table import format_table
@@ -112,6 +114,8 @@ class Comparison:
     serving_a: str = ""  # the serving conditions each run was measured under (engine, concurrency, workers, hardware)
     serving_b: str = ""
     serving_differences: list[str] = field(default_factory=list)  # B's conditions against A's; [] when alike
+    load_a: LoadFigures | None = None  # the load phase's figures (--concurrency N > 1); None without one
+    load_b: LoadFigures | None = None
 
     @property
     def detectable_drop(self) -> float | None:
@@ -140,6 +144,9 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """Return the comparison as plain JSON-ready data."""
         data = asdict(self)
+        for key in ("load_a", "load_b"):  # as stored in the record (asdict would carry the parts' own fields)
+            load = getattr(self, key)
+            data[key] = None if load is None else load.to_dict()
         data["difference"] = self.difference
         data["p_value"] = self.p_value
         data["discordance"] = self.discordance
@@ -191,6 +198,8 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     comparison.latency = latency_split(a, b)
     comparison.serving_a, comparison.serving_b = serving_of(a).describe(), serving_of(b).describe()
     comparison.serving_differences = differences(b, a, here="in B", there="in A")
+    comparison.load_a = EvalRecordData.from_dict(a, partial=True).load or None
+    comparison.load_b = EvalRecordData.from_dict(b, partial=True).load or None
     return comparison
 
 
@@ -307,6 +316,9 @@ def format_comparison(comparison: Comparison) -> str:
             )
     if c.latency is not None:
         lines += ["", *_latency_lines(c.latency)]
+    load = comparison_lines(c.load_a, c.load_b)
+    if load:
+        lines += ["", *load]
     for title, deltas, show, signed in (
         ("per-domain accuracy", c.domains, _percent_or_dash, _points),
         ("median latency per domain (s)", c.latency_s, _seconds_or_dash, lambda v: _signed(v, _seconds_or_dash)),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.gate import differences, recorded_status, serving_of, status_word
+from tunebench.history.typed import EvalRecordData
 from tunebench.report.compare import Comparison, compare_runs
 from tunebench.report.html_rows import (
     ChoiceCell,
@@ -29,6 +30,7 @@ from tunebench.report.html_rows import (
     question_row,
 )
 from tunebench.report.lm_eval_tasks import TaskSection, task_sections
+from tunebench.report.load_figures import comparison_rows, figure_rows, headline, where
 from tunebench.report.views import EvalView, Proportion
 from tunebench.storage.checksums import file_sha256
 from tunebench.suites import suite_rows
@@ -92,6 +94,10 @@ class ReportPage:
     notes: list[str] = field(default_factory=list)
     selection: str = ""
     lm_eval_tasks: list[TaskSection] = field(default_factory=list)  # a section per lm-eval task
+    load_headline: str = ""  # the load phase (--concurrency N > 1), as report.load_figures writes it; "" without
+    load_rows: list[tuple[str, ...]] = field(default_factory=list)
+    load_comparison: list[tuple[str, ...]] = field(default_factory=list)  # compare mode: then, now, now - then
+    load_where: tuple[str, str] = ("", "")  # compare mode: each run's concurrency and requests
 
     @property
     def flipped_ids(self) -> list[str]:
@@ -278,7 +284,20 @@ def build_page(
         notes=[str(n) for n in record.get("notes") or []],
         selection=view.selection,
         lm_eval_tasks=task_sections(record),
+        **_load_section(record, comparison),
     )
+
+
+def _load_section(record: dict[str, Any], comparison: Comparison | None) -> dict[str, Any]:
+    """The page's load figures: this run's, and in compare mode both runs' side by side (when either has them)."""
+    load = EvalRecordData.from_dict(record, partial=True).load or None
+    section: dict[str, Any] = {}
+    if load is not None:
+        section.update(load_headline=headline(load), load_rows=figure_rows(load))
+    if comparison is not None and (comparison.load_a or comparison.load_b):
+        section["load_comparison"] = comparison_rows(comparison.load_a, comparison.load_b)
+        section["load_where"] = (where(comparison.load_a), where(comparison.load_b))
+    return section
 
 
 def _gate_source(record: dict[str, Any], baseline: dict[str, Any] | None, verdict: dict[str, Any] | None) -> str:
