@@ -436,7 +436,7 @@ def test_a_judge_error_is_recorded_with_no_grade_and_the_calibration_counts_the_
     assert outcome["evidence"]["judge_engine"] == "hf" and outcome["evidence"]["rubric"]["grader"] == "rubric-v2"
     graders = outcome["grader_calibration"]["graders"]
     assert graders["judge:tiny"]["errors"] == graders["judge:tiny"]["n"] >= 40  # tiny never writes "Grade: N"
-    assert graders["judge:tiny"]["exact"] is None and graders["rubric-v2"]["exact"] == 1.0
+    assert graders["judge:tiny"]["exact"] is None and graders["rubric-v2"]["by_split"]["tuning"]["exact"] == 1.0
 
 
 def test_the_summary_fits_120_columns_and_states_the_quality_scale(suites, monkeypatch):

@@ -136,11 +136,13 @@ def grader_calibration(judge, tb_config):
     path = SHIPPED.parent / SHIPPED_NAME
     replies = load_calibration(path, probes)
     source = {"file": f"{SHIPPED.parent.name}/{SHIPPED_NAME}", "sha256": file_sha256(path)}
-    figures = {RUBRIC_VERSION: calibrate(replies, probes, grade, RUBRIC_VERSION).figures()}
+    rubric = calibrate(replies, probes, grade, RUBRIC_VERSION)
+    figures = {RUBRIC_VERSION: {**rubric.figures(), "by_split": rubric.figures_by_split()}}
     if judge is not None:
         name = f"judge:{judge.name}"
         if tb_config.eval.judge_calibrate:
-            figures[name] = calibrate(replies, probes, lambda a, p: judge_grade(a, p, judge), name).figures()
+            judged = calibrate(replies, probes, lambda a, p: judge_grade(a, p, judge), name)
+            figures[name] = {**judged.figures(), "by_split": judged.figures_by_split()}
         else:
             figures[name] = {"not_measured": "calibrate = false in [tool.tunebench.eval.judge]"}
     return {**source, "graders": figures}

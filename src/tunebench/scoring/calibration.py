@@ -6,8 +6,12 @@ right one (3), a fluent one that asserts a forbidden claim (2 with one claim, 1 
 off-topic one (1). A grader (`(reply, probe) -> Grade`) grades every reply; the figures are exact
 agreement, agreement within one grade, and Spearman's rank correlation, per probe and overall. A grader
 error (a judge reply without a grade) is counted and listed, never turned into a grade; agreement is over
-the replies graded. The rubric was tuned on this set, so its figures are in-sample: they show the rubric
-keeps the known order, not how it does on unseen replies.
+the replies graded.
+
+Each reply says whether the rubric was tuned on it (`split`): the rubric's thresholds and the probes'
+alternatives were set on the 40 `tuning` replies, so its agreement there is in-sample (it shows the rubric
+keeps the known order); the `held_out` replies were written after that and never used to set anything, so
+their agreement is the honest figure, and it is printed first. A user's own file defaults to `held_out`.
 """
 
 from __future__ import annotations
@@ -24,9 +28,22 @@ from tunebench.scoring.quality import Grade
 from tunebench.suites import Probe, SuiteProblem, json_lines, schema
 from tunebench.textfile import decode_utf8
 
-__all__ = ["CalibrationReply", "Calibration", "load_calibration", "calibrate", "format_calibration", "SHIPPED_NAME"]
+__all__ = [
+    "CalibrationReply",
+    "Calibration",
+    "load_calibration",
+    "calibrate",
+    "format_calibration",
+    "SHIPPED_NAME",
+    "SPLITS",
+]
 
 SHIPPED_NAME = "calibration.jsonl"  # beside the shipped probes.jsonl
+# The honest split first: what `figures_by_split` and `format_calibration` show, in this order, with its label.
+SPLITS = {
+    "held_out": "held-out replies (never used to tune the rubric)",
+    "tuning": "tuning replies (the rubric was tuned on them: in-sample)",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,7 @@ class CalibrationReply:
     grade: int
     reply: str
     line: int = 0
+    split: str = "held_out"  # or "tuning": the rubric was tuned on this reply
 
 
 @dataclass
@@ -45,11 +63,13 @@ class Calibration:
     """A grader's grades of the calibration replies and its agreement with the known grades."""
 
     grader: str
-    rows: list[dict[str, Any]] = field(default_factory=list)  # probe, kind, known, given (None: error), error
+    rows: list[dict[str, Any]] = field(default_factory=list)  # probe, kind, split, known, given (None: error), error
 
-    def figures(self, probe: str | None = None) -> dict[str, Any]:
-        """Return n, graded, errors, exact, within_one and spearman (over one probe's replies, or all)."""
-        rows = [r for r in self.rows if probe is None or r["probe"] == probe]
+    def figures(self, probe: str | None = None, split: str | None = None) -> dict[str, Any]:
+        """Return n, graded, errors, exact, within_one and spearman (of one probe's or one split's replies, or all)."""
+        rows = [
+            r for r in self.rows if (probe is None or r["probe"] == probe) and (split is None or r["split"] == split)
+        ]
         graded = [r for r in rows if r["given"] is not None]
         known, given = [r["known"] for r in graded], [r["given"] for r in graded]
         return {
@@ -61,10 +81,20 @@ class Calibration:
             "spearman": _spearman(known, given),
         }
 
+    def figures_by_split(self) -> dict[str, dict[str, Any]]:
+        """Return the figures of each split the replies have, held-out first (`SPLITS`' order)."""
+        present = {r["split"] for r in self.rows}
+        return {split: self.figures(split=split) for split in SPLITS if split in present}
+
     def to_dict(self) -> dict[str, Any]:
-        """The figures overall and per probe (what an eval record stores), without the replies."""
+        """The figures overall, per split and per probe, without the replies."""
         probes = sorted({r["probe"] for r in self.rows})
-        return {"grader": self.grader, **self.figures(), "by_probe": {p: self.figures(p) for p in probes}}
+        return {
+            "grader": self.grader,
+            **self.figures(),
+            "by_split": self.figures_by_split(),
+            "by_probe": {p: self.figures(p) for p in probes},
+        }
 
 
 def load_calibration(path: Path | str, probes: Sequence[Probe]) -> list[CalibrationReply]:
@@ -81,7 +111,10 @@ def load_calibration(path: Path | str, probes: Sequence[Probe]) -> list[Calibrat
     ]
     if problems:
         raise SuiteFileError(problems)
-    return [CalibrationReply(r["probe"], r["kind"], r["grade"], r["reply"], line) for line, r in rows]
+    return [
+        CalibrationReply(r["probe"], r["kind"], r["grade"], r["reply"], line, r.get("split", "held_out"))
+        for line, r in rows
+    ]
 
 
 def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[SuiteProblem]]:
@@ -141,7 +174,13 @@ def calibrate(
     by_id = {p.id: p for p in probes}
     result = Calibration(name)
     for index, reply in enumerate(replies, start=1):
-        row: dict[str, Any] = {"probe": reply.probe, "kind": reply.kind, "known": reply.grade, "given": None}
+        row: dict[str, Any] = {
+            "probe": reply.probe,
+            "kind": reply.kind,
+            "split": reply.split,
+            "known": reply.grade,
+            "given": None,
+        }
         try:
             graded = grader(reply.reply, by_id[reply.probe])
             row["given"] = graded.score
@@ -161,11 +200,16 @@ def format_calibration(calibration: Calibration, show_rows: bool = False) -> str
     from tunebench.table import format_table
 
     data = calibration.to_dict()
+    columns = ["replies", "errors", "exact", "within one", "Spearman"]
+    splits = [(SPLITS[s], *_cells(f)) for s, f in data["by_split"].items()]
     rows = [(p, *_cells(f)) for p, f in data["by_probe"].items()] + [("(all)", *_cells(data))]
     lines = [
         f"grader {calibration.grader}: {data['graded']}/{data['n']} calibration replies graded, "
         f"{data['errors']} grader error(s)",
-        format_table(["probe", "replies", "errors", "exact", "within one", "Spearman"], rows),
+        format_table(["agreement on", *columns], splits),
+        "",
+        "per probe, held-out and tuning replies together:",
+        format_table(["probe", *columns], rows),
     ]
     errors = [r for r in calibration.rows if r["given"] is None]
     if errors:
@@ -174,9 +218,16 @@ def format_calibration(calibration: Calibration, show_rows: bool = False) -> str
         lines += [
             "",
             format_table(
-                ["probe", "reply", "known", "given", "reason"],
+                ["probe", "reply", "split", "known", "given", "reason"],
                 [
-                    (r["probe"], r["kind"], r["known"], "error" if r["given"] is None else r["given"], r.get("reason"))
+                    (
+                        r["probe"],
+                        r["kind"],
+                        r["split"],
+                        r["known"],
+                        "error" if r["given"] is None else r["given"],
+                        r.get("reason"),
+                    )
                     for r in calibration.rows
                 ],
             ),
