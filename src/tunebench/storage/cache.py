@@ -275,12 +275,16 @@ class _HashingWriter:
 
     def __init__(self, handle: Any, progress: Progress):
         self._handle, self._progress = handle, progress
-        self._pending = bytearray()
+        # The client's pieces are kept as they come and joined once per block: one copy of each byte, where
+        # growing a bytearray and copying it out to bytes (google-crc32c takes only read-only bytes) took two.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._digest = Digest()
 
     def write(self, data: bytes) -> int:
-        self._pending += data
-        if len(self._pending) >= self._BLOCK:
+        self._pending.append(bytes(data))  # the same object for bytes; a copy of a buffer the caller may reuse
+        self._pending_size += len(data)
+        if self._pending_size >= self._BLOCK:
             self._drain()
         return len(data)
 
@@ -296,8 +300,9 @@ class _HashingWriter:
 
     def _drain(self) -> None:
         if self._pending:
-            block = bytes(self._pending)
+            block = b"".join(self._pending)
             self._pending.clear()
+            self._pending_size = 0
             self._digest.update(block)
             self._handle.write(block)
             self._progress.add(len(block))
