@@ -238,3 +238,34 @@ def test_an_alias_overrides_the_links_and_must_name_a_registry_model():
         parse_aliases(["wealth-dora-v2=dora-v9"], names)
     with pytest.raises(ConfigError, match="expected OLD=NEW"):
         parse_aliases(["dora-v2"], names)
+
+
+def test_each_imported_row_is_dated_by_the_session_it_is_about_not_by_last_updated(imported):
+    rows = {(r["table"], r["label"]): r for r in imported.records if r["kind"] == "imported_row"}
+    expected = {
+        ("cost", "Session 2 (LoRA v1)"): "2026-01-15",  # "Session N" in the label
+        ("model_registry", "DoRA v2"): "2026-01-17",  # the session's title
+        ("model_registry", "Base Model"): "2026-01-14",  # its gs:// path ends in the session's output folder
+        ("model_comparison", "wealth-lora-vm2"): "2026-01-16",  # its words are the output folder's
+        ("benchmark", "wealth-lora-vm1"): "2026-01-15",
+        ("benchmark", "wealth-dora-v3-curriculum"): "2026-01-20",
+    }
+    for key, date in expected.items():
+        assert (rows[key]["date"], rows[key]["started_at"]) == (date, f"{date}T00:00:00Z"), key
+    assert len({r["date"] for r in rows.values()}) == 5  # was one date (Last Updated) for all 15 rows
+    for record in imported.records:
+        validate(record)
+
+
+def test_a_row_no_session_is_about_says_date_unknown_in_history_list(tmp_path, seed_text, capsys):
+    from tunebench.cli import main
+
+    log = tmp_path / "log.md"
+    log.write_text(seed_text.replace("| wealth-lora-vm1 | ~75% |", "| some-other-model | ~75% |"), encoding="utf-8")
+    row = next(r for r in parse_log(log.read_text()).records if r.get("label") == "some-other-model")
+    assert row["date"] is None and "session" not in row
+    assert main(["history", "import-log", str(log), "--history", str(tmp_path / "h")]) == 0
+    capsys.readouterr()
+    assert main(["history", "list", "--history", str(tmp_path / "h")]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "some-other-model" in line)
+    assert "date unknown" in line and "2026-01-20" not in line

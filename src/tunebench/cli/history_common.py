@@ -83,7 +83,9 @@ def summarize(record: dict[str, Any]) -> dict[str, str]:
         "run_id": record.get("run_id", "?"),
         "kind": kind,
         "source": record.get("source", "?"),
-        "date": record.get("started_at", "")[:10],
+        "date": "date unknown"
+        if kind == "imported_row" and record.get("date", "") is None
+        else record.get("started_at", "")[:10],
         "model": model,
         "summary": text,
     }

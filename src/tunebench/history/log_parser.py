@@ -42,6 +42,8 @@ _SESSION = re.compile(
 _FIELD = re.compile(r"^\*\*(?P<name>[^*]+?):\*\*\s*(?P<value>.*)$")
 _LAST_UPDATED = re.compile(r"^\*Last Updated:\s*(?P<date>\d{4}-\d{2}-\d{2})\s*\*$")
 _SESSION_LABEL = re.compile(r"Session\s+(\d+)")
+_WORDS = re.compile(r"[a-z0-9]+")
+_PATH = re.compile(r"gs://[^\s`|]+")
 # Session attributes kept as headline fields. Not `model`: measured records use that key for an object.
 _ATTRIBUTES = {"Model": "base_model", "Method": "method", "GPU": "gpu", "VM": "vm"}
 
@@ -109,8 +111,7 @@ class _Parser:
                     f"unknown section {title!r}: expected one of Training Sessions, " + ", ".join(SUMMARY_TABLES),
                 )
         self._check_cost_total()
-        stamp = self._rows_stamp()
-        records = self.sessions + [{**row, "started_at": stamp, "finished_at": stamp} for row in self.rows]
+        records = self.sessions + [self._dated(row) for row in self.rows]
         for record in records:
             record.setdefault("imported_from", {})["file_sha256"] = self.file_sha256
         return ImportResult(records, sorted(self.problems, key=lambda p: p.line))
@@ -307,10 +308,24 @@ class _Parser:
                 )
             )
 
-    def _rows_stamp(self) -> str:
-        """Return the time given to summary rows: the log's `Last Updated` date, else its newest session."""
-        date = self.last_updated or max((s["date"] for s in self.sessions), default="1970-01-01")
-        return f"{date}T00:00:00Z"
+    def _dated(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Return the row with the date of the session it is about, or `date: None` where the log does not say.
+
+        A summary row has no date of its own; its session does. Without one, `started_at` is the log's
+        `Last Updated` date (else its newest session's), which orders the row but is not its date.
+        """
+        session = _row_session(row, self.sessions)
+        if session is None:
+            date = self.last_updated or max((s["date"] for s in self.sessions), default="1970-01-01")
+            return {**row, "date": None, "started_at": f"{date}T00:00:00Z", "finished_at": f"{date}T00:00:00Z"}
+        stamp = f"{session['date']}T00:00:00Z"
+        return {
+            **row,
+            "session": session["session"],
+            "date": session["date"],
+            "started_at": stamp,
+            "finished_at": stamp,
+        }
 
     def _provenance(self) -> dict[str, Any]:
         return {
@@ -336,3 +351,28 @@ def _session_summary(blocks: list[dict[str, Any]]) -> dict[str, Any]:
                 if key:
                     summary[key] = plain_text(value_cell["text"])
     return summary
+
+
+def _row_session(row: dict[str, Any], sessions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Return the one session a summary row is about, or None: "Session N" in its label; else its label is the
+    session's title ("DoRA v2"), or a gs:// path in it ends in the session's output folder, or every word of its
+    label is a word of that folder ("wealth-dora-v2" in "wealth-dora-elson14b-h100-v2")."""
+    if "session" in row:
+        return next((s for s in sessions if s["session"] == row["session"]), None)
+    label = row["label"].strip().lower()
+    words = set(_WORDS.findall(label))
+    paths = {_folder(found) for cell in row["cells"][1:] for found in _PATH.findall(cell["text"])}
+    for rule in (
+        lambda s: s["title"].strip().lower() == label,
+        lambda s: _folder(s.get("output_model")) in paths,
+        lambda s: len(words) >= 2 and words <= set(_WORDS.findall((_folder(s.get("output_model")) or "").lower())),
+    ):
+        matches = [s for s in sessions if rule(s)]
+        if matches:
+            return matches[0] if len(matches) == 1 else None
+    return None
+
+
+def _folder(path: str | None) -> str | None:
+    """The last folder of a path or gs:// URI ("wealth-dora-elson14b-h100-v2"), or None."""
+    return path.strip().strip("`").rstrip("/").rsplit("/", 1)[-1] or None if path else None

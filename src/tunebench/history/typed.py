@@ -234,6 +234,7 @@ class ImportedRowData(Record):
     subtitle: Any = ABSENT
     session: Any = ABSENT
     registry_model: Any = ABSENT
+    date: Any = ABSENT  # the date of the session the row is about; None: the log does not say
 
 
 @dataclass(frozen=True, kw_only=True)

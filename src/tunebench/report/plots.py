@@ -142,7 +142,8 @@ def _accuracy(history: History) -> Figure | None:
             fontsize=8,
             color="grey",
         )
-        labels.append(f"{row['label']}\n{date[:10]} (imported)")
+        shown = "date unknown" if "date" in row and row["date"] is None else date[:10]
+        labels.append(f"{row['label']}\n{shown} (imported)")
     axes.set_xticks(range(len(labels)), labels, fontsize=8, rotation=20, ha="right")
     axes.set_xlim(-0.6, len(labels) - 0.4)
     axes.set_ylim(0, 100)
@@ -171,7 +172,9 @@ def _draw_run(axes: Axes, x: int, run: EvalView, colour: Any) -> None:
 
 
 def _imported_date(row: dict[str, Any], history: History) -> str:
-    """The date of the session that trained the row's model (linked at import), else the row's import stamp."""
+    """The date of the session the row is about (linked at import), else the row's ordering stamp."""
+    if row.get("date"):
+        return str(row["date"])
     model = row.get("registry_model")
     dates = [s["date"] for s in history.sessions if model and s.get("registry_model") == model and s.get("date")]
     return max(dates) if dates else str(row["started_at"])

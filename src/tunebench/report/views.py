@@ -366,7 +366,10 @@ class History:
     def rows_of(self, table: str) -> list[dict[str, Any]]:
         """Return the imported rows of one summary table, as written: newest import first, then by position."""
         rows = [r for r in self.rows if r["table"] == table]
-        return sorted(rows, key=lambda r: (_negated(r["started_at"]), r["position"], r["run_id"]))
+        # Not by started_at: a row is dated by its session (history.log_parser), not by its import.
+        return sorted(
+            rows, key=lambda r: (_negated(r["imported_from"].get("imported_at", "")), r["position"], r["run_id"])
+        )
 
     def latest_eval_of(self, model: str) -> EvalView | None:
         """Return the newest complete eval run of `model`, or None."""
