@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tunebench.config import Config
-from tunebench.gate import find_baseline
+from tunebench.gate import search_baseline
 from tunebench.history.index import INDEX_NAME
 from tunebench.history.integrity import unseal
 from tunebench.history.records import format_utc, to_json
@@ -104,7 +104,7 @@ def _history_list(store) -> str:
 
 
 def _baseline_search(store, current) -> dict:
-    choice = find_baseline("auto", current, store.read_summaries(), PRODUCTION, MODELS)
+    choice = search_baseline("auto", current, store.read_summaries(), PRODUCTION, MODELS)
     return store.get(choice.record["run_id"])  # the chosen record itself, read and checked in full
 
 

@@ -6,7 +6,7 @@ import pytest
 from plugin_support import eval_record
 
 from tunebench.errors import RecordError
-from tunebench.gate import GateRules, evaluate, find_baseline, paired_outcomes
+from tunebench.gate import GateRules, evaluate, paired_outcomes, search_baseline
 from tunebench.history.store import ReadResult
 
 
@@ -124,15 +124,17 @@ def test_auto_baseline_is_the_newest_complete_production_run_on_the_same_suite_f
         _outcomes(4), model="candidate", started_at="2026-01-20T00:00:00Z", finished_at="2026-01-20T00:01:00Z"
     )
     history = _history(old, new, incomplete, future, other_suite, experimental)
-    choice = find_baseline("auto", current, history, ["prod"], ["prod", "candidate"], now=NOW)
+    choice = search_baseline("auto", current, history, ["prod"], ["prod", "candidate"], now=NOW)
     assert choice.record is new and "production" in choice.how
-    assert find_baseline("candidate", current, history, ["prod"], ["prod", "candidate"], now=NOW).record is experimental
-    assert find_baseline("none", current, history, ["prod"], ["prod"], now=NOW).record is None
+    assert (
+        search_baseline("candidate", current, history, ["prod"], ["prod", "candidate"], now=NOW).record is experimental
+    )
+    assert search_baseline("none", current, history, ["prod"], ["prod"], now=NOW).record is None
 
 
 def test_auto_baseline_without_a_match_says_so():
     current = eval_record(_outcomes(4), model="candidate")
-    choice = find_baseline("auto", current, _history(), ["prod"], ["prod", "candidate"], now=NOW)
+    choice = search_baseline("auto", current, _history(), ["prod"], ["prod", "candidate"], now=NOW)
     assert choice.record is None and choice.how.startswith("none found")
 
 
@@ -141,9 +143,9 @@ def test_an_incomplete_or_future_run_named_by_id_is_refused_as_baseline():
     future = eval_record(_outcomes(4), started_at="2026-03-01T00:00:00Z", finished_at="2026-03-01T00:01:00Z")
     current = eval_record(_outcomes(4))
     with pytest.raises(RecordError, match="is incomplete; an incomplete run is never a baseline"):
-        find_baseline(incomplete["run_id"], current, _history(incomplete), [], [], now=NOW)
+        search_baseline(incomplete["run_id"], current, _history(incomplete), [], [], now=NOW)
     with pytest.raises(RecordError, match="stamped in the future"):
-        find_baseline(future["run_id"], current, _history(future), [], [], now=NOW)
+        search_baseline(future["run_id"], current, _history(future), [], [], now=NOW)
 
 
 def test_verdict_renders_as_text_and_markdown_tables():
@@ -167,9 +169,9 @@ def test_records_of_other_kinds_in_the_history_are_never_baselines():
     imported = {"kind": "imported_session", "run_id": "imp-1", "base_model": "prod"}
     current = eval_record(_outcomes(4), model="candidate")
     history = _history(prod, training, imported)
-    assert find_baseline("auto", current, history, ["prod"], ["prod", "candidate"], now=NOW).record is prod
+    assert search_baseline("auto", current, history, ["prod"], ["prod", "candidate"], now=NOW).record is prod
     with pytest.raises(RecordError, match="train-1: that is a training record, not an eval run"):
-        find_baseline("train-1", current, history, ["prod"], ["prod"], now=NOW)
+        search_baseline("train-1", current, history, ["prod"], ["prod"], now=NOW)
 
 
 def test_no_baseline_and_no_floor_is_nothing_to_judge_not_a_pass():

@@ -93,6 +93,20 @@ def test_a_run_given_as_its_own_baseline_is_refused_with_exit_2(project, capsys)
     assert status == 2 and "itself" in err
 
 
+def test_a_run_compared_with_itself_is_refused_with_exit_2_and_one_message(project, capsys):
+    project.write(graded_run("prod", 20, 10, 30))
+    run = graded_run("candidate", 20, 11, 30)
+    project.write(run)
+    # Was: `history compare R R` printed a comparison of nothing (0 flips, p = 1) and exit 0.
+    status, out, err = _cli(capsys, "history", "compare", run["run_id"], run["run_id"])
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and "that is one run twice; a run is never compared with itself" in err
+    status, _, err = _cli(capsys, "history", "compare", "candidate", run["run_id"][:8])  # a model and a prefix
+    assert status == 2 and f"(both name run {run['run_id']})" in err
+    status, _, err = _cli(capsys, "plan", "--drop", "0.05", "--from", run["run_id"], "candidate")
+    assert status == 2 and "a run is never compared with itself" in err
+
+
 def test_an_explicit_baseline_served_otherwise_is_compared_on_accuracy_and_not_on_latency(project, capsys):
     served = _with_probes(graded_run("prod", 20, 10, 30), ttft=0.1, engine="openai", concurrency=4)
     project.write(served)

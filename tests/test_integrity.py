@@ -7,7 +7,7 @@ import pytest
 from record_factory import random_eval
 
 from tunebench.errors import RecordError
-from tunebench.gate import find_baseline
+from tunebench.gate import search_baseline
 from tunebench.history.integrity import CHECKSUM_KEY, check_consistency, checksum, seal, unseal
 from tunebench.history.records import to_json
 from tunebench.history.store import open_store
@@ -89,9 +89,9 @@ def test_a_tampered_record_is_never_the_auto_baseline_and_refused_by_id(tmp_path
     path = Path(store.write(newer))
     _rewrite(path, lambda data: data["aggregates"]["accuracy"].update(value=0.99))
     history = store.read_all()
-    assert find_baseline("auto", current, history, ["dora-v3"], ["dora-v3", "dora-v4"]).record == older
+    assert search_baseline("auto", current, history, ["dora-v3"], ["dora-v3", "dora-v4"]).record == older
     with pytest.raises(RecordError, match=rf"baseline run-newer-001: the record at {path} cannot be trusted"):
-        find_baseline("run-newer-001", current, history, ["dora-v3"], ["dora-v3", "dora-v4"])
+        search_baseline("run-newer-001", current, history, ["dora-v3"], ["dora-v3", "dora-v4"])
 
 
 def test_seal_and_unseal_round_trip_and_records_without_a_checksum_still_read():

@@ -213,6 +213,13 @@ class Config:
             return self.history
         return str(_resolve(self.root, self.history))
 
+    def history_at(self, given: str | None) -> str:
+        """The history a command's `--history` names, else `history_uri`. A local folder given on the command
+        line is relative to where the command runs, not to the config; a URI is taken as written."""
+        if not given:
+            return self.history_uri
+        return given if "://" in given else str(Path(given).resolve())
+
 
 def find_config_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
     """Return the nearest config file at or above `start` and its tunebench table, or None."""

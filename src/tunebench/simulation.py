@@ -54,7 +54,6 @@ __all__ = [
     "power_bound",
 ]
 
-_LETTERS = "ABCD"
 _CHOICES = 4
 
 
@@ -81,12 +80,10 @@ class ChoiceModel:
 
 
 def _loglikelihoods(record: dict[str, Any]) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
-    found = {}
-    for q in record.get("questions", []):
-        scores, answer = q.get("loglikelihoods"), q.get("answer")
-        if q.get("status", "answered") == "answered" and scores and len(scores) == _CHOICES and answer in _LETTERS:
-            found[(q.get("suite", ""), q["id"])] = (np.asarray(scores, dtype=float), _LETTERS.index(answer))
-    return found
+    from tunebench.gate.paired import question_choices
+
+    found = question_choices(record).items()  # the questions the gate's prob_drop rule reads
+    return {key: (np.asarray(scores, dtype=float), i) for key, (scores, i) in found if len(scores) == _CHOICES}
 
 
 def _margins(x: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,12 +15,11 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tunebench.errors import RecordError
 from tunebench.escaping import markdown_prose, markdown_text, terminal_text
-from tunebench.gate import Verdict, status_word
+from tunebench.gate import Judgement, status_word
 
 __all__ = ["register", "run_gate", "GateReport", "judge"]
 
@@ -53,13 +52,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 @dataclass(frozen=True)
-class GateReport:
-    """A judged run: the record, its baseline (or None) and how it was chosen, the verdict."""
-
-    record: dict[str, Any]
-    baseline: dict[str, Any] | None
-    how: str
-    verdict: Verdict
+class GateReport(Judgement):
+    """A judged run (`tunebench.gate.Judgement`) and how `tunebench gate` writes it: text, Markdown, JSON."""
 
     @property
     def exit_status(self) -> int:
@@ -204,28 +198,24 @@ def judge(
 ) -> GateReport:
     """Return the gate's report on the run `reference` names, judged against the history at `history`."""
     from tunebench.config import load_config
-    from tunebench.gate import judge_run, rules_for
+    from tunebench.gate import judge_recorded
     from tunebench.history.store import open_store
-    from tunebench.registry import Registry
 
     config = load_config()
-    uri = history if history is None or "://" in history else str(Path(history).resolve())
-    store = open_store(uri or config.history_uri)
+    store = open_store(config.history_at(history))
     result = store.read_summaries(strict=strict)
     for problem in result.problems:
         (warn or _warn)(f"history record skipped: {problem}")
     record = store.get(_pick_run(reference, model, result.records)["run_id"])
-    entries = Registry(config).entries()
-    judgement = judge_run(
+    judgement = judge_recorded(
         record,
         store,
         spec=baseline or config.baseline,
-        rules=rules_for(config.gate, record["model"]["name"], require_baseline),
-        production=[e.name for e in entries if e.status == "production"],
-        models=[e.name for e in entries],
+        config=config,
         history=result,
+        require_baseline=require_baseline,
     )
-    return GateReport(record, judgement.baseline, judgement.how, judgement.verdict)
+    return GateReport(judgement.record, judgement.baseline, judgement.how, judgement.verdict, judgement.passed_over)
 
 
 def _warn(message: str) -> None:

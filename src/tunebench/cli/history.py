@@ -191,11 +191,12 @@ def _check_date(text: str) -> None:
 # -- compare ------------------------------------------------------------------------------------------------
 def compare_records(args: argparse.Namespace) -> int:
     """Print the comparison of two eval runs (B minus A)."""
-    from tunebench.report.compare import compare_runs, format_comparison, resolve_run
+    from tunebench.history.reference import resolve_pair
+    from tunebench.report.compare import compare_runs, format_comparison
     from tunebench.report.lm_eval_tasks import compare_rows, format_task_comparison
 
     records = _read(_store(args), args)
-    a, b = resolve_run(args.a, records), resolve_run(args.b, records)
+    a, b = resolve_pair(args.a, args.b, records, what="history compare")
     comparison = compare_runs(a, b)
     if args.json:
         _print_json({**comparison.to_dict(), "lm_eval_tasks": compare_rows(a, b)})

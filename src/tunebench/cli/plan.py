@@ -68,16 +68,16 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def _observed(args: argparse.Namespace) -> dict[str, Any]:
     """Return what two recorded runs say: paired questions, discordance, the probability test's reach."""
-    from pathlib import Path
 
     from tunebench.config import load_config
+    from tunebench.history.reference import resolve_pair
     from tunebench.history.store import open_store
     from tunebench.power import detectable_drop, t_detectable_drop
-    from tunebench.report.compare import compare_runs, resolve_run
+    from tunebench.report.compare import compare_runs
 
-    uri = args.history if args.history is None or "://" in args.history else str(Path(args.history).resolve())
-    records = open_store(uri or load_config().history_uri).read_all().records
-    a, b = (resolve_run(reference, records) for reference in args.runs)
+    records = open_store(load_config().history_at(args.history)).read_all().records
+    first, second = args.runs
+    a, b = resolve_pair(first, second, records, what="plan --from")
     comparison = compare_runs(a, b)
     if not comparison.paired or comparison.discordance is None:
         raise TunebenchError(f"--from: runs {a['run_id']} and {b['run_id']} have no question in common")

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from tunebench.config import Config
-    from tunebench.gate import Judgement
-    from tunebench.history.store import HistoryStore, ReadResult
 
 __all__ = ["register"]
 
@@ -39,15 +33,13 @@ def write(args: argparse.Namespace) -> int:
     """Write the report and print where."""
     from tunebench.config import load_config
     from tunebench.errors import RecordError
+    from tunebench.gate import judge_recorded
     from tunebench.history.reference import resolve_run
     from tunebench.history.store import open_store
     from tunebench.report.html import report_path, write_report
 
     config = load_config()
-    location = config.history_uri
-    if args.history:
-        location = args.history if "://" in args.history else str(Path(args.history).resolve())
-    store = open_store(location)
+    store = open_store(config.history_at(args.history))
     history = store.read_summaries()
     record = store.get(resolve_run(args.run, history.records)["run_id"])
     if record.get("kind") != "eval":
@@ -58,7 +50,7 @@ def write(args: argparse.Namespace) -> int:
         if baseline["run_id"] == record["run_id"]:
             raise RecordError(f"--compare {args.compare}: that is run {record['run_id']} itself")
     elif args.baseline:
-        judgement = _judge(record, store, history, args.baseline, config)
+        judgement = judge_recorded(record, store, spec=args.baseline, config=config, history=history)
         if judgement.baseline is None:
             raise RecordError(f"--baseline {args.baseline}: no baseline run: {judgement.how}")
         baseline, verdict = judgement.baseline, judgement.verdict.to_dict()
@@ -69,20 +61,3 @@ def write(args: argparse.Namespace) -> int:
     against = f" compared with {baseline['run_id']}" if baseline is not None else ""
     print(f"wrote {path} (run {record['run_id']}{against}); open file://{path.resolve()}")
     return 0
-
-
-def _judge(record: dict[str, Any], store: HistoryStore, history: ReadResult, spec: str, config: Config) -> Judgement:
-    """The gate's verdict on `record` against `spec`'s baseline: `tunebench.gate.judge_run`, as the plugin does."""
-    from tunebench.gate import judge_run, rules_for
-    from tunebench.registry import Registry
-
-    entries = Registry(config).entries()
-    return judge_run(
-        record,
-        store,
-        spec=spec,
-        rules=rules_for(config.gate, record["model"]["name"]),
-        production=[e.name for e in entries if e.status == "production"],
-        models=[e.name for e in entries],
-        history=history,
-    )

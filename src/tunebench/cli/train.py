@@ -6,9 +6,12 @@ Runs a training recipe, registers its adapter, records it.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tunebench.table import format_table
+
+if TYPE_CHECKING:
+    from tunebench.config import Config
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,6 +98,10 @@ def run_train(args: argparse.Namespace) -> int:
         )
         for p in data["phases"]
     ]
+    base_loss = data.get("base_validation_loss")
+    if base_loss is not None:  # the untrained base, one pass before the first phase: "did it fall?"
+        first = data["phases"][0]["name"]
+        rows.insert(0, ("base", f"before {first}", "-", "-", "-", "-", _num(base_loss), "-", "-"))
     print(
         format_table(
             ["phase", "kind", "examples", "steps", "final loss", "mean loss", "val loss", "wall s", "tokens/s"], rows
@@ -106,6 +113,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(
         f"total {data['totals']['wall_s']:.1f} s on {cost['hardware']}, cost {usd}; "
         f"validation loss {_num(data['validation_loss'])}"
+        + (f" (base {_num(base_loss)} before training)" if base_loss is not None else "")
     )
     if cost["usd"] is None:
         print(missing_price(cost["hardware"]))
@@ -120,17 +128,14 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_with_history(history: str | None) -> Any:
-    """The configuration, its history replaced by `--history` (a local folder made absolute, or gs:// as given)."""
+def _config_with_history(history: str | None) -> Config:
+    """The configuration, its history replaced by `--history` (`Config.history_at`)."""
     import dataclasses
-    from pathlib import Path
 
     from tunebench.config import load_config
 
     config = load_config()
-    if not history:
-        return config
-    return dataclasses.replace(config, history=history if "://" in history else str(Path(history).resolve()))
+    return dataclasses.replace(config, history=config.history_at(history)) if history else config
 
 
 def _num(value: float | None, digits: int = 4) -> str:

@@ -15,10 +15,10 @@ model. The package, along its seams:
 
 from __future__ import annotations
 
-from tunebench.gate.baseline import BaselineChoice, BaselineSearch, find_baseline, search_baseline
+from tunebench.gate.baseline import BaselineSearch, search_baseline
 from tunebench.gate.comparability import Serving, differences, serving_of
 from tunebench.gate.evaluate import evaluate
-from tunebench.gate.judge import Judgement, judge_run, rules_for
+from tunebench.gate.judge import Judgement, judge_recorded, judge_run, rules_for
 from tunebench.gate.paired import paired_log_odds, paired_outcomes, paired_probabilities
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import (
@@ -40,15 +40,14 @@ __all__ = [
     "Check",
     "Verdict",
     "evaluate",
-    "find_baseline",
     "search_baseline",
     "paired_outcomes",
     "paired_probabilities",
     "paired_log_odds",
-    "BaselineChoice",
     "BaselineSearch",
     "Judgement",
     "judge_run",
+    "judge_recorded",
     "rules_for",
     "Serving",
     "serving_of",

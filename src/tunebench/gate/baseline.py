@@ -18,15 +18,7 @@ from tunebench.history.eval_record import serving
 from tunebench.history.records import parse_utc
 from tunebench.history.store import ReadResult, is_future
 
-__all__ = ["BaselineChoice", "BaselineSearch", "find_baseline", "search_baseline"]
-
-
-@dataclass(frozen=True)
-class BaselineChoice:
-    """The chosen baseline record (None: no baseline) and how it was chosen, for the record and the summary."""
-
-    record: dict[str, Any] | None
-    how: str
+__all__ = ["BaselineSearch", "search_baseline"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +28,11 @@ class BaselineSearch:
     candidates: list[dict[str, Any]]
     how: str
     explicit: bool = False  # a record id: no other run may stand in for it
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The newest candidate, the one `judge_run` reads first (None: no baseline)."""
+        return self.candidates[0] if self.candidates else None
 
 
 def _suite_hashes(record: dict[str, Any]) -> set[str]:
@@ -104,17 +101,3 @@ def search_baseline(
     if not candidates:
         return BaselineSearch([], f"none found ({how} on the same suite files)")
     return BaselineSearch(candidates, f"{how} on the same suite files")
-
-
-def find_baseline(
-    spec: str,
-    current: dict[str, Any],
-    history: ReadResult,
-    production: list[str],
-    models: list[str],
-    now: datetime | None = None,
-    finished_by: datetime | None = None,
-) -> BaselineChoice:
-    """Return the newest baseline `spec` allows (None: none); `search_baseline` gives every candidate."""
-    found = search_baseline(spec, current, history, production, models, now, finished_by)
-    return BaselineChoice(found.candidates[0] if found.candidates else None, found.how)

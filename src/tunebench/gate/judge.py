@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import RecordError, TunebenchError
 from tunebench.gate.baseline import search_baseline
@@ -20,7 +20,10 @@ from tunebench.gate.verdict import Verdict
 from tunebench.history.records import parse_utc
 from tunebench.history.store import HistoryStore, ReadResult
 
-__all__ = ["Judgement", "judge_run", "rules_for"]
+if TYPE_CHECKING:
+    from tunebench.config import Config
+
+__all__ = ["Judgement", "judge_run", "judge_recorded", "rules_for"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,28 @@ def judge_run(
     verdict = evaluate(record, rules, baseline, how)
     verdict.warnings.extend(passed_over)
     return Judgement(record, baseline, how, verdict, passed_over)
+
+
+def judge_recorded(
+    record: dict[str, Any],
+    store: HistoryStore,
+    *,
+    spec: str,
+    config: Config,
+    history: ReadResult,
+    require_baseline: bool = False,
+) -> Judgement:
+    """Return `judge_run` of a recorded run under `config`: its gate rules for the run's model, its registry's
+    production models and model names (how `tunebench gate` and `tunebench report --baseline` judge)."""
+    from tunebench.registry import Registry
+
+    entries = Registry(config).entries()
+    return judge_run(
+        record,
+        store,
+        spec=spec,
+        rules=rules_for(config.gate, record["model"]["name"], require_baseline),
+        production=[e.name for e in entries if e.status == "production"],
+        models=[e.name for e in entries],
+        history=history,
+    )

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import POWER, Check, Verdict
@@ -52,10 +53,15 @@ __all__ = [
     "right_answer_log_odds",
     "accuracy_regression",
     "probability_regression",
+    "mcnemar_check",
+    "prob_drop_check",
+    "question_choices",
+    "Choices",
     "LOG_ODDS_CLIP",
 ]
 
 _LETTERS = ("A", "B", "C", "D")
+K = TypeVar("K", tuple[str, str], int)  # what pairs two runs' items: (suite, question id), or a document id
 LOG_ODDS_CLIP = 10.0  # |log-odds| beyond this (p within 5e-5 of 0 or 1) counts as this
 
 
@@ -86,25 +92,34 @@ def _key(question: Question) -> tuple[str, str]:
 def accuracy_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, verdict: Verdict) -> Check:
     """Return the McNemar accuracy-drop check; sets the verdict's detectable drop and its power warning."""
     n, b, c, unpaired = paired_outcomes(record, baseline)
-    rule = "accuracy drop vs baseline"
-    limit = f"<= {rules.max_drop} or p >= {rules.alpha}"
+    check = mcnemar_check("accuracy drop vs baseline", n, b, c, rules, baseline["run_id"], "questions")
     if n == 0:
-        detail = "no question in common with the baseline: not compared"
-        return Check(rule, None, limit, True, baseline["run_id"], detail, comparable=False)
-    drop = (b - c) / n
-    p = mcnemar_exact(b, c)
-    significant = p < rules.alpha
-    passed = not (drop > rules.max_drop and significant)
-    detail = f"drop {drop:+.3f} on {n} paired questions (b={b}, c={c}), exact McNemar p={p:.4g}: "
-    detail += _why(passed, drop > rules.max_drop)
+        return check
     discordance = (b + c) / n
     verdict.detectable_drop = detectable_drop(n, discordance, rules.alpha, POWER)
-    detail += "; " + _detectable_text(verdict.detectable_drop, n, discordance)
     if verdict.detectable_drop is None or verdict.detectable_drop > rules.max_drop:
         verdict.warnings.append(_power_warning(verdict.detectable_drop, n, discordance, rules))
     if unpaired:
-        detail += f"; {unpaired} question(s) not in the baseline"
-    return Check(rule, round(drop, 6), limit, passed, baseline["run_id"], detail)
+        return replace(check, detail=f"{check.detail}; {unpaired} question(s) not in the baseline")
+    return check
+
+
+def mcnemar_check(rule: str, n: int, b: int, c: int, rules: GateRules, baseline_id: str, unit: str) -> Check:
+    """Return a drop rule on `n` paired right/wrong outcomes (b: right -> wrong, c: wrong -> right): it fails
+    when the drop exceeds `max_drop` AND the exact McNemar test gives p < `alpha`. `unit`: what was paired."""
+    limit = f"<= {rules.max_drop} or p >= {rules.alpha}"
+    if n == 0:
+        detail = f"no {unit} with a right/wrong outcome in common with the baseline: not compared"
+        return Check(rule, None, limit, True, baseline_id, detail, comparable=False)
+    drop, p = (b - c) / n, mcnemar_exact(b, c)
+    passed = not (drop > rules.max_drop and p < rules.alpha)
+    discordance = (b + c) / n
+    reach = detectable_drop(n, discordance, rules.alpha, POWER)
+    detail = (
+        f"drop {drop:+.3f} on {n} paired {unit} (b={b}, c={c}), exact McNemar p={p:.4g}: "
+        f"{_why(passed, drop > rules.max_drop)}; {_detectable_text(reach, n, discordance, unit)}"
+    )
+    return Check(rule, round(drop, 6), limit, passed, baseline_id, detail)
 
 
 def _why(passed: bool, over: bool) -> str:
@@ -113,9 +128,9 @@ def _why(passed: bool, over: bool) -> str:
     return "within noise" if over else "within the allowed drop"
 
 
-def _detectable_text(drop: float | None, n: int, discordance: float) -> str:
+def _detectable_text(drop: float | None, n: int, discordance: float, unit: str) -> str:
     if drop is None:
-        return f"no drop is detectable at {POWER:.0%} power on {n} question(s)"
+        return f"no drop is detectable at {POWER:.0%} power on {n} {unit}"
     return f"detects a drop of {100 * drop:.1f} points at {POWER:.0%} power (discordance {discordance:.3g})"
 
 
@@ -137,56 +152,67 @@ def right_answer_log_odds(loglikelihoods: Sequence[float], index: int) -> float:
     return max(-LOG_ODDS_CLIP, min(LOG_ODDS_CLIP, loglikelihoods[index] - rest))
 
 
-def paired_probabilities(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[list[float], list[float]]:
-    """Return (baseline, current) probabilities of the right answer on the questions both answered with
-    recorded choice log-likelihoods: softmax over the choices, at the answer's letter."""
-    return _paired(record, baseline, softmax_probability)
+# A question's (or an lm-eval document's) recorded choice log-likelihoods and the index of its right choice.
+Choices = tuple[Sequence[float], int]
 
 
-def paired_log_odds(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[list[float], list[float]]:
-    """Return (baseline, current) log-odds of the right answer on the same questions as `paired_probabilities`."""
-    return _paired(record, baseline, right_answer_log_odds)
-
-
-def _paired(
-    record: dict[str, Any], baseline: dict[str, Any], measure: Callable[[Sequence[float], int], float]
-) -> tuple[list[float], list[float]]:
-    before, now = _right_answers(baseline, measure), _right_answers(record, measure)
-    paired = sorted(before.keys() & now.keys())
-    return [before[k] for k in paired], [now[k] for k in paired]
-
-
-def _right_answers(
-    run: dict[str, Any], measure: Callable[[Sequence[float], int], float]
-) -> dict[tuple[str, str], float]:
+def question_choices(record: Mapping[str, Any]) -> dict[tuple[str, str], Choices]:
+    """Return {(suite, question id): its choices} for the answered questions with recorded log-likelihoods."""
     found = {}
-    for q in _questions(run):
+    for q in _questions(record):
         scores, answer = q.get("loglikelihoods"), q.get("answer")
         if q.get("status", "answered") != "answered" or not scores or answer not in _LETTERS:
             continue
         if _LETTERS.index(answer) < len(scores) and len(scores) >= 2:
-            found[_key(q)] = measure(scores, _LETTERS.index(answer))
+            found[_key(q)] = (scores, _LETTERS.index(answer))
     return found
 
 
+def paired_probabilities(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Return (baseline, current) probabilities of the right answer on the questions both answered with
+    recorded choice log-likelihoods: softmax over the choices, at the answer's letter."""
+    return _paired(question_choices(baseline), question_choices(record), softmax_probability)
+
+
+def paired_log_odds(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Return (baseline, current) log-odds of the right answer on the same questions as `paired_probabilities`."""
+    return _paired(question_choices(baseline), question_choices(record), right_answer_log_odds)
+
+
+def _paired(
+    before: Mapping[K, Choices], now: Mapping[K, Choices], measure: Callable[[Sequence[float], int], float]
+) -> tuple[list[float], list[float]]:
+    paired = sorted(before.keys() & now.keys())
+    return [measure(*before[k]) for k in paired], [measure(*now[k]) for k in paired]
+
+
 def probability_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> Check:
-    """Return the prob_drop check: the paired t test of the right answer's log-odds (see the module)."""
-    rule = "prob_drop vs baseline"
+    """Return the prob_drop check on the benchmark's questions (see `prob_drop_check`)."""
+    before, now = question_choices(baseline), question_choices(record)
+    return prob_drop_check("prob_drop vs baseline", before, now, rules, baseline["run_id"], "questions")
+
+
+def prob_drop_check(
+    rule: str, before: Mapping[K, Choices], now: Mapping[K, Choices], rules: GateRules, baseline_id: str, unit: str
+) -> Check:
+    """Return the prob_drop rule on the items both sides scored (see the module): it fails when the mean
+    probability of the right choice fell by more than `max_prob_drop` AND the paired t test on its log-odds
+    gives p < `prob_alpha`. `unit`: what was paired (questions, documents)."""
     limit = f"<= {rules.max_prob_drop} or p >= {rules.prob_alpha}"
-    before, now = paired_probabilities(record, baseline)
-    if len(before) < 2:
-        detail = "fewer than 2 paired questions with recorded choice log-likelihoods: not compared"
-        return Check(rule, None, limit, True, baseline["run_id"], detail, comparable=False)
-    drop = (sum(before) - sum(now)) / len(before)
-    test = paired_t_drop(*paired_log_odds(record, baseline), rules.prob_alpha)
+    p_before, p_now = _paired(before, now, softmax_probability)
+    if len(p_before) < 2:
+        detail = f"fewer than 2 paired {unit} with recorded choice log-likelihoods: not compared"
+        return Check(rule, None, limit, True, baseline_id, detail, comparable=False)
+    drop = (sum(p_before) - sum(p_now)) / len(p_before)
+    test = paired_t_drop(*_paired(before, now, right_answer_log_odds), rules.prob_alpha)
     significant = test.drop > 0 and test.p_value < rules.prob_alpha
     passed = not (drop > rules.max_prob_drop and significant)
     reach = t_detectable_drop(test.n, test.sd, rules.prob_alpha, POWER)
     detects = "" if reach is None else f"; detects a mean log-odds drop of {reach:.3f} at {POWER:.0%} power"
     detail = (
-        f"mean p(right answer) {sum(before) / len(before):.3f} -> {sum(now) / len(now):.3f}: drop {drop:+.3f}; "
-        f"log-odds of the right answer: drop {test.drop:+.3f}, {test.confidence:.0%} CI [{test.low:+.3f}, "
-        f"{test.high:+.3f}] on {test.n} paired questions, paired t one-sided p={test.p_value:.4g}: "
+        f"mean p(right answer) {sum(p_before) / len(p_before):.3f} -> {sum(p_now) / len(p_now):.3f}: drop "
+        f"{drop:+.3f}; log-odds of the right answer: drop {test.drop:+.3f}, {test.confidence:.0%} CI "
+        f"[{test.low:+.3f}, {test.high:+.3f}] on {test.n} paired {unit}, paired t one-sided p={test.p_value:.4g}: "
         f"{_why(passed, drop > rules.max_prob_drop)}{detects}"
     )
-    return Check(rule, round(drop, 6), limit, passed, baseline["run_id"], detail)
+    return Check(rule, round(drop, 6), limit, passed, baseline_id, detail)

@@ -10,22 +10,23 @@ own, with the benchmark's statistics:
   config (`config_sha256`: prompt, few-shot, filters, metrics). The task's drop fails only when it is
   larger than `max_drop` AND the exact McNemar test on the paired right/wrong outcomes gives p < `alpha`;
   the detail states the smallest drop that comparison detects at 80% power. For `multiple_choice` tasks
-  the paired t test on each document's probability of the right choice (softmax over its recorded choice
-  log-likelihoods) runs too (`prob_drop`, `max_prob_drop`, `prob_alpha`), as the benchmark's prob_drop rule.
+  the benchmark's prob_drop rule runs too (`prob_drop`, `max_prob_drop`, `prob_alpha`): the mean probability
+  of the right choice (softmax over its recorded choice log-likelihoods), tested on its log-odds. Both are
+  the benchmark's own functions (`tunebench.gate.paired`): a task and the benchmark are judged by one test.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tunebench.gate.verdict import POWER, Check
-from tunebench.power import detectable_drop, t_detectable_drop
-from tunebench.stats import mcnemar_exact, paired_t_drop, softmax_probability
+from tunebench.gate.paired import Choices, mcnemar_check, prob_drop_check
+from tunebench.gate.rules import GateRules
+from tunebench.gate.verdict import Check
 
 __all__ = ["task_checks", "task_floors", "task_regressions", "paired_task_outcomes"]
 
 
-def task_checks(record: dict[str, Any], rules: Any, baseline: dict[str, Any] | None = None) -> list[Check]:
+def task_checks(record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None = None) -> list[Check]:
     """Return the per-task checks of `record` (none when it ran no lm-eval task)."""
     checks = task_floors(record, rules)
     if baseline is not None:
@@ -33,7 +34,7 @@ def task_checks(record: dict[str, Any], rules: Any, baseline: dict[str, Any] | N
     return checks
 
 
-def task_floors(record: dict[str, Any], rules: Any) -> list[Check]:
+def task_floors(record: dict[str, Any], rules: GateRules) -> list[Check]:
     """Return each task's availability check and, under `min_task_accuracy`, its floor check."""
     tasks = _tasks(record)
     checks = [
@@ -41,7 +42,7 @@ def task_floors(record: dict[str, Any], rules: Any) -> list[Check]:
         for name, task in tasks.items()
         if task.get("status") == "unavailable"
     ]
-    floor = getattr(rules, "min_task_accuracy", None)
+    floor = rules.min_task_accuracy
     if floor is None:
         return checks
     limits = sorted(floor.items()) if isinstance(floor, dict) else [(n, floor) for n in tasks if _scored(tasks[n])]
@@ -58,7 +59,7 @@ def task_floors(record: dict[str, Any], rules: Any) -> list[Check]:
     return checks
 
 
-def task_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: Any) -> list[Check]:
+def task_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> list[Check]:
     """Return each scored task's drop check against `baseline` (and its prob_drop check for multiple choice)."""
     checks = []
     now_tasks, before_tasks = _tasks(record), _tasks(baseline)
@@ -71,7 +72,7 @@ def task_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: An
             checks.append(Check(f"task[{name}] drop vs baseline", None, "-", True, baseline["run_id"], why))
             continue
         checks.append(_drop(name, record, baseline, rules))
-        if task.get("output_type") == "multiple_choice" and getattr(rules, "prob_drop", True):
+        if task.get("output_type") == "multiple_choice" and rules.prob_drop:
             checks.append(_probability_drop(name, record, baseline, rules))
     return checks
 
@@ -85,49 +86,15 @@ def paired_task_outcomes(record: dict[str, Any], baseline: dict[str, Any], task:
     return len(paired), b, c
 
 
-def _drop(name: str, record: dict[str, Any], baseline: dict[str, Any], rules: Any) -> Check:
-    rule, limit = f"task[{name}] drop vs baseline", f"<= {rules.max_drop} or p >= {rules.alpha}"
+def _drop(name: str, record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> Check:
     n, b, c = paired_task_outcomes(record, baseline, name)
-    if n == 0:
-        return Check(rule, None, limit, True, baseline["run_id"], "no right/wrong document in common with the baseline")
-    drop, p = (b - c) / n, mcnemar_exact(b, c)
-    passed = not (drop > rules.max_drop and p < rules.alpha)
-    reach = detectable_drop(n, (b + c) / n, rules.alpha, POWER)
-    power = (
-        f"detects a drop of {100 * reach:.1f} points at {POWER:.0%} power"
-        if reach is not None
-        else f"no drop is detectable at {POWER:.0%} power on {n} documents"
-    )
-    detail = (
-        f"drop {drop:+.3f} on {n} paired documents (b={b}, c={c}), exact McNemar p={p:.4g}: "
-        f"{_why(passed, drop > rules.max_drop)}; {power}"
-    )
-    return Check(rule, round(drop, 6), limit, passed, baseline["run_id"], detail)
+    return mcnemar_check(f"task[{name}] drop vs baseline", n, b, c, rules, baseline["run_id"], "documents")
 
 
-def _probability_drop(name: str, record: dict[str, Any], baseline: dict[str, Any], rules: Any) -> Check:
-    rule, limit = f"task[{name}] prob_drop vs baseline", f"<= {rules.max_prob_drop} or p >= {rules.prob_alpha}"
-    before, now = _probabilities(baseline, name), _probabilities(record, name)
-    paired = sorted(before.keys() & now.keys())
-    if len(paired) < 2:
-        detail = "fewer than 2 paired documents with recorded choice log-likelihoods: not compared"
-        return Check(rule, None, limit, True, baseline["run_id"], detail)
-    test = paired_t_drop([before[k] for k in paired], [now[k] for k in paired], rules.prob_alpha)
-    passed = not (test.drop > rules.max_prob_drop and test.p_value < rules.prob_alpha)
-    reach = t_detectable_drop(test.n, test.sd, rules.prob_alpha, POWER)
-    detects = "" if reach is None else f"; detects a mean drop of {reach:.3f} at {POWER:.0%} power"
-    detail = (
-        f"mean p(right choice) {test.before:.3f} -> {test.after:.3f}: drop {test.drop:+.3f}, "
-        f"{test.confidence:.0%} CI [{test.low:+.3f}, {test.high:+.3f}] on {test.n} paired documents, "
-        f"paired t one-sided p={test.p_value:.4g}: {_why(passed, test.drop > rules.max_prob_drop)}{detects}"
-    )
-    return Check(rule, round(test.drop, 6), limit, passed, baseline["run_id"], detail)
-
-
-def _why(passed: bool, over: bool) -> str:
-    if not passed:
-        return "larger than allowed and significant"
-    return "within noise" if over else "within the allowed drop"
+def _probability_drop(name: str, record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> Check:
+    before, now = _choices(baseline, name), _choices(record, name)
+    rule = f"task[{name}] prob_drop vs baseline"
+    return prob_drop_check(rule, before, now, rules, baseline["run_id"], "documents")
 
 
 def _tasks(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -147,10 +114,10 @@ def _outcomes(record: dict[str, Any], task: str) -> dict[int, bool]:
     return {d["doc_id"]: d["correct"] for d in _documents(record, task) if isinstance(d.get("correct"), bool)}
 
 
-def _probabilities(record: dict[str, Any], task: str) -> dict[int, float]:
+def _choices(record: dict[str, Any], task: str) -> dict[int, Choices]:
     found = {}
     for doc in _documents(record, task):
         scores, gold = doc.get("loglikelihoods"), doc.get("gold")
-        if scores and isinstance(gold, int) and 0 <= gold < len(scores):
-            found[doc["doc_id"]] = softmax_probability(scores, gold)
+        if scores and len(scores) >= 2 and isinstance(gold, int) and 0 <= gold < len(scores):
+            found[doc["doc_id"]] = (scores, gold)
     return found

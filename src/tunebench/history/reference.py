@@ -15,7 +15,7 @@ from typing import Any
 from tunebench.errors import RecordError
 from tunebench.history.records import parse_utc
 
-__all__ = ["resolve_run", "newest"]
+__all__ = ["resolve_run", "resolve_pair", "newest"]
 
 
 def newest(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -56,6 +56,18 @@ def resolve_run(reference: str, records: Sequence[dict[str, Any]], model: str | 
         f"with a complete eval run ({', '.join(models) or 'none'}): expected a run id, a unique prefix of one, "
         f"latest, or a model name.{hint}"
     )
+
+
+def resolve_pair(
+    first: str, second: str, records: Sequence[dict[str, Any]], what: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the two runs `first` and `second` name (`what`: the command, for the message); RecordError (bad
+    input) when both name the same run: a run is never compared with itself, as it is never its own baseline."""
+    a, b = resolve_run(first, records), resolve_run(second, records)
+    if a["run_id"] == b["run_id"]:
+        both = "" if first == second == a["run_id"] else f" (both name run {a['run_id']})"
+        raise RecordError(f"{what} {first} {second}: that is one run twice{both}; a run is never compared with itself")
+    return a, b
 
 
 def _refuse_imported(reference: str, records: Sequence[dict[str, Any]]) -> None:
