@@ -162,3 +162,12 @@ def test_each_content_event_is_timed_at_its_arrival_and_the_reply_is_the_plain_c
     assert result.text == "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert len(result.itl_s) == 49 and all(gap >= 0 for gap in result.itl_s)
     assert (result.new_tokens, result.stop_reason) == (51, "eos")
+
+
+def test_generate_until_refuses_sampling_and_sends_the_tasks_stop_strings_and_length(server):
+    engine = OpenAIEngine(server.url, "fake-model", max_retries=0)
+    with pytest.raises(EngineError, match=r"request 1: only greedy generation is supported"):
+        engine.generate_until([("Q:", {"until": ["\n"]}), ("Q:", {"until": ["\n"], "do_sample": True})])
+    assert server.requests.count("POST /v1/completions") == 1  # the sampled request was never sent
+    [text] = engine.generate_until([("Q:", {"until": "\n\n", "max_gen_toks": 5})])
+    assert isinstance(text, str)

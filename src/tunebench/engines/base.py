@@ -127,7 +127,9 @@ class Engine(ABC):
         """Multiple choice by log-likelihood (lm-eval's `multiple_choice`), one result per question."""
         return score_choices(self, questions, progress=progress)
 
-    def generate_until(self, requests: Sequence[tuple[str, dict]], progress: Progress | None = None) -> list[str]:
+    def generate_until(
+        self, requests: Sequence[tuple[str, dict[str, Any]]], progress: Progress | None = None
+    ) -> list[str]:
         """lm-eval's `generate_until`: the greedy continuation of each (context, gen_kwargs), cut at its stop strings.
 
         Used by lm-eval tasks of `output_type: generate_until` (tunebench.lmeval); an engine without it refuses them.
@@ -156,6 +158,20 @@ def register_engine(name: str) -> Callable[[E], E]:
 def registered_engines() -> dict[str, type[Engine]]:
     """Return name -> class of the engines registered so far (`engines.registry` loads the built-in ones)."""
     return dict(_REGISTERED)
+
+
+STOP_REASONS = {"stop": "eos", "length": "length"}  # a server's or vLLM's finish_reason, as a record says it
+DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's HFLM.max_gen_toks
+
+
+def until_request(index: int, gen_kwargs: Mapping[str, Any]) -> tuple[list[str], int]:
+    """Return (stop strings, max new tokens) of one lm-eval `generate_until` request; EngineError unless greedy."""
+    kwargs = dict(gen_kwargs)
+    if kwargs.pop("do_sample", False) or kwargs.pop("temperature", 0) not in (0, 0.0, None):
+        raise EngineError(f"request {index}: only greedy generation is supported, found {dict(gen_kwargs)}")
+    until = kwargs.pop("until", None) or []
+    max_tokens = kwargs.pop("max_gen_toks", None) or kwargs.pop("max_tokens", None) or DEFAULT_MAX_GEN_TOKS
+    return ([until] if isinstance(until, str) else list(until)), int(max_tokens)
 
 
 def check_repeats(repeats: int) -> None:

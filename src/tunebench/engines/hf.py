@@ -8,7 +8,7 @@ greedy `model.generate`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tunebench.engines.base import Engine, EngineError, EngineInfo, EngineOptions, Progress, register_engine
 from tunebench.engines.hf_choice import score_pairs, score_questions
@@ -75,7 +75,9 @@ class HFEngine(Engine):
             model, tokenizer, messages, max_new_tokens, repeats=repeats, warmup=warmup, decoding=self.decoding
         )
 
-    def generate_until(self, requests: Sequence[tuple[str, dict]], progress: Progress | None = None) -> list[str]:
+    def generate_until(
+        self, requests: Sequence[tuple[str, dict[str, Any]]], progress: Progress | None = None
+    ) -> list[str]:
         """lm-eval's `generate_until`: greedy continuation of each (context, gen_kwargs), cut at its stop strings."""
         from tunebench.engines.hf_until import generate_until
 

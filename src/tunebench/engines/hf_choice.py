@@ -42,8 +42,7 @@ def score_questions(
     `one_pass=False` scores every choice on its own row even when one pass would do (lm-eval's layout
     without its logits cache); the results are the same, which tests/test_choice.py checks.
     """
-    rows = [_Row.for_question(i, q, tokenizer, one_pass) for i, q in enumerate(questions)]
-    rows = [row for group in rows for row in group]
+    rows = [row for i, q in enumerate(questions) for row in _Row.for_question(i, q, tokenizer, one_pass)]
     lls: dict[int, dict[int, tuple[float, bool]]] = {i: {} for i in range(len(questions))}
     limit = model_max_length(model)
     too_long = {row.question for row in rows if len(row.tokens) > limit}

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tunebench.engines.base import DEFAULT_MAX_GEN_TOKS
 from tunebench.engines.hf_choice import model_max_length
 
 __all__ = ["generate_until", "DEFAULT_MAX_GEN_TOKS"]
-
-DEFAULT_MAX_GEN_TOKS = 256  # HFLM.max_gen_toks
 
 
 def generate_until(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tunebench.engines.base import Engine
 from tunebench.scoring.generation import GenerationResult
 from tunebench.stats import percentiles
 
@@ -22,7 +23,7 @@ __all__ = ["load_phase", "summarize"]
 
 
 def load_phase(
-    engine: Any,
+    engine: Engine,
     conversations: Sequence[list[dict[str, str]]],
     concurrency: int,
     max_new_tokens: int,

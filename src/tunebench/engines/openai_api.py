@@ -18,6 +18,7 @@ Requests and their errors (the client's retries, one EngineError naming the serv
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import urllib.request
@@ -34,6 +35,7 @@ from tunebench.engines.base import (
     Progress,
     check_repeats,
     register_engine,
+    until_request,
 )
 from tunebench.engines.openai_requests import answer_of, call, checked_endpoint
 from tunebench.engines.openai_stream import StreamTiming, timed_stream
@@ -162,14 +164,7 @@ class OpenAIEngine(Engine):
         for start in range(0, len(requests), self.batch_size):
             batch = [_move_trailing_spaces(c, x) for c, x in requests[start : start + self.batch_size]]
             answer = self._call(
-                lambda batch=batch: self.client.completions.create(
-                    model=self.model,
-                    prompt=[context + continuation for context, continuation in batch],
-                    max_tokens=1,
-                    echo=True,
-                    logprobs=1,
-                    temperature=0,
-                ),
+                functools.partial(self._echo, [context + continuation for context, continuation in batch]),
                 f"POST /completions (requests {start}-{start + len(batch) - 1})",
             )
             with self._answer_of(f"POST /completions (requests {start}-{start + len(batch) - 1})"):
@@ -221,16 +216,9 @@ class OpenAIEngine(Engine):
         """lm-eval's `generate_until` as its `local-completions` does it: `/v1/completions`, greedy, `stop`."""
         out: list[str] = []
         for index, (context, gen_kwargs) in enumerate(requests):
-            kwargs = dict(gen_kwargs)
-            if kwargs.pop("do_sample", False) or kwargs.pop("temperature", 0) not in (0, 0.0, None):
-                raise EngineError(f"request {index}: only greedy generation is supported, found {gen_kwargs}")
-            stop = kwargs.pop("until", None) or []
-            max_tokens = kwargs.pop("max_gen_toks", kwargs.pop("max_tokens", 256))
-            stop = [stop] if isinstance(stop, str) else list(stop)[:4]  # OpenAI's API takes 4 at most
+            until, max_tokens = until_request(index, gen_kwargs)
             answer = self._call(
-                lambda context=context, max_tokens=max_tokens, stop=stop: self.client.completions.create(
-                    model=self.model, prompt=context, max_tokens=max_tokens, temperature=0, stop=stop, seed=1234
-                ),
+                functools.partial(self._complete, context, max_tokens, until[:4]),  # OpenAI's API takes 4 at most
                 f"POST /completions (generate_until request {index})",
             )
             with self._answer_of(f"POST /completions (generate_until request {index})"):
@@ -241,6 +229,17 @@ class OpenAIEngine(Engine):
 
     def close(self) -> None:
         self.client.close()
+
+    def _echo(self, prompts: list[str]) -> Any:
+        """The prompts echoed with their tokens' log-probabilities (and one generated token, left out)."""
+        return self.client.completions.create(
+            model=self.model, prompt=prompts, max_tokens=1, echo=True, logprobs=1, temperature=0
+        )
+
+    def _complete(self, context: str, max_tokens: int, stop: list[str]) -> Any:
+        return self.client.completions.create(
+            model=self.model, prompt=context, max_tokens=max_tokens, temperature=0, stop=stop, seed=1234
+        )
 
     def _call(self, request: Callable[[], T], what: str) -> T:
         return call(request, what, self.endpoint, self.timeout_s)

@@ -17,14 +17,12 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from tunebench.engines.base import EngineError
+from tunebench.engines.base import STOP_REASONS, EngineError
 from tunebench.engines.openai_requests import MALFORMED, one_line
 
-__all__ = ["StreamTiming", "timed_stream", "STOP_REASONS"]
-
-STOP_REASONS = {"stop": "eos", "length": "length"}
+__all__ = ["StreamTiming", "timed_stream"]
 
 
 @dataclass
@@ -175,8 +173,8 @@ def _transport_error() -> type[Exception]:
     try:
         import httpx2
 
-        return httpx2.HTTPError  # type: ignore[no-any-return]
+        return cast("type[Exception]", httpx2.HTTPError)
     except ImportError:
         import httpx
 
-        return httpx.HTTPError  # type: ignore[no-any-return]
+        return cast("type[Exception]", httpx.HTTPError)

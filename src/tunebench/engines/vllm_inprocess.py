@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunebench.engines.base import (
+    STOP_REASONS,
     Engine,
     EngineError,
     EngineInfo,
@@ -25,6 +26,7 @@ from tunebench.engines.base import (
     check_repeats,
     encode_pair,
     register_engine,
+    until_request,
 )
 from tunebench.scoring.generation import GenerationResult
 
@@ -120,7 +122,7 @@ class VLLMEngine(Engine):
 
         for _ in range(warmup):
             timed(full)
-        ttfts, totals, answer = [], [], None
+        ttfts, totals = [], []
         for _ in range(repeats):
             ttfts.append(timed(first)[1])
             answer, total = timed(full)
@@ -130,7 +132,7 @@ class VLLMEngine(Engine):
             text=answer.text,
             prompt_tokens=len(prompt),
             new_tokens=len(ids),
-            stop_reason={"stop": "eos", "length": "length"}.get(answer.finish_reason),
+            stop_reason=STOP_REASONS.get(answer.finish_reason),
             ttft_runs_s=tuple(min(t, total) for t, total in zip(ttfts, totals, strict=True)),
             latency_s=tuple(totals),
             token_ids=tuple(ids),
@@ -142,18 +144,11 @@ class VLLMEngine(Engine):
         """lm-eval's `generate_until` as its vllm model does it: greedy, stop strings (and eos), cut at them."""
         from vllm import SamplingParams
 
-        from tunebench.engines.hf_until import DEFAULT_MAX_GEN_TOKS
-
         eos = self.tokenizer.decode(self.tokenizer.eos_token_id)
         limit = self.llm.llm_engine.model_config.max_model_len
         prompts, params = [], []
         for index, (context, gen_kwargs) in enumerate(requests):
-            kwargs = dict(gen_kwargs)
-            if kwargs.pop("do_sample", False) or kwargs.pop("temperature", 0) not in (0, 0.0, None):
-                raise EngineError(f"request {index}: only greedy generation is supported, found {gen_kwargs}")
-            until = kwargs.pop("until", None) or []
-            until = [until] if isinstance(until, str) else list(until)
-            max_tokens = int(kwargs.pop("max_gen_toks", DEFAULT_MAX_GEN_TOKS))
+            until, max_tokens = until_request(index, gen_kwargs)
             ids = self.tokenizer.encode(context)[-(limit - max_tokens) :]
             prompts.append({"prompt_token_ids": ids})
             params.append(SamplingParams(max_tokens=max_tokens, temperature=0, stop=[*until, eos]))

@@ -31,7 +31,7 @@ class GenerationResult:
     text: str
     prompt_tokens: int
     new_tokens: int
-    stop_reason: str  # "eos" or "length"
+    stop_reason: str | None  # "eos" or "length"; None when a server gives no finish_reason
     ttft_runs_s: tuple[float, ...]
     latency_s: tuple[float, ...]
     token_ids: tuple[int, ...] = ()

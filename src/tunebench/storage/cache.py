@@ -147,7 +147,7 @@ def _verified_siblings(root: Path, target: Path) -> dict[str, Path]:
 def _link_from_sibling(item: ManifestFile, target: Path, state: CacheState, siblings: dict[str, Path]) -> bool:
     """Hard-link an identical file (same sha256) from another version's folder; False if there is none."""
     source = siblings.get(item.sha256 or "")
-    if source is None:
+    if source is None or item.sha256 is None:
         return False
     final = target / item.name
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tunebench.errors import StorageError
 
@@ -15,7 +16,7 @@ __all__ = ["Digest", "FileDigest", "file_digest", "file_sha256", "crc32c_b64"]
 _READ_SIZE = 1 << 20
 
 
-def _crc32c_module():
+def _crc32c_module() -> Any:
     try:
         import google_crc32c
     except ImportError:

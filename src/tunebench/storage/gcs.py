@@ -145,7 +145,7 @@ class _CountingReader(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self._handle.read(size)
+        data: bytes = self._handle.read(size)
         position = self._handle.tell()
         if self._progress is not None and position > self._high:
             self._progress.add(position - self._high)
@@ -158,10 +158,10 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self._handle.seek(offset, whence)
+        return int(self._handle.seek(offset, whence))
 
     def tell(self) -> int:
-        return self._handle.tell()
+        return int(self._handle.tell())
 
 
 def write_object(
@@ -196,9 +196,10 @@ def write_object(
     except StorageError:
         # The write may have committed with its response lost (a finished resumable session then answers
         # 404; a connection dropped on every retry exhausts them): our exact bytes there mean success.
-        stored = _stored_if_ours(bucket, name, digest, retry)
-        if stored is None:
+        ours = _stored_if_ours(bucket, name, digest, retry)
+        if ours is None:
             raise
+        stored = ours
     if not stored.matches(digest):
         raise StorageError(
             f"{where}: stored {stored.size} bytes with crc32c {stored.crc32c}, expected "

@@ -95,18 +95,8 @@ class GCSHistoryBackend:
 
     def create(self, name: str, data: bytes) -> None:
         """Publish `data` as `name` with `if_generation_match=0`; StorageError if `name` exists."""
-        digest = Digest()
-        digest.update(data)
         try:
-            write_object(
-                self.bucket,
-                self.root.key(name),
-                data,
-                digest.result(),
-                self.settings,
-                if_generation_match=0,
-                content_type="application/json",
-            )
+            self._write(name, data, if_generation_match=0)
         except ConflictError:
             raise StorageError(
                 f"{self.location(name)}: a record with this name already exists; history records are never overwritten"
@@ -123,13 +113,7 @@ class GCSHistoryBackend:
 
     def list(self) -> list[str]:
         """Return the names of `runs/**/*.json` records, sorted."""
-        blobs = list_names(self.bucket, self.root.key("runs/"), self.settings)
-        self._listed = sorted(
-            self.root.relative(b.name)
-            for b in blobs
-            if b.name.endswith(".json") and not b.name.rsplit("/", 1)[-1].startswith(".")
-        )
-        return list(self._listed)
+        return list(self.versions())
 
     def versions(self) -> dict[str, str]:
         """Return {name: generation} of the `runs/**/*.json` records (one listing; a rewrite changes it)."""
@@ -150,6 +134,9 @@ class GCSHistoryBackend:
 
     def write_derived(self, name: str, data: bytes) -> None:
         """Replace the derived object `name`, only if nobody replaced it since `read_derived` (ConflictError)."""
+        self._write(name, data, if_generation_match=self._derived_generation.get(name, 0))
+
+    def _write(self, name: str, data: bytes, if_generation_match: int) -> None:
         digest = Digest()
         digest.update(data)
         write_object(
@@ -158,7 +145,7 @@ class GCSHistoryBackend:
             data,
             digest.result(),
             self.settings,
-            if_generation_match=self._derived_generation.get(name, 0),
+            if_generation_match=if_generation_match,
             content_type="application/json",
         )
 

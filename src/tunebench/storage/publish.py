@@ -179,7 +179,7 @@ def _commit(
             data,
             digest.result(),
             settings,
-            if_generation_match=previous.generation if previous else 0,
+            if_generation_match=(previous.generation or 0) if previous else 0,  # read manifests carry theirs
             content_type="application/json",
         )
     except ConflictError:

@@ -113,7 +113,7 @@ def read_published_file(uri: str, name: str, client: Any = None, settings: Trans
     where = f"gs://{bucket.name}/{location.key(item.object)}#{item.generation}"
     blob = bucket.blob(location.key(item.object), generation=item.generation)
     with gcs_errors(where):
-        data = blob.download_as_bytes(raw_download=True, checksum=None, retry=retry_policy(settings))
+        data: bytes = blob.download_as_bytes(raw_download=True, checksum=None, retry=retry_policy(settings))
     digest = Digest()
     digest.update(data)
     got = digest.result()
