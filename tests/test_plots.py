@@ -167,3 +167,50 @@ def test_latency_plot_names_the_hardware_of_each_series(seed_records):
     assert any(text.startswith("Session 5 (imported, H100") for text in legend)
     ticks = [t.get_text() for t in plots._latency(History.of([*seed_records, run])).axes[0].get_yticklabels()]
     assert "10" in ticks and not any("$" in tick for tick in ticks)  # log axis: plain numbers, not raw mathtext
+
+
+def _overlaps(figure, drawn, texts) -> list[str]:
+    """The texts whose box (in the figure laid out as it is saved) overlaps `drawn`'s box."""
+    from tunebench.report.plot_kit import lay_out
+
+    lay_out(figure)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    box = drawn.get_window_extent(renderer)
+    return [t.get_text() for t in texts if t.get_text() and box.overlaps(t.get_window_extent(renderer))]
+
+
+def test_latency_legend_never_covers_a_bar_label_or_a_bar():
+    # Two runs whose probes took about as long in every domain: no corner of the axes is free, and matplotlib's
+    # loc="best" (which avoids the bars, not their labels) put the legend over the "2.1s" labels.
+    runs = []
+    for i in range(2):
+        run = random_eval(f"run-flat-{i}", f"tiny-dora-curriculum-v{i}", i, started_at=f"2026-12-0{i + 1}T00:00:00Z")
+        for figures in run["aggregates"]["latency_by_domain_s"].values():
+            figures["p50"] = 2.0 + 0.1 * i
+        runs.append(run)
+    with plots.plain_text():
+        figure = plots._latency(History.of(runs))
+        axes = figure.axes[0]
+        legend = axes.get_legend()
+        assert len(legend.get_texts()) == 2 and len(axes.texts) == 10
+        assert _overlaps(figure, legend, axes.texts) == []  # bar_label's texts
+        renderer = figure.canvas.get_renderer()
+        box = legend.get_window_extent(renderer)
+        assert not any(box.overlaps(bar.get_window_extent(renderer)) for bar in axes.patches)
+        # and the legend is inside the saved figure, not cut off at its edge
+        assert figure.bbox.contains(box.x0, box.y0) and figure.bbox.contains(box.x1, box.y1)
+
+
+@pytest.mark.parametrize("name", ["accuracy.png", "domain_accuracy.png", "loss.png"])
+def test_every_legend_stays_clear_of_the_data_labels(seed_records, name):
+    records = [
+        *seed_records,
+        *(training_record(f"run-train-{i}", f"tiny-dora-{i}") for i in range(3)),
+        *(random_eval(f"run-eval-{i}", f"model-{i}", i, started_at=f"2026-02-0{i + 1}T00:00:00Z") for i in range(6)),
+    ]
+    drawer = {"accuracy.png": plots._accuracy, "domain_accuracy.png": plots._domain_accuracy, "loss.png": plots._loss}
+    with plots.plain_text():
+        figure = drawer[name](History.of(records))
+        axes = figure.axes[0]
+        assert _overlaps(figure, axes.get_legend(), axes.texts) == []

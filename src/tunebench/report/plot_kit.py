@@ -36,12 +36,21 @@ def save_png(figure: Figure, target: Path) -> None:
 
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
+    lay_out(figure)
     buffer = io.BytesIO()
     # No software/date metadata: the same history draws the same bytes.
     figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     plt.close(figure)
     write_atomic(target, buffer.getvalue())
+
+
+def lay_out(figure: Figure) -> None:
+    """Place the figure's parts as saved: widened by the legend beside its axes (the axes keep their width), tight."""
+    renderer = figure.canvas.get_renderer()
+    extra = [axes.get_legend().get_window_extent(renderer).width for axes in figure.axes if axes.get_legend()]
+    if extra:
+        figure.set_figwidth(figure.get_figwidth() + max(extra) / figure.dpi + 0.1)
+    figure.tight_layout()
 
 
 def new_figure(width: float = 9.0, height: float = 4.8) -> tuple[Figure, Axes]:
@@ -79,8 +88,20 @@ def series_colours(count: int) -> list[Any]:
 
 
 def draw_legend(axes: Axes) -> None:
-    """Draw the axes' legend, one entry per label."""
+    """Draw the axes' legend, one entry per label, to the right of the axes.
+
+    Outside the axes, never over a bar, a point or their value labels: loc="best" only avoids the data, so
+    with bars of even height it covered their labels. `save_png`'s tight_layout makes room for it.
+    """
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     if unique:
-        axes.legend(unique.values(), unique.keys(), fontsize=8, frameon=False, loc="best")
+        axes.legend(
+            unique.values(),
+            unique.keys(),
+            fontsize=8,
+            frameon=False,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+        )
