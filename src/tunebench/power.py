@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 __all__ = [
     "PowerPlan",
@@ -41,6 +41,14 @@ MAX_QUESTIONS = 10_000_000
 _CRITICAL: dict[float, np.ndarray] = {}
 
 
+def _scipy_stats() -> Any:
+    # Imported on first use: scipy.stats takes seconds to import, and every `tunebench` command imports this
+    # module (cli -> gate -> power), `tunebench doctor` and `--help` included.
+    from scipy import stats
+
+    return stats
+
+
 def _critical_counts(n: int, alpha: float) -> np.ndarray:
     """For m = 0..n discordant questions: the fewest right->wrong flips the exact McNemar test rejects at.
 
@@ -52,12 +60,12 @@ def _critical_counts(n: int, alpha: float) -> np.ndarray:
         size = max(n + 1, 2 * len(known) if known is not None else 1024)
         m = np.arange(size)
         # Start from the binomial quantile, then step up to the first count whose p is below alpha.
-        quantile = np.nan_to_num(scipy_stats.binom.isf(alpha / 2, m, 0.5), nan=0).astype(np.int64)
+        quantile = np.nan_to_num(_scipy_stats().binom.isf(alpha / 2, m, 0.5), nan=0).astype(np.int64)
         critical = np.maximum(m // 2 + 1, quantile)  # more right->wrong than wrong->right
         for _ in range(4):
-            p = 2 * scipy_stats.binom.sf(critical - 1, m, 0.5)
+            p = 2 * _scipy_stats().binom.sf(critical - 1, m, 0.5)
             critical = np.where((p >= alpha) & (critical <= m), critical + 1, critical)
-        p = 2 * scipy_stats.binom.sf(critical - 1, m, 0.5)
+        p = 2 * _scipy_stats().binom.sf(critical - 1, m, 0.5)
         known = _CRITICAL[alpha] = np.where((critical <= m) & (p < alpha), critical, m + 1)
     return known[: n + 1]
 
@@ -82,8 +90,8 @@ def mcnemar_power(n: int, drop: float, discordance: float, alpha: float = 0.05) 
     m = np.arange(n + 1)
     critical = _critical_counts(n, alpha)
     # P(m discordant) x P(at least the critical count of them are right->wrong | m).
-    detected = scipy_stats.binom.sf(critical - 1, m, right_to_wrong / d)
-    return float(np.sum(scipy_stats.binom.pmf(m, n, d) * detected))
+    detected = _scipy_stats().binom.sf(critical - 1, m, right_to_wrong / d)
+    return float(np.sum(_scipy_stats().binom.pmf(m, n, d) * detected))
 
 
 def detectable_drop(n: int, discordance: float, alpha: float = 0.05, power: float = 0.8) -> float | None:
@@ -100,7 +108,7 @@ def detectable_drop(n: int, discordance: float, alpha: float = 0.05, power: floa
 def _normal_questions(drop: float, discordance: float, alpha: float, power: float) -> float:
     """Connor's (1987) normal approximation of the paired questions needed; a starting point only."""
     d = max(discordance, drop)
-    z_alpha, z_power = scipy_stats.norm.isf(alpha / 2), scipy_stats.norm.ppf(power)
+    z_alpha, z_power = _scipy_stats().norm.isf(alpha / 2), _scipy_stats().norm.ppf(power)
     return float((z_alpha * math.sqrt(d) + z_power * math.sqrt(max(d - drop * drop, 0.0))) / drop) ** 2
 
 
@@ -131,8 +139,8 @@ def t_power(n: int, sd: float, drop: float, alpha: float = 0.05) -> float:
     """Return the probability that a one-sided paired t test at `alpha` on n differences detects a mean `drop`."""
     if n < 2 or sd <= 0:
         return 0.0
-    critical = scipy_stats.t.isf(alpha, n - 1)
-    return float(scipy_stats.nct.sf(critical, n - 1, drop * math.sqrt(n) / sd))
+    critical = _scipy_stats().t.isf(alpha, n - 1)
+    return float(_scipy_stats().nct.sf(critical, n - 1, drop * math.sqrt(n) / sd))
 
 
 def t_detectable_drop(n: int, sd: float, alpha: float = 0.05, power: float = 0.8) -> float | None:
@@ -140,11 +148,11 @@ def t_detectable_drop(n: int, sd: float, alpha: float = 0.05, power: float = 0.8
     if n < 2 or sd <= 0:
         return None
     df = n - 1
-    critical = scipy_stats.t.isf(alpha, df)
+    critical = _scipy_stats().t.isf(alpha, df)
     low, high = 0.0, 1.0
     while high - low > 1e-6:  # noncentrality of a true mean drop delta: delta * sqrt(n) / sd
         delta = (low + high) / 2
-        detected = scipy_stats.nct.sf(critical, df, delta * math.sqrt(n) / sd)
+        detected = _scipy_stats().nct.sf(critical, df, delta * math.sqrt(n) / sd)
         low, high = (low, delta) if detected >= power else (delta, high)
     return high
 

@@ -94,7 +94,8 @@ def _asset(name: str) -> bytes:
 
 
 def _build_key(config: dict[str, Any] = TINY_CONFIG) -> str:
-    import transformers
+    # The installed version from its metadata: importing transformers for it cost `tunebench doctor` seconds.
+    from importlib.metadata import version
 
     digest = hashlib.sha256()
     spec = {
@@ -102,7 +103,7 @@ def _build_key(config: dict[str, Any] = TINY_CONFIG) -> str:
         "vocab": VOCAB_SIZE,
         "seed": SEED,
         "version": BUILD_VERSION,
-        "transformers": transformers.__version__,
+        "transformers": version("transformers"),
     }
     digest.update(json.dumps(spec, sort_keys=True).encode())
     digest.update(_asset("tiny_corpus.txt"))

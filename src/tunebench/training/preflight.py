@@ -122,7 +122,10 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
         )
     else:
         checks.append(Check("trl", True, f"trl {trl}"))
-    if transformers is None or not _has_sequential_sampler():
+    if recipe is None and transformers is not None:
+        # Importing TrainingArguments imports torch and peft (seconds): probed only for a recipe, with its APIs.
+        checks.append(Check("transformers", True, f"transformers {transformers}; APIs probed by doctor --recipe R"))
+    elif transformers is None or not _has_sequential_sampler():
         checks.append(
             Check(
                 "transformers",
