@@ -7,20 +7,22 @@ from typing import Any
 from record_factory import graded_run
 
 from tunebench.gate import GateRules, Verdict
+from tunebench.gate.evaluate import eval_run
 from tunebench.gate.paired import accuracy_regression, probability_regression
 from tunebench.gate.tasks import task_checks
+from tunebench.history.typed import EvalRecordData
 
 TASK = "mc_task"
 
 
-def _as_task(record: dict[str, Any]) -> dict[str, Any]:
+def _as_task(record: dict[str, Any]) -> EvalRecordData:
     """The record with its questions also scored as one multiple-choice lm-eval task (gold: the answer A)."""
     documents = [
         {"task": TASK, "doc_id": i, "correct": q["correct"], "loglikelihoods": q["loglikelihoods"], "gold": 0}
         for i, q in enumerate(record["questions"])
     ]
     task = {"name": TASK, "status": "scored", "output_type": "multiple_choice", "config_sha256": "c" * 64}
-    return {**record, "lm_eval": {"tasks": [task], "documents": documents}}
+    return eval_run({**record, "lm_eval": {"tasks": [task], "documents": documents}})
 
 
 def _worse(right: int, shift: float) -> dict[str, Any]:

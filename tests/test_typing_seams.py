@@ -45,16 +45,12 @@ ALLOWED: dict[str, str] = {
     ),
     "tunebench.gate.baseline": "BaselineSearch.record search_baseline",
     "tunebench.gate.comparability": "differences serving_of",
-    "tunebench.gate.evaluate": "evaluate",
+    "tunebench.gate.evaluate": "eval_run evaluate",
     "tunebench.gate.judge": "Judgement.baseline_entry judge_recorded judge_run rules_for",
-    "tunebench.gate.latency": "domain_samples latency_regressions not_comparable_latency speed_budgets",
-    "tunebench.gate.paired": (
-        "accuracy_regression paired_log_odds paired_outcomes paired_probabilities probability_regression "
-        "question_choices"
-    ),
+    "tunebench.gate.paired": "paired_log_odds paired_outcomes paired_probabilities question_choices",
     "tunebench.gate.rules": "GateRules.from_config per_domain",
     "tunebench.gate.slowdown": "probe_timings",
-    "tunebench.gate.tasks": "paired_task_outcomes task_checks task_floors task_regressions",
+    "tunebench.gate.tasks": "paired_task_outcomes",
     "tunebench.gate.verdict": "Verdict.to_dict recorded_status",
     "tunebench.history.aliases": "ModelLinker.learn link_records",
     "tunebench.history.eval_record": "aggregate build_eval_record check_outcome comparable model_record serving",
@@ -63,8 +59,8 @@ ALLOWED: dict[str, str] = {
     "tunebench.history.integrity": "check_consistency checksum seal unseal",
     "tunebench.history.layout": "parse_record_bytes",
     "tunebench.history.record_parts": (
-        "JsonObject.to_dict Part.from_dict Proportion.of SpeedReference.from_dict SpeedReference.to_dict "
-        "plain_json typed_json"
+        "JsonObject.to_dict Part.from_dict Part.to_dict Proportion.of SpeedReference.from_dict "
+        "SpeedReference.to_dict plain_json typed_json"
     ),
     "tunebench.history.records": "schema_for to_json validate",
     "tunebench.history.reference": "newest resolve_pair resolve_run",
@@ -72,7 +68,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.history.store": (
         "HistoryStore.get HistoryStore.write ReadResult.of_kind is_future keep_unwritten record_name"
     ),
-    "tunebench.history.typed": "Record.from_dict Record.get from_dict",
+    "tunebench.history.typed": "Record.from_dict Record.get Record.to_dict from_dict",
     "tunebench.lmeval.record": "check_doc_outcome doc_key doc_outcome lm_eval_section lm_eval_suites",
     "tunebench.lmeval.score": "score_documents",
     "tunebench.lmeval.tasks": "LoadedTask.info",

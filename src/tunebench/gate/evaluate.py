@@ -19,7 +19,7 @@ from tunebench.gate.tasks import task_checks
 from tunebench.gate.verdict import NOTHING_TO_JUDGE, Check, Verdict
 from tunebench.history.typed import Aggregates, EvalRecordData
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "eval_run"]
 
 
 def evaluate(
@@ -27,45 +27,51 @@ def evaluate(
 ) -> Verdict:
     """Return the verdict on `record` under `rules`, comparing with `baseline` when given (`baseline_how`:
     how it was looked for, shown when there is none)."""
-    run = EvalRecordData.from_dict(record)
-    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
+    run = eval_run(record)  # read once, here: the rules below read the typed record
+    base = None if baseline is None else eval_run(baseline)
     verdict = Verdict()
     complete = run.status == "complete"
     verdict.checks.append(Check("run complete", run.status, "complete", complete, detail=_incomplete_detail(run)))
-    verdict.checks.extend(_floors(run.aggregates, rules, baseline))
+    verdict.checks.extend(_floors(run.aggregates, rules, base))
     verdict.checks.extend(latency_budgets(run.aggregates, rules))
-    verdict.checks.extend(speed_budgets(record, rules))
-    verdict.checks.extend(task_checks(record, rules, baseline))  # lm-eval tasks: a floor and a drop rule per task
-    if baseline is not None:
-        _compare(verdict, record, baseline, rules)
+    verdict.checks.extend(speed_budgets(run, rules))
+    verdict.checks.extend(task_checks(run, rules, base))  # lm-eval tasks: a floor and a drop rule per task
+    if baseline is not None and base is not None:
+        _compare(verdict, run, base, differences(record, baseline), rules)
     else:
         _without_baseline(verdict, rules, baseline_how)
     return verdict
 
 
-def _compare(verdict: Verdict, record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> None:
-    verdict.checks.append(accuracy_regression(record, baseline, rules, verdict))
+def eval_run(record: Mapping[str, Any]) -> EvalRecordData:
+    """Return the eval record as stored (a JSON object) typed; RecordError when it is not a whole eval record."""
+    run = EvalRecordData.from_dict(record)
+    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
+    return run
+
+
+def _compare(verdict: Verdict, run: EvalRecordData, base: EvalRecordData, unlike: list[str], rules: GateRules) -> None:
+    verdict.checks.append(accuracy_regression(run, base, rules, verdict))
     if rules.prob_drop:
-        verdict.checks.append(probability_regression(record, baseline, rules))
-    unlike = differences(record, baseline)
+        verdict.checks.append(probability_regression(run, base, rules))
     if not unlike:
-        verdict.checks.extend(latency_regressions(record, baseline, rules))
+        verdict.checks.extend(latency_regressions(run, base, rules))
         return
     why = "; ".join(unlike)
-    verdict.checks.extend(not_comparable_latency(baseline, rules, why))
+    verdict.checks.extend(not_comparable_latency(base, rules, why))
     verdict.warnings.append(
-        f"baseline {baseline['run_id']} was measured under other serving conditions ({why}): accuracy is "
+        f"baseline {base.run_id} was measured under other serving conditions ({why}): accuracy is "
         "compared, latency is not comparable and was not judged"
     )
 
 
-def _floors(aggregates: Aggregates, rules: GateRules, baseline: dict[str, Any] | None) -> list[Check]:
+def _floors(aggregates: Aggregates, rules: GateRules, base: EvalRecordData | None) -> list[Check]:
     checks = []
     if rules.min_accuracy is not None and "accuracy" in aggregates:
-        checks.append(_floor("accuracy", aggregates["accuracy"], rules.min_accuracy, baseline, None))
+        checks.append(_floor("accuracy", aggregates["accuracy"], rules.min_accuracy, base, None))
     by_domain = aggregates.get("by_domain", {})
     for domain, limit in per_domain(rules.min_domain_accuracy, by_domain):
-        checks.append(_floor(f"accuracy[{domain}]", by_domain.get(domain), limit, baseline, domain))
+        checks.append(_floor(f"accuracy[{domain}]", by_domain.get(domain), limit, base, domain))
     quality = aggregates.get("quality_by_domain", {})
     for domain, limit in per_domain(rules.min_quality, quality):
         value = quality.get(domain)
@@ -108,13 +114,11 @@ def _incomplete_detail(run: EvalRecordData) -> str:
 
 
 def _floor(
-    rule: str, measured: Mapping[str, Any] | None, limit: float, baseline: dict[str, Any] | None, domain: str | None
+    rule: str, measured: Mapping[str, Any] | None, limit: float, baseline: EvalRecordData | None, domain: str | None
 ) -> Check:
     base = None
     if baseline is not None:
-        before = EvalRecordData.from_dict(baseline)
-        assert isinstance(before, EvalRecordData)
-        aggregates = before.aggregates
+        aggregates = baseline.aggregates
         part = aggregates.get("by_domain", {}).get(domain) if domain else aggregates.get("accuracy")
         base = part.get("value") if part else None
     if not measured or measured.get("value") is None:

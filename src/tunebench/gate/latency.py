@@ -11,8 +11,7 @@ model and the slowdown it can detect; `tunebench.machine_speed` measures the mac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from tunebench.gate.rules import GateRules, per_domain
 from tunebench.gate.slowdown import compare_runs, probe_timings
@@ -37,16 +36,10 @@ def _time_per_token(probe: Probe) -> float | None:
     return 1 / rate if rate else None
 
 
-def _probes(record: Mapping[str, Any]) -> list[Probe]:
-    run = EvalRecordData.from_dict(record)
-    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
-    return run.probes
-
-
-def domain_samples(record: dict[str, Any], metric: str = "total") -> dict[str, list[float]]:
+def domain_samples(run: EvalRecordData, metric: str = "total") -> dict[str, list[float]]:
     """Return {domain: the answered probes' measurements of `metric`} (total, ttft or time_per_token)."""
     samples: dict[str, list[float]] = {}
-    for probe in _probes(record):
+    for probe in run.probes:
         if probe.get("status") == "answered" and (values := _LATENCY_METRICS[metric][1](probe)):
             samples.setdefault(probe["domain"], []).extend(values)
     return samples
@@ -68,11 +61,11 @@ def latency_budgets(aggregates: Aggregates, rules: GateRules) -> list[Check]:
     return checks
 
 
-def speed_budgets(record: dict[str, Any], rules: GateRules) -> list[Check]:
+def speed_budgets(run: EvalRecordData, rules: GateRules) -> list[Check]:
     """TTFT and time-per-token budgets: the median over each domain's probes."""
     checks = []
     for metric, budget in (("ttft", rules.ttft_budget_s), ("time_per_token", rules.time_per_token_budget_s)):
-        samples = domain_samples(record, metric)
+        samples = domain_samples(run, metric)
         name = _LATENCY_METRICS[metric][0]
         for domain, limit in per_domain(budget, samples):
             values = samples.get(domain, [])
@@ -83,12 +76,12 @@ def speed_budgets(record: dict[str, Any], rules: GateRules) -> list[Check]:
     return checks
 
 
-def latency_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> list[Check]:
-    """Return the latency-regression checks against `baseline`: one per metric, all probes paired (gate.slowdown)."""
-    return [_metric_regression(record, baseline, rules, metric) for metric in rules.latency_metrics]
+def latency_regressions(run: EvalRecordData, base: EvalRecordData, rules: GateRules) -> list[Check]:
+    """Return the latency-regression checks against `base`: one per metric, all probes paired (gate.slowdown)."""
+    return [_metric_regression(run, base, rules, metric) for metric in rules.latency_metrics]
 
 
-def not_comparable_latency(baseline: dict[str, Any], rules: GateRules, why: str) -> list[Check]:
+def not_comparable_latency(base: EvalRecordData, rules: GateRules, why: str) -> list[Check]:
     """Return one "not comparable" check per latency metric: the baseline was measured under other conditions."""
     return [
         Check(
@@ -96,7 +89,7 @@ def not_comparable_latency(baseline: dict[str, Any], rules: GateRules, why: str)
             None,
             f"<= {rules.max_latency_increase:.0%}",
             True,
-            baseline["run_id"],
+            base.run_id,
             f"not comparable: {why}",
             comparable=False,
         )
@@ -104,11 +97,11 @@ def not_comparable_latency(baseline: dict[str, Any], rules: GateRules, why: str)
     ]
 
 
-def _metric_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, metric: str) -> Check:
-    before = probe_timings(_probes(baseline), metric)
-    now = probe_timings(_probes(record), metric)
+def _metric_regression(run: EvalRecordData, base: EvalRecordData, rules: GateRules, metric: str) -> Check:
+    before = probe_timings(base.probes, metric)
+    now = probe_timings(run.probes, metric)
     found = compare_runs(before, now, rules.max_latency_increase, rules.alpha)
     value = None if found.ratio is None else round(found.ratio - 1, 6)
     limit = f"<= {rules.max_latency_increase:.0%} or p >= {rules.alpha}"
     rule = f"{_LATENCY_METRICS[metric][0]} increase vs baseline"
-    return Check(rule, value, limit, not found.failed, baseline["run_id"], found.detail(), comparable=found.comparable)
+    return Check(rule, value, limit, not found.failed, base.run_id, found.detail(), comparable=found.comparable)

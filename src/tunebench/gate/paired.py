@@ -70,8 +70,12 @@ def paired_outcomes(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[i
 
     Only the questions are read (partial records, e.g. simulated pairs, are enough)."""
 
-    before = {_key(q): q["correct"] for q in _questions(baseline)}
-    now = {_key(q): q["correct"] for q in _questions(record)}
+    return _paired_outcomes(_questions(record), _questions(baseline))
+
+
+def _paired_outcomes(questions: Sequence[Question], baseline: Sequence[Question]) -> tuple[int, int, int, int]:
+    before = {_key(q): q["correct"] for q in baseline}
+    now = {_key(q): q["correct"] for q in questions}
     paired = before.keys() & now.keys()
     b = sum(1 for k in paired if before[k] and not now[k])
     c = sum(1 for k in paired if not before[k] and now[k])
@@ -89,10 +93,10 @@ def _key(question: Question) -> tuple[str, str]:
     return question.get("suite", ""), question["id"]
 
 
-def accuracy_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules, verdict: Verdict) -> Check:
+def accuracy_regression(run: EvalRecordData, base: EvalRecordData, rules: GateRules, verdict: Verdict) -> Check:
     """Return the McNemar accuracy-drop check; sets the verdict's detectable drop and its power warning."""
-    n, b, c, unpaired = paired_outcomes(record, baseline)
-    check = mcnemar_check("accuracy drop vs baseline", n, b, c, rules, baseline["run_id"], "questions")
+    n, b, c, unpaired = _paired_outcomes(run.questions, base.questions)
+    check = mcnemar_check("accuracy drop vs baseline", n, b, c, rules, base.run_id, "questions")
     if n == 0:
         return check
     discordance = (b + c) / n
@@ -158,8 +162,12 @@ Choices = tuple[Sequence[float], int]
 
 def question_choices(record: Mapping[str, Any]) -> dict[tuple[str, str], Choices]:
     """Return {(suite, question id): its choices} for the answered questions with recorded log-likelihoods."""
+    return _choices(_questions(record))
+
+
+def _choices(questions: Sequence[Question]) -> dict[tuple[str, str], Choices]:
     found = {}
-    for q in _questions(record):
+    for q in questions:
         scores, answer = q.get("loglikelihoods"), q.get("answer")
         if q.get("status", "answered") != "answered" or not scores or answer not in _LETTERS:
             continue
@@ -186,10 +194,10 @@ def _paired(
     return [measure(*before[k]) for k in paired], [measure(*now[k]) for k in paired]
 
 
-def probability_regression(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> Check:
+def probability_regression(run: EvalRecordData, base: EvalRecordData, rules: GateRules) -> Check:
     """Return the prob_drop check on the benchmark's questions (see `prob_drop_check`)."""
-    before, now = question_choices(baseline), question_choices(record)
-    return prob_drop_check("prob_drop vs baseline", before, now, rules, baseline["run_id"], "questions")
+    before, now = _choices(base.questions), _choices(run.questions)
+    return prob_drop_check("prob_drop vs baseline", before, now, rules, base.run_id, "questions")
 
 
 def prob_drop_check(

@@ -17,26 +17,31 @@ own, with the benchmark's statistics:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tunebench.gate.paired import Choices, mcnemar_check, prob_drop_check
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import Check
+from tunebench.history.typed import EvalRecordData
 
 __all__ = ["task_checks", "task_floors", "task_regressions", "paired_task_outcomes"]
 
+# A record's `lm_eval` section as stored ({tasks, documents}; tunebench.lmeval.record), or None: not typed yet.
+Section = Mapping[str, Any] | None
 
-def task_checks(record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None = None) -> list[Check]:
-    """Return the per-task checks of `record` (none when it ran no lm-eval task)."""
-    checks = task_floors(record, rules)
-    if baseline is not None:
-        checks += task_regressions(record, baseline, rules)
+
+def task_checks(run: EvalRecordData, rules: GateRules, base: EvalRecordData | None = None) -> list[Check]:
+    """Return the per-task checks of `run` (none when it ran no lm-eval task)."""
+    checks = task_floors(run, rules)
+    if base is not None:
+        checks += task_regressions(run, base, rules)
     return checks
 
 
-def task_floors(record: dict[str, Any], rules: GateRules) -> list[Check]:
+def task_floors(run: EvalRecordData, rules: GateRules) -> list[Check]:
     """Return each task's availability check and, under `min_task_accuracy`, its floor check."""
-    tasks = _tasks(record)
+    tasks = _tasks(run.get("lm_eval"))
     checks = [
         Check(f"task[{name}] ran", "unavailable", "scored", False, detail=task.get("reason", ""))
         for name, task in tasks.items()
@@ -59,64 +64,61 @@ def task_floors(record: dict[str, Any], rules: GateRules) -> list[Check]:
     return checks
 
 
-def task_regressions(record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> list[Check]:
-    """Return each scored task's drop check against `baseline` (and its prob_drop check for multiple choice)."""
+def task_regressions(run: EvalRecordData, base: EvalRecordData, rules: GateRules) -> list[Check]:
+    """Return each scored task's drop check against `base` (and its prob_drop check for multiple choice)."""
     checks = []
-    now_tasks, before_tasks = _tasks(record), _tasks(baseline)
+    now, before = run.get("lm_eval"), base.get("lm_eval")
+    now_tasks, before_tasks = _tasks(now), _tasks(before)
     for name, task in now_tasks.items():
         if not _scored(task):
             continue
-        before = before_tasks.get(name)
-        if before is None or not _scored(before) or before.get("config_sha256") != task.get("config_sha256"):
-            why = "not in the baseline" if before is None else "the baseline ran it under another lm-eval config"
-            checks.append(Check(f"task[{name}] drop vs baseline", None, "-", True, baseline["run_id"], why))
+        earlier = before_tasks.get(name)
+        if earlier is None or not _scored(earlier) or earlier.get("config_sha256") != task.get("config_sha256"):
+            why = "not in the baseline" if earlier is None else "the baseline ran it under another lm-eval config"
+            checks.append(Check(f"task[{name}] drop vs baseline", None, "-", True, base.run_id, why))
             continue
-        checks.append(_drop(name, record, baseline, rules))
+        n, b, c = _task_outcomes(now, before, name)
+        checks.append(mcnemar_check(f"task[{name}] drop vs baseline", n, b, c, rules, base.run_id, "documents"))
         if task.get("output_type") == "multiple_choice" and rules.prob_drop:
-            checks.append(_probability_drop(name, record, baseline, rules))
+            rule = f"task[{name}] prob_drop vs baseline"
+            choices = _choices(before, name), _choices(now, name)
+            checks.append(prob_drop_check(rule, *choices, rules, base.run_id, "documents"))
     return checks
 
 
 def paired_task_outcomes(record: dict[str, Any], baseline: dict[str, Any], task: str) -> tuple[int, int, int]:
     """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right) on one task's documents."""
-    before, now = _outcomes(baseline, task), _outcomes(record, task)
+    return _task_outcomes(record.get("lm_eval"), baseline.get("lm_eval"), task)
+
+
+def _task_outcomes(now_section: Section, before_section: Section, task: str) -> tuple[int, int, int]:
+    before, now = _outcomes(before_section, task), _outcomes(now_section, task)
     paired = before.keys() & now.keys()
     b = sum(1 for k in paired if before[k] and not now[k])
     c = sum(1 for k in paired if not before[k] and now[k])
     return len(paired), b, c
 
 
-def _drop(name: str, record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> Check:
-    n, b, c = paired_task_outcomes(record, baseline, name)
-    return mcnemar_check(f"task[{name}] drop vs baseline", n, b, c, rules, baseline["run_id"], "documents")
-
-
-def _probability_drop(name: str, record: dict[str, Any], baseline: dict[str, Any], rules: GateRules) -> Check:
-    before, now = _choices(baseline, name), _choices(record, name)
-    rule = f"task[{name}] prob_drop vs baseline"
-    return prob_drop_check(rule, before, now, rules, baseline["run_id"], "documents")
-
-
-def _tasks(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for t in (record.get("lm_eval") or {}).get("tasks", [])}
+def _tasks(section: Section) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in (section or {}).get("tasks", [])}
 
 
 def _scored(task: dict[str, Any]) -> bool:
     return task.get("status") == "scored"
 
 
-def _documents(record: dict[str, Any], task: str) -> list[dict[str, Any]]:
-    docs = (record.get("lm_eval") or {}).get("documents", [])
+def _documents(section: Section, task: str) -> list[dict[str, Any]]:
+    docs = (section or {}).get("documents", [])
     return [d for d in docs if d["task"] == task and d.get("status", "answered") == "answered"]
 
 
-def _outcomes(record: dict[str, Any], task: str) -> dict[int, bool]:
-    return {d["doc_id"]: d["correct"] for d in _documents(record, task) if isinstance(d.get("correct"), bool)}
+def _outcomes(section: Section, task: str) -> dict[int, bool]:
+    return {d["doc_id"]: d["correct"] for d in _documents(section, task) if isinstance(d.get("correct"), bool)}
 
 
-def _choices(record: dict[str, Any], task: str) -> dict[int, Choices]:
+def _choices(section: Section, task: str) -> dict[int, Choices]:
     found = {}
-    for doc in _documents(record, task):
+    for doc in _documents(section, task):
         scores, gold = doc.get("loglikelihoods"), doc.get("gold")
         if scores and len(scores) >= 2 and isinstance(gold, int) and 0 <= gold < len(scores):
             found[doc["doc_id"]] = (scores, gold)

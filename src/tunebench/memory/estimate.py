@@ -9,10 +9,13 @@ memory goes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunebench.memory.measure import MiB
 from tunebench.units import format_bytes
+
+if TYPE_CHECKING:
+    from tunebench.training.recipe import Recipe
 
 __all__ = [
     "ModelShape",
@@ -308,7 +311,7 @@ def estimate_training(
     return MemoryEstimate("training", parts, assumptions)
 
 
-def estimate_recipe_phase(recipe: Any, model_config: dict[str, Any], *, on_gpu: bool) -> MemoryEstimate:
+def estimate_recipe_phase(recipe: Recipe, model_config: dict[str, Any], *, on_gpu: bool) -> MemoryEstimate:
     """Return the estimated peak of one of `recipe`'s phases on the base model described by `model_config`."""
     compute = "bfloat16" if on_gpu and recipe.bf16 else "float32"
     adapter = AdapterShape(recipe.rank, tuple(recipe.target_modules), recipe.use_dora, recipe.dropout)
