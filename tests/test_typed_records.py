@@ -30,8 +30,8 @@ def test_each_kind_has_a_dataclass_whose_fields_are_its_schemas_top_level_keys(k
     assert [part["$ref"] for part in schema.get("allOf", [])] == ["common.schema.json#/$defs/record_header"]
     properties = set(schema.get("properties", {})) | set(header["properties"])
     required = set(schema.get("required", [])) | set(header["required"])
-    assert set(cls.keys()) == properties, f"{cls.__name__} vs {kind}_record.schema.json properties"
-    assert set(cls.required_keys()) == required, f"{cls.__name__} vs {kind}_record.schema.json required"
+    assert set(cls.names()) == properties, f"{cls.__name__} vs {kind}_record.schema.json properties"
+    assert set(cls.required_names()) == required, f"{cls.__name__} vs {kind}_record.schema.json required"
     assert cls.KIND == kind and cls.SCHEMA_VERSION in schema["properties"]["schema_version"].get(
         "enum", [schema["properties"]["schema_version"].get("const", cls.SCHEMA_VERSION)]
     )
@@ -45,24 +45,60 @@ def test_the_schema_version_is_the_writers():
     from tunebench.history import eval_record
     from tunebench.training import record
 
-    assert typed.EvalRecordData.SCHEMA_VERSION == eval_record.SCHEMA_VERSION == 2
+    assert typed.EvalRecordData.SCHEMA_VERSION == eval_record.SCHEMA_VERSION == 3
     assert typed.TrainingRecordData.SCHEMA_VERSION == record.SCHEMA_VERSION == typed.SCHEMA_VERSION
 
 
 def test_version_2_closes_the_eval_records_own_parts_and_version_1_is_read_open():
-    from tunebench.history.eval_record import SCHEMA_VERSION
-
-    stored = random_eval("run-eval-1", "tiny", 1)
+    stored = {**random_eval("run-eval-1", "tiny", 1), "schema_version": 2}
     extra = {**stored, "questions": [{**stored["questions"][0], "note": "typo'd key"}, *stored["questions"][1:]]}
     extra["aggregates"] = {**stored["aggregates"], "accuracy": {**stored["aggregates"]["accuracy"], "ratio": 0.5}}
     with pytest.raises(RecordError, match=r"questions\[0\].*'note' was unexpected"):
-        validate({**extra, "schema_version": SCHEMA_VERSION})
+        validate(extra)
     with pytest.raises(RecordError, match="ratio"):
-        validate({**extra, "questions": stored["questions"], "schema_version": SCHEMA_VERSION})
+        validate({**extra, "questions": stored["questions"]})
     validate({**extra, "schema_version": 1})  # a version 1 record (parts open then) is still read
-    validate({**stored, "schema_version": SCHEMA_VERSION})
+    validate(stored)
     with pytest.raises(RecordError, match="schema_version"):
-        validate({**stored, "schema_version": 3})
+        validate({**stored, "schema_version": 4})
+
+
+# Where version 3 closes the eval record: a key no schema names, at each part it closed.
+CLOSED_IN_3 = {
+    "model": lambda r: r["model"],
+    "model.training_data": lambda r: r["model"].setdefault("training_data", {"status": "clean"}),
+    "model.engine": lambda r: r["model"].setdefault("engine", {"engine": "hf", "model_id": "tiny"}),
+    "probes[0]": lambda r: r["probes"][0],
+    "aggregates": lambda r: r["aggregates"],
+    "gate": lambda r: r.__setitem__("gate", {"passed": True, "checks": []}) or r["gate"],
+    "gate.checks[0]": lambda r: r.__setitem__("gate", {"passed": True, "checks": [{"rule": "x", "passed": True}]})
+    or r["gate"]["checks"][0],
+}
+
+
+@pytest.mark.parametrize("where", CLOSED_IN_3)
+def test_version_3_closes_model_engine_probe_aggregates_and_gate_and_version_2_reads_them_open(where):
+    import copy
+
+    from tunebench.history.eval_record import SCHEMA_VERSION
+
+    record = copy.deepcopy(random_eval("run-eval-1", "tiny", 1))
+    assert record["schema_version"] == SCHEMA_VERSION == 3
+    validate(record)
+    CLOSED_IN_3[where](record)["typo_d_key"] = 1
+    with pytest.raises(RecordError, match=r"'typo_d_key' was unexpected"):
+        validate(record)
+    validate({**record, "schema_version": 2})  # written before version 3: read as it was then
+    assert typed.from_dict({**record, "schema_version": 2}).to_dict() == {**record, "schema_version": 2}
+
+
+def test_old_records_still_read_the_shipped_real_history_and_an_imported_seed_log():
+    records = _stored_records() + _imported_records()
+    versions = {r.get("schema_version") for r in records if r["kind"] == "eval"}
+    assert versions and 3 not in versions  # the shipped runs were written before version 3
+    for record in records:
+        validate(record)
+        assert typed.from_dict(record).to_dict() == record
 
 
 def _stored_records() -> list[dict]:

@@ -36,7 +36,7 @@ __all__ = [
     "serving",
 ]
 
-SCHEMA_VERSION = 2  # 2: the record's own parts are closed (see history.records)
+SCHEMA_VERSION = 3  # 3 closed model, engine, probe, aggregates, gate and load; 2 the rest (history.records)
 QUESTION_FIELDS = ("id", "domain", "difficulty", "correct")
 PROBE_FIELDS = ("id", "domain")
 _LETTERS = ("A", "B", "C", "D")

@@ -1,7 +1,8 @@
 """The typed parts of records: `Part`, and the eval record's parts from a proportion to the gate's verdict.
 
 A part names its schema's keys as fields (ABSENT where the object lacks one, unnamed keys in `extra`) and is
-also a read-only Mapping of the JSON it was read from. `history.typed` builds records from them.
+also a read-only Mapping of the JSON it was read from. `JsonObject` is what parts and records (`history.typed`)
+share: the fields, reading them from JSON and writing them back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "ABSENT",
     "plain_json",
     "typed_json",
+    "JsonObject",
     "Part",
     "Proportion",
     "Percentiles",
@@ -71,54 +73,60 @@ def typed_json(value: Any, how: str, cls: type[Part]) -> Any:
     return value
 
 
-def named_fields(cls: type) -> tuple[str, ...]:
-    """Return the JSON keys a record or part dataclass names: every field but `extra`."""
-    return tuple(f.name for f in fields(cls) if f.name != "extra")
-
-
-def required_fields(cls: type) -> tuple[str, ...]:
-    """Return the keys its schema requires: the fields without a default (`extra` aside)."""
-    return tuple(
-        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
-    )
-
-
 @dataclass(frozen=True, kw_only=True)
-class Part(Mapping[str, Any]):
-    """A nested object of a record: its schema's properties as fields, ABSENT where the object lacks a key.
+class JsonObject:
+    """What a record and a part share: its schema's keys as fields, ABSENT where the object lacks one, and the
+    keys its schema does not name (older or newer writers' extras) in `extra`. `NESTED` names the fields that
+    are parts themselves, as (how, class) with how one, list or map."""
 
-    Lenient where a record is strict: a part lacking a required key reads it as ABSENT (partial and minimal
-    records are read too), and keys its schema does not name travel in `extra`. `SCHEMA` is the JSON pointer of
-    its schema in the eval record's schema (the agreement test reads it); `NESTED` names the fields that are
-    parts themselves, as (how, class) with how one, list or map.
-    """
-
-    SCHEMA: ClassVar[str] = ""
     NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {}
 
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Return the keys this part names (every field but `extra`)."""
-        return named_fields(cls)
+        """Return the JSON keys this class names: every field but `extra`."""
+        return tuple(f.name for f in fields(cls) if f.name != "extra")
 
     @classmethod
     def required_names(cls) -> tuple[str, ...]:
-        """Return the keys the schema requires (the fields without a default)."""
-        return required_fields(cls)
+        """Return the keys its schema requires: the fields without a default (`extra` aside)."""
+        return tuple(
+            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
+        )
+
+    @classmethod
+    def _arguments(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the constructor's arguments for the JSON object `data`: a required key it lacks is ABSENT."""
+        names = set(cls.names())
+        return {
+            **dict.fromkeys((k for k in cls.required_names() if k not in data), ABSENT),
+            **{k: typed_json(v, *cls.NESTED[k]) if k in cls.NESTED else v for k, v in data.items() if k in names},
+            "extra": {k: v for k, v in data.items() if k not in names},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the plain JSON object this was read from (equal to it)."""
+        out = {name: plain_json(getattr(self, name)) for name in self.names() if getattr(self, name) is not ABSENT}
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Part(JsonObject, Mapping[str, Any]):
+    """A nested object of a record: its schema's properties as fields, and a read-only Mapping of its JSON.
+
+    Lenient where a record is strict: a part lacking a required key reads it as ABSENT (partial and minimal
+    records are read too). `SCHEMA` is the JSON pointer of its schema in the eval record's schema (the
+    agreement test reads it).
+    """
+
+    SCHEMA: ClassVar[str] = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Any:
         """Return the typed part of the JSON object `data` (its nested parts typed too)."""
-        names = set(cls.names())
-        values = {k: typed_json(v, *cls.NESTED[k]) if k in cls.NESTED else v for k, v in data.items() if k in names}
-        missing = dict.fromkeys((k for k in cls.required_names() if k not in data), ABSENT)
-        return cls(**missing, **values, extra={k: v for k, v in data.items() if k not in names})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the part as the plain JSON object it was read from."""
-        return {k: plain_json(v) for k, v in self.items()}
+        return cls(**cls._arguments(data))
 
     def __getitem__(self, key: str) -> Any:
         value = getattr(self, key) if key in self.names() else self.extra.get(key, ABSENT)

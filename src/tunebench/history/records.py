@@ -43,9 +43,26 @@ __all__ = [
 
 SCHEMA_BASE = "https://tunebench.invalid/schema/"
 _SUFFIX = "_record.schema.json"
-# Older versions a kind's records are still read in: its current schema with every part opened (version 1
-# of the eval record left its parts open; version 2 closed them with `additionalProperties: false`).
-OPEN_VERSIONS: dict[str, tuple[int, ...]] = {"eval": (1,)}
+# Older versions a kind's records are still read in: the current schema with the parts that version left open
+# opened again (`additionalProperties: false` left out at those JSON pointers; None: at every level). Eval
+# records: version 1 left every part open; 2 closed question, proportion, percentiles, selection, baseline and
+# items; 3 closes model (and its training_data), engine, probe, aggregates, gate (and its checks) and load.
+OPEN_VERSIONS: dict[str, dict[int, tuple[str, ...] | None]] = {
+    "eval": {
+        1: None,
+        2: (
+            "/properties/model",
+            "/properties/model/properties/training_data",
+            "/$defs/engine",
+            "/$defs/probe",
+            "/properties/aggregates",
+            "/properties/gate",
+            "/properties/gate/properties/checks/items",
+            "/$defs/load",
+            "/$defs/load_percentiles",
+        ),
+    },
+}
 
 
 def _schema_files() -> dict[str, dict[str, Any]]:
@@ -67,9 +84,10 @@ def _registry_and_schemas() -> tuple[Registry, dict[str, dict[str, Any]]]:
         # Every schema answers to its file name, whatever its own $id says, so relative $refs always resolve.
         schemas[name] = {**schema, "$id": SCHEMA_BASE + name}
     for kind, versions in OPEN_VERSIONS.items():
-        for version in versions:
+        for version, pointers in versions.items():
             name = _schema_name(kind, version)
-            opened = _opened(schemas[f"{kind}{_SUFFIX}"])
+            current = schemas[f"{kind}{_SUFFIX}"]
+            opened = _opened(current) if pointers is None else _opened_at(current, pointers)
             opened["properties"] = {**opened["properties"], "schema_version": {"const": version}}
             schemas[name] = {**opened, "$id": SCHEMA_BASE + name}
     registry = Registry().with_resources(
@@ -81,7 +99,7 @@ def _registry_and_schemas() -> tuple[Registry, dict[str, dict[str, Any]]]:
 
 def _schema_name(kind: str, version: Any = None) -> str:
     """Return the file name of the schema a record of `kind` and `version` is validated by."""
-    return f"{kind}_record.v{version}.schema.json" if version in OPEN_VERSIONS.get(kind, ()) else f"{kind}{_SUFFIX}"
+    return f"{kind}_record.v{version}.schema.json" if version in OPEN_VERSIONS.get(kind, {}) else f"{kind}{_SUFFIX}"
 
 
 def _opened(node: Any) -> Any:
@@ -91,6 +109,18 @@ def _opened(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     return {k: _opened(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
+
+
+def _opened_at(schema: dict[str, Any], pointers: tuple[str, ...]) -> dict[str, Any]:
+    """Return `schema` with `additionalProperties: false` left out at each JSON pointer (that node only)."""
+    opened: dict[str, Any] = json.loads(json.dumps(schema))  # a deep copy: the current schema stays as it is
+    for pointer in pointers:
+        node = opened
+        for key in pointer.strip("/").split("/"):
+            node = node[key]
+        if node.get("additionalProperties") is False:
+            del node["additionalProperties"]
+    return opened
 
 
 def known_kinds() -> list[str]:
@@ -179,7 +209,7 @@ def validate(record: Any, where: str = "record") -> None:
     if f"{kind}{_SUFFIX}" not in _registry_and_schemas()[1]:
         raise RecordError(f"{where}: key kind: expected one of {', '.join(known_kinds())}, found {kind!r}")
     version = record.get("schema_version")
-    version = version if isinstance(version, int) and version in OPEN_VERSIONS.get(kind, ()) else None
+    version = version if isinstance(version, int) and version in OPEN_VERSIONS.get(kind, {}) else None
     validator = _validator(kind, version)
     _validated[kind] += 1
     if _validated[kind] > _COMPILE_AFTER and _compiled_accepts(kind, record, version):

@@ -14,35 +14,28 @@ required keys, nested levels included. What is not typed yet: the training recor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunebench.errors import RecordError
+from tunebench.history import record_parts
+from tunebench.history.record_parts import *  # noqa: F403  (the parts, re-exported for readers of records)
 from tunebench.history.record_parts import (
     ABSENT,
     Aggregates,
-    GateCheck,
     GateResult,
+    JsonObject,
     LoadFigures,
-    LoadPercentiles,
     ModelInfo,
     Part,
-    Percentiles,
     Probe,
-    Proportion,
     Question,
-    SpeedReference,
-    named_fields,
-    plain_json,
-    required_fields,
-    typed_json,
 )
 
 if TYPE_CHECKING:
     from tunebench.engines.base import EngineInfo
 
 __all__ = [
-    "ABSENT",
     "SCHEMA_VERSION",
     "Record",
     "EvalRecordData",
@@ -51,33 +44,21 @@ __all__ = [
     "ImportedRowData",
     "ImportedSessionData",
     "SealRecordData",
-    "SpeedReference",
-    "Part",
-    "Proportion",
-    "Percentiles",
-    "ModelInfo",
-    "Question",
-    "Probe",
-    "Aggregates",
-    "GateCheck",
-    "GateResult",
-    "LoadPercentiles",
-    "LoadFigures",
     "RECORD_TYPES",
     "from_dict",
 ]
+__all__ += record_parts.__all__
 
 # The schema version this module reads and the writers write (history/eval_record.py, training/record.py).
 SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class Record:
+class Record(JsonObject):
     """The header every record has (common.schema.json's record_header), and the keys no schema names."""
 
     KIND: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
-    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {}
 
     kind: str
     schema_version: int
@@ -88,17 +69,6 @@ class Record:
     provenance: dict[str, Any]
     notes: list[Any]
     checksum: str = ABSENT
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """Return the record keys this dataclass names (every field but `extra`)."""
-        return named_fields(cls)
-
-    @classmethod
-    def required_keys(cls) -> tuple[str, ...]:
-        """Return the keys a record of this kind must have (the fields without a default)."""
-        return required_fields(cls)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, partial: bool = False) -> Record:
@@ -113,28 +83,17 @@ class Record:
             raise RecordError(
                 f"record {data.get('run_id', '?')}: expected kind {cls.KIND!r}, found {data.get('kind')!r}"
             )
-        missing = [k for k in cls.required_keys() if k not in data]
+        missing = [k for k in cls.required_names() if k not in data]
         if missing and not partial:
             raise RecordError(
                 f"record {data.get('run_id', '?')} ({cls.KIND or data.get('kind')}): missing {', '.join(missing)}"
             )
-        names = set(cls.keys())
-        return cls(
-            **dict.fromkeys(missing, ABSENT),
-            **{k: typed_json(v, *cls.NESTED[k]) if k in cls.NESTED else v for k, v in data.items() if k in names},
-            extra={k: v for k, v in data.items() if k not in names},
-        )
+        return cls(**cls._arguments(data))
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return the key's value, or `default` where the record lacks it (as dict.get on the stored record)."""
-        value = getattr(self, name, ABSENT) if name in self.keys() else self.extra.get(name, ABSENT)
+        value = getattr(self, name, ABSENT) if name in self.names() else self.extra.get(name, ABSENT)
         return default if value is ABSENT else value
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the record as a plain JSON object, equal to the one `from_dict` read."""
-        out = {name: plain_json(getattr(self, name)) for name in self.keys() if getattr(self, name) is not ABSENT}
-        out.update(self.extra)
-        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +101,7 @@ class EvalRecordData(Record):
     """An eval run (eval_record.schema.json)."""
 
     KIND: ClassVar[str] = "eval"
-    SCHEMA_VERSION: ClassVar[int] = 2  # version 1 records read the same (their parts were open)
+    SCHEMA_VERSION: ClassVar[int] = 3  # versions 1 and 2 read the same (some of their parts were open)
     NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {
         "model": ("one", ModelInfo),
         "questions": ("list", Question),
