@@ -48,7 +48,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.gate.evaluate": "eval_run evaluate",
     "tunebench.gate.judge": "Judgement.baseline_entry judge_recorded judge_run rules_for",
     "tunebench.gate.paired": "paired_log_odds paired_outcomes paired_probabilities question_choices",
-    "tunebench.gate.rules": "GateRules.from_config per_domain",
+    "tunebench.gate.rules": "GateRules.from_config",
     "tunebench.gate.slowdown": "probe_timings",
     "tunebench.gate.tasks": "paired_task_outcomes",
     "tunebench.gate.verdict": "Verdict.to_dict recorded_status",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -40,7 +41,7 @@ class GateRules:
         return cls(**values)
 
 
-def per_domain(rule: float | dict[str, float] | None, present: dict[str, Any]) -> list[tuple[str, float]]:
+def per_domain(rule: float | dict[str, float] | None, present: Iterable[str]) -> list[tuple[str, float]]:
     """Return (domain, limit) pairs of a per-domain rule: its table, or one number for every domain present."""
     if rule is None:
         return []
