@@ -217,7 +217,8 @@ def load_files(paths: Sequence[Path], load: Callable[[Path], list[Item]]) -> lis
 def schema(kind: str) -> dict[str, Any]:
     """Return the shipped JSON Schema for `kind` ("question" or "probe")."""
     text = resources.files("tunebench").joinpath("schema", f"{kind}.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)  # the shipped schema: a JSON object
+    return loaded
 
 
 def load_questions(path: Path | str, per_domain: int | None = None) -> list[Question]:
@@ -263,7 +264,9 @@ def load_probes(path: Path | str, min_per_domain: int | None = None) -> list[Pro
     ]
 
 
-def _valid_rows(path: Path, kind: str, rule: tuple[Callable[[int], bool], str] | None) -> list[tuple[int, dict]]:
+def _valid_rows(
+    path: Path, kind: str, rule: tuple[Callable[[int], bool], str] | None
+) -> list[tuple[int, dict[str, Any]]]:
     """Return (line, row) of every item in the file, or raise SuiteFileError listing every problem in it.
 
     `rule`: (accept, "exactly 20"), the count each domain the suite declares (or uses) must satisfy.
@@ -370,7 +373,14 @@ def _duplicate_ids(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[S
     return problems
 
 
-def _domain_counts(path: Path, rows, manifest: SuiteManifest, accept, expected: str, noun: str) -> list[SuiteProblem]:
+def _domain_counts(
+    path: Path,
+    rows: Sequence[tuple[int, dict[str, Any]]],
+    manifest: SuiteManifest,
+    accept: Callable[[int], bool],
+    expected: str,
+    noun: str,
+) -> list[SuiteProblem]:
     counts = Counter(row["domain"] for _, row in rows)
     last_line = {row["domain"]: line for line, row in rows}
     return [

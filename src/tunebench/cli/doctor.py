@@ -9,7 +9,7 @@ from typing import Any
 from tunebench.table import format_table
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `doctor`."""
     parser = subparsers.add_parser(
         "doctor", help="check packages, GPU and disk (for a recipe: the preflight `train` runs)"

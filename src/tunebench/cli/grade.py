@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["register"]
@@ -12,7 +13,7 @@ __all__ = ["register"]
 SHIPPED_PROBES = Path("eval_suites") / "domain_probes" / "probes.jsonl"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `grade`."""
     parser = subparsers.add_parser(
         "grade",
@@ -37,8 +38,8 @@ def grade_command(args: argparse.Namespace) -> int:
     from tunebench.config import load_config
     from tunebench.errors import ConfigError
     from tunebench.scoring.calibration import SHIPPED_NAME, calibrate, format_calibration, load_calibration
-    from tunebench.scoring.quality import RUBRIC_VERSION, grade
-    from tunebench.suites import load_probes
+    from tunebench.scoring.quality import RUBRIC_VERSION, Grade, grade
+    from tunebench.suites import Probe, load_probes
 
     config = load_config()
     probes_path = Path(args.probes) if args.probes else _shipped_probes(config.root)
@@ -46,6 +47,7 @@ def grade_command(args: argparse.Namespace) -> int:
     replies = load_calibration(
         Path(args.calibration) if args.calibration else probes_path.parent / SHIPPED_NAME, probes
     )
+    grader: Callable[[str, Probe], Grade]
     if args.grader == "rubric":
         name, grader = RUBRIC_VERSION, grade
     else:
@@ -60,8 +62,10 @@ def grade_command(args: argparse.Namespace) -> int:
         judge = load_judge(model, config, n=config.eval.judge_n, max_new_tokens=config.eval.judge_max_new_tokens)
         name = f"judge:{judge.name}"
 
-        def grader(reply, probe):
+        def judged(reply: str, probe: Probe) -> Grade:
             return judge_grade(reply, probe, judge)
+
+        grader = judged
 
     def progress(done: int, total: int) -> None:
         if args.grader == "judge":

@@ -160,7 +160,7 @@ def _expected(error: Any) -> str:
         return "one of " + ", ".join(map(str, spec["enum"]))
     if error.validator in ("minimum", "maximum"):
         return f"an integer from {spec.get('minimum')} to <= {spec.get('maximum')}"
-    return error.message
+    return str(error.message)
 
 
 def calibrate(
