@@ -88,7 +88,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.report.markdown": "render_log",
     "tunebench.report.plot_kit": "plain_text series_colours",
     "tunebench.report.plots": "render_plots",
-    "tunebench.report.publishing": "publish_remote_log render_log_file",
+    "tunebench.report.publishing": "publish_remote_log",
     "tunebench.report.views": (
         "EvalView.aggregates EvalView.gate EvalView.outcomes EvalView.probes EvalView.questions "
         "EvalView.training_data History.of History.rows_of PhaseView.get TrainingView.contamination "

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunebench.report.markdown import RENDER_COMMAND, render_log
 from tunebench.report.plots import render_plots
 from tunebench.storage.local import check_target, write_atomic
 
+if TYPE_CHECKING:
+    from tunebench.config import Config
+
 __all__ = ["render_log_file", "publish_remote_log"]
 
 
 def render_log_file(
-    config: Any, out: Path | str | None = None, *, command: str = RENDER_COMMAND, with_plots: bool = True
+    config: Config, out: Path | str | None = None, *, command: str = RENDER_COMMAND, with_plots: bool = True
 ) -> Path:
     """Render the history of `config` to `out` (default: the configured log) with its plots; return the path.
 
@@ -42,7 +45,7 @@ def render_log_file(
 
 
 def publish_remote_log(
-    config: Any, *, command: str = RENDER_COMMAND, log_name: str | None = None
+    config: Config, *, command: str = RENDER_COMMAND, log_name: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
     """Replace the log object beside a `gs://` history with a fresh render; return its URI and the records.
 
@@ -63,7 +66,7 @@ def publish_remote_log(
     return uri, read[-1]
 
 
-def _read_history(config: Any) -> list[dict[str, Any]]:
+def _read_history(config: Config) -> list[dict[str, Any]]:
     from tunebench.history.store import open_store
 
     result = open_store(config.history_uri).read_all()
@@ -73,7 +76,7 @@ def _read_history(config: Any) -> list[dict[str, Any]]:
 
 
 def _render_config_history(
-    config: Any,
+    config: Config,
     records: list[dict[str, Any]],
     command: str,
     plots: dict[str, Any],
