@@ -69,7 +69,6 @@ def paired_outcomes(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[i
     """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right, unpaired).
 
     Only the questions are read (partial records, e.g. simulated pairs, are enough)."""
-
     return _paired_outcomes(_questions(record), _questions(baseline))
 
 
