@@ -63,7 +63,7 @@ def _read_and_render(store):
 
 def _read_render_and_plot(store, folder):
     records = store.read_all().records
-    render_plots(records, folder)
+    render_plots(records, folder, checked=True)  # as `tunebench log render` does: read_all checked them
     return render_log(records)
 
 
@@ -96,10 +96,11 @@ def test_read_and_render_log_10k_records(history, paired_benchmark):
         history,
         side="tunebench",
         group="log-render-10k",
-        rounds=2,
+        rounds=3,
         warmup_rounds=0,
         goal="<= 2.0",
         goal_note="render + read under 2x read alone",
+        interleave=lambda: _read(history),
     )
     assert text.count("### Session ") == TRAININGS + 5
 
@@ -111,9 +112,10 @@ def test_read_render_and_plot_10k_records(history, paired_benchmark, tmp_path):
         tmp_path,
         side="tunebench",
         group="log-render-10k",
-        rounds=2,
+        rounds=3,
         warmup_rounds=0,
         goal="<= 2.0",
         goal_note="with the five plots",
+        interleave=lambda: _read(history),
     )
     assert len(list(tmp_path.glob("*.png"))) == 5 and text

@@ -37,7 +37,7 @@ def render_log_file(
         records = _read_history(config)
     plots = {}
     if with_plots:
-        plots = render_plots(records, target.parent / f"{target.stem}_plots", relative_to=target.parent)
+        plots = render_plots(records, target.parent / f"{target.stem}_plots", relative_to=target.parent, checked=True)
     text = _render_config_history(config, records, command, plots, _run_reports(target.parent))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, text.encode("utf-8"))
