@@ -141,6 +141,7 @@ def tb_engine(tb_settings, tb_config: Config, request: pytest.FixtureRequest, py
         registry_status=entry.status if entry.origin != "--model" else None,
         dtype=info["dtype"],
         load_s=None if engine.load_seconds is None else round(engine.load_seconds, 6),
+        decode_floor=engine.decode_floor(),
     )
     pytestconfig.stash[MODEL_INFO] = {**base, "engine": info}
     yield engine

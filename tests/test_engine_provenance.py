@@ -107,3 +107,43 @@ def test_an_in_process_adapter_run_names_base_and_adapter(tiny, tiny_dir):
         entry.adapter,
         None,
     )
+
+
+def test_a_served_floor_counts_the_served_weights_at_the_servers_dtype_when_the_server_is_ours(tiny, tiny_dir):
+    """Loopback and a root folder here: the floor's bytes are the in-process parameters' bytes (at the served dtype)."""
+    model, _ = tiny
+    in_process = sum(p.numel() * p.element_size() for p in model.parameters())  # float32
+    with FaultServer(served=("tiny",)) as server:
+        server.cards = {"tiny": {"root": str(tiny_dir), "parent": None}}
+        as_stored = OpenAIEngine(server.url, "tiny").decode_floor()
+        server.server_info = {"vllm_config": {"model_config": {"dtype": "torch.bfloat16"}}}
+        in_bf16 = OpenAIEngine(server.url, "tiny").decode_floor()
+    assert as_stored["weight_bytes"] == in_process and in_bf16["weight_bytes"] == in_process // 2
+    assert as_stored["peak"]["source"] == "measured" and as_stored["floor_ms"] > 0  # this machine's CPU
+    _valid_decode_floor(as_stored)
+
+
+def test_a_served_floor_that_cannot_be_known_says_why_in_words(tmp_path):
+    from tunebench.engines.served_floor import served_decode_floor
+
+    remote = served_decode_floor("http://10.1.2.3:8000/v1", "/weights/Qwen2.5-14B", "bfloat16")
+    assert remote == {
+        "unknown": "served at http://10.1.2.3:8000/v1, not on this machine: its weights and hardware are not known here"
+    }
+    assert (
+        "not a folder on this machine"
+        in served_decode_floor("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-14B", None)["unknown"]
+    )
+    assert "no readable safetensors" in served_decode_floor("http://localhost:8000/v1", str(tmp_path), None)["unknown"]
+    (tmp_path / "broken.safetensors").write_bytes(b"\xff" * 16)  # a length far past the file
+    assert "unknown" in served_decode_floor("http://[::1]:8000/v1", str(tmp_path), None)
+    _valid_decode_floor(remote)
+
+
+def _valid_decode_floor(floor: dict) -> None:
+    """`floor` is what the eval record's schema accepts as `model.decode_floor`."""
+    import jsonschema
+
+    schema = json.loads((ROOT / "src/tunebench/history/schema/eval_record.schema.json").read_text())
+    part = {"$defs": schema["$defs"], **schema["properties"]["model"]["properties"]["decode_floor"]}
+    jsonschema.validate(floor, part)

@@ -160,6 +160,16 @@ def test_pytest_eval_suites_against_the_server_records_and_gates(vllm_server, tm
     # server started elsewhere has its own cache), and (dev mode's /server_info) its dtype.
     assert record["model"]["base"] == engine["root"] and Path(engine["root"]).name == vllm_server.folder.name
     assert record["model"]["dtype"] == engine["dtype"] == "float32"
+    # The server is ours (loopback, its root a folder here): the decode floor is recorded, on this CPU.
+    floor = record["model"]["decode_floor"]
+    assert floor["weight_bytes"] > 0 and floor["peak"]["source"] == "measured", floor
+
+
+def test_the_served_floor_counts_the_weights_the_server_decodes_with(served, local):
+    """The real server's root, read here: the same bytes as the in-process float32 parameters (tied weights once)."""
+    model, _ = local
+    floor = served.decode_floor()
+    assert floor["weight_bytes"] == sum(p.numel() * p.element_size() for p in model.parameters()), floor
 
 
 def test_concurrency_records_load_figures_and_is_never_gated_against_another_concurrency(

@@ -136,6 +136,13 @@ class Engine(ABC):
         """
         raise EngineError(f"engine {self.name} cannot run generate_until (lm-eval generation tasks)")
 
+    def decode_floor(self) -> dict[str, object] | None:
+        """Return the record's `model.decode_floor` where the engine alone knows it (a served model); else None.
+
+        In process, the plugin takes the floor from the weights it loaded (`tunebench.efficiency.decode_floor`).
+        """
+        return None
+
     def close(self) -> None:
         """Release what the engine holds (a client's connections); the default holds nothing."""
         return None

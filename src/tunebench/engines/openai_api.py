@@ -39,6 +39,7 @@ from tunebench.engines.base import (
 )
 from tunebench.engines.openai_requests import answer_of, call, checked_endpoint
 from tunebench.engines.openai_stream import StreamTiming, timed_stream
+from tunebench.engines.served_floor import served_decode_floor
 from tunebench.scoring.generation import GenerationResult
 
 if TYPE_CHECKING:
@@ -119,6 +120,12 @@ class OpenAIEngine(Engine):
             root=base_card.get("root"),
             adapter=(card.get("root") or self.model) if parent else None,
         )
+
+    def decode_floor(self) -> dict[str, object]:
+        """The floor when the server is ours (loopback, its root a folder here), else why it is unknown, in words."""
+        info = self.info()
+        dtype = info.dtype if info.dtype != UNKNOWN else None
+        return served_decode_floor(self.endpoint, info.root, dtype, info.adapter)
 
     def _check_model(self) -> dict[str, dict[str, Any]]:
         page = self._call(lambda: self.client.models.list(), "GET /models")
