@@ -59,8 +59,8 @@ ALLOWED: dict[str, str] = {
     "tunebench.history.integrity": "check_consistency checksum seal unseal",
     "tunebench.history.layout": "parse_record_bytes",
     "tunebench.history.record_parts": (
-        "JsonObject.to_dict Part.from_dict Part.to_dict Proportion.of SpeedReference.from_dict "
-        "SpeedReference.to_dict plain_json typed_json"
+        "JsonObject.to_dict Part.from_dict Proportion.of SpeedReference.from_dict SpeedReference.to_dict plain_json "
+        "typed_json"
     ),
     "tunebench.history.records": "schema_for to_json validate",
     "tunebench.history.reference": "newest resolve_pair resolve_run",
@@ -68,7 +68,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.history.store": (
         "HistoryStore.get HistoryStore.write ReadResult.of_kind is_future keep_unwritten record_name"
     ),
-    "tunebench.history.typed": "Record.from_dict Record.get Record.to_dict from_dict",
+    "tunebench.history.typed": "Record.from_dict Record.get from_dict",
     "tunebench.lmeval.record": "check_doc_outcome doc_key doc_outcome lm_eval_section lm_eval_suites",
     "tunebench.lmeval.score": "score_documents",
     "tunebench.lmeval.tasks": "LoadedTask.info",
@@ -90,8 +90,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.report.plots": "render_plots",
     "tunebench.report.publishing": "publish_remote_log",
     "tunebench.report.views": (
-        "EvalView.aggregates EvalView.gate EvalView.outcomes EvalView.probes EvalView.questions "
-        "EvalView.training_data History.of History.rows_of PhaseView.get TrainingView.contamination "
+        "EvalView.gate EvalView.training_data History.of History.rows_of PhaseView.get TrainingView.contamination "
         "TrainingView.hyperparameters"
     ),
     "tunebench.scoring.calibration": "Calibration.figures Calibration.figures_by_split Calibration.to_dict",

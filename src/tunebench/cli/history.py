@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tunebench.cli.history_common import _clip, _print_json, _read, _store, find_record, summarize
 from tunebench.cli.history_show import show_record
 from tunebench.errors import RecordError
 from tunebench.table import format_table
 
+if TYPE_CHECKING:
+    from tunebench.history.aliases import ModelLinker
+
 __all__ = ["register", "summarize"]
 
 RECORD_KINDS = ("eval", "training", "imported_session", "imported_row", "note", "seal")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `history` and its subcommands."""
     parser = subparsers.add_parser("history", help="import, list, show, compare and annotate history records")
     commands = parser.add_subparsers(dest="history_command", metavar="SUBCOMMAND", required=True)
 
-    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--history", metavar="URI", help="history location (default: the configured one)")
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
         sub.add_argument(
@@ -121,7 +125,7 @@ def import_log(args: argparse.Namespace) -> int:
     return 1 if summary.problems else 0
 
 
-def _linker(aliases: list[str]):
+def _linker(aliases: list[str]) -> ModelLinker:
     """Return the ModelLinker for the configured registry and `--alias OLD=NEW` pairs."""
     from tunebench.config import load_config
     from tunebench.history.aliases import ModelLinker, parse_aliases
@@ -131,7 +135,7 @@ def _linker(aliases: list[str]):
     return ModelLinker(entries, parse_aliases(aliases, (e.name for e in entries)))
 
 
-def _matches(record: dict[str, Any], args: argparse.Namespace, linker) -> bool:
+def _matches(record: dict[str, Any], args: argparse.Namespace, linker: ModelLinker | None) -> bool:
     if args.kind and record.get("kind") != args.kind:
         return False
     if args.since and record.get("started_at", "") < args.since:
@@ -140,9 +144,9 @@ def _matches(record: dict[str, Any], args: argparse.Namespace, linker) -> bool:
         return True
     # Imported rows name models as the log did; their registry name was linked at import (or is linked now).
     linked = record.get("registry_model")
-    if linked is None and record.get("kind") in ("imported_row", "imported_session"):
+    if linked is None and linker is not None and record.get("kind") in ("imported_row", "imported_session"):
         linked = linker.link(record.get("output_model") or record.get("label"))
-    return linked == args.model
+    return bool(linked == args.model)
 
 
 def list_records(args: argparse.Namespace) -> int:

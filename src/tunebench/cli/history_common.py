@@ -6,13 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tunebench.history.store import HistoryStore
 
 # The key `history list` marks an unsealed record with (its location): such records are listed, never used.
 UNSEALED = "unsealed_at"
 
 
-def _store(args: argparse.Namespace):
+def _store(args: argparse.Namespace) -> HistoryStore:
     from tunebench.config import load_config
     from tunebench.history.store import open_store
 
@@ -22,7 +25,9 @@ def _store(args: argparse.Namespace):
     return open_store(load_config().history_uri)
 
 
-def _read(store, args: argparse.Namespace, summaries: bool = False, unsealed: bool = False) -> list[dict[str, Any]]:
+def _read(
+    store: HistoryStore, args: argparse.Namespace, summaries: bool = False, unsealed: bool = False
+) -> list[dict[str, Any]]:
     """Return the trusted records, warning about the rest; `unsealed`: those too, marked (for the listing)."""
     # Summaries (no per-question lists, from the history's index) are enough for listings.
     result = (store.read_summaries if summaries else store.read_all)(strict=args.strict)
@@ -48,21 +53,22 @@ def summarize(record: dict[str, Any]) -> dict[str, str]:
     from tunebench.report.views import EvalView, TrainingView
 
     kind = record.get("kind", "?")
-    model, text = "", ""
+    model: Any = ""  # an imported record's name as the log wrote it
+    text = ""
     if kind == "eval":
-        view = EvalView(record)
-        accuracy = view.accuracy
-        model = view.model
+        run = EvalView(record)
+        accuracy = run.accuracy
+        model = run.model
         if accuracy is not None:
             text = f"accuracy {format_percent(accuracy.value)} {format_interval(accuracy.low, accuracy.high)}"
-        text += f", gate {view.gate_verdict}" + ("" if view.status == "complete" else f", {view.status}")
-        if view.status == "subset" and view.selection:
-            text += f" ({view.selection})"
+        text += f", gate {run.gate_verdict}" + ("" if run.status == "complete" else f", {run.status}")
+        if run.status == "subset" and run.selection:
+            text += f" ({run.selection})"
     elif kind == "training":
-        view = TrainingView(record)
-        model = view.output_name
-        loss = f"{view.final_loss:.4f}" if view.final_loss is not None else "—"
-        text = f"{len(view.phases)} phase(s), final loss {loss}, cost {dollars(view.cost_usd)}"
+        training = TrainingView(record)
+        model = training.output_name
+        loss = f"{training.final_loss:.4f}" if training.final_loss is not None else "—"
+        text = f"{len(training.phases)} phase(s), final loss {loss}, cost {dollars(training.cost_usd)}"
     elif kind == "imported_session":
         session = ImportedSessionData.from_dict(record, partial=True)  # the listing reads index summaries
         model = session.get("output_model", "")

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tunebench.cli.history_common import _clip, _print_json, _read, _store, find_record, summarize
 from tunebench.errors import RecordError
 from tunebench.escaping import terminal_text
 from tunebench.table import format_table
 
+if TYPE_CHECKING:
+    from tunebench.history.store import HistoryStore
+    from tunebench.report.html_rows import ProbeRow, QuestionRow
 
-def _refuse_untrusted(store, run_id: str) -> None:
+
+def _refuse_untrusted(store: HistoryStore, run_id: str) -> None:
     """Raise RecordError naming the file when `run_id` is stored but failed its checksum or consistency check."""
     problem = store.read_all().problem_for(run_id)
     if problem is not None:
@@ -48,52 +53,13 @@ def show_record(args: argparse.Namespace) -> int:
 
 
 def _details(record: dict[str, Any]) -> list[str]:
-    from tunebench.contamination import describe, label
-    from tunebench.efficiency import decode_line, format_mfu
-    from tunebench.history.typed import EvalRecordData, ImportedSessionData
-    from tunebench.report.formatting import format_interval, format_percent
-    from tunebench.report.load_figures import load_table
-    from tunebench.report.views import EvalView, TrainingView
+    from tunebench.history.typed import ImportedSessionData
 
     kind = record.get("kind")
     if kind == "eval":
-        view = EvalView(record)
-        rows = [
-            (
-                d,
-                format_percent(p.value),
-                format_interval(p.low, p.high),
-                f"{p.k}/{p.n}",
-                _fmt(view.latency_by_domain_s.get(d)),
-                _fmt(view.quality_by_domain.get(d)),
-            )
-            for d, p in view.by_domain.items()
-        ]
-        table = format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality (1-5)"], rows)
-        mark = label(view.training_data)
-        decode = decode_line(record)
-        load = EvalRecordData.from_dict(record).load
-        lines = ["", table] + ([decode] if decode else []) + (["", load_table(load)] if load else [])
-        return lines + ([f"WARNING: {mark}"] if mark else [])
+        return _eval_details(record)
     if kind == "training":
-        view = TrainingView(record)
-        rows = [
-            (
-                p.name,
-                p.get("kind"),
-                p.get("examples"),
-                p.get("steps"),
-                _fmt(p.get("final_loss")),
-                _fmt(p.get("wall_s")),
-                _fmt(p.get("tokens_per_s")),
-                format_mfu(p.get("efficiency")),
-            )
-            for p in view.phases
-        ]
-        columns = ["phase", "kind", "examples", "steps", "final loss", "seconds", "tokens/s", "MFU"]
-        table = format_table(columns, rows)
-        lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
-        return lines + [f"difficulty: {d}" for d in view.difficulties]
+        return _training_details(record)
     if kind == "imported_session":
         session = ImportedSessionData.from_dict(record, partial=True)
         where = session.imported_from
@@ -102,6 +68,60 @@ def _details(record: dict[str, Any]) -> list[str]:
             f"{len(session.blocks)} block(s): " + ", ".join(b["title"] or "attributes" for b in session.blocks)
         ]
     return []
+
+
+def _eval_details(record: dict[str, Any]) -> list[str]:
+    """The per-domain table, the decode floor, the load figures (--concurrency N) and a contamination mark."""
+    from tunebench.contamination import label
+    from tunebench.efficiency import decode_line
+    from tunebench.report.formatting import format_interval, format_percent
+    from tunebench.report.load_figures import load_table
+    from tunebench.report.views import EvalView
+
+    view = EvalView(record)
+    rows: list[Sequence[object]] = [
+        (
+            d,
+            format_percent(p.value),
+            format_interval(p.low, p.high),
+            f"{p.k}/{p.n}",
+            _fmt(view.latency_by_domain_s.get(d)),
+            _fmt(view.quality_by_domain.get(d)),
+        )
+        for d, p in view.by_domain.items()
+    ]
+    table = format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality (1-5)"], rows)
+    mark = label(view.training_data)
+    decode = decode_line(record)
+    load = view.run.load
+    lines = ["", table] + ([decode] if decode else []) + (["", load_table(load)] if load else [])
+    return lines + ([f"WARNING: {mark}"] if mark else [])
+
+
+def _training_details(record: dict[str, Any]) -> list[str]:
+    """The phases' table and what the run hit."""
+    from tunebench.contamination import describe
+    from tunebench.efficiency import format_mfu
+    from tunebench.report.views import TrainingView
+
+    view = TrainingView(record)
+    rows: list[Sequence[object]] = [
+        (
+            p.name,
+            p.get("kind"),
+            p.get("examples"),
+            p.get("steps"),
+            _fmt(p.get("final_loss")),
+            _fmt(p.get("wall_s")),
+            _fmt(p.get("tokens_per_s")),
+            format_mfu(p.get("efficiency")),
+        )
+        for p in view.phases
+    ]
+    columns = ["phase", "kind", "examples", "steps", "final loss", "seconds", "tokens/s", "MFU"]
+    table = format_table(columns, rows)
+    lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
+    return lines + [f"difficulty: {d}" for d in view.difficulties]
 
 
 def _show_answers(record: dict[str, Any], args: argparse.Namespace) -> int:
@@ -128,7 +148,7 @@ def _show_answers(record: dict[str, Any], args: argparse.Namespace) -> int:
         _print_json(data)
         return 0
     if args.questions:
-        rows = [
+        rows: list[Sequence[object]] = [
             (
                 q.id,
                 q.domain,
@@ -176,37 +196,20 @@ def _probability(question: Any) -> str:
     return "—" if chosen is None else f"{chosen:.3f}"
 
 
-def _question_data(question: Any) -> dict[str, Any]:
-    return {
-        "id": question.id,
-        "domain": question.domain,
-        "difficulty": question.difficulty,
-        "status": question.status,
-        "text": question.text,
-        "choices": [{"letter": c.letter, "text": c.text, "probability": c.probability} for c in question.choices],
-        "chosen": question.chosen,
-        "answer": question.answer,
-        "correct": question.correct,
-    }
+# What --json prints of each question and probe (the rows' own fields; choices and the reply are spelled out).
+_QUESTION_JSON = ("id", "domain", "difficulty", "status", "text", "chosen", "answer", "correct")
+_PROBE_JSON = ("id", "domain", "status", "prompt", "stop_reason", "new_tokens", "ttft_s", "tokens_per_s", "latency_s")
+_PROBE_JSON_EVIDENCE = ("grade", "hit", "missed", "forbidden_found")
 
 
-def _probe_data(probe: Any) -> dict[str, Any]:
-    return {
-        "id": probe.id,
-        "domain": probe.domain,
-        "status": probe.status,
-        "prompt": probe.prompt,
-        "reply": "".join(s.text for s in probe.reply),
-        "stop_reason": probe.stop_reason,
-        "new_tokens": probe.new_tokens,
-        "ttft_s": probe.ttft_s,
-        "tokens_per_s": probe.tokens_per_s,
-        "latency_s": probe.latency_s,
-        "grade": probe.grade,
-        "hit": probe.hit,
-        "missed": probe.missed,
-        "forbidden_found": probe.forbidden_found,
-    }
+def _question_data(question: QuestionRow) -> dict[str, Any]:
+    choices = [{"letter": c.letter, "text": c.text, "probability": c.probability} for c in question.choices]
+    return {**{name: getattr(question, name) for name in _QUESTION_JSON}, "choices": choices}
+
+
+def _probe_data(probe: ProbeRow) -> dict[str, Any]:
+    reply = "".join(s.text for s in probe.reply)
+    return {**{name: getattr(probe, name) for name in _PROBE_JSON + _PROBE_JSON_EVIDENCE}, "reply": reply}
 
 
 def _fmt(value: Any) -> str:

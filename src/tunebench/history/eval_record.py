@@ -151,7 +151,7 @@ def build_eval_record(
     status = "crashed" if interrupted else "incomplete" if broken or failed else "complete"
     if status == "complete" and selection["selected"] < selection["total"]:
         status = "subset"  # -k, a node id: part of the suites, never a full benchmark result
-    record = {
+    record: dict[str, Any] = {
         "kind": "eval",
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id or new_run_id(),
@@ -188,7 +188,9 @@ def build_eval_record(
     return record
 
 
-def _selection(questions: list, probes: list, suites: dict[str, dict[str, Any]]) -> dict[str, int]:
+def _selection(
+    questions: list[dict[str, Any]], probes: list[dict[str, Any]], suites: dict[str, dict[str, Any]]
+) -> dict[str, int]:
     """Return {selected, total}: the questions and probes the run has entries for, of all its suite files hold.
 
     A run selected by `-k` or node ids covers fewer than its files hold: a subset. A file that cannot be
@@ -200,7 +202,9 @@ def _selection(questions: list, probes: list, suites: dict[str, dict[str, Any]])
     return {"selected": selected, "total": max(total, selected)}
 
 
-def _collect(items: Sequence[ItemResult], notes: list[str], root: Path | None):
+def _collect(
+    items: Sequence[ItemResult], notes: list[str], root: Path | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, Any]]]:
     questions: list[dict[str, Any]] = []
     probes: list[dict[str, Any]] = []
     suites: dict[str, dict[str, Any]] = {}
@@ -259,7 +263,13 @@ def _param_of(nodeid: str) -> str:
     return nodeid[nodeid.index("[") + 1 : -1] if nodeid.endswith("]") and "[" in nodeid else nodeid
 
 
-def _add_unreported(items, questions, probes, suites, notes) -> None:
+def _add_unreported(
+    items: Sequence[ItemResult],
+    questions: list[dict[str, Any]],
+    probes: list[dict[str, Any]],
+    suites: dict[str, dict[str, Any]],
+    notes: list[str],
+) -> None:
     """Give every crashed/failed/missing item an entry (never correct) where it can be attributed."""
     kinds: dict[str, tuple[str, str | None, str | None]] = {}  # function -> (kind, suite, suite_file)
     for item in items:
@@ -295,7 +305,9 @@ def _add_unreported(items, questions, probes, suites, notes) -> None:
             probes.append(entry)
 
 
-def _suite_items(suites, suite_file, lookups) -> dict[str, dict[str, Any]]:
+def _suite_items(
+    suites: dict[str, dict[str, Any]], suite_file: str | None, lookups: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
     if not suite_file or suite_file not in suites:
         return {}
     if suite_file not in lookups:
@@ -353,7 +365,8 @@ def _ttft(probe: dict[str, Any]) -> float | None:
 def _tpot(probe: dict[str, Any]) -> float | None:
     """Seconds per output token after the first; derived from decode tokens/s in records from before it."""
     if probe.get("time_per_output_token_s") is not None:
-        return probe["time_per_output_token_s"]
+        tpot: float = probe["time_per_output_token_s"]
+        return tpot
     rate = probe.get("decode_tokens_per_s")
     return 1 / rate if rate else None
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
 
 __all__ = [
     "ABSENT",
+    "given",
     "plain_json",
     "typed_json",
     "JsonObject",
@@ -49,6 +50,15 @@ class _Absent:
 
 
 ABSENT: Any = _Absent()
+
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+def given(value: T, default: D = None) -> T | D:  # type: ignore[assignment]  # None is the default default
+    """Return a field's value, or `default` where the object lacks the key (ABSENT): `given(probe.ttft_s)`."""
+    return default if value is ABSENT else value
 
 
 def plain_json(value: Any) -> Any:
@@ -124,7 +134,7 @@ class Part(JsonObject, Mapping[str, Any]):
     SCHEMA: ClassVar[str] = ""
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """Return the typed part of the JSON object `data` (its nested parts typed too)."""
         return cls(**cls._arguments(data))
 

@@ -167,7 +167,8 @@ def _compiled(kind: str, version: Any = None) -> tuple[Any, type[Exception]]:
     schemas = _registry_and_schemas()[1]
 
     def resolve(uri: str) -> dict[str, Any]:  # the only $refs are to the schema files themselves
-        return _draft7(schemas[uri.removeprefix(SCHEMA_BASE).split("#")[0]])
+        translated: dict[str, Any] = _draft7(schemas[uri.removeprefix(SCHEMA_BASE).split("#")[0]])
+        return translated
 
     schema = schemas[_schema_name(kind, version)] if version is not None else schema_for(kind)
     check = fastjsonschema.compile(_draft7(schema), handlers={"https": resolve}, use_formats=False)

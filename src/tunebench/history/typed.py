@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from tunebench.errors import RecordError
 from tunebench.history import record_parts
@@ -71,7 +71,7 @@ class Record(JsonObject):
     checksum: str = ABSENT
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, partial: bool = False) -> Record:
+    def from_dict(cls, data: Mapping[str, Any], *, partial: bool = False) -> Self:
         """Return the typed record of `data`; RecordError when it is another kind or lacks a required key.
 
         `partial`: `data` may lack required keys too (an index summary leaves out provenance and bulk lists);

@@ -15,13 +15,14 @@ are left out of the split and counted.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tunebench.errors import RecordError
 from tunebench.gate import POWER, differences, paired_log_odds, paired_probabilities, serving_of
 from tunebench.history.reference import resolve_run  # re-exported: the one run resolver
-from tunebench.history.typed import EvalRecordData, LoadFigures
+from tunebench.history.typed import LoadFigures, Probe, given
 from tunebench.power import detectable_drop
 from tunebench.report.formatting import DASH, format_interval, format_percent
 from tunebench.report.load_figures import comparison_lines
@@ -120,9 +121,10 @@ class Comparison:
     @property
     def detectable_drop(self) -> float | None:
         """The smallest drop the exact McNemar test detects at 80% power on these pairs (None: none)."""
-        if not self.paired:
+        discordance = self.discordance
+        if discordance is None:  # no paired question
             return None
-        return detectable_drop(self.paired, self.discordance, 0.05, POWER)
+        return detectable_drop(self.paired, discordance, 0.05, POWER)
 
     @property
     def discordance(self) -> float | None:
@@ -132,9 +134,9 @@ class Comparison:
     @property
     def difference(self) -> float | None:
         """Accuracy of B minus accuracy of A (each over its own questions)."""
-        if self.accuracy_a is None or self.accuracy_b is None or None in (self.accuracy_a.value, self.accuracy_b.value):
-            return None
-        return self.accuracy_b.value - self.accuracy_a.value
+        a = None if self.accuracy_a is None else self.accuracy_a.value
+        b = None if self.accuracy_b is None else self.accuracy_b.value
+        return None if a is None or b is None else b - a
 
     @property
     def p_value(self) -> float | None:
@@ -176,12 +178,12 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     )
     for key in sorted(shared):
         qa, qb = outcomes_a[key], outcomes_b[key]
-        if bool(qa.get("correct")) == bool(qb.get("correct")):
+        if bool(qa.correct) == bool(qb.correct):
             continue
         flip = Flip(
-            qa["id"], qa.get("domain", "?"), qa.get("difficulty"), qa.get("answer"), qa.get("chosen"), qb.get("chosen")
+            qa.id, given(qa.domain, "?"), given(qa.difficulty), given(qa.answer), given(qa.chosen), given(qb.chosen)
         )
-        (comparison.right_to_wrong if qa.get("correct") else comparison.wrong_to_right).append(flip)
+        (comparison.right_to_wrong if qa.correct else comparison.wrong_to_right).append(flip)
     comparison.domains = _deltas(
         {d: p.value for d, p in view_a.by_domain.items()}, {d: p.value for d, p in view_b.by_domain.items()}
     )
@@ -195,26 +197,29 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     if len(before) >= 2:
         comparison.probability = paired_t_drop(before, after)
         comparison.log_odds = paired_t_drop(*paired_log_odds(b, a))
-    comparison.latency = latency_split(a, b)
+    comparison.latency = _split(view_a.probes, view_b.probes)
     comparison.serving_a, comparison.serving_b = serving_of(a).describe(), serving_of(b).describe()
     comparison.serving_differences = differences(b, a, here="in B", there="in A")
-    comparison.load_a = EvalRecordData.from_dict(a, partial=True).load or None
-    comparison.load_b = EvalRecordData.from_dict(b, partial=True).load or None
+    comparison.load_a, comparison.load_b = view_a.run.load or None, view_b.run.load or None
     return comparison
 
 
-def _timings(probe: dict[str, Any]) -> tuple[float, float, int] | None:
+def _timings(probe: Probe) -> tuple[float, float, int] | None:
     """(TTFT, total, output tokens) of an answered probe with more than one token, else None."""
-    ttft, total, tokens = probe.get("ttft_s"), probe.get("latency_median_s"), probe.get("new_tokens")
-    if probe.get("status", "answered") != "answered" or None in (ttft, total, tokens) or tokens < 2:
+    ttft, total, tokens = given(probe.ttft_s), given(probe.latency_median_s), given(probe.new_tokens)
+    if given(probe.status, "answered") != "answered" or ttft is None or total is None or tokens is None or tokens < 2:
         return None
     return float(ttft), float(total), int(tokens)
 
 
 def latency_split(a: dict[str, Any], b: dict[str, Any]) -> LatencySplit | None:
     """Split B - A of total latency over the probes both runs answered (see the module docstring)."""
-    probes_a = {(p.get("suite", ""), p["id"]): p for p in a.get("probes", [])}
-    probes_b = {(p.get("suite", ""), p["id"]): p for p in b.get("probes", [])}
+    return _split(EvalView(a).probes, EvalView(b).probes)
+
+
+def _split(a: list[Probe], b: list[Probe]) -> LatencySplit | None:
+    probes_a = {(given(p.suite, ""), p.id): p for p in a}
+    probes_b = {(given(p.suite, ""), p.id): p for p in b}
     paired = [key for key in sorted(probes_a) if key in probes_b]
     rows, unsplit = [], 0
     for key in paired:
@@ -252,7 +257,7 @@ def _eval_view(record: dict[str, Any]) -> EvalView:
     return EvalView(record)
 
 
-def _deltas(a: dict[str, float | None], b: dict[str, float | None]) -> list[Delta]:
+def _deltas(a: Mapping[str, float | None], b: Mapping[str, float | None]) -> list[Delta]:
     return [Delta(name, a.get(name), b.get(name)) for name in sorted(set(a) | set(b))]
 
 
@@ -356,7 +361,7 @@ def _quality_or_dash(value: float | None) -> str:
     return DASH if value is None else f"{value:.2f}"
 
 
-def _signed(value: float | None, show) -> str:
+def _signed(value: float | None, show: Callable[[float | None], str]) -> str:
     if value is None:
         return DASH
     text = show(abs(value))
@@ -367,7 +372,7 @@ def _latency_lines(split: LatencySplit) -> list[str]:
     """TTFT, time per token, tokens and total side by side, then total's change split into its parts."""
     ms = 1000
 
-    def row(name: str, a: float, b: float, show) -> tuple[str, str, str, str]:
+    def row(name: str, a: float, b: float, show: Callable[[float], str]) -> tuple[str, str, str, str]:
         return name, show(a), show(b), ("+" if b >= a else "-") + show(abs(b - a))
 
     table = format_table(

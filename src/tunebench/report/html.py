@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.gate import differences, recorded_status, serving_of, status_word
-from tunebench.history.typed import EvalRecordData
-from tunebench.report.compare import Comparison, compare_runs
+from tunebench.history.typed import EvalRecordData, ModelInfo, Probe, Question, given
+from tunebench.report.compare import Comparison, Flip, compare_runs
 from tunebench.report.html_rows import (
     ChoiceCell,
     ProbeRow,
@@ -134,28 +134,28 @@ def _suite_items(record: dict[str, Any], root: Path | None) -> tuple[dict[str, d
     return items, notices
 
 
-def _lookup(items: dict[str, dict[str, dict[str, Any]]], entry: dict[str, Any]) -> dict[str, Any]:
-    suite = items.get(entry.get("suite", ""), {})
-    if entry["id"] in suite:
-        return suite[entry["id"]]
-    return next((table[entry["id"]] for table in items.values() if entry["id"] in table), {})
+def _lookup(items: dict[str, dict[str, dict[str, Any]]], entry: Question | Probe) -> dict[str, Any]:
+    suite = items.get(given(entry.suite, ""), {})
+    if entry.id in suite:
+        return suite[entry.id]
+    return next((table[entry.id] for table in items.values() if entry.id in table), {})
 
 
-def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _header(run: EvalRecordData, baseline: EvalRecordData | None) -> list[tuple[str, str]]:
     from tunebench.contamination import label
     from tunebench.efficiency import decode_line
 
-    model = record.get("model") or {}
-    provenance = record.get("provenance") or {}
+    model = run.model or ModelInfo.from_dict({})
+    provenance = run.provenance or {}
     hardware = provenance.get("hardware") or {}
-    engine = record.get("engine") or model.get("engine")
+    engine = run.get("engine") or given(model.engine)  # a top-level `engine`: records before model.engine
     if isinstance(engine, dict):
         engine = ", ".join(f"{k} {v}" for k, v in engine.items() if v is not None)
     machine = ", ".join(
         str(part)
         for part in (
-            model.get("device"),
-            model.get("dtype"),
+            given(model.device),
+            given(model.dtype),
             ", ".join(hardware.get("gpus") or []) or None,
             f"{hardware['cpu_count']} CPUs" if hardware.get("cpu_count") else None,
             f"{hardware['memory_gb']} GB RAM" if hardware.get("memory_gb") else None,
@@ -166,34 +166,36 @@ def _header(record: dict[str, Any], baseline: dict[str, Any] | None) -> list[tup
     commit = provenance.get("git_commit") or "—"
     if provenance.get("git_dirty"):
         commit += " (uncommitted changes)"
-    items = record.get("items") or {}
+    items = run.items or {}
     rows = [
-        ("model", model.get("name", "?")),
-        ("base", model.get("base") or "—"),
-        ("adapter", model.get("adapter") or "—"),
+        ("model", given(model.name, "?")),
+        ("base", given(model.base) or "—"),
+        ("adapter", given(model.adapter) or "—"),
         ("engine", str(engine or "hf")),
         ("hardware", machine or "—"),
-        ("decode vs floor", decode_line(record) or "—"),
+        ("decode vs floor", decode_line(run.to_dict()) or "—"),
         ("commit", commit),
         ("tunebench", str(provenance.get("tunebench_version") or "—")),
         ("command", str(provenance.get("command") or "—")),
-        ("started", record.get("started_at", "—")),
-        ("finished", record.get("finished_at", "—")),
-        ("status", _status_text(record)),
+        ("started", given(run.started_at, "—")),
+        ("finished", given(run.finished_at, "—")),
+        ("status", _status_text(run)),
         ("items", f"{items.get('reported', '?')} reported of {items.get('expected', '?')} expected"),
-        ("pytest workers", _workers_text(record.get("workers") or 1)),
+        ("pytest workers", _workers_text(run.workers or 1)),
     ]
-    for suite in record.get("suites") or []:
+    for suite in run.suites or []:
         rows.append((f"data {suite['name']}", f"{suite['file']} sha256 {suite.get('sha256') or '—'}"))
-    for name, digest in sorted((model.get("hashes") or {}).items()):
+    for name, digest in sorted((given(model.hashes) or {}).items()):
         rows.append((f"hash {name}", digest))
-    if record.get("baseline"):
-        rows.append(("gate baseline", f"{record['baseline']['run_id']} ({record['baseline']['how']})"))
-    mark = label(model.get("training_data"))
-    if mark:  # the model saw (or may have seen) these questions in training: the result is not a measurement
-        rows.insert(1, ("WARNING", f"{mark} (training run {model['training_data'].get('run_id') or '?'})"))
+    if run.baseline:
+        rows.append(("gate baseline", f"{run.baseline['run_id']} ({run.baseline['how']})"))
+    training_data = given(model.training_data)
+    mark = label(training_data)
+    if mark and training_data:  # the model saw (or may have seen) these questions in training: not a measurement
+        rows.insert(1, ("WARNING", f"{mark} (training run {training_data.get('run_id') or '?'})"))
     if baseline is not None:
-        rows.append(("compared with", f"{baseline['run_id']} ({(baseline.get('model') or {}).get('name', '?')})"))
+        name = given(baseline.model.name, "?") if baseline.model else "?"
+        rows.append(("compared with", f"{baseline.run_id} ({name})"))
     return rows
 
 
@@ -203,9 +205,9 @@ def _workers_text(workers: int) -> str:
     return f"{workers} (pytest-xdist: latency measured with {workers} processes sharing the machine)"
 
 
-def _status_text(record: dict[str, Any]) -> str:
-    status = record.get("status", "complete")
-    selection = record.get("selection") or {}
+def _status_text(run: EvalRecordData) -> str:
+    status = given(run.status, "complete")
+    selection = run.selection or {}
     if selection.get("total"):
         return f"{status}: {selection.get('selected')} of {selection['total']} items selected"
     return status
@@ -234,35 +236,31 @@ def build_page(
     domain_base: dict[str, float | None] = {}
     domain_delta: dict[str, float | None] = {}
     difficulty_base: dict[str, float | None] = {}
-    if comparison is not None:
+    if comparison is not None and baseline is not None:
         for direction in ("right_to_wrong", "wrong_to_right"):
             for flip in getattr(comparison, direction):
-                flips[_flip_key(flip, record)] = (direction, flip.chosen_a)
+                flips[_flip_key(flip, view.run)] = (direction, flip.chosen_a)
         domain_base = {d.name: d.a for d in comparison.domains}
         domain_delta = {d.name: d.delta for d in comparison.domains}
         baseline_view = EvalView(baseline)
-        difficulty_base = {
-            name: p.get("value") for name, p in (baseline_view.aggregates.get("by_difficulty") or {}).items()
-        }
+        difficulty_base = {name: given(p.value) for name, p in (baseline_view.aggregates.by_difficulty or {}).items()}
         baseline_latency = {
-            p["id"]: p["latency_median_s"] for p in baseline_view.probes if p.get("latency_median_s") is not None
+            p.id: latency for p in baseline_view.probes if (latency := given(p.latency_median_s)) is not None
         }
     questions = [question_row(q, _lookup(items, q), flips) for q in view.questions]
     if comparison is not None:
         questions.sort(key=lambda q: q.flip is None)  # flipped first; otherwise the record's order
-    difficulties = {
-        name: p for name, p in ((n, Proportion.of(v)) for n, v in (view.aggregates.get("by_difficulty") or {}).items())
-    }
+    difficulties = {n: Proportion.of(p) for n, p in (view.aggregates.by_difficulty or {}).items()}
     gate = verdict if verdict is not None else (view.gate or {})
     gate_status = recorded_status(gate)
     gated = baseline is not None and (
-        verdict is not None or (record.get("baseline") or {}).get("run_id") == baseline["run_id"]
+        verdict is not None or (view.run.baseline or {}).get("run_id") == baseline["run_id"]
     )
     return ReportPage(
         run_id=view.run_id,
         model=view.model,
         status=view.status,
-        header=_header(record, baseline),
+        header=_header(view.run, None if baseline is None else EvalView(baseline).run),
         gate_status=gate_status,
         gate_word=status_word(gate_status),
         gate_source=_gate_source(record, baseline, verdict),
@@ -281,7 +279,7 @@ def build_page(
         serving=[(serving_of(baseline).describe(), serving_of(record).describe())] if baseline is not None else [],
         serving_differences=differences(record, baseline) if baseline is not None else [],
         notices=notices,
-        notes=[str(n) for n in record.get("notes") or []],
+        notes=[str(n) for n in view.run.notes or []],
         selection=view.selection,
         lm_eval_tasks=task_sections(record),
         **_load_section(record, comparison),
@@ -304,15 +302,15 @@ def _gate_source(record: dict[str, Any], baseline: dict[str, Any] | None, verdic
     """Say which verdict the badge shows, so a comparison with another run never reads as gated."""
     if verdict is not None and baseline is not None:
         return f"judged now against {baseline['run_id']}"
-    recorded = record.get("baseline") or {}
+    recorded = EvalRecordData.from_dict(record, partial=True).baseline or {}
     against = f"baseline {recorded['run_id']}" if recorded.get("run_id") else "no baseline"
     return f"recorded when the run finished ({against})"
 
 
-def _flip_key(flip: Any, record: dict[str, Any]) -> str:
-    for question in record.get("questions") or []:
-        if question["id"] == flip.id:
-            return f"{question['suite']}/{question['id']}" if question.get("suite") else question["id"]
+def _flip_key(flip: Flip, run: EvalRecordData) -> str:
+    for question in run.questions or []:
+        if question.id == flip.id:
+            return f"{question.suite}/{question.id}" if question.suite else question.id
     return flip.id
 
 
@@ -321,7 +319,7 @@ def _minus(b: float | None, a: float | None) -> float | None:
 
 
 @functools.cache  # one compiled template per process: compiling it costs more than rendering a run
-def _environment():
+def _environment() -> Any:  # a jinja2.Environment
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     # autoescape=True for every template (select_autoescape would miss the .html.j2 name).
@@ -347,7 +345,7 @@ def render_report(
 ) -> str:
     """Return the HTML page of eval `record` (compared with `baseline` when given; `verdict`: see build_page)."""
     page = build_page(record, baseline, root, verdict)
-    return _environment().get_template(TEMPLATE).render(page=page)
+    return str(_environment().get_template(TEMPLATE).render(page=page))
 
 
 def write_report(

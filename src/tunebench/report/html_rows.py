@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tunebench.history.record_parts import Probe, Question, given
+
 _LETTERS = ("A", "B", "C", "D")
 
 
@@ -130,33 +132,35 @@ def _segments(reply: str, spans: Iterable[tuple[int, int, str, str]]) -> list[Se
     return segments
 
 
-def question_row(question: dict[str, Any], known: dict[str, Any], flips: dict[str, tuple[str, Any]]) -> QuestionRow:
+def question_row(question: Question, known: dict[str, Any], flips: dict[str, tuple[str, Any]]) -> QuestionRow:
     """Return a question's row: its choices with their probabilities, and its flip in compare mode."""
-    texts = question.get("choices") or known.get("choices") or []
-    probabilities = choice_probabilities(question.get("loglikelihoods"))
+    # Texts are the suite file's (`known`); a record never holds them, but an old hand-made one may (`extra`).
+    texts = question.extra.get("choices") or known.get("choices") or []
+    probabilities = choice_probabilities(given(question.loglikelihoods))
+    answer, chosen = given(question.answer), given(question.chosen)
     choices = [
         ChoiceCell(
             letter,
             texts[i] if i < len(texts) else None,
             probabilities[i] if i < len(probabilities) else None,
-            letter == question.get("answer"),
-            letter == question.get("chosen"),
+            letter == answer,
+            letter == chosen,
         )
         for i, letter in enumerate(_LETTERS[: max(len(texts), len(probabilities), 4)])
     ]
-    key = f"{question['suite']}/{question['id']}" if question.get("suite") else question["id"]
+    key = f"{question.suite}/{question.id}" if question.suite else question.id
     flip, baseline_chosen = flips.get(key, (None, None))
     return QuestionRow(
         key=key,
-        id=question["id"],
-        domain=question.get("domain", "unknown"),
-        difficulty=question.get("difficulty", "unknown"),
-        status=question.get("status", "answered"),
-        text=question.get("question") or known.get("question"),
+        id=question.id,
+        domain=given(question.domain, "unknown"),
+        difficulty=given(question.difficulty, "unknown"),
+        status=given(question.status, "answered"),
+        text=question.extra.get("question") or known.get("question"),
         choices=choices,
-        answer=question.get("answer"),
-        chosen=question.get("chosen"),
-        correct=bool(question.get("correct")),
+        answer=answer,
+        chosen=chosen,
+        correct=bool(question.correct),
         flip=flip,
         baseline_chosen=baseline_chosen,
     )
@@ -190,28 +194,28 @@ def _hits(evidence: dict[str, Any]) -> list[str]:
     return _names(evidence.get("hit"))
 
 
-def probe_row(probe: dict[str, Any], known: dict[str, Any], baseline_latency: dict[str, float]) -> ProbeRow:
+def probe_row(probe: Probe, known: dict[str, Any], baseline_latency: dict[str, float]) -> ProbeRow:
     """Return a probe's row: its reply cut at the grading evidence, its timings and grade."""
-    reply = probe.get("answer") or ""
-    evidence = probe.get("evidence") or {}
+    reply = given(probe.answer) or ""
+    evidence = given(probe.evidence) or {}
     # A judge-graded probe keeps the rubric's evidence (the spans) under "rubric" beside the judge's own.
-    rubric = evidence.get("rubric") if isinstance(evidence.get("rubric"), dict) else evidence
+    rubric = evidence["rubric"] if isinstance(evidence.get("rubric"), dict) else evidence
     return ProbeRow(
-        id=probe["id"],
-        domain=probe.get("domain", "unknown"),
-        status=probe.get("status", "answered"),
-        prompt=probe.get("prompt") or known.get("prompt"),
+        id=probe.id,
+        domain=given(probe.domain, "unknown"),
+        status=given(probe.status, "answered"),
+        prompt=probe.extra.get("prompt") or known.get("prompt"),
         reply=_segments(reply, evidence_spans(rubric, len(reply))),
-        stop_reason=probe.get("stop_reason"),
-        prompt_tokens=probe.get("prompt_tokens"),
-        new_tokens=probe.get("new_tokens"),
-        ttft_s=probe.get("ttft_s"),
-        tokens_per_s=probe.get("decode_tokens_per_s"),
-        latency_s=probe.get("latency_median_s"),
-        grade=probe.get("grade"),
+        stop_reason=given(probe.stop_reason),
+        prompt_tokens=given(probe.prompt_tokens),
+        new_tokens=given(probe.new_tokens),
+        ttft_s=given(probe.ttft_s),
+        tokens_per_s=given(probe.decode_tokens_per_s),
+        latency_s=given(probe.latency_median_s),
+        grade=given(probe.grade),
         hit=_hits(rubric),
         missed=_names(rubric.get("missed")),
         forbidden_found=_names(rubric.get("forbidden_found")),
         evidence=_evidence_rows(evidence),
-        baseline_latency_s=baseline_latency.get(probe["id"]),
+        baseline_latency_s=baseline_latency.get(probe.id),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunebench.efficiency import decode_line, format_mfu
+from tunebench.history.typed import Probe
 from tunebench.report.formatting import (
     DASH,
     dollars,
@@ -244,8 +245,8 @@ def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
     return rows
 
 
-def _group_probes(evaluation: EvalView) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
+def _group_probes(evaluation: EvalView) -> dict[str, list[Probe]]:
+    groups: dict[str, list[Probe]] = {}
     for probe in evaluation.probes:
         if probe.get("status", "answered") == "answered":
             groups.setdefault(str(probe.get("domain", "unknown")), []).append(probe)
@@ -269,7 +270,7 @@ def _speed_by_domain(evaluation: EvalView) -> dict[str, tuple[float | None, floa
     return out
 
 
-def _quality_cell(grade: float | None, probes: list[dict[str, Any]]) -> str:
+def _quality_cell(grade: float | None, probes: list[Probe]) -> str:
     """The domain's mean grade, then each probe's grade and reason ("3/4 key points; no forbidden claim")."""
     reasons = [r for p in probes if (r := _probe_reason(p))]
     shown = format_number(grade, 1)
@@ -277,7 +278,7 @@ def _quality_cell(grade: float | None, probes: list[dict[str, Any]]) -> str:
     return shown if not reasons else f"{shown} — " + escape_cell(markdown_text(" · ".join(reasons)))
 
 
-def _probe_reason(probe: dict[str, Any]) -> str:
+def _probe_reason(probe: Probe) -> str:
     from tunebench.scoring.quality import reason
 
     evidence = probe.get("evidence") or {}

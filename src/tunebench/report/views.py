@@ -1,20 +1,23 @@
-"""Read-only views of history records for the log, the plots, the HTML report and comparisons.
+"""What the log, the plots, the HTML report and comparisons show of a record, computed from its typed form.
 
-A view computes what those readers show from a record (accuracy with its interval, per-domain figures,
-latency, quality, cost). It is not the only reader of record fields: the records' keys are named by their
-JSON Schemas and `history.typed`, and the gate, the plugin and the CLI read records through those too.
+A view wraps one record as stored and reads it through `tunebench.history.typed` (the eval record's parts by
+attribute: `run.aggregates.accuracy`, `question.correct`), never by key: it computes what those readers show
+(accuracy with its interval, counted from the questions where an older record stored none, per-domain
+figures, latency, quality, the gate's verdict in words). `History` splits a history's records by kind. The
+training view reads the training record as stored until its parts are typed (training/record.py).
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunebench.gate.verdict import recorded_status
-from tunebench.history.typed import Proportion
+from tunebench.history.typed import Aggregates, EvalRecordData, Probe, Proportion, Question, given
 from tunebench.vocabulary import SEED_DOMAINS
 
 __all__ = [
@@ -41,11 +44,11 @@ class _RecordView:
 
     @property
     def run_id(self) -> str:
-        return self.record["run_id"]
+        return str(self.record["run_id"])
 
     @property
     def started_at(self) -> str:
-        return self.record["started_at"]
+        return str(self.record["started_at"])
 
     @property
     def date(self) -> str:
@@ -56,116 +59,134 @@ class _RecordView:
 class EvalView(_RecordView):
     """One eval run: model, accuracy with interval, per-domain results, latency, quality, gate."""
 
+    @functools.cached_property
+    def run(self) -> EvalRecordData:
+        """The record, typed (read once; an index summary's record lacks its bulk lists: they read as empty)."""
+        return EvalRecordData.from_dict(self.record, partial=True)
+
     @property
     def model(self) -> str:
-        return self.record.get("model", {}).get("name", "?")
+        return str(given(self.run.model.name, "?")) if self.run.model else "?"
 
     @property
     def status(self) -> str:
-        return self.record.get("status", "complete")
+        return str(given(self.run.status, "complete"))
 
     @property
-    def aggregates(self) -> dict[str, Any]:
-        return self.record.get("aggregates") or {}
+    def aggregates(self) -> Aggregates:
+        return self.run.aggregates or Aggregates()
 
     @property
-    def questions(self) -> list[dict[str, Any]]:
-        return self.record.get("questions") or []
+    def questions(self) -> list[Question]:
+        return self.run.questions or []
 
     @property
-    def probes(self) -> list[dict[str, Any]]:
-        return self.record.get("probes") or []
+    def probes(self) -> list[Probe]:
+        return self.run.probes or []
 
     @property
     def training_data(self) -> dict[str, Any] | None:
         """How the model's training data relates to these suites (`model.training_data`), when tunebench trained it."""
-        return (self.record.get("model") or {}).get("training_data")
+        return given(self.run.model.training_data, None) if self.run.model else None
 
     @property
     def hardware(self) -> str:
         """Where the run measured: "cuda NVIDIA H100 80GB HBM3", "cpu, 2 CPUs", plus "-n 2" under pytest-xdist."""
-        model = self.record.get("model") or {}
-        machine = (self.record.get("provenance") or {}).get("hardware") or {}
+        machine = (self.run.provenance or {}).get("hardware") or {}
         gpus = machine.get("gpus") or []
-        parts = [model.get("device") or ("cuda" if gpus else "cpu")]
+        device = given(self.run.model.device, None) if self.run.model else None
+        parts = [device or ("cuda" if gpus else "cpu")]
         if gpus:
             parts.append(str(gpus[0]) + (f" x{len(gpus)}" if len(gpus) > 1 else ""))
         elif machine.get("cpu_count"):
             parts.append(f"{machine['cpu_count']} CPUs")
-        workers = self.record.get("workers") or 1
+        workers = self.run.workers or 1
         text = " ".join(parts[:1]) + (", " + ", ".join(parts[1:]) if parts[1:] else "")
         return text + (f", -n {workers}" if workers > 1 else "")
 
     @property
     def selection(self) -> str:
         """ "22 of 110 selected" for a run that records its selection, else ""."""
-        selection = self.record.get("selection") or {}
+        selection = self.run.selection or {}
         return f"{selection['selected']} of {selection['total']} selected" if selection.get("total") else ""
 
     @property
     def accuracy(self) -> Proportion | None:
-        stored = Proportion.of(self.aggregates.get("accuracy"))
+        stored = _proportion(self.aggregates.accuracy)
         if stored is not None or not self.questions:
             return stored
-        return Proportion.count(sum(bool(q.get("correct")) for q in self.questions), len(self.questions))
+        return Proportion.count(sum(q.correct is True for q in self.questions), len(self.questions))
 
     @property
     def by_domain(self) -> dict[str, Proportion]:
-        stored = self.aggregates.get("by_domain")
+        stored = self.aggregates.by_domain
         if stored:
-            return {d: p for d, p in ((d, Proportion.of(v)) for d, v in sorted(stored.items())) if p}
+            return {d: p for d, p in ((d, _proportion(v)) for d, v in sorted(stored.items())) if p}
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for question in self.questions:
-            counts[question.get("domain", "?")][0] += bool(question.get("correct"))
-            counts[question.get("domain", "?")][1] += 1
+            domain = str(given(question.domain, "?"))
+            counts[domain][0] += question.correct is True
+            counts[domain][1] += 1
         return {d: Proportion.count(k, n) for d, (k, n) in sorted(counts.items())}
 
     @property
     def declared_domains(self) -> tuple[str, ...]:
         """The domains its suites declare (`suite.toml`), in order; empty when none do (or the record is older)."""
-        return tuple(dict.fromkeys(d for suite in self.record.get("suites", []) for d in suite.get("domains", ())))
+        return tuple(dict.fromkeys(d for suite in self.run.suites or [] for d in suite.get("domains", ())))
 
     @property
     def mean_latency_s(self) -> float | None:
-        latency = self.aggregates.get("latency_s") or {}
-        return latency.get("mean")
+        latency = self.aggregates.latency_s
+        return given(latency.mean, None) if latency else None
 
     @property
     def latency_by_domain_s(self) -> dict[str, float]:
         """Median latency per probe domain (seconds)."""
-        stored = self.aggregates.get("latency_by_domain_s") or {}
-        return {d: v["p50"] for d, v in sorted(stored.items()) if v.get("p50") is not None}
+        stored = self.aggregates.latency_by_domain_s or {}
+        return {d: p50 for d, v in sorted(stored.items()) if (p50 := _number(v.p50)) is not None}
 
     @property
     def quality(self) -> float | None:
-        return self.aggregates.get("quality")
+        return given(self.aggregates.quality, None)
 
     @property
     def quality_by_domain(self) -> dict[str, float]:
-        return dict(sorted((self.aggregates.get("quality_by_domain") or {}).items()))
+        return dict(sorted((self.aggregates.quality_by_domain or {}).items()))
 
     @property
     def gate(self) -> dict[str, Any] | None:
-        return self.record.get("gate")
+        """The verdict recorded when the run finished (the stored `gate`), or None: not gated."""
+        gate = self.run.gate
+        return gate.to_dict() if gate else None
 
     @property
     def gate_verdict(self) -> str:
         """Return "pass", "nothing to judge", "not comparable" or "FAIL (rule, rule)" (with the power), "—" ungated."""
-        gate = self.gate
+        gate = self.run.gate
         if not gate:
             return "—"
         # The gate's power statement (records since issue 15): the smallest drop its comparison detects.
-        reach = gate.get("detectable_drop")
+        reach = gate.detectable_drop
         power = f"; detects drops ≥ {100 * reach:.1f} pt" if isinstance(reach, int | float) else ""
-        status = recorded_status(gate)
+        status = recorded_status(gate.to_dict())
         if status != "fail":
             return str(status) + power
-        failed = [c.get("rule", "?") for c in gate.get("checks", []) if not c.get("passed")]
+        failed = [str(given(c.rule, "?")) for c in gate.checks or [] if not c.passed]
         return ("FAIL (" + ", ".join(failed) + ")" if failed else "FAIL") + power
 
-    def outcomes(self) -> dict[str, dict[str, Any]]:
+    def outcomes(self) -> dict[str, Question]:
         """Return the answered questions by `suite/id` (id alone when no suite is named)."""
-        return {_question_key(q): q for q in self.questions if q.get("status", "answered") == "answered"}
+        return {_question_key(q): q for q in self.questions if given(q.status, "answered") == "answered"}
+
+
+def _number(value: Any) -> float | None:
+    """Return a stored number as it is, or None where there is none (ABSENT, null, not a number)."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _proportion(value: Any) -> Proportion | None:
+    """Return a stored proportion that counts something (n recorded), else None."""
+    return value if isinstance(value, Proportion) and given(value.n, None) is not None else None
 
 
 def declared_order(runs: Iterable[EvalView]) -> tuple[str, ...]:
@@ -173,8 +194,8 @@ def declared_order(runs: Iterable[EvalView]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*(d for run in runs for d in run.declared_domains), *SEED_DOMAINS]))
 
 
-def _question_key(question: dict[str, Any]) -> str:
-    return f"{question['suite']}/{question['id']}" if question.get("suite") else question["id"]
+def _question_key(question: Question) -> str:
+    return f"{question.suite}/{question.id}" if question.suite else str(question.id)
 
 
 @dataclass(frozen=True)
@@ -204,34 +225,45 @@ class TrainingView(_RecordView):
             value = value.get(key)
         return value
 
+    def _text(self, *path: str) -> str | None:
+        value = self._get(*path)
+        return None if value is None else str(value)
+
+    def _number(self, *path: str) -> float | None:
+        return _number(self._get(*path))
+
+    def _whole(self, *path: str) -> int | None:
+        value = self._get(*path)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
     @property
     def status(self) -> str:
-        return self.record.get("status", "completed")
+        return str(self.record.get("status", "completed"))
 
     @property
     def recipe_name(self) -> str | None:
-        path = self._get("recipe", "path")
+        path = self._text("recipe", "path")
         return Path(path).stem if path else None
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
-        return self.record.get("hyperparameters") or {}
+        return dict(self.record.get("hyperparameters") or {})
 
     @property
     def output_name(self) -> str:
-        return self._get("output", "name") or self.recipe_name or self.run_id
+        return self._text("output", "name") or self.recipe_name or self.run_id
 
     @property
     def output_location(self) -> str | None:
-        return self._get("output", "adapter")
+        return self._text("output", "adapter")
 
     @property
     def base_model(self) -> str | None:
-        return self._get("model", "name")
+        return self._text("model", "name")
 
     @property
     def method(self) -> str | None:
-        return self.record.get("method")
+        return self._text("method")
 
     @property
     def hardware(self) -> str:
@@ -246,7 +278,7 @@ class TrainingView(_RecordView):
     @property
     def host(self) -> str | None:
         """The VM the run trained on (`hardware.vm`: $TUNEBENCH_VM, GCE name or hostname), else the hostname."""
-        return self._get("hardware", "vm") or self._get("provenance", "hardware", "hostname")
+        return self._text("hardware", "vm") or self._text("provenance", "hardware", "hostname")
 
     @property
     def data_files(self) -> list[tuple[str, int | None, str]]:
@@ -257,20 +289,21 @@ class TrainingView(_RecordView):
 
     @property
     def adapter_bytes(self) -> int | None:
-        return self._get("output", "adapter_bytes")
+        return self._whole("output", "adapter_bytes")
 
     @property
     def difficulties(self) -> list[str]:
         """What the run hit (OOM retries, preemptions, refused preflight checks, contamination), in words."""
-        return [d["detail"] for d in self.record.get("difficulties") or []]
+        return [str(d["detail"]) for d in self.record.get("difficulties") or []]
 
     @property
     def contamination(self) -> dict[str, Any] | None:
-        return self._get("data", "contamination")
+        contamination = self._get("data", "contamination")
+        return contamination if isinstance(contamination, dict) else None
 
     @property
     def commit(self) -> str | None:
-        return self._get("provenance", "git_commit")
+        return self._text("provenance", "git_commit")
 
     @property
     def phases(self) -> list[PhaseView]:
@@ -278,32 +311,32 @@ class TrainingView(_RecordView):
 
     @property
     def total_seconds(self) -> float | None:
-        return self._get("totals", "wall_s")
+        return self._number("totals", "wall_s")
 
     @property
     def total_steps(self) -> int | None:
-        return self._get("totals", "steps")
+        return self._whole("totals", "steps")
 
     @property
     def examples(self) -> int | None:
-        return self._get("totals", "examples")
+        return self._whole("totals", "examples")
 
     @property
     def final_loss(self) -> float | None:
-        return self.phases[-1].get("final_loss") if self.phases else None
+        return _number(self.phases[-1].get("final_loss")) if self.phases else None
 
     @property
     def validation_loss(self) -> float | None:
-        return self.record.get("validation_loss")
+        return self._number("validation_loss")
 
     @property
     def cost_usd(self) -> float | None:
-        return self._get("cost", "usd")
+        return self._number("cost", "usd")
 
     @property
     def cost_hardware(self) -> str | None:
         """The price-table key the cost was charged at ("h100-spot", "cpu"), with its hourly price."""
-        key, price = self._get("cost", "hardware"), self._get("cost", "usd_per_hour")
+        key, price = self._text("cost", "hardware"), self._number("cost", "usd_per_hour")
         if key and price is not None:
             return f"{key} @ ${price:.2f}/h"
         return key
@@ -376,9 +409,11 @@ class History:
         return self.latest_evals.get(model)
 
 
-def _newest_imports(records: list[dict[str, Any]], key) -> list[dict[str, Any]]:
+def _newest_imports(
+    records: list[dict[str, Any]], key: Callable[[dict[str, Any]], tuple[Any, ...]]
+) -> list[dict[str, Any]]:
     """Keep, per imported file and `key`, the newest import: re-importing an edited session corrects it."""
-    newest: dict[tuple, dict[str, Any]] = {}
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for record in records:
         slot = (record["imported_from"]["file"], *key(record))
         stamp = (record["imported_from"].get("imported_at", ""), record["run_id"])
