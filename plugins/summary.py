@@ -10,7 +10,7 @@ import pytest
 from tunebench.contamination import label
 from tunebench.escaping import terminal_text
 from tunebench.gate import NOTHING_TO_JUDGE, status_word
-from tunebench.history.typed import EvalRecordData
+from tunebench.history.typed import EvalRecordData, given
 from tunebench.report.load_figures import load_table, milliseconds, throughput
 from tunebench.table import format_table
 from tunebench_pytest.finish import RunOutcome
@@ -23,17 +23,17 @@ def one_line(outcome: RunOutcome) -> str:
     """Return `tunebench: accuracy 0.420 [0.327, 0.518] (42/100) ... gate PASS` for log scrapers."""
     run = EvalRecordData.from_dict(outcome.record)
     aggregates = run.aggregates
-    parts = [f"model {run.model['name']}"]
-    accuracy = aggregates.get("accuracy")
-    if accuracy and accuracy["value"] is not None:
+    parts = [f"model {run.model.name}"]
+    accuracy = aggregates.accuracy
+    if accuracy and accuracy.value is not None:
         parts.append(
-            f"accuracy {accuracy['value']:.3f} [{accuracy['low']:.3f}, {accuracy['high']:.3f}] "
-            f"({accuracy['k']}/{accuracy['n']})"
+            f"accuracy {accuracy.value:.3f} [{accuracy.low:.3f}, {accuracy.high:.3f}] ({accuracy.k}/{accuracy.n})"
         )
-    if aggregates.get("quality") is not None:
-        parts.append(f"quality {aggregates['quality']:.2f} on a 1-5 scale")
-    if aggregates.get("latency_s", {}).get("p50") is not None:
-        parts.append(f"latency p50 {aggregates['latency_s']['p50']:.3g}s")
+    if given(aggregates.quality) is not None:
+        parts.append(f"quality {aggregates.quality:.2f} on a 1-5 scale")
+    latency = given(aggregates.latency_s.p50) if aggregates.latency_s else None
+    if latency is not None:
+        parts.append(f"latency p50 {latency:.3g}s")
     if run.load:  # --concurrency N > 1: vLLM's serving figures at that load
         ttft = run.load.ttft_s.p50 if run.load.ttft_s else None
         parts.append(
@@ -43,7 +43,7 @@ def one_line(outcome: RunOutcome) -> str:
     memory = describe(run.resources or None)
     if memory:
         parts.append(memory)
-    mark = label(run.model.get("training_data"))
+    mark = label(given(run.model.training_data))
     if mark:
         parts.append(f"WARNING {mark}")
     selection = run.selection or {}
@@ -65,20 +65,20 @@ def one_line(outcome: RunOutcome) -> str:
 
 def _breakdown(record: dict[str, Any]) -> str:
     aggregates = EvalRecordData.from_dict(record).aggregates
+    latencies, qualities = aggregates.latency_by_domain_s or {}, aggregates.quality_by_domain or {}
     rows = []
-    for group in ("by_domain", "by_difficulty"):
-        domain = group == "by_domain"
-        for name, acc in aggregates.get(group, {}).items():
-            latency = aggregates.get("latency_by_domain_s", {}).get(name, {}).get("p50") if domain else None
-            quality = aggregates.get("quality_by_domain", {}).get(name) if domain else None
-            value = "-" if acc["value"] is None else f"{acc['value']:.3f}"
+    for group, proportions in (("domain", aggregates.by_domain), ("difficulty", aggregates.by_difficulty)):
+        for name, acc in (proportions or {}).items():
+            latency = given(latencies[name].p50) if group == "domain" and name in latencies else None
+            quality = qualities.get(name) if group == "domain" else None
+            value = "-" if acc.value is None else f"{acc.value:.3f}"
             rows.append(
                 (
-                    group.removeprefix("by_"),
+                    group,
                     name,
-                    f"{acc['k']}/{acc['n']}",
+                    f"{acc.k}/{acc.n}",
                     value,
-                    f"[{acc['low']:.3f}, {acc['high']:.3f}]",
+                    f"[{acc.low:.3f}, {acc.high:.3f}]",
                     "-" if latency is None else f"{latency:.3g}",
                     "-" if quality is None else f"{quality:.2f}",
                 )
@@ -150,12 +150,12 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
     properties = {
         "tunebench.run_id": run.run_id,
         "tunebench.status": run.status,
-        "tunebench.model": run.model["name"],
+        "tunebench.model": run.model.name,
         "tunebench.summary": one_line(outcome),
     }
-    if aggregates.get("accuracy"):
+    if aggregates.accuracy:
         for key in ("value", "low", "high", "k", "n"):
-            properties[f"tunebench.accuracy.{key}"] = aggregates["accuracy"][key]
+            properties[f"tunebench.accuracy.{key}"] = getattr(aggregates.accuracy, key)
     if run.resources:
         properties["tunebench.peak_memory_bytes"] = run.resources["peak_memory_bytes"]
         properties["tunebench.memory_measure"] = run.memory_measure
