@@ -156,6 +156,9 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
     if aggregates.accuracy:
         for key in ("value", "low", "high", "k", "n"):
             properties[f"tunebench.accuracy.{key}"] = getattr(aggregates.accuracy, key)
+    if run.load:  # --concurrency N > 1: the load phase's headline figures
+        properties["tunebench.load.concurrency"] = run.load.concurrency
+        properties["tunebench.load.output_tokens_per_s"] = run.load.output_tokens_per_s
     if run.resources:
         properties["tunebench.peak_memory_bytes"] = run.resources["peak_memory_bytes"]
         properties["tunebench.memory_measure"] = run.memory_measure

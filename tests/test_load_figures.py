@@ -49,11 +49,12 @@ def loaded_run(tmp_path_factory):
     history = folder / "history"
     args = [str(ROOT / "eval_suites"), f"--rootdir={ROOT}", "-p", "no:cacheprovider", "--history", str(history)]
     args += ["--model", "tiny", "--concurrency", "2", "--suite", str(suite), "--probes", str(probes)]
+    args += ["--junitxml", str(folder / "junit.xml")]
     env = {**os.environ, "TUNEBENCH_CONFIG": str(config), "COLUMNS": "200"}
     done = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=folder, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     [path] = list(history.rglob("*.json"))
-    return json.loads(path.read_text(encoding="utf-8")), history, done.stdout
+    return json.loads(path.read_text(encoding="utf-8")), history, done.stdout + (folder / "junit.xml").read_text()
 
 
 def _without_load(record: dict) -> dict:
@@ -94,6 +95,13 @@ def test_the_pytest_summary_shows_the_load_table_and_the_one_line(loaded_run):
     one_line = next(line for line in output.splitlines() if line.startswith("tunebench: model tiny, accuracy"))
     assert f"load at concurrency 2: TTFT p50 {_ms(ttft['p50'])} ms" in one_line
     assert f"output token throughput {load['output_tokens_per_s']:.2f} tok/s" in one_line
+
+
+def test_the_junit_xml_carries_the_load_phases_concurrency_and_throughput(loaded_run):
+    record, _, output = loaded_run
+    assert '<property name="tunebench.load.concurrency" value="2"' in output
+    rate = record["load"]["output_tokens_per_s"]
+    assert f'<property name="tunebench.load.output_tokens_per_s" value="{rate}"' in output
 
 
 def test_history_show_prints_the_load_figures(loaded_run, capsys):
