@@ -38,10 +38,10 @@ def test_the_inference_table_shows_speed_apart_from_length_and_each_grades_reaso
     log = render_log(records)
     assert "| Domain | Latency | TTFT | Time/Token | Quality (1-5) | Accuracy |" in log
     assert _row(log, "investment").startswith(
-        "| investment | 2.00s (36 tok) | 0.25s | 50.0 ms | 4.0 — 4: 3/4 key points; no forbidden claim |"
+        "| investment | 2.00s (36 tok) | 0.25s | 50.0 ms | 4.00 — 4: 3/4 key points; no forbidden claim |"
     )
-    assert "3.0 — 3: 3/4 key points; no forbidden claim; judge: misses the catch-up |" in _row(log, "compliance")
-    assert '1.0 — 1: 1/3 key points; forbidden: "limit is $19,500" |' in _row(log, "estate_planning")
+    assert "3.00 — 3: 3/4 key points; no forbidden claim; judge: misses the catch-up |" in _row(log, "compliance")
+    assert '1.00 — 1: 1/3 key points; forbidden: "limit is $19,500" |' in _row(log, "estate_planning")
 
 
 def test_a_reason_with_a_pipe_cannot_break_the_table():

@@ -64,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_train(args: argparse.Namespace) -> int:
     """Train, print a summary of the phases; return 75 when preempted by SIGTERM."""
     from tunebench.contamination import describe
+    from tunebench.report.formatting import dollars
     from tunebench.training.cost import missing_price
     from tunebench.training.resilience import PREEMPTED_EXIT, TrainingPreempted
     from tunebench.training.run import train
@@ -108,7 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
     )
     cost = data["cost"]
-    usd = f"${cost['usd']:.2f}" if cost["usd"] is not None else "unknown"
+    usd = dollars(cost["usd"]) if cost["usd"] is not None else "unknown"  # as history and the log write it
     print(f"model {data['output']['name']!r} registered: adapter {data['output']['adapter']}")
     print(
         f"total {data['totals']['wall_s']:.1f} s on {cost['hardware']}, cost {usd}; "

@@ -1,7 +1,21 @@
 """How the report writes a value: percentages, intervals, numbers, durations, dollars and table cells.
 
-A value nobody measured is written as `DASH`. These are shared by the Markdown log, the terminal tables
-(`tunebench history`, `compare`) and the plots, so a figure reads the same everywhere.
+A value nobody measured is written as `DASH`. These are shared by the Markdown log, the HTML report, the
+terminal tables (`tunebench history`, `compare`, `train`) and the plots, so a figure reads the same everywhere:
+one formatter per quantity.
+
+| quantity | formatter | reads |
+| --- | --- | --- |
+| accuracy, any proportion or share (MFU too) | `format_percent` | 25.0% |
+| its 95% interval | `format_interval` | [17.5%, 34.3%] |
+| a loss | `format_loss` | 0.0577 |
+| a mean quality grade (1-5 scale) | `format_grade` | 3.40 |
+| seconds (latency, TTFT) | `format_seconds` | 1.43s, 0.0026s |
+| a time per token | `format_ms` | 22.4 ms |
+| a duration (training time) | `format_duration` | 1.8 min, 42.0 s |
+| tokens per second | `format_tokens_per_s` | 1,612 |
+| a cost | `dollars` | $1.75, $0.0029 |
+| a count | `format_number` | 7,198 |
 
 Every string that comes from a user or a record (model and output names, notes, paths, labels) goes
 into Markdown through `tunebench.escaping`'s `markdown_text` (plain text: no markup, no HTML, one line),
@@ -28,6 +42,10 @@ __all__ = [
     "format_number",
     "format_seconds",
     "format_duration",
+    "format_loss",
+    "format_grade",
+    "format_ms",
+    "format_tokens_per_s",
     "dollars",
     "escape_cell",
     "cell_text",
@@ -73,6 +91,26 @@ def format_seconds(value: float | None) -> str:
     if value is None:
         return DASH
     return f"{value:.2f}s" if value >= 0.1 or value == 0 else f"{value:#.2g}s"
+
+
+def format_loss(value: float | None) -> str:
+    """Return a loss as "0.0577" (four decimals), or "—"."""
+    return DASH if value is None else f"{value:.4f}"
+
+
+def format_grade(value: float | None) -> str:
+    """Return a (mean) quality grade on the 1-5 scale as "3.40", or "—"."""
+    return DASH if value is None else f"{value:.2f}"
+
+
+def format_ms(seconds: float | None) -> str:
+    """Return a short time (seconds) in milliseconds as "22.4 ms", or "—"."""
+    return DASH if seconds is None else f"{1000 * seconds:.1f} ms"
+
+
+def format_tokens_per_s(value: float | None) -> str:
+    """Return tokens per second as "1,612", or "—"."""
+    return DASH if value is None else f"{value:,.0f}"
 
 
 def format_duration(seconds: float | None) -> str:

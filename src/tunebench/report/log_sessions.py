@@ -11,9 +11,13 @@ from tunebench.report.formatting import (
     dollars,
     escape_cell,
     format_duration,
+    format_grade,
+    format_loss,
+    format_ms,
     format_number,
     format_percent,
     format_seconds,
+    format_tokens_per_s,
     markdown_bold,
     markdown_code,
     markdown_imported,
@@ -113,7 +117,7 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
     columns = ["Phase", "Final Loss", "Mean Loss", "Steps", "Time", "Tokens/s", "MFU"]
     lines += markdown_table(columns, _result_rows(run)) + [""]
     if run.validation_loss is not None:
-        lines += [f"**Validation Loss:** {format_number(run.validation_loss)}", ""]
+        lines += [f"**Validation Loss:** {format_loss(run.validation_loss)}", ""]
     evaluation = history.latest_eval_of(run.output_name)
     if evaluation is not None:
         lines += [f"**Inference Test Results** (eval run {markdown_code(evaluation.run_id)}, {evaluation.date}):"]
@@ -203,18 +207,18 @@ def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
         rows.append(
             (
                 markdown_text(_phase_label(phase)),
-                format_number(phase.get("final_loss")),
-                format_number(phase.get("mean_loss")),
+                format_loss(phase.get("final_loss")),
+                format_loss(phase.get("mean_loss")),
                 format_number(phase.get("steps")),
                 format_duration(phase.get("wall_s")),
-                DASH if tps is None else f"{tps:,.0f}",
+                format_tokens_per_s(tps),
                 format_mfu(phase.get("efficiency")),
             )
         )
     rows.append(
         (
             "**Total**",
-            markdown_bold(format_number(run.final_loss)),
+            markdown_bold(format_loss(run.final_loss)),
             DASH,
             markdown_bold(format_number(run.total_steps)),
             markdown_bold(format_duration(run.total_seconds)),
@@ -237,7 +241,7 @@ def _inference_rows(evaluation: EvalView) -> list[tuple[str, ...]]:
                 markdown_text(domain),
                 format_seconds(latency.get(domain)) + ("" if tokens is None else f" ({tokens:.0f} tok)"),
                 format_seconds(ttft),
-                DASH if per_token is None else f"{1000 * per_token:.1f} ms",
+                format_ms(per_token),
                 _quality_cell(quality.get(domain), probes.get(domain, [])),
                 DASH if share is None else f"{format_percent(share.value)} ({share.k}/{share.n})",
             )
@@ -273,7 +277,7 @@ def _speed_by_domain(evaluation: EvalView) -> dict[str, tuple[float | None, floa
 def _quality_cell(grade: float | None, probes: list[Probe]) -> str:
     """The domain's mean grade, then each probe's grade and reason ("3/4 key points; no forbidden claim")."""
     reasons = [r for p in probes if (r := _probe_reason(p))]
-    shown = format_number(grade, 1)
+    shown = format_grade(grade)
     # The grade is a number this module wrote; only the reasons (judge text among them) are escaped.
     return shown if not reasons else f"{shown} — " + escape_cell(markdown_text(" · ".join(reasons)))
 

@@ -19,7 +19,9 @@ from tunebench.report.formatting import (
     dollars,
     escape_cell,
     format_duration,
+    format_grade,
     format_interval,
+    format_loss,
     format_number,
     format_percent,
     format_seconds,
@@ -122,8 +124,8 @@ def _model_comparison(history: History) -> str:
             "Model": markdown_text(run.output_name),
             "Method": markdown_text(method_label(run)),
             "Data": format_number(run.examples),
-            "Loss": format_number(run.final_loss),
-            "Val Loss": format_number(run.validation_loss),
+            "Loss": format_loss(run.final_loss),
+            "Val Loss": format_loss(run.validation_loss),
             "Time": format_duration(run.total_seconds),
             "GPU": markdown_text(run.hardware),
         }
@@ -160,7 +162,7 @@ def _benchmark(history: History, reports: Mapping[str, str]) -> str:
             "95% Interval": DASH if accuracy is None else format_interval(accuracy.low, accuracy.high),
             "Questions": DASH if accuracy is None else f"{accuracy.k}/{accuracy.n}",
             "Avg Latency": format_seconds(run.mean_latency_s),
-            "Quality (1-5)": format_number(run.quality, 2),
+            "Quality (1-5)": format_grade(run.quality),
             "Gate": markdown_text(run.gate_verdict),
             "Peak Memory": _peak_memory(run.record.get("resources")),
             "Run": markdown_link(markdown_code(run.run_id), reports[run.run_id])
@@ -238,7 +240,7 @@ def _domain_accuracy(history: History) -> list[str]:
     rows = []
     for run in runs:
         cells = [
-            f"{format_percent(p.value, 0)} {format_interval(p.low, p.high)}"
+            f"{format_percent(p.value)} {format_interval(p.low, p.high)}"
             if (p := shares[run.run_id].get(d)) is not None
             else DASH
             for d in domains

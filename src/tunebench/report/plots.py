@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.report.formatting import dollars as _dollars
+from tunebench.report.formatting import format_percent, format_seconds
 from tunebench.report.plot_kit import (
     MAX_POINTS,
     MAX_SERIES,
@@ -175,7 +176,7 @@ def _draw_run(axes: Axes, x: int, run: EvalView, colour: Any) -> None:
         label=run.model,
     )
     axes.annotate(
-        f"{100 * a.value:.0f}%", (x, 100 * a.value), xytext=(8, 0), textcoords="offset points", va="center", fontsize=8
+        format_percent(a.value), (x, 100 * a.value), xytext=(8, 0), textcoords="offset points", va="center", fontsize=8
     )
 
 
@@ -255,7 +256,7 @@ def _latency(history: History) -> Figure | None:
         if run.latency_by_domain_s:
             values = run.latency_by_domain_s
             label = f"{run.model} ({run.date}, {run.hardware})"
-            series.append((label, values, {d: f"{v:.3g}s" for d, v in values.items()}))
+            series.append((label, values, {d: format_seconds(v) for d, v in values.items()}))
     series = series[-MAX_SERIES:]
     if not series:
         return None
