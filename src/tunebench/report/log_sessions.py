@@ -98,7 +98,7 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         ("Model", run.base_model or DASH),
         ("Method", method_label(run)),
         ("GPU", run.hardware),
-        ("VM", run.host or DASH),
+        ("VM", _vm(run)),
     ]
     # Recorded since the session record grew (older records render as before).
     if run.adapter_bytes:
@@ -140,6 +140,15 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         hardware = f" ({markdown_text(run.cost_hardware)})" if run.cost_hardware else ""
         lines += ["", f"**Cost:** {dollars(run.cost_usd)}" + hardware]
     return "\n".join(lines) + "\n"
+
+
+def _vm(run: TrainingView) -> str:
+    """The VM row: the machine's name, "(hostname)" after it when no VM name was given (a bare "vm" read as a
+    placeholder under the VM label); older records, which do not say where the name came from, as written."""
+    hardware = run.record.get("hardware") or {}
+    if not run.host:
+        return DASH
+    return f"{run.host} (hostname)" if hardware.get("vm_source") == "hostname" else run.host
 
 
 def method_label(run: TrainingView) -> str:
