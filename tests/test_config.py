@@ -70,3 +70,16 @@ def test_repo_config_registers_the_seed_models():
     assert registry.get("dora-v2").status == "production"
     assert registry.get("lora-vm1").status == "archive" and registry.get("lora-vm2").status == "archive"
     assert registry.get("elson-finance-trading-14b").base.startswith("gs://elson-33a95-elson-models/")
+
+
+def test_a_history_given_on_the_command_line_is_read_from_where_the_command_runs(project, monkeypatch):
+    project.write('[tool.tunebench]\nhistory = "configured"\n')
+    config = load_config()
+    elsewhere = project.root / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert config.history_at(None) == config.history_uri == str(project.root / "configured")
+    assert config.history_at("here") == str(elsewhere / "here")  # not beside the config
+    assert config.history_at("gs://bucket/prefix") == "gs://bucket/prefix"
+    monkeypatch.setenv("HOME", str(project.root / "home"))
+    assert config.history_at("~/h") == str(project.root / "home" / "h")  # as the plugin's --history reads it

@@ -215,10 +215,11 @@ class Config:
 
     def history_at(self, given: str | None) -> str:
         """The history a command's `--history` names, else `history_uri`. A local folder given on the command
-        line is relative to where the command runs, not to the config; a URI is taken as written."""
+        line is relative to where the command runs, not to the config (`~` is the home folder, as the pytest
+        plugin's --history reads it); a URI is taken as written."""
         if not given:
             return self.history_uri
-        return given if "://" in given else str(Path(given).resolve())
+        return given if "://" in given else str(Path(given).expanduser().resolve())
 
 
 def find_config_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
