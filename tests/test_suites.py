@@ -461,3 +461,35 @@ def test_the_summary_fits_120_columns_and_states_the_quality_scale(suites, monke
     assert "quality (1-5)" in tables[0]
     summary = next(line for line in lines if line.startswith("tunebench: model tiny, accuracy"))
     assert re.search(r"quality \d\.\d\d on a 1-5 scale", summary), summary
+
+
+def test_a_custom_suites_item_that_failed_before_recording_is_attributed_by_its_own_id(tmp_path):
+    # Its node id is `test_question[my_tax/tax-002]`: the record's entry is question tax-002 of suite my_tax,
+    # with its domain from the file (not an unknown "my_tax/tax-002").
+    from record_factory import PROVENANCE
+
+    from tunebench.history.eval_record import ItemResult, build_eval_record
+
+    path = _write(tmp_path, _rows()[20:22], "my_tax.jsonl")
+    first = {
+        "kind": "question",
+        "suite": "my_tax",
+        "suite_file": str(path),
+        "id": "tax-001",
+        "domain": "federal_income_tax",
+        "difficulty": "easy",
+        "answer": "A",
+        "chosen": "A",
+        "correct": True,
+    }
+    node = "eval_suites/benchmark_100/test_benchmark.py::test_question[my_tax/{}]"
+    items = [ItemResult(node.format("tax-001"), "passed", [first]), ItemResult(node.format("tax-002"), "failed")]
+    record = build_eval_record(
+        model={"name": "m", "base": "b", "adapter": None},
+        items=items,
+        started_at="2026-12-04T00:00:00Z",
+        finished_at="2026-12-04T00:00:00Z",
+        provenance=PROVENANCE,
+    )
+    failed = next(q for q in record["questions"] if q["status"] == "failed")
+    assert (failed["id"], failed["suite"], failed["domain"]) == ("tax-002", "my_tax", "federal_income_tax")
