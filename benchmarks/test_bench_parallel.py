@@ -1,6 +1,6 @@
 """`pytest eval_suites -n 2` against a serial run of the same items on tiny (issue 26).
 
-Each xdist worker loads the model and runs torch on the cores one process already uses. Where the plugin
+Each xdist worker starts, loads the model and runs torch on the same CPU cores. Where the plugin
 says so at start (`tunebench_pytest.parallel`: an in-process engine, fewer GPUs than workers), the goal is
 that its hint is true: `-n 2` takes at least as long as serial (ratio >= 1.0). Where it says nothing (a GPU
 per worker), the goal is that `-n 2` is faster (<= 1.0). Each side runs in its own subprocess, as a user
