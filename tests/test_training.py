@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,11 +33,25 @@ MIXES = {
 }
 
 
+def split_examples(keywords: dict) -> list[tuple[list[int], list[int]]]:
+    """Return one forward pass's examples as (input ids, labels): the rows of a padded batch, or the pieces of a
+    padding-free one (one flattened row whose position_ids restart at 0 at each example)."""
+    ids, labels, mask = keywords["input_ids"], keywords["labels"], keywords.get("attention_mask")
+    if mask is not None:  # padded rows, padding dropped
+        return [(r[m.bool()].tolist(), x[m.bool()].tolist()) for r, x, m in zip(ids, labels, mask, strict=True)]
+    if keywords.get("position_ids") is None:
+        return [(row.tolist(), label.tolist()) for row, label in zip(ids, labels, strict=True)]
+    (positions,) = keywords["position_ids"].tolist()
+    starts = [i for i, p in enumerate(positions) if p == 0] + [len(positions)]
+    return [(ids[0, a:b].tolist(), labels[0, a:b].tolist()) for a, b in zip(starts, starts[1:], strict=False)]
+
+
 class CaptureBatches(TrainerCallback):
-    """Record, per phase, the input ids and labels of every training forward pass, and the starting adapter."""
+    """Record, per phase, the examples (ids, labels) of every training forward pass, and the starting adapter."""
 
     def __init__(self):
-        self.batches: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
+        self.batches: list[list[list[tuple[list[int], list[int]]]]] = []
+        self.padding_free: list[bool] = []
         self.start_weights: list[dict[str, torch.Tensor]] = []
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -46,7 +61,8 @@ class CaptureBatches(TrainerCallback):
 
         def hook(module, positional, keywords):
             if module.training:
-                seen.append((keywords["input_ids"].clone(), keywords["labels"].clone()))
+                seen.append(split_examples(keywords))
+                self.padding_free.append(keywords.get("attention_mask") is None and keywords["input_ids"].shape[0] == 1)
 
         model.register_forward_pre_hook(hook, with_kwargs=True)
 
@@ -101,7 +117,7 @@ def test_the_model_sees_each_phase_in_the_order_the_sampler_chose(run, tiny_dir)
             tokenizer.apply_chat_template(texts[e["id"]]["messages"], tokenize=True, return_dict=True)["input_ids"]
             for e in _manifest(record, figures["name"])
         ]
-        seen = [[t for t in row.tolist() if t != tokenizer.pad_token_id] for ids, _ in batches for row in ids]
+        seen = [[t for t in row if t != tokenizer.pad_token_id] for batch in batches for row, _ in batch]
         assert seen == expected
 
 
@@ -120,8 +136,8 @@ def test_loss_falls_on_the_assistant_answer_only(run, tiny_dir):
     _, capture, _, _ = run
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     assistant_start = tokenizer.encode("<|im_start|>assistant\n")
-    for ids, labels in capture.batches[0]:
-        for row, label in zip(ids.tolist(), labels.tolist(), strict=True):
+    for batch in capture.batches[0]:
+        for row, label in batch:
             start = next(i for i in range(len(row)) if row[i : i + len(assistant_start)] == assistant_start)
             answer_from = start + len(assistant_start)
             assert all(x == -100 for x in label[:answer_from])  # system, user and the assistant header: masked
@@ -284,11 +300,11 @@ def test_prompt_completion_examples_train_with_loss_on_the_completion_only(tmp_p
     record = train(recipe, config=make_project(tmp_path / "p"), callbacks=[capture])
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     prompt_length = len(tokenizer("Question (easy): what is an index fund?\nAnswer:")["input_ids"])
-    ((ids, labels),) = capture.batches[0]
-    assert all(x == -100 for x in labels[0, :prompt_length].tolist())
-    assert tokenizer.decode(
-        [t for t, x in zip(ids[0].tolist(), labels[0].tolist(), strict=True) if x != -100]
-    ).startswith(" A fund that tracks")
+    ((ids, labels), *_) = capture.batches[0][0]
+    assert all(x == -100 for x in labels[:prompt_length])
+    assert tokenizer.decode([t for t, x in zip(ids, labels, strict=True) if x != -100]).startswith(
+        " A fund that tracks"
+    )
     assert record.phases[0]["steps"] == 1 and record.phases[0]["validation_loss"] is not None
 
 
@@ -381,3 +397,18 @@ def test_train_history_writes_the_training_record_where_the_eval_record_goes(pro
     [record] = open_store(shared).read_all(strict=True).records
     assert record["kind"] == "training"
     assert not (project.root / ".tb" / "history" / "runs").exists()
+    # Issue 26: the base's validation loss, before phase A, beside each phase's: in train's summary, in
+    # `history show` and in the log's results table.
+    base, after = record["base_validation_loss"], record["phases"][0]["validation_loss"]
+    assert math.isfinite(base) and base != after
+    out = capsys.readouterr().out
+    assert re.search(rf"^base +before A .* {base:.4f} ", out, re.M) and f"(base {base:.4f} before training)" in out
+    assert main(["history", "show", record["run_id"], "--history", str(shared)]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(rf"^base +before A .* {base:.4g} ", shown, re.M) and re.search(
+        rf"^A +mixed .* {after:.4g} ", shown, re.M
+    )
+    from tunebench.report.markdown import render_log
+
+    log = render_log([record])
+    assert "| Phase | Final Loss | Val Loss |" in log and re.search(r"\| Base \(before A\) \| — \| [0-9.]+ \|", log)

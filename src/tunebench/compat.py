@@ -31,6 +31,9 @@ __all__ = [
     "probe_sft_config",
     "probe_lora_config",
     "probe_training_apis",
+    "flash_attention_2_available",
+    "liger_kernel_available",
+    "trl_fuses_lm_head",
 ]
 
 
@@ -260,3 +263,38 @@ def probe_training_apis(
                 )
             )
     return problems
+
+
+# --- what makes a training step fast, where it is installed ---------------------------------------------------
+
+
+def flash_attention_2_available() -> bool:
+    """Return whether transformers can run `attn_implementation="flash_attention_2"` here (flash-attn and CUDA)."""
+    from transformers.utils import is_flash_attn_2_available
+
+    return bool(is_flash_attn_2_available())
+
+
+def liger_kernel_available() -> bool:
+    """Return whether liger-kernel can run here: the package and Triton installed, and a CUDA device to run on."""
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is None or importlib.util.find_spec("triton") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def trl_fuses_lm_head() -> bool:
+    """Return whether the installed trl computes the SFT loss through its own fused LM head.
+
+    trl 1.16's SFTTrainer patches the model (`trl.trainer.utils.add_fused_lm_head`) so that only the positions
+    with a label go through the LM head, in tiles, never materializing the (batch, length, vocab) logits;
+    trl 1.0-1.9 compute the full logits and the model's own cross-entropy.
+    """
+    try:
+        from trl.trainer import utils
+    except ImportError:
+        return False
+    return hasattr(utils, "add_fused_lm_head")

@@ -112,13 +112,17 @@ def _training_details(record: dict[str, Any]) -> list[str]:
             p.get("examples"),
             p.get("steps"),
             _fmt(p.get("final_loss")),
+            _fmt(p.get("validation_loss")),
             _fmt(p.get("wall_s")),
             _fmt(p.get("tokens_per_s")),
             format_mfu(p.get("efficiency")),
         )
         for p in view.phases
     ]
-    columns = ["phase", "kind", "examples", "steps", "final loss", "seconds", "tokens/s", "MFU"]
+    base_loss = record.get("base_validation_loss")
+    if base_loss is not None and view.phases:  # the untrained base's loss, one pass before the first phase
+        rows.insert(0, ("base", f"before {view.phases[0].name}", "—", "—", "—", _fmt(base_loss), "—", "—", "—"))
+    columns = ["phase", "kind", "examples", "steps", "final loss", "val loss", "seconds", "tokens/s", "MFU"]
     table = format_table(columns, rows)
     lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
     return lines + [f"difficulty: {d}" for d in view.difficulties]

@@ -12,6 +12,7 @@ from tunebench.config import Config
 from tunebench.data import Example
 from tunebench.training import resilience
 from tunebench.training.recipe import Phase, Recipe
+from tunebench.training.throughput import Throughput
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +44,7 @@ class TrainingRun:
     base_location: str = ""
     device: str = "cpu"
     dtype: torch.dtype | None = None
+    throughput: Throughput | None = None  # resolved when the base model loads
 
     @property
     def is_main(self) -> bool:

@@ -30,6 +30,7 @@ __all__ = [
     "PHASE_KINDS",
     "QWEN2_PROJECTIONS",
     "TRACKERS",
+    "ATTENTION",
 ]
 
 METHODS = ("lora", "dora", "qlora", "qdora")
@@ -90,6 +91,10 @@ class Recipe:
     bf16: bool = True  # on a GPU that supports it; the CPU always trains in fp32
     gradient_checkpointing: bool = False
     cpu_threads: int | None = None  # torch threads when training on the CPU; None: torch's default
+    # How steps run fast (tunebench.training.throughput resolves "auto" from what is installed).
+    attn_implementation: str = "auto"
+    padding_free: bool | str = "auto"
+    liger_kernel: bool | str = "auto"
     merge: bool = False
     description: str = ""
     contamination_suites: tuple[Path, ...] = field(default_factory=tuple)
@@ -119,6 +124,9 @@ _INT_LIMIT = 2**31 - 1
 # transformers.set_seed seeds numpy too, whose seeds are 0..2**32-1.
 SEED_RANGE = (0, 2**32 - 1)
 _POSITIVE = (lambda v: v > 0, "> 0")
+_AUTO = 'true, false or "auto"'
+# The attention implementations a recipe may name (transformers' names; "auto" resolved by training.throughput).
+ATTENTION = ("auto", "sdpa", "eager", "flash_attention_2")
 _TOP_KEYS: dict[str, tuple[Any, Any]] = {
     "model": (str, None),
     "method": (str, (lambda v: v in METHODS, "one of " + ", ".join(METHODS))),
@@ -160,6 +168,9 @@ _TOP_KEYS: dict[str, tuple[Any, Any]] = {
     "tracking_uri": (str, None),
     "bf16": (bool, None),
     "gradient_checkpointing": (bool, None),
+    "attn_implementation": (str, (lambda v: v in ATTENTION, "one of " + ", ".join(ATTENTION))),
+    "padding_free": ((bool, str), (lambda v: v in (True, False, "auto"), _AUTO)),
+    "liger_kernel": ((bool, str), (lambda v: v in (True, False, "auto"), _AUTO)),
     "merge": (bool, None),
     "description": (str, None),
     "contamination_suites": (list, (lambda v: all(isinstance(x, str) for x in v), "a list of paths")),
@@ -393,6 +404,8 @@ def _type_name(kinds: Any) -> str:
         list: "a list",
         dict: "a table",
     }
+    if kinds == (bool, str):
+        return _AUTO
     if isinstance(kinds, tuple):
         return "a number"
     return names.get(kinds, kinds.__name__)

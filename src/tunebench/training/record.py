@@ -19,6 +19,7 @@ from tunebench.training import tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.cost import hardware_key, training_cost
 from tunebench.training.recipe import Phase
+from tunebench.training.throughput import padded_tokens
 
 __all__ = [
     "TrainingRecord",
@@ -146,6 +147,8 @@ def phase_figures(
     epochs = phase.epochs or run.recipe.epochs
     lengths = [min(len(ids), run.recipe.max_length) for ids in trainer.train_dataset["input_ids"]]
     tokens = sum(lengths) * epochs
+    padding_free = run.throughput is not None and run.throughput.padding_free
+    processed = tokens if padding_free else padded_tokens(lengths, batch) * epochs
     finite = [x for x in losses if x is not None]
     return {
         "name": phase.name,
@@ -163,6 +166,7 @@ def phase_figures(
         "mean_loss": statistics.fmean(finite) if finite else None,
         "losses": losses,
         "tokens": tokens,
+        "processed_tokens": processed,
         "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
         "wall_s": elapsed,
         "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
@@ -254,6 +258,7 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
             "seed": recipe.seed,
             "bf16": "bfloat16" in str(run.dtype),
             "gradient_checkpointing": recipe.gradient_checkpointing,
+            "throughput": run.throughput.as_dict() if run.throughput else None,
         },
         "data": {
             "files": {str(p): _file_sha256(p) for ph in recipe.phases for p in ph.data},
@@ -277,6 +282,8 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
             "peak_memory_bytes": max(p["peak_memory_bytes"] for p in phases),
         },
         "validation_loss": phases[-1]["validation_loss"],
+        # Before phase A: one pass of the untrained base over the same validation set (None: not measured).
+        "base_validation_loss": state.get("base_validation_loss"),
         "hardware": hardware,
         # One price unit per GPU process (a node may hold more GPUs than the run uses); the CPU is one unit.
         "cost": {

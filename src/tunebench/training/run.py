@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import shutil
 import time
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from tunebench.training.prepare import (
 )
 from tunebench.training.recipe import Phase, Recipe, load_recipe
 from tunebench.training.record import TrainingRecord, build_record, phase_figures, write_record
+from tunebench.training.throughput import resolve as resolve_throughput
 from tunebench.training.trainer import attach_adapter, load_base_model, phase_trainer
 
 __all__ = ["train", "output_dir_for", "DEFAULT_SUITES"]
@@ -156,9 +158,10 @@ def _load_base_model(run: TrainingRun) -> None:
     device, dtype = pick_device_and_dtype()
     run.device = "cpu" if recipe.device == "cpu" else device
     run.dtype = dtype if (run.device == "cuda" and recipe.bf16) else torch.float32
+    run.throughput = resolve_throughput(recipe, on_cuda=run.device == "cuda")
     run.tokenizer = AutoTokenizer.from_pretrained(run.base_path)
     _check_answers_fit(run)
-    run.base = load_base_model(run.base_path, recipe, run.dtype)
+    run.base = load_base_model(run.base_path, recipe, run.dtype, run.throughput.attn_implementation)
 
 
 def _check_answers_fit(run: TrainingRun) -> None:
@@ -204,6 +207,8 @@ def _train_phase(run: TrainingRun, phase: Phase, start_adapter: Path | None) -> 
         resume_from = resilience.last_complete_checkpoint(checkpoints)
         with tracking.phase_attempt(run, phase) as attempt:
             trainer = phase_trainer(run, phase, model, examples, batch, accum, checkpoints)
+            if start_adapter is None and resume_from is None and "base_validation_loss" not in run.state.data:
+                _record_base_validation_loss(run, trainer)
             started = time.perf_counter()
             try:
                 with PeakMemory(run.device) as peak:
@@ -231,6 +236,18 @@ def _train_phase(run: TrainingRun, phase: Phase, start_adapter: Path | None) -> 
     del trainer
     run.base = model.unload()
     gc.collect()
+
+
+def _record_base_validation_loss(run: TrainingRun, trainer: Any) -> None:
+    """One pass over the validation set before the first step: the base's loss, for "did it fall?".
+
+    The first phase's fresh adapter leaves the base's outputs unchanged (LoRA's B is zero, DoRA's magnitude is the
+    weight's norm, no dropout in evaluation), so this is the base model's loss, computed by the same trainer,
+    collator and answer-only labels as every phase's validation loss.
+    """
+    loss = trainer.evaluate().get("eval_loss")
+    run.state.data["base_validation_loss"] = loss if loss is not None and math.isfinite(loss) else None
+    run.save_state()
 
 
 def _after_oom(

@@ -15,6 +15,7 @@ from tunebench.data import Example
 from tunebench.training import resilience, tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.recipe import Phase, Recipe
+from tunebench.training.throughput import Throughput, resolve
 
 __all__ = [
     "load_base_model",
@@ -28,11 +29,14 @@ __all__ = [
 ]
 
 
-def load_base_model(path: str, recipe: Recipe, dtype: Any) -> Any:
-    """Load the base for training: in `dtype`, or 4-bit NF4 (prepared for k-bit training) for a q-method."""
+def load_base_model(path: str, recipe: Recipe, dtype: Any, attn_implementation: str = "sdpa") -> Any:
+    """Load the base for training: in `dtype`, or 4-bit NF4 (prepared for k-bit training) for a q-method.
+
+    `attn_implementation` is set explicitly (training.throughput resolves it), never left to the model's default.
+    """
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": attn_implementation}
     if recipe.quantized:
         from transformers import BitsAndBytesConfig
 
@@ -98,9 +102,31 @@ def phase_trainer(
     finally:
         if bars:
             datasets.enable_progress_bars()
+    if args.padding_free:
+        _truncate_prepared(trainer, run.recipe.max_length)
     trainer.pop_callback(ProgressCallback)
     trainer.add_callback(PhaseProgress(phase))
     return trainer
+
+
+# The per-token columns trl's prepared datasets keep (trl 1.16: labels; trl 1.0: completion_mask, in the collator).
+_TOKEN_COLUMNS = ("input_ids", "labels", "completion_mask", "assistant_masks", "attention_mask")
+
+
+def _truncate_prepared(trainer: Any, max_length: int) -> None:
+    """Cut trl's tokenized datasets to `max_length`, keeping the start, as trl does for padded batches.
+
+    trl refuses `padding_free` with a `max_length` unless it packs (which reorders or cuts examples), so the
+    SFTConfig has none and the prepared datasets are truncated here, in order, before any batch is drawn.
+    """
+
+    def cut(example: dict[str, Any]) -> dict[str, Any]:
+        return {k: example[k][:max_length] for k in _TOKEN_COLUMNS if k in example}
+
+    for name in ("train_dataset", "eval_dataset"):
+        dataset = getattr(trainer, name)
+        if dataset is not None and any(len(ids) > max_length for ids in dataset["input_ids"]):
+            setattr(trainer, name, dataset.map(cut))
 
 
 def sft_config(run: TrainingRun, phase: Phase, batch: int, accum: int, checkpoints: Path) -> Any:
@@ -109,14 +135,29 @@ def sft_config(run: TrainingRun, phase: Phase, batch: int, accum: int, checkpoin
 
     bf16 = run.dtype is not None and "bfloat16" in str(run.dtype)
     run_name = f"{tracking.run_name(run)}-{phase.name}"
-    kwargs = sft_config_kwargs(run.recipe, phase, batch, accum, checkpoints, bf16, run.device == "cpu", run_name)
+    kwargs = sft_config_kwargs(
+        run.recipe, phase, batch, accum, checkpoints, bf16, run.device == "cpu", run_name, speed=run.throughput
+    )
     return SFTConfig(**kwargs)
 
 
 def sft_config_kwargs(
-    recipe: Recipe, phase: Phase, batch: int, accum: int, checkpoints: Path, bf16: bool, use_cpu: bool, run_name: str
+    recipe: Recipe,
+    phase: Phase,
+    batch: int,
+    accum: int,
+    checkpoints: Path,
+    bf16: bool,
+    use_cpu: bool,
+    run_name: str,
+    *,
+    speed: Throughput | None = None,
 ) -> dict[str, Any]:
-    """The `trl.SFTConfig` keywords of a phase (also what preflight probes trl and transformers for)."""
+    """The `trl.SFTConfig` keywords of a phase (also what preflight probes trl and transformers for).
+
+    `speed`: the run's resolved throughput settings (None: resolved here for this machine).
+    """
+    speed = speed or resolve(recipe, on_cuda=not use_cpu and recipe.device != "cpu" and _cuda())
     return {
         "output_dir": str(checkpoints),
         "per_device_train_batch_size": batch,
@@ -127,11 +168,14 @@ def sft_config_kwargs(
         "lr_scheduler_type": recipe.lr_scheduler,
         "warmup_steps": recipe.warmup_ratio,  # a float below 1 is a fraction of the phase's steps
         "weight_decay": recipe.weight_decay,
-        "max_length": recipe.max_length,
+        # Padding-free batches are cut to max_length by _truncate_prepared (trl refuses both without packing).
+        "max_length": None if speed.padding_free else recipe.max_length,
         # The curriculum's order is the order the model sees: no shuffling, no length-sorting packing.
         "train_sampling_strategy": "sequential",
         "shuffle_dataset": False,
         "packing": False,
+        "padding_free": speed.padding_free,
+        "use_liger_kernel": speed.liger_kernel,
         # Loss on the answer only: the examples are prompt/completion pairs (see Example.for_trainer).
         "completion_only_loss": True,
         "logging_steps": 1,
@@ -152,6 +196,12 @@ def sft_config_kwargs(
         "report_to": list(recipe.report_to) or "none",
         "run_name": run_name,
     }
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 # The keywords phase_trainer gives trl.SFTTrainer.
