@@ -164,6 +164,7 @@ class TrainingRecordData(Record):
     oom_events: list[Any]
     tracking: Any = ABSENT
     difficulties: list[dict[str, Any]] = ABSENT
+    base_validation_loss: float | None = ABSENT  # the base's loss before phase A (older records lack it)
 
 
 @dataclass(frozen=True, kw_only=True)

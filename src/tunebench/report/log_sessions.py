@@ -115,7 +115,10 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
     lines += ["**Hyperparameters:**"] + markdown_table(["Parameter", "Value"], _hyper_rows(run)) + [""]
     lines += ["**Training Results:**"]
     columns = ["Phase", "Final Loss", "Mean Loss", "Steps", "Time", "Tokens/s", "MFU"]
-    lines += markdown_table(columns, _result_rows(run)) + [""]
+    rows = _result_rows(run)
+    if run.record.get("base_validation_loss") is not None:  # recorded since issue 26; older records as before
+        columns, rows = _with_validation_loss(run, columns, rows)
+    lines += markdown_table(columns, rows) + [""]
     if run.validation_loss is not None:
         lines += [f"**Validation Loss:** {format_loss(run.validation_loss)}", ""]
     evaluation = history.latest_eval_of(run.output_name)
@@ -207,6 +210,17 @@ def _hyper_rows(run: TrainingView) -> list[tuple[str, str]]:
         ("Seed", hp.get("seed")),
     ]
     return [(name, DASH if value is None else escape_cell(markdown_text(value))) for name, value in rows]
+
+
+def _with_validation_loss(
+    run: TrainingView, columns: list[str], rows: list[tuple[str, ...]]
+) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Add a Val Loss column to the results, and a first row for the untrained base's loss before the first phase."""
+    losses = [format_loss(p.get("validation_loss")) for p in run.phases] + [format_loss(run.validation_loss)]
+    rows = [(*row[:2], loss, *row[2:]) for row, loss in zip(rows, losses, strict=True)]
+    first = markdown_text(run.phases[0].name) if run.phases else DASH
+    base = (f"Base (before {first})", DASH, format_loss(run.record["base_validation_loss"]), *[DASH] * 5)
+    return [*columns[:2], "Val Loss", *columns[2:]], [base, *rows]
 
 
 def _result_rows(run: TrainingView) -> list[tuple[str, ...]]:
