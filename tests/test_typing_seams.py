@@ -51,17 +51,15 @@ ALLOWED: dict[str, str] = {
     "tunebench.gate.rules": "GateRules.from_config",
     "tunebench.gate.slowdown": "probe_timings",
     "tunebench.gate.tasks": "paired_task_outcomes",
-    "tunebench.gate.verdict": "Verdict.to_dict recorded_status",
+    "tunebench.gate.verdict": "Verdict.to_dict",
     "tunebench.history.aliases": "ModelLinker.learn link_records",
     "tunebench.history.eval_record": "aggregate build_eval_record check_outcome comparable model_record serving",
     "tunebench.history.importer": "import_log",
     "tunebench.history.index": "summary_of",
     "tunebench.history.integrity": "check_consistency checksum seal unseal",
     "tunebench.history.layout": "parse_record_bytes",
-    "tunebench.history.record_parts": (
-        "JsonObject.to_dict Part.from_dict Proportion.of SpeedReference.from_dict SpeedReference.to_dict plain_json "
-        "typed_json"
-    ),
+    "tunebench.history.json_object": "JsonObject.to_dict Part.from_dict plain_json typed_json",
+    "tunebench.history.record_parts": "Proportion.of SpeedReference.from_dict SpeedReference.to_dict",
     "tunebench.history.records": "schema_for to_json validate",
     "tunebench.history.reference": "newest resolve_pair resolve_run",
     "tunebench.history.seals": "seal_record sealed_on_purpose seals_by_target",
@@ -78,7 +76,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.memory.estimate": (
         "AdapterShape.from_adapter_config MemoryEstimate.as_dict ModelShape.from_config estimate_recipe_phase"
     ),
-    "tunebench.memory.measure": "PeakMemory.as_dict memory_measure",
+    "tunebench.memory.measure": "PeakMemory.as_dict",
     "tunebench.provenance": "collect hardware",
     "tunebench.report.compare": "Comparison.to_dict compare_runs latency_split",
     "tunebench.report.formatting": "cell_text note_text",
@@ -90,8 +88,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.report.plots": "render_plots",
     "tunebench.report.publishing": "publish_remote_log",
     "tunebench.report.views": (
-        "EvalView.gate EvalView.training_data History.of History.rows_of PhaseView.get TrainingView.contamination "
-        "TrainingView.hyperparameters"
+        "EvalView.gate History.of History.rows_of PhaseView.get TrainingView.contamination TrainingView.hyperparameters"
     ),
     "tunebench.scoring.calibration": "Calibration.figures Calibration.figures_by_split Calibration.to_dict",
     "tunebench.scoring.lm_eval_task": "run_lm_eval task_config",

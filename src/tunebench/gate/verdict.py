@@ -14,6 +14,7 @@ One vocabulary everywhere (terminal, JUnit, JSON, Markdown, the step summary, th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ def status_word(status: str | None) -> str:
     return "not gated" if status is None else _WORDS.get(status, status)
 
 
-def recorded_status(gate: dict[str, Any] | None) -> str | None:
+def recorded_status(gate: Mapping[str, object] | None) -> str | None:
     """Return the status of a record's stored `gate` (None: not gated); older records have only `passed`."""
     if not gate:
         return None

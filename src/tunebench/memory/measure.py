@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -36,7 +37,7 @@ def memory_measure_of(peak: PeakMemory) -> str:
     return "rss_peak" if peak.exact else "rss_sampled"
 
 
-def memory_measure(entry: dict[str, Any] | None) -> str | None:
+def memory_measure(entry: Mapping[str, object] | None) -> str | None:
     """Return an eval `resources` or training phase entry's `memory_measure`, old records' names mapped to it.
 
     The one place the deprecated eval field `memory_kind` ("rss", "cuda_allocated"; records before the field
