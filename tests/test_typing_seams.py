@@ -57,9 +57,12 @@ ALLOWED: dict[str, str] = {
     "tunebench.history.importer": "import_log",
     "tunebench.history.index": "summary_of",
     "tunebench.history.integrity": "check_consistency checksum seal unseal",
-    "tunebench.history.layout": "parse_record_bytes",
     "tunebench.history.json_object": "JsonObject.to_dict Part.from_dict plain_json typed_json",
-    "tunebench.history.record_parts": "Proportion.of SpeedReference.from_dict SpeedReference.to_dict",
+    "tunebench.history.layout": "parse_record_bytes",
+    "tunebench.history.record_parts": (
+        "JsonObject.to_dict Part.from_dict Proportion.of SpeedReference.from_dict SpeedReference.to_dict "
+        "plain_json typed_json"
+    ),
     "tunebench.history.records": "schema_for to_json validate",
     "tunebench.history.reference": "newest resolve_pair resolve_run",
     "tunebench.history.seals": "seal_record sealed_on_purpose seals_by_target",
@@ -79,7 +82,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.memory.measure": "PeakMemory.as_dict",
     "tunebench.provenance": "collect hardware",
     "tunebench.report.compare": "Comparison.to_dict compare_runs latency_split",
-    "tunebench.report.formatting": "cell_text note_text",
+    "tunebench.report.formatting": "cell_text escape_cell markdown_text note_text",
     "tunebench.report.html": "build_page render_report write_report",
     "tunebench.report.html_rows": "evidence_spans probe_row question_row",
     "tunebench.report.lm_eval_tasks": "compare_rows format_task_comparison log_lines task_sections task_summaries",
@@ -88,7 +91,8 @@ ALLOWED: dict[str, str] = {
     "tunebench.report.plots": "render_plots",
     "tunebench.report.publishing": "publish_remote_log",
     "tunebench.report.views": (
-        "EvalView.gate History.of History.rows_of PhaseView.get TrainingView.contamination TrainingView.hyperparameters"
+        "EvalView.gate EvalView.training_data History.of History.rows_of PhaseView.get TrainingView.contamination "
+        "TrainingView.hyperparameters"
     ),
     "tunebench.scoring.calibration": "Calibration.figures Calibration.figures_by_split Calibration.to_dict",
     "tunebench.scoring.lm_eval_task": "run_lm_eval task_config",
