@@ -105,7 +105,8 @@ def _dumps(content: Any) -> bytes:
         import orjson
     except ImportError:
         return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return orjson.dumps(content)
+    data: bytes = orjson.dumps(content)  # typed where orjson is installed, Any where mypy runs without it
+    return data
 
 
 class SummaryIndex:
