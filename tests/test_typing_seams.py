@@ -46,7 +46,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.gate.baseline": "BaselineSearch.record search_baseline",
     "tunebench.gate.comparability": "differences serving_of",
     "tunebench.gate.evaluate": "eval_run evaluate",
-    "tunebench.gate.judge": "Judgement.baseline_entry judge_recorded judge_run rules_for",
+    "tunebench.gate.judge": "judge_recorded judge_run rules_for",
     "tunebench.gate.paired": "paired_log_odds paired_outcomes paired_probabilities question_choices",
     "tunebench.gate.rules": "GateRules.from_config",
     "tunebench.gate.slowdown": "probe_timings",

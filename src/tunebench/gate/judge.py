@@ -36,7 +36,7 @@ class Judgement:
     verdict: Verdict
     passed_over: list[str] = field(default_factory=list)  # baseline candidates that could not be read, and why
 
-    def baseline_entry(self) -> dict[str, Any] | None:
+    def baseline_entry(self) -> dict[str, str] | None:
         """Return the record's `baseline` field: {run_id, model, how}, or None."""
         if self.baseline is None:
             return None
