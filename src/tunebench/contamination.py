@@ -9,7 +9,7 @@ what a training run's check found. Reports, the plugin and the CLI read it here,
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def eval_mark(adapter: str | None, suites: Sequence[dict[str, Any]]) -> dict[str
     }
 
 
-def label(training_data: dict[str, Any] | None) -> str | None:
+def label(training_data: Mapping[str, Any] | None) -> str | None:
     """A short mark for a result of a model trained on overlapping or unchecked data; None when clean or unknown."""
     data = training_data or {}
     if data.get("status") == "overlapping":

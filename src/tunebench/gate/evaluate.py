@@ -103,7 +103,7 @@ def _without_baseline(verdict: Verdict, rules: GateRules, how: str) -> None:
 
 def _incomplete_detail(run: EvalRecordData) -> str:
     items = run.items
-    selection = run.selection or {}
+    selection = run.selection
     if run.status == "subset" and selection:
         return (
             f"{selection['selected']} of {selection['total']} selected (-k or node ids); a subset is never a "

@@ -1,15 +1,18 @@
-"""The typed parts of records: `Part`, and the eval record's parts from a proportion to the gate's verdict.
+"""The eval record's typed parts, from a proportion to the gate's verdict (each a `Part`, history.json_object).
 
 A part names its schema's keys as fields (ABSENT where the object lacks one, unnamed keys in `extra`) and is
-also a read-only Mapping of the JSON it was read from. `JsonObject` is what parts and records (`history.typed`)
-share: the fields, reading them from JSON and writing them back.
+also a read-only Mapping of the JSON it was read from; `SCHEMA` points at its schema in the eval record's, so
+tests/test_typed_records.py checks each against it. The machinery (`ABSENT`, `given`, `JsonObject`, `Part`)
+lives in `history.json_object` and is re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, ClassVar, Self, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from tunebench.history.json_object import ABSENT, JsonObject, Part, given, plain_json, typed_json
 
 __all__ = [
     "ABSENT",
@@ -20,7 +23,12 @@ __all__ = [
     "Part",
     "Proportion",
     "Percentiles",
+    "TrainingDataMark",
     "ModelInfo",
+    "Suite",
+    "Selection",
+    "Items",
+    "Baseline",
     "Question",
     "Probe",
     "Aggregates",
@@ -30,126 +38,6 @@ __all__ = [
     "LoadFigures",
     "SpeedReference",
 ]
-
-
-class _Absent:
-    """The value of an optional key the record does not have (falsy, so `run.resources or {}` reads well)."""
-
-    _instance: ClassVar[_Absent | None] = None
-
-    def __new__(cls) -> _Absent:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-
-ABSENT: Any = _Absent()
-
-
-T = TypeVar("T")
-D = TypeVar("D")
-
-
-def given(value: T, default: D = None) -> T | D:  # type: ignore[assignment]  # None is the default default
-    """Return a field's value, or `default` where the object lacks the key (ABSENT): `given(probe.ttft_s)`."""
-    return default if value is ABSENT else value
-
-
-def plain_json(value: Any) -> Any:
-    """Return `value` with every typed part in it turned back into the JSON it was read from."""
-    if isinstance(value, Part):
-        return value.to_dict()
-    if isinstance(value, list):
-        return [plain_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain_json(v) for k, v in value.items()}
-    return value
-
-
-def typed_json(value: Any, how: str, cls: type[Part]) -> Any:
-    """Return the JSON `value` with its parts typed as `cls`: `how` is one, list (of them) or map (name -> one)."""
-    if how == "one":
-        return cls.from_dict(value) if isinstance(value, Mapping) else value
-    if how == "list" and isinstance(value, list):
-        return [cls.from_dict(v) if isinstance(v, Mapping) else v for v in value]
-    if how == "map" and isinstance(value, Mapping):
-        return {k: cls.from_dict(v) if isinstance(v, Mapping) else v for k, v in value.items()}
-    return value
-
-
-@dataclass(frozen=True, kw_only=True)
-class JsonObject:
-    """What a record and a part share: its schema's keys as fields, ABSENT where the object lacks one, and the
-    keys its schema does not name (older or newer writers' extras) in `extra`. `NESTED` names the fields that
-    are parts themselves, as (how, class) with how one, list or map."""
-
-    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {}
-
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """Return the JSON keys this class names: every field but `extra`."""
-        return tuple(f.name for f in fields(cls) if f.name != "extra")
-
-    @classmethod
-    def required_names(cls) -> tuple[str, ...]:
-        """Return the keys its schema requires: the fields without a default (`extra` aside)."""
-        return tuple(
-            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
-        )
-
-    @classmethod
-    def _arguments(cls, data: Mapping[str, Any]) -> dict[str, Any]:
-        """Return the constructor's arguments for the JSON object `data`: a required key it lacks is ABSENT."""
-        names = set(cls.names())
-        return {
-            **dict.fromkeys((k for k in cls.required_names() if k not in data), ABSENT),
-            **{k: typed_json(v, *cls.NESTED[k]) if k in cls.NESTED else v for k, v in data.items() if k in names},
-            "extra": {k: v for k, v in data.items() if k not in names},
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the plain JSON object this was read from (equal to it)."""
-        out = {name: plain_json(getattr(self, name)) for name in self.names() if getattr(self, name) is not ABSENT}
-        out.update(self.extra)
-        return out
-
-
-@dataclass(frozen=True, kw_only=True)
-class Part(JsonObject, Mapping[str, Any]):
-    """A nested object of a record: its schema's properties as fields, and a read-only Mapping of its JSON.
-
-    Lenient where a record is strict: a part lacking a required key reads it as ABSENT (partial and minimal
-    records are read too). `SCHEMA` is the JSON pointer of its schema in the eval record's schema (the
-    agreement test reads it).
-    """
-
-    SCHEMA: ClassVar[str] = ""
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Return the typed part of the JSON object `data` (its nested parts typed too)."""
-        return cls(**cls._arguments(data))
-
-    def __getitem__(self, key: str) -> Any:
-        value = getattr(self, key) if key in self.names() else self.extra.get(key, ABSENT)
-        if value is ABSENT:
-            raise KeyError(key)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        yield from (k for k in self.names() if getattr(self, k) is not ABSENT)
-        yield from self.extra
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,10 +90,69 @@ class Percentiles(Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrainingDataMark(Part):
+    """`model.training_data`: a model tunebench trained, its training data against the suites this run evaluated."""
+
+    SCHEMA: ClassVar[str] = "/properties/model/properties/training_data"
+
+    status: str  # clean, overlapping or unchecked (tunebench.contamination)
+    run_id: str | None = ABSENT
+    overlapping_suites: list[str] = ABSENT
+    unchecked_suites: list[str] = ABSENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suite(Part):
+    """One suite file the run evaluated: its name, file and content hash, and the domains it declares."""
+
+    SCHEMA: ClassVar[str] = "/properties/suites/items"
+
+    name: str
+    file: str
+    sha256: str | None
+    domains: list[str] = ABSENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection(Part):
+    """The questions and probes the run has entries for (`selected`) of all its suite files hold (`total`)."""
+
+    SCHEMA: ClassVar[str] = "/properties/selection"
+
+    selected: int
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Items(Part):
+    """The run's test items: expected, reported, and the node ids that crashed, failed or never reported."""
+
+    SCHEMA: ClassVar[str] = "/properties/items"
+
+    expected: int
+    reported: int
+    crashed: list[str]
+    failed: list[str]
+    missing: list[str] = ABSENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class Baseline(Part):
+    """The run the gate compared this one with, and how it was chosen."""
+
+    SCHEMA: ClassVar[str] = "/properties/baseline"
+
+    run_id: str
+    model: str
+    how: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelInfo(Part):
     """The eval record's `model`: what was evaluated, where it loaded, and how its training data relates."""
 
     SCHEMA: ClassVar[str] = "/properties/model"
+    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {"training_data": ("one", TrainingDataMark)}
 
     name: str
     base: str
@@ -218,7 +165,7 @@ class ModelInfo(Part):
     load_s: float | None = ABSENT
     engine: Any = ABSENT  # read typed through EvalRecordData.engine (tunebench.engines.base.EngineInfo)
     decode_floor: dict[str, Any] | None = ABSENT  # tunebench.efficiency.decode_floor
-    training_data: dict[str, Any] | None = ABSENT
+    training_data: TrainingDataMark | None = ABSENT
 
 
 @dataclass(frozen=True, kw_only=True)

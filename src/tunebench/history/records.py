@@ -46,7 +46,8 @@ _SUFFIX = "_record.schema.json"
 # Older versions a kind's records are still read in: the current schema with the parts that version left open
 # opened again (`additionalProperties: false` left out at those JSON pointers; None: at every level). Eval
 # records: version 1 left every part open; 2 closed question, proportion, percentiles, selection, baseline and
-# items; 3 closes model (and its training_data), engine, probe, aggregates, gate (and its checks) and load.
+# items; 3 closes model (and its training_data), engine, probe, aggregates, gate (and its checks), load and
+# each suite.
 OPEN_VERSIONS: dict[str, dict[int, tuple[str, ...] | None]] = {
     "eval": {
         1: None,
@@ -60,6 +61,7 @@ OPEN_VERSIONS: dict[str, dict[int, tuple[str, ...] | None]] = {
             "/properties/gate/properties/checks/items",
             "/$defs/load",
             "/$defs/load_percentiles",
+            "/properties/suites/items",
         ),
     },
 }

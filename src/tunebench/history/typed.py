@@ -23,13 +23,17 @@ from tunebench.history.record_parts import *  # noqa: F403  (the parts, re-expor
 from tunebench.history.record_parts import (
     ABSENT,
     Aggregates,
+    Baseline,
     GateResult,
+    Items,
     JsonObject,
     LoadFigures,
     ModelInfo,
     Part,
     Probe,
     Question,
+    Selection,
+    Suite,
 )
 
 if TYPE_CHECKING:
@@ -109,19 +113,23 @@ class EvalRecordData(Record):
         "aggregates": ("one", Aggregates),
         "gate": ("one", GateResult),
         "load": ("one", LoadFigures),
+        "suites": ("list", Suite),
+        "selection": ("one", Selection),
+        "items": ("one", Items),
+        "baseline": ("one", Baseline),
     }
 
     status: str
     model: ModelInfo
-    suites: list[Any]
+    suites: list[Suite]
     questions: list[Question]
     probes: list[Probe]
-    items: dict[str, Any]
+    items: Items
     aggregates: Aggregates
-    baseline: dict[str, Any] | None
+    baseline: Baseline | None
     gate: GateResult | None
     workers: int = ABSENT
-    selection: Any = ABSENT
+    selection: Selection = ABSENT
     resources: dict[str, Any] | None = ABSENT
     lm_eval: dict[str, Any] = ABSENT  # lm-eval tasks run as items: {tasks, documents} (tunebench.lmeval.record)
     load: LoadFigures = ABSENT  # the probes' load phase at --concurrency N > 1; absent at 1 and in older records

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.gate import differences, recorded_status, serving_of, status_word
-from tunebench.history.typed import EvalRecordData, ModelInfo, Probe, Question, given
+from tunebench.history.typed import EvalRecordData, Items, ModelInfo, Probe, Question, given
 from tunebench.report.compare import Comparison, Flip, compare_runs
 from tunebench.report.html_rows import (
     ChoiceCell,
@@ -166,7 +166,7 @@ def _header(run: EvalRecordData, baseline: EvalRecordData | None) -> list[tuple[
     commit = provenance.get("git_commit") or "—"
     if provenance.get("git_dirty"):
         commit += " (uncommitted changes)"
-    items = run.items or {}
+    items = run.items or Items.from_dict({})
     rows = [
         ("model", given(model.name, "?")),
         ("base", given(model.base) or "—"),
@@ -207,9 +207,9 @@ def _workers_text(workers: int) -> str:
 
 def _status_text(run: EvalRecordData) -> str:
     status = given(run.status, "complete")
-    selection = run.selection or {}
-    if selection.get("total"):
-        return f"{status}: {selection.get('selected')} of {selection['total']} items selected"
+    selection = run.selection
+    if selection and selection.total:
+        return f"{status}: {given(selection.selected)} of {selection.total} items selected"
     return status
 
 
@@ -254,7 +254,7 @@ def build_page(
     gate = verdict if verdict is not None else (view.gate or {})
     gate_status = recorded_status(gate)
     gated = baseline is not None and (
-        verdict is not None or (view.run.baseline or {}).get("run_id") == baseline["run_id"]
+        verdict is not None or (view.run.baseline and view.run.baseline.run_id) == baseline["run_id"]
     )
     return ReportPage(
         run_id=view.run_id,
@@ -302,8 +302,8 @@ def _gate_source(record: dict[str, Any], baseline: dict[str, Any] | None, verdic
     """Say which verdict the badge shows, so a comparison with another run never reads as gated."""
     if verdict is not None and baseline is not None:
         return f"judged now against {baseline['run_id']}"
-    recorded = EvalRecordData.from_dict(record, partial=True).baseline or {}
-    against = f"baseline {recorded['run_id']}" if recorded.get("run_id") else "no baseline"
+    recorded = EvalRecordData.from_dict(record, partial=True).baseline
+    against = f"baseline {recorded.run_id}" if recorded and recorded.run_id else "no baseline"
     return f"recorded when the run finished ({against})"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.gate.verdict import recorded_status
-from tunebench.history.typed import Aggregates, EvalRecordData, Probe, Proportion, Question, given
+from tunebench.history.typed import Aggregates, EvalRecordData, Probe, Proportion, Question, TrainingDataMark, given
 from tunebench.vocabulary import SEED_DOMAINS
 
 __all__ = [
@@ -85,7 +85,7 @@ class EvalView(_RecordView):
         return self.run.probes or []
 
     @property
-    def training_data(self) -> dict[str, Any] | None:
+    def training_data(self) -> TrainingDataMark | None:
         """How the model's training data relates to these suites (`model.training_data`), when tunebench trained it."""
         return given(self.run.model.training_data, None) if self.run.model else None
 
@@ -107,8 +107,8 @@ class EvalView(_RecordView):
     @property
     def selection(self) -> str:
         """ "22 of 110 selected" for a run that records its selection, else ""."""
-        selection = self.run.selection or {}
-        return f"{selection['selected']} of {selection['total']} selected" if selection.get("total") else ""
+        selection = self.run.selection
+        return f"{selection.selected} of {selection.total} selected" if selection and selection.total else ""
 
     @property
     def accuracy(self) -> Proportion | None:
