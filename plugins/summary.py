@@ -37,7 +37,7 @@ def one_line(outcome: RunOutcome) -> str:
     if run.load:  # --concurrency N > 1: vLLM's serving figures at that load
         ttft = run.load.ttft_s.p50 if run.load.ttft_s else None
         parts.append(
-            f"load at concurrency {run.load.concurrency}: TTFT p50 {milliseconds(ttft)} ms, "
+            f"load at concurrency {run.load.concurrency}: TTFT p50 {milliseconds(ttft)}, "
             f"output token throughput {throughput(run.load.output_tokens_per_s)}"
         )
     memory = describe(run.resources or None)

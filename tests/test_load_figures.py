@@ -80,7 +80,7 @@ def test_the_record_holds_typed_load_figures_valid_by_its_closed_schema(loaded_r
 
 
 def _ms(seconds: float) -> str:
-    return f"{1000 * seconds:.2f}"
+    return f"{1000 * seconds:.1f} ms"  # report.formatting.format_ms, the project's one way to write a short time
 
 
 def test_the_pytest_summary_shows_the_load_table_and_the_one_line(loaded_run):
@@ -90,11 +90,11 @@ def test_the_pytest_summary_shows_the_load_table_and_the_one_line(loaded_run):
     ttft = load["ttft_s"]
     row = rf"TTFT \(time to first token\)\s+{_ms(ttft['mean'])}\s+{_ms(ttft['p50'])}\s+{_ms(ttft['p90'])}"
     assert re.search(row + rf"\s+{_ms(ttft['p99'])}", output), output[-3000:]
-    assert re.search(r"E2EL \(end-to-end latency\)\s+[\d.]+\s+[\d.]+", output)
+    assert re.search(r"E2EL \(end-to-end latency\)\s+[\d.]+ ms\s+[\d.]+ ms", output)
     assert re.search(r"ITL \(inter-token latency\)\s+—\s+—\s+—\s+—", output)
     one_line = next(line for line in output.splitlines() if line.startswith("tunebench: model tiny, accuracy"))
-    assert f"load at concurrency 2: TTFT p50 {_ms(ttft['p50'])} ms" in one_line
-    assert f"output token throughput {load['output_tokens_per_s']:.2f} tok/s" in one_line
+    assert f"load at concurrency 2: TTFT p50 {_ms(ttft['p50'])}" in one_line
+    assert f"output token throughput {load['output_tokens_per_s']:,.0f} tok/s" in one_line
 
 
 def test_the_junit_xml_carries_the_load_phases_concurrency_and_throughput(loaded_run):
@@ -123,12 +123,12 @@ def test_history_compare_puts_both_runs_load_figures_side_by_side(loaded_run, ca
     out = capsys.readouterr().out
     p50 = record["load"]["ttft_s"]["p50"]
     assert "load figures: A none (concurrency 1); B concurrency 2" in out
-    assert re.search(rf"TTFT p50 \(ms\)\s+—\s+{_ms(p50)}\s+—", out), out[-2000:]
+    assert re.search(rf"TTFT p50\s+—\s+{_ms(p50)}\s+—", out), out[-2000:]
     rate = record["load"]["output_tokens_per_s"]
-    assert re.search(rf"output token throughput \(tok/s\)\s+—\s+{rate:.2f}", out)
+    assert re.search(rf"output token throughput\s+—\s+{rate:,.0f} tok/s", out)
     # The same run against itself: B - A is zero everywhere it was measured.
     text = format_comparison(compare_runs(record, record))
-    assert re.search(rf"TTFT p50 \(ms\)\s+{_ms(p50)}\s+{_ms(p50)}\s+\+0\.00", text)
+    assert re.search(rf"TTFT p50\s+{_ms(p50)}\s+{_ms(p50)}\s+\+0\.0 ms", text)
     assert compare_runs(twin, record).to_dict()["load_b"] == record["load"]
 
 
@@ -164,5 +164,5 @@ def test_the_html_report_shows_the_load_table_and_compares_it(loaded_run):
     assert [tuple(r) for r in rows.rows[1:]] == figure_rows(load)
     compared = Rows("load-compare")
     compared.feed(render_report(record, baseline=_without_load(record)))
-    assert compared.rows[1][:3] == ["TTFT p50 (ms)", "—", _ms(record["load"]["ttft_s"]["p50"])]
+    assert compared.rows[1][:3] == ["TTFT p50", "—", _ms(record["load"]["ttft_s"]["p50"])]
     assert 'id="load"' not in render_report(_without_load(record))  # a concurrency-1 run has no load section

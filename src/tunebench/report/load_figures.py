@@ -9,10 +9,10 @@ only with figures at the same concurrency (vLLM's benchmarks say the same of the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tunebench.history.record_parts import LoadFigures, LoadPercentiles
-from tunebench.report.formatting import DASH
+from tunebench.report.formatting import DASH, format_duration, format_ms, format_tokens_per_s
 from tunebench.table import format_table
 
 __all__ = [
@@ -40,19 +40,19 @@ COLUMNS = ("mean", "p50", "p90", "p99")
 
 
 def milliseconds(seconds: float | None) -> str:
-    """Return seconds as milliseconds with two decimals ("12.34", vLLM's unit for latency), or "—"."""
-    return DASH if seconds is None else f"{1000 * seconds:.2f}"
+    """Return a latency in milliseconds, vLLM's unit for it ("17.2 ms", report.formatting.format_ms), or "—"."""
+    return format_ms(seconds)
 
 
 def throughput(tokens_per_s: float | None) -> str:
-    """Return output tokens per second as "45.30 tok/s", or "—"."""
-    return DASH if tokens_per_s is None else f"{tokens_per_s:.2f} tok/s"
+    """Return output tokens per second as "256 tok/s" (report.formatting.format_tokens_per_s), or "—"."""
+    return DASH if tokens_per_s is None else f"{format_tokens_per_s(tokens_per_s)} tok/s"
 
 
 def headline(load: LoadFigures) -> str:
     """Return "load at concurrency 4: 16 requests in 3.21 s, 812 output tokens, output token throughput ..."."""
     return (
-        f"load at concurrency {load.concurrency}: {load.requests} requests in {load.wall_s:.2f} s, "
+        f"load at concurrency {load.concurrency}: {load.requests} requests in {format_duration(load.wall_s)}, "
         f"{load.output_tokens} output tokens, output token throughput {throughput(load.output_tokens_per_s)}"
     )
 
@@ -64,7 +64,7 @@ def figure_rows(load: LoadFigures) -> list[tuple[str, ...]]:
 
 def load_table(load: LoadFigures) -> str:
     """Return the headline and the figures as an aligned text table (the terminal's view)."""
-    table = format_table(["load figure", *(f"{c} ms" for c in COLUMNS)], figure_rows(load))
+    table = format_table(["load figure", *COLUMNS], figure_rows(load))
     return headline(load) + "\n" + table
 
 
@@ -79,15 +79,15 @@ def comparison_lines(a: LoadFigures | None, b: LoadFigures | None) -> list[str]:
 
 
 def comparison_rows(a: LoadFigures | None, b: LoadFigures | None) -> list[tuple[str, str, str, str]]:
-    """Return (figure, A, B, B - A) for p50 and p99 of each figure in ms, then output token throughput."""
+    """Return (figure, A, B, B - A) for p50 and p99 of each figure (ms), then output token throughput (tok/s)."""
     rows = [
-        (f"{short} {column} (ms)", *_pair(_value(a, key, column), _value(b, key, column)))
+        (f"{short} {column}", *_pair(_value(a, key, column), _value(b, key, column), milliseconds))
         for key, short, _ in METRICS
         for column in ("p50", "p99")
     ]
     rate_a = None if a is None else a.output_tokens_per_s
     rate_b = None if b is None else b.output_tokens_per_s
-    return [*rows, ("output token throughput (tok/s)", *_pair(rate_a, rate_b, scale=1))]
+    return [*rows, ("output token throughput", *_pair(rate_a, rate_b, throughput))]
 
 
 def comparable(a: LoadFigures | None, b: LoadFigures | None) -> bool:
@@ -118,9 +118,6 @@ def _cells(figure: LoadPercentiles | None) -> Sequence[str]:
     return [milliseconds(_number(figure, column)) for column in COLUMNS]
 
 
-def _pair(a: float | None, b: float | None, scale: int = 1000) -> tuple[str, str, str]:
-    def show(value: float | None) -> str:
-        return DASH if value is None else f"{scale * value:.2f}"
-
+def _pair(a: float | None, b: float | None, show: Callable[[float | None], str]) -> tuple[str, str, str]:
     delta = None if a is None or b is None else b - a
-    return show(a), show(b), DASH if delta is None else f"{scale * delta:+.2f}"
+    return show(a), show(b), DASH if delta is None else ("+" if delta >= 0 else "-") + show(abs(delta))
