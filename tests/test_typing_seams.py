@@ -47,7 +47,6 @@ ALLOWED: dict[str, str] = {
     "tunebench.gate.comparability": "differences serving_of",
     "tunebench.gate.evaluate": "eval_run evaluate",
     "tunebench.gate.judge": "judge_recorded judge_run rules_for",
-    "tunebench.gate.paired": "paired_log_odds paired_outcomes paired_probabilities question_choices",
     "tunebench.gate.rules": "GateRules.from_config",
     "tunebench.gate.slowdown": "probe_timings",
     "tunebench.gate.tasks": "paired_task_outcomes",
@@ -97,7 +96,6 @@ ALLOWED: dict[str, str] = {
     "tunebench.scoring.calibration": "Calibration.figures Calibration.figures_by_split Calibration.to_dict",
     "tunebench.scoring.lm_eval_task": "run_lm_eval task_config",
     "tunebench.scoring.quality": "reason",
-    "tunebench.simulation": "fit",
     "tunebench.storage.cache": "pull_folder",
     "tunebench.storage.gcs": (
         "StoredObject.of list_names make_client read_object retry_policy storage_module write_object"
@@ -115,11 +113,12 @@ ALLOWED: dict[str, str] = {
     "tunebench.training.record": (
         "TrainingRecord.phases build_record describe_hardware difficulties phase_efficiency phase_figures write_record"
     ),
-    "tunebench.training.resilience": "RunState.phase this_process",
+    "tunebench.training.resilience": "PreemptionCallback.on_step_end RunState.phase this_process",
     "tunebench.training.run": "train",
     "tunebench.training.throughput": "Throughput.as_dict",
     "tunebench.training.tracking": "describe",
     "tunebench.training.trainer": (
+        "PhaseProgress.on_log PhaseProgress.on_step_end PhaseProgress.on_train_begin PhaseProgress.on_train_end "
         "attach_adapter load_base_model lora_config_kwargs phase_trainer sft_config sft_config_kwargs"
     ),
 }

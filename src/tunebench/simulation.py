@@ -32,9 +32,8 @@ Phi(shift sqrt(n) / sd - z_alpha).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -79,7 +78,7 @@ class ChoiceModel:
         )
 
 
-def _loglikelihoods(record: dict[str, Any]) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
+def _loglikelihoods(record: Mapping[str, object]) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
     from tunebench.gate.paired import question_choices
 
     found = question_choices(record).items()  # the questions the gate's prob_drop rule reads
@@ -95,7 +94,7 @@ def _margins(x: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return x[rows, answers] - others.mean(axis=1), others.var(axis=1, ddof=1)
 
 
-def fit(a: dict[str, Any], b: dict[str, Any]) -> ChoiceModel:
+def fit(a: Mapping[str, object], b: Mapping[str, object]) -> ChoiceModel:
     """Return the ChoiceModel fitted by moments to two eval records of the same questions (see the module)."""
     first, second = _loglikelihoods(a), _loglikelihoods(b)
     keys = sorted(first.keys() & second.keys())

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import POWER, Check, Verdict
@@ -65,7 +65,7 @@ K = TypeVar("K", tuple[str, str], int)  # what pairs two runs' items: (suite, qu
 LOG_ODDS_CLIP = 10.0  # |log-odds| beyond this (p within 5e-5 of 0 or 1) counts as this
 
 
-def paired_outcomes(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[int, int, int, int]:
+def paired_outcomes(record: Mapping[str, object], baseline: Mapping[str, object]) -> tuple[int, int, int, int]:
     """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right, unpaired).
 
     Only the questions are read (partial records, e.g. simulated pairs, are enough)."""
@@ -81,7 +81,7 @@ def _paired_outcomes(questions: Sequence[Question], baseline: Sequence[Question]
     return len(paired), b, c, len(now.keys() - paired)
 
 
-def _questions(record: Mapping[str, Any]) -> list[Question]:
+def _questions(record: Mapping[str, object]) -> list[Question]:
     """The record's questions, typed (only they are read: a partial record, e.g. a simulated pair, is enough)."""
     run = EvalRecordData.from_dict(record, partial=True)
     assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
@@ -159,7 +159,7 @@ def right_answer_log_odds(loglikelihoods: Sequence[float], index: int) -> float:
 Choices = tuple[Sequence[float], int]
 
 
-def question_choices(record: Mapping[str, Any]) -> dict[tuple[str, str], Choices]:
+def question_choices(record: Mapping[str, object]) -> dict[tuple[str, str], Choices]:
     """Return {(suite, question id): its choices} for the answered questions with recorded log-likelihoods."""
     return _choices(_questions(record))
 
@@ -175,13 +175,15 @@ def _choices(questions: Sequence[Question]) -> dict[tuple[str, str], Choices]:
     return found
 
 
-def paired_probabilities(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[list[float], list[float]]:
+def paired_probabilities(
+    record: Mapping[str, object], baseline: Mapping[str, object]
+) -> tuple[list[float], list[float]]:
     """Return (baseline, current) probabilities of the right answer on the questions both answered with
     recorded choice log-likelihoods: softmax over the choices, at the answer's letter."""
     return _paired(question_choices(baseline), question_choices(record), softmax_probability)
 
 
-def paired_log_odds(record: dict[str, Any], baseline: dict[str, Any]) -> tuple[list[float], list[float]]:
+def paired_log_odds(record: Mapping[str, object], baseline: Mapping[str, object]) -> tuple[list[float], list[float]]:
     """Return (baseline, current) log-odds of the right answer on the same questions as `paired_probabilities`."""
     return _paired(question_choices(baseline), question_choices(record), right_answer_log_odds)
 
