@@ -45,7 +45,7 @@ ALLOWED: dict[str, str] = {
     ),
     "tunebench.gate.baseline": "BaselineSearch.record search_baseline",
     "tunebench.gate.comparability": "differences serving_of",
-    "tunebench.gate.evaluate": "eval_run evaluate",
+    "tunebench.gate.evaluate": "evaluate",
     "tunebench.gate.judge": "judge_recorded judge_run rules_for",
     "tunebench.gate.rules": "GateRules.from_config",
     "tunebench.gate.slowdown": "probe_timings",

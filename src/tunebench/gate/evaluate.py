@@ -43,7 +43,7 @@ def evaluate(
     return verdict
 
 
-def eval_run(record: Mapping[str, Any]) -> EvalRecordData:
+def eval_run(record: Mapping[str, object]) -> EvalRecordData:
     """Return the eval record as stored (a JSON object) typed; RecordError when it is not a whole eval record."""
     run = EvalRecordData.from_dict(record)
     assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
