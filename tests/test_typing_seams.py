@@ -49,7 +49,6 @@ ALLOWED: dict[str, str] = {
     "tunebench.gate.judge": "judge_recorded judge_run rules_for",
     "tunebench.gate.rules": "GateRules.from_config",
     "tunebench.gate.slowdown": "probe_timings",
-    "tunebench.gate.tasks": "paired_task_outcomes",
     "tunebench.gate.verdict": "Verdict.to_dict",
     "tunebench.history.aliases": "ModelLinker.learn link_records",
     "tunebench.history.eval_record": "aggregate build_eval_record check_outcome comparable model_record serving",

@@ -86,9 +86,16 @@ def task_regressions(run: EvalRecordData, base: EvalRecordData, rules: GateRules
     return checks
 
 
-def paired_task_outcomes(record: dict[str, Any], baseline: dict[str, Any], task: str) -> tuple[int, int, int]:
+def paired_task_outcomes(
+    record: Mapping[str, object], baseline: Mapping[str, object], task: str
+) -> tuple[int, int, int]:
     """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right) on one task's documents."""
-    return _task_outcomes(record.get("lm_eval"), baseline.get("lm_eval"), task)
+    return _task_outcomes(_section(record), _section(baseline), task)
+
+
+def _section(record: Mapping[str, object]) -> Section:
+    section = record.get("lm_eval")
+    return section if isinstance(section, Mapping) else None
 
 
 def _task_outcomes(now_section: Section, before_section: Section, task: str) -> tuple[int, int, int]:
