@@ -51,3 +51,18 @@ def test_train_prints_the_cost_history_prints_not_a_rounded_zero(project, capsys
     assert main(["history", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert f"cost {formatting.dollars(usd)}" in next(r["summary"] for r in listed if r["kind"] == "training")
+
+
+def test_history_show_prints_losses_grades_and_speeds_as_the_log_does(real_tiny_history, capsys):
+    from tunebench.cli import main
+
+    log = render_log(open_store(real_tiny_history).read_all().records)
+    assert main(["history", "show", "c9e3397022b0", "--history", str(real_tiny_history)]) == 0
+    training = capsys.readouterr().out
+    # phase A: final loss 6.2169 and 285 tokens/s in the log's results table (history show wrote 6.217 and 284.6)
+    assert "| A (Domain Blocks) | 6.2169 | 6.2350 | 6 | 22.0 s | 285 |" in log
+    phase_a = next(line for line in training.splitlines() if line.startswith("A "))
+    assert "6.2169" in phase_a and " 285 " in f"{phase_a} " and "6.217 " not in f"{phase_a} "
+    assert main(["history", "show", "70b00f51b066", "--history", str(real_tiny_history)]) == 0
+    domains = [line for line in capsys.readouterr().out.splitlines() if line.startswith("compliance")]
+    assert domains and domains[0].rstrip().endswith("1.00")  # the grade as the log's Quality (1-5) writes it

@@ -74,7 +74,7 @@ def _eval_details(record: dict[str, Any]) -> list[str]:
     """The per-domain table, the decode floor, the load figures (--concurrency N) and a contamination mark."""
     from tunebench.contamination import label
     from tunebench.efficiency import decode_line
-    from tunebench.report.formatting import format_interval, format_percent
+    from tunebench.report.formatting import format_grade, format_interval, format_percent
     from tunebench.report.load_figures import load_table
     from tunebench.report.views import EvalView
 
@@ -86,7 +86,7 @@ def _eval_details(record: dict[str, Any]) -> list[str]:
             format_interval(p.low, p.high),
             f"{p.k}/{p.n}",
             _fmt(view.latency_by_domain_s.get(d)),
-            _fmt(view.quality_by_domain.get(d)),
+            format_grade(view.quality_by_domain.get(d)),
         )
         for d, p in view.by_domain.items()
     ]
@@ -102,6 +102,7 @@ def _training_details(record: dict[str, Any]) -> list[str]:
     """The phases' table and what the run hit."""
     from tunebench.contamination import describe
     from tunebench.efficiency import format_mfu
+    from tunebench.report.formatting import format_loss, format_tokens_per_s  # as the log writes them
     from tunebench.report.views import TrainingView
 
     view = TrainingView(record)
@@ -111,17 +112,17 @@ def _training_details(record: dict[str, Any]) -> list[str]:
             p.get("kind"),
             p.get("examples"),
             p.get("steps"),
-            _fmt(p.get("final_loss")),
-            _fmt(p.get("validation_loss")),
+            format_loss(p.get("final_loss")),
+            format_loss(p.get("validation_loss")),
             _fmt(p.get("wall_s")),
-            _fmt(p.get("tokens_per_s")),
+            format_tokens_per_s(p.get("tokens_per_s")),
             format_mfu(p.get("efficiency")),
         )
         for p in view.phases
     ]
     base_loss = record.get("base_validation_loss")
     if base_loss is not None and view.phases:  # the untrained base's loss, one pass before the first phase
-        rows.insert(0, ("base", f"before {view.phases[0].name}", "—", "—", "—", _fmt(base_loss), "—", "—", "—"))
+        rows.insert(0, ("base", f"before {view.phases[0].name}", "—", "—", "—", format_loss(base_loss), "—", "—", "—"))
     columns = ["phase", "kind", "examples", "steps", "final loss", "val loss", "seconds", "tokens/s", "MFU"]
     table = format_table(columns, rows)
     lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
