@@ -8,6 +8,7 @@ it); under CI they run.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -173,7 +174,7 @@ def test_the_served_floor_counts_the_weights_the_server_decodes_with(served, loc
 
 
 def test_concurrency_records_load_figures_and_is_never_gated_against_another_concurrency(
-    vllm_server, tmp_path, pytester, monkeypatch
+    vllm_server, tmp_path, pytester, monkeypatch, capsys
 ):
     """A registry entry that is only an endpoint; runs at concurrency 1, 4, then 1 again."""
     # This test is about which run is a baseline, not speed: a CPU server's time per token varies by more than
@@ -185,10 +186,12 @@ def test_concurrency_records_load_figures_and_is_never_gated_against_another_con
     suite, probes = tmp_path / "ten.jsonl", tmp_path / "two.jsonl"
     suite.write_text("\n".join(QUESTIONS.read_text().splitlines()[:10]) + "\n")
     probes.write_text("\n".join(PROBES.read_text().splitlines()[:2]) + "\n")
+    outputs = []
     for concurrency in (1, 4, 1):
         args = ("--model", "served", "--concurrency", str(concurrency), "--suite", str(suite), "--probes", str(probes))
         result = _run(pytester, history, *args)
         assert result.ret == 0, result.stdout.str()[-3000:]
+        outputs.append(result.stdout.str())
     first, loaded, again = _records(history)
     assert "load" not in first and first["model"]["engine"]["concurrency"] == 1
     load = loaded["load"]
@@ -197,3 +200,14 @@ def test_concurrency_records_load_figures_and_is_never_gated_against_another_con
         assert 0 < load[figure]["p50"] <= load[figure]["p90"] <= load[figure]["p99"], figure
     assert loaded["baseline"] is None  # the concurrency-1 run is not its baseline
     assert again["baseline"]["run_id"] == first["run_id"]
+    # Shown wherever latency is (issue 26): the pytest summary and history show, ITL measured from the stream.
+    from tunebench.cli import main
+    from tunebench.history.typed import EvalRecordData
+    from tunebench.report.load_figures import headline, load_table
+
+    figures = EvalRecordData.from_dict(loaded).load
+    assert headline(figures) in outputs[1] and "load at concurrency" not in outputs[0]
+    capsys.readouterr()
+    assert main(["history", "show", loaded["run_id"], "--history", str(history)]) == 0
+    shown = capsys.readouterr().out
+    assert load_table(figures) in shown and re.search(r"ITL \(inter-token latency\)\s+[\d.]+ ms", shown)
