@@ -19,6 +19,7 @@ from typing import Any
 from tunebench.gate import differences, recorded_status, serving_of, status_word
 from tunebench.history.typed import EvalRecordData, Items, ModelInfo, Probe, Question, given
 from tunebench.report.compare import Comparison, Flip, compare_runs
+from tunebench.report.formatting import format_percent
 from tunebench.report.html_rows import (
     ChoiceCell,
     ProbeRow,
@@ -330,7 +331,7 @@ def _environment() -> Any:  # a jinja2.Environment
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["percent"] = lambda v, digits=1: "—" if v is None else f"{100 * v:.{digits}f}%"
+    env.filters["percent"] = format_percent  # as the log and history write a proportion
     env.filters["points"] = lambda v: "—" if v is None else f"{100 * v:+.1f}"
     env.filters["num"] = lambda v, fmt=".3g": "—" if v is None else format(v, fmt)
     env.filters["signed"] = lambda v, fmt=".3f": "—" if v is None else format(v, "+" + fmt)
