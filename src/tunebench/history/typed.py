@@ -3,12 +3,13 @@
 `from_dict` takes a record as stored (a plain JSON object, validated or not) and `to_dict` gives it back
 equal: a key the schema leaves optional and the record lacks is `ABSENT` (not None, which some keys hold),
 and keys the schema does not name (older or newer writers' extras) travel in `extra`. The eval record's parts
-are typed too (`Part`): its model, questions, probes, aggregates (proportions with their interval,
-percentiles) and gate verdict, so a reader writes `run.aggregates.accuracy.low` or `question.correct`. A part
-is also a read-only Mapping of the JSON object it came from, so a reader not yet moved to attributes keeps
-working. tests/test_typed_records.py checks each dataclass's fields against its schema's properties and
-required keys, nested levels included. What is not typed yet: the training record's parts, the model's
-`engine` (tunebench.engines.base.EngineInfo, through `EvalRecordData.engine`), probe evidence.
+are typed too (`Part`, history.record_parts): its model (and training_data), suites, selection, items,
+questions, probes, aggregates (proportions with their interval, percentiles), load figures, baseline and gate
+verdict, so a reader writes `run.aggregates.accuracy.low`, `question.correct` or `given(probe.ttft_s)` (None
+where the record lacks the key). A part is also a read-only Mapping of the JSON object it came from (the gate
+and the index still read some by key). tests/test_typed_records.py checks each dataclass's fields against its
+schema's properties and required keys, nested levels included. What is not typed yet: the training record's
+parts, the model's `engine` (tunebench.engines.base.EngineInfo, through `EvalRecordData.engine`), probe evidence.
 """
 
 from __future__ import annotations
