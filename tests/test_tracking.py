@@ -50,7 +50,11 @@ def test_tensorboard_event_files_hold_every_step_loss_of_every_phase(tracked):
         losses = [(e.step, e.value) for e in events.Scalars("train/loss")]
         assert [s for s, _ in losses] == list(range(1, p["steps"] + 1))
         assert [v for _, v in losses] == pytest.approx(p["losses"], rel=1e-6)
-        assert [e.value for e in events.Scalars("eval/loss")] == pytest.approx([p["validation_loss"]], rel=1e-6)
+        # The first phase's run also holds the untrained base's validation loss, at step 0 (issue 26).
+        before = [record.data["base_validation_loss"]] if p["name"] == record.phases[0]["name"] else []
+        evaluated = [(e.step, e.value) for e in events.Scalars("eval/loss")]
+        assert [v for _, v in evaluated] == pytest.approx([*before, p["validation_loss"]], rel=1e-6)
+        assert [s for s, _ in evaluated] == [0] * len(before) + [p["steps"]]
 
 
 def test_mlflow_has_a_run_tagged_with_the_run_id_and_a_nested_run_per_phase_with_its_step_losses(tracked, monkeypatch):

@@ -405,9 +405,10 @@ def test_train_history_writes_the_training_record_where_the_eval_record_goes(pro
     assert re.search(rf"^base +before A .* {base:.4f} ", out, re.M) and f"(base {base:.4f} before training)" in out
     assert main(["history", "show", record["run_id"], "--history", str(shared)]) == 0
     shown = capsys.readouterr().out
-    assert re.search(rf"^base +before A .* {base:.4g} ", shown, re.M) and re.search(
-        rf"^A +mixed .* {after:.4g} ", shown, re.M
-    )
+    from tunebench.report.formatting import format_loss
+
+    assert re.search(rf"^base +before A .* {format_loss(base)} ", shown, re.M)
+    assert re.search(rf"^A +mixed .* {format_loss(after)} ", shown, re.M)
     from tunebench.report.markdown import render_log
 
     log = render_log([record])

@@ -146,6 +146,13 @@ def test_auto_resolves_to_what_this_machine_runs_and_an_impossible_setting_is_re
     liger = load_recipe(write_recipe(tmp_path / "l.toml", [phase("A", "mixed", 4)], liger_kernel=True))
     with pytest.raises(RecipeError, match="key liger_kernel: expected liger-kernel to run here, found a CPU run"):
         resolve(liger, on_cuda=False)
+    # doctor and preflight say it: what will run, or the impossible setting refused before any weights load.
+    from tunebench.training.preflight import check_throughput
+
+    said = check_throughput(recipe)
+    assert said.ok and said.detail.startswith("sdpa attention, padded batches, loss through ")
+    refused = check_throughput(flash)
+    assert refused.ok is False and "key attn_implementation" in refused.detail and '"auto"' in refused.fix
     with pytest.raises(
         RecipeError, match=r'r\.toml:\d+: key padding_free: expected true, false or "auto", found \'yes\''
     ):

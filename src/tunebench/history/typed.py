@@ -8,8 +8,9 @@ questions, probes, aggregates (proportions with their interval, percentiles), lo
 verdict, so a reader writes `run.aggregates.accuracy.low`, `question.correct` or `given(probe.ttft_s)` (None
 where the record lacks the key). A part is also a read-only Mapping of the JSON object it came from (the gate
 and the index still read some by key). tests/test_typed_records.py checks each dataclass's fields against its
-schema's properties and required keys, nested levels included. What is not typed yet: the training record's
-parts, the model's `engine` (tunebench.engines.base.EngineInfo, through `EvalRecordData.engine`), probe evidence.
+schema's properties and required keys, nested levels included. The training record's parts are typed in
+history.training_parts (tests/test_training_parts.py). What is not typed yet: the model's `engine`
+(tunebench.engines.base.EngineInfo, through `EvalRecordData.engine`), probe evidence.
 """
 
 from __future__ import annotations
@@ -36,6 +37,22 @@ from tunebench.history.record_parts import (
     Selection,
     Suite,
 )
+from tunebench.history.training_parts import (
+    TRAINING_PARTS,
+    Attempt,
+    Cost,
+    Difficulty,
+    Hardware,
+    Hyperparameters,
+    OomEvent,
+    Output,
+    RecipeSource,
+    Totals,
+    Tracking,
+    TrainedModel,
+    TrainingData,
+)
+from tunebench.history.training_parts import Phase as TrainingPhase
 
 if TYPE_CHECKING:
     from tunebench.engines.base import EngineInfo
@@ -153,26 +170,27 @@ class EvalRecordData(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingRecordData(Record):
-    """A training run (training_record.schema.json)."""
+    """A training run (training_record.schema.json); its parts typed (history.training_parts)."""
 
     KIND: ClassVar[str] = "training"
+    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = TRAINING_PARTS
 
     status: str
-    recipe: dict[str, Any]
-    model: dict[str, Any]
+    recipe: RecipeSource
+    model: TrainedModel
     method: str
-    hyperparameters: dict[str, Any]
-    data: dict[str, Any]
-    phases: list[dict[str, Any]]
-    totals: dict[str, Any]
-    validation_loss: Any
-    hardware: dict[str, Any]
-    cost: dict[str, Any] | None
-    output: dict[str, Any]
-    attempts: int
-    oom_events: list[Any]
-    tracking: Any = ABSENT
-    difficulties: list[dict[str, Any]] = ABSENT
+    hyperparameters: Hyperparameters
+    data: TrainingData
+    phases: list[TrainingPhase]
+    totals: Totals
+    validation_loss: float | None
+    hardware: Hardware
+    cost: Cost | None
+    output: Output
+    attempts: list[Attempt]
+    oom_events: list[OomEvent]
+    tracking: Tracking | None = ABSENT
+    difficulties: list[Difficulty] = ABSENT
     base_validation_loss: float | None = ABSENT  # the base's loss before phase A (older records lack it)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["train", "load_recipe", "Recipe", "Phase", "TrainingRecord"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # Lazy: `tunebench doctor` and recipe validation should not pay for importing transformers and trl.
     if name == "train":
         from tunebench.training.run import train

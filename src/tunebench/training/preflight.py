@@ -34,6 +34,7 @@ __all__ = [
     "check_hardware",
     "check_price",
     "check_dora_dropout",
+    "check_throughput",
     "run_preflight",
     "raise_on_failures",
 ]
@@ -107,7 +108,7 @@ def check_packages(recipe: Recipe | None = None) -> list[Check]:
                 "torchvision",
                 ok,
                 f"torchvision {vision} with torch {torch}",
-                "" if ok else f"pip install 'torchvision=={want[0]}.{want[1]}.*' (or uninstall it)",
+                "" if ok or want is None else f"pip install 'torchvision=={want[0]}.{want[1]}.*' (or uninstall it)",
             )
         )
     if trl is None or _major_minor(trl) < (1, 0):
@@ -324,7 +325,26 @@ def run_preflight(recipe: Recipe, config: Config, output_dir: Path, free_disk_by
     checks.append(check_disk(recipe, output_dir, sizes, free_disk_bytes))
     checks.extend(check_hardware(recipe, sizes))
     checks.append(check_price(recipe, config))
+    checks.append(check_throughput(recipe))
     return checks
+
+
+def check_throughput(recipe: Recipe) -> Check:
+    """Return what the steps will run (attention, padding-free, fused loss), or a refusal of an impossible setting."""
+    from tunebench.training.throughput import resolve
+
+    try:
+        speed = resolve(recipe, on_cuda=recipe_on_gpu(recipe))
+    except TunebenchError as refused:
+        return Check("throughput", False, str(refused), 'set the key to "auto"')
+    loss = "trl's fused LM head" if speed.fused_lm_head else "full logits"
+    detail = (
+        f"{speed.attn_implementation} attention, {'padding-free' if speed.padding_free else 'padded'} batches, "
+        f"loss through {loss}{', Liger kernels' if speed.liger_kernel else ''}"
+    )
+    if speed.attn_implementation != "flash_attention_2" and recipe_on_gpu(recipe):
+        detail += " (pip install flash-attn: flash_attention_2 and padding-free batches, recipe keys on auto)"
+    return Check("throughput", True, detail)
 
 
 def check_price(recipe: Recipe, config: Config) -> Check:

@@ -240,7 +240,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     )
 
 
-def _apply_override(table: dict, override: str, where: _Where) -> None:
+def _apply_override(table: dict[str, Any], override: str, where: _Where) -> None:
     """Set `key=value` in the recipe's table; the key's later errors name this override."""
     key, sep, text = override.partition("=")
     key = key.strip()
@@ -257,7 +257,8 @@ def _apply_override(table: dict, override: str, where: _Where) -> None:
         table[key] = value
         where.set_by[(0, key)] = override
         return
-    phases = table.get("phases") if isinstance(table.get("phases"), list) else []
+    found = table.get("phases")
+    phases: list[Any] = found if isinstance(found, list) else []
     if len(parts) != 3:
         raise RecipeError(f"{_path_and(where.path, override)}: key {key}: expected phases.NAME.KEY")
     names = [p.get("name") if isinstance(p, dict) else None for p in phases]
@@ -313,7 +314,12 @@ class _Where:
 
 
 def _check_table(
-    table: dict, spec: dict, required: tuple[str, ...], where: _Where, prefix: str, line_after: int = 0
+    table: dict[str, Any],
+    spec: dict[str, tuple[Any, Any]],
+    required: tuple[str, ...],
+    where: _Where,
+    prefix: str,
+    line_after: int = 0,
 ) -> None:
     for key, value in table.items():
         if key not in spec:
@@ -377,7 +383,7 @@ def _phase_data(where: _Where, value: str, prefix: str, start: int) -> Path:
     return resolved
 
 
-def _mix(mix: dict, where: _Where, prefix: str, start: int) -> dict[str, float]:
+def _mix(mix: dict[str, Any], where: _Where, prefix: str, start: int) -> dict[str, float]:
     here = where.at("mix", start)
     for key, value in mix.items():
         if key not in DIFFICULTIES:
@@ -408,4 +414,4 @@ def _type_name(kinds: Any) -> str:
         return _AUTO
     if isinstance(kinds, tuple):
         return "a number"
-    return names.get(kinds, kinds.__name__)
+    return names.get(kinds, str(kinds.__name__))

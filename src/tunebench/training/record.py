@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -13,6 +14,27 @@ from typing import Any
 
 from tunebench.config import Config
 from tunebench.data import Example, examples_sha256
+from tunebench.history.training_parts import (
+    Attempt,
+    Contamination,
+    Cost,
+    Difficulty,
+    Efficiency,
+    Hardware,
+    Hyperparameters,
+    OomEvent,
+    Output,
+    Peak,
+    RecipeSource,
+    Totals,
+    Tracking,
+    TrainedModel,
+    TrainingData,
+    ValidationData,
+)
+from tunebench.history.training_parts import Phase as PhasePart
+from tunebench.history.training_parts import Throughput as ThroughputPart
+from tunebench.history.typed import TrainingRecordData
 from tunebench.memory import PeakMemory, memory_measure_of
 from tunebench.storage.checksums import file_sha256
 from tunebench.training import tracking
@@ -43,17 +65,22 @@ class TrainingRecord:
     data: dict[str, Any]
     location: str | None = None
 
+    @functools.cached_property
+    def typed(self) -> TrainingRecordData:
+        """The record read once through its typed parts (history.training_parts)."""
+        return TrainingRecordData.from_dict(self.data)
+
     @property
     def run_id(self) -> str:
-        return self.data["run_id"]
+        return self.typed.run_id
 
     @property
     def model_name(self) -> str:
-        return self.data["output"]["name"]
+        return self.typed.output.name
 
     @property
-    def phases(self) -> list[dict[str, Any]]:
-        return self.data["phases"]
+    def phases(self) -> list[PhasePart]:
+        return self.typed.phases
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -150,37 +177,39 @@ def phase_figures(
     padding_free = run.throughput is not None and run.throughput.padding_free
     processed = tokens if padding_free else padded_tokens(lengths, batch) * epochs
     finite = [x for x in losses if x is not None]
-    return {
-        "name": phase.name,
-        "kind": phase.kind,
-        "status": "done",
-        "examples": len(examples),
-        "difficulty_counts": {d: n for d, n in _counts(examples, "difficulty").items()},
-        "domain_counts": _counts(examples, "domain"),
-        "mix": phase.mix,
-        "data_files": {str(p): _file_sha256(p) for p in phase.data},
-        "examples_sha256": examples_sha256(examples),
-        "epochs": epochs,
-        "steps": trainer.state.global_step,
-        "final_loss": losses[-1] if losses else None,
-        "mean_loss": statistics.fmean(finite) if finite else None,
-        "losses": losses,
-        "tokens": tokens,
-        "processed_tokens": processed,
-        "loss_tokens": _loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
-        "wall_s": elapsed,
-        "tokens_per_s": tokens / elapsed if elapsed > 0 else None,
-        "peak_memory_bytes": int(peak.peak_bytes),
-        "memory_measure": memory_measure_of(peak),
-        "validation_loss": _finite(validation_loss),
-        "batch_size": batch,
-        "grad_accum": accum,
-        "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
-        "efficiency": phase_efficiency(run, lengths, tokens / elapsed if elapsed > 0 else None),
-    }
+    tokens_per_s = tokens / elapsed if elapsed > 0 else None
+    efficiency = phase_efficiency(run, lengths, tokens_per_s)
+    return PhasePart(
+        name=phase.name,
+        kind=phase.kind,
+        status="done",
+        examples=len(examples),
+        difficulty_counts=_counts(examples, "difficulty"),
+        domain_counts=_counts(examples, "domain"),
+        mix=phase.mix,
+        data_files={str(p): _file_sha256(p) for p in phase.data},
+        examples_sha256=examples_sha256(examples),
+        epochs=epochs,
+        steps=trainer.state.global_step,
+        final_loss=losses[-1] if losses else None,
+        mean_loss=statistics.fmean(finite) if finite else None,
+        losses=losses,
+        tokens=tokens,
+        processed_tokens=processed,
+        loss_tokens=_loss_tokens(trainer.train_dataset, run.recipe.max_length) * epochs,
+        wall_s=elapsed,
+        tokens_per_s=tokens_per_s,
+        peak_memory_bytes=int(peak.peak_bytes),
+        memory_measure=memory_measure_of(peak),
+        validation_loss=_finite(validation_loss),
+        batch_size=batch,
+        grad_accum=accum,
+        resumed_from_step=int(resumed_from.name.split("-")[1]) if resumed_from else None,
+        efficiency=efficiency,
+    ).to_dict()
 
 
-def phase_efficiency(run: TrainingRun, lengths: list[int], tokens_per_s: float | None) -> dict[str, Any] | None:
+def phase_efficiency(run: TrainingRun, lengths: list[int], tokens_per_s: float | None) -> Efficiency | None:
     """Return the phase's MFU, the model FLOPs per token it counts and the device peak it divides by."""
     from tunebench.efficiency import device_peak, mfu, train_flops_per_token
     from tunebench.errors import TunebenchError
@@ -196,116 +225,140 @@ def phase_efficiency(run: TrainingRun, lengths: list[int], tokens_per_s: float |
     gpu = describe_hardware(run.device)["gpu_name"]
     peak = device_peak(run.device, gpu)
     devices = int(os.environ.get("WORLD_SIZE", "1")) if run.device == "cuda" else 1
-    return {
-        "mfu": mfu(shape, seq_len, tokens_per_s, peak, devices) if tokens_per_s else None,
-        "flops_per_token": train_flops_per_token(shape, seq_len),
-        "seq_len": seq_len,
-        "devices": devices,
-        "peak": peak.as_dict(),
-    }
+    return Efficiency(
+        mfu=mfu(shape, seq_len, tokens_per_s, peak, devices) if tokens_per_s else None,
+        flops_per_token=train_flops_per_token(shape, seq_len),
+        seq_len=seq_len,
+        devices=devices,
+        peak=Peak.from_dict(peak.as_dict()),
+    )
 
 
 def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, suites: list[Path]) -> dict[str, Any]:
-    """Return the TrainingRecord's data for a completed run (`suites`: the files the data was checked against)."""
-    from tunebench.loading import content_hash
+    """Return the TrainingRecord's data for a completed run (`suites`: the files the data was checked against).
+
+    Built once, through the typed record and its parts (history.typed.TrainingRecordData, history.training_parts).
+    """
     from tunebench.provenance import collect
 
     recipe, state = run.recipe, run.state.data
-    phases = [state["phases"][p.name] for p in recipe.phases]
+    phases = [PhasePart.from_dict(state["phases"][p.name]) for p in recipe.phases]
     wall = sum(a["wall_s"] for a in state["attempts"])
-    tokens = sum(p["tokens"] for p in phases)
-    hardware = describe_hardware(run.device)
-    key = hardware_key(hardware, run.config.prices, recipe.price or recipe.hardware)
-    batch, accum = run.batch_layout()
-    return {
-        "kind": "training",
-        "schema_version": SCHEMA_VERSION,
-        "run_id": state["run_id"],
-        "started_at": state["attempts"][0]["started_at"],
-        "finished_at": state["attempts"][-1]["finished_at"],
-        "source": "measured",
-        "provenance": collect(root=run.config.root),
-        "notes": _notes(state)
+    tokens = sum(p.tokens for p in phases)
+    hardware = Hardware.from_dict(describe_hardware(run.device))
+    key = hardware_key(hardware.to_dict(), run.config.prices, recipe.price or recipe.hardware)
+    units = hardware.world_size if run.device == "cuda" else 1  # one price unit per GPU process; the CPU is one
+    tracked = tracking.describe(run)
+    return TrainingRecordData(
+        kind="training",
+        schema_version=SCHEMA_VERSION,
+        run_id=state["run_id"],
+        started_at=state["attempts"][0]["started_at"],
+        finished_at=state["attempts"][-1]["finished_at"],
+        source="measured",
+        provenance=collect(root=run.config.root),
+        notes=_notes(state)
         + (
             ["merge = true skipped: a 4-bit (q-method) base is not merged; the adapter is the model"]
             if recipe.merge and recipe.quantized
             else []
         ),
-        "status": "completed",
-        "recipe": {
-            "path": str(recipe.path),
-            "sha256": recipe.sha256,
-            "text": recipe.path.read_text(encoding="utf-8"),
-            "overrides": list(recipe.overrides),
-            "effective": _jsonable(recipe.effective),  # the file's table after the --set overrides
-        },
-        "model": {"name": recipe.model, "base": run.base_location, "base_hash": content_hash(run.base_path)},
-        "method": recipe.method,
-        "hyperparameters": {
-            "rank": recipe.rank,
-            "alpha": recipe.alpha,
-            "dropout": recipe.dropout,
-            "target_modules": list(recipe.target_modules),
-            "batch_size": batch,
-            "grad_accum": accum,
-            "effective_batch": batch * accum,
-            "epochs": recipe.epochs,
-            "learning_rate": recipe.learning_rate,
-            "lr_scheduler": recipe.lr_scheduler,
-            "warmup_ratio": recipe.warmup_ratio,
-            "weight_decay": recipe.weight_decay,
-            "max_length": recipe.max_length,
-            "seed": recipe.seed,
-            "bf16": "bfloat16" in str(run.dtype),
-            "gradient_checkpointing": recipe.gradient_checkpointing,
-            "throughput": run.throughput.as_dict() if run.throughput else None,
-        },
-        "data": {
-            "files": {str(p): _file_sha256(p) for ph in recipe.phases for p in ph.data},
-            "validation": {
-                "files": {str(p): _file_sha256(p) for p in recipe.validation},
-                "examples": len(run.validation),
-                "sha256": examples_sha256(run.validation),
-            },
-            # Examples per file, beside `files`' hashes: the log's Training Data table lists both.
-            "file_examples": state.get("file_examples", {}),
-            "contamination": state.get("contamination")
-            or {"suites": [str(p) for p in suites if Path(p).is_file()], "items_checked": 0},
-        },
-        "phases": phases,
-        "totals": {
-            "wall_s": wall,
-            "steps": sum(p["steps"] for p in phases),
-            "examples": sum(p["examples"] for p in phases),
-            "tokens": tokens,
-            "tokens_per_s": tokens / wall if wall > 0 else None,
-            "peak_memory_bytes": max(p["peak_memory_bytes"] for p in phases),
-        },
-        "validation_loss": phases[-1]["validation_loss"],
+        status="completed",
+        recipe=RecipeSource(
+            path=str(recipe.path),
+            sha256=recipe.sha256,
+            text=recipe.path.read_text(encoding="utf-8"),
+            overrides=list(recipe.overrides),
+            effective=_jsonable(recipe.effective),  # the file's table after the --set overrides
+        ),
+        model=TrainedModel(name=recipe.model, base=run.base_location, base_hash=_content_hash(Path(run.base_path))),
+        method=recipe.method,
+        hyperparameters=_hyperparameters(run),
+        data=_data(run, state, suites),
+        phases=phases,
+        totals=Totals(
+            wall_s=wall,
+            steps=sum(p.steps for p in phases),
+            examples=sum(p.examples for p in phases),
+            tokens=tokens,
+            tokens_per_s=tokens / wall if wall > 0 else None,
+            peak_memory_bytes=max(p.peak_memory_bytes for p in phases),
+        ),
+        validation_loss=phases[-1].validation_loss,
         # Before phase A: one pass of the untrained base over the same validation set (None: not measured).
-        "base_validation_loss": state.get("base_validation_loss"),
-        "hardware": hardware,
-        # One price unit per GPU process (a node may hold more GPUs than the run uses); the CPU is one unit.
-        "cost": {
-            **training_cost(wall, key, run.config.prices, hardware["world_size"] if run.device == "cuda" else 1),
-            "price_from": "recipe" if (recipe.price or recipe.hardware) else "detected",
-        },
-        "output": {
-            "name": recipe.output,
-            "dir": str(run.output_dir),
-            "adapter": str(adapter_dir),
-            "adapter_hash": content_hash(adapter_dir),
-            "adapter_bytes": folder_bytes(adapter_dir),
+        base_validation_loss=state.get("base_validation_loss"),
+        hardware=hardware,
+        cost=Cost.from_dict(
+            {
+                **training_cost(wall, key, run.config.prices, units),
+                "price_from": "recipe" if (recipe.price or recipe.hardware) else "detected",
+            }
+        ),
+        output=Output(
+            name=recipe.output,
+            dir=str(run.output_dir),
+            adapter=str(adapter_dir),
+            adapter_hash=_content_hash(adapter_dir),
+            adapter_bytes=folder_bytes(adapter_dir),
             # Only a folder that was written: a q-method's merge is skipped (no merging into a 4-bit base).
-            "merged": str(merged_dir) if merged_dir and merged_dir.is_dir() else None,
-            "registry": None,
-            "archived_previous": state.get("archived_previous"),
-        },
-        "tracking": tracking.describe(run),
-        "difficulties": difficulties(state),
-        "attempts": state["attempts"],
-        "oom_events": state["oom_events"],
+            merged=str(merged_dir) if merged_dir and merged_dir.is_dir() else None,
+            registry=None,
+            archived_previous=state.get("archived_previous"),
+        ),
+        tracking=Tracking.from_dict(tracked) if tracked else None,
+        difficulties=[Difficulty.from_dict(d) for d in difficulties(state)],
+        attempts=[Attempt.from_dict(a) for a in state["attempts"]],
+        oom_events=[OomEvent.from_dict(e) for e in state["oom_events"]],
+    ).to_dict()
+
+
+def _hyperparameters(run: TrainingRun) -> Hyperparameters:
+    recipe = run.recipe
+    batch, accum = run.batch_layout()
+    return Hyperparameters(
+        rank=recipe.rank,
+        alpha=recipe.alpha,
+        dropout=recipe.dropout,
+        target_modules=list(recipe.target_modules),
+        batch_size=batch,
+        grad_accum=accum,
+        effective_batch=batch * accum,
+        epochs=recipe.epochs,
+        learning_rate=recipe.learning_rate,
+        lr_scheduler=recipe.lr_scheduler,
+        warmup_ratio=recipe.warmup_ratio,
+        weight_decay=recipe.weight_decay,
+        max_length=recipe.max_length,
+        seed=recipe.seed,
+        bf16="bfloat16" in str(run.dtype),
+        gradient_checkpointing=recipe.gradient_checkpointing,
+        throughput=ThroughputPart.from_dict(run.throughput.as_dict()) if run.throughput else None,
+    )
+
+
+def _data(run: TrainingRun, state: dict[str, Any], suites: list[Path]) -> TrainingData:
+    recipe = run.recipe
+    contamination = state.get("contamination") or {
+        "suites": [str(p) for p in suites if Path(p).is_file()],
+        "items_checked": 0,
     }
+    return TrainingData(
+        files={str(p): _file_sha256(p) for ph in recipe.phases for p in ph.data},
+        validation=ValidationData(
+            files={str(p): _file_sha256(p) for p in recipe.validation},
+            examples=len(run.validation),
+            sha256=examples_sha256(run.validation),
+        ),
+        # Examples per file, beside `files`' hashes: the log's Training Data table lists both.
+        file_examples=state.get("file_examples", {}),
+        contamination=Contamination.from_dict(contamination),
+    )
+
+
+def _content_hash(path: Path) -> str | None:
+    from tunebench.loading import content_hash
+
+    return content_hash(path)
 
 
 def difficulties(state: dict[str, Any]) -> list[dict[str, Any]]:

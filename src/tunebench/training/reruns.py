@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tunebench.config import Config
@@ -31,7 +32,7 @@ def is_taken(name: str, output_dir: Path, config: Config) -> bool:
     return name in Registry(config) or (output_dir / "run.json").is_file()
 
 
-def new_version(recipe: Recipe, config: Config, output_dir_for) -> Recipe:
+def new_version(recipe: Recipe, config: Config, output_dir_for: Callable[[Recipe, Config], Path]) -> Recipe:
     """Return `recipe` with output `NAME-vN`: the lowest N >= 2 neither registered nor holding a run folder."""
     stem = re.sub(r"-v\d+$", "", recipe.output)
     for number in range(2, 10_000):
@@ -41,7 +42,7 @@ def new_version(recipe: Recipe, config: Config, output_dir_for) -> Recipe:
     raise RecipeError(f"{recipe.path}: key output: no free version of {stem!r} below v10000")
 
 
-def next_name(recipe: Recipe, config: Config, output_dir_for) -> str:
+def next_name(recipe: Recipe, config: Config, output_dir_for: Callable[[Recipe, Config], Path]) -> str:
     """The name `--new-version` would train (for messages)."""
     return new_version(recipe, config, output_dir_for).output
 

@@ -98,11 +98,12 @@ class RunState:
 
     @property
     def status(self) -> str:
-        return self.data["status"]
+        return str(self.data["status"])
 
     def phase(self, name: str) -> dict[str, Any]:
         """Return the recorded figures of phase `name` (empty if it never ran)."""
-        return self.data["phases"].setdefault(name, {"status": "pending"})
+        figures: dict[str, Any] = self.data["phases"].setdefault(name, {"status": "pending"})
+        return figures
 
     def phase_done(self, name: str) -> bool:
         return self.phase(name).get("status") == "done"
@@ -220,7 +221,7 @@ class PreemptionCallback(TrainerCallback):
         self.latch = latch
         self.stopped_at: int | None = None
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         if _any_rank(self.latch.requested, args):
             control.should_save = True
             control.should_training_stop = True

@@ -13,7 +13,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,13 +98,13 @@ def train(
                 if not state.phase_done(phase.name):
                     _train_phase(run, phase, start_adapter)
                 start_adapter = run.phase_dir(phase) / "adapter"
-        adapter_dir = _publish_adapter(run, start_adapter)
+        adapter_dir = _publish_adapter(run, run.phase_dir(recipe.phases[-1]) / "adapter")
         merged_dir = _merge(run, adapter_dir) if recipe.merge and not recipe.quantized else None
     return _finish(run, adapter_dir, merged_dir)
 
 
 @contextlib.contextmanager
-def _gc_frozen():
+def _gc_frozen() -> Iterator[None]:
     """Exempt what exists before the run (mostly imported modules) from garbage collection until it ends.
 
     A full collection walks every tracked object: ~0.2 s a call on a 2-core CPU over what importing torch,
@@ -120,7 +120,7 @@ def _gc_frozen():
 
 
 @contextlib.contextmanager
-def _cpu_threads(recipe: Recipe):
+def _cpu_threads(recipe: Recipe) -> Iterator[None]:
     """Use the recipe's CPU thread count while training, then put torch's back."""
     import torch
 
@@ -166,15 +166,16 @@ def _load_base_model(run: TrainingRun) -> None:
 
 def _check_answers_fit(run: TrainingRun) -> None:
     """Refuse examples whose prompt alone fills max_length: TRL would drop them, silently breaking the mix."""
-    limit = run.recipe.max_length
+    limit, tokenizer = run.recipe.max_length, run.tokenizer
+    assert tokenizer is not None  # loaded just before
     too_long = []
     for example in [e for plan in run.plans.values() for e in plan] + run.validation:
         if example.messages is not None:
-            prompt = run.tokenizer.apply_chat_template(
+            prompt = tokenizer.apply_chat_template(
                 list(example.messages[:-1]), add_generation_prompt=True, tokenize=True, return_dict=True
             )["input_ids"]
         else:
-            prompt = run.tokenizer(example.prompt)["input_ids"]
+            prompt = tokenizer(example.prompt)["input_ids"]
         if len(prompt) >= limit:
             too_long.append(f"{example.id} ({example.where}: {len(prompt)} prompt tokens)")
     if too_long:
@@ -314,6 +315,7 @@ def _publish_adapter(run: TrainingRun, last_phase_adapter: Path) -> Path:
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(last_phase_adapter, target)
+        assert run.tokenizer is not None  # loaded with the base
         run.tokenizer.save_pretrained(str(target))
         write_summary(target, run.state.data["run_id"], run.state.data["contamination"])
     return target
@@ -327,6 +329,7 @@ def _merge(run: TrainingRun, adapter_dir: Path) -> Path:
     if run.is_main:
         merged = PeftModel.from_pretrained(run.base, str(adapter_dir)).merge_and_unload()
         merged.save_pretrained(str(target))
+        assert run.tokenizer is not None  # loaded with the base
         run.tokenizer.save_pretrained(str(target))
     return target
 

@@ -219,9 +219,10 @@ class PhaseProgress(TrainerCallback):
     """A progress bar per phase, named after it, with the latest step loss beside it."""
 
     def __init__(self, phase: Phase):
-        self.phase, self.bar = phase, None
+        self.phase: Phase = phase
+        self.bar: Any = None
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         from tqdm.auto import tqdm
 
         if state.is_world_process_zero:
@@ -233,16 +234,16 @@ class PhaseProgress(TrainerCallback):
                 unit="step",
             )
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.bar is not None:
             self.bar.n = state.global_step
             self.bar.refresh()
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if self.bar is not None and logs and "loss" in logs:
             self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
