@@ -109,9 +109,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.training.cost": "hardware_key training_cost",
     "tunebench.training.preflight": "check_dora_dropout estimate_sizes read_base_config",
     "tunebench.training.prepare": "load_and_check_data",
-    "tunebench.training.record": (
-        "TrainingRecord.phases build_record describe_hardware difficulties phase_efficiency phase_figures write_record"
-    ),
+    "tunebench.training.record": "build_record difficulties phase_figures write_record",
     "tunebench.training.resilience": "PreemptionCallback.on_step_end RunState.phase this_process",
     "tunebench.training.run": "train",
     "tunebench.training.throughput": "Throughput.as_dict",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import platform
 import statistics
 from collections import Counter
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from tunebench.history.training_parts import (
     Cost,
     Difficulty,
     Efficiency,
-    Hardware,
     Hyperparameters,
     OomEvent,
     Output,
@@ -40,6 +38,7 @@ from tunebench.storage.checksums import file_sha256
 from tunebench.training import tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.cost import hardware_key, training_cost
+from tunebench.training.hardware import describe_hardware, vm_name
 from tunebench.training.recipe import Phase
 from tunebench.training.throughput import padded_tokens
 
@@ -51,7 +50,7 @@ __all__ = [
     "phase_figures",
     "difficulties",
     "folder_bytes",
-    "vm_name",
+    "vm_name",  # training.hardware's, for the callers of this module
     "SCHEMA_VERSION",
 ]
 
@@ -84,70 +83,6 @@ class TrainingRecord:
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
-
-
-def describe_hardware(device: str) -> dict[str, Any]:
-    """Return what the run trained on: GPU name, count and memory, or the CPU; and the process count."""
-    import psutil
-    import torch
-
-    info: dict[str, Any] = {
-        "device": device,
-        "gpu_name": None,
-        "gpu_count": 0,
-        "gpu_memory_bytes": None,
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "memory_bytes": psutil.virtual_memory().total,
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-    }
-    info["vm"], info["vm_source"] = vm_identity()  # the source: the log says "(hostname)" for a machine's own name
-    if device == "cuda" and torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        info.update(gpu_name=props.name, gpu_count=torch.cuda.device_count(), gpu_memory_bytes=props.total_memory)
-    return info
-
-
-# GCE's metadata server; TUNEBENCH_GCE_METADATA replaces the address ("" turns the lookup off).
-GCE_METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/name"
-
-
-def vm_name() -> str:
-    """The machine's name for the log's VM column: $TUNEBENCH_VM, else the GCE instance name, else the hostname."""
-    return vm_identity()[0]
-
-
-def vm_identity() -> tuple[str, str]:
-    """The machine's name and where it came from: ($TUNEBENCH_VM, "TUNEBENCH_VM"), (the GCE instance name, "gce")
-    or (the hostname, "hostname").
-
-    The metadata server is asked only on a GCE machine (its DMI product name says so) or when
-    $TUNEBENCH_GCE_METADATA names an address, with a 1-second timeout.
-    """
-    if os.environ.get("TUNEBENCH_VM"):
-        return os.environ["TUNEBENCH_VM"], "TUNEBENCH_VM"
-    address = os.environ.get("TUNEBENCH_GCE_METADATA")
-    if address is None and _on_gce():
-        address = GCE_METADATA
-    if address:
-        import urllib.request
-
-        request = urllib.request.Request(address, headers={"Metadata-Flavor": "Google"})
-        try:
-            with urllib.request.urlopen(request, timeout=1.0) as response:
-                name = response.read(256).decode("utf-8", "replace").strip()
-            if name:
-                return name, "gce"
-        except OSError:
-            pass  # not answering: the hostname will do
-    return platform.node() or "unknown", "hostname"
-
-
-def _on_gce() -> bool:
-    try:
-        return "Google" in Path("/sys/class/dmi/id/product_name").read_text(encoding="utf-8")
-    except OSError:
-        return False
 
 
 def write_record(record: dict[str, Any], config: Config) -> str:
@@ -222,7 +157,7 @@ def phase_efficiency(run: TrainingRun, lengths: list[int], tokens_per_s: float |
     except TunebenchError:  # not a decoder config: no FLOPs to count
         return None
     seq_len = statistics.fmean(lengths)
-    gpu = describe_hardware(run.device)["gpu_name"]
+    gpu = describe_hardware(run.device).gpu_name
     peak = device_peak(run.device, gpu)
     devices = int(os.environ.get("WORLD_SIZE", "1")) if run.device == "cuda" else 1
     return Efficiency(
@@ -245,7 +180,7 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
     phases = [PhasePart.from_dict(state["phases"][p.name]) for p in recipe.phases]
     wall = sum(a["wall_s"] for a in state["attempts"])
     tokens = sum(p.tokens for p in phases)
-    hardware = Hardware.from_dict(describe_hardware(run.device))
+    hardware = describe_hardware(run.device)
     key = hardware_key(hardware.to_dict(), run.config.prices, recipe.price or recipe.hardware)
     units = hardware.world_size if run.device == "cuda" else 1  # one price unit per GPU process; the CPU is one
     tracked = tracking.describe(run)
