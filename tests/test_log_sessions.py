@@ -9,7 +9,7 @@ from record_factory import training_record
 
 from tunebench.history.records import validate
 from tunebench.report.markdown import render_log
-from tunebench.training.record import describe_hardware
+from tunebench.training.hardware import describe_hardware
 
 
 def _vm_row(record) -> str:
@@ -30,7 +30,7 @@ def test_the_vm_row_says_when_the_name_is_only_the_hostname(monkeypatch, env, ro
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     record = training_record("run-train-vm", "tiny-dora")
-    record["hardware"] = describe_hardware("cpu")
+    record["hardware"] = describe_hardware("cpu").to_dict()
     validate(record)
     assert record["hardware"]["vm_source"] == ("TUNEBENCH_VM" if env else "hostname")
     assert _vm_row(record) == row
