@@ -64,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_train(args: argparse.Namespace) -> int:
     """Train, print a summary of the phases; return 75 when preempted by SIGTERM."""
     from tunebench.contamination import describe
+    from tunebench.history.record_parts import given
     from tunebench.report.formatting import dollars
     from tunebench.training.cost import missing_price
     from tunebench.training.resilience import PREEMPTED_EXIT, TrainingPreempted
@@ -84,48 +85,47 @@ def run_train(args: argparse.Namespace) -> int:
         return PREEMPTED_EXIT
     if record.location is None:  # not rank 0 of a multi-process run: rank 0 reports
         return 0
-    data = record.data
-    rows = [
+    run = record.typed  # read once through its typed parts (history.training_parts)
+    rows: list[tuple[object, ...]] = [
         (
-            p["name"],
-            p["kind"],
-            p["examples"],
-            p["steps"],
-            _num(p["final_loss"]),
-            _num(p["mean_loss"]),
-            _num(p["validation_loss"]),
-            f"{p['wall_s']:.1f}",
-            _num(p["tokens_per_s"], 0),
+            p.name,
+            p.kind,
+            p.examples,
+            p.steps,
+            _num(p.final_loss),
+            _num(p.mean_loss),
+            _num(p.validation_loss),
+            f"{p.wall_s:.1f}",
+            _num(p.tokens_per_s, 0),
         )
-        for p in data["phases"]
+        for p in run.phases
     ]
-    base_loss = data.get("base_validation_loss")
+    base_loss = given(run.base_validation_loss)
     if base_loss is not None:  # the untrained base, one pass before the first phase: "did it fall?"
-        first = data["phases"][0]["name"]
-        rows.insert(0, ("base", f"before {first}", "-", "-", "-", "-", _num(base_loss), "-", "-"))
+        rows.insert(0, ("base", f"before {run.phases[0].name}", "-", "-", "-", "-", _num(base_loss), "-", "-"))
     print(
         format_table(
             ["phase", "kind", "examples", "steps", "final loss", "mean loss", "val loss", "wall s", "tokens/s"], rows
         )
     )
-    cost = data["cost"]
-    usd = dollars(cost["usd"]) if cost["usd"] is not None else "unknown"  # as history and the log write it
-    print(f"model {data['output']['name']!r} registered: adapter {data['output']['adapter']}")
+    cost = run.cost
+    usd = "unknown" if cost is None or cost.usd is None else dollars(cost.usd)  # as history and the log write it
+    hardware = cost.hardware if cost is not None else "?"
+    print(f"model {run.output.name!r} registered: adapter {run.output.adapter}")
     print(
-        f"total {data['totals']['wall_s']:.1f} s on {cost['hardware']}, cost {usd}; "
-        f"validation loss {_num(data['validation_loss'])}"
+        f"total {run.totals.wall_s:.1f} s on {hardware}, cost {usd}; validation loss {_num(run.validation_loss)}"
         + (f" (base {_num(base_loss)} before training)" if base_loss is not None else "")
     )
-    if cost["usd"] is None:
-        print(missing_price(cost["hardware"]))
-    print(f"contamination check: {describe(data['data'].get('contamination'))}")
-    for difficulty in data.get("difficulties", []):
-        print(f"difficulty: {difficulty['detail']}")
-    tracking = data.get("tracking")
+    if cost is not None and cost.usd is None:
+        print(missing_price(cost.hardware))
+    print(f"contamination check: {describe(run.data.contamination.to_dict())}")
+    for difficulty in given(run.difficulties) or []:
+        print(f"difficulty: {difficulty.detail}")
+    tracking = given(run.tracking)
     if tracking:
-        where = [tracking.get("tensorboard_dir"), tracking.get("mlflow_uri"), tracking.get("wandb_dir")]
-        print(f"tracked in {', '.join(tracking['report_to'])}: {', '.join(w for w in where if w)}")
-    print(f"record {data['run_id']} written to {record.location}")
+        where = [given(tracking.tensorboard_dir), given(tracking.mlflow_uri), given(tracking.wandb_dir)]
+        print(f"tracked in {', '.join(tracking.report_to)}: {', '.join(w for w in where if w)}")
+    print(f"record {run.run_id} written to {record.location}")
     return 0
 
 
