@@ -64,3 +64,31 @@ def test_dry_run_runs_every_stage_and_reports_memory_against_the_estimate(tmp_pa
     assert figures["training peak memory (tunebench's estimate)"].endswith(("MB", "GB"))
     assert figures["measured / estimated"].endswith("x")
     assert "## Microbenchmarks (run_gpu_bench.py, shortened)" in text and "### Training" in text
+
+
+@pytest.mark.slow
+def test_throughput_dry_run_trains_once_per_setting_and_reports_padding_and_mfu(tmp_path):
+    """Issue 24: `acceptance.py --throughput` on the tiny shape: one `tunebench train` per setting, and a row each
+    with the setting the record says ran, its tokens/s, its padding (none when padding-free) and its MFU."""
+    report = tmp_path / "THROUGHPUT.md"
+    done = subprocess.run(
+        [sys.executable, str(GPU / "acceptance.py"), "--dry-run", "--throughput", "--work", str(tmp_path)]
+        + ["--output", str(report)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=OFFLINE,
+        timeout=3600,
+    )
+    text = report.read_text(encoding="utf-8")
+    assert done.returncode == 0, text
+    rows = {
+        cells[0]: cells
+        for line in text.splitlines()
+        if (cells := [c.strip() for c in line.strip().strip("|").split("|")]) and len(cells) == 9
+    }
+    padded, flat, auto = rows["LoRA r16, sdpa, padded"], rows["LoRA r16, sdpa, padding-free"], rows["LoRA r16, auto"]
+    assert padded[1:4] == ["sdpa", "no", "no"] and flat[1:4] == ["sdpa", "yes", "no"]
+    assert flat[6] == "0.0%" and float(padded[6].rstrip("%")) > 0  # mixed lengths: real padding when padded
+    assert auto[1] == "sdpa" and auto[8].startswith(">= 35% (")  # on a CPU auto is sdpa, padded
+    assert all(row[7].endswith("%") for row in (padded, flat, auto)) and "DoRA r128, auto" in rows

@@ -12,6 +12,11 @@ Stages, each under its own time limit (and all under --budget), each a separate 
 4. eval: `pytest eval_suites --model NAME` on the trained adapter (merged at load);
 5. bench: run_gpu_bench.py's microbenchmarks, shortened (`--limit`, fewer steps).
 
+`--throughput` runs instead (issue 24): the base, then `tunebench train` once per throughput setting (attention
+kernel, padding-free batches, Liger; LoRA r16 and DoRA r128 at batch 4 x 2048, bf16, gradient checkpointing, one
+short phase on examples of mixed lengths), and reports each run's tokens/s, padding and MFU against the goals
+(MFU >= 35% LoRA, >= 30% DoRA at 14B on an H100/H200). Its report is benchmarks/gpu/THROUGHPUT.md.
+
 The report (Markdown) has each stage's status and time, the training's measured peak memory against tunebench's
 estimate, tokens/s, MFU, the eval's load time, TTFT and decode time against the bandwidth floor, and the
 microbenchmarks' tables. Without a GPU it stops at once with one line (exit 4). The machine needs the
@@ -40,9 +45,21 @@ from run_gpu_bench import QWEN2_5_14B, TINY_SHAPE, gpu_missing  # noqa: E402
 SUITES = REPO / "eval_suites"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 # Stage limits in seconds (a stage also stops when --budget runs out): about 9 minutes in all on an H200.
-LIMITS = {"base": 120, "doctor": 60, "train": 180, "eval": 150, "bench": 120}
+LIMITS = {"base": 120, "doctor": 60, "train": 180, "eval": 150, "bench": 120, "throughput": 80}
 # A dry run checks the script, not speed: a busy 2-core CPU may take minutes to import torch and trl.
-DRY_LIMITS = {"base": 600, "doctor": 600, "train": 900, "eval": 600, "bench": 600}
+DRY_LIMITS = {"base": 600, "doctor": 600, "train": 900, "eval": 600, "bench": 600, "throughput": 600}
+# Issue 24's training-throughput rows: (label, method, rank, --set overrides, MFU goal). "auto" is the default a
+# user gets (flash_attention_2 and padding-free where flash-attn is installed, Liger where installed and trl lacks
+# its own fused LM head); the "sdpa, padded" rows are tunebench before issue 24.
+PLAIN = {"attn_implementation": "sdpa", "padding_free": "false", "liger_kernel": "false"}
+THROUGHPUT = [
+    ("LoRA r16, sdpa, padded", "lora", 16, PLAIN, None),
+    ("LoRA r16, sdpa, padding-free", "lora", 16, {**PLAIN, "padding_free": "true"}, None),
+    ("LoRA r16, auto", "lora", 16, {}, 0.35),
+    ("LoRA r16, sdpa, padded, Liger kernels", "lora", 16, {**PLAIN, "liger_kernel": "true"}, None),
+    ("DoRA r128, sdpa, padded", "dora", 128, PLAIN, None),
+    ("DoRA r128, auto", "dora", 128, {}, 0.30),
+]
 DOMAINS = ("retirement_planning", "tax_strategy", "estate_planning", "investment_basics", "insurance")
 DIFFICULTIES = ("easy", "medium", "hard", "extreme")
 
@@ -65,7 +82,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=HERE / "ACCEPTANCE.md")
     parser.add_argument("--budget", type=float, help="seconds for all stages together (540; dry run 3600)")
     parser.add_argument("--steps", type=int, default=2, help="optimizer steps per phase")
+    parser.add_argument(
+        "--throughput", action="store_true", help="the training-throughput rows instead (THROUGHPUT.md; issue 24)"
+    )
     args = parser.parse_args(argv)
+    if args.throughput and args.output == HERE / "ACCEPTANCE.md":
+        args.output = HERE / "THROUGHPUT.md"
     if args.budget is None:
         args.budget = 3600.0 if args.dry_run else 540.0
     return args
@@ -81,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     project = _write_project(work, args)
     stages: list[Stage] = []
+    if args.throughput:
+        return _throughput(args, project, work, limits, started)
     plan = [
         ("base", [sys.executable, str(HERE / "acceptance.py"), "--build-base", str(work / "base"), *_dry(args)]),
         ("doctor", [sys.executable, "-m", "tunebench.cli", "doctor", "--recipe", str(project / "recipe.toml")]),
@@ -101,6 +125,83 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(_report(args, stages, project, work), encoding="utf-8")
     print(f"acceptance: {', '.join(f'{s.name} {s.status}' for s in stages)}; report {args.output}")
     return 0 if all(s.status == "ok" for s in stages) else 1
+
+
+def _throughput(args: argparse.Namespace, project: Path, work: Path, limits: dict[str, int], started: float) -> int:
+    """Build the base, train once per THROUGHPUT setting, write the table of tokens/s, padding and MFU."""
+    base = [sys.executable, str(HERE / "acceptance.py"), "--build-base", str(work / "base"), *_dry(args)]
+    stages = [_run_stage("base", base, project, min(limits["base"], args.budget))]
+    rows = []
+    for number, (label, method, rank, overrides, goal) in enumerate(THROUGHPUT, start=1):
+        if args.dry_run and overrides.get("liger_kernel") == "true":
+            continue  # Liger is Triton kernels for CUDA: a CPU run refuses it (tested in tests/)
+        left = args.budget - (time.monotonic() - started)
+        rank = rank if not args.dry_run else 4
+        sets = {"method": method, "rank": rank, "alpha": 2 * rank, "output": f"tp-{number}", **overrides}
+        command = [sys.executable, "-m", "tunebench.cli", "train", str(project / "throughput.toml")]
+        command += [arg for key, value in sets.items() for arg in ("--set", f"{key}={value}")]
+        if stages[0].status != "ok" or left <= 5:
+            stages.append(Stage(f"tp-{number}", "not run", 0.0, limits["throughput"]))
+            rows.append((label, {}, goal))
+            continue
+        stages.append(_run_stage(f"tp-{number}", command, project, min(limits["throughput"], left)))
+        record = _newest_record(project, "training") if stages[-1].status == "ok" else {}
+        rows.append((label, record if record.get("output", {}).get("name") == f"tp-{number}" else {}, goal))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(_throughput_report(args, stages, rows), encoding="utf-8")
+    print(f"acceptance --throughput: {', '.join(f'{s.name} {s.status}' for s in stages)}; report {args.output}")
+    return 0 if all(s.status == "ok" for s in stages) else 1
+
+
+def throughput_row(label: str, record: dict[str, Any], goal: float | None) -> list[str]:
+    """One row of the throughput table: the setting that ran, tokens/s, padding, MFU and its goal."""
+    phase = (record.get("phases") or [{}])[0]
+    ran = (record.get("hyperparameters") or {}).get("throughput") or {}
+    tokens, processed = phase.get("tokens"), phase.get("processed_tokens")
+    padding = 1 - tokens / processed if isinstance(tokens, int) and isinstance(processed, int) and processed else None
+    mfu = (phase.get("efficiency") or {}).get("mfu")
+    verdict = "-" if goal is None or mfu is None else ("met" if mfu >= goal else "not met")
+    yes = {True: "yes", False: "no"}
+    return [
+        label,
+        str(ran.get("attn_implementation", "-")),
+        yes.get(ran.get("padding_free"), "-"),
+        yes.get(ran.get("liger_kernel"), "-"),
+        yes.get(ran.get("fused_lm_head"), "-"),
+        _num(phase.get("tokens_per_s"), "{:,.0f}"),
+        _num(padding, "{:.1%}"),
+        _num(mfu, "{:.1%}"),
+        "-" if goal is None else f">= {goal:.0%} ({verdict})",
+    ]
+
+
+def _throughput_report(args: argparse.Namespace, stages: list[Stage], rows: list[Any]) -> str:
+    import platform
+
+    head = ["setting", "attention", "padding-free", "liger", "trl fused LM head", "tokens/s", "padding", "MFU", "goal"]
+    lines = [
+        "# Training throughput (issue 24)",
+        "",
+        f"{'Dry run (tiny shape, CPU): checks the script, not the GPU.' if args.dry_run else 'GPU run.'} "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}, Python {platform.python_version()}, written by "
+        f"`python benchmarks/gpu/acceptance.py --throughput{' --dry-run' if args.dry_run else ''}`. Each row is one "
+        "`tunebench train` of one short phase (batch 4, max_length 2048, bf16, gradient checkpointing, examples of "
+        "mixed lengths); tokens/s and MFU are the phase's own record (its wall includes the first step's warm-up).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + " --- |" * len(head),
+        *("| " + " | ".join(throughput_row(*row)) + " |" for row in rows),
+        "",
+        "## Stages",
+        "",
+        "| stage | status | seconds | limit |",
+        "| --- | --- | --- | --- |",
+        *(f"| {s.name} | {s.status} | {s.seconds:.1f} | {s.limit:.0f} |" for s in stages),
+    ]
+    for stage in stages:
+        if stage.status not in ("ok", "not run"):
+            lines += ["", f"## {stage.name}: last output", "", "```", stage.tail.strip(), "```"]
+    return "\n".join(lines) + "\n"
 
 
 def _dry(args: argparse.Namespace) -> list[str]:
@@ -171,15 +272,46 @@ def _write_project(work: Path, args: argparse.Namespace) -> Path:
         lines += ["", "[[phases]]", f'name = "{name}"', f'kind = "{kind}"', 'data = ["train.jsonl"]', f"size = {size}"]
         lines.append("mix = { easy = 0.25, medium = 0.25, hard = 0.25, extreme = 0.25 }")
     (project / "recipe.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write_throughput_recipe(project, args, settings)
     return project
 
 
-def _write_examples(path: Path, count: int, words: int, prefix: str = "train") -> None:
-    """Long chat examples (about `words` words of answer each), every domain and difficulty represented."""
+def _write_throughput_recipe(project: Path, args: argparse.Namespace, settings: dict[str, Any]) -> None:
+    """One short phase on examples of mixed lengths (so padding is real); method and rank come from --set."""
+    words = 1500 if not args.dry_run else 25  # the dry run's max_length is 128: most examples must fit it
+    _write_examples(project / "mixed.jsonl", 8 * args.steps + 8, words=words, mixed=True)
+    lines = [
+        'model = "accept-base"',
+        'method = "lora"',
+        'output = "tp"',
+        "seed = 0",
+        *(f"{k} = {v}" for k, v in settings.items() if k not in ("rank", "alpha")),
+        "dropout = 0.0",  # DoRA's fast path (issue 24): the shipped DoRA recipes train with dropout 0
+        "gradient_checkpointing = true",
+        "learning_rate = 1e-4",
+        "save_steps = 1000",
+        "merge = false",
+        'validation = ["validation.jsonl"]',
+        f'contamination_suites = ["{SUITES / "benchmark_100" / "questions.jsonl"}"]',
+        "",
+        "[[phases]]",
+        'name = "A"',
+        'kind = "mixed"',
+        'data = ["mixed.jsonl"]',
+        f"size = {4 * args.steps}",
+        "mix = { easy = 0.25, medium = 0.25, hard = 0.25, extreme = 0.25 }",
+    ]
+    (project / "throughput.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_examples(path: Path, count: int, words: int, prefix: str = "train", mixed: bool = False) -> None:
+    """Long chat examples (about `words` words of answer each; `mixed`: 10% to 100% of it, varying from one
+    example to the next), every domain and difficulty represented."""
     text = "A diversified portfolio rebalanced once a year keeps its risk near the target allocation. "
     rows = []
     for i in range(count):
-        answer = " ".join((text * (words // 12 + 1)).split()[:words])
+        size = max(1, int(words * (0.1 + 0.9 * ((i * 7) % 10) / 9))) if mixed else words
+        answer = " ".join((text * (size // 12 + 1)).split()[:size])
         rows.append(
             {
                 "id": f"{prefix}-{i}",

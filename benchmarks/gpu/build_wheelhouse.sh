@@ -26,7 +26,8 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
     -d "$out" \
     trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 jsonschema==4.26.0 \
     jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1 platformdirs==4.14.9 \
-    fastjsonschema==2.22.3 orjson==3.13.0 snowballstemmer==3.1.1
+    fastjsonschema==2.22.3 orjson==3.13.0 snowballstemmer==3.1.1 \
+    liger-kernel==0.8.5  # acceptance.py --throughput's Liger row (Triton ships with the image's CUDA torch)
 
 ls -1 "$out"
 du -sh "$out"
