@@ -40,6 +40,7 @@ from tunebench.history.importer import parse_log  # noqa: E402
 from tunebench.history.store import open_store  # noqa: E402
 from tunebench.report.markdown import render_log  # noqa: E402
 from tunebench.report.plots import render_plots  # noqa: E402
+from tunebench.report.views import History  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "seed_log.md"
 EVALS, TRAININGS, NOTES = 2_500, 2_500, 5_000 - 21
@@ -77,9 +78,10 @@ def _read_and_render(store):
 
 
 def _read_render_and_plot(store, folder):
-    records = store.read_all().records
-    render_plots(records, folder, checked=True)  # as `tunebench log render` does: read_all checked them
-    return render_log(records)
+    # As `tunebench log render` does (report/publishing): read_all checked the records; one History for both.
+    history = History.of(store.read_all().records)
+    render_plots(history, folder, checked=True)
+    return render_log(history)
 
 
 def test_read_10k_records(history, paired_benchmark):

@@ -44,7 +44,7 @@ RENDER_COMMAND = "tunebench log render"
 
 
 def render_log(
-    records: Iterable[dict[str, Any]],
+    records: Iterable[dict[str, Any]] | History,
     *,
     command: str = RENDER_COMMAND,
     history_location: str | None = None,
@@ -58,7 +58,8 @@ def render_log(
     their registry status (the history does not hold it); `reports` maps run ids to their HTML pages
     (relative to the log), linked from the benchmark table.
     """
-    history = History.of(records)
+    # A History already built (publishing builds one for the log and its plots): each record is viewed once.
+    history = records if isinstance(records, History) else History.of(records)
     numbers = history.session_numbers()
     parts = [_header(command, history_location)]
     parts.append(training_sessions(history, numbers))

@@ -47,7 +47,7 @@ PLOTS = {
 
 
 def render_plots(
-    records: Iterable[dict[str, Any]],
+    records: Iterable[dict[str, Any]] | History,
     folder: Path | str,
     relative_to: Path | str | None = None,
     *,
@@ -56,9 +56,13 @@ def render_plots(
     """Draw every plot the records have data for into `folder`; return {title: path relative to `relative_to`}.
 
     `checked`: the records come from `HistoryStore.read_all`, which checked each one's numbers as it read it
-    (`history.integrity`), so they are not checked again (a tenth of a 10,000-record render).
+    (`history.integrity`), so they are not checked again (a tenth of a 10,000-record render). A `History`
+    is taken as built, from such records (the log's own, so each record is viewed once).
     """
-    history = History.of(records if checked else _trusted(records))
+    if isinstance(records, History):
+        history = records
+    else:
+        history = History.of(records if checked else _trusted(records))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     drawers = {

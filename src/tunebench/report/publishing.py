@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunebench.report.markdown import RENDER_COMMAND, render_log
 from tunebench.report.plots import render_plots
+from tunebench.report.views import History
 from tunebench.storage.local import check_target, write_atomic
 
 if TYPE_CHECKING:
@@ -35,10 +36,11 @@ def render_log_file(
         records = publish_remote_log(config, command=command, log_name=target.name)[1]
     else:
         records = _read_history(config)
+    history = History.of(records)  # one view of each record for the plots and the log
     plots = {}
     if with_plots:
-        plots = render_plots(records, target.parent / f"{target.stem}_plots", relative_to=target.parent, checked=True)
-    text = _render_config_history(config, records, command, plots, _run_reports(target.parent))
+        plots = render_plots(history, target.parent / f"{target.stem}_plots", relative_to=target.parent, checked=True)
+    text = _render_config_history(config, history, command, plots, _run_reports(target.parent))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, text.encode("utf-8"))
     return target
@@ -77,7 +79,7 @@ def _read_history(config: Config) -> list[dict[str, Any]]:
 
 def _render_config_history(
     config: Config,
-    records: list[dict[str, Any]],
+    records: list[dict[str, Any]] | History,
     command: str,
     plots: dict[str, Any],
     reports: dict[str, Any] | None = None,
