@@ -66,6 +66,19 @@ def typed_json(value: Any, how: str, cls: type[Part]) -> Any:
     return value
 
 
+# A record reads ~70 parts: dataclasses.fields() on each was a third of reading it, so each class's are kept.
+_NAMES: dict[type, tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]] = {}
+
+
+def _names(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """Return (its keys, its required keys, its keys as a set) of a record or part class."""
+    if cls not in _NAMES:
+        named = [f for f in fields(cls) if f.name != "extra"]
+        required = tuple(f.name for f in named if f.default is MISSING and f.default_factory is MISSING)
+        _NAMES[cls] = (tuple(f.name for f in named), required, frozenset(f.name for f in named))
+    return _NAMES[cls]
+
+
 @dataclass(frozen=True, kw_only=True)
 class JsonObject:
     """What a record and a part share: its schema's keys as fields, ABSENT where the object lacks one, and the
@@ -79,19 +92,17 @@ class JsonObject:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """Return the JSON keys this class names: every field but `extra`."""
-        return tuple(f.name for f in fields(cls) if f.name != "extra")
+        return _names(cls)[0]
 
     @classmethod
     def required_names(cls) -> tuple[str, ...]:
         """Return the keys its schema requires: the fields without a default (`extra` aside)."""
-        return tuple(
-            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name != "extra"
-        )
+        return _names(cls)[1]
 
     @classmethod
     def _arguments(cls, data: Mapping[str, Any]) -> dict[str, Any]:
         """Return the constructor's arguments for the JSON object `data`: a required key it lacks is ABSENT."""
-        names = set(cls.names())
+        names = _names(cls)[2]
         return {
             **dict.fromkeys((k for k in cls.required_names() if k not in data), ABSENT),
             **{k: typed_json(v, *cls.NESTED[k]) if k in cls.NESTED else v for k, v in data.items() if k in names},

@@ -240,7 +240,7 @@ def build_page(
     if comparison is not None and baseline is not None:
         for direction in ("right_to_wrong", "wrong_to_right"):
             for flip in getattr(comparison, direction):
-                flips[_flip_key(flip, view.run)] = (direction, flip.chosen_a)
+                flips[_flip_key(flip, view.questions)] = (direction, flip.chosen_a)
         domain_base = {d.name: d.a for d in comparison.domains}
         domain_delta = {d.name: d.delta for d in comparison.domains}
         baseline_view = EvalView(baseline)
@@ -308,8 +308,8 @@ def _gate_source(record: dict[str, Any], baseline: dict[str, Any] | None, verdic
     return f"recorded when the run finished ({against})"
 
 
-def _flip_key(flip: Flip, run: EvalRecordData) -> str:
-    for question in run.questions or []:
+def _flip_key(flip: Flip, questions: list[Question]) -> str:
+    for question in questions:
         if question.id == flip.id:
             return f"{question.suite}/{question.id}" if question.suite else question.id
     return flip.id

@@ -34,6 +34,7 @@ __all__ = [
 # A note's `section` and the session heading it is listed under (the seed's own headings).
 NOTE_TITLES = {"difficulties": "Difficulties Encountered", "improvements": "Areas for Improvement", "notes": "Notes"}
 note_sections = tuple(NOTE_TITLES)
+_LISTS = ("questions", "probes")  # typed apart, on first use (EvalView.questions, EvalView.probes)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ class EvalView(_RecordView):
 
     @functools.cached_property
     def run(self) -> EvalRecordData:
-        """The record, typed (read once; an index summary's record lacks its bulk lists: they read as empty)."""
-        return EvalRecordData.from_dict(self.record, partial=True)
+        """The record typed, but for its per-question and per-probe lists (`questions` and `probes` type those
+        on first use: the log reads 10,000 runs' aggregates and few runs' lists)."""
+        return EvalRecordData.from_dict({k: v for k, v in self.record.items() if k not in _LISTS}, partial=True)
 
     @property
     def model(self) -> str:
@@ -76,13 +78,13 @@ class EvalView(_RecordView):
     def aggregates(self) -> Aggregates:
         return self.run.aggregates or Aggregates()
 
-    @property
+    @functools.cached_property
     def questions(self) -> list[Question]:
-        return self.run.questions or []
+        return [Question.from_dict(q) for q in self.record.get("questions") or []]
 
-    @property
+    @functools.cached_property
     def probes(self) -> list[Probe]:
-        return self.run.probes or []
+        return [Probe.from_dict(p) for p in self.record.get("probes") or []]
 
     @property
     def training_data(self) -> TrainingDataMark | None:
