@@ -86,6 +86,8 @@ def search_baseline(
         raise RecordError(f"baseline {spec}: the record at {rejected.location} cannot be trusted: {rejected.reason}")
     if spec in history.locations:
         return BaselineSearch([_named_record(spec, history, now)], f"record {spec}", explicit=True)
+    if spec == "auto" and not production:
+        return BaselineSearch([], "none found (no model in the registry has status production)")
     if spec == "auto":
         names, how = set(production), f"newest complete run of production model(s) {', '.join(sorted(production))}"
     elif spec in models:
