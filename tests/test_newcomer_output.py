@@ -39,3 +39,14 @@ def test_gate_without_a_production_model_says_the_registry_has_none(project, cap
     out = capsys.readouterr().out
     assert "production model(s)  on" not in out
     assert "baseline: none found (no model in the registry has status production)" in out
+
+
+def test_models_list_marks_a_note_it_elides(project, capsys, monkeypatch):
+    # Was cut at 60 characters with nothing to say so ("DoRA r=64 alpha=128, flat, 408 examp").
+    _, configure = project
+    monkeypatch.setenv("COLUMNS", "300")  # one line per row: the cell as the command elides it
+    note = "Session 4 (2026-01-17): DoRA r=64 alpha=128, flat, 408 examples, H100, 2.07 GB."
+    configure(f'[tool.tunebench.models.m]\nbase = "builtin:tiny"\nnotes = "{note}"\n')
+    assert main(["models", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("m "))
+    assert row.endswith(note[:59] + "…")

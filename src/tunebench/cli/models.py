@@ -90,6 +90,10 @@ def _settings(args: argparse.Namespace) -> TransferSettings:
     )
 
 
+def _elide(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def list_models(args: argparse.Namespace) -> int:
     """Print every registry entry; with `--remote`, one row per gs:// location with its manifest's size."""
     entries = get_registry().entries()
@@ -98,7 +102,8 @@ def list_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"name": e.name, **e.to_dict()} for e in entries], indent=2))
         return 0
-    rows = [(e.name, e.status, e.base, e.adapter or "-", e.notes[:60]) for e in entries]
+    # A long note is elided, marked so: the whole of it is in `models show NAME` and --json.
+    rows = [(e.name, e.status, e.base, e.adapter or "-", _elide(e.notes, 60)) for e in entries]
     print(format_table(["model", "status", "base", "adapter", "notes"], rows))
     return 0
 
