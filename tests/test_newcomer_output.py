@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+
 from record_factory import graded_run
+from training_support import phase, write_recipe
 
 from tunebench.cli import main
 from tunebench.history.store import open_store
+from tunebench.report.formatting import format_duration, format_tokens_per_s
 
-PYPROJECT = """
-[tool.tunebench]
-history = "{history}"
-{models}
-"""
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A project with a local history; returns configure(models) that rewrites its registry."""
-    from tunebench.config import _load_cached
-
-    history = tmp_path / "history"
-
-    def configure(models: str) -> None:
-        (tmp_path / "pyproject.toml").write_text(PYPROJECT.format(history=history.as_posix(), models=models))
-        _load_cached.cache_clear()  # a process reads its configuration once; this test rewrites it
-
-    monkeypatch.chdir(tmp_path)
-    return history, configure
+CANDIDATE = '[tool.tunebench.models.candidate]\nbase = "builtin:tiny"\nstatus = "experimental"\n'
 
 
 def test_gate_without_a_production_model_says_the_registry_has_none(project, capsys):
     # Was "newest complete run of production model(s)  on the same suite files": an empty list, two spaces.
-    history, configure = project
-    configure('[tool.tunebench.models.candidate]\nbase = "builtin:tiny"\nstatus = "experimental"\n')
-    open_store(str(history)).write(graded_run("candidate", 20, 10, 30))
+    project.write(f'[tool.tunebench]\nhistory = "history"\n\n{CANDIDATE}')
+    open_store(str(project.root / "history")).write(graded_run("candidate", 20, 10, 30))
     assert main(["gate", "latest", "--model", "candidate"]) == 0
     out = capsys.readouterr().out
     assert "production model(s)  on" not in out
@@ -43,10 +26,27 @@ def test_gate_without_a_production_model_says_the_registry_has_none(project, cap
 
 def test_models_list_marks_a_note_it_elides(project, capsys, monkeypatch):
     # Was cut at 60 characters with nothing to say so ("DoRA r=64 alpha=128, flat, 408 examp").
-    _, configure = project
     monkeypatch.setenv("COLUMNS", "300")  # one line per row: the cell as the command elides it
     note = "Session 4 (2026-01-17): DoRA r=64 alpha=128, flat, 408 examples, H100, 2.07 GB."
-    configure(f'[tool.tunebench.models.m]\nbase = "builtin:tiny"\nnotes = "{note}"\n')
+    project.write(f'[tool.tunebench.models.m]\nbase = "builtin:tiny"\nnotes = "{note}"\n')
     assert main(["models", "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("m "))
     assert row.endswith(note[:59] + "…")
+
+
+def test_train_and_history_show_write_a_phase_s_time_and_speed_alike(project, capsys, monkeypatch):
+    # train printed "1.5" under "wall s" and "4313" tokens/s; history show "1.455" and "4,313"; the log "1.5 s".
+    monkeypatch.setenv("COLUMNS", "300")
+    project.write('[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n')
+    recipe = write_recipe(project.root / "r.toml", [phase("A", "mixed", 2)], merge=False)
+    assert main(["train", str(recipe)]) == 0
+    trained = capsys.readouterr().out
+    record = next(r for r in open_store(project.root / ".tb" / "history").read_all().records if r["kind"] == "training")
+    [phase_a] = record["phases"]
+    assert main(["history", "show", record["run_id"]]) == 0
+    shown = capsys.readouterr().out
+    cells = f"{format_duration(phase_a['wall_s'])} +{re.escape(format_tokens_per_s(phase_a['tokens_per_s']))}"
+    for out in (trained, shown):
+        row = next(line for line in out.splitlines() if line.startswith("A "))
+        assert re.search(rf" {cells}( |$)", row), row
+    assert re.search(r"^phase .* wall +tokens/s", trained, re.M) and "wall s" not in trained

@@ -102,7 +102,7 @@ def _training_details(record: dict[str, Any]) -> list[str]:
     """The phases' table and what the run hit."""
     from tunebench.contamination import describe
     from tunebench.efficiency import format_mfu
-    from tunebench.report.formatting import format_loss, format_tokens_per_s  # as the log writes them
+    from tunebench.report.formatting import format_duration, format_loss, format_tokens_per_s  # as the log does
     from tunebench.report.views import TrainingView
 
     view = TrainingView(record)
@@ -114,7 +114,7 @@ def _training_details(record: dict[str, Any]) -> list[str]:
             p.get("steps"),
             format_loss(p.get("final_loss")),
             format_loss(p.get("validation_loss")),
-            _fmt(p.get("wall_s")),
+            format_duration(p.get("wall_s")),
             format_tokens_per_s(p.get("tokens_per_s")),
             format_mfu(p.get("efficiency")),
         )
@@ -123,7 +123,7 @@ def _training_details(record: dict[str, Any]) -> list[str]:
     base_loss = record.get("base_validation_loss")
     if base_loss is not None and view.phases:  # the untrained base's loss, one pass before the first phase
         rows.insert(0, ("base", f"before {view.phases[0].name}", "—", "—", "—", format_loss(base_loss), "—", "—", "—"))
-    columns = ["phase", "kind", "examples", "steps", "final loss", "val loss", "seconds", "tokens/s", "MFU"]
+    columns = ["phase", "kind", "examples", "steps", "final loss", "val loss", "wall", "tokens/s", "MFU"]
     table = format_table(columns, rows)
     lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
     return lines + [f"difficulty: {d}" for d in view.difficulties]

@@ -65,7 +65,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train, print a summary of the phases; return 75 when preempted by SIGTERM."""
     from tunebench.contamination import describe
     from tunebench.history.record_parts import given
-    from tunebench.report.formatting import dollars
+    from tunebench.report.formatting import DASH, dollars, format_duration, format_loss, format_tokens_per_s
     from tunebench.training.cost import missing_price
     from tunebench.training.resilience import PREEMPTED_EXIT, TrainingPreempted
     from tunebench.training.run import train
@@ -86,26 +86,27 @@ def run_train(args: argparse.Namespace) -> int:
     if record.location is None:  # not rank 0 of a multi-process run: rank 0 reports
         return 0
     run = record.typed  # read once through its typed parts (history.training_parts)
+    # each quantity as history show and the log write it (report/formatting)
     rows: list[tuple[object, ...]] = [
         (
             p.name,
             p.kind,
             p.examples,
             p.steps,
-            _num(p.final_loss),
-            _num(p.mean_loss),
-            _num(p.validation_loss),
-            f"{p.wall_s:.1f}",
-            _num(p.tokens_per_s, 0),
+            format_loss(p.final_loss),
+            format_loss(p.mean_loss),
+            format_loss(p.validation_loss),
+            format_duration(p.wall_s),
+            format_tokens_per_s(p.tokens_per_s),
         )
         for p in run.phases
     ]
     base_loss = given(run.base_validation_loss)
     if base_loss is not None:  # the untrained base, one pass before the first phase: "did it fall?"
-        rows.insert(0, ("base", f"before {run.phases[0].name}", "-", "-", "-", "-", _num(base_loss), "-", "-"))
+        rows.insert(0, ("base", f"before {run.phases[0].name}", *[DASH] * 4, format_loss(base_loss), DASH, DASH))
     print(
         format_table(
-            ["phase", "kind", "examples", "steps", "final loss", "mean loss", "val loss", "wall s", "tokens/s"], rows
+            ["phase", "kind", "examples", "steps", "final loss", "mean loss", "val loss", "wall", "tokens/s"], rows
         )
     )
     cost = run.cost
@@ -113,8 +114,9 @@ def run_train(args: argparse.Namespace) -> int:
     hardware = cost.hardware if cost is not None else "?"
     print(f"model {run.output.name!r} registered: adapter {run.output.adapter}")
     print(
-        f"total {run.totals.wall_s:.1f} s on {hardware}, cost {usd}; validation loss {_num(run.validation_loss)}"
-        + (f" (base {_num(base_loss)} before training)" if base_loss is not None else "")
+        f"total {format_duration(run.totals.wall_s)} on {hardware}, cost {usd}; "
+        f"validation loss {format_loss(run.validation_loss)}"
+        + (f" (base {format_loss(base_loss)} before training)" if base_loss is not None else "")
     )
     if cost is not None and cost.usd is None:
         print(missing_price(cost.hardware))
@@ -137,7 +139,3 @@ def _config_with_history(history: str | None) -> Config:
 
     config = load_config()
     return dataclasses.replace(config, history=config.history_at(history)) if history else config
-
-
-def _num(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
