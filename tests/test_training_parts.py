@@ -88,3 +88,23 @@ def test_a_training_record_reads_as_attributes_and_gives_back_the_json():
         if efficiency:
             assert isinstance(phase.efficiency, training_parts.Efficiency)
             assert phase.efficiency.peak.flops == efficiency["peak"]["flops"]
+
+
+def test_version_2_closes_every_part_and_version_1_is_read_open():
+    """A typo'd or unknown key in a part of a version 2 record is refused, naming where; version 1 records (every
+    part open then) are still read."""
+    from tunebench.errors import RecordError
+    from tunebench.training.record import SCHEMA_VERSION
+
+    stored = training_record("run-train-1", "tiny-lora")
+    assert stored["schema_version"] == 1 and SCHEMA_VERSION == 2
+    typo = {**stored, "phases": [{**stored["phases"][0], "validaton_loss": 1.0}, *stored["phases"][1:]]}
+    typo["hardware"] = {**stored["hardware"], "gpu": "H100"}
+    validate(typo)  # version 1: open
+    with pytest.raises(RecordError, match=r"phases\[0\].*'validaton_loss' was unexpected"):
+        validate({**typo, "hardware": stored["hardware"], "schema_version": 2})
+    with pytest.raises(RecordError, match="'gpu' was unexpected"):
+        validate({**typo, "phases": stored["phases"], "schema_version": 2})
+    validate({**stored, "schema_version": 2})
+    with pytest.raises(RecordError, match="schema_version"):
+        validate({**stored, "schema_version": 3})

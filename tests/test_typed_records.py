@@ -47,7 +47,7 @@ def test_the_schema_version_is_the_writers():
     from tunebench.training import record
 
     assert typed.EvalRecordData.SCHEMA_VERSION == eval_record.SCHEMA_VERSION == 3
-    assert typed.TrainingRecordData.SCHEMA_VERSION == record.SCHEMA_VERSION == typed.SCHEMA_VERSION
+    assert typed.TrainingRecordData.SCHEMA_VERSION == record.SCHEMA_VERSION == 2
 
 
 def test_version_2_closes_the_eval_records_own_parts_and_version_1_is_read_open():

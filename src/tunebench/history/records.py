@@ -47,8 +47,9 @@ _SUFFIX = "_record.schema.json"
 # opened again (`additionalProperties: false` left out at those JSON pointers; None: at every level). Eval
 # records: version 1 left every part open; 2 closed question, proportion, percentiles, selection, baseline and
 # items; 3 closes model (and its training_data), engine, probe, aggregates, gate (and its checks), load and
-# each suite.
+# each suite. Training records: version 1 left every part open; 2 closes them all.
 OPEN_VERSIONS: dict[str, dict[int, tuple[str, ...] | None]] = {
+    "training": {1: None},
     "eval": {
         1: None,
         2: (

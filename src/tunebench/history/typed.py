@@ -173,6 +173,7 @@ class TrainingRecordData(Record):
     """A training run (training_record.schema.json); its parts typed (history.training_parts)."""
 
     KIND: ClassVar[str] = "training"
+    SCHEMA_VERSION: ClassVar[int] = 2  # version 1 records read the same (their parts were open)
     NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = TRAINING_PARTS
 
     status: str

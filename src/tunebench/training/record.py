@@ -54,7 +54,7 @@ __all__ = [
     "SCHEMA_VERSION",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 closes every part of the record; version 1 records are read open (history.records)
 
 
 @dataclass(frozen=True)
