@@ -442,6 +442,9 @@ def test_a_judge_error_is_recorded_with_no_grade_and_the_calibration_counts_the_
 def test_the_summary_fits_120_columns_and_states_the_quality_scale(suites, monkeypatch):
     # Issue 26: the gate table was 333 characters wide, and "quality 1.00" beside "accuracy 0.250" read as 100%.
     monkeypatch.setenv("COLUMNS", "120")
+    # three production models: the gate's baseline line names them all (it was one line of 150+ characters)
+    production = '[tool.tunebench.models.{}]\nbase = "builtin:tiny"\nstatus = "production"\n'
+    _configure(suites, "".join(production.format(f"a-production-model-{i}-with-a-long-name") for i in range(3)))
     result = suites.runpytest(
         "eval_suites/benchmark_100",
         "eval_suites/domain_probes/test_probes.py",
