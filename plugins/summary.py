@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from tunebench.escaping import terminal_text
 from tunebench.gate import NOTHING_TO_JUDGE, status_word
 from tunebench.history.typed import EvalRecordData, given
 from tunebench.report.load_figures import load_table, milliseconds, throughput
-from tunebench.table import format_table, terminal_width
+from tunebench.table import fit_line, format_table
 from tunebench_pytest.finish import RunOutcome
 from tunebench_pytest.resources import describe
 
@@ -101,7 +100,8 @@ def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
         reporter.write_line(_shown(load_table(load)))
     if outcome.verdict is not None:
         reporter.write_line("")
-        reporter.write_line(_shown(_fitted(f"gate (baseline: {outcome.baseline_how or 'none'}):")))
+        # wrapped as the tables are: "production model(s) A, B, C" can name many models
+        reporter.write_line(_shown(fit_line(f"gate (baseline: {outcome.baseline_how or 'none'}):")))
         reporter.write_line(_shown(outcome.verdict.table()))
     for warning in outcome.warnings:
         reporter.write_line(_shown(f"tunebench: warning: {warning}"), yellow=True)
@@ -115,13 +115,6 @@ def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
         reporter.write_line(_shown(f"tunebench: HTML report: file://{outcome.report_path}"))
     passed = outcome.verdict is None or not outcome.verdict.failing
     reporter.write_line(_shown(one_line(outcome)), green=passed and not outcome.errors, red=not passed, bold=True)
-
-
-def _fitted(line: str) -> str:
-    """A long line wrapped to the terminal's width as the tables are (`tunebench.table`): "production model(s)
-    dora-v2, dora-v3, ..." named every production model on one line."""
-    width = terminal_width()
-    return textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False) if width else line
 
 
 def _shown(text: str) -> str:

@@ -50,3 +50,13 @@ def test_train_and_history_show_write_a_phase_s_time_and_speed_alike(project, ca
         row = next(line for line in out.splitlines() if line.startswith("A "))
         assert re.search(rf" {cells}( |$)", row), row
     assert re.search(r"^phase .* wall +tokens/s", trained, re.M) and "wall s" not in trained
+
+
+def test_doctor_s_memory_lines_fit_the_terminal(project, capsys, monkeypatch):
+    # "memory tiny: training: ~54 MB peak (weights 428 kB, adapter 135 kB, ...)" was one 150-character line.
+    monkeypatch.setenv("COLUMNS", "100")
+    project.write('[tool.tunebench]\nhome = ".tb"\n')
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "memory tiny: training: ~" in out and "logits + loss" in out  # wrapped, not cut
+    assert max(len(line) for line in out.splitlines()) <= 100, out

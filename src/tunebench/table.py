@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from tunebench.escaping import terminal_text
 
-__all__ = ["format_table", "terminal_width"]
+__all__ = ["fit_line", "format_table", "terminal_width"]
 
 _DEFAULT_WIDTH = 120  # a terminal that does not say its width
 _MIN_COLUMN = 12  # a column is never wrapped narrower than this (a long rule or model name stays readable)
@@ -44,6 +44,15 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], width
     lines = [line for row in cells for line in _row_lines(row, widths)]
     lines.insert(1, _GAP.join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def fit_line(line: str, width: int | None = None) -> str:
+    """Return a line of prose wrapped to `width` (None: the terminal's, unbounded without one), continuation
+    lines indented two spaces, as the tables beside it fit; words are never cut."""
+    width = width or terminal_width()
+    if not width or len(line) <= width:
+        return line
+    return textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
 
 
 def _fit(widths: list[int], width: int) -> list[int]:

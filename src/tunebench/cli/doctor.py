@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tunebench.table import format_table
+from tunebench.table import fit_line, format_table
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +43,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     rows = [(c.name, "slow" if c.slow else marks[c.ok], c.detail, c.fix or "") for c in checks]
     print(format_table(["check", "result", "detail", "fix"], rows))
     for line in memory_lines(config, getattr(args, "model", None), recipe):
-        print(line)
+        print(fit_line(line))  # a memory estimate names each of its parts: wrapped as the table above is
     failed = [c.name for c in checks if c.ok is False]
     if failed:
         print(f"{len(failed)} check(s) would refuse a training run: {', '.join(failed)}")
