@@ -87,9 +87,9 @@ def test_grade_calibrate_prints_the_held_out_agreement_first_and_the_tuning_set_
     lines = capsys.readouterr().out.splitlines()
     n = len(REPLIES)
     assert lines[0] == f"grader {RUBRIC_VERSION}: {n}/{n} calibration replies graded, 0 grader error(s)"
-    held_out = f"held-out replies (never used to tune the rubric)          {len(HELD_OUT)}       0       91%    100%"
+    held_out = f"held-out replies (never used to tune the rubric)          {len(HELD_OUT)}       0       90.9%   100.0%"
     assert lines[3].startswith(held_out), lines
-    tuning = "tuning replies (the rubric was tuned on them: in-sample)  40       0       100%   100%        +1.00"
+    tuning = "tuning replies (the rubric was tuned on them: in-sample)  40       0       100.0%  100.0%      +1.00"
     assert lines[4] == tuning, lines
     assert main(["grade", "--calibrate", "--json", "--probes", str(SUITE / "probes.jsonl")]) == 0
     data = json.loads(capsys.readouterr().out)
