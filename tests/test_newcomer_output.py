@@ -60,3 +60,18 @@ def test_doctor_s_memory_lines_fit_the_terminal(project, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "memory tiny: training: ~" in out and "logits + loss" in out  # wrapped, not cut
     assert max(len(line) for line in out.splitlines()) <= 100, out
+
+
+def test_history_compare_fits_the_terminal(project, capsys, monkeypatch):
+    # "power: a drop of 30.5 points or more is detected 80% of the time by this comparison (exact McNemar, ...)"
+    # and "p(right answer): ..." were single lines of 130-170 characters under tables that fit.
+    monkeypatch.setenv("COLUMNS", "100")
+    project.write(f'[tool.tunebench]\nhistory = "history"\n\n{CANDIDATE}')
+    store = open_store(str(project.root / "history"))
+    a, b = graded_run("candidate", 20, 10, 30), graded_run("candidate", 17, 11, 30)
+    store.write(a)
+    store.write(b)
+    assert main(["history", "compare", a["run_id"], b["run_id"]]) == 0
+    out = capsys.readouterr().out
+    assert "power: a drop of" in out and "see tunebench plan)" in out
+    assert max(len(line) for line in out.splitlines()) <= 100, out

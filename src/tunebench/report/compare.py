@@ -28,7 +28,7 @@ from tunebench.report.formatting import DASH, format_interval, format_percent
 from tunebench.report.load_figures import comparison_lines
 from tunebench.report.views import EvalView, Proportion
 from tunebench.stats import PairedDrop, mcnemar_exact, paired_t_drop
-from tunebench.table import format_table
+from tunebench.table import fit_line, format_table
 
 __all__ = [
     "Flip",
@@ -336,7 +336,8 @@ def format_comparison(comparison: Comparison) -> str:
                     ["domain", "A", "B", "B - A"], [(d.name, show(d.a), show(d.b), signed(d.delta)) for d in deltas]
                 )
             )
-    return "\n".join(lines)
+    # the prose lines (power, p(right answer), the latency split) wrap to the terminal as the tables fit it
+    return "\n".join(line if "\n" in line else fit_line(line) for line in lines)
 
 
 def _accuracy_cells(accuracy: Proportion | None) -> tuple[str, str, str]:
