@@ -75,3 +75,23 @@ def test_history_compare_fits_the_terminal(project, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "power: a drop of" in out and "see tunebench plan)" in out
     assert max(len(line) for line in out.splitlines()) <= 100, out
+
+
+def test_history_show_writes_latency_and_speed_as_the_log_and_states_the_grade_scale(real_tiny_history, capsys):
+    # Was "0.2883" under "latency s", TTFT "0.01152", tok/s "227.3" and a bare "grade" column; the log writes
+    # "0.29s" and "227", and a grade means something only on its 1-5 scale.
+    from tunebench.report.formatting import format_seconds
+    from tunebench.report.views import EvalView
+
+    run = "70b00f51b066"
+    record = next(r for r in open_store(real_tiny_history).read_all().records if r["run_id"] == run)
+    assert main(["history", "show", run, "--history", str(real_tiny_history)]) == 0
+    shown = capsys.readouterr().out
+    latency = format_seconds(EvalView(record).latency_by_domain_s["compliance"])
+    assert re.search(rf"^compliance .* {re.escape(latency)} +1\.00$", shown, re.M), shown
+    assert main(["history", "show", run, "--probes", "--history", str(real_tiny_history)]) == 0
+    probes = capsys.readouterr().out.splitlines()
+    assert re.match(r"probe +domain +stop +tokens +TTFT +tok/s +latency +grade \(1-5\) +reply$", probes[0])
+    row = next(line for line in probes if line.startswith("probe-cmp-1 "))
+    [first] = [p for p in record["probes"] if p["id"] == "probe-cmp-1"]  # 0.0106 s to the first token, 148 tok/s
+    assert re.search(rf" {re.escape(format_seconds(first['ttft_s']))} +148 +0\.\d\ds +1 ", row), row

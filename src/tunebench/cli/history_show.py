@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tunebench.cli.history_common import _clip, _print_json, _read, _store, find_record, summarize
 from tunebench.errors import RecordError
 from tunebench.escaping import terminal_text
-from tunebench.table import format_table
+from tunebench.table import fit_line, format_table
 
 if TYPE_CHECKING:
     from tunebench.history.store import HistoryStore
@@ -74,7 +74,7 @@ def _eval_details(record: dict[str, Any]) -> list[str]:
     """The per-domain table, the decode floor, the load figures (--concurrency N) and a contamination mark."""
     from tunebench.contamination import label
     from tunebench.efficiency import decode_line
-    from tunebench.report.formatting import format_grade, format_interval, format_percent
+    from tunebench.report.formatting import format_grade, format_interval, format_percent, format_seconds
     from tunebench.report.load_figures import load_table
     from tunebench.report.views import EvalView
 
@@ -85,16 +85,16 @@ def _eval_details(record: dict[str, Any]) -> list[str]:
             format_percent(p.value),
             format_interval(p.low, p.high),
             f"{p.k}/{p.n}",
-            _fmt(view.latency_by_domain_s.get(d)),
+            format_seconds(view.latency_by_domain_s.get(d)),  # as the log writes it
             format_grade(view.quality_by_domain.get(d)),
         )
         for d, p in view.by_domain.items()
     ]
-    table = format_table(["domain", "accuracy", "95% interval", "right", "latency s", "quality (1-5)"], rows)
+    table = format_table(["domain", "accuracy", "95% interval", "right", "latency", "quality (1-5)"], rows)
     mark = label(view.training_data)
     decode = decode_line(record)
     load = view.run.load
-    lines = ["", table] + ([decode] if decode else []) + (["", load_table(load)] if load else [])
+    lines = ["", table] + ([fit_line(decode)] if decode else []) + (["", load_table(load)] if load else [])
     return lines + ([f"WARNING: {mark}"] if mark else [])
 
 
@@ -132,6 +132,7 @@ def _training_details(record: dict[str, Any]) -> list[str]:
 def _show_answers(record: dict[str, Any], args: argparse.Namespace) -> int:
     """`show RUN --questions/--probes`: the run's answers, as tables (or JSON)."""
     from tunebench.config import load_config
+    from tunebench.report.formatting import format_seconds, format_tokens_per_s
     from tunebench.report.html import build_page
 
     if record.get("kind") != "eval":
@@ -178,17 +179,16 @@ def _show_answers(record: dict[str, Any], args: argparse.Namespace) -> int:
                 p.domain,
                 p.stop_reason or "—",
                 _fmt(p.new_tokens),
-                _fmt(p.ttft_s),
-                _fmt(p.tokens_per_s),
-                _fmt(p.latency_s),
+                format_seconds(p.ttft_s),  # each as the log and the HTML report write it
+                format_tokens_per_s(p.tokens_per_s),
+                format_seconds(p.latency_s),
                 _fmt(p.grade),
                 _clip(_one_line("".join(s.text for s in p.reply)), 50),
             )
             for p in probes
         ]
-        print(
-            format_table(["probe", "domain", "stop", "tokens", "TTFT s", "tok/s", "latency s", "grade", "reply"], rows)
-        )
+        columns = ["probe", "domain", "stop", "tokens", "TTFT", "tok/s", "latency", "grade (1-5)", "reply"]
+        print(format_table(columns, rows))
     return 0
 
 
