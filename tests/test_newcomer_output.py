@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from record_factory import graded_run
 from training_support import phase, write_recipe
@@ -95,3 +97,18 @@ def test_history_show_writes_latency_and_speed_as_the_log_and_states_the_grade_s
     row = next(line for line in probes if line.startswith("probe-cmp-1 "))
     [first] = [p for p in record["probes"] if p["id"] == "probe-cmp-1"]  # 0.0106 s to the first token, 148 tok/s
     assert re.search(rf" {re.escape(format_seconds(first['ttft_s']))} +148 +0\.\d\ds +1 ", row), row
+
+
+def test_history_list_never_wraps_a_run_id(project, capsys, monkeypatch):
+    # At 100 columns an imported record's id wrapped: "imp-437474347a093d" and "04" on the next line.
+    monkeypatch.setenv("COLUMNS", "100")
+    project.write('[tool.tunebench]\nhistory = "history"\n')
+    log = Path(__file__).parent / "data" / "seed_log.md"  # the hand-written log: ids of 20 characters
+    assert main(["history", "import-log", str(log)]) == 0
+    capsys.readouterr()
+    assert main(["history", "list", "--json"]) == 0
+    ids = [r["run_id"] for r in json.loads(capsys.readouterr().out)]
+    assert main(["history", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ids and all(any(line.startswith(f"{run_id}  ") for line in lines) for run_id in ids), lines
+    assert max(len(line) for line in lines) <= 100

@@ -30,17 +30,19 @@ def terminal_width() -> int | None:
     return shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], width: int | None = None) -> str:
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], width: int | None = None, whole: Sequence[int] = ()
+) -> str:
     """Return `rows` under `headers` as left-aligned columns separated by two spaces, at most `width` wide.
 
     `width` None: the terminal's (`terminal_width`), unbounded without one. Wide columns wrap, widest first, down
-    to 12 characters.
+    to 12 characters; the columns numbered in `whole` (a run id someone copies) never wrap.
     """
     cells = [[_one_line(h) for h in headers]] + [["" if c is None else _one_line(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     width = width or terminal_width()
     if width:
-        widths = _fit(widths, width)
+        widths = _fit(widths, width, whole)
     lines = [line for row in cells for line in _row_lines(row, widths)]
     lines.insert(1, _GAP.join("-" * w for w in widths))
     return "\n".join(lines)
@@ -55,11 +57,13 @@ def fit_line(line: str, width: int | None = None) -> str:
     return textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
 
 
-def _fit(widths: list[int], width: int) -> list[int]:
-    """Narrow the widest column a character at a time until the table is `width` wide (or none can narrow)."""
+def _fit(widths: list[int], width: int, whole: Sequence[int] = ()) -> list[int]:
+    """Narrow the widest column (not in `whole`) a character at a time until the table is `width` wide (or none
+    can narrow)."""
     widths = list(widths)
-    while sum(widths) + len(_GAP) * (len(widths) - 1) > width:
-        widest = max(range(len(widths)), key=lambda i: widths[i])
+    narrowable = [i for i in range(len(widths)) if i not in whole]
+    while narrowable and sum(widths) + len(_GAP) * (len(widths) - 1) > width:
+        widest = max(narrowable, key=lambda i: widths[i])
         if widths[widest] <= _MIN_COLUMN:
             break
         widths[widest] -= 1

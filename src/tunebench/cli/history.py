@@ -172,6 +172,7 @@ def list_records(args: argparse.Namespace) -> int:
                 (r["run_id"], r["kind"], r["source"], r["date"], _clip(r["model"], 40), _clip(r["summary"], 70))
                 for r in rows
             ],
+            whole=[0],  # a run id is copied into the next command: never wrapped
         )
     )
     unsealed = sum(r["summary"].startswith("UNSEALED") for r in rows)
