@@ -104,9 +104,9 @@ def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
         reporter.write_line(_shown(fit_line(f"gate (baseline: {outcome.baseline_how or 'none'}):")))
         reporter.write_line(_shown(outcome.verdict.table()))
     for warning in outcome.warnings:
-        reporter.write_line(_shown(f"tunebench: warning: {warning}"), yellow=True)
+        reporter.write_line(_shown(fit_line(f"tunebench: warning: {warning}")), yellow=True)
     for error in outcome.errors:
-        reporter.write_line(_shown(f"tunebench: error: {error}"), red=True, bold=True)
+        reporter.write_line(_shown(fit_line(f"tunebench: error: {error}")), red=True, bold=True)
     if outcome.location:
         reporter.write_line(_shown(f"tunebench: record written to {outcome.location}"))
     if outcome.log_path:

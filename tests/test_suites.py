@@ -454,6 +454,8 @@ def test_the_summary_fits_120_columns_and_states_the_quality_scale(suites, monke
         "retirement_planning",
         "-p",
         "no:cacheprovider",
+        "--history",  # not the configured one: a warning that names both paths, wrapped as the tables fit
+        str(suites.path / "another-history"),
     )
     lines = result.outlines
     start = next(i for i, line in enumerate(lines) if line.strip(" =") == "tunebench")
