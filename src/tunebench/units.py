@@ -1,11 +1,46 @@
-"""Byte counts for people, in one convention everywhere: decimal units (B, kB, MB, GB).
+"""How a quantity is written for people: one formatter per quantity, the same in every output.
 
-The seed log, bucket listings and disk vendors use them; binary MiB appear only as constants in code.
+The Markdown log, the HTML report, the plots and the terminal (`tunebench history`, `compare`, `train`,
+the decode line of `tunebench.efficiency`) write each quantity with its formatter here, so a figure reads the
+same everywhere (`tunebench.report.formatting` re-exports them beside the Markdown helpers). A value nobody
+measured is written as `DASH`.
+
+| quantity | formatter | reads |
+| --- | --- | --- |
+| accuracy, any proportion or share (MFU too) | `format_percent` | 25.0% |
+| its 95% interval | `format_interval` | [17.5%, 34.3%] |
+| a loss | `format_loss` | 0.0577 |
+| a mean quality grade (1-5 scale) | `format_grade` | 3.40 |
+| seconds (latency, TTFT) | `format_seconds` | 1.43s, 0.0026s |
+| a time per token | `format_ms` | 22.4 ms |
+| a duration (training time) | `format_duration` | 1.8 min, 42.0 s |
+| tokens per second | `format_tokens_per_s` | 1,612 |
+| a cost | `dollars` | $1.75, $0.0029 |
+| a count | `format_number` | 7,198 |
+| bytes | `format_bytes` | 812 MB, 29.5 GB |
+
+Byte counts use decimal units (B, kB, MB, GB), as the seed log, bucket listings and disk vendors do; binary
+MiB appear only as constants in code.
 """
 
 from __future__ import annotations
 
-__all__ = ["format_bytes"]
+__all__ = [
+    "DASH",
+    "format_percent",
+    "format_interval",
+    "format_number",
+    "format_seconds",
+    "format_duration",
+    "format_loss",
+    "format_grade",
+    "format_ms",
+    "format_tokens_per_s",
+    "dollars",
+    "format_bytes",
+]
+
+DASH = "—"
 
 _UNITS = ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"))
 
@@ -21,3 +56,68 @@ def format_bytes(value: float, decimals: int | None = None) -> str:
             places = (1 if unit == "GB" else 0) if decimals is None else decimals
             return f"{value / scale:.{places}f} {unit}"
     return f"{value:.0f} B"
+
+
+def format_percent(value: float | None, digits: int = 1) -> str:
+    """Return a proportion 0..1 as "62.0%", or "—"."""
+    return DASH if value is None else f"{100 * value:.{digits}f}%"
+
+
+def format_interval(low: float | None, high: float | None) -> str:
+    """Return a 95% interval as "[52.2%, 71.0%]", or "—"."""
+    return DASH if low is None or high is None else f"[{format_percent(low)}, {format_percent(high)}]"
+
+
+def format_number(value: float | None, digits: int = 4) -> str:
+    """Return "12,345" for a whole number from 1000 up (and for any int), else `digits` decimals, or "—"."""
+    if value is None:
+        return DASH
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{value:.{digits}f}"
+
+
+def format_seconds(value: float | None) -> str:
+    """Return seconds as "1.25s", under 0.1 s to two significant digits ("0.0026s", never "0.00s"), or "—"."""
+    if value is None:
+        return DASH
+    return f"{value:.2f}s" if value >= 0.1 or value == 0 else f"{value:#.2g}s"
+
+
+def format_loss(value: float | None) -> str:
+    """Return a loss as "0.0577" (four decimals), or "—"."""
+    return DASH if value is None else f"{value:.4f}"
+
+
+def format_grade(value: float | None) -> str:
+    """Return a (mean) quality grade on the 1-5 scale as "3.40", or "—"."""
+    return DASH if value is None else f"{value:.2f}"
+
+
+def format_ms(seconds: float | None) -> str:
+    """Return a short time (seconds) in milliseconds as "22.4 ms", under 0.1 ms to two significant digits
+    ("0.051 ms": a small model's decode floor, never "0.1 ms" or "0.0 ms"), or "—"."""
+    if seconds is None:
+        return DASH
+    ms = 1000 * seconds
+    return f"{ms:.1f} ms" if abs(ms) >= 0.1 or ms == 0 else f"{ms:#.2g} ms"
+
+
+def format_tokens_per_s(value: float | None) -> str:
+    """Return tokens per second as "1,612", or "—"."""
+    return DASH if value is None else f"{value:,.0f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return a duration as "12.5 min" from a minute up, else "42.0 s", or "—"."""
+    if seconds is None:
+        return DASH
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def dollars(value: float | None, approximate: bool = False) -> str:
+    """Return USD as "$1.75" (or "$0.0012" below a cent, "~$1.75" when approximate), or "—"."""
+    if value is None:
+        return DASH
+    text = f"${value:.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+    return ("~" if approximate else "") + text

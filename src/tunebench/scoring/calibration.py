@@ -236,7 +236,7 @@ def format_calibration(calibration: Calibration, show_rows: bool = False) -> str
 
 
 def _cells(figures: dict[str, Any]) -> tuple[str, ...]:
-    from tunebench.report.formatting import format_percent as share  # "90.9%", as every proportion is written
+    from tunebench.units import format_percent as share  # "90.9%", as every proportion is written
 
     rho = "—" if figures["spearman"] is None else f"{figures['spearman']:+.2f}"
     return str(figures["n"]), str(figures["errors"]), share(figures["exact"]), share(figures["within_one"]), rho
