@@ -298,7 +298,7 @@ def test_show_and_the_log_print_decode_time_against_the_bandwidth_floor(history,
     validate(evaluation)
     history.write(training)
     history.write(evaluation)
-    line = "decode 12.30 ms/token (median), 2.0x the memory-bandwidth floor 6.15 ms (weights / table bandwidth)"
+    line = "decode 12.3 ms/token (median), 2.0x the memory-bandwidth floor 6.2 ms (weights / table bandwidth)"
     code, out, _ = _run(capsys, "history", "show", "run-eval-floor")
     assert code == 0 and line in out
     assert line in render_log([training, evaluation])

@@ -66,3 +66,48 @@ def test_history_show_prints_losses_grades_and_speeds_as_the_log_does(real_tiny_
     assert main(["history", "show", "70b00f51b066", "--history", str(real_tiny_history)]) == 0
     domains = [line for line in capsys.readouterr().out.splitlines() if line.startswith("compliance")]
     assert domains and domains[0].rstrip().endswith("1.00")  # the grade as the log's Quality (1-5) writes it
+
+
+def _served_elsewhere(history, run_id: str, floor: dict) -> None:
+    """Write into `history` real_tiny_history's eval run as a run `run_id` with this decode floor and 23 ms/token."""
+    store = open_store(history)
+    record = next(r for r in store.read_all().records if r["run_id"] == "70b00f51b066")
+    record = {k: v for k, v in record.items() if not k.startswith("_")}
+    record["run_id"] = run_id
+    record["model"]["decode_floor"] = floor
+    record["aggregates"]["time_per_output_token_s"] = {"n": 3, "p50": 0.0234}
+    store.write(record)
+
+
+def test_an_unknown_decode_floor_is_said_with_its_reason_in_history_show_and_the_html_report(
+    real_tiny_history, capsys, tmp_path
+):
+    from tunebench.cli import main
+    from tunebench.engines.served_floor import served_decode_floor
+
+    # what a served run whose server is not ours records (was a dash in the report, nothing in history show)
+    floor = served_decode_floor("http://10.1.2.3:8000/v1", "/weights/Qwen2.5-14B", "bfloat16")
+    _served_elsewhere(real_tiny_history, "0123456789ab", floor)
+    reason = "served at http://10.1.2.3:8000/v1, not on this machine"
+    assert main(["history", "show", "0123456789ab", "--history", str(real_tiny_history)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())  # the line wraps to the terminal
+    assert f"decode 23.4 ms/token (median); memory-bandwidth floor unknown: {reason}" in shown
+    page = tmp_path / "run.html"
+    assert main(["report", "0123456789ab", "--history", str(real_tiny_history), "--out", str(page)]) == 0
+    html = " ".join(page.read_text(encoding="utf-8").split())
+    assert "<th>decode vs floor</th><td>decode 23.4 ms/token (median); memory-bandwidth floor unknown: " in html
+    assert reason in html
+
+
+def test_the_decode_line_writes_times_per_token_as_every_ms_figure(real_tiny_history, capsys):
+    from tunebench.cli import main
+
+    # was "decode 23.40 ms/token (median), 457.0x the memory-bandwidth floor 0.0512 ms": two ms formats, 23.40
+    # beside the log's "23.4 ms" Time/Token; a floor under 0.1 ms keeps two significant digits, never "0.1 ms"
+    peak = {"device": "cpu", "flops": 1e10, "bandwidth_bytes_s": 2e10, "source": "measured"}
+    _served_elsewhere(real_tiny_history, "0123456789ac", {"weight_bytes": 1_024_000, "floor_ms": 0.0512, "peak": peak})
+    assert main(["history", "show", "0123456789ac", "--history", str(real_tiny_history)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    line = "decode 23.4 ms/token (median), 457.0x the memory-bandwidth floor 0.051 ms (weights / measured bandwidth)"
+    assert line in shown
+    assert formatting.format_ms(0.0000512) == "0.051 ms" and formatting.format_ms(0.0234) == "23.4 ms"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunebench.memory.estimate import ModelShape
+from tunebench.units import DASH, format_ms, format_percent
 
 __all__ = [
     "DevicePeak",
@@ -142,8 +143,8 @@ def dora_dropout_flops_ratio(shape: ModelShape, target_modules: tuple[str, ...] 
 def format_mfu(efficiency: Any) -> str:
     """Return a phase's MFU for a table: "12.3% (table)" or "0.8% (measured)"; "—" when not recorded."""
     if not isinstance(efficiency, Mapping) or efficiency.get("mfu") is None:
-        return "\u2014"
-    return f"{efficiency['mfu']:.1%} ({efficiency['peak']['source']})"
+        return DASH
+    return f"{format_percent(efficiency['mfu'])} ({efficiency['peak']['source']})"
 
 
 def decode_floor(model: Any, device: str) -> dict[str, Any]:
@@ -157,13 +158,20 @@ def decode_floor(model: Any, device: str) -> dict[str, Any]:
 
 
 def describe_decode(floor: Any, median_s: float | None) -> str | None:
-    """Return "decode 12.3 ms/token, 2.0x the bandwidth floor 6.15 ms (table)", or None without both figures."""
+    """Return "decode 12.3 ms/token (median), 2.0x the memory-bandwidth floor 6.2 ms (weights / table bandwidth)".
+
+    A floor recorded as unknown (a served model whose server is not ours: `{"unknown": why}`) is said with its
+    reason; None when neither a floor nor a reason was recorded, or a floor without a decode time.
+    Times are written as every time per token is (tunebench.units.format_ms).
+    """
+    if isinstance(floor, Mapping) and floor.get("unknown"):
+        decode = "decode" if median_s is None else f"decode {format_ms(median_s)}/token (median);"
+        return f"{decode} memory-bandwidth floor unknown: {floor['unknown']}"
     if not isinstance(floor, Mapping) or median_s is None or not floor.get("floor_ms"):
         return None
-    ms = median_s * 1000
     return (
-        f"decode {ms:.2f} ms/token (median), {ms / floor['floor_ms']:.1f}x the memory-bandwidth floor "
-        f"{floor['floor_ms']:.3g} ms (weights / {floor['peak']['source']} bandwidth)"
+        f"decode {format_ms(median_s)}/token (median), {median_s * 1000 / floor['floor_ms']:.1f}x the "
+        f"memory-bandwidth floor {format_ms(floor['floor_ms'] / 1000)} (weights / {floor['peak']['source']} bandwidth)"
     )
 
 
