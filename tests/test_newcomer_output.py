@@ -112,3 +112,13 @@ def test_history_list_never_wraps_a_run_id(project, capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert ids and all(any(line.startswith(f"{run_id}  ") for line in lines) for run_id in ids), lines
     assert max(len(line) for line in lines) <= 100
+
+
+def test_train_does_not_blame_the_filesystem_for_checkpoints_under_a_second_apart(project, capfd):
+    # transformers orders checkpoints by mtime and, two of them under 1 s apart, printed "mtime may not be
+    # reliable on this filesystem, falling back to numerical ordering" into the phase's progress bar.
+    project.write('[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n')
+    recipe = write_recipe(project.root / "r.toml", [phase("A", "mixed", 6)], merge=False, save_steps=1)
+    assert main(["train", str(recipe)]) == 0
+    out, err = capfd.readouterr()
+    assert "phase  kind" in out and "mtime may not be reliable" not in out + err
