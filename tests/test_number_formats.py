@@ -111,3 +111,25 @@ def test_the_decode_line_writes_times_per_token_as_every_ms_figure(real_tiny_his
     line = "decode 23.4 ms/token (median), 457.0x the memory-bandwidth floor 0.051 ms (weights / measured bandwidth)"
     assert line in shown
     assert formatting.format_ms(0.0000512) == "0.051 ms" and formatting.format_ms(0.0234) == "23.4 ms"
+
+
+def test_history_compare_writes_seconds_ms_and_grades_as_history_show_and_the_log(real_tiny_history, capsys):
+    from tunebench.cli import main
+    from tunebench.report.views import EvalView
+
+    # was "0.382" under "median latency per domain (s)" beside history show's "0.38s", TTFT "0.140" and
+    # "57.5" under "time per output token (ms)", the split's "-2.720 s"
+    records = {r["run_id"]: r for r in open_store(real_tiny_history).read_all().records}
+    a, b = (EvalView(records[run]) for run in ("3932f8e6adca", "70b00f51b066"))
+    history = ["--history", str(real_tiny_history)]
+    assert main(["history", "compare", "3932f8e6adca", "70b00f51b066", *history]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[lines.index("median latency per domain") :]
+    seconds = [formatting.format_seconds(v.latency_by_domain_s["compliance"]) for v in (a, b)]
+    assert re.match(rf"compliance +{re.escape(seconds[0])} +{re.escape(seconds[1])} +-\d\.\d\ds$", table[3]), table
+    assert main(["history", "show", "70b00f51b066", *history]) == 0
+    assert f" {seconds[1]} " in next(line for line in capsys.readouterr().out.splitlines() if line.startswith("compl"))
+    split = next(line for line in lines if line.startswith("time per output token"))
+    assert re.fullmatch(r"time per output token +\d+\.\d ms +\d+\.\d ms +-\d+\.\d ms", split), split
+    assert any(re.fullmatch(r"TTFT +0\.\d+s +0\.\d+s +-0\.\d+s", line) for line in lines), lines
+    assert any(line.startswith("total latency B - A: -2.72s = answer length +0.00s") for line in lines), lines

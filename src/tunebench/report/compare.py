@@ -24,7 +24,7 @@ from tunebench.gate import POWER, differences, paired_log_odds, paired_probabili
 from tunebench.history.reference import resolve_run  # re-exported: the one run resolver
 from tunebench.history.typed import LoadFigures, Probe, given
 from tunebench.power import detectable_drop
-from tunebench.report.formatting import DASH, format_interval, format_percent
+from tunebench.report.formatting import DASH, format_grade, format_interval, format_ms, format_percent, format_seconds
 from tunebench.report.load_figures import comparison_lines
 from tunebench.report.views import EvalView, Proportion
 from tunebench.stats import PairedDrop, mcnemar_exact, paired_t_drop
@@ -326,8 +326,8 @@ def format_comparison(comparison: Comparison) -> str:
         lines += ["", *load]
     for title, deltas, show, signed in (
         ("per-domain accuracy", c.domains, _percent_or_dash, _points),
-        ("median latency per domain (s)", c.latency_s, _seconds_or_dash, lambda v: _signed(v, _seconds_or_dash)),
-        ("quality per domain (1-5)", c.quality, _quality_or_dash, lambda v: _signed(v, _quality_or_dash)),
+        ("median latency per domain", c.latency_s, format_seconds, lambda v: _signed(v, format_seconds)),
+        ("quality per domain (1-5)", c.quality, format_grade, lambda v: _signed(v, format_grade)),
     ):
         if deltas:
             lines += ["", title]
@@ -354,15 +354,7 @@ def _percent_or_dash(value: float | None) -> str:
     return format_percent(value)
 
 
-def _seconds_or_dash(value: float | None) -> str:
-    return DASH if value is None else f"{value:.3f}"
-
-
-def _quality_or_dash(value: float | None) -> str:
-    return DASH if value is None else f"{value:.2f}"
-
-
-def _signed(value: float | None, show: Callable[[float | None], str]) -> str:
+def _signed(value: float | None, show: Callable[[float], str]) -> str:
     if value is None:
         return DASH
     text = show(abs(value))
@@ -370,26 +362,31 @@ def _signed(value: float | None, show: Callable[[float | None], str]) -> str:
 
 
 def _latency_lines(split: LatencySplit) -> list[str]:
-    """TTFT, time per token, tokens and total side by side, then total's change split into its parts."""
-    ms = 1000
+    """TTFT, time per token, tokens and total side by side, then total's change split into its parts.
+
+    Seconds and times per token as the log and `history show` write them (report/formatting).
+    """
 
     def row(name: str, a: float, b: float, show: Callable[[float], str]) -> tuple[str, str, str, str]:
-        return name, show(a), show(b), ("+" if b >= a else "-") + show(abs(b - a))
+        return name, show(a), show(b), _signed(b - a, show)
+
+    def seconds(value: float) -> str:
+        return _signed(value, format_seconds)
 
     table = format_table(
         ["per probe (mean)", "A", "B", "B - A"],
         [
-            row("TTFT (s)", split.ttft_a, split.ttft_b, lambda v: f"{v:.3f}"),
-            row("time per output token (ms)", split.tpot_a * ms, split.tpot_b * ms, lambda v: f"{v:.1f}"),
+            row("TTFT", split.ttft_a, split.ttft_b, format_seconds),
+            row("time per output token", split.tpot_a, split.tpot_b, format_ms),
             row("output tokens", split.tokens_a, split.tokens_b, lambda v: f"{v:.1f}"),
-            row("total latency (s)", split.total_a, split.total_b, lambda v: f"{v:.3f}"),
+            row("total latency", split.total_a, split.total_b, format_seconds),
         ],
     )
     left_out = f"; {split.unsplit} one-token answer(s) left out" if split.unsplit else ""
     return [
         f"latency over the {split.probes} probe(s) both runs answered{left_out}",
         table,
-        f"total latency B - A: {split.delta:+.3f} s = answer length {split.length_effect:+.3f} s "
-        f"({split.tokens_a:.1f} -> {split.tokens_b:.1f} tokens) + per-token speed {split.speed_effect:+.3f} s "
-        f"({split.tpot_a * ms:.1f} -> {split.tpot_b * ms:.1f} ms/token) + TTFT {split.ttft_effect:+.3f} s",
+        f"total latency B - A: {seconds(split.delta)} = answer length {seconds(split.length_effect)} "
+        f"({split.tokens_a:.1f} -> {split.tokens_b:.1f} tokens) + per-token speed {seconds(split.speed_effect)} "
+        f"({format_ms(split.tpot_a)} -> {format_ms(split.tpot_b)} per token) + TTFT {seconds(split.ttft_effect)}",
     ]
