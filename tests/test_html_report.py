@@ -19,6 +19,7 @@ from report_support import PROBES, shipped_record
 from tunebench.cli import main
 from tunebench.history.records import validate
 from tunebench.history.store import open_store
+from tunebench.report.formatting import format_seconds
 from tunebench.report.html import build_page, choice_probabilities, evidence_spans, render_report
 from tunebench.suites import load_probes
 
@@ -103,7 +104,8 @@ def test_compare_page_lists_flips_first_with_the_comparisons_p_value():
     assert f"{page.comparison.p_value:.4g}" in html
     # The power and the latency split are compare_runs' own figures, shown as computed there.
     assert f"{100 * page.comparison.detectable_drop:.1f} points or more" in html
-    assert 'id="latency-split"' in html and f"{page.comparison.latency.delta:+.3f}" in html
+    delta = page.comparison.latency.delta  # signed, in seconds as the log writes them
+    assert 'id="latency-split"' in html and ("+" if delta >= 0 else "-") + format_seconds(abs(delta)) in html
 
 
 # -- in a real browser --------------------------------------------------------------------------------------

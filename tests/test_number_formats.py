@@ -133,3 +133,24 @@ def test_history_compare_writes_seconds_ms_and_grades_as_history_show_and_the_lo
     assert re.fullmatch(r"time per output token +\d+\.\d ms +\d+\.\d ms +-\d+\.\d ms", split), split
     assert any(re.fullmatch(r"TTFT +0\.\d+s +0\.\d+s +-0\.\d+s", line) for line in lines), lines
     assert any(line.startswith("total latency B - A: -2.72s = answer length +0.00s") for line in lines), lines
+
+
+def test_the_html_report_writes_seconds_speeds_and_grades_as_history_show(real_tiny_history, capsys, tmp_path):
+    from tunebench.cli import main
+    from tunebench.report.views import EvalView
+
+    # was "0.382" under "median latency s (then)", the probes' TTFT "0.011", "147.8" tokens/s (history show: "148")
+    # and latency "0.287" under "latency s", grades under a bare "grade"
+    records = {r["run_id"]: r for r in open_store(real_tiny_history).read_all().records}
+    page = tmp_path / "compare.html"
+    history = ["--history", str(real_tiny_history)]
+    assert main(["report", "70b00f51b066", "--compare", "3932f8e6adca", "--out", str(page), *history]) == 0
+    html = page.read_text(encoding="utf-8")
+    now, then = (EvalView(records[run]).latency_by_domain_s["compliance"] for run in ("70b00f51b066", "3932f8e6adca"))
+    row = re.search(r"<tr><td>compliance</td>(<td class=\"num\">[^<]*</td>){3}</tr>", html)
+    assert row and f">{formatting.format_seconds(then)}<" in row[0] and f">{formatting.format_seconds(now)}<" in row[0]
+    assert '<th class="sortable num">grade (1-5)</th>' in html
+    [first] = [p for p in records["70b00f51b066"]["probes"] if p["id"] == "probe-cmp-1"]
+    cells = f'<td class="num">{formatting.format_seconds(first["ttft_s"])}</td><td class="num">148</td>'
+    assert cells in html, html[html.index('id="probes"') :][:3000]
+    capsys.readouterr()

@@ -12,6 +12,7 @@ record names, and a file whose sha256 differs from the recorded one is named on 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ from typing import Any
 from tunebench.gate import differences, recorded_status, serving_of, status_word
 from tunebench.history.typed import EvalRecordData, Items, ModelInfo, Probe, Question, given
 from tunebench.report.compare import Comparison, Flip, compare_runs
-from tunebench.report.formatting import format_percent
+from tunebench.report.formatting import (
+    format_grade,
+    format_ms,
+    format_percent,
+    format_seconds,
+    format_tokens_per_s,
+)
 from tunebench.report.html_rows import (
     ChoiceCell,
     ProbeRow,
@@ -331,11 +338,22 @@ def _environment() -> Any:  # a jinja2.Environment
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["percent"] = format_percent  # as the log and history write a proportion
+    # each quantity as the log, history show and history compare write it (tunebench.units)
+    env.filters["percent"] = format_percent
+    env.filters["seconds"] = format_seconds
+    env.filters["ms"] = format_ms
+    env.filters["grade"] = format_grade
+    env.filters["tokens_per_s"] = format_tokens_per_s
+    env.filters["signed_seconds"] = lambda v: _signed(v, format_seconds)
+    env.filters["signed_grade"] = lambda v: _signed(v, format_grade)
     env.filters["points"] = lambda v: "—" if v is None else f"{100 * v:+.1f}"
     env.filters["num"] = lambda v, fmt=".3g": "—" if v is None else format(v, fmt)
-    env.filters["signed"] = lambda v, fmt=".3f": "—" if v is None else format(v, "+" + fmt)
     return env
+
+
+def _signed(value: float | None, show: Callable[[float], str]) -> str:
+    """Return "+0.12s" / "-0.12s" (a change, signed, in its quantity's format), or "—"."""
+    return "—" if value is None else ("+" if value >= 0 else "-") + show(abs(value))
 
 
 def render_report(
