@@ -11,6 +11,7 @@ from tunebench.contamination import label
 from tunebench.escaping import terminal_text
 from tunebench.gate import NOTHING_TO_JUDGE, status_word
 from tunebench.history.typed import EvalRecordData, given
+from tunebench.report.formatting import format_grade, format_interval, format_percent, format_seconds
 from tunebench.report.load_figures import load_table, milliseconds, throughput
 from tunebench.table import fit_line, format_table
 from tunebench_pytest.finish import RunOutcome
@@ -20,20 +21,20 @@ __all__ = ["one_line", "write_terminal", "write_github_summary", "add_junit_prop
 
 
 def one_line(outcome: RunOutcome) -> str:
-    """Return `tunebench: accuracy 0.420 [0.327, 0.518] (42/100) ... gate PASS` for log scrapers."""
+    """Return `tunebench: model M, accuracy 42.0% [32.7%, 51.8%] (42/100) ... gate PASS` for log scrapers (each
+    figure as the log and `tunebench gate` write it: report/formatting)."""
     run = EvalRecordData.from_dict(outcome.record)
     aggregates = run.aggregates
     parts = [f"model {run.model.name}"]
     accuracy = aggregates.accuracy
     if accuracy and accuracy.value is not None:
-        parts.append(
-            f"accuracy {accuracy.value:.3f} [{accuracy.low:.3f}, {accuracy.high:.3f}] ({accuracy.k}/{accuracy.n})"
-        )
+        interval = format_interval(accuracy.low, accuracy.high)
+        parts.append(f"accuracy {format_percent(accuracy.value)} {interval} ({accuracy.k}/{accuracy.n})")
     if given(aggregates.quality) is not None:
         parts.append(f"quality {aggregates.quality:.2f} on a 1-5 scale")
     latency = given(aggregates.latency_s.p50) if aggregates.latency_s else None
     if latency is not None:
-        parts.append(f"latency p50 {latency:.3g}s")
+        parts.append(f"latency p50 {format_seconds(latency)}")
     if run.load:  # --concurrency N > 1: vLLM's serving figures at that load
         ttft = run.load.ttft_s.p50 if run.load.ttft_s else None
         parts.append(
@@ -71,21 +72,21 @@ def _breakdown(record: dict[str, Any]) -> str:
         for name, acc in (proportions or {}).items():
             latency = given(latencies[name].p50) if group == "domain" and name in latencies else None
             quality = qualities.get(name) if group == "domain" else None
-            value = "-" if acc.value is None else f"{acc.value:.3f}"
             rows.append(
                 (
                     group,
                     name,
                     f"{acc.k}/{acc.n}",
-                    value,
-                    f"[{acc.low:.3f}, {acc.high:.3f}]",
-                    "-" if latency is None else f"{latency:.3g}",
-                    "-" if quality is None else f"{quality:.2f}",
+                    format_percent(acc.value),
+                    format_interval(acc.low, acc.high),
+                    format_seconds(latency),
+                    format_grade(quality),
                 )
             )
     if not rows:
         return ""
-    return format_table(["group", "name", "correct", "accuracy", "95% CI", "latency p50 s", "quality (1-5)"], rows)
+    columns = ["group", "name", "correct", "accuracy", "95% interval", "latency p50", "quality (1-5)"]
+    return format_table(columns, rows)
 
 
 def write_terminal(reporter: Any, outcome: RunOutcome) -> None:

@@ -44,7 +44,7 @@ def test_a_run_made_worse_on_purpose_fails_the_gate_though_every_item_passed(pyt
     worse.stdout.fnmatch_lines(
         [
             "accuracy drop vs baseline*1.000*FAIL*b=30, c=0*larger than allowed and significant*",
-            "tunebench: model prod, accuracy 0.000*gate FAIL (accuracy drop vs baseline)",
+            "tunebench: model prod, accuracy 0.0%*gate FAIL (accuracy drop vs baseline)",
         ]
     )
     last = records(pytester)[-1]

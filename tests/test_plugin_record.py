@@ -31,7 +31,7 @@ def test_run_on_tiny_writes_one_valid_record_with_every_question(pytester):
     assert record["suites"][0]["file"] == "questions.jsonl" and len(record["suites"][0]["sha256"]) == 64
     assert record["provenance"]["command"].startswith("pytest --model tiny")
     result.stdout.fnmatch_lines(
-        [f"tunebench: model tiny, accuracy {correct / 8:.3f} [[]*]*({correct}/8)*gate: nothing to judge*"]
+        [f"tunebench: model tiny, accuracy {correct / 8:.1%} [[]*]*({correct}/8)*gate: nothing to judge*"]
     )
 
 
@@ -80,7 +80,7 @@ def test_every_option_can_come_from_the_config(pytester):
     result.stdout.fnmatch_lines(
         [
             "tunebench: model prod, history */hist, baseline auto, record off, gate off",
-            "tunebench: model prod, accuracy 0.250*not recorded; gate off",
+            "tunebench: model prod, accuracy 25.0%*not recorded; gate off",
         ]
     )
 
@@ -200,7 +200,7 @@ def test_full_disk_when_writing_the_record_exits_nonzero_and_leaves_history_unch
     result.stdout.fnmatch_lines(
         [
             "tunebench: error: the record was NOT written: *File too large*nothing was published*",
-            "tunebench: *accuracy 0.250*not recorded; gate: nothing to judge*",
+            "tunebench: *accuracy 25.0%*not recorded; gate: nothing to judge*",
         ]
     )
     assert {p: p.read_bytes() for p in history.rglob("*") if p.is_file()} == before

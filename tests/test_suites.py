@@ -466,6 +466,11 @@ def test_the_summary_fits_120_columns_and_states_the_quality_scale(suites, monke
     assert "quality (1-5)" in tables[0]
     summary = next(line for line in lines if line.startswith("tunebench: model tiny, accuracy"))
     assert re.search(r"quality \d\.\d\d on a 1-5 scale", summary), summary
+    # each figure as the log and tunebench gate write it (was "0.250  [0.112, 0.469]  0.301" beside "25.0%" there)
+    assert re.search(r"accuracy \d+\.\d% \[\d+\.\d%, \d+\.\d%\] \(\d+/4\).* latency p50 \d\.\d+s", summary), summary
+    assert re.search(
+        r"^domain +retirement_planning +\d/4 +\d+\.\d% +\[\d+\.\d%, \d+\.\d%\] +\d\.\d+s +\d\.\d\d$", tables[2], re.M
+    )
 
 
 def test_a_custom_suites_item_that_failed_before_recording_is_attributed_by_its_own_id(tmp_path):
