@@ -20,6 +20,7 @@ from typing import Any
 from tunebench.errors import RecordError
 from tunebench.escaping import markdown_prose, markdown_text, terminal_text
 from tunebench.gate import Judgement, status_word
+from tunebench.units import format_interval, format_percent
 
 __all__ = ["register", "run_gate", "GateReport", "judge"]
 
@@ -157,7 +158,7 @@ def _domains_alone(record: dict[str, Any]) -> list[str]:
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
+    return format_percent(value)  # as every proportion is written
 
 
 def _points(value: float | None) -> str:
@@ -168,10 +169,8 @@ def _run_line(record: dict[str, Any]) -> str:
     accuracy = record["aggregates"].get("accuracy")
     figure = ""
     if accuracy and accuracy.get("value") is not None:
-        figure = (
-            f", accuracy {100 * accuracy['value']:.1f}% [{100 * accuracy['low']:.1f}%, "
-            f"{100 * accuracy['high']:.1f}%] ({accuracy['k']}/{accuracy['n']})"
-        )
+        interval = format_interval(accuracy["low"], accuracy["high"])
+        figure = f", accuracy {_pct(accuracy['value'])} {interval} ({accuracy['k']}/{accuracy['n']})"
     return f"{record['run_id']} ({record['status']}, finished {record['finished_at']}{figure})"
 
 

@@ -49,7 +49,7 @@ def _print_json(data: Any) -> None:
 def summarize(record: dict[str, Any]) -> dict[str, str]:
     """Return {run_id, kind, source, date, model, summary} for one record of any kind."""
     from tunebench.history.typed import ImportedRowData, ImportedSessionData, NoteRecordData
-    from tunebench.report.formatting import dollars, format_interval, format_percent
+    from tunebench.report.formatting import dollars, format_interval, format_loss, format_percent
     from tunebench.report.views import EvalView, TrainingView
 
     kind = record.get("kind", "?")
@@ -67,7 +67,7 @@ def summarize(record: dict[str, Any]) -> dict[str, str]:
     elif kind == "training":
         training = TrainingView(record)
         model = training.output_name
-        loss = f"{training.final_loss:.4f}" if training.final_loss is not None else "—"
+        loss = format_loss(training.final_loss)
         text = f"{len(training.phases)} phase(s), final loss {loss}, cost {dollars(training.cost_usd)}"
     elif kind == "imported_session":
         session = ImportedSessionData.from_dict(record, partial=True)  # the listing reads index summaries
