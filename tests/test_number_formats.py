@@ -154,3 +154,16 @@ def test_the_html_report_writes_seconds_speeds_and_grades_as_history_show(real_t
     cells = f'<td class="num">{formatting.format_seconds(first["ttft_s"])}</td><td class="num">148</td>'
     assert cells in html, html[html.index('id="probes"') :][:3000]
     capsys.readouterr()
+
+
+def test_the_gate_says_how_far_over_its_latency_budget_in_the_logs_seconds(real_tiny_history):
+    from tunebench.gate import GateRules, evaluate
+    from tunebench.report.views import EvalView
+
+    # was "; 0.0763s over budget" (.3g) where the log and history show write "0.076s"
+    record = next(r for r in open_store(real_tiny_history).read_all().records if r["run_id"] == "70b00f51b066")
+    median = EvalView(record).latency_by_domain_s["compliance"]
+    verdict = evaluate(record, GateRules(latency_budget_s={"compliance": round(median - 0.0763, 4)}))
+    [check] = [c for c in verdict.checks if c.rule == "latency[compliance] median s"]
+    over = formatting.format_seconds(median - round(median - 0.0763, 4))
+    assert check.detail.endswith(f"; {over} over budget") and over == "0.076s", check.detail

@@ -18,6 +18,7 @@ from tunebench.gate.slowdown import compare_runs, probe_timings
 from tunebench.gate.verdict import Check
 from tunebench.history.typed import Aggregates, EvalRecordData, Probe
 from tunebench.stats import median
+from tunebench.units import format_seconds
 
 __all__ = ["latency_budgets", "speed_budgets", "latency_regressions", "not_comparable_latency", "domain_samples"]
 
@@ -54,7 +55,7 @@ def latency_budgets(aggregates: Aggregates, rules: GateRules) -> list[Check]:
         value = stats.get("p50")
         detail = "no latency measured in this domain"
         if value is not None:
-            over = f"; {value - limit:.3g}s over budget" if value > limit else ""
+            over = f"; {format_seconds(value - limit)} over budget" if value > limit else ""  # as the log writes s
             detail = f"median of {stats.get('n', 0)} measurements{over}"
         passed = value is not None and value <= limit
         checks.append(Check(f"latency[{domain}] median s", value, f"<= {limit}", passed, detail=detail))
