@@ -167,3 +167,13 @@ def test_the_gate_says_how_far_over_its_latency_budget_in_the_logs_seconds(real_
     [check] = [c for c in verdict.checks if c.rule == "latency[compliance] median s"]
     over = formatting.format_seconds(median - round(median - 0.0763, 4))
     assert check.detail.endswith(f"; {over} over budget") and over == "0.076s", check.detail
+
+
+def test_log_render_says_how_long_it_took_as_every_duration(project, real_tiny_history, capsys):
+    from tunebench.cli import main
+
+    # was "wrote BENCHMARK_LOG.md in 1.8s" beside train's and history show's "1.8 s" (format_duration)
+    project.write(f'[tool.tunebench]\nhistory = "{real_tiny_history.as_posix()}"\nlog = "LOG.md"\n')
+    assert main(["log", "render", "--no-plots"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"wrote .*LOG\.md in \d+\.\d s", out), out

@@ -31,6 +31,7 @@ def render_log(args: argparse.Namespace) -> int:
     from tunebench.config import load_config
     from tunebench.report.markdown import RENDER_COMMAND
     from tunebench.report.publishing import render_log_file
+    from tunebench.units import format_duration
 
     config = load_config()
     if args.history:
@@ -39,5 +40,5 @@ def render_log(args: argparse.Namespace) -> int:
         config = replace(config, history=location)
     start = time.perf_counter()
     path = render_log_file(config, args.out, command=RENDER_COMMAND, with_plots=not args.no_plots)
-    print(f"wrote {path} in {time.perf_counter() - start:.1f}s")
+    print(f"wrote {path} in {format_duration(time.perf_counter() - start)}")  # as every duration is written
     return 0

@@ -23,6 +23,7 @@ from tunebench.storage.gcs import StoredObject, gcs_errors, make_client, write_o
 from tunebench.storage.location import GcsLocation
 from tunebench.storage.manifest import MANIFEST_NAME, OBJECTS_DIR, Manifest, ManifestFile, read_manifest
 from tunebench.storage.transfer import Progress, TransferSettings, format_bytes, run_largest_first
+from tunebench.units import format_duration
 
 __all__ = ["PushReport", "push_folder", "folder_files"]
 
@@ -43,7 +44,7 @@ class PushReport:
         rate = self.bytes_uploaded / self.seconds if self.seconds > 0 else 0.0
         return (
             f"published {self.uri} version {self.manifest.version} ({len(self.manifest.files)} files, "
-            f"{format_bytes(self.manifest.total_size)}) in {self.seconds:.1f} s ({format_bytes(rate)}/s)"
+            f"{format_bytes(self.manifest.total_size)}) in {format_duration(self.seconds)} ({format_bytes(rate)}/s)"
         )
 
 
