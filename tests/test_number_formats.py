@@ -177,3 +177,15 @@ def test_log_render_says_how_long_it_took_as_every_duration(project, real_tiny_h
     assert main(["log", "render", "--no-plots"]) == 0
     out = capsys.readouterr().out.strip()
     assert re.fullmatch(r"wrote .*LOG\.md in \d+\.\d s", out), out
+
+
+def test_an_hourly_price_below_a_cent_is_written_as_every_cost_not_rounded_to_zero(real_tiny_history):
+    from tunebench.report.views import TrainingView
+
+    # the log's "cpu @ $0.00/h" for a CPU priced at $0.004 an hour (was ":.2f"); the cost itself read "$0.0001"
+    record = next(r for r in open_store(real_tiny_history).read_all().records if r["kind"] == "training")
+    record["cost"].update(hardware="cpu", usd_per_hour=0.004)
+    text = render_log([record])
+    assert "cpu @ $0.0040/h" in text and "$0.00/h" not in text
+    record["cost"]["usd_per_hour"] = 2.5
+    assert TrainingView(record).cost_hardware == "cpu @ $2.50/h"

@@ -18,6 +18,7 @@ from typing import Any
 
 from tunebench.gate.verdict import recorded_status
 from tunebench.history.typed import Aggregates, EvalRecordData, Probe, Proportion, Question, TrainingDataMark, given
+from tunebench.units import dollars
 from tunebench.vocabulary import SEED_DOMAINS
 
 __all__ = [
@@ -340,7 +341,7 @@ class TrainingView(_RecordView):
         """The price-table key the cost was charged at ("h100-spot", "cpu"), with its hourly price."""
         key, price = self._text("cost", "hardware"), self._number("cost", "usd_per_hour")
         if key and price is not None:
-            return f"{key} @ ${price:.2f}/h"
+            return f"{key} @ {dollars(price)}/h"  # as every cost is written: a cheap hour is not "$0.00"
         return key
 
     def losses(self) -> list[tuple[str, list[float]]]:

@@ -359,7 +359,9 @@ def check_price(recipe: Recipe, config: Config) -> Check:
     price = config.prices.get(key)
     if price is None:
         return Check("price", None, missing_price(key))
-    return Check("price", True, f"{key}: ${price:.2f} an hour" + (" a GPU" if on_gpu else ""))
+    from tunebench.units import dollars  # as every cost is written: a cheap hour is not "$0.00"
+
+    return Check("price", True, f"{key}: {dollars(price)} an hour" + (" a GPU" if on_gpu else ""))
 
 
 # A DoRA step with dropout 0.05 and one with dropout 0, each over a LoRA step (rank 16, batch 4 x 256 tokens,
