@@ -178,9 +178,9 @@ def test_no_baseline_and_no_floor_is_nothing_to_judge_not_a_pass():
     verdict = evaluate(eval_record(_outcomes(10, wrong=_ids(10))), GateRules(), None, "none found (auto)")
     # Not a pass (passed is false, as in the record's JSON) and not a failure (exit status 0).
     assert not verdict.passed and not verdict.failing and not verdict.judged and verdict.status == "nothing to judge"
-    assert "no baseline found and no floor" in _check(verdict, "nothing to judge").detail
+    assert "baseline none found (auto) and no floor" in _check(verdict, "nothing to judge").detail
     assert verdict.to_dict()["status"] == "nothing to judge" and verdict.to_dict()["passed"] is False
-    assert "| \\- | nothing to judge | no baseline found and no floor" in verdict.markdown()
+    assert "| \\- | nothing to judge | baseline none found (auto) and no floor" in verdict.markdown()
     floored = evaluate(eval_record(_outcomes(10)), GateRules(min_accuracy=0.5))
     assert floored.judged and floored.status == "pass"
 

@@ -122,16 +122,3 @@ def test_train_does_not_blame_the_filesystem_for_checkpoints_under_a_second_apar
     assert main(["train", str(recipe)]) == 0
     out, err = capfd.readouterr()
     assert "phase  kind" in out and "mtime may not be reliable" not in out + err
-
-
-def test_the_gate_names_where_it_looked_for_a_baseline_once(project, capsys):
-    # The "nothing to judge" row repeated the baseline line's "none found (newest complete run of production
-    # model(s) ...)", wrapped over 18 lines of its detail column.
-    prod = '[tool.tunebench.models.prod]\nbase = "builtin:tiny"\nstatus = "production"\n'
-    project.write(f'[tool.tunebench]\nhistory = "history"\n\n{CANDIDATE}\n{prod}')
-    open_store(str(project.root / "history")).write(graded_run("candidate", 20, 10, 30))
-    assert main(["gate", "latest", "--model", "candidate"]) == 0
-    out = capsys.readouterr().out
-    assert "baseline: none found (newest complete run of production model(s) prod on the same suite files)" in out
-    assert out.count("newest complete run of production model(s)") == 1, out
-    assert re.search(r"^nothing to judge .* no baseline found and no floor or budget", out, re.M), out

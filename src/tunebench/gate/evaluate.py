@@ -89,8 +89,6 @@ def _without_baseline(verdict: Verdict, rules: GateRules, how: str) -> None:
         what = "" if floors else f"; {NOTHING_TO_JUDGE}: no floor or budget is set either"
         verdict.checks.append(Check("baseline", None, "required", False, detail=f"{found}{what} (require_baseline)"))
     elif not floors:
-        # the verdict's baseline line says where it was looked for: the row does not repeat it
-        found = "no baseline found" if how.startswith("none found") else found
         verdict.checks.append(
             Check(
                 NOTHING_TO_JUDGE,
