@@ -17,6 +17,7 @@ from tunebench.training import resilience, tracking
 from tunebench.training.context import TrainingRun
 from tunebench.training.recipe import Phase, Recipe
 from tunebench.training.throughput import Throughput, resolve
+from tunebench.units import format_loss
 
 __all__ = [
     "load_base_model",
@@ -258,7 +259,7 @@ class PhaseProgress(TrainerCallback):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if self.bar is not None and logs and "loss" in logs:
-            self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
+            self.bar.set_postfix(loss=format_loss(logs["loss"]))  # as train's table and the log write a loss
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.bar is not None:
