@@ -257,9 +257,10 @@ def recentred(model: ChoiceModel, accuracy: float, draws: int = 100_000) -> Choi
 def rates_table(rows: Sequence[tuple[str, Rates, Rates]]) -> str:
     """Return a text table: scenario, questions, detection and false-alarm rates of each test (± standard error)."""
     from tunebench.table import format_table
+    from tunebench.units import format_percent  # a rate as every proportion is written
 
     def rate(value: float, pairs: int) -> str:
-        return f"{value:.1%} ±{math.sqrt(value * (1 - value) / pairs):.1%}"
+        return f"{format_percent(value)} ±{format_percent(math.sqrt(value * (1 - value) / pairs))}"
 
     cells = [
         (
