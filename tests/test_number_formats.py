@@ -1,4 +1,5 @@
-"""One way to write each quantity (report/formatting.py), in the log, its plots, `train` and `history`."""
+"""One way to write each quantity (tunebench.units), in the log, its plots, the HTML report, `train`, `history`
+show and compare, the gate and the decode line."""
 
 from __future__ import annotations
 
