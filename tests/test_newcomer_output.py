@@ -122,3 +122,19 @@ def test_train_does_not_blame_the_filesystem_for_checkpoints_under_a_second_apar
     assert main(["train", str(recipe)]) == 0
     out, err = capfd.readouterr()
     assert "phase  kind" in out and "mtime may not be reliable" not in out + err
+
+
+def test_the_load_table_says_why_itl_has_no_figures_in_process():
+    # At --concurrency 2 in process the ITL row read "—  —  —  —" with nothing to say why.
+    from tunebench.history.record_parts import LoadFigures
+    from tunebench.report.load_figures import load_table
+
+    timed = {"mean": 0.0055, "p50": 0.0054, "p90": 0.0082, "p99": 0.0082}
+    untimed = dict.fromkeys(timed)
+    figures = {"concurrency": 2, "requests": 8, "wall_s": 0.7, "output_tokens": 512, "output_tokens_per_s": 719.0}
+    parts = {"ttft_s": timed, "tpot_s": timed, "e2e_s": timed}
+    in_process = LoadFigures.from_dict({**figures, **parts, "itl_s": untimed})
+    note = "ITL —: measured between a served stream's chunks (--engine openai)"
+    assert load_table(in_process).splitlines()[-1] == note
+    served = LoadFigures.from_dict({**figures, **parts, "itl_s": timed})
+    assert "ITL —:" not in load_table(served)

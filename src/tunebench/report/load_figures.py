@@ -65,7 +65,10 @@ def figure_rows(load: LoadFigures) -> list[tuple[str, ...]]:
 def load_table(load: LoadFigures) -> str:
     """Return the headline and the figures as an aligned text table (the terminal's view)."""
     table = format_table(["load figure", *COLUMNS], figure_rows(load))
-    return headline(load) + "\n" + table
+    untimed = all(_value(load, "itl_s", column) is None for column in COLUMNS)
+    # in process (hf) a reply comes whole: the dashes are not a failure, there were no chunks to time
+    note = f"\nITL {DASH}: measured between a served stream's chunks (--engine openai)" if untimed else ""
+    return headline(load) + "\n" + table + note
 
 
 def comparison_lines(a: LoadFigures | None, b: LoadFigures | None) -> list[str]:
