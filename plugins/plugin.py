@@ -56,7 +56,9 @@ def _header(config: pytest.Config) -> str:
     settings = config.stash[SETTINGS]
     return (
         f"tunebench: model {settings.model}, history {settings.history}, baseline {settings.baseline}, "
-        f"record {'on' if settings.record else 'off'}, gate {'on' if settings.gate else 'off'}"
+        f"record {'on' if settings.record else 'off'}, gate {'on' if settings.gate else 'off'}, "
+        # says what pytest's "1 deselected" of eval_suites is: its load phase item, off at concurrency 1
+        f"concurrency {settings.concurrency} (load phase {'on' if settings.concurrency > 1 else 'off'})"
     )
 
 

@@ -79,7 +79,7 @@ def test_every_option_can_come_from_the_config(pytester):
     assert not (pytester.path / "hist").exists()
     result.stdout.fnmatch_lines(
         [
-            "tunebench: model prod, history */hist, baseline auto, record off, gate off",
+            "tunebench: model prod, history */hist, baseline auto, record off, gate off, concurrency 1 (load*off)",
             "tunebench: model prod, accuracy 25.0%*not recorded; gate off",
         ]
     )
