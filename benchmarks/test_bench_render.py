@@ -42,9 +42,9 @@ from record_factory import note, random_eval, training_record  # noqa: E402
 
 from tunebench.history.importer import parse_log  # noqa: E402
 from tunebench.history.store import open_store  # noqa: E402
+from tunebench.report.history_view import History  # noqa: E402
 from tunebench.report.markdown import render_log  # noqa: E402
 from tunebench.report.plots import render_plots  # noqa: E402
-from tunebench.report.views import History  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "seed_log.md"
 EVALS, TRAININGS, NOTES = 2_500, 2_500, 5_000 - 21

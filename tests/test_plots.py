@@ -10,7 +10,7 @@ from record_factory import random_eval, training_record
 
 from tunebench.history.importer import parse_log
 from tunebench.report import plots
-from tunebench.report.views import History
+from tunebench.report.history_view import History
 
 SEED = Path(__file__).parent / "data" / "seed_log.md"
 

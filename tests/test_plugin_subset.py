@@ -5,7 +5,7 @@ from plugin_support import assert_answered, records, write_answers, write_projec
 
 from tunebench.history.store import open_store
 from tunebench.report.compare import resolve_run
-from tunebench.report.views import History
+from tunebench.report.history_view import History
 
 pytest_plugins = ["pytester"]
 

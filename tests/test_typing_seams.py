@@ -88,9 +88,9 @@ ALLOWED: dict[str, str] = {
     "tunebench.report.plot_kit": "plain_text series_colours",
     "tunebench.report.plots": "render_plots",
     "tunebench.report.publishing": "publish_remote_log",
+    "tunebench.report.history_view": "History.of History.rows_of",
     "tunebench.report.views": (
-        "EvalView.gate EvalView.training_data History.of History.rows_of PhaseView.get TrainingView.contamination "
-        "TrainingView.hyperparameters"
+        "EvalView.gate EvalView.training_data PhaseView.get TrainingView.contamination TrainingView.hyperparameters"
     ),
     "tunebench.scoring.calibration": "Calibration.figures Calibration.figures_by_split Calibration.to_dict",
     "tunebench.scoring.lm_eval_task": "run_lm_eval task_config",

@@ -25,7 +25,8 @@ from tunebench.report.formatting import (
     markdown_text,
     note_text,
 )
-from tunebench.report.views import NOTE_TITLES, EvalView, History, TrainingView, declared_order
+from tunebench.report.history_view import History
+from tunebench.report.views import NOTE_TITLES, EvalView, TrainingView, declared_order
 from tunebench.units import format_bytes
 from tunebench.vocabulary import order_difficulties, order_domains
 

@@ -32,9 +32,10 @@ from tunebench.report.formatting import (
     markdown_text,
     note_text,
 )
+from tunebench.report.history_view import History
 from tunebench.report.lm_eval_tasks import log_lines as lm_eval_log_lines
 from tunebench.report.log_sessions import method_label, training_sessions
-from tunebench.report.views import NOTE_TITLES, EvalView, History, declared_order
+from tunebench.report.views import NOTE_TITLES, EvalView, declared_order
 from tunebench.units import format_bytes
 from tunebench.vocabulary import order_domains
 

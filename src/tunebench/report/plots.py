@@ -17,6 +17,7 @@ from typing import Any
 
 from tunebench.report.formatting import dollars as _dollars
 from tunebench.report.formatting import format_percent, format_seconds
+from tunebench.report.history_view import History
 from tunebench.report.plot_kit import (
     MAX_POINTS,
     MAX_SERIES,
@@ -31,7 +32,7 @@ from tunebench.report.plot_kit import (
     short_label,
     warn,
 )
-from tunebench.report.views import EvalView, History, TrainingView, declared_order
+from tunebench.report.views import EvalView, TrainingView, declared_order
 from tunebench.vocabulary import order_domains
 
 __all__ = ["render_plots", "PLOTS"]

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunebench.report.history_view import History
 from tunebench.report.markdown import RENDER_COMMAND, render_log
 from tunebench.report.plots import render_plots
-from tunebench.report.views import History
 from tunebench.storage.local import check_target, write_atomic
 
 if TYPE_CHECKING:
