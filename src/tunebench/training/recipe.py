@@ -20,29 +20,13 @@ from typing import Any
 
 from tunebench.errors import RecipeError
 from tunebench.textfile import decode_utf8
+from tunebench.training.recipe_keys import AUTO, INT_LIMIT, PHASE_KEYS, PHASE_REQUIRED, REQUIRED, TOP_KEYS
 from tunebench.vocabulary import DIFFICULTIES
 
-__all__ = [
-    "Recipe",
-    "Phase",
-    "load_recipe",
-    "METHODS",
-    "PHASE_KINDS",
-    "QWEN2_PROJECTIONS",
-    "TRACKERS",
-    "ATTENTION",
-]
+__all__ = ["Recipe", "Phase", "load_recipe", "QWEN2_PROJECTIONS"]
 
-METHODS = ("lora", "dora", "qlora", "qdora")
-# A: one domain after another; B: domains interleaved, easy to extreme; C: a hard-heavy stress epoch;
-# flat: one seeded shuffle, no curriculum (the seed's sessions 2-4).
-PHASE_KINDS = ("domain_blocks", "mixed", "stress", "flat")
 # All seven Qwen2 projections: PEFT's own default for Qwen2 targets only q_proj and v_proj.
 QWEN2_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
-DEVICES = ("auto", "cpu", "cuda")
-# Experiment trackers, each transformers' own integration (`report_to`).
-TRACKERS = ("tensorboard", "mlflow", "wandb")
 
 
 @dataclass(frozen=True)
@@ -118,76 +102,6 @@ class Recipe:
         return self.batch_size * self.grad_accum
 
 
-# key: (type or types, check or None, what the check expects). Every number is also checked finite and within
-# _INT_LIMIT first (`_check_number`): inf/nan would train at loss NaN and a huge int fails deep in torch.
-_INT_LIMIT = 2**31 - 1
-# transformers.set_seed seeds numpy too, whose seeds are 0..2**32-1.
-SEED_RANGE = (0, 2**32 - 1)
-_POSITIVE = (lambda v: v > 0, "> 0")
-_AUTO = 'true, false or "auto"'
-# The attention implementations a recipe may name (transformers' names; "auto" resolved by training.throughput).
-ATTENTION = ("auto", "sdpa", "eager", "flash_attention_2")
-_TOP_KEYS: dict[str, tuple[Any, Any]] = {
-    "model": (str, None),
-    "method": (str, (lambda v: v in METHODS, "one of " + ", ".join(METHODS))),
-    "output": (
-        str,
-        (
-            lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None,
-            "a model name (letters, digits, '.', '_', '-')",
-        ),
-    ),
-    "rank": (int, _POSITIVE),
-    "alpha": (int, _POSITIVE),
-    "dropout": ((int, float), (lambda v: 0 <= v < 1, ">= 0 and < 1")),
-    "target_modules": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of strings")),
-    "batch_size": (int, _POSITIVE),
-    "grad_accum": (int, _POSITIVE),
-    "epochs": (int, _POSITIVE),
-    "learning_rate": ((int, float), (lambda v: 0 < v <= 1, "> 0 and <= 1")),
-    "lr_scheduler": (str, (lambda v: v in SCHEDULERS, "one of " + ", ".join(SCHEDULERS))),
-    "warmup_ratio": ((int, float), (lambda v: 0 <= v < 1, ">= 0 and < 1")),
-    "weight_decay": ((int, float), (lambda v: v >= 0, ">= 0")),
-    "max_length": (int, (lambda v: v >= 16, ">= 16")),
-    "seed": (int, (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"{SEED_RANGE[0]} to {SEED_RANGE[1]}")),
-    "save_steps": (int, _POSITIVE),
-    "save_total_limit": (int, _POSITIVE),
-    "cpu_threads": (int, _POSITIVE),
-    "validation": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of paths")),
-    "validation_size": (int, _POSITIVE),
-    "output_dir": (str, None),
-    "device": (str, (lambda v: v in DEVICES, "one of " + ", ".join(DEVICES))),
-    "hardware": (str, None),
-    "price": (str, None),
-    "report_to": (
-        list,
-        (lambda v: all(x in TRACKERS for x in v), "a list of trackers (" + ", ".join(TRACKERS) + ")"),
-    ),
-    "run_name": (str, (lambda v: bool(v.strip()), "a non-empty name")),
-    "tracking_dir": (str, None),
-    "tracking_uri": (str, None),
-    "bf16": (bool, None),
-    "gradient_checkpointing": (bool, None),
-    "attn_implementation": (str, (lambda v: v in ATTENTION, "one of " + ", ".join(ATTENTION))),
-    "padding_free": ((bool, str), (lambda v: v in (True, False, "auto"), _AUTO)),
-    "liger_kernel": ((bool, str), (lambda v: v in (True, False, "auto"), _AUTO)),
-    "merge": (bool, None),
-    "description": (str, None),
-    "contamination_suites": (list, (lambda v: all(isinstance(x, str) for x in v), "a list of paths")),
-    "phases": (list, (lambda v: bool(v), "at least one [[phases]] table")),
-}
-_REQUIRED = ("model", "method", "output", "phases", "validation")
-_PHASE_KEYS: dict[str, tuple[Any, Any]] = {
-    "name": (str, (lambda v: re.fullmatch(r"[A-Za-z0-9_-]+", v) is not None, "letters, digits, '_' or '-'")),
-    "kind": (str, (lambda v: v in PHASE_KINDS, "one of " + ", ".join(PHASE_KINDS))),
-    "data": (list, (lambda v: bool(v) and all(isinstance(x, str) for x in v), "a non-empty list of paths")),
-    "size": (int, _POSITIVE),
-    "mix": (dict, None),
-    "epochs": (int, _POSITIVE),
-}
-_PHASE_REQUIRED = ("name", "kind", "data", "size", "mix")
-
-
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Return the validated recipe in the TOML file at `path`, with `overrides` (`key=value`) applied over it.
 
@@ -207,7 +121,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     where = _Where(path, text)
     for override in overrides:
         _apply_override(table, override, where)
-    _check_table(table, _TOP_KEYS, _REQUIRED, where, prefix="")
+    _check_table(table, TOP_KEYS, REQUIRED, where, prefix="")
     phases = tuple(_phase(i, p, where) for i, p in enumerate(table["phases"]))
     names = [p.name for p in phases]
     for name in names:
@@ -341,13 +255,13 @@ def _check_table(
 
 
 def _check_number(value: Any, where: str, own_range: bool) -> None:
-    """Raise RecipeError for a non-finite float or an integer beyond _INT_LIMIT (unless the key has its own range)."""
+    """Raise RecipeError for a non-finite float or an integer beyond INT_LIMIT (unless the key has its own range)."""
     if isinstance(value, bool):
         return
     if isinstance(value, float) and not math.isfinite(value):
         raise RecipeError(f"{where}: expected a finite number, found {value!r}")
-    if isinstance(value, int) and not own_range and abs(value) > _INT_LIMIT:
-        raise RecipeError(f"{where}: expected an integer of at most {_INT_LIMIT}, found {value}")
+    if isinstance(value, int) and not own_range and abs(value) > INT_LIMIT:
+        raise RecipeError(f"{where}: expected an integer of at most {INT_LIMIT}, found {value}")
 
 
 def _phase(index: int, table: Any, where: _Where) -> Phase:
@@ -355,7 +269,7 @@ def _phase(index: int, table: Any, where: _Where) -> Phase:
     if not isinstance(table, dict):
         raise RecipeError(f"{where.at('phases')}: key phases[{index}]: expected a table, found {table!r}")
     start = _phase_line(where, index)
-    _check_table(table, _PHASE_KEYS, _PHASE_REQUIRED, where, prefix, line_after=start)
+    _check_table(table, PHASE_KEYS, PHASE_REQUIRED, where, prefix, line_after=start)
     mix = _mix(table["mix"], where, prefix, start)
     data = tuple(_phase_data(where, p, prefix, start) for p in table["data"])
     return Phase(
@@ -411,7 +325,7 @@ def _type_name(kinds: Any) -> str:
         dict: "a table",
     }
     if kinds == (bool, str):
-        return _AUTO
+        return AUTO
     if isinstance(kinds, tuple):
         return "a number"
     return names.get(kinds, str(kinds.__name__))

@@ -25,7 +25,8 @@ from typing import Any
 
 from tunebench import compat
 from tunebench.errors import RecipeError
-from tunebench.training.recipe import ATTENTION, Recipe
+from tunebench.training.recipe import Recipe
+from tunebench.training.recipe_keys import ATTENTION
 
 __all__ = ["ATTENTION", "Throughput", "resolve", "padded_tokens"]
 
