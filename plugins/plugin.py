@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tunebench.history.records import utc_now
+from tunebench.table import fit_line
 from tunebench_pytest import failures, options, parallel, resources, status, summary
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.finish import finish_run
@@ -54,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _header(config: pytest.Config) -> str:
     settings = config.stash[SETTINGS]
-    return (
+    return fit_line(  # wrapped to the terminal as the summary's tables are
         f"tunebench: model {settings.model}, history {settings.history}, baseline {settings.baseline}, "
         f"record {'on' if settings.record else 'off'}, gate {'on' if settings.gate else 'off'}, "
         # says what pytest's "1 deselected" of eval_suites is: its load phase item, off at concurrency 1
@@ -68,7 +69,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if not parallel.workers(config):
         return []
     slower = parallel.hint(config, config.stash[SETTINGS].engine)
-    return [_header(config), slower] if slower else [_header(config)]
+    return [_header(config), fit_line(slower)] if slower else [_header(config)]
 
 
 _EVAL_FIXTURES = {"record", "tb_engine", "tb_model", "tb_score_questions", "tb_generate"}
