@@ -17,7 +17,7 @@ the LM head left out, so the floor is a lower bound). Goal on `bench`: at least 
 row read 1.069x (its two sides run minutes apart under changing load).
 
 The lm-eval row is now interleaved too. Why <= 0.8x stays out of reach on `bench` (2026-12-04, figures in
-benchmarks/RESULTS.md): both sides forward the same 100 rows (17,415 prompt tokens plus 2,001 of padding at
+benchmarks/CPU_RESULTS.md): both sides forward the same 100 rows (17,415 prompt tokens plus 2,001 of padding at
 batch 16, sorted by length on both sides); the LM head is 1.1% of the matmul weights (vocab 512), so lm-eval's
 projection of every position costs about 1%; the prompts share a 5-token prefix, so prefix caching saves
 nothing; the scorer already runs at ~72% of bare matmuls doing its FLOPs. Fewer rows per pass (8: 0.86x the
