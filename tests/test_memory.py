@@ -334,4 +334,4 @@ def test_recipe_estimate_follows_the_recipes_method_rank_and_checkpointing(proje
     recipe = load_recipe(repo / "recipes" / "tiny-dora-curriculum.toml")
     estimate = estimate_for_recipe(recipe, load_config(tmp_path))
     assert estimate.assumptions["use_dora"] is recipe.use_dora and estimate.assumptions["rank"] == recipe.rank
-    assert estimate.assumptions["fused_loss"] is True and estimate.assumptions["seq_len"] == recipe.max_length
+    assert estimate.assumptions["seq_len"] == recipe.max_length

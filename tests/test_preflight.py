@@ -9,6 +9,7 @@ import pytest
 import torch
 from training_support import REPO, make_project, phase, write_recipe
 
+from tunebench import compat
 from tunebench.errors import PreflightError
 from tunebench.training.preflight import check_packages, estimate_sizes, read_base_config
 from tunebench.training.recipe import load_recipe
@@ -87,12 +88,31 @@ def test_preflight_gpu_figure_is_computed_from_the_recipes_own_keys():
         batch_size=4,
         seq_len=2048,
         gradient_checkpointing=True,
-        fused_loss=True,
+        fused_loss=compat.trl_fuses_lm_head(),  # trl 1.16's chunked LM head; older trl hold the full logits
         device="cuda",
     )
     assert sizes.gpu_bytes == int(by_hand.total_bytes)
     # Qwen2.5-14B's published 14.77B parameters in bf16, and an 80 GB H100 that the seed trained it on.
     assert by_hand.parts["weights"] / 1e9 == pytest.approx(29.54, abs=0.05) and sizes.gpu_bytes < 80e9
+
+
+def test_preflight_gpu_figure_holds_the_full_logits_where_the_installed_trl_does_not_fuse_the_loss():
+    # trl 1.0-1.9, inside the declared range, compute the (batch, length, vocab) logits: a preflight that assumed
+    # trl 1.16's chunked LM head there would pass a 14B run whose logits alone take 17 GB more. `nox -s compat`
+    # runs this file on the lowest trl for real; here the one feature probe's answer is set both ways.
+    from tunebench.memory.estimate import estimate_recipe_phase
+
+    recipe = load_recipe(REPO / "recipes" / "dora-v3-curriculum.toml")
+    installed = estimate_recipe_phase(recipe, QWEN2_5_14B, on_gpu=True)
+    assert installed.assumptions["fused_loss"] is compat.trl_fuses_lm_head()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compat, "trl_fuses_lm_head", lambda: False)
+        full = estimate_recipe_phase(recipe, QWEN2_5_14B, on_gpu=True)
+        patch.setattr(compat, "trl_fuses_lm_head", lambda: True)
+        chunked = estimate_recipe_phase(recipe, QWEN2_5_14B, on_gpu=True)
+    assert full.assumptions["fused_loss"] is False and chunked.assumptions["fused_loss"] is True
+    # 4 x 2048 tokens x 152,064 vocab: bf16 logits plus fp32 log-probabilities and their gradient, 17.4 GB.
+    assert full.parts["logits + loss"] - chunked.parts["logits + loss"] > 15e9
 
 
 def _safetensors_data_bytes(path) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tunebench import compat
 from tunebench.memory.measure import MiB
 from tunebench.units import format_bytes
 
@@ -315,7 +316,8 @@ def estimate_recipe_phase(recipe: Recipe, model_config: dict[str, Any], *, on_gp
     """Return the estimated peak of one of `recipe`'s phases on the base model described by `model_config`."""
     compute = "bfloat16" if on_gpu and recipe.bf16 else "float32"
     adapter = AdapterShape(recipe.rank, tuple(recipe.target_modules), recipe.use_dora, recipe.dropout)
-    # tunebench trains with TRL's SFTTrainer, which scores tokens through its chunked LM head.
+    # tunebench trains with TRL's SFTTrainer: trl 1.16 scores tokens through its chunked LM head, older trl in
+    # the declared range hold the full logits, so the estimate asks the installed trl (a run is about to import it).
     return estimate_training(
         ModelShape.from_config(model_config),
         adapter,
@@ -324,6 +326,6 @@ def estimate_recipe_phase(recipe: Recipe, model_config: dict[str, Any], *, on_gp
         batch_size=recipe.batch_size,
         seq_len=recipe.max_length,
         gradient_checkpointing=recipe.gradient_checkpointing,
-        fused_loss=True,
+        fused_loss=compat.trl_fuses_lm_head(),
         device="cuda" if on_gpu else "cpu",
     )
