@@ -113,6 +113,7 @@ def test_preflight_gpu_figure_holds_the_full_logits_where_the_installed_trl_does
     assert full.assumptions["fused_loss"] is False and chunked.assumptions["fused_loss"] is True
     # 4 x 2048 tokens x 152,064 vocab: bf16 logits plus fp32 log-probabilities and their gradient, 17.4 GB.
     assert full.parts["logits + loss"] - chunked.parts["logits + loss"] > 15e9
+    assert "loss over the full logits" in full.describe() and "trl's chunked LM head" in chunked.describe()
 
 
 def _safetensors_data_bytes(path) -> int:

@@ -153,9 +153,11 @@ class MemoryEstimate:
         return sum(self.parts.values())
 
     def describe(self) -> str:
-        """Return one line: the total, then each non-zero part."""
+        """Return one line: the total, then each non-zero part (and for training, which loss it assumed)."""
         parts = ", ".join(f"{name} {format_bytes(value)}" for name, value in self.parts.items() if value)
-        return f"{self.kind}: ~{format_bytes(self.total_bytes)} peak ({parts})"
+        losses: dict[object, str] = {True: "; loss through trl's chunked LM head", False: "; loss over the full logits"}
+        loss = losses.get(self.assumptions.get("fused_loss"), "")  # eval estimates have no loss
+        return f"{self.kind}: ~{format_bytes(self.total_bytes)} peak ({parts}{loss})"
 
     def as_dict(self) -> dict[str, Any]:
         """Return the estimate as JSON-ready values (MiB)."""
