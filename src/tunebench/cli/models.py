@@ -102,9 +102,10 @@ def list_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"name": e.name, **e.to_dict()} for e in entries], indent=2))
         return 0
-    # A long note is elided, marked so: the whole of it is in `models show NAME` and --json.
+    # A long note is elided, marked so: the whole of it is in `models show NAME` and --json. A model's name is
+    # what a user copies into --model: never wrapped (whole=(0,)); the other columns wrap to fit the terminal.
     rows = [(e.name, e.status, e.base, e.adapter or "-", _elide(e.notes, 60)) for e in entries]
-    print(format_table(["model", "status", "base", "adapter", "notes"], rows))
+    print(format_table(["model", "status", "base", "adapter", "notes"], rows, whole=(0,)))
     return 0
 
 
@@ -147,7 +148,7 @@ def _list_remote(entries: list[ModelEntry], as_json: bool) -> int:
             )
             for e, part, uri in places
         ]
-        print(format_table(["model", "part", "status", "location", "size", "files", "version"], rows))
+        print(format_table(["model", "part", "status", "location", "size", "files", "version"], rows, whole=(0,)))
     for summary in problems:
         print(f"tunebench: {summary.uri}: {summary.problem}", file=sys.stderr)
     return 1 if problems else 0
