@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ def show_record(args: argparse.Namespace) -> int:
     store = _store(args)
     records = _read(store, args)
     try:
-        record = find_record(args.run_id, records)
+        record = _find(args.run_id, records)
     except RecordError:
         _refuse_untrusted(store, args.run_id)
         raise
@@ -50,6 +51,45 @@ def show_record(args: argparse.Namespace) -> int:
     for note in notes:
         print(terminal_text(f"note ({note['section']}, {note['started_at'][:10]}): {note['text']}", multiline=True))
     return 0
+
+
+def _find(reference: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record `reference` names (history.reference.resolve_run); for `latest`, what else the history holds.
+
+    `latest` is the newest eval run, as for gate, report and compare. With no eval run (a history that holds only
+    what `tunebench train` recorded), `show latest` shows the newest record of any kind instead of refusing; when
+    a newer record than the eval run shown exists, a line on stderr names it and how to show it.
+    """
+    from tunebench.history.reference import newest
+
+    if reference != "latest" or any(r.get("run_id") == reference for r in records):
+        return find_record(reference, records)
+    others = [r for r in records if r.get("kind") != "note" and r.get("finished_at")]  # a note shows with its run
+    if not any(r.get("kind") == "eval" for r in records):
+        if not others:
+            return find_record(reference, records)  # its error: nothing recorded
+        record = newest(others)
+        _remark(
+            f"latest: no eval run in the history; showing its newest record, {_what(record)} (gate, report and "
+            "compare read latest as the newest eval run)"
+        )
+        return record
+    record = find_record(reference, records)
+    last = newest(others)
+    if last["run_id"] != record["run_id"]:
+        _remark(
+            f"latest: the newest eval run, {record['run_id']}; the newest record is {_what(last)}: "
+            f"tunebench history show {last['run_id']}"
+        )
+    return record
+
+
+def _what(record: dict[str, Any]) -> str:
+    return f"{str(record.get('kind', 'unknown')).replace('_', ' ')} run {record['run_id']}"
+
+
+def _remark(text: str) -> None:
+    print(fit_line(f"tunebench: {text}"), file=sys.stderr)
 
 
 def _details(record: dict[str, Any]) -> list[str]:
