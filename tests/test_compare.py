@@ -244,6 +244,6 @@ def test_comparison_states_its_detectable_drop_and_the_probability_test():
     assert comparison.probability.drop == pytest.approx(0.1) and comparison.probability.p_value == 0.0
     text = format_comparison(comparison)
     assert f"power: a drop of {100 * comparison.detectable_drop:.1f} points or more is detected 80% of the time" in text
-    assert "p(right answer): A 0.700 -> B 0.600, drop +0.100" in text
+    assert "p(right answer): A 70.0% -> B 60.0%, drop +10.0 points" in text
     data = comparison.to_dict()
     assert data["detectable_drop"] == comparison.detectable_drop and data["probability"]["n"] == 40

@@ -4,9 +4,11 @@ after training, p(right answer) written as every proportion is, pytest's first p
 from __future__ import annotations
 
 import json
+import math
 import re
 
-from record_factory import random_eval, training_record
+import pytest
+from record_factory import DOMAINS, eval_record, question, random_eval, training_record
 
 from tunebench.cli import main
 from tunebench.history.store import open_store
@@ -65,3 +67,42 @@ def test_history_show_latest_names_a_newer_training_run(project, capsys):
     assert main(["history", "show", "latest"]) == 0
     out, err = capsys.readouterr()
     assert re.search(r"^run_id +run-eval-3$", out, re.M) and err == ""  # the newest record: nothing to add
+
+
+def _run_with_p_right(run_id: str, wrong: set[int], p_right: float) -> dict:
+    outcomes = []
+    for i in range(40):
+        q = question(f"q-{i:03d}", DOMAINS[i % 5], i not in wrong, chosen="A" if i not in wrong else "B", answer="A")
+        rest = math.log((1 - p_right) / 3)
+        q["loglikelihoods"] = [math.log(p_right), rest, rest, rest]
+        outcomes.append(q)
+    return eval_record(run_id, "m", outcomes)
+
+
+def test_p_right_answer_is_written_as_every_proportion_is(project, capsys, monkeypatch):
+    # "p(right answer): A 0.700 -> B 0.600, drop +0.100, 95% CI [+0.100, +0.100]" beside "accuracy 95.0%" and
+    # "difference (B - A): -5.0 points": a mean probability of the right answer is a proportion (units: percent),
+    # its drop a difference of proportions (points), in history compare and on the HTML compare page alike.
+    from tunebench.report.compare import compare_runs
+    from tunebench.report.html import render_report
+    from tunebench.units import format_percent, format_points
+
+    monkeypatch.setenv("COLUMNS", "300")
+    project.write('[tool.tunebench]\nhistory = "hist"\n')
+    a, b = _run_with_p_right("run-a", {1, 2}, 0.7), _run_with_p_right("run-b", {3, 4, 5, 6}, 0.6)
+    store = open_store(project.root / "hist")
+    store.write(a)
+    store.write(b)
+    assert main(["history", "compare", "run-a", "run-b"]) == 0
+    out = capsys.readouterr().out
+    t = compare_runs(a, b).probability
+    assert t is not None and t.drop == pytest.approx(0.1)
+    line = next(line for line in out.splitlines() if line.startswith("p(right answer):"))
+    assert line.startswith(
+        f"p(right answer): A {format_percent(t.before)} -> B {format_percent(t.after)}, drop {format_points(t.drop)}, "
+        f"{t.confidence:.0%} CI [{format_points(t.low, unit=False)}, {format_points(t.high, unit=False)}] points, "
+    ), line
+    assert "p(right answer): A 70.0% -> B 60.0%, drop +10.0 points" in line
+    html = render_report(b, baseline=a)
+    assert f"{format_percent(t.before)} → {format_percent(t.after)}, drop (then − now) {format_points(t.drop)}" in html
+    assert "0.700 → 0.600" not in html

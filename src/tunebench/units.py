@@ -8,7 +8,9 @@ measured is written as `DASH`.
 | quantity | formatter | reads |
 | --- | --- | --- |
 | accuracy, any proportion or share (MFU too) | `format_percent` | 25.0% |
+| a mean probability (p(right answer) over questions) | `format_percent` | 26.6% |
 | its 95% interval | `format_interval` | [17.5%, 34.3%] |
+| a difference of two proportions (B - A, a drop) | `format_points` | +1.5 points |
 | a loss | `format_loss` | 0.0577 |
 | a mean quality grade (1-5 scale) | `format_grade` | 3.40 |
 | seconds (latency, TTFT) | `format_seconds` | 1.43s, 0.0026s |
@@ -29,6 +31,7 @@ __all__ = [
     "DASH",
     "format_percent",
     "format_interval",
+    "format_points",
     "format_number",
     "format_seconds",
     "format_duration",
@@ -66,6 +69,14 @@ def format_percent(value: float | None, digits: int = 1) -> str:
 def format_interval(low: float | None, high: float | None) -> str:
     """Return a 95% interval as "[52.2%, 71.0%]", or "—"."""
     return DASH if low is None or high is None else f"[{format_percent(low)}, {format_percent(high)}]"
+
+
+def format_points(value: float | None, unit: bool = True) -> str:
+    """Return a difference of two proportions, signed, in percentage points: "+1.5 points" ("+1.5" with
+    `unit=False`, for a table headed in points or an interval's ends), or "—"."""
+    if value is None:
+        return DASH
+    return f"{100 * value:+.1f}" + (" points" if unit else "")
 
 
 def format_number(value: float | None, digits: int = 4) -> str:

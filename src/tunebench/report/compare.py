@@ -29,6 +29,7 @@ from tunebench.report.load_figures import comparison_lines
 from tunebench.report.views import EvalView, Proportion
 from tunebench.stats import PairedDrop, mcnemar_exact, paired_t_drop
 from tunebench.table import fit_line, format_table
+from tunebench.units import format_points
 
 __all__ = [
     "Flip",
@@ -295,9 +296,11 @@ def format_comparison(comparison: Comparison) -> str:
         )
     if c.probability is not None:
         t = c.probability
+        # a mean probability is a proportion, its drop a difference of proportions (tunebench.units)
         lines.append(
-            f"p(right answer): A {t.before:.3f} -> B {t.after:.3f}, drop {t.drop:+.3f}, {t.confidence:.0%} CI "
-            f"[{t.low:+.3f}, {t.high:+.3f}], paired t one-sided p = {t.p_value:.4g} ({t.n} questions)"
+            f"p(right answer): A {format_percent(t.before)} -> B {format_percent(t.after)}, drop "
+            f"{format_points(t.drop)}, {t.confidence:.0%} CI [{format_points(t.low, unit=False)}, "
+            f"{format_points(t.high, unit=False)}] points, paired t one-sided p = {t.p_value:.4g} ({t.n} questions)"
         )
     if c.log_odds is not None:
         t = c.log_odds
@@ -347,7 +350,7 @@ def _accuracy_cells(accuracy: Proportion | None) -> tuple[str, str, str]:
 
 
 def _points(value: float | None) -> str:
-    return DASH if value is None else f"{100 * value:+.1f} points"
+    return format_points(value)
 
 
 def _percent_or_dash(value: float | None) -> str:
