@@ -6,6 +6,10 @@ line of their own. So mid-line, tunebench's status goes on the same line in brac
 (`test_benchmark.py [tunebench: questions scored 25/100 ... 100/100] ....`); at the start of a line it is a
 line of its own. Past output capture, like pytest's own reporter. A batched pass counts what the user selected
 (questions, whatever engine and however many requests or rows they took), so every engine reads alike.
+
+The bracket fits the terminal as `tunebench.table.fit_line` fits prose: a part that would run past the edge
+(leaving no room for an item's letter and pytest's ` [ 42%]`) goes on a continuation line indented two spaces,
+still pytest's line (its file name is not printed again; the letters follow on the continuation line).
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from typing import Any
 
 import pytest
 
+from tunebench.table import fit_line
+
 __all__ = ["progress", "status", "quiet_library_bars"]
 
 _STEPS = 4  # a pass reports at most this many counts (and its total), however many batches it has
+_INDENT = "  "  # a continuation line's, as fit_line's
+_PYTEST_TAIL = len(" [100%]") + 1  # room pytest needs after a part: one item's letter and its percentage
 
 
 def _reporter(config: pytest.Config) -> Any:
@@ -36,6 +44,19 @@ def _mid_line(reporter: Any) -> bool:
     return bool(reporter.currentfspath) and reporter._tw.width_of_current_line > 0
 
 
+def _write_part(reporter: Any, part: str) -> None:
+    """Write `part` on pytest's open progress line, first going on to a continuation line when it would not fit."""
+    used = reporter._tw.width_of_current_line
+    if used > len(_INDENT) and used + len(part) + _PYTEST_TAIL > reporter._tw.fullwidth:
+        reporter.write("\n" + _INDENT)
+        part = part.lstrip()
+    reporter.write(part)
+
+
+def _write_line(reporter: Any, line: str) -> None:
+    reporter.write_line(fit_line(line, reporter._tw.fullwidth))
+
+
 def status(config: pytest.Config, text: str) -> None:
     """Write `tunebench: TEXT` on the terminal: in brackets on the progress line when one is open."""
     reporter = _reporter(config)
@@ -43,9 +64,9 @@ def status(config: pytest.Config, text: str) -> None:
         return
     with _uncaptured(config):
         if _mid_line(reporter):
-            reporter.write(f"[tunebench: {text}] ")
+            _write_part(reporter, f"[tunebench: {text}] ")
         else:
-            reporter.write_line(f"tunebench: {text}")
+            _write_line(reporter, f"tunebench: {text}")
         reporter.flush()
 
 
@@ -68,9 +89,9 @@ def progress(config: pytest.Config, verb: str, noun: str) -> Callable[[int, int]
         with _uncaptured(config):
             if _mid_line(reporter):
                 opening = f"[tunebench: {noun} {verb}" if first else ""
-                reporter.write(f"{opening} {done}/{total}{'] ' if done >= total else ''}")
+                _write_part(reporter, f"{opening} {done}/{total}{'] ' if done >= total else ''}")
             elif done >= total or first:
-                reporter.write_line(f"tunebench: {noun} {verb} {done}/{total}")
+                _write_line(reporter, f"tunebench: {noun} {verb} {done}/{total}")
             reporter.flush()
 
     return report

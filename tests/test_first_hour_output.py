@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 from record_factory import DOMAINS, eval_record, question, random_eval, training_record
@@ -13,6 +14,7 @@ from record_factory import DOMAINS, eval_record, question, random_eval, training
 from tunebench.cli import main
 from tunebench.history.store import open_store
 
+ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "gs://elson-33a95-elson-models"
 REGISTRY = "".join(
     f'[tool.tunebench.models.{name}]\nbase = "{BUCKET}/elson-finance-trading-14b-final/"\n'
@@ -106,3 +108,29 @@ def test_p_right_answer_is_written_as_every_proportion_is(project, capsys, monke
     html = render_report(b, baseline=a)
     assert f"{format_percent(t.before)} → {format_percent(t.after)}, drop (then − now) {format_points(t.drop)}" in html
     assert "0.700 → 0.600" not in html
+
+
+def test_pytest_s_first_progress_line_fits_the_terminal(pytester, monkeypatch, tiny_dir):
+    # At 100 columns the first line was 118 characters: 'eval_suites/benchmark_100/test_benchmark.py [tunebench:
+    # questions scored 16/100 32/100 64/100 80/100 100/100] . [  0%]'. It wraps as fit_line wraps prose: the counts
+    # go on on a continuation line indented two spaces, and the items' letters follow them on the same line.
+    import shutil
+
+    from tunebench.config import _load_cached
+
+    monkeypatch.setenv("COLUMNS", "100")
+    shutil.copytree(ROOT / "eval_suites", pytester.path / "eval_suites", ignore=shutil.ignore_patterns("__pycache__"))
+    pytester.makefile(".toml", pyproject='[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n')
+    _load_cached.cache_clear()
+    result = pytester.runpytest("eval_suites/benchmark_100", "-p", "no:cacheprovider", "--no-gate")
+    _load_cached.cache_clear()
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if line.startswith("eval_suites/benchmark_100/test_benchmark.py"))
+    progress = lines[start : next(i for i in range(start, len(lines)) if "[100%]" in lines[i]) + 1]
+    assert max(len(line) for line in progress) <= 100, progress
+    assert sum(line.startswith("eval_suites/") for line in lines) == 1, progress  # pytest's line is not ended
+    text = " ".join(line.strip() for line in progress).removeprefix("eval_suites/benchmark_100/test_benchmark.py")
+    counts = re.search(r"\[tunebench: questions scored ([^]]*)\]", text)
+    assert counts and counts.group(1).split()[-1] == "100/100", progress
+    letters = re.sub(r"\s|\[ *\d+%\]", "", text.replace(counts.group(0), ""))
+    assert len(letters) == 100 and set(letters) <= set(".Fw"), progress  # one letter per question, none lost

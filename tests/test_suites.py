@@ -335,7 +335,8 @@ def test_a_permuted_answer_key_flips_exactly_the_affected_recorded_outcomes(suit
     assert {o["suite"] for o in after.values()} == {"permuted"}
 
 
-def test_the_selected_questions_are_scored_in_one_batched_pass(suites):
+def test_the_selected_questions_are_scored_in_one_batched_pass(suites, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one line: at 80 the counts go on a continuation line
     rows = _rows()[:12]
     result = suites.runpytest(
         "eval_suites/benchmark_100", "--suite", str(_mini(suites, rows)), "-k", "not ret-012", "-p", "no:cacheprovider"
