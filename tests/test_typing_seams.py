@@ -43,16 +43,13 @@ ALLOWED: dict[str, str] = {
     "tunebench.escaping": (
         "escape_cell markdown_code markdown_imported markdown_link markdown_prose markdown_text terminal_text"
     ),
-    "tunebench.gate.baseline": "BaselineSearch.record search_baseline",
-    "tunebench.gate.comparability": "differences serving_of",
-    "tunebench.gate.evaluate": "evaluate",
+    "tunebench.gate.baseline": "BaselineSearch.record",
     "tunebench.gate.judge": "judge_recorded judge_run rules_for",
     "tunebench.gate.rules": "GateRules.from_config",
-    "tunebench.gate.slowdown": "probe_timings",
     "tunebench.gate.verdict": "Verdict.to_dict",
     "tunebench.history.aliases": "ModelLinker.learn link_records",
     "tunebench.history.eval_aggregates": "aggregate",
-    "tunebench.history.eval_record": "build_eval_record check_outcome comparable model_record serving",
+    "tunebench.history.eval_record": "build_eval_record check_outcome comparable model_record",
     "tunebench.history.importer": "import_log",
     "tunebench.history.index": "summary_of",
     "tunebench.history.integrity": "check_consistency checksum seal unseal",

@@ -70,9 +70,10 @@ class EngineInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineInfo:
-        """Return a record's `model.engine` as stored; a key older records lack takes its default."""
+        """Return a record's `model.engine` as stored; a key older records lack takes its default (the schema
+        requires only `engine` and `model_id`: a missing `engine_version` is None)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        return cls(**{"engine_version": None, **{key: value for key, value in data.items() if key in known}})
 
 
 @dataclass(frozen=True)

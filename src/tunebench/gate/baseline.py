@@ -9,21 +9,26 @@ returns every candidate, newest first, so a caller can pass over one whose file 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tunebench.errors import RecordError
-from tunebench.history.eval_record import serving
+from tunebench.gate.comparability import Serving, eval_summary, serving_of
 from tunebench.history.records import parse_utc
 from tunebench.history.store import ReadResult, is_future
+from tunebench.history.typed import EvalRecordData, Record
 
 __all__ = ["BaselineSearch", "search_baseline"]
 
 
 @dataclass(frozen=True)
 class BaselineSearch:
-    """Every usable baseline for a spec, newest first, how they were looked for, and whether one was named."""
+    """Every usable baseline for a spec, newest first, how they were looked for, and whether one was named.
+
+    The candidates are the history's summaries as the store read them (`ReadResult.records`): the caller
+    reads each one's record in full (`HistoryStore.get`) by its run id."""
 
     candidates: list[dict[str, Any]]
     how: str
@@ -35,38 +40,48 @@ class BaselineSearch:
         return self.candidates[0] if self.candidates else None
 
 
-def _suite_hashes(record: dict[str, Any]) -> set[str]:
-    return {s["sha256"] for s in record.get("suites", []) if s.get("sha256")}
+def _suite_hashes(run: EvalRecordData) -> set[str]:
+    return {suite.sha256 for suite in run.suites or [] if suite.sha256}
 
 
-def _usable(candidate: dict[str, Any], current: dict[str, Any], now: datetime | None) -> bool:
+def _usable(
+    candidate: EvalRecordData, stored: dict[str, Any], current: EvalRecordData, here: Serving, now: datetime | None
+) -> bool:
     hashes = _suite_hashes(current)
     return (
-        candidate.get("kind") == "eval"
-        and candidate.get("status") == "complete"
-        and candidate["run_id"] != current["run_id"]
-        and not is_future(candidate, now)
+        candidate.status == "complete"
+        and candidate.run_id != current.run_id
+        and not is_future(stored, now)
         and bool(hashes)
         and hashes <= _suite_hashes(candidate)
         # Another engine or another concurrency is another measurement: auto never picks it.
-        and serving(candidate) == serving(current)
+        and serving_of(candidate).alike(here)
     )
 
 
 def _named_record(spec: str, history: ReadResult, now: datetime | None) -> dict[str, Any]:
     record = next(r for r in history.records if r["run_id"] == spec)
-    if record.get("kind") != "eval":
-        raise RecordError(f"baseline {spec}: that is a {record.get('kind')} record, not an eval run")
-    if record.get("status") != "complete":
-        raise RecordError(f"baseline {spec}: that run is {record.get('status')}; an incomplete run is never a baseline")
+    kind = Record.from_dict(record, partial=True).kind  # the header any record has
+    if kind != "eval":
+        raise RecordError(f"baseline {spec}: that is a {kind} record, not an eval run")
+    run = eval_summary(record)
+    if run.status != "complete":
+        raise RecordError(f"baseline {spec}: that run is {run.status}; an incomplete run is never a baseline")
     if is_future(record, now):
-        raise RecordError(f"baseline {spec}: that record is stamped in the future ({record['finished_at']})")
+        raise RecordError(f"baseline {spec}: that record is stamped in the future ({run.finished_at})")
     return record
+
+
+def _of_models(summary: Mapping[str, Any], names: set[str]) -> bool:
+    """True for an eval run of one of `names`, read off the stored summary before it is typed: typing every
+    summary of a 10,000-run history takes about 1 s, the search's whole budget (benchmarks/test_bench_history.py),
+    so only the shortlisted runs of the named models are."""
+    return summary.get("kind") == "eval" and summary["model"]["name"] in names
 
 
 def search_baseline(
     spec: str,
-    current: dict[str, Any],
+    current: EvalRecordData | Mapping[str, object],
     history: ReadResult,
     production: list[str],
     models: list[str],
@@ -77,7 +92,8 @@ def search_baseline(
 
     RecordError (bad input) for the judged run itself, an untrusted, incomplete, non-eval or future record id,
     or a spec that is none of auto, none, a model name or a record id."""
-    if spec == current.get("run_id"):
+    run = eval_summary(current)
+    if spec == run.run_id:
         raise RecordError(f"baseline {spec}: that is the judged run itself; a run is never its own baseline")
     if spec == "none":
         return BaselineSearch([], "none requested")
@@ -95,11 +111,13 @@ def search_baseline(
     else:
         raise RecordError(f"baseline {spec!r}: expected auto, none, a model name or a record id in the history")
     # Only eval runs are baselines: training, imported and note records share the history.
-    evals = (r for r in history.records if r.get("kind") == "eval")
-    candidates = [r for r in evals if r["model"]["name"] in names and _usable(r, current, now)]
+    shortlist = [(eval_summary(r), r) for r in history.records if _of_models(r, names)]
+    here = serving_of(run)
+    found = [(c, r) for c, r in shortlist if _usable(c, r, run, here, now)]
     if finished_by is not None:
-        candidates = [r for r in candidates if parse_utc(r["finished_at"]) <= finished_by]
-    candidates.sort(key=lambda r: (parse_utc(r["finished_at"]), r["run_id"]), reverse=True)
+        found = [(c, r) for c, r in found if parse_utc(c.finished_at) <= finished_by]
+    found.sort(key=lambda pair: (parse_utc(pair[0].finished_at), pair[0].run_id), reverse=True)
+    candidates = [r for _, r in found]
     if not candidates:
         return BaselineSearch([], f"none found ({how} on the same suite files)")
     return BaselineSearch(candidates, f"{how} on the same suite files")

@@ -10,12 +10,12 @@ unknown hardware, which is not counted as a difference.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from tunebench.history.eval_record import serving
+from tunebench.history.typed import EvalRecordData
 
-__all__ = ["Serving", "serving_of", "differences"]
+__all__ = ["Serving", "serving_of", "differences", "eval_summary"]
 
 
 @dataclass(frozen=True)
@@ -32,28 +32,53 @@ class Serving:
         workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
         return f"engine {self.engine}, concurrency {self.concurrency}, {workers}, hardware {self.hardware or 'unknown'}"
 
+    def alike(self, other: Serving) -> bool:
+        """True when both ran on the same engine, at the same concurrency, with as many pytest-xdist workers.
 
-def serving_of(record: dict[str, Any]) -> Serving:
-    """Return the serving conditions of an eval record (hardware from its provenance, when it has one)."""
-    engine, concurrency, workers = serving(record)
-    return Serving(engine, concurrency, workers, _hardware(record))
+        Runs on different engines, at different concurrency or with another number of workers sharing the
+        machine (probe latency under `-n 2` is about 3x serial) are never compared as if alike (gate
+        baselines); hardware is left out (a history summary has no provenance).
+        """
+        return (self.engine, self.concurrency, self.workers) == (other.engine, other.concurrency, other.workers)
 
 
-def _hardware(record: dict[str, Any]) -> str | None:
-    machine = (record.get("provenance") or {}).get("hardware") or {}
+def eval_summary(record: EvalRecordData | Mapping[str, object]) -> EvalRecordData:
+    """Return an eval record (or a history summary of one, which lacks its provenance and bulk) typed."""
+    if isinstance(record, EvalRecordData):
+        return record
+    run = EvalRecordData.from_dict(record, partial=True)
+    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
+    return run
+
+
+def serving_of(record: EvalRecordData | Mapping[str, object]) -> Serving:
+    """Return the serving conditions of an eval record (hardware from its provenance, when it has one); older
+    records, without an engine or workers, were served by hf at concurrency 1 with 1 worker."""
+    run = eval_summary(record)
+    engine = run.engine
+    name, concurrency = (engine.engine, engine.concurrency) if engine is not None else (None, None)
+    return Serving(str(name or "hf"), int(concurrency or 1), int(run.workers or 1), _hardware(run))
+
+
+def _hardware(run: EvalRecordData) -> str | None:
+    machine = (run.provenance or {}).get("hardware") or {}
     if not machine:
         return None
+    device = run.model.device if run.model else None
     parts = [
         machine.get("machine"),
         f"{machine['cpu_count']} CPUs" if machine.get("cpu_count") else None,
         ", ".join(machine.get("gpus") or []) or None,
-        f"device {(record.get('model') or {}).get('device')}" if (record.get("model") or {}).get("device") else None,
+        f"device {device}" if device else None,
     ]
     return ", ".join(str(part) for part in parts if part) or None
 
 
 def differences(
-    record: dict[str, Any], baseline: dict[str, Any], here: str = "here", there: str = "in the baseline"
+    record: EvalRecordData | Mapping[str, object],
+    baseline: EvalRecordData | Mapping[str, object],
+    here: str = "here",
+    there: str = "in the baseline",
 ) -> list[str]:
     """Return how `baseline` was served otherwise than `record` ("engine openai here, hf in the baseline")."""
     now, then = serving_of(record), serving_of(baseline)

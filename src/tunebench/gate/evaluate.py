@@ -9,7 +9,6 @@ checks are "not comparable", never FAIL.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from tunebench.gate.comparability import differences
 from tunebench.gate.latency import latency_budgets, latency_regressions, not_comparable_latency, speed_budgets
@@ -17,16 +16,19 @@ from tunebench.gate.paired import accuracy_regression, probability_regression
 from tunebench.gate.rules import GateRules, per_domain
 from tunebench.gate.tasks import task_checks
 from tunebench.gate.verdict import NOTHING_TO_JUDGE, Check, Verdict
-from tunebench.history.typed import Aggregates, EvalRecordData
+from tunebench.history.typed import ABSENT, Aggregates, EvalRecordData, Proportion, given
 
 __all__ = ["evaluate", "eval_run"]
 
 
 def evaluate(
-    record: dict[str, Any], rules: GateRules, baseline: dict[str, Any] | None = None, baseline_how: str = ""
+    record: EvalRecordData | Mapping[str, object],
+    rules: GateRules,
+    baseline: EvalRecordData | Mapping[str, object] | None = None,
+    baseline_how: str = "",
 ) -> Verdict:
     """Return the verdict on `record` under `rules`, comparing with `baseline` when given (`baseline_how`:
-    how it was looked for, shown when there is none)."""
+    how it was looked for, shown when there is none). Each is an eval record as stored or already typed."""
     run = eval_run(record)  # read once, here: the rules below read the typed record
     base = None if baseline is None else eval_run(baseline)
     verdict = Verdict()
@@ -36,15 +38,18 @@ def evaluate(
     verdict.checks.extend(latency_budgets(run.aggregates, rules))
     verdict.checks.extend(speed_budgets(run, rules))
     verdict.checks.extend(task_checks(run, rules, base))  # lm-eval tasks: a floor and a drop rule per task
-    if baseline is not None and base is not None:
-        _compare(verdict, run, base, differences(record, baseline), rules)
+    if base is not None:
+        _compare(verdict, run, base, differences(run, base), rules)
     else:
         _without_baseline(verdict, rules, baseline_how)
     return verdict
 
 
-def eval_run(record: Mapping[str, object]) -> EvalRecordData:
-    """Return the eval record as stored (a JSON object) typed; RecordError when it is not a whole eval record."""
+def eval_run(record: EvalRecordData | Mapping[str, object]) -> EvalRecordData:
+    """Return the eval record as stored (a JSON object) typed; RecordError when it is not a whole eval record.
+    A record already typed is returned as it is."""
+    if isinstance(record, EvalRecordData):
+        return record
     run = EvalRecordData.from_dict(record)
     assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
     return run
@@ -67,12 +72,12 @@ def _compare(verdict: Verdict, run: EvalRecordData, base: EvalRecordData, unlike
 
 def _floors(aggregates: Aggregates, rules: GateRules, base: EvalRecordData | None) -> list[Check]:
     checks = []
-    if rules.min_accuracy is not None and "accuracy" in aggregates:
-        checks.append(_floor("accuracy", aggregates["accuracy"], rules.min_accuracy, base, None))
-    by_domain = aggregates.get("by_domain", {})
+    if rules.min_accuracy is not None and aggregates.accuracy is not ABSENT:
+        checks.append(_floor("accuracy", aggregates.accuracy, rules.min_accuracy, base, None))
+    by_domain = aggregates.by_domain or {}
     for domain, limit in per_domain(rules.min_domain_accuracy, by_domain):
         checks.append(_floor(f"accuracy[{domain}]", by_domain.get(domain), limit, base, domain))
-    quality = aggregates.get("quality_by_domain", {})
+    quality = aggregates.quality_by_domain or {}
     for domain, limit in per_domain(rules.min_quality, quality):
         value = quality.get(domain)
         detail = "" if value is not None else "no graded probe in this domain"
@@ -106,25 +111,26 @@ def _incomplete_detail(run: EvalRecordData) -> str:
     selection = run.selection
     if run.status == "subset" and selection:
         return (
-            f"{selection['selected']} of {selection['total']} selected (-k or node ids); a subset is never a "
+            f"{selection.selected} of {selection.total} selected (-k or node ids); a subset is never a "
             "full result or a baseline: run every item, or pass --no-gate"
         )
-    parts = [f"{len(items[key])} {key}" for key in ("crashed", "failed", "missing") if items.get(key)]
+    listed = (("crashed", items.crashed), ("failed", items.failed), ("missing", items.missing))
+    parts = [f"{len(node_ids)} {key}" for key, node_ids in listed if node_ids]
     return ", ".join(parts) + " item(s); an incomplete run is never a baseline" if parts else ""
 
 
 def _floor(
-    rule: str, measured: Mapping[str, Any] | None, limit: float, baseline: EvalRecordData | None, domain: str | None
+    rule: str, measured: Proportion | None, limit: float, baseline: EvalRecordData | None, domain: str | None
 ) -> Check:
     base = None
     if baseline is not None:
         aggregates = baseline.aggregates
-        part = aggregates.get("by_domain", {}).get(domain) if domain else aggregates.get("accuracy")
-        base = part.get("value") if part else None
-    if not measured or measured.get("value") is None:
+        part = (aggregates.by_domain or {}).get(domain) if domain else given(aggregates.accuracy)
+        base = given(part.value) if part else None
+    value = given(measured.value) if measured else None
+    if measured is None or value is None:
         return Check(rule, None, f">= {limit}", False, base, "no question answered")
-    value = measured["value"]
-    detail = f"{measured['k']}/{measured['n']}, 95% CI [{measured['low']:.3f}, {measured['high']:.3f}]"
+    detail = f"{measured.k}/{measured.n}, 95% CI [{measured.low:.3f}, {measured.high:.3f}]"
     if value < limit:
         detail += f"; {limit - value:.3f} below the floor"
     return Check(rule, value, f">= {limit}", value >= limit, base, detail)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import RecordError, TunebenchError
 from tunebench.gate.baseline import search_baseline
-from tunebench.gate.evaluate import evaluate
+from tunebench.gate.evaluate import eval_run, evaluate
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import Verdict
 from tunebench.history.records import parse_utc
 from tunebench.history.store import HistoryStore, ReadResult
+from tunebench.history.typed import EvalRecordData
 
 if TYPE_CHECKING:
     from tunebench.config import Config
@@ -28,7 +30,10 @@ __all__ = ["Judgement", "judge_run", "judge_recorded", "rules_for"]
 
 @dataclass(frozen=True)
 class Judgement:
-    """A judged run: the record, its baseline (read in full, or None) and how it was chosen, the verdict."""
+    """A judged run: the record, its baseline (read in full, or None) and how it was chosen, the verdict.
+
+    `record` and `baseline` are as stored (what the plugin writes back and the report renders); `run` and
+    `base` are the same records typed, read once when first asked for."""
 
     record: dict[str, Any]
     baseline: dict[str, Any] | None
@@ -36,11 +41,21 @@ class Judgement:
     verdict: Verdict
     passed_over: list[str] = field(default_factory=list)  # baseline candidates that could not be read, and why
 
+    @cached_property
+    def run(self) -> EvalRecordData:
+        """The judged record, typed."""
+        return eval_run(self.record)
+
+    @cached_property
+    def base(self) -> EvalRecordData | None:
+        """The baseline's record, typed (None: no baseline)."""
+        return None if self.baseline is None else eval_run(self.baseline)
+
     def baseline_entry(self) -> dict[str, str] | None:
         """Return the record's `baseline` field: {run_id, model, how}, or None."""
-        if self.baseline is None:
+        if self.base is None:
             return None
-        return {"run_id": self.baseline["run_id"], "model": self.baseline["model"]["name"], "how": self.how}
+        return {"run_id": self.base.run_id, "model": self.base.model.name, "how": self.how}
 
 
 def rules_for(gate: dict[str, Any], model: str, require_baseline: bool = False) -> GateRules:
@@ -65,8 +80,9 @@ def judge_run(
     `history`: the store's summaries when the caller has read them already. RecordError (bad input) for a
     baseline spec that names the run itself, or a record id that cannot be used or read."""
     history = history if history is not None else store.read_summaries(now=now)
-    finished_by = parse_utc(record["finished_at"])
-    search = search_baseline(spec, record, history, production, models, now=now, finished_by=finished_by)
+    run = eval_run(record)  # read once: the search and the rules read it typed
+    finished_by = parse_utc(run.finished_at)
+    search = search_baseline(spec, run, history, production, models, now=now, finished_by=finished_by)
     baseline, passed_over = None, []
     for candidate in search.candidates:
         try:
@@ -79,7 +95,7 @@ def judge_run(
     how = search.how
     if passed_over:
         how += f"; {len(passed_over)} newer candidate(s) unreadable, passed over" if baseline else "; none readable"
-    verdict = evaluate(record, rules, baseline, how)
+    verdict = evaluate(run, rules, baseline, how)
     verdict.warnings.extend(passed_over)
     return Judgement(record, baseline, how, verdict, passed_over)
 
@@ -102,7 +118,7 @@ def judge_recorded(
         record,
         store,
         spec=spec,
-        rules=rules_for(config.gate, record["model"]["name"], require_baseline),
+        rules=rules_for(config.gate, eval_run(record).model.name, require_baseline),
         production=[e.name for e in entries if e.status == "production"],
         models=[e.name for e in entries],
         history=history,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from tunebench.gate.rules import GateRules, per_domain
 from tunebench.gate.slowdown import compare_runs, probe_timings
 from tunebench.gate.verdict import Check
-from tunebench.history.typed import Aggregates, EvalRecordData, Probe
+from tunebench.history.typed import Aggregates, EvalRecordData, Probe, given
 from tunebench.stats import median
 from tunebench.units import format_seconds
 
@@ -24,16 +24,16 @@ __all__ = ["latency_budgets", "speed_budgets", "latency_regressions", "not_compa
 
 # metric -> (rule name, what a probe contributes: its repeated total latencies, its TTFT, its TPOT)
 _LATENCY_METRICS: dict[str, tuple[str, Callable[[Probe], list[float]]]] = {
-    "total": ("latency", lambda p: list(p.get("latency_s") or [])),
-    "ttft": ("ttft", lambda p: [p["ttft_s"]] if p.get("ttft_s") is not None else []),
+    "total": ("latency", lambda p: list(p.latency_s or [])),
+    "ttft": ("ttft", lambda p: [t] if (t := given(p.ttft_s)) is not None else []),
     "time_per_token": ("time per token", lambda p: [t] if (t := _time_per_token(p)) is not None else []),
 }
 
 
 def _time_per_token(probe: Probe) -> float | None:
-    if probe.get("time_per_output_token_s") is not None:
-        return float(probe["time_per_output_token_s"])
-    rate = probe.get("decode_tokens_per_s")  # records from before time_per_output_token_s
+    if (tpot := given(probe.time_per_output_token_s)) is not None:
+        return float(tpot)
+    rate = probe.decode_tokens_per_s  # records from before time_per_output_token_s
     return 1 / rate if rate else None
 
 
@@ -41,22 +41,22 @@ def domain_samples(run: EvalRecordData, metric: str = "total") -> dict[str, list
     """Return {domain: the answered probes' measurements of `metric`} (total, ttft or time_per_token)."""
     samples: dict[str, list[float]] = {}
     for probe in run.probes:
-        if probe.get("status") == "answered" and (values := _LATENCY_METRICS[metric][1](probe)):
-            samples.setdefault(probe["domain"], []).extend(values)
+        if probe.status == "answered" and (values := _LATENCY_METRICS[metric][1](probe)):
+            samples.setdefault(probe.domain, []).extend(values)
     return samples
 
 
 def latency_budgets(aggregates: Aggregates, rules: GateRules) -> list[Check]:
     """Total-latency budgets (`latency_budget_s`): each domain's median latency."""
     checks = []
-    by_domain = aggregates.get("latency_by_domain_s", {})
+    by_domain = aggregates.latency_by_domain_s or {}
     for domain, limit in per_domain(rules.latency_budget_s, by_domain):
-        stats = by_domain.get(domain) or {}
-        value = stats.get("p50")
+        stats = by_domain.get(domain)
+        value = given(stats.p50) if stats else None
         detail = "no latency measured in this domain"
-        if value is not None:
+        if stats and value is not None:
             over = f"; {format_seconds(value - limit)} over budget" if value > limit else ""  # as the log writes s
-            detail = f"median of {stats.get('n', 0)} measurements{over}"
+            detail = f"median of {given(stats.n, 0)} measurements{over}"
         passed = value is not None and value <= limit
         checks.append(Check(f"latency[{domain}] median s", value, f"<= {limit}", passed, detail=detail))
     return checks

@@ -42,7 +42,7 @@ from typing import TypeVar
 
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import POWER, Check, Verdict
-from tunebench.history.typed import EvalRecordData, Question
+from tunebench.history.typed import EvalRecordData, Question, given
 from tunebench.power import detectable_drop, t_detectable_drop
 from tunebench.stats import mcnemar_exact, paired_t_drop, softmax_probability
 
@@ -73,8 +73,8 @@ def paired_outcomes(record: Mapping[str, object], baseline: Mapping[str, object]
 
 
 def _paired_outcomes(questions: Sequence[Question], baseline: Sequence[Question]) -> tuple[int, int, int, int]:
-    before = {_key(q): q["correct"] for q in baseline}
-    now = {_key(q): q["correct"] for q in questions}
+    before = {_key(q): q.correct for q in baseline}
+    now = {_key(q): q.correct for q in questions}
     paired = before.keys() & now.keys()
     b = sum(1 for k in paired if before[k] and not now[k])
     c = sum(1 for k in paired if not before[k] and now[k])
@@ -89,7 +89,7 @@ def _questions(record: Mapping[str, object]) -> list[Question]:
 
 
 def _key(question: Question) -> tuple[str, str]:
-    return question.get("suite", ""), question["id"]
+    return given(question.suite, ""), question.id
 
 
 def accuracy_regression(run: EvalRecordData, base: EvalRecordData, rules: GateRules, verdict: Verdict) -> Check:
@@ -165,10 +165,10 @@ def question_choices(record: Mapping[str, object]) -> dict[tuple[str, str], Choi
 
 
 def _choices(questions: Sequence[Question]) -> dict[tuple[str, str], Choices]:
-    found = {}
+    found: dict[tuple[str, str], Choices] = {}
     for q in questions:
-        scores, answer = q.get("loglikelihoods"), q.get("answer")
-        if q.get("status", "answered") != "answered" or not scores or answer not in _LETTERS:
+        scores, answer = given(q.loglikelihoods), given(q.answer)
+        if given(q.status, "answered") != "answered" or not scores or answer not in _LETTERS:
             continue
         if _LETTERS.index(answer) < len(scores) and len(scores) >= 2:
             found[_key(q)] = (scores, _LETTERS.index(answer))

@@ -34,9 +34,8 @@ import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from tunebench.history.typed import SpeedReference
+from tunebench.history.typed import Probe, SpeedReference, given
 
 __all__ = [
     "MIN_PROBES",
@@ -75,39 +74,41 @@ class ProbeTimings:
         return [math.log(t) - a for t, a in zip(self.timings_s, around, strict=True) if t > 0]
 
 
-def _per_repeat_ttft(probe: Mapping[str, Any]) -> list[float]:
-    return list(probe.get("ttft_runs_s") or [])
+def _per_repeat_ttft(probe: Probe) -> list[float]:
+    return list(probe.ttft_runs_s or [])
 
 
-def _per_repeat_total(probe: Mapping[str, Any]) -> list[float]:
-    return list(probe.get("latency_s") or [])
+def _per_repeat_total(probe: Probe) -> list[float]:
+    return list(probe.latency_s or [])
 
 
-def _per_repeat_tpot(probe: Mapping[str, Any]) -> list[float]:
+def _per_repeat_tpot(probe: Probe) -> list[float]:
     """Time per output token of each repeat: (latency - TTFT) / (new tokens - 1); none for one-token answers."""
-    ttft, total, tokens = _per_repeat_ttft(probe), _per_repeat_total(probe), probe.get("new_tokens") or 0
+    ttft, total, tokens = _per_repeat_ttft(probe), _per_repeat_total(probe), probe.new_tokens or 0
     if tokens < 2 or len(ttft) != len(total):
         return []
     return [(t - f) / (tokens - 1) for t, f in zip(total, ttft, strict=True) if t > f]
 
 
 # metric -> (rule name, a probe's per-repeat timings)
-METRICS: dict[str, tuple[str, Callable[[Mapping[str, Any]], list[float]]]] = {
+METRICS: dict[str, tuple[str, Callable[[Probe], list[float]]]] = {
     "total": ("latency", _per_repeat_total),
     "ttft": ("ttft", _per_repeat_ttft),
     "time_per_token": ("time per token", _per_repeat_tpot),
 }
 
 
-def probe_timings(probes: Sequence[Mapping[str, Any]], metric: str) -> dict[tuple[str, str], ProbeTimings]:
-    """Return {(suite, probe id): its timings of `metric`} for the answered probes that have any."""
+def probe_timings(probes: Sequence[Probe | Mapping[str, object]], metric: str) -> dict[tuple[str, str], ProbeTimings]:
+    """Return {(suite, probe id): its timings of `metric`} for the answered probes that have any (each probe
+    typed, or as a record stores it)."""
     found = {}
-    for probe in probes:
-        timings = [t for t in METRICS[metric][1](probe) if t > 0] if probe.get("status") == "answered" else []
+    for stored in probes:
+        probe = stored if isinstance(stored, Probe) else Probe.from_dict(stored)
+        timings = [t for t in METRICS[metric][1](probe) if t > 0] if probe.status == "answered" else []
         if not timings:
             continue
-        reference = SpeedReference.from_dict(probe.get("speed_reference"))
-        found[(probe.get("suite", ""), probe["id"])] = ProbeTimings(
+        reference = SpeedReference.from_dict(given(probe.speed_reference))
+        found[(given(probe.suite, ""), probe.id)] = ProbeTimings(
             tuple(timings),
             tuple(t for t in reference.timings_s if t > 0) if reference else (),
             reference.workload if reference else None,

@@ -23,11 +23,13 @@ from typing import Any
 from tunebench.gate.paired import Choices, mcnemar_check, prob_drop_check
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import Check
-from tunebench.history.typed import EvalRecordData
+from tunebench.history.typed import EvalRecordData, Proportion, given
 
 __all__ = ["task_checks", "task_floors", "task_regressions", "paired_task_outcomes"]
 
-# A record's `lm_eval` section as stored ({tasks, documents}; tunebench.lmeval.record), or None: not typed yet.
+# A record's `lm_eval` section as stored ({tasks, documents}; tunebench.lmeval.record), or None: not typed yet
+# (EvalRecordData.lm_eval is a plain dict), so its tasks and documents are read by key; a task's accuracy is
+# read as a Proportion.
 Section = Mapping[str, Any] | None
 
 
@@ -41,7 +43,7 @@ def task_checks(run: EvalRecordData, rules: GateRules, base: EvalRecordData | No
 
 def task_floors(run: EvalRecordData, rules: GateRules) -> list[Check]:
     """Return each task's availability check and, under `min_task_accuracy`, its floor check."""
-    tasks = _tasks(run.get("lm_eval"))
+    tasks = _tasks(given(run.lm_eval))
     checks = [
         Check(f"task[{name}] ran", "unavailable", "scored", False, detail=task.get("reason", ""))
         for name, task in tasks.items()
@@ -52,12 +54,12 @@ def task_floors(run: EvalRecordData, rules: GateRules) -> list[Check]:
         return checks
     limits = sorted(floor.items()) if isinstance(floor, dict) else [(n, floor) for n in tasks if _scored(tasks[n])]
     for name, limit in limits:
-        accuracy = (tasks.get(name) or {}).get("accuracy") or {}
-        if accuracy.get("value") is None:
+        accuracy = Proportion.of((tasks.get(name) or {}).get("accuracy"))
+        if accuracy is None or accuracy.value is None:
             checks.append(Check(f"task[{name}] accuracy", None, f">= {limit}", False, detail="the task did not run"))
             continue
-        value = accuracy["value"]
-        detail = f"{accuracy['k']}/{accuracy['n']}, 95% CI [{accuracy['low']:.3f}, {accuracy['high']:.3f}]"
+        value = accuracy.value
+        detail = f"{accuracy.k}/{accuracy.n}, 95% CI [{accuracy.low:.3f}, {accuracy.high:.3f}]"
         if value < limit:
             detail += f"; {limit - value:.3f} below the floor"
         checks.append(Check(f"task[{name}] accuracy", value, f">= {limit}", value >= limit, detail=detail))
@@ -67,7 +69,7 @@ def task_floors(run: EvalRecordData, rules: GateRules) -> list[Check]:
 def task_regressions(run: EvalRecordData, base: EvalRecordData, rules: GateRules) -> list[Check]:
     """Return each scored task's drop check against `base` (and its prob_drop check for multiple choice)."""
     checks = []
-    now, before = run.get("lm_eval"), base.get("lm_eval")
+    now, before = given(run.lm_eval), given(base.lm_eval)
     now_tasks, before_tasks = _tasks(now), _tasks(before)
     for name, task in now_tasks.items():
         if not _scored(task):

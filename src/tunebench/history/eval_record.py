@@ -31,7 +31,6 @@ __all__ = [
     "PROBE_FIELDS",
     "SCHEMA_VERSION",
     "comparable",
-    "serving",
 ]
 
 SCHEMA_VERSION = 3  # 3 closed model, engine, probe, aggregates, gate and load; 2 the rest (history.records)
@@ -323,17 +322,6 @@ def _suite_items(
             if isinstance(data, dict) and "id" in data and (only is None or data.get("domain") in only):
                 lookups[suite_file][str(data["id"])] = data
     return lookups[suite_file]
-
-
-def serving(record: dict[str, Any]) -> tuple[str, int, int]:
-    """Return (engine, concurrency, workers) a run was measured on; older records are (hf, 1, 1).
-
-    Runs on different engines, at different concurrency or with another number of pytest-xdist workers
-    sharing the machine (probe latency under `-n 2` is about 3x serial) are never compared as if alike
-    (gate baselines).
-    """
-    engine = (record.get("model") or {}).get("engine") or {}
-    return str(engine.get("engine") or "hf"), int(engine.get("concurrency") or 1), int(record.get("workers") or 1)
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:
