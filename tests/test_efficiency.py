@@ -55,15 +55,21 @@ def test_decode_floor_of_a_loaded_model_counts_its_weight_bytes_and_the_line_say
     from transformers import AutoModelForCausalLM
 
     from tunebench.efficiency import decode_floor, decode_line
+    from tunebench.history.typed import EvalRecordData
     from tunebench.units import format_ms
 
     model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.bfloat16)
     floor = decode_floor(model, "cpu")
     assert floor["weight_bytes"] == 2 * sum(p.numel() for p in model.parameters())
-    record = {"model": {"decode_floor": floor}, "aggregates": {"time_per_output_token_s": {"n": 3, "p50": 0.01}}}
+
+    def run(model, aggregates):  # the parts decode_line reads, typed as a record's are
+        return EvalRecordData.from_dict({"kind": "eval", "model": model, "aggregates": aggregates}, partial=True)
+
+    tpot = {"time_per_output_token_s": {"n": 3, "p50": 0.01}}
     ratio = 10 / floor["floor_ms"]
-    assert decode_line(record) == (
+    assert decode_line(run({"decode_floor": floor}, tpot)) == (
         f"decode 10.0 ms/token (median), {ratio:.1f}x the memory-bandwidth floor {format_ms(floor['floor_ms'] / 1000)} "
         "(weights / measured bandwidth)"
     )
-    assert decode_line({"model": {}, "aggregates": {}}) is None  # a served model: no weights here, no floor
+    assert decode_line(run({}, {})) is None  # a served model: no weights here, no floor
+    assert decode_line(run({"decode_floor": floor}, {})) is None  # a floor without a decode time

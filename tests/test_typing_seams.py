@@ -30,7 +30,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.config": "find_config_file",
     "tunebench.contamination": "describe eval_mark label read_summary",
     "tunebench.data": "Example.for_trainer",
-    "tunebench.efficiency": "DevicePeak.as_dict decode_floor decode_line describe_decode format_mfu",
+    "tunebench.efficiency": "DevicePeak.as_dict decode_floor describe_decode format_mfu",
     "tunebench.engines.base": "Engine.generate_until EngineInfo.from_dict EngineInfo.to_dict encode_pair until_request",
     "tunebench.engines.hf": "HFEngine.generate_until",
     "tunebench.engines.hf_choice": "model_max_length score_pairs score_questions",

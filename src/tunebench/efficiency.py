@@ -12,10 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunebench.memory.estimate import ModelShape
 from tunebench.units import DASH, format_ms, format_percent
+
+if TYPE_CHECKING:
+    from tunebench.history.typed import EvalRecordData
 
 __all__ = [
     "DevicePeak",
@@ -175,7 +178,12 @@ def describe_decode(floor: Any, median_s: float | None) -> str | None:
     )
 
 
-def decode_line(record: Mapping[str, Any]) -> str | None:
-    """Return an eval record's decode-vs-floor line (median time per output token), or None if not recorded."""
-    tpot = (record.get("aggregates") or {}).get("time_per_output_token_s") or {}
-    return describe_decode((record.get("model") or {}).get("decode_floor"), tpot.get("p50"))
+def decode_line(run: EvalRecordData) -> str | None:
+    """Return an eval record's decode-vs-floor line (median time per output token), or None if not recorded.
+
+    `run` is typed (tunebench.history.typed, imported only for the annotation: history imports engines, which
+    import this module); a part or key the record lacks reads as ABSENT, which is falsy."""
+    floor = run.model.decode_floor if run.model else None
+    tpot = run.aggregates.time_per_output_token_s if run.aggregates else None
+    median = tpot.p50 if tpot else None
+    return describe_decode(floor or None, median if isinstance(median, int | float) else None)

@@ -20,6 +20,8 @@ from typing import Any
 from tunebench.errors import RecordError
 from tunebench.escaping import markdown_prose, markdown_text, terminal_text
 from tunebench.gate import Judgement, status_word
+from tunebench.gate.comparability import eval_summary
+from tunebench.history.typed import EvalRecordData, Record, given
 from tunebench.units import format_interval, format_percent
 
 __all__ = ["register", "run_gate", "GateReport", "judge"]
@@ -66,11 +68,11 @@ class GateReport(Judgement):
         word = status_word(verdict.status)
         if verdict.failing:
             word += " (" + "; ".join(check.rule for check in verdict.failed) + ")"
-        return f"tunebench gate: {word}: model {self.record['model']['name']}, run {self.record['run_id']}"
+        return f"tunebench gate: {word}: model {self.run.model.name}, run {self.run.run_id}"
 
     def text(self) -> str:
         """Return the verdict for the terminal."""
-        lines = [f"run: {_run_line(self.record)}", f"baseline: {self._baseline_line()}"]
+        lines = [f"run: {_run_line(self.run)}", f"baseline: {self._baseline_line()}"]
         return "\n".join([*lines, "", self.verdict.table(), *self._power_lines()])
 
     def markdown(self) -> str:
@@ -78,9 +80,9 @@ class GateReport(Judgement):
         md = markdown_text
         icon = {"pass": "✅", "fail": "❌"}.get(self.verdict.status, "⚠️")
         lines = [
-            f"## {icon} tunebench gate: {status_word(self.verdict.status)} — model {md(self.record['model']['name'])}",
+            f"## {icon} tunebench gate: {status_word(self.verdict.status)} — model {md(self.run.model.name)}",
             "",
-            f"- run: {md(_run_line(self.record))}",
+            f"- run: {md(_run_line(self.run))}",
             f"- baseline: {md(self._baseline_line())}",
             *(f"- {markdown_prose(line)}" for line in self._power_lines()),
             "",
@@ -91,11 +93,9 @@ class GateReport(Judgement):
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data."""
         return {
-            "run_id": self.record["run_id"],
-            "model": self.record["model"]["name"],
-            "baseline": None
-            if self.baseline is None
-            else {"run_id": self.baseline["run_id"], "model": self.baseline["model"]["name"]},
+            "run_id": self.run.run_id,
+            "model": self.run.model.name,
+            "baseline": None if self.base is None else {"run_id": self.base.run_id, "model": self.base.model.name},
             "baseline_how": self.how,
             "status": self.verdict.status,
             "passed": self.verdict.passed,
@@ -104,13 +104,13 @@ class GateReport(Judgement):
         }
 
     def _baseline_line(self) -> str:
-        if self.baseline is None:
+        if self.base is None:
             return self.how or "none"
-        return f"{self.baseline['run_id']} (model {self.baseline['model']['name']}; {self.how})"
+        return f"{self.base.run_id} (model {self.base.model.name}; {self.how})"
 
     def _power_lines(self) -> list[str]:
         drop = self.verdict.detectable_drop
-        if self.baseline is None:
+        if self.base is None:
             return []
         if drop is None:
             return ["power: no drop is detectable at 80% power on these paired questions"]
@@ -122,8 +122,8 @@ class GateReport(Judgement):
         md = markdown_text
 
         if self.baseline is None:
-            return _domains_alone(self.record)
-        comparison = compare_runs(self.baseline, self.record)
+            return _domains_alone(self.run)
+        comparison = compare_runs(self.baseline, self.record)  # report.compare reads the records as stored
         lines = [
             "",
             "### Per-domain accuracy",
@@ -148,13 +148,13 @@ class GateReport(Judgement):
         return lines
 
 
-def _domains_alone(record: dict[str, Any]) -> list[str]:
+def _domains_alone(run: EvalRecordData) -> list[str]:
     md = markdown_text
-    by_domain = record["aggregates"].get("by_domain", {})
+    by_domain = run.aggregates.by_domain or {}
     if not by_domain:
         return []
     lines = ["", "### Per-domain accuracy", "", "| domain | accuracy | right |", "| --- | --- | --- |"]
-    return lines + [f"| {md(d)} | {_pct(p['value'])} | {p['k']}/{p['n']} |" for d, p in sorted(by_domain.items())]
+    return lines + [f"| {md(d)} | {_pct(p.value)} | {p.k}/{p.n} |" for d, p in sorted(by_domain.items())]
 
 
 def _pct(value: float | None) -> str:
@@ -165,24 +165,27 @@ def _points(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:+.1f} points"
 
 
-def _run_line(record: dict[str, Any]) -> str:
-    accuracy = record["aggregates"].get("accuracy")
+def _run_line(run: EvalRecordData) -> str:
+    accuracy = given(run.aggregates.accuracy)
     figure = ""
-    if accuracy and accuracy.get("value") is not None:
-        interval = format_interval(accuracy["low"], accuracy["high"])
-        figure = f", accuracy {_pct(accuracy['value'])} {interval} ({accuracy['k']}/{accuracy['n']})"
-    return f"{record['run_id']} ({record['status']}, finished {record['finished_at']}{figure})"
+    if accuracy and given(accuracy.value) is not None:
+        interval = format_interval(accuracy.low, accuracy.high)
+        figure = f", accuracy {_pct(accuracy.value)} {interval} ({accuracy.k}/{accuracy.n})"
+    return f"{run.run_id} ({run.status}, finished {run.finished_at}{figure})"
 
 
-def _pick_run(reference: str, model: str | None, records: list[dict[str, Any]]) -> dict[str, Any]:
+def _pick_run(reference: str, model: str | None, records: list[dict[str, Any]]) -> str:
+    """Return the run id of the eval run `reference` names among the history's summaries."""
     from tunebench.history.reference import resolve_run
 
-    record = resolve_run(reference, records, model=model)
-    if record.get("kind") != "eval":
-        raise RecordError(f"run {record['run_id']} is a {record.get('kind')} record: only eval runs are gated")
-    if model is not None and record["model"]["name"] != model:
-        raise RecordError(f"run {record['run_id']} is a run of {record['model']['name']!r}, not of {model!r}")
-    return record
+    summary = resolve_run(reference, records, model=model)
+    header = Record.from_dict(summary, partial=True)  # any kind's header: run id and kind
+    if header.kind != "eval":
+        raise RecordError(f"run {header.run_id} is a {given(header.kind)} record: only eval runs are gated")
+    name = eval_summary(summary).model.name
+    if model is not None and name != model:
+        raise RecordError(f"run {header.run_id} is a run of {name!r}, not of {model!r}")
+    return header.run_id
 
 
 def judge(
@@ -205,7 +208,7 @@ def judge(
     result = store.read_summaries(strict=strict)
     for problem in result.problems:
         (warn or _warn)(f"history record skipped: {problem}")
-    record = store.get(_pick_run(reference, model, result.records)["run_id"])
+    record = store.get(_pick_run(reference, model, result.records))
     judgement = judge_recorded(
         record,
         store,

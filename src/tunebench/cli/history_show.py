@@ -132,7 +132,7 @@ def _eval_details(record: dict[str, Any]) -> list[str]:
     ]
     table = format_table(["domain", "accuracy", "95% interval", "right", "latency", "quality (1-5)"], rows)
     mark = label(view.training_data)
-    decode = decode_line(record)
+    decode = decode_line(view.run)
     load = view.run.load
     lines = ["", table] + ([fit_line(decode)] if decode else []) + (["", load_table(load)] if load else [])
     return lines + ([f"WARNING: {mark}"] if mark else [])

@@ -181,7 +181,7 @@ def _header(run: EvalRecordData, baseline: EvalRecordData | None) -> list[tuple[
         ("adapter", given(model.adapter) or "—"),
         ("engine", str(engine or "hf")),
         ("hardware", machine or "—"),
-        ("decode vs floor", decode_line(run.to_dict()) or "—"),
+        ("decode vs floor", decode_line(run) or "—"),
         ("commit", commit),
         ("tunebench", str(provenance.get("tunebench_version") or "—")),
         ("command", str(provenance.get("command") or "—")),

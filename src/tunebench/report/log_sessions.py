@@ -127,7 +127,7 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
         lines += [f"**Inference Test Results** (eval run {markdown_code(evaluation.run_id)}, {evaluation.date}):"]
         headers = ["Domain", "Latency", "TTFT", "Time/Token", "Quality (1-5)", "Accuracy"]
         lines += markdown_table(headers, _inference_rows(evaluation)) + [""]
-        decode = decode_line(evaluation.record)
+        decode = decode_line(evaluation.run)
         lines += [markdown_text(decode), ""] if decode else []
     for section, title in NOTE_TITLES.items():
         notes = history.notes_for(run.run_id, section)
