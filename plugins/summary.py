@@ -103,7 +103,7 @@ def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
         reporter.write_line("")
         # wrapped as the tables are: "production model(s) A, B, C" can name many models
         reporter.write_line(_shown(fit_line(f"gate (baseline: {outcome.baseline_how or 'none'}):")))
-        reporter.write_line(_shown(outcome.verdict.table()))
+        reporter.write_line(_shown(outcome.verdict.table(baseline_shown=True)))  # the line above says how
     for warning in outcome.warnings:
         reporter.write_line(_shown(fit_line(f"tunebench: warning: {warning}")), yellow=True)
     for error in outcome.errors:

@@ -81,6 +81,31 @@ def test_json_says_passed_false_and_the_status_when_there_is_nothing_to_judge(pr
     assert data["passed"] is False and data["verdict"]["passed"] is False
 
 
+def test_the_nothing_to_judge_row_does_not_repeat_the_baseline_line_above_it(project, capsys, monkeypatch):
+    # issue 26: under "baseline: none found (newest complete run of production model(s) prod on the same suite
+    # files)" the row said "baseline none found (newest complete run ...) and no floor or budget ...", wrapped
+    # down the table's detail column. The text says it once; the JSON and Markdown keep the whole detail.
+    monkeypatch.setenv("COLUMNS", "100")
+    run = graded_run("candidate", 20, 10, 30)
+    project.write(run)
+    how = "none found (newest complete run of production model(s) prod on the same suite files)"
+    for args in ((), ("--require-baseline",)):
+        status, out, _ = _cli(capsys, "gate", run["run_id"], *args)
+        words = " ".join(out.split())  # the table wraps its detail column
+        assert f"baseline: {how}" in out and words.count("none found") == 1, out
+        assert max(len(line) for line in out.splitlines()) <= 100, out
+    assert "nothing to judge - a baseline or a floor - nothing to judge no baseline and no floor or budget" in " ".join(
+        _cli(capsys, "gate", run["run_id"])[1].split()
+    )
+    assert "FAIL no baseline; nothing to judge: no floor or budget is set either (require_baseline)" in words
+    whole = f"baseline {how} and no floor or budget (min_accuracy, ...): the run was not judged"
+    status, out, _ = _cli(capsys, "gate", run["run_id"], "--format", "json")
+    [check] = [c for c in json.loads(out)["verdict"]["checks"] if c["rule"] == "nothing to judge"]
+    assert check["detail"].startswith(whole) and "terse" not in check
+    status, out, _ = _cli(capsys, "gate", run["run_id"], "--format", "markdown")
+    assert f"| nothing to judge | {whole}" in out, out
+
+
 def test_a_run_given_as_its_own_baseline_is_refused_with_exit_2(project, capsys):
     project.write(graded_run("prod", 20, 10, 30))
     run = graded_run("candidate", 20, 11, 30)

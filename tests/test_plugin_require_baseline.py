@@ -20,6 +20,12 @@ def test_a_zero_accuracy_run_without_baseline_or_floor_says_nothing_to_judge(pyt
     result.stdout.fnmatch_lines(
         ["nothing to judge *nothing to judge*the run was not judged*", "*gate: nothing to judge*"]
     )
+    # issue 26: the row's detail repeated the line above it ("gate (baseline: none found (...)):"); it says
+    # "no baseline" now, and the record's stored verdict keeps the whole detail.
+    out = result.stdout.str()
+    how = out.split("gate (baseline: ", 1)[1].split("):\n", 1)[0]
+    assert how.startswith("none found (") and out.count(how) == 1, out
+    result.stdout.fnmatch_lines(["nothing to judge *nothing to judge  no baseline and no floor or budget*"])
 
 
 def test_require_baseline_in_the_config_fails_a_zero_accuracy_run_without_baseline(pytester):

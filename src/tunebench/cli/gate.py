@@ -73,7 +73,7 @@ class GateReport(Judgement):
     def text(self) -> str:
         """Return the verdict for the terminal."""
         lines = [f"run: {_run_line(self.run)}", f"baseline: {self._baseline_line()}"]
-        return "\n".join([*lines, "", self.verdict.table(), *self._power_lines()])
+        return "\n".join([*lines, "", self.verdict.table(baseline_shown=True), *self._power_lines()])
 
     def markdown(self) -> str:
         """Return the verdict as Markdown for a pull-request comment: escaped, tables, flips folded away."""

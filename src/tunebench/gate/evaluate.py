@@ -90,20 +90,18 @@ def _without_baseline(verdict: Verdict, rules: GateRules, how: str) -> None:
     """No baseline: fail when one is required; say "nothing to judge" when no floor or budget judged the run."""
     floors = len(verdict.checks) > 1  # beyond "run complete"
     found = f"baseline {how}" if how else "no baseline"
+    # terse: for a table under the line that already says how the baseline was looked for (`how`)
     if rules.require_baseline:
         what = "" if floors else f"; {NOTHING_TO_JUDGE}: no floor or budget is set either"
-        verdict.checks.append(Check("baseline", None, "required", False, detail=f"{found}{what} (require_baseline)"))
+        detail, terse = f"{found}{what} (require_baseline)", f"no baseline{what} (require_baseline)"
+        verdict.checks.append(Check("baseline", None, "required", False, detail=detail, terse=terse))
     elif not floors:
-        verdict.checks.append(
-            Check(
-                NOTHING_TO_JUDGE,
-                None,
-                "a baseline or a floor",
-                True,
-                detail=f"{found} and no floor or budget (min_accuracy, ...): the run was not judged; "
-                "require_baseline = true (or --require-baseline) makes this fail",
-            )
+        why = (
+            "and no floor or budget (min_accuracy, ...): the run was not judged; require_baseline = true "
+            "(or --require-baseline) makes this fail"
         )
+        rule, limit = NOTHING_TO_JUDGE, "a baseline or a floor"
+        verdict.checks.append(Check(rule, None, limit, True, detail=f"{found} {why}", terse=f"no baseline {why}"))
 
 
 def _incomplete_detail(run: EvalRecordData) -> str:

@@ -57,7 +57,9 @@ def recorded_status(gate: Mapping[str, object] | None) -> str | None:
 class Check:
     """One rule's outcome: what was measured, the limit, the baseline's value, pass or fail, and why.
 
-    `comparable` False: the rule was not applied: nothing to pair, or the runs were measured under other conditions."""
+    `comparable` False: the rule was not applied: nothing to pair, or the runs were measured under other conditions.
+    `terse`: the detail for a text table printed under a line that says how the baseline was looked for, where
+    `detail` would repeat that line ("" : the detail is shown); never stored (`Verdict.to_dict`)."""
 
     rule: str
     value: Any
@@ -66,6 +68,7 @@ class Check:
     baseline: Any = None
     detail: str = ""
     comparable: bool = True
+    terse: str = ""
 
     @property
     def result(self) -> str:
@@ -120,15 +123,19 @@ class Verdict:
         return {
             "passed": self.passed,
             "status": self.status,
-            "checks": [asdict(check) for check in self.checks],
+            "checks": [_stored(check) for check in self.checks],
             "warnings": list(self.warnings),
             "detectable_drop": self.detectable_drop,
         }
 
-    def table(self) -> str:
-        """Return the verdict as a text table: rule, value, limit, baseline, result, detail."""
+    def table(self, baseline_shown: bool = False) -> str:
+        """Return the verdict as a text table: rule, value, limit, baseline, result, detail.
+
+        `baseline_shown`: the caller prints how the baseline was looked for just above the table, so a check's
+        detail that would repeat it is written tersely (the JSON, JUnit and Markdown keep the whole detail)."""
         rows = [
-            (c.rule, _show(c.value), _show(c.limit), _show(c.baseline), _cell(c.result), c.detail) for c in self.checks
+            (c.rule, _show(c.value), _show(c.limit), _show(c.baseline), _cell(c.result), _detail(c, baseline_shown))
+            for c in self.checks
         ]
         table = format_table(["rule", "value", "limit", "baseline", "result", "detail"], rows)
         return "\n".join([table, *(f"warning: {warning}" for warning in self.warnings)])
@@ -143,6 +150,15 @@ class Verdict:
             lines.append("| " + " | ".join([*escaped, result, markdown_prose(cells[4])]) + " |")
         lines += [f"\n> **warning:** {markdown_prose(warning)}" for warning in self.warnings]
         return "\n".join(lines)
+
+
+def _stored(check: Check) -> dict[str, Any]:
+    """The check as the record's `gate.checks` stores it: every field but `terse`."""
+    return {name: value for name, value in asdict(check).items() if name != "terse"}
+
+
+def _detail(check: Check, baseline_shown: bool) -> str:
+    return check.terse if baseline_shown and check.terse else check.detail
 
 
 def _cell(result: str) -> str:
