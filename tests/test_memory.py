@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -247,8 +250,29 @@ def test_checkpointing_shrinks_and_dora_grows_the_training_activations():
     assert lora.parts["weights"] / 1e9 == pytest.approx(29.5, abs=0.3)
 
 
+@contextlib.contextmanager
+def _settled() -> Iterator[None]:
+    """Collect the garbage now and none inside the block.
+
+    A block's figure is the process's RSS at its peak minus at its start: memory the rest of the process frees in
+    between comes off it. The garbage collector runs whenever its allocation counters say, so after other tests
+    (a long run, or beside tests/test_load_figures.py) it could free an earlier test's reference cycles inside a
+    measured block: 30 MiB of cycles collected there made a 40 MiB block's delta 9.9 MiB. Not ru_maxrss (a
+    lifetime maximum): PeakMemory resets Linux's VmHWM per block, which is exact; the level it starts from is not
+    the block's alone.
+    """
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def test_peak_memory_catches_an_allocation_freed_inside_the_block():
-    with PeakMemory(device="cpu") as peak:
+    with _settled(), PeakMemory(device="cpu") as peak:
         block = bytearray(64 * MiB)
         block[::4096] = b"\1" * len(block[::4096])  # touch every page so it becomes resident
         del block
@@ -264,7 +288,7 @@ def _touch(megabytes: int) -> bytearray:
 
 def test_nested_peak_memory_keeps_the_outer_peak_when_the_inner_block_resets_it():
     # Blocks above glibc's largest mmap threshold (32 MiB) are mapped fresh and unmapped on free.
-    with PeakMemory(device="cpu") as outer:
+    with _settled(), PeakMemory(device="cpu") as outer:
         big = _touch(96)
         del big
         with PeakMemory(device="cpu") as inner:
@@ -272,6 +296,29 @@ def test_nested_peak_memory_keeps_the_outer_peak_when_the_inner_block_resets_it(
             del small
     assert outer.delta_bytes >= 90 * MiB
     assert 38 * MiB <= inner.delta_bytes < 80 * MiB
+
+
+class _Cycle:
+    """An earlier test's leftovers: a reference cycle holding memory, freed only when the collector runs."""
+
+    def __init__(self, megabytes: int) -> None:
+        self.me = self
+        self.block = _touch(megabytes)
+
+
+def test_an_earlier_tests_garbage_is_not_taken_off_a_measured_block():
+    enabled = gc.isenabled()
+    gc.disable()  # the cycle is still there when the block starts, as after another test
+    try:
+        _Cycle(30)
+    finally:
+        if enabled:
+            gc.enable()
+    with _settled(), PeakMemory(device="cpu") as peak:
+        gc.collect()  # stands in for a collection the allocation counters start inside the block
+        small = _touch(40)
+        del small
+    assert 38 * MiB <= peak.delta_bytes < 80 * MiB
 
 
 def test_estimate_for_entry_reads_the_config_of_a_registry_model(tiny_dir, tmp_path):

@@ -1,5 +1,6 @@
 """The plugin records every eval run: a valid EvalRecord in the history, CI-readable outputs, clear errors."""
 
+import gc
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -50,6 +51,7 @@ def ballast():
     yield
     del block
 """)
+    gc.collect()  # earlier tests' garbage, collected inside the run, would come off its peak (see test_memory)
     before = current_rss_bytes()  # in-process run: the run's process already holds about this much
     result = pytester.runpytest("--model", "tiny")
     assert_answered(result, 4)
