@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tunebench.escaping import markdown_prose, markdown_text  # the gate's Markdown escapes as the log does
+from tunebench.history.record_parts import GateResult, given
 from tunebench.table import format_table
 
 __all__ = [
@@ -46,11 +47,13 @@ def status_word(status: str | None) -> str:
     return "not gated" if status is None else _WORDS.get(status, status)
 
 
-def recorded_status(gate: Mapping[str, object] | None) -> str | None:
-    """Return the status of a record's stored `gate` (None: not gated); older records have only `passed`."""
+def recorded_status(gate: GateResult | Mapping[str, object] | None) -> str | None:
+    """Return the status of a record's `gate`, typed or as stored (None: not gated); older records have only
+    `passed`."""
     if not gate:
         return None
-    return str(gate.get("status") or (PASS if gate.get("passed") else FAIL))
+    verdict = gate if isinstance(gate, GateResult) else GateResult.from_dict(gate)
+    return str(given(verdict.status) or (PASS if given(verdict.passed) else FAIL))
 
 
 @dataclass
