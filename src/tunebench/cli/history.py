@@ -57,8 +57,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument("--kind", choices=RECORD_KINDS, help="only records of this kind")
     listing.add_argument("--since", metavar="DATE", help="only records started at or after DATE (YYYY-MM-DD)")
 
-    show = command("show", show_record, "print one record (run id or a unique prefix of one)")
-    show.add_argument("run_id")
+    show = command("show", show_record, "print one record: a run id (or a unique prefix), or latest")
+    show.add_argument(
+        "run_id",
+        metavar="RUN",
+        help="run id (or a unique prefix), or latest (the newest eval run; without one, the newest record)",
+    )
     show.add_argument("--questions", action="store_true", help="eval runs: every question, chosen vs answer")
     show.add_argument("--wrong", action="store_true", help="with --questions: only the wrong answers")
     show.add_argument("--domain", metavar="D", help="with --questions or --probes: only this domain")
