@@ -21,3 +21,17 @@ def test_a_table_wider_than_the_terminal_wraps_its_widest_column_and_loses_no_te
     # Piped without $COLUMNS (a log scraper): one line per row, as before.
     monkeypatch.delenv("COLUMNS")
     assert len(format_table(["rule", "value", "detail"], rows).splitlines()) == 4
+
+
+def test_a_column_narrows_to_its_longest_word_before_any_word_is_cut():
+    # The gate's detail named 'elson-finance-trading-14b' split as 'elson-financ' / 'e-trading-14b': the widest
+    # columns took turns narrowing down to 12 characters, cutting a name while another column's short words
+    # could have wrapped further.
+    name = "elson-finance-trading-14b"
+    rule = " ".join("abcdefghijklmnopqrstuvwxyz" * 4)  # short words: wraps anywhere
+    lines = format_table(["rule", "detail"], [[rule, f"baseline {name} found"]], width=40).splitlines()
+    assert max(len(line) for line in lines) <= 40
+    assert any(line.endswith(name) for line in lines[2:])  # the name whole, on one line
+    # Where whole words cannot fit, the longest are cut to 12 characters as before rather than overflow.
+    narrow = format_table(["a", "b", "c"], [["x" * 30, "y" * 30, "z" * 30]], width=40).splitlines()
+    assert max(len(line) for line in narrow) <= 40 and narrow[2] == "x" * 12 + "  " + "y" * 12 + "  " + "z" * 12

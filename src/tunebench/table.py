@@ -42,7 +42,8 @@ def format_table(
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     width = width or terminal_width()
     if width:
-        widths = _fit(widths, width, whole)
+        words = [max((len(word) for row in cells for word in row[i].split()), default=0) for i in range(len(headers))]
+        widths = _fit(widths, width, whole, words)
     lines = [line for row in cells for line in _row_lines(row, widths)]
     lines.insert(1, _GAP.join("-" * w for w in widths))
     return "\n".join(lines)
@@ -57,16 +58,24 @@ def fit_line(line: str, width: int | None = None) -> str:
     return textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
 
 
-def _fit(widths: list[int], width: int, whole: Sequence[int] = ()) -> list[int]:
+def _fit(widths: list[int], width: int, whole: Sequence[int] = (), words: Sequence[int] = ()) -> list[int]:
     """Narrow the widest column (not in `whole`) a character at a time until the table is `width` wide (or none
-    can narrow)."""
+    can narrow). First no column narrower than its longest word (`words`: a model name or a gs:// address is read
+    whole); only where that is not enough, down to 12 characters, cutting the longest words."""
     widths = list(widths)
     narrowable = [i for i in range(len(widths)) if i not in whole]
-    while narrowable and sum(widths) + len(_GAP) * (len(widths) - 1) > width:
-        widest = max(narrowable, key=lambda i: widths[i])
-        if widths[widest] <= _MIN_COLUMN:
+    for floor in ([max(_MIN_COLUMN, w) for w in words] if words else [], [_MIN_COLUMN] * len(widths)):
+        if floor:
+            widths = _narrow(widths, width, narrowable, floor)
+    return widths
+
+
+def _narrow(widths: list[int], width: int, narrowable: list[int], floor: list[int]) -> list[int]:
+    while sum(widths) + len(_GAP) * (len(widths) - 1) > width:
+        can = [i for i in narrowable if widths[i] > floor[i]]
+        if not can:
             break
-        widths[widest] -= 1
+        widths[max(can, key=lambda i: widths[i])] -= 1
     return widths
 
 
