@@ -271,3 +271,15 @@ def test_prob_drop_is_judged_on_the_log_odds_and_a_common_move_of_all_choices_is
     assert all(abs((b - a) - 0.3) < 1e-9 for b, a in zip(before, after, strict=True))
     check = next(c for c in evaluate(worse, GateRules(), base).checks if c.rule == "prob_drop vs baseline")
     assert not check.passed and "log-odds of the right answer: drop +0.300" in check.detail
+    # The mean probability as every proportion is written (units), its drop in points as history compare says it.
+    from tunebench.stats import softmax_probability
+    from tunebench.units import format_percent, format_points
+
+    means = [
+        sum(softmax_probability(q["loglikelihoods"], 0) for q in r["questions"]) / 30  # the right answer is A
+        for r in (base, worse)
+    ]
+    assert (
+        f"mean p(right answer) {format_percent(means[0])} -> {format_percent(means[1])}: "
+        f"drop {format_points(means[0] - means[1])};" in check.detail
+    )

@@ -45,6 +45,7 @@ from tunebench.gate.verdict import POWER, Check, Verdict
 from tunebench.history.typed import EvalRecordData, Question, given
 from tunebench.power import detectable_drop, t_detectable_drop
 from tunebench.stats import mcnemar_exact, paired_t_drop, softmax_probability
+from tunebench.units import format_percent, format_points
 
 __all__ = [
     "paired_outcomes",
@@ -219,8 +220,9 @@ def prob_drop_check(
     reach = t_detectable_drop(test.n, test.sd, rules.prob_alpha, POWER)
     detects = "" if reach is None else f"; detects a mean log-odds drop of {reach:.3f} at {POWER:.0%} power"
     detail = (
-        f"mean p(right answer) {sum(p_before) / len(p_before):.3f} -> {sum(p_now) / len(p_now):.3f}: drop "
-        f"{drop:+.3f}; log-odds of the right answer: drop {test.drop:+.3f}, {test.confidence:.0%} CI "
+        f"mean p(right answer) {format_percent(sum(p_before) / len(p_before))} -> "
+        f"{format_percent(sum(p_now) / len(p_now))}: drop {format_points(drop)}; "
+        f"log-odds of the right answer: drop {test.drop:+.3f}, {test.confidence:.0%} CI "
         f"[{test.low:+.3f}, {test.high:+.3f}] on {test.n} paired {unit}, paired t one-sided p={test.p_value:.4g}: "
         f"{_why(passed, drop > rules.max_prob_drop)}{detects}"
     )
