@@ -6,11 +6,13 @@ and keys the schema does not name (older or newer writers' extras) travel in `ex
 are typed too (`Part`, history.record_parts): its model (and training_data), suites, selection, items,
 questions, probes, aggregates (proportions with their interval, percentiles), load figures, baseline and gate
 verdict, so a reader writes `run.aggregates.accuracy.low`, `question.correct` or `given(probe.ttft_s)` (None
-where the record lacks the key). A part is also a read-only Mapping of the JSON object it came from (the gate
-and the index still read some by key). tests/test_typed_records.py checks each dataclass's fields against its
-schema's properties and required keys, nested levels included. The training record's parts are typed in
-history.training_parts (tests/test_training_parts.py). What is not typed yet: the model's `engine`
-(tunebench.engines.base.EngineInfo, through `EvalRecordData.engine`), probe evidence.
+where the record lacks the key); the model's engine is `EvalRecordData.engine` (tunebench.engines.base.EngineInfo).
+A part is also a read-only Mapping of the JSON object it came from: what reads every record of a large history
+reads the stored summaries by key (the index, history.reference's run references, the gate's first pass over
+baseline candidates), since typing 10,000 summaries costs a second. tests/test_typed_records.py checks each
+dataclass's fields against its schema's properties and required keys, nested levels included. The training
+record's parts are typed in history.training_parts (tests/test_training_parts.py). What is not typed yet:
+`provenance` (the hardware the gate compares is read from it by key), the `lm_eval` section, probe evidence.
 """
 
 from __future__ import annotations
