@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.gate import differences, recorded_status, serving_of, status_word
-from tunebench.history.typed import EvalRecordData, Items, ModelInfo, Probe, Question, given
+from tunebench.history.typed import EvalRecordData, GateCheck, Items, ModelInfo, Probe, Question, given
 from tunebench.report.compare import Comparison, Flip, compare_runs
 from tunebench.report.formatting import (
     format_grade,
@@ -29,11 +29,13 @@ from tunebench.report.formatting import (
 )
 from tunebench.report.html_rows import (
     ChoiceCell,
+    GateCheckRow,
     ProbeRow,
     QuestionRow,
     Segment,
     choice_probabilities,
     evidence_spans,
+    gate_check_row,
     probe_row,
     question_row,
 )
@@ -69,10 +71,13 @@ def report_path(log: str | Path, run_id: str) -> Path:
 
 @dataclass(frozen=True)
 class GroupRow:
-    """Accuracy of one domain or difficulty, with the baseline's figure in compare mode."""
+    """Accuracy of one domain or difficulty, with the baseline's figure in compare mode.
+
+    `accuracy` None: the domain or difficulty is only in the compared run (the page says "not in this run");
+    `baseline` None: not in the compared run, or none of its questions counted (a dash, never a 0)."""
 
     name: str
-    accuracy: Proportion
+    accuracy: Proportion | None
     baseline: float | None = None
     delta: float | None = None
 
@@ -88,7 +93,7 @@ class ReportPage:
     gate_status: str | None  # pass, fail, nothing to judge, not comparable; None: not gated
     gate_word: str  # how the badge shows it (tunebench.gate.status_word)
     gate_source: str  # which verdict the badge shows: recorded when the run finished, or judged now
-    gate_checks: list[dict[str, Any]]
+    gate_checks: list[GateCheckRow]
     accuracy: Proportion | None
     domains: list[GroupRow]
     difficulties: list[GroupRow]
@@ -221,8 +226,17 @@ def _status_text(run: EvalRecordData) -> str:
     return status
 
 
-def _groups(stored: dict[str, Proportion], other: dict[str, float | None], deltas: dict[str, Any]) -> list[GroupRow]:
-    return [GroupRow(name, p, other.get(name), deltas.get(name)) for name, p in stored.items()]
+def _groups(stored: dict[str, Proportion], other: dict[str, float | None] | None) -> list[GroupRow]:
+    """This run's groups, each with the compared run's figure; in compare mode (`other` given) the groups of
+    the compared run alone too (accuracy None), every name in sorted order as `history compare` lists them."""
+    if other is None:
+        return [GroupRow(name, p) for name, p in stored.items()]
+    names = sorted(set(stored) | set(other))
+    rows = []
+    for name in names:
+        p, then = stored.get(name), other.get(name)
+        rows.append(GroupRow(name, p, then, None if p is None else _minus(p.value, then)))
+    return rows
 
 
 def build_page(
@@ -241,17 +255,17 @@ def build_page(
     items, notices = _suite_items(record, root)
     flips: dict[str, tuple[str, Any]] = {}
     baseline_latency: dict[str, float] = {}
-    domain_base: dict[str, float | None] = {}
-    domain_delta: dict[str, float | None] = {}
-    difficulty_base: dict[str, float | None] = {}
+    domain_base: dict[str, float | None] | None = None  # compare mode: the compared run's figure per group
+    difficulty_base: dict[str, float | None] | None = None
     if comparison is not None and baseline is not None:
         for direction in ("right_to_wrong", "wrong_to_right"):
             for flip in getattr(comparison, direction):
                 flips[_flip_key(flip, view.questions)] = (direction, flip.chosen_a)
-        domain_base = {d.name: d.a for d in comparison.domains}
-        domain_delta = {d.name: d.delta for d in comparison.domains}
         baseline_view = EvalView(baseline)
-        difficulty_base = {name: given(p.value) for name, p in (baseline_view.aggregates.by_difficulty or {}).items()}
+        domain_base = {name: p.value for name, p in baseline_view.by_domain.items()}
+        difficulty_base = {
+            name: given(p.value) for name, p in (baseline_view.aggregates.by_difficulty or {}).items() if p
+        }
         baseline_latency = {
             p.id: latency for p in baseline_view.probes if (latency := given(p.latency_median_s)) is not None
         }
@@ -272,14 +286,10 @@ def build_page(
         gate_status=gate_status,
         gate_word=status_word(gate_status),
         gate_source=_gate_source(record, baseline, verdict),
-        gate_checks=list(gate.get("checks") or []),
+        gate_checks=[gate_check_row(GateCheck.from_dict(check)) for check in gate.get("checks") or []],
         accuracy=view.accuracy,
-        domains=_groups(view.by_domain, domain_base, domain_delta),
-        difficulties=[
-            GroupRow(n, p, difficulty_base.get(n), _minus(p.value, difficulty_base.get(n)))
-            for n, p in difficulties.items()
-            if p
-        ],
+        domains=_groups(view.by_domain, domain_base),
+        difficulties=_groups({n: p for n, p in difficulties.items() if p}, difficulty_base),
         questions=questions,
         probes=[probe_row(p, _lookup(items, p), baseline_latency) for p in view.probes],
         comparison=comparison,

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tunebench.history.record_parts import Probe, Question, given
+from tunebench.history.record_parts import GateCheck, Probe, Question, given
 
 _LETTERS = ("A", "B", "C", "D")
 
@@ -72,6 +72,32 @@ class ProbeRow:
     forbidden_found: list[str]
     evidence: list[tuple[str, str]]
     baseline_latency_s: float | None = None
+
+
+@dataclass(frozen=True)
+class GateCheckRow:
+    """One check of the gate's verdict; None (shown "—") where the stored check lacks an optional key."""
+
+    rule: str
+    passed: bool
+    value: Any = None
+    limit: Any = None
+    baseline: Any = None
+    detail: str = ""
+    comparable: bool | None = None  # False: not applied (served otherwise); None: an older record lacks it
+
+
+def gate_check_row(check: GateCheck) -> GateCheckRow:
+    """Return a stored gate check as a row: the schema requires only `rule` and `passed`."""
+    return GateCheckRow(
+        rule=str(given(check.rule, "?")),
+        passed=bool(given(check.passed, False)),
+        value=given(check.value),
+        limit=given(check.limit),
+        baseline=given(check.baseline),
+        detail=given(check.detail) or "",
+        comparable=given(check.comparable),
+    )
 
 
 def choice_probabilities(loglikelihoods: Sequence[float] | None) -> list[float | None]:
