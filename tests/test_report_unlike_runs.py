@@ -116,3 +116,27 @@ def test_history_compare_shows_a_domain_in_one_run_only_as_absent(unlike_history
     outcomes = [q["correct"] for q in random_eval("run-full", "full-model", seed=3)["questions"]
                 if q["domain"] == "compliance"]  # fmt: skip
     assert domains["compliance"]["a"] == pytest.approx(sum(outcomes) / len(outcomes))
+
+
+def test_a_probe_is_matched_with_the_baseline_probe_of_its_own_suite(project):
+    # Two suites may both name a probe p1: the compare page's "baseline latency" took whichever came last by id.
+    from record_factory import eval_record, probe
+
+    project.write('[tool.tunebench]\nhistory = "hist"\nlog = "LOG.md"\n')
+    store = open_store(project.root / "hist")
+    runs = {}
+    for run_id, day, latencies in (("run-then", "01", (2.0, 9.0)), ("run-now", "02", (1.0, 5.0))):
+        record = eval_record(
+            run_id, "m", [probe("p1", "tax", latencies[0], 3), probe("p1b", "tax", latencies[1], 3)],
+            started_at=f"2026-02-{day}T10:00:00Z",
+        )  # fmt: skip
+        record["probes"][1].update(id="p1", suite="my_probes")  # same id, another suite
+        validate(record, where=run_id)
+        store.write(record)
+        runs[run_id] = record
+    out = project.root / "now-vs-then.html"
+    assert main(["report", "run-now", "--compare", "run-then", "--out", str(out)]) == 0
+    rows = re.findall(r'<tr class="probe".*?</tr>', out.read_text(encoding="utf-8"), re.S)
+    cells = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)] for row in rows]
+    # latency, then baseline latency: each probe beside its own suite's figure in run-then
+    assert sorted((row[-3], row[-2]) for row in cells) == [("1.00s", "2.00s"), ("5.00s", "9.00s")], cells

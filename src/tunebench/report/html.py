@@ -36,6 +36,7 @@ from tunebench.report.html_rows import (
     choice_probabilities,
     evidence_spans,
     gate_check_row,
+    probe_key,
     probe_row,
     question_row,
 )
@@ -254,7 +255,7 @@ def build_page(
     comparison = compare_runs(baseline, record) if baseline is not None else None
     items, notices = _suite_items(record, root)
     flips: dict[str, tuple[str, Any]] = {}
-    baseline_latency: dict[str, float] = {}
+    baseline_latency: dict[tuple[str, str], float] = {}
     domain_base: dict[str, float | None] | None = None  # compare mode: the compared run's figure per group
     difficulty_base: dict[str, float | None] | None = None
     if comparison is not None and baseline is not None:
@@ -267,7 +268,7 @@ def build_page(
             name: given(p.value) for name, p in (baseline_view.aggregates.by_difficulty or {}).items() if p
         }
         baseline_latency = {
-            p.id: latency for p in baseline_view.probes if (latency := given(p.latency_median_s)) is not None
+            probe_key(p): latency for p in baseline_view.probes if (latency := given(p.latency_median_s)) is not None
         }
     questions = [question_row(q, _lookup(items, q), flips) for q in view.questions]
     if comparison is not None:

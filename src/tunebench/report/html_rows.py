@@ -220,7 +220,12 @@ def _hits(evidence: dict[str, Any]) -> list[str]:
     return _names(evidence.get("hit"))
 
 
-def probe_row(probe: Probe, known: dict[str, Any], baseline_latency: dict[str, float]) -> ProbeRow:
+def probe_key(probe: Probe) -> tuple[str, str]:
+    """Return (suite, id): what names a probe across runs (two suites may both have a probe `p1`)."""
+    return (given(probe.suite) or "", probe.id)
+
+
+def probe_row(probe: Probe, known: dict[str, Any], baseline_latency: dict[tuple[str, str], float]) -> ProbeRow:
     """Return a probe's row: its reply cut at the grading evidence, its timings and grade."""
     reply = given(probe.answer) or ""
     evidence = given(probe.evidence) or {}
@@ -243,5 +248,5 @@ def probe_row(probe: Probe, known: dict[str, Any], baseline_latency: dict[str, f
         missed=_names(rubric.get("missed")),
         forbidden_found=_names(rubric.get("forbidden_found")),
         evidence=_evidence_rows(evidence),
-        baseline_latency_s=baseline_latency.get(probe.id),
+        baseline_latency_s=baseline_latency.get(probe_key(probe)),
     )
