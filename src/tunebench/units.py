@@ -76,7 +76,8 @@ def format_points(value: float | None, unit: bool = True) -> str:
     `unit=False`, for a table headed in points or an interval's ends), or "—"."""
     if value is None:
         return DASH
-    return f"{100 * value:+.1f}" + (" points" if unit else "")
+    points = round(100 * value, 1) + 0.0  # a drop that rounds to zero reads "+0.0", never "-0.0"
+    return f"{points:+.1f}" + (" points" if unit else "")
 
 
 def format_number(value: float | None, digits: int = 4) -> str:
@@ -89,10 +90,20 @@ def format_number(value: float | None, digits: int = 4) -> str:
 
 
 def format_seconds(value: float | None) -> str:
-    """Return seconds as "1.25s", under 0.1 s to two significant digits ("0.0026s", never "0.00s"), or "—"."""
+    """Return seconds as "1.25s", under 0.1 s to two significant digits ("0.0026s", never "0.00s"), or "—".
+
+    Signed values (a difference) are written as their size is ("-1.25s", "-0.00096s"), and never in exponent
+    notation: 56 µs is "0.000056s", not "5.6e-05s".
+    """
     if value is None:
         return DASH
-    return f"{value:.2f}s" if value >= 0.1 or value == 0 else f"{value:#.2g}s"
+    return f"{value:.2f}s" if abs(value) >= 0.1 or value == 0 else f"{_two_significant(value)}s"
+
+
+def _two_significant(value: float) -> str:
+    """`value` (0 < |value| < 0.1) to two significant digits in positional notation: 0.0026, -0.000056."""
+    exponent = int(f"{abs(value):.1e}".partition("e")[2])  # after rounding: 0.000999 -> 1.0e-03
+    return f"{value:.{max(1 - exponent, 0)}f}"
 
 
 def format_loss(value: float | None) -> str:
@@ -111,7 +122,7 @@ def format_ms(seconds: float | None) -> str:
     if seconds is None:
         return DASH
     ms = 1000 * seconds
-    return f"{ms:.1f} ms" if abs(ms) >= 0.1 or ms == 0 else f"{ms:#.2g} ms"
+    return f"{ms:.1f} ms" if abs(ms) >= 0.1 or ms == 0 else f"{_two_significant(ms)} ms"
 
 
 def format_tokens_per_s(value: float | None) -> str:

@@ -1,0 +1,49 @@
+"""A new user's walk through the README (issue 26): figures `history compare` printed unlike the rest of the output
+(a 56 µs TTFT difference as "-5.6e-05s", an unchanged p(right answer) as "drop -0.0 points")."""
+
+from __future__ import annotations
+
+import re
+
+from record_factory import DOMAINS, eval_record, probe, question
+
+from tunebench.cli import main
+from tunebench.history.store import open_store
+from tunebench.units import format_ms, format_points, format_seconds
+
+
+def test_seconds_never_in_exponent_notation_and_signed_like_unsigned():
+    assert format_seconds(-5.6e-05) == "-0.000056s"
+    assert format_seconds(5.6e-05) == "0.000056s"
+    assert format_seconds(-0.00096) == "-0.00096s"
+    assert format_seconds(0.0026) == "0.0026s"
+    assert format_seconds(0.000999) == "0.0010s"  # two significant digits after rounding
+    assert format_seconds(-1.5) == "-1.50s"  # as 1.50s, not "-1.5s"
+    assert format_ms(1.4e-08) == "0.000014 ms"
+
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
+    assert format_points(-0.0004) == "+0.0 points"
+    assert format_points(-0.0004, unit=False) == "+0.0"
+    assert format_points(-0.0005) == "-0.1 points"
+
+
+def test_history_compare_writes_a_tiny_latency_difference_as_the_other_seconds(project, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    project.write('[tool.tunebench]\nhistory = "history"\n')
+    store = open_store(str(project.root / "history"))
+    runs = []
+    for run_id, latency, started in (
+        ("aaaaaaaaaaaa", 0.057, "2026-02-01T10:00:00Z"),
+        ("bbbbbbbbbbbb", 0.05644, "2026-02-02T10:00:00Z"),
+    ):
+        outcomes = [question(f"q-{i:03d}", DOMAINS[i % 5], i % 4 == 0, "A") for i in range(20)]
+        outcomes += [probe(f"probe-{d}", d, latency, 1) for d in DOMAINS]
+        runs.append(eval_record(run_id, "tiny", outcomes, started))
+        store.write(runs[-1])
+    assert main(["history", "compare", "aaaaaaaaaaaa", "bbbbbbbbbbbb"]) == 0
+    out = capsys.readouterr().out
+    ttft = next(line for line in out.splitlines() if line.startswith("TTFT "))
+    assert ttft.split()[-1] == format_seconds(0.005644 - 0.0057) == "-0.000056s", ttft
+    assert not re.search(r"\de-\d", out), out  # no figure in exponent notation anywhere
+    assert "-0.0 points" not in out and "-0.00s" not in out, out
