@@ -70,6 +70,7 @@ def train(
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, overrides)
     config = config or load_config()
     check_model_reference(recipe.model, Registry(config), f"{recipe.path}: key model")  # before any work
+    _check_history(config)
     recipe, archived = apply_rerun(recipe, config, resume, new_version, overwrite)
     output_dir = output_dir_for(recipe, config)
     state = open_state(recipe, config, output_dir, resume)
@@ -358,6 +359,14 @@ def _finish(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None) -> Tra
         run.state.data["record"] = location
         run.save_state()
     return TrainingRecord(record, location)
+
+
+def _check_history(config: Config) -> None:
+    """Refuse a history that cannot hold the record (a file, an unknown scheme, gs:// without tunebench[gcs])
+    before any work: `train --history FILE` trained every phase and only then was refused."""
+    from tunebench.history.store import open_store
+
+    open_store(config.history_uri)  # opens lazily: no folder is created, no bucket is contacted
 
 
 # --- state, manifests, progress ---------------------------------------------------------------------------

@@ -1,0 +1,23 @@
+"""A new user's walk through the README on a fresh clone (issue 26): what a command did that the README does not say."""
+
+from __future__ import annotations
+
+from training_support import phase, write_recipe
+
+from tunebench.cli import main
+
+
+def test_train_refuses_a_history_that_is_a_file_before_any_phase_trains(project, capsys):
+    # `tunebench train RECIPE --history FILE` trained every phase, saved the adapter, and only then said
+    # "history FILE: is a file", leaving an unregistered output folder that took the next version name.
+    project.write('[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n')
+    recipe = write_recipe(project.root / "r.toml", [phase("A", "mixed", 2)], merge=False)
+    taken = project.root / "not-a-history"
+    taken.write_text("a file\n", encoding="utf-8")
+    assert main(["train", str(recipe), "--history", str(taken)]) == 2
+    captured = capsys.readouterr()
+    assert f"history {taken}: is a file" in captured.err, captured
+    assert "phase" not in captured.out, captured.out  # no table: nothing trained
+    models = project.root / ".tb" / "models"
+    assert not models.exists() or not any(models.iterdir()), list(models.iterdir())
+    assert taken.read_text(encoding="utf-8") == "a file\n"
