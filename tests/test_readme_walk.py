@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from training_support import phase, write_recipe
 
 from tunebench.cli import main
@@ -21,3 +22,17 @@ def test_train_refuses_a_history_that_is_a_file_before_any_phase_trains(project,
     models = project.root / ".tb" / "models"
     assert not models.exists() or not any(models.iterdir()), list(models.iterdir())
     assert taken.read_text(encoding="utf-8") == "a file\n"
+
+
+def test_top_level_help_names_every_history_subcommand(capsys):
+    # "history  import, list, show, compare and annotate history records": `history seal` was not named.
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("history "))
+    with pytest.raises(SystemExit):
+        main(["history", "--help"])
+    listed = capsys.readouterr().out
+    for verb in ("import", "list", "show", "compare", "seal", "note"):
+        assert f"    {verb}" in listed, listed
+    for word in ("import", "list", "show", "compare", "seal", "annotate"):
+        assert word in line, line

@@ -22,7 +22,7 @@ RECORD_KINDS = ("eval", "training", "imported_session", "imported_row", "note", 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `history` and its subcommands."""
-    parser = subparsers.add_parser("history", help="import, list, show, compare and annotate history records")
+    parser = subparsers.add_parser("history", help="import, list, show, compare, seal and annotate history records")
     commands = parser.add_subparsers(dest="history_command", metavar="SUBCOMMAND", required=True)
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
