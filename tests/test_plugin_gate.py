@@ -25,7 +25,7 @@ def test_the_same_model_twice_passes_against_the_auto_baseline(pytester):
     first, second = records(pytester)
     assert second["baseline"]["run_id"] == first["run_id"]
     assert second["gate"]["passed"] is True
-    result.stdout.fnmatch_lines(["accuracy drop vs baseline*0.000*pass*drop +0.000 on 30 paired*(b=0, c=0)*p=1*"])
+    result.stdout.fnmatch_lines(["accuracy drop vs baseline*0.000*pass*drop +0.0 points on 30 paired*(b=0, c=0)*p=1*"])
 
 
 def test_a_run_made_worse_on_purpose_fails_the_gate_though_every_item_passed(pytester):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from record_factory import DOMAINS, eval_record, probe, question
@@ -47,3 +48,26 @@ def test_history_compare_writes_a_tiny_latency_difference_as_the_other_seconds(p
     assert ttft.split()[-1] == format_seconds(0.005644 - 0.0057) == "-0.000056s", ttft
     assert not re.search(r"\de-\d", out), out  # no figure in exponent notation anywhere
     assert "-0.0 points" not in out and "-0.00s" not in out, out
+
+
+def _two_runs(project, skill_b: int = 4):
+    project.write('[tool.tunebench]\nhistory = "history"\n')
+    store = open_store(str(project.root / "history"))
+    for run_id, every, started in (
+        ("aaaaaaaaaaaa", 4, "2026-02-01T10:00:00Z"),
+        ("bbbbbbbbbbbb", skill_b, "2026-02-02T10:00:00Z"),
+    ):
+        outcomes = [question(f"q-{i:03d}", DOMAINS[i % 5], i % every == 0, "A") for i in range(40)]
+        outcomes += [probe(f"probe-{d}", d, 0.057, 1) for d in DOMAINS]
+        store.write(eval_record(run_id, "tiny", outcomes, started))
+
+
+def test_the_gate_writes_an_accuracy_drop_in_points_as_its_power_line(project, capsys):
+    # "drop +0.000 on 100 paired questions (...); detects a drop of 7.8 points": one quantity, two formats.
+    _two_runs(project, skill_b=5)
+    main(["gate", "bbbbbbbbbbbb", "--baseline", "aaaaaaaaaaaa", "--format", "json"])
+    checks = json.loads(capsys.readouterr().out)["verdict"]["checks"]
+    [mcnemar] = [c for c in checks if c["rule"] == "accuracy drop vs baseline"]
+    drop = mcnemar["value"]
+    assert drop > 0 and f"drop {format_points(drop)} on 40 paired questions" in mcnemar["detail"], mcnemar
+    assert re.search(r"detects a drop of \d+\.\d points", mcnemar["detail"]), mcnemar

@@ -120,7 +120,7 @@ def mcnemar_check(rule: str, n: int, b: int, c: int, rules: GateRules, baseline_
     discordance = (b + c) / n
     reach = detectable_drop(n, discordance, rules.alpha, POWER)
     detail = (
-        f"drop {drop:+.3f} on {n} paired {unit} (b={b}, c={c}), exact McNemar p={p:.4g}: "
+        f"drop {format_points(drop)} on {n} paired {unit} (b={b}, c={c}), exact McNemar p={p:.4g}: "
         f"{_why(passed, drop > rules.max_drop)}; {_detectable_text(reach, n, discordance, unit)}"
     )
     return Check(rule, round(drop, 6), limit, passed, baseline_id, detail)
