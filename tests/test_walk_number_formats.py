@@ -71,3 +71,14 @@ def test_the_gate_writes_an_accuracy_drop_in_points_as_its_power_line(project, c
     drop = mcnemar["value"]
     assert drop > 0 and f"drop {format_points(drop)} on 40 paired questions" in mcnemar["detail"], mcnemar
     assert re.search(r"detects a drop of \d+\.\d points", mcnemar["detail"]), mcnemar
+
+
+def test_the_gate_writes_a_latency_limit_as_the_value_beside_it(project, capsys):
+    # "ttft increase vs baseline  -0.004  <= 25% or p >= 0.05": the value a proportion, its limit a percent.
+    _two_runs(project)
+    main(["gate", "bbbbbbbbbbbb", "--baseline", "aaaaaaaaaaaa", "--format", "json"])
+    checks = json.loads(capsys.readouterr().out)["verdict"]["checks"]
+    latency = [c for c in checks if "increase vs baseline" in c["rule"]]
+    assert latency and all(c["limit"].startswith("<= 0.25") and "%" not in c["limit"] for c in latency), latency
+    [mcnemar] = [c for c in checks if c["rule"] == "accuracy drop vs baseline"]
+    assert mcnemar["limit"].startswith("<= 0.05"), mcnemar  # as max_drop: the config's values, as written

@@ -88,7 +88,7 @@ def not_comparable_latency(base: EvalRecordData, rules: GateRules, why: str) -> 
         Check(
             f"{_LATENCY_METRICS[metric][0]} increase vs baseline",
             None,
-            f"<= {rules.max_latency_increase:.0%}",
+            f"<= {rules.max_latency_increase:g}",
             True,
             base.run_id,
             f"not comparable: {why}",
@@ -103,6 +103,6 @@ def _metric_regression(run: EvalRecordData, base: EvalRecordData, rules: GateRul
     now = probe_timings(run.probes, metric)
     found = compare_runs(before, now, rules.max_latency_increase, rules.alpha)
     value = None if found.ratio is None else round(found.ratio - 1, 6)
-    limit = f"<= {rules.max_latency_increase:.0%} or p >= {rules.alpha}"
+    limit = f"<= {rules.max_latency_increase:g} or p >= {rules.alpha}"
     rule = f"{_LATENCY_METRICS[metric][0]} increase vs baseline"
     return Check(rule, value, limit, not found.failed, base.run_id, found.detail(), comparable=found.comparable)
