@@ -36,3 +36,15 @@ def test_top_level_help_names_every_history_subcommand(capsys):
         assert f"    {verb}" in listed, listed
     for word in ("import", "list", "show", "compare", "seal", "annotate"):
         assert word in line, line
+
+
+def test_train_with_mlflow_tracking_prints_no_mlflow_info_line(project, capfd):
+    # README's `--set 'report_to=["tensorboard","mlflow"]'` printed, above the phase table:
+    # "2026/12/05 00:58:46 INFO mlflow.tracking.fluent: Experiment with name 'tunebench' does not exist. ..."
+    project.write('[tool.tunebench]\nhome = ".tb"\nhistory = ".tb/history"\n')
+    recipe = write_recipe(project.root / "r.toml", [phase("A", "mixed", 2)], merge=False)
+    assert main(["train", str(recipe), "--set", 'report_to=["mlflow"]']) == 0
+    captured = capfd.readouterr()
+    assert "tracked in mlflow" in captured.out, captured.out
+    assert "INFO mlflow" not in captured.out + captured.err, captured
+    assert "does not exist. Creating" not in captured.out + captured.err, captured

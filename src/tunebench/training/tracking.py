@@ -68,6 +68,20 @@ class Attempt:
 
 
 @contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Raise a third-party logger to WARNING for a call: train's output is tunebench's table, not its INFO."""
+    import logging
+
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
 def session(run: TrainingRun) -> Iterator[None]:
     """Around all phases: open the tunebench run's MLflow parent run (reopened on --resume), close it after."""
     if "mlflow" not in run.recipe.report_to or not run.is_main:
@@ -79,7 +93,8 @@ def session(run: TrainingRun) -> Iterator[None]:
 
     with _patched_environ(_mlflow_environment(run)):
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-        mlflow.set_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
+        with _quiet("mlflow.tracking.fluent"):  # its INFO "Experiment ... does not exist. Creating ..." line
+            mlflow.set_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
         known = run.state.data.get("mlflow_run_id")
         tags = _tags(run)
         parent = mlflow.start_run(run_id=known) if known else mlflow.start_run(run_name=run_name(run), tags=tags)
