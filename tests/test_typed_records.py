@@ -189,6 +189,9 @@ PARTS = [
     typed.Selection,
     typed.Items,
     typed.Baseline,
+    typed.LmEvalSection,
+    typed.LmEvalTask,
+    typed.LmEvalDocument,
 ]
 
 
@@ -280,3 +283,39 @@ def test_every_part_the_eval_record_nests_is_typed_where_it_is_read():
     assert isinstance(mark, typed.TrainingDataMark) and mark.overlapping_suites == ["benchmark_100"]
     assert mark.run_id is typed.ABSENT and typed.given(mark.run_id) is None
     assert run.to_dict() == record
+
+
+def _lm_eval_section() -> dict:
+    accuracy = {"k": 1, "n": 2, "value": 0.5, "low": 0.0945, "high": 0.9055}
+    return {
+        "tasks": [
+            {"name": "arc_easy", "status": "scored", "output_type": "multiple_choice", "metric": "acc",
+             "filter": "none", "version": "1.0", "config_sha256": "c" * 64, "limit": 2, "documents": 2,
+             "accuracy": accuracy, "mean": 0.5},
+            {"name": "gsm8k", "status": "unavailable", "reason": "no network here"},
+        ],
+        "documents": [
+            {"task": "arc_easy", "doc_id": 0, "status": "answered", "score": 1.0, "correct": True,
+             "metrics": {"acc": 1.0}, "target": "0", "loglikelihoods": [-0.5, -2.0], "gold": 0},
+            {"task": "arc_easy", "doc_id": 1, "status": "answered", "score": 0.0, "correct": False,
+             "metrics": {"acc": 0.0}, "target": "1", "loglikelihoods": [-0.5, -2.0], "gold": 1},
+        ],
+    }  # fmt: skip
+
+
+def test_the_lm_eval_section_reads_as_attributes_and_gives_back_the_json():
+    record = {**random_eval("run-eval-1", "tiny", 1), "lm_eval": _lm_eval_section()}
+    validate(record)
+    run = typed.EvalRecordData.from_dict(record)
+    assert isinstance(run.lm_eval, typed.LmEvalSection)
+    scored, unavailable = run.lm_eval.tasks
+    assert isinstance(scored, typed.LmEvalTask) and scored.scored and not unavailable.scored
+    assert isinstance(scored.accuracy, typed.Proportion) and (scored.accuracy.k, scored.accuracy.n) == (1, 2)
+    assert unavailable.reason == "no network here" and unavailable.accuracy is typed.ABSENT
+    document = run.lm_eval.documents[1]
+    assert isinstance(document, typed.LmEvalDocument) and document.correct is False and document.gold == 1
+    assert document.response is typed.ABSENT and typed.given(document.filtered_response) is None
+    assert run.to_dict() == record
+    assert typed.EvalRecordData.from_dict(random_eval("run-eval-2", "tiny", 1)).lm_eval is typed.ABSENT
+    with pytest.raises(RecordError, match="'note' was unexpected"):  # closed: a typo'd key is refused
+        validate({**record, "lm_eval": {**record["lm_eval"], "tasks": [{**record["lm_eval"]["tasks"][1], "note": 1}]}})

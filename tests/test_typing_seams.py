@@ -81,7 +81,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.report.formatting": "cell_text escape_cell markdown_text note_text",
     "tunebench.report.html": "build_page render_report write_report",
     "tunebench.report.html_rows": "evidence_spans probe_row question_row",
-    "tunebench.report.lm_eval_tasks": "compare_rows format_task_comparison log_lines task_sections task_summaries",
+    "tunebench.report.lm_eval_tasks": "compare_rows",
     "tunebench.report.markdown": "render_log",
     "tunebench.report.plot_kit": "plain_text series_colours",
     "tunebench.report.plots": "render_plots",

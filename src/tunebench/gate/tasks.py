@@ -18,19 +18,24 @@ own, with the benchmark's statistics:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from tunebench.gate.paired import Choices, mcnemar_check, prob_drop_check
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import Check
-from tunebench.history.typed import EvalRecordData, Proportion, given
+from tunebench.history.typed import EvalRecordData, LmEvalDocument, LmEvalSection, LmEvalTask, Proportion, given
 
-__all__ = ["task_checks", "task_floors", "task_regressions", "paired_task_outcomes"]
+__all__ = ["task_checks", "task_floors", "task_regressions", "paired_task_outcomes", "lm_eval_of"]
 
-# A record's `lm_eval` section as stored ({tasks, documents}; tunebench.lmeval.record), or None: not typed yet
-# (EvalRecordData.lm_eval is a plain dict), so its tasks and documents are read by key; a task's accuracy is
-# read as a Proportion.
-Section = Mapping[str, Any] | None
+# A record's `lm_eval` section typed (tunebench.history.lm_eval_parts), or None: the run scored no lm-eval task.
+Section = LmEvalSection | None
+
+
+def lm_eval_of(record: EvalRecordData | Mapping[str, object]) -> Section:
+    """Return the `lm_eval` section of an eval record (typed, or as stored: its section typed here), or None."""
+    section = record.lm_eval if isinstance(record, EvalRecordData) else record.get("lm_eval")
+    if isinstance(section, LmEvalSection):
+        return section
+    return LmEvalSection.from_dict(section) if isinstance(section, Mapping) else None
 
 
 def task_checks(run: EvalRecordData, rules: GateRules, base: EvalRecordData | None = None) -> list[Check]:
@@ -43,18 +48,19 @@ def task_checks(run: EvalRecordData, rules: GateRules, base: EvalRecordData | No
 
 def task_floors(run: EvalRecordData, rules: GateRules) -> list[Check]:
     """Return each task's availability check and, under `min_task_accuracy`, its floor check."""
-    tasks = _tasks(given(run.lm_eval))
+    tasks = _tasks(lm_eval_of(run))
     checks = [
-        Check(f"task[{name}] ran", "unavailable", "scored", False, detail=task.get("reason", ""))
+        Check(f"task[{name}] ran", "unavailable", "scored", False, detail=given(task.reason, ""))
         for name, task in tasks.items()
-        if task.get("status") == "unavailable"
+        if task.status == "unavailable"
     ]
     floor = rules.min_task_accuracy
     if floor is None:
         return checks
-    limits = sorted(floor.items()) if isinstance(floor, dict) else [(n, floor) for n in tasks if _scored(tasks[n])]
+    limits = sorted(floor.items()) if isinstance(floor, dict) else [(n, floor) for n in tasks if tasks[n].scored]
     for name, limit in limits:
-        accuracy = Proportion.of((tasks.get(name) or {}).get("accuracy"))
+        task = tasks.get(name)
+        accuracy = Proportion.of(given(task.accuracy)) if task is not None else None
         if accuracy is None or accuracy.value is None:
             checks.append(Check(f"task[{name}] accuracy", None, f">= {limit}", False, detail="the task did not run"))
             continue
@@ -69,38 +75,28 @@ def task_floors(run: EvalRecordData, rules: GateRules) -> list[Check]:
 def task_regressions(run: EvalRecordData, base: EvalRecordData, rules: GateRules) -> list[Check]:
     """Return each scored task's drop check against `base` (and its prob_drop check for multiple choice)."""
     checks = []
-    now, before = given(run.lm_eval), given(base.lm_eval)
+    now, before = lm_eval_of(run), lm_eval_of(base)
     now_tasks, before_tasks = _tasks(now), _tasks(before)
     for name, task in now_tasks.items():
-        if not _scored(task):
+        if not task.scored:
             continue
         earlier = before_tasks.get(name)
-        if earlier is None or not _scored(earlier) or earlier.get("config_sha256") != task.get("config_sha256"):
+        if earlier is None or not earlier.scored or given(earlier.config_sha256) != given(task.config_sha256):
             why = "not in the baseline" if earlier is None else "the baseline ran it under another lm-eval config"
             checks.append(Check(f"task[{name}] drop vs baseline", None, "-", True, base.run_id, why))
             continue
-        n, b, c = _task_outcomes(now, before, name)
+        n, b, c = paired_task_outcomes(now, before, name)
         checks.append(mcnemar_check(f"task[{name}] drop vs baseline", n, b, c, rules, base.run_id, "documents"))
-        if task.get("output_type") == "multiple_choice" and rules.prob_drop:
+        if task.output_type == "multiple_choice" and rules.prob_drop:
             rule = f"task[{name}] prob_drop vs baseline"
             choices = _choices(before, name), _choices(now, name)
             checks.append(prob_drop_check(rule, *choices, rules, base.run_id, "documents"))
     return checks
 
 
-def paired_task_outcomes(
-    record: Mapping[str, object], baseline: Mapping[str, object], task: str
-) -> tuple[int, int, int]:
-    """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right) on one task's documents."""
-    return _task_outcomes(_section(record), _section(baseline), task)
-
-
-def _section(record: Mapping[str, object]) -> Section:
-    section = record.get("lm_eval")
-    return section if isinstance(section, Mapping) else None
-
-
-def _task_outcomes(now_section: Section, before_section: Section, task: str) -> tuple[int, int, int]:
+def paired_task_outcomes(now_section: Section, before_section: Section, task: str) -> tuple[int, int, int]:
+    """Return (n paired, b: baseline right -> now wrong, c: baseline wrong -> now right) on one task's documents
+    (the sections of the run and of its baseline, `lm_eval_of`)."""
     before, now = _outcomes(before_section, task), _outcomes(now_section, task)
     paired = before.keys() & now.keys()
     b = sum(1 for k in paired if before[k] and not now[k])
@@ -108,27 +104,23 @@ def _task_outcomes(now_section: Section, before_section: Section, task: str) -> 
     return len(paired), b, c
 
 
-def _tasks(section: Section) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for t in (section or {}).get("tasks", [])}
+def _tasks(section: Section) -> dict[str, LmEvalTask]:
+    return {t.name: t for t in section.tasks} if section and section.tasks else {}
 
 
-def _scored(task: dict[str, Any]) -> bool:
-    return task.get("status") == "scored"
-
-
-def _documents(section: Section, task: str) -> list[dict[str, Any]]:
-    docs = (section or {}).get("documents", [])
-    return [d for d in docs if d["task"] == task and d.get("status", "answered") == "answered"]
+def _documents(section: Section, task: str) -> list[LmEvalDocument]:
+    docs = section.documents if section and section.documents else []
+    return [d for d in docs if d.task == task and given(d.status, "answered") == "answered"]
 
 
 def _outcomes(section: Section, task: str) -> dict[int, bool]:
-    return {d["doc_id"]: d["correct"] for d in _documents(section, task) if isinstance(d.get("correct"), bool)}
+    return {d.doc_id: d.correct for d in _documents(section, task) if isinstance(d.correct, bool)}
 
 
 def _choices(section: Section, task: str) -> dict[int, Choices]:
-    found = {}
+    found: dict[int, Choices] = {}
     for doc in _documents(section, task):
-        scores, gold = doc.get("loglikelihoods"), doc.get("gold")
+        scores, gold = given(doc.loglikelihoods), given(doc.gold)
         if scores and len(scores) >= 2 and isinstance(gold, int) and 0 <= gold < len(scores):
-            found[doc["doc_id"]] = (scores, gold)
+            found[doc.doc_id] = (scores, gold)
     return found

@@ -11,8 +11,9 @@ A part is also a read-only Mapping of the JSON object it came from: what reads e
 reads the stored summaries by key (the index, history.reference's run references, the gate's first pass over
 baseline candidates), since typing 10,000 summaries costs a second. tests/test_typed_records.py checks each
 dataclass's fields against its schema's properties and required keys, nested levels included. The training
-record's parts are typed in history.training_parts (tests/test_training_parts.py). What is not typed yet:
-`provenance` (the hardware the gate compares is read from it by key), the `lm_eval` section, probe evidence.
+record's parts are typed in history.training_parts (tests/test_training_parts.py), the `lm_eval` section (its
+tasks and documents) in history.lm_eval_parts. What is not typed yet: `provenance` (the hardware the gate
+compares is read from it by key), probe evidence.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from tunebench.errors import RecordError
 from tunebench.history import record_parts
+from tunebench.history.lm_eval_parts import LmEvalDocument, LmEvalSection, LmEvalTask
 from tunebench.history.record_parts import *  # noqa: F403  (the parts, re-exported for readers of records)
 from tunebench.history.record_parts import (
     ABSENT,
@@ -72,6 +74,7 @@ __all__ = [
     "from_dict",
 ]
 __all__ += record_parts.__all__
+__all__ += ["LmEvalTask", "LmEvalDocument", "LmEvalSection"]
 
 # The schema version this module reads and the writers write (history/eval_record.py, training/record.py).
 SCHEMA_VERSION = 1
@@ -137,6 +140,7 @@ class EvalRecordData(Record):
         "selection": ("one", Selection),
         "items": ("one", Items),
         "baseline": ("one", Baseline),
+        "lm_eval": ("one", LmEvalSection),
     }
 
     status: str
@@ -151,7 +155,7 @@ class EvalRecordData(Record):
     workers: int = ABSENT
     selection: Selection = ABSENT
     resources: dict[str, Any] | None = ABSENT
-    lm_eval: dict[str, Any] = ABSENT  # lm-eval tasks run as items: {tasks, documents} (tunebench.lmeval.record)
+    lm_eval: LmEvalSection = ABSENT  # lm-eval tasks run as items (tunebench.lmeval.record); absent: none ran
     load: LoadFigures = ABSENT  # the probes' load phase at --concurrency N > 1; absent at 1 and in older records
 
     @property

@@ -300,7 +300,7 @@ def build_page(
         notices=notices,
         notes=[str(n) for n in view.run.notes or []],
         selection=view.selection,
-        lm_eval_tasks=task_sections(record),
+        lm_eval_tasks=task_sections(view.run),
         **_load_section(record, comparison),
     )
 
