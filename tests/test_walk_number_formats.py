@@ -82,3 +82,15 @@ def test_the_gate_writes_a_latency_limit_as_the_value_beside_it(project, capsys)
     assert latency and all(c["limit"].startswith("<= 0.25") and "%" not in c["limit"] for c in latency), latency
     [mcnemar] = [c for c in checks if c["rule"] == "accuracy drop vs baseline"]
     assert mcnemar["limit"].startswith("<= 0.05"), mcnemar  # as max_drop: the config's values, as written
+
+
+def test_tunebench_gate_s_power_warning_fits_the_terminal(project, capsys, monkeypatch):
+    # "warning: this comparison cannot detect its own max_drop of 5.0 points: ..." was one 314-character line
+    # under a table that fits 100 columns.
+    monkeypatch.setenv("COLUMNS", "100")
+    _two_runs(project, skill_b=5)
+    main(["gate", "bbbbbbbbbbbb", "--baseline", "aaaaaaaaaaaa"])
+    out = capsys.readouterr().out
+    assert "warning: this comparison cannot detect its own max_drop" in out and "tunebench plan --drop 0.05" in out
+    table = out[out.index("rule ") :]
+    assert max(len(line) for line in table.splitlines()) <= 100, table

@@ -20,7 +20,7 @@ from typing import Any
 
 from tunebench.escaping import markdown_prose, markdown_text  # the gate's Markdown escapes as the log does
 from tunebench.history.record_parts import GateResult, given
-from tunebench.table import format_table
+from tunebench.table import fit_line, format_table
 
 __all__ = [
     "Check",
@@ -141,7 +141,7 @@ class Verdict:
             for c in self.checks
         ]
         table = format_table(["rule", "value", "limit", "baseline", "result", "detail"], rows)
-        return "\n".join([table, *(f"warning: {warning}" for warning in self.warnings)])
+        return "\n".join([table, *(fit_line(f"warning: {warning}") for warning in self.warnings)])
 
     def markdown(self) -> str:
         """Return the verdict as a Markdown table (for $GITHUB_STEP_SUMMARY and pull-request comments)."""
