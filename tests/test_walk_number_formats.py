@@ -50,8 +50,8 @@ def test_history_compare_writes_a_tiny_latency_difference_as_the_other_seconds(p
     assert "-0.0 points" not in out and "-0.00s" not in out, out
 
 
-def _two_runs(project, skill_b: int = 4):
-    project.write('[tool.tunebench]\nhistory = "history"\n')
+def _two_runs(project, skill_b: int = 4, registry: str = ""):
+    project.write('[tool.tunebench]\nhistory = "history"\n\n' + registry)
     store = open_store(str(project.root / "history"))
     for run_id, every, started in (
         ("aaaaaaaaaaaa", 4, "2026-02-01T10:00:00Z"),
@@ -94,3 +94,23 @@ def test_tunebench_gate_s_power_warning_fits_the_terminal(project, capsys, monke
     assert "warning: this comparison cannot detect its own max_drop" in out and "tunebench plan --drop 0.05" in out
     table = out[out.index("rule ") :]
     assert max(len(line) for line in table.splitlines()) <= 100, table
+
+
+def test_gate_and_plan_prose_fits_the_terminal(project, capsys, monkeypatch):
+    # `tunebench gate latest`: "baseline: none found (newest complete run of production model(s) ...)" 133
+    # characters; `tunebench plan --drop 0.05`: "exact McNemar test on paired questions, ..." 139.
+    monkeypatch.setenv("COLUMNS", "100")
+    production = "".join(
+        f'[tool.tunebench.models.{name}]\nbase = "builtin:tiny"\nstatus = "production"\n\n'
+        for name in ("dora-v2", "dora-v3", "elson-finance-trading-14b")
+    )
+    _two_runs(project, skill_b=5, registry=production)
+    assert main(["gate", "bbbbbbbbbbbb"]) == 0  # no run of a production model: nothing to judge
+    gate = capsys.readouterr().out
+    assert gate.startswith("run: bbbbbbbbbbbb") and "\nbaseline: none found" in gate, gate
+    assert "elson-finance-trading-14b" in gate, gate  # the baseline line names the production models
+    assert main(["plan", "--drop", "0.05", "--from", "aaaaaaaaaaaa", "bbbbbbbbbbbb"]) == 0
+    plan = capsys.readouterr().out
+    assert "exact McNemar test on paired questions" in plan and "40 paired questions" in plan, plan
+    for out in (gate, plan):
+        assert max(len(line) for line in out.splitlines()) <= 100, out

@@ -22,6 +22,7 @@ from tunebench.escaping import markdown_prose, markdown_text, terminal_text
 from tunebench.gate import Judgement, status_word
 from tunebench.gate.comparability import eval_summary
 from tunebench.history.typed import EvalRecordData, Record, given
+from tunebench.table import fit_line
 from tunebench.units import format_interval, format_percent
 
 __all__ = ["register", "run_gate", "GateReport", "judge"]
@@ -72,8 +73,9 @@ class GateReport(Judgement):
 
     def text(self) -> str:
         """Return the verdict for the terminal."""
-        lines = [f"run: {_run_line(self.run)}", f"baseline: {self._baseline_line()}"]
-        return "\n".join([*lines, "", self.verdict.table(baseline_shown=True), *self._power_lines()])
+        lines = [fit_line(f"run: {_run_line(self.run)}"), fit_line(f"baseline: {self._baseline_line()}")]
+        power = [fit_line(line) for line in self._power_lines()]  # prose wrapped as the table beside it fits
+        return "\n".join([*lines, "", self.verdict.table(baseline_shown=True), *power])
 
     def markdown(self) -> str:
         """Return the verdict as Markdown for a pull-request comment: escaped, tables, flips folded away."""

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tunebench.errors import TunebenchError
+from tunebench.table import fit_line
 
 __all__ = ["register", "run_plan"]
 
@@ -60,9 +61,9 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**asdict(result), "observed": observed}, indent=2, sort_keys=True))
         return 0
-    print(result.describe())
-    if observed is not None:
-        print(_describe_observed(observed, args.power))
+    # each line of prose wrapped to the terminal, as the other commands' tables and lines are
+    text = result.describe() + ("" if observed is None else "\n" + _describe_observed(observed, args.power))
+    print("\n".join(fit_line(line) for line in text.splitlines()))
     return 0
 
 
