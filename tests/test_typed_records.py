@@ -215,6 +215,8 @@ def test_each_nested_part_is_the_one_its_schema_refers_to(cls):
     schema = schema_for("eval")
     base = "" if cls is typed.EvalRecordData else cls.SCHEMA
     for name, (how, part) in cls.NESTED.items():
+        if cls is typed.EvalRecordData and name in typed.Record.NESTED:
+            continue  # the record header's parts (common.schema.json): test_the_header_parts_are_the_headers
         node = _at(schema, f"{base}/properties/{name}")
         target = {"one": node, "list": node.get("items"), "map": node.get("additionalProperties")}[how]
         ref = target.get("$ref", "").removeprefix("#") if isinstance(target, dict) else ""
@@ -283,6 +285,50 @@ def test_every_part_the_eval_record_nests_is_typed_where_it_is_read():
     assert isinstance(mark, typed.TrainingDataMark) and mark.overlapping_suites == ["benchmark_100"]
     assert mark.run_id is typed.ABSENT and typed.given(mark.run_id) is None
     assert run.to_dict() == record
+
+
+def _common() -> dict:
+    return json.loads((ROOT / "src/tunebench/history/schema/common.schema.json").read_text(encoding="utf-8"))
+
+
+def test_every_records_provenance_is_typed_and_agrees_with_the_header_schema_field_by_field():
+    """`provenance` (common.schema.json, open) and its `hardware` (an open object the schema names no key of:
+    typed by the keys tunebench.provenance.hardware() writes) are parts of every record kind."""
+    from tunebench.provenance import collect, hardware
+
+    common = _common()
+    assert typed.Record.NESTED == {"provenance": ("one", typed.Provenance)}
+    assert _header()["properties"]["provenance"]["$ref"] == "#" + typed.Provenance.SCHEMA
+    for cls in typed.RECORD_TYPES.values():
+        assert cls.NESTED["provenance"] == ("one", typed.Provenance), cls.__name__
+    node = _at(common, typed.Provenance.SCHEMA)
+    assert set(typed.Provenance.names()) == set(node["properties"]) == set(collect(command="x"))
+    assert set(typed.Provenance.required_names()) == set(node["required"])
+    assert "additionalProperties" not in node  # open since version 1: a key another writer added is in extra
+    assert typed.Provenance.NESTED == {"hardware": ("one", typed.MachineInfo)}
+    assert _at(common, typed.MachineInfo.SCHEMA) == {"type": ["object", "null"]}  # open: no keys named
+    assert set(typed.MachineInfo.names()) == set(hardware()) and not typed.MachineInfo.required_names()
+    # The training record is written through Provenance (training/record.py): its keys in the order they were.
+    written = collect(command="x")
+    assert json.dumps(typed.Provenance.from_dict(written).to_dict()) == json.dumps(written)
+
+
+def test_provenance_and_its_hardware_read_as_attributes_and_give_back_the_json():
+    from tunebench.provenance import collect
+
+    record = {**random_eval("run-eval-1", "tiny", 1), "provenance": collect(command="pytest eval_suites")}
+    record["provenance"]["hardware"]["hostname"] = "runner-7"  # a key no writer of ours names: kept in extra
+    validate(record)
+    run = typed.EvalRecordData.from_dict(record)
+    machine = record["provenance"]["hardware"]
+    assert isinstance(run.provenance, typed.Provenance) and isinstance(run.provenance.hardware, typed.MachineInfo)
+    assert run.provenance.hardware.cpu_count == machine["cpu_count"] and run.provenance.hardware.gpus == []
+    assert run.provenance.hardware.extra == {"hostname": "runner-7"}
+    assert run.provenance.command == "pytest eval_suites" and run.to_dict() == record
+    imported = _imported_records()[0]  # an imported record's provenance has no machine (hardware null)
+    assert typed.from_dict(imported).provenance.hardware is None
+    older = {**record, "provenance": {k: v for k, v in record["provenance"].items() if k != "git_dirty"}}
+    assert typed.from_dict(older).provenance.git_dirty is typed.ABSENT and typed.from_dict(older).to_dict() == older
 
 
 def _lm_eval_section() -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tunebench.history.typed import EvalRecordData
+from tunebench.history.typed import EvalRecordData, given
 
 __all__ = ["Serving", "serving_of", "differences", "eval_summary"]
 
@@ -61,14 +61,14 @@ def serving_of(record: EvalRecordData | Mapping[str, object]) -> Serving:
 
 
 def _hardware(run: EvalRecordData) -> str | None:
-    machine = (run.provenance or {}).get("hardware") or {}
+    machine = run.machine
     if not machine:
         return None
     device = run.model.device if run.model else None
     parts = [
-        machine.get("machine"),
-        f"{machine['cpu_count']} CPUs" if machine.get("cpu_count") else None,
-        ", ".join(machine.get("gpus") or []) or None,
+        given(machine.machine),
+        f"{machine.cpu_count} CPUs" if given(machine.cpu_count) else None,
+        ", ".join(given(machine.gpus) or []) or None,
         f"device {device}" if device else None,
     ]
     return ", ".join(str(part) for part in parts if part) or None

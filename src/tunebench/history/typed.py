@@ -12,8 +12,10 @@ reads the stored summaries by key (the index, history.reference's run references
 baseline candidates), since typing 10,000 summaries costs a second. tests/test_typed_records.py checks each
 dataclass's fields against its schema's properties and required keys, nested levels included. The training
 record's parts are typed in history.training_parts (tests/test_training_parts.py), the `lm_eval` section (its
-tasks and documents) in history.lm_eval_parts. What is not typed yet: `provenance` (the hardware the gate
-compares is read from it by key), probe evidence.
+tasks and documents) in history.lm_eval_parts. Every record's `provenance` is a `Provenance` (open in
+common.schema.json: other keys in `extra`) and its `hardware` a `MachineInfo`, whose fields are the keys
+tunebench.provenance.hardware() writes (the schema names none); `run.machine` is that machine, empty where the
+record has none. What is not typed yet: probe evidence, grader calibration, `model.decode_floor`, `resources`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tunebench.history.record_parts import (
     Question,
     Selection,
     Suite,
+    given,
 )
 from tunebench.history.training_parts import (
     TRAINING_PARTS,
@@ -63,6 +66,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "MachineInfo",
+    "Provenance",
     "Record",
     "EvalRecordData",
     "TrainingRecordData",
@@ -81,11 +86,46 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True, kw_only=True)
+class MachineInfo(Part):
+    """`provenance.hardware`: the machine the run ran on, as tunebench.provenance.hardware() writes it.
+
+    The schema leaves it an open object (`{"type": ["object", "null"]}`, no keys named): its fields are the
+    writer's keys (the typed-records test checks them against it), a key another writer added is in `extra`.
+    """
+
+    SCHEMA: ClassVar[str] = "/$defs/provenance/properties/hardware"  # in common.schema.json
+
+    platform: str = ABSENT
+    machine: str = ABSENT
+    python: str = ABSENT
+    cpu_count: int | None = ABSENT
+    memory_gb: float | None = ABSENT
+    gpus: list[str] = ABSENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance(Part):
+    """Every record's `provenance` (common.schema.json's $defs/provenance, open: other keys are in `extra`):
+    tunebench and package versions, git commit, the machine (`hardware`, None in imported records), command."""
+
+    SCHEMA: ClassVar[str] = "/$defs/provenance"  # in common.schema.json
+    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {"hardware": ("one", MachineInfo)}
+
+    tunebench_version: str | None
+    packages: dict[str, str | None]
+    git_commit: str | None
+    git_dirty: bool | None = ABSENT
+    hardware: MachineInfo | None
+    command: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Record(JsonObject):
     """The header every record has (common.schema.json's record_header), and the keys no schema names."""
 
     KIND: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {"provenance": ("one", Provenance)}
 
     kind: str
     schema_version: int
@@ -93,7 +133,7 @@ class Record(JsonObject):
     started_at: str
     finished_at: str
     source: str
-    provenance: dict[str, Any]
+    provenance: Provenance
     notes: list[Any]
     checksum: str = ABSENT
 
@@ -117,6 +157,13 @@ class Record(JsonObject):
             )
         return cls(**cls._arguments(data))
 
+    @property
+    def machine(self) -> MachineInfo:
+        """The machine the run ran on (`provenance.hardware`); empty (falsy) where the record names none: an
+        imported record (hardware null), an index summary (no provenance)."""
+        provenance = self.provenance
+        return (given(provenance.hardware) if provenance else None) or MachineInfo()
+
     def get(self, name: str, default: Any = None) -> Any:
         """Return the key's value, or `default` where the record lacks it (as dict.get on the stored record)."""
         value = getattr(self, name, ABSENT) if name in self.names() else self.extra.get(name, ABSENT)
@@ -130,6 +177,7 @@ class EvalRecordData(Record):
     KIND: ClassVar[str] = "eval"
     SCHEMA_VERSION: ClassVar[int] = 3  # versions 1 and 2 read the same (some of their parts were open)
     NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {
+        **Record.NESTED,
         "model": ("one", ModelInfo),
         "questions": ("list", Question),
         "probes": ("list", Probe),
@@ -180,7 +228,7 @@ class TrainingRecordData(Record):
 
     KIND: ClassVar[str] = "training"
     SCHEMA_VERSION: ClassVar[int] = 2  # version 1 records read the same (their parts were open)
-    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = TRAINING_PARTS
+    NESTED: ClassVar[dict[str, tuple[str, type[Part]]]] = {**Record.NESTED, **TRAINING_PARTS}
 
     status: str
     recipe: RecipeSource

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.gate import differences, recorded_status, serving_of, status_word
-from tunebench.history.typed import EvalRecordData, GateCheck, Items, ModelInfo, Probe, Question, given
+from tunebench.history.typed import EvalRecordData, GateCheck, Items, ModelInfo, Probe, Provenance, Question, given
 from tunebench.report.compare import Comparison, Flip, compare_runs
 from tunebench.report.formatting import (
     format_grade,
@@ -160,8 +160,8 @@ def _header(run: EvalRecordData, baseline: EvalRecordData | None) -> list[tuple[
     from tunebench.efficiency import decode_line
 
     model = run.model or ModelInfo.from_dict({})
-    provenance = run.provenance or {}
-    hardware = provenance.get("hardware") or {}
+    provenance = run.provenance or Provenance.from_dict({})
+    hardware = run.machine
     engine = run.get("engine") or given(model.engine)  # a top-level `engine`: records before model.engine
     if isinstance(engine, dict):
         engine = ", ".join(f"{k} {v}" for k, v in engine.items() if v is not None)
@@ -170,15 +170,15 @@ def _header(run: EvalRecordData, baseline: EvalRecordData | None) -> list[tuple[
         for part in (
             given(model.device),
             given(model.dtype),
-            ", ".join(hardware.get("gpus") or []) or None,
-            f"{hardware['cpu_count']} CPUs" if hardware.get("cpu_count") else None,
-            f"{hardware['memory_gb']} GB RAM" if hardware.get("memory_gb") else None,
-            hardware.get("platform"),
+            ", ".join(given(hardware.gpus) or []) or None,
+            f"{hardware.cpu_count} CPUs" if given(hardware.cpu_count) else None,
+            f"{hardware.memory_gb} GB RAM" if given(hardware.memory_gb) else None,
+            given(hardware.platform),
         )
         if part
     )
-    commit = provenance.get("git_commit") or "—"
-    if provenance.get("git_dirty"):
+    commit = given(provenance.git_commit) or "—"
+    if given(provenance.git_dirty):
         commit += " (uncommitted changes)"
     items = run.items or Items.from_dict({})
     rows = [
@@ -189,8 +189,8 @@ def _header(run: EvalRecordData, baseline: EvalRecordData | None) -> list[tuple[
         ("hardware", machine or "—"),
         ("decode vs floor", decode_line(run) or "—"),
         ("commit", commit),
-        ("tunebench", str(provenance.get("tunebench_version") or "—")),
-        ("command", str(provenance.get("command") or "—")),
+        ("tunebench", str(given(provenance.tunebench_version) or "—")),
+        ("command", str(given(provenance.command) or "—")),
         ("started", given(run.started_at, "—")),
         ("finished", given(run.finished_at, "—")),
         ("status", _status_text(run)),

@@ -94,14 +94,14 @@ class EvalView(_RecordView):
     @property
     def hardware(self) -> str:
         """Where the run measured: "cuda NVIDIA H100 80GB HBM3", "cpu, 2 CPUs", plus "-n 2" under pytest-xdist."""
-        machine = (self.run.provenance or {}).get("hardware") or {}
-        gpus = machine.get("gpus") or []
+        machine = self.run.machine
+        gpus = given(machine.gpus) or []
         device = given(self.run.model.device, None) if self.run.model else None
         parts = [device or ("cuda" if gpus else "cpu")]
         if gpus:
             parts.append(str(gpus[0]) + (f" x{len(gpus)}" if len(gpus) > 1 else ""))
-        elif machine.get("cpu_count"):
-            parts.append(f"{machine['cpu_count']} CPUs")
+        elif given(machine.cpu_count):
+            parts.append(f"{machine.cpu_count} CPUs")
         workers = self.run.workers or 1
         text = " ".join(parts[:1]) + (", " + ", ".join(parts[1:]) if parts[1:] else "")
         return text + (f", -n {workers}" if workers > 1 else "")

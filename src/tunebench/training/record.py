@@ -32,7 +32,7 @@ from tunebench.history.training_parts import (
 )
 from tunebench.history.training_parts import Phase as PhasePart
 from tunebench.history.training_parts import Throughput as ThroughputPart
-from tunebench.history.typed import TrainingRecordData
+from tunebench.history.typed import Provenance, TrainingRecordData
 from tunebench.memory import PeakMemory, memory_measure_of
 from tunebench.storage.checksums import file_sha256
 from tunebench.training import tracking
@@ -191,7 +191,7 @@ def build_record(run: TrainingRun, adapter_dir: Path, merged_dir: Path | None, s
         started_at=state["attempts"][0]["started_at"],
         finished_at=state["attempts"][-1]["finished_at"],
         source="measured",
-        provenance=collect(root=run.config.root),
+        provenance=Provenance.from_dict(collect(root=run.config.root)),
         notes=_notes(state)
         + (
             ["merge = true skipped: a 4-bit (q-method) base is not merged; the adapter is the model"]
