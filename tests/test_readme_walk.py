@@ -48,3 +48,27 @@ def test_train_with_mlflow_tracking_prints_no_mlflow_info_line(project, capfd):
     assert "tracked in mlflow" in captured.out, captured.out
     assert "INFO mlflow" not in captured.out + captured.err, captured
     assert "does not exist. Creating" not in captured.out + captured.err, captured
+
+
+def test_the_gpu_bench_s_tiny_run_raises_no_library_deprecation_warning(tmp_path):
+    # `python benchmarks/gpu/acceptance.py --dry-run`'s bench stage printed transformers' "FutureWarning:
+    # `is_gradient_checkpointing` is deprecated ..." (peft's get_peft_model reading the renamed property).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu" / "run_gpu_bench.py"
+    command = [
+        sys.executable,
+        "-W",
+        "default",
+        str(script),
+        "--tiny",
+        "--limit",
+        "3",
+        "--output",
+        str(tmp_path / "r.md"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "is deprecated" not in done.stdout + done.stderr, done.stderr[-2000:]

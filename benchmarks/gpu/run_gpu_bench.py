@@ -207,6 +207,7 @@ class Bench:
         """Decode base, then with a DoRA adapter unmerged, then merged; return the rows and the merged model."""
         from peft import LoraConfig, get_peft_model
 
+        from tunebench import compat
         from tunebench.memory import AdapterShape, estimate_eval
 
         rows = []
@@ -224,9 +225,11 @@ class Bench:
         rows.append(self._decode_row("decode base (ms/token)", ms, weights, peak, base_estimate.total_bytes))
         rank = self.args.dora_rank
         adapter = AdapterShape(rank, use_dora=True)
-        peft_model = get_peft_model(
-            model, LoraConfig(r=rank, lora_alpha=2 * rank, use_dora=True, lora_dropout=0.0, target_modules="all-linear")
-        )
+        with compat.library_renames_quiet():  # peft reads transformers' renamed is_gradient_checkpointing
+            peft_model = get_peft_model(
+                model,
+                LoraConfig(r=rank, lora_alpha=2 * rank, use_dora=True, lora_dropout=0.0, target_modules="all-linear"),
+            )
         _randomize_lora_b(peft_model)
         peft_model.eval()
         adapter_bytes = adapter.parameter_count(self.model_shape) * 4
@@ -374,12 +377,17 @@ class Bench:
         args = self.args
         compat.enable_checkpointing(model, {"use_reentrant": False})
         model.enable_input_require_grads()
-        peft_model = get_peft_model(
-            model,
-            LoraConfig(
-                r=rank, lora_alpha=2 * rank, use_dora=method == "dora", lora_dropout=0.05, target_modules="all-linear"
-            ),
-        )
+        with compat.library_renames_quiet():  # peft reads transformers' renamed is_gradient_checkpointing
+            peft_model = get_peft_model(
+                model,
+                LoraConfig(
+                    r=rank,
+                    lora_alpha=2 * rank,
+                    use_dora=method == "dora",
+                    lora_dropout=0.05,
+                    target_modules="all-linear",
+                ),
+            )
         peft_model.train()
         params = [p for p in peft_model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=1e-4)
