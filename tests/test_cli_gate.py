@@ -72,6 +72,29 @@ def _latest_id(uri, model):
     return max(runs, key=lambda r: r["finished_at"])["run_id"]
 
 
+def test_without_baseline_flag_a_run_is_judged_against_the_baseline_it_was_judged_against_when_it_finished(
+    project, capsys
+):
+    # `pytest eval_suites --baseline candidate` failed this run against candidate's earlier 30/30; `tunebench gate
+    # latest` then judged it against auto (prod's 10/30) and said PASS: one run, two verdicts.
+    uri, write, _ = project
+    write(_run("prod", 10, 10))
+    earlier = _run("candidate", 30, 11)
+    write(earlier)
+    now = _run("candidate", 15, 12)
+    now["baseline"] = {"run_id": earlier["run_id"], "model": "candidate", "how": "newest complete run of candidate"}
+    write(now)
+    status, out, _ = _gate(capsys, "latest", "--model", "candidate")
+    assert status == 1 and f"baseline: {earlier['run_id']} (model candidate; record {earlier['run_id']}" in out
+    status, out, _ = _gate(capsys, "latest", "--model", "candidate", "--baseline", "auto")  # asked for: auto
+    assert status == 0 and "newest complete run of production model(s) prod" in out
+    # A recorded baseline the history no longer holds: the configured baseline, as for any run.
+    now["baseline"]["run_id"] = "gone"
+    write({**now, "run_id": "run-later", "finished_at": "2026-03-01T00:00:00Z"})
+    status, out, _ = _gate(capsys, "run-later")
+    assert status == 0 and "newest complete run of production model(s) prod" in out
+
+
 def test_a_worse_run_fails_with_exit_1_and_a_markdown_comment(project, capsys):
     uri, write, _ = project
     write(_run("prod", 30, 10))

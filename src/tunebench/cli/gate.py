@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from tunebench.errors import RecordError
 from tunebench.escaping import markdown_prose, markdown_text, terminal_text
 from tunebench.gate import Judgement, status_word
 from tunebench.gate.comparability import eval_summary
+from tunebench.gate.evaluate import eval_run
 from tunebench.history.typed import EvalRecordData, Record, given
 from tunebench.table import fit_line
 from tunebench.units import format_interval, format_percent
@@ -42,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--baseline",
         metavar="WHICH",
         help="auto (newest complete run of a production model on the same suite files before RUN), none, a model "
-        "name, or a record id (default: [tool.tunebench] baseline)",
+        "name, or a record id (default: the baseline RUN was judged against when it finished, where the history "
+        "holds it; else [tool.tunebench] baseline)",
     )
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format")
     parser.add_argument(
@@ -214,12 +216,19 @@ def judge(
     judgement = judge_recorded(
         record,
         store,
-        spec=baseline or config.baseline,
+        spec=baseline or _recorded_baseline(record, result.locations) or config.baseline,
         config=config,
         history=result,
         require_baseline=require_baseline,
     )
     return GateReport(judgement.record, judgement.baseline, judgement.how, judgement.verdict, judgement.passed_over)
+
+
+def _recorded_baseline(record: dict[str, Any], held: Container[str]) -> str | None:
+    """Return the run id of the baseline `record` was judged against when it finished, where the history still
+    holds it: `pytest eval_suites --baseline tiny` then `tunebench gate latest` repeat one verdict, not two."""
+    recorded = eval_run(record).baseline
+    return recorded.run_id if recorded and recorded.run_id in held else None
 
 
 def _warn(message: str) -> None:
