@@ -92,3 +92,18 @@ def test_throughput_dry_run_trains_once_per_setting_and_reports_padding_and_mfu(
     assert flat[6] == "0.0%" and float(padded[6].rstrip("%")) > 0  # mixed lengths: real padding when padded
     assert auto[1] == "sdpa" and auto[8].startswith(">= 35% (")  # on a CPU auto is sdpa, padded
     assert all(row[7].endswith("%") for row in (padded, flat, auto)) and "DoRA r128, auto" in rows
+
+
+def test_a_dry_runs_report_is_never_written_where_the_gpu_runs_report_is_committed():
+    # A dry run wrote benchmarks/gpu/ACCEPTANCE.md into the checkout, where the GPU run's report is committed.
+    import subprocess as sp
+
+    from acceptance import parse_args
+
+    for flags, name in (([], "ACCEPTANCE"), (["--throughput"], "THROUGHPUT")):
+        assert parse_args(flags).output == GPU / f"{name}.md"
+        dry = parse_args([*flags, "--dry-run"]).output
+        assert dry == GPU / f"{name}.dry-run.md"
+        ignored = sp.run(["git", "check-ignore", "-q", str(dry)], cwd=REPO, check=False)
+        assert ignored.returncode == 0, f"{dry.name} is not ignored by .gitignore"
+    assert parse_args(["--dry-run", "--output", "here.md"]).output == Path("here.md")

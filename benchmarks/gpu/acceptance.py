@@ -1,7 +1,7 @@
 """GPU acceptance: tunebench's whole path on a bare GPU machine, in one command that fits a 10-minute call.
 
     python benchmarks/gpu/acceptance.py                 # on the GPU machine; writes benchmarks/gpu/ACCEPTANCE.md
-    python benchmarks/gpu/acceptance.py --dry-run       # tiny shape on the CPU: checks the script itself
+    python benchmarks/gpu/acceptance.py --dry-run       # tiny shape on the CPU: checks the script (*.dry-run.md)
 
 Stages, each under its own time limit (and all under --budget), each a separate process as a user runs it:
 
@@ -79,15 +79,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="tiny shape on the CPU, seconds: checks the script")
     parser.add_argument("--work", type=Path, default=Path("/tmp/tunebench-acceptance"), help="scratch folder")
-    parser.add_argument("--output", type=Path, default=HERE / "ACCEPTANCE.md")
+    parser.add_argument(
+        "--output", type=Path, help="the report (ACCEPTANCE.md or THROUGHPUT.md here; a dry run: *.dry-run.md)"
+    )
     parser.add_argument("--budget", type=float, help="seconds for all stages together (540; dry run 3600)")
     parser.add_argument("--steps", type=int, default=2, help="optimizer steps per phase")
     parser.add_argument(
         "--throughput", action="store_true", help="the training-throughput rows instead (THROUGHPUT.md; issue 24)"
     )
     args = parser.parse_args(argv)
-    if args.throughput and args.output == HERE / "ACCEPTANCE.md":
-        args.output = HERE / "THROUGHPUT.md"
+    if args.output is None:  # a dry run's report is never mistaken for (or committed as) the GPU's
+        name = "THROUGHPUT" if args.throughput else "ACCEPTANCE"
+        args.output = HERE / f"{name}{'.dry-run' if args.dry_run else ''}.md"
     if args.budget is None:
         args.budget = 3600.0 if args.dry_run else 540.0
     return args
