@@ -334,6 +334,21 @@ def test_estimate_for_a_gs_model_neither_pulled_nor_published_says_so(gcs, tmp_p
         estimate_for_entry(entry, Config(root=tmp_path), device="cpu")
 
 
+def test_a_gs_model_neither_pulled_nor_published_names_the_model_to_pull(gcs, tmp_path):
+    # 'or pull the model once: tunebench models pull NAME' left the user to find which registry name that is.
+    from tunebench.config import load_config
+    from tunebench.registry import Registry
+
+    base = gcs.uri("never-pulled-base/")
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.tunebench.models.base-14b]\nbase = "{base}"\n'
+        + "".join(f'[tool.tunebench.models.{n}]\nbase = "{base}"\nadapter = "{gcs.uri(n + "/")}"\n' for n in "ab")
+    )
+    config = load_config(tmp_path)
+    with pytest.raises(LoadError, match=r"pull the model once: tunebench models pull base-14b$"):
+        estimate_for_entry(Registry(config).get("a"), config, device="cpu")  # its base: shared, pulled once
+
+
 def test_estimate_for_a_pulled_gs_model_reads_the_cached_config(tiny_dir, tmp_path):
     import shutil
 

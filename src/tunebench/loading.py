@@ -96,7 +96,7 @@ def read_location_config(location: str, registry: Registry, file_name: str = "co
 
         return read_folder_config(tiny_path(), file_name)
     if location.startswith("gs://"):
-        return _read_gcs_config(location, file_name)
+        return _read_gcs_config(location, file_name, registry)
     local = registry.resolve_local(location)
     if Path(local).is_dir():
         return read_folder_config(local, file_name)
@@ -119,7 +119,7 @@ def read_folder_config(folder: str | Path, file_name: str = "config.json") -> di
     return _parse_config(text, str(path))
 
 
-def _read_gcs_config(location: str, file_name: str) -> dict[str, Any]:
+def _read_gcs_config(location: str, file_name: str, registry: Registry) -> dict[str, Any]:
     from tunebench.errors import StorageError
     from tunebench.storage.cache import cached_file
     from tunebench.storage.remote import read_published_file
@@ -132,9 +132,22 @@ def _read_gcs_config(location: str, file_name: str) -> dict[str, Any]:
     except StorageError as exc:
         raise LoadError(
             f"{location}: no pulled copy with {file_name} in the cache, and the published {file_name} "
-            f"could not be read ({exc}); or pull the model once: tunebench models pull NAME"
+            f"could not be read ({exc}); or pull the model once: tunebench models pull {_puller(location, registry)}"
         ) from None
     return _parse_config(data.decode("utf-8", errors="replace"), f"{location.rstrip('/')}/{file_name}")
+
+
+def _puller(location: str, registry: Registry) -> str:
+    """Return the registry model `models pull` fetches `location` with: the one whose adapter it is, else the base's
+    own entry (a base shared by several adapters is pulled once), else NAME."""
+    entries = registry.entries()
+    for names in (
+        [e.name for e in entries if e.adapter == location],
+        [e.name for e in entries if e.base == location and not e.adapter],
+    ):
+        if len(names) == 1:
+            return names[0]
+    return "NAME"
 
 
 def _parse_config(text: str, where: str) -> dict[str, Any]:
