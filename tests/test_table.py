@@ -35,3 +35,17 @@ def test_a_column_narrows_to_its_longest_word_before_any_word_is_cut():
     # Where whole words cannot fit, the longest are cut to 12 characters as before rather than overflow.
     narrow = format_table(["a", "b", "c"], [["x" * 30, "y" * 30, "z" * 30]], width=40).splitlines()
     assert max(len(line) for line in narrow) <= 40 and narrow[2] == "x" * 12 + "  " + "y" * 12 + "  " + "z" * 12
+
+
+def test_a_wrapped_header_stays_above_its_rule():
+    # At 80 columns train's 'final loss' header wrapped, and its second line 'loss' came out under the dashes.
+    lines = format_table(["phase", "final loss"], [["A", "6.2163"]], width=15).splitlines()
+    assert lines == ["phase  final", "       loss", "-----  --------", "A      6.2163"]
+
+
+def test_a_column_wraps_down_to_its_longest_word_before_another_is_cut():
+    # 'domain_blocks' (13 characters) was cut to 12 at 100 columns while the MFU column's cells, '11.6% (measured)',
+    # could wrap to their longest word: columns shrink as a browser's table does (min-content) before any cut.
+    row = ["A", "domain_blocks", "6.2163", "11.6% (measured)"]
+    lines = format_table(["phase", "kind", "loss", "MFU"], [row], width=40).splitlines()  # one line: 46
+    assert any("domain_blocks" in line for line in lines) and any(line.endswith("(measured)") for line in lines)

@@ -1,9 +1,9 @@
 """Plain aligned text tables for the terminal (no colour codes, so logs and CI scrapers read them).
 
 A table fits the terminal: when its columns are wider than the terminal ($COLUMNS, else the terminal
-standard output is), the widest columns wrap onto continuation lines; nothing is cut (the full text of a
-row is also in each command's `--json`). Output to a file or pipe without $COLUMNS keeps one line per row,
-for scrapers.
+standard output is), the widest columns wrap onto continuation lines, down to their longest word; a word is
+cut only where whole words cannot fit (the full text of a row is also in each command's `--json`). Output to
+a file or pipe without $COLUMNS keeps one line per row, for scrapers.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tunebench.escaping import terminal_text
 __all__ = ["fit_line", "format_table", "terminal_width"]
 
 _DEFAULT_WIDTH = 120  # a terminal that does not say its width
-_MIN_COLUMN = 12  # a column is never wrapped narrower than this (a long rule or model name stays readable)
+_MIN_COLUMN = 12  # where whole words cannot fit, a column is cut no narrower than this (a name stays readable)
 _GAP = "  "
 
 
@@ -36,7 +36,8 @@ def format_table(
     """Return `rows` under `headers` as left-aligned columns separated by two spaces, at most `width` wide.
 
     `width` None: the terminal's (`terminal_width`), unbounded without one. Wide columns wrap, widest first, down
-    to 12 characters; the columns numbered in `whole` (a run id someone copies) never wrap.
+    to their longest word, then (only where whole words cannot fit) to 12 characters; the columns numbered in
+    `whole` (a run id someone copies) never wrap.
     """
     cells = [[_one_line(h) for h in headers]] + [["" if c is None else _one_line(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -44,8 +45,9 @@ def format_table(
     if width:
         words = [max((len(word) for row in cells for word in row[i].split()), default=0) for i in range(len(headers))]
         widths = _fit(widths, width, whole, words)
-    lines = [line for row in cells for line in _row_lines(row, widths)]
-    lines.insert(1, _GAP.join("-" * w for w in widths))
+    header, *body = [_row_lines(row, widths) for row in cells]
+    rule = _GAP.join("-" * w for w in widths)  # under the whole header, however many lines it wrapped onto
+    lines = [*header, rule, *(line for row in body for line in row)]
     return "\n".join(lines)
 
 
@@ -64,7 +66,7 @@ def _fit(widths: list[int], width: int, whole: Sequence[int] = (), words: Sequen
     whole); only where that is not enough, down to 12 characters, cutting the longest words."""
     widths = list(widths)
     narrowable = [i for i in range(len(widths)) if i not in whole]
-    for floor in ([max(_MIN_COLUMN, w) for w in words] if words else [], [_MIN_COLUMN] * len(widths)):
+    for floor in (list(words), [_MIN_COLUMN] * len(widths)):
         if floor:
             widths = _narrow(widths, width, narrowable, floor)
     return widths
