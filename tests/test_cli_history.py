@@ -302,3 +302,17 @@ def test_show_and_the_log_print_decode_time_against_the_bandwidth_floor(history,
     code, out, _ = _run(capsys, "history", "show", "run-eval-floor")
     assert code == 0 and line in out
     assert line in render_log([training, evaluation])
+
+
+def test_train_and_history_show_print_one_phase_table(history, capsys, project):
+    # train printed mean loss and no MFU, history show MFU and no mean loss: two tables of one run.
+    from tunebench.history.typed import TrainingRecordData
+    from tunebench.report.training_table import PHASE_COLUMNS, phase_table
+
+    record = training_record("run-train-1", "tiny-dora")
+    history.write(record)
+    code, out, _ = _run(capsys, "history", "show", "run-train-1")
+    header = next(line for line in out.splitlines() if line.startswith("phase"))
+    assert code == 0 and header.split("  ")[0] == "phase" and "mean loss" in header and "MFU" in header
+    table = phase_table(TrainingRecordData.from_dict(record))  # what tunebench train prints (cli/train.py)
+    assert table in out and all(column in table.splitlines()[0] for column in PHASE_COLUMNS)

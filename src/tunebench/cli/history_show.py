@@ -139,33 +139,16 @@ def _eval_details(record: dict[str, Any]) -> list[str]:
 
 
 def _training_details(record: dict[str, Any]) -> list[str]:
-    """The phases' table and what the run hit."""
+    """The phases' table (as `tunebench train` prints it) and what the run hit."""
     from tunebench.contamination import describe
-    from tunebench.efficiency import format_mfu
-    from tunebench.report.formatting import format_duration, format_loss, format_tokens_per_s  # as the log does
+    from tunebench.history.typed import TrainingRecordData
+    from tunebench.report.training_table import phase_table
     from tunebench.report.views import TrainingView
 
     view = TrainingView(record)
-    rows: list[Sequence[object]] = [
-        (
-            p.name,
-            p.get("kind"),
-            p.get("examples"),
-            p.get("steps"),
-            format_loss(p.get("final_loss")),
-            format_loss(p.get("validation_loss")),
-            format_duration(p.get("wall_s")),
-            format_tokens_per_s(p.get("tokens_per_s")),
-            format_mfu(p.get("efficiency")),
-        )
-        for p in view.phases
-    ]
-    base_loss = record.get("base_validation_loss")
-    if base_loss is not None and view.phases:  # the untrained base's loss, one pass before the first phase
-        rows.insert(0, ("base", f"before {view.phases[0].name}", "—", "—", "—", format_loss(base_loss), "—", "—", "—"))
-    columns = ["phase", "kind", "examples", "steps", "final loss", "val loss", "wall", "tokens/s", "MFU"]
-    table = format_table(columns, rows)
-    lines = ["", table, "", f"contamination check: {describe(view.contamination)}"]
+    run = TrainingRecordData.from_dict(record)
+    assert isinstance(run, TrainingRecordData)  # from_dict builds its own class (typed as the base Record)
+    lines = ["", phase_table(run), "", f"contamination check: {describe(view.contamination)}"]
     return lines + [f"difficulty: {d}" for d in view.difficulties]
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from tunebench.table import format_table
-
 if TYPE_CHECKING:
     from tunebench.config import Config
 
@@ -65,7 +63,8 @@ def run_train(args: argparse.Namespace) -> int:
     """Train, print a summary of the phases; return 75 when preempted by SIGTERM."""
     from tunebench.contamination import describe
     from tunebench.history.record_parts import given
-    from tunebench.report.formatting import DASH, dollars, format_duration, format_loss, format_tokens_per_s
+    from tunebench.report.formatting import dollars, format_duration, format_loss
+    from tunebench.report.training_table import phase_table
     from tunebench.training.cost import missing_price
     from tunebench.training.resilience import PREEMPTED_EXIT, TrainingPreempted
     from tunebench.training.run import train
@@ -86,29 +85,8 @@ def run_train(args: argparse.Namespace) -> int:
     if record.location is None:  # not rank 0 of a multi-process run: rank 0 reports
         return 0
     run = record.typed  # read once through its typed parts (history.training_parts)
-    # each quantity as history show and the log write it (report/formatting)
-    rows: list[tuple[object, ...]] = [
-        (
-            p.name,
-            p.kind,
-            p.examples,
-            p.steps,
-            format_loss(p.final_loss),
-            format_loss(p.mean_loss),
-            format_loss(p.validation_loss),
-            format_duration(p.wall_s),
-            format_tokens_per_s(p.tokens_per_s),
-        )
-        for p in run.phases
-    ]
+    print(phase_table(run))  # the table history show prints too
     base_loss = given(run.base_validation_loss)
-    if base_loss is not None:  # the untrained base, one pass before the first phase: "did it fall?"
-        rows.insert(0, ("base", f"before {run.phases[0].name}", *[DASH] * 4, format_loss(base_loss), DASH, DASH))
-    print(
-        format_table(
-            ["phase", "kind", "examples", "steps", "final loss", "mean loss", "val loss", "wall", "tokens/s"], rows
-        )
-    )
     cost = run.cost
     usd = "unknown" if cost is None or cost.usd is None else dollars(cost.usd)  # as history and the log write it
     hardware = cost.hardware if cost is not None else "?"
