@@ -17,7 +17,7 @@ from tunebench.history.records import utc_now, validate
 from tunebench.history.store import keep_unwritten, open_store
 from tunebench.provenance import collect
 from tunebench.registry import Registry
-from tunebench_pytest.collect import RunCollector
+from tunebench_pytest.collect import RunCollector, deselected
 from tunebench_pytest.options import Settings
 from tunebench_pytest.resources import combine
 
@@ -60,6 +60,8 @@ def finish_run(
         workers=max(1, len(collector.resources)) if session.config.pluginmanager.hasplugin("dsession") else 1,
         notes=collector.notes,
         root=session.config.rootpath,
+        # -k, node ids: what was deselected still counts in the selection's total (the workers' under xdist)
+        deselected=collector.deselected if collector.deselected is not None else deselected(session.config),
     )
     # A model tunebench trained carries its contamination check beside the adapter: mark overlapping/unchecked.
     training_data = eval_mark(record["model"].get("adapter"), record["suites"])

@@ -11,7 +11,7 @@ import pytest
 
 from tunebench.history.records import utc_now
 from tunebench.table import fit_line
-from tunebench_pytest import failures, options, parallel, resources, status, summary
+from tunebench_pytest import collect, failures, options, parallel, resources, status, summary
 from tunebench_pytest.collect import RunCollector
 from tunebench_pytest.finish import finish_run
 
@@ -100,6 +100,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if options.is_worker(config):
         config.workeroutput[resources.WORKER_OUTPUT_KEY] = resources.finish(config)
+        config.workeroutput[collect.DESELECTED_KEY] = collect.deselected(config)
         return
     if _COLLECTOR not in config.stash:
         return
@@ -117,6 +118,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     elif outcome.verdict is not None and outcome.verdict.failing and session.exitstatus == pytest.ExitCode.OK:
         # Every item may have passed (a wrong answer is an outcome, not a failure): the gate judges the run.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    # `-k`, node ids: the suite files of deselected questions and probes still count in the selection total.
+    collect.note_deselected(items)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -10,7 +10,7 @@ domain and difficulty are looked up by id in the suite file its siblings named.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from tunebench.history.eval_aggregates import aggregate
 from tunebench.history.records import new_run_id
 from tunebench.lmeval.record import check_doc_outcome, lm_eval_section, lm_eval_suites
 from tunebench.storage.checksums import file_sha256
-from tunebench.suites import read_manifest
+from tunebench.suites import read_manifest, suite_name
 
 __all__ = [
     "ItemResult",
@@ -130,17 +130,22 @@ def build_eval_record(
     notes: Iterable[str] = (),
     root: Path | None = None,
     workers: int = 1,
+    deselected: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Return a schema-valid EvalRecord (without gate and baseline: the gate fills them).
 
     `workers`: pytest processes that ran items at once (pytest-xdist `-n`); 1 is serial.
+    `deselected`: the question and probe items the session collected and deselected (`-k`, node ids), by
+    suite file ({file as the outcomes' `suite_file`: [node ids]}): a file none of whose items ran still
+    counts in the selection's total, so every `-k` over the same suites has the same total.
     """
     notes = list(notes)
     questions, probes, suites = _collect(items, notes, root)
     _add_unreported(items, questions, probes, suites, notes)
     broken = [i.nodeid for i in items if i.status in ("crashed", "missing")]
     failed = [i.nodeid for i in items if i.status == "failed"]
-    selection = _selection(questions, probes, suites)
+    unselected = _unselected_files(deselected or {}, suites, notes)
+    selection = _selection(questions, probes, suites, unselected)
     lm_eval = lm_eval_section(o for item in items for o in item.outcomes)
     if lm_eval is not None:  # lm-eval tasks: their documents count in the selection like questions
         selection["selected"] += len(lm_eval["documents"])
@@ -186,17 +191,37 @@ def build_eval_record(
 
 
 def _selection(
-    questions: list[dict[str, Any]], probes: list[dict[str, Any]], suites: dict[str, dict[str, Any]]
+    questions: list[dict[str, Any]],
+    probes: list[dict[str, Any]],
+    suites: dict[str, dict[str, Any]],
+    unselected: Mapping[str, int],
 ) -> dict[str, int]:
     """Return {selected, total}: the questions and probes the run has entries for, of all its suite files hold.
 
     A run selected by `-k` or node ids covers fewer than its files hold: a subset. A file that cannot be
-    read counts what the run saw of it.
+    read counts what the run saw of it. `unselected`: files the session collected none of whose items ran,
+    with their collected item counts (a narrowed probe file collects only its items of the run's domains).
     """
     lookups: dict[str, dict[str, dict[str, Any]]] = {}
     selected = len(questions) + len(probes)
-    total = sum(len(_suite_items(suites, file, lookups)) for file in suites)
+    total = sum(len(_suite_items(suites, file, lookups)) for file in suites) + sum(unselected.values())
     return {"selected": selected, "total": max(total, selected)}
+
+
+def _unselected_files(
+    deselected: Mapping[str, Sequence[str]], suites: dict[str, dict[str, Any]], notes: list[str]
+) -> dict[str, int]:
+    """Return {suite file: deselected items} for the files no item of which recorded, noting each.
+
+    A file with an item that recorded is in `suites` already, its deselected items counted from the file.
+    """
+    unselected = {file: len(set(ids)) for file, ids in sorted(deselected.items()) if ids and file not in suites}
+    for file, count in unselected.items():
+        notes.append(
+            f"{suite_name(file)}: its {count} deselected items (-k or node ids) count in the selection's total; "
+            "none of its items recorded an outcome"
+        )
+    return unselected
 
 
 def _collect(
