@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -273,16 +274,20 @@ def _settled() -> Iterator[None]:
 
 def test_peak_memory_catches_an_allocation_freed_inside_the_block():
     with _settled(), PeakMemory(device="cpu") as peak:
-        block = bytearray(64 * MiB)
-        block[::4096] = b"\1" * len(block[::4096])  # touch every page so it becomes resident
+        block = _touch(64)  # every page resident
         del block
     assert peak.kind == "rss"
     assert peak.delta_bytes >= 60 * MiB
 
 
-def _touch(megabytes: int) -> bytearray:
-    block = bytearray(megabytes * MiB)
-    block[::4096] = b"\1" * len(block[::4096])
+def _touch(megabytes: int) -> mmap.mmap:
+    """Map `megabytes` of fresh anonymous memory and touch every page (resident until the object is freed).
+
+    An mmap, not a bytearray: where malloc puts a 40 MiB bytearray depends on what the process did before (in the
+    whole suite a freed 40 MiB block came back from malloc's own resident free space, and the block's rise read 0),
+    while a mapping is always fresh pages, unmapped the moment the object is freed."""
+    block = mmap.mmap(-1, megabytes * MiB)
+    memoryview(block)[::4096] = b"\1" * (megabytes * MiB // 4096)
     return block
 
 
