@@ -87,9 +87,7 @@ ALLOWED: dict[str, str] = {
     "tunebench.report.plots": "render_plots",
     "tunebench.report.publishing": "publish_remote_log",
     "tunebench.report.history_view": "History.of History.rows_of",
-    "tunebench.report.views": (
-        "EvalView.gate EvalView.training_data PhaseView.get TrainingView.contamination TrainingView.hyperparameters"
-    ),
+    "tunebench.report.views": "EvalView.gate EvalView.training_data PhaseView.get",
     "tunebench.scoring.calibration": "Calibration.figures Calibration.figures_by_split Calibration.to_dict",
     "tunebench.scoring.lm_eval_task": "run_lm_eval task_config",
     "tunebench.scoring.quality": "reason",

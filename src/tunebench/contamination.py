@@ -19,7 +19,7 @@ __all__ = ["SUMMARY_FILE", "describe", "read_summary", "eval_mark", "label"]
 SUMMARY_FILE = "tunebench_training.json"
 
 
-def describe(contamination: dict[str, Any] | None) -> str:
+def describe(contamination: Mapping[str, Any] | None) -> str:
     """One line for `train` and `history show`: what was checked and what was found."""
     if not contamination:
         return "not recorded (a record from before the check was kept)"

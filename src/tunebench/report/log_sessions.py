@@ -104,7 +104,7 @@ def _training_session(run: TrainingView, number: int, history: History) -> str:
     # Recorded since the session record grew (older records render as before).
     if run.adapter_bytes:
         attributes.append(("Adapter Size", format_bytes(run.adapter_bytes)))
-    if (run.contamination or {}).get("status"):
+    if run.contamination and run.contamination.get("status"):
         attributes.append(("Contamination Check", _contamination(run)))
     lines += markdown_table(
         ["Attribute", "Value"], [(f"**{k}**", escape_cell(markdown_text(v))) for k, v in attributes]

@@ -3,8 +3,10 @@
 A view wraps one record as stored and reads it through `tunebench.history.typed` (the eval record's parts by
 attribute: `run.aggregates.accuracy`, `question.correct`), never by key: it computes what those readers show
 (accuracy with its interval, counted from the questions where an older record stored none, per-domain
-figures, latency, quality, the gate's verdict in words). `tunebench.report.history_view` splits a history's
-records by kind. The training view reads the training record as stored until its parts are typed (training/record.py).
+figures, latency, quality, the gate's verdict in words). The training view types its record once as
+`TrainingRecordData` (its parts from history.training_parts, its provenance a `Provenance` with the machine a
+`MachineInfo`) and reads them by attribute; a phase and the hyperparameters are also Mappings of their JSON,
+which the log's tables read by column name. `tunebench.report.history_view` splits a history's records by kind.
 """
 
 from __future__ import annotations
@@ -14,10 +16,36 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tunebench.gate.verdict import recorded_status
-from tunebench.history.typed import Aggregates, EvalRecordData, Probe, Proportion, Question, TrainingDataMark, given
+from tunebench.history.training_parts import (
+    Contamination,
+    Cost,
+    Hardware,
+    Hyperparameters,
+    Output,
+    RecipeSource,
+    Totals,
+    TrainedModel,
+    TrainingData,
+    ValidationData,
+)
+from tunebench.history.training_parts import Phase as TrainingPhase
+from tunebench.history.typed import (
+    ABSENT,
+    Aggregates,
+    EvalRecordData,
+    MachineInfo,
+    Part,
+    Probe,
+    Proportion,
+    Provenance,
+    Question,
+    TrainingDataMark,
+    TrainingRecordData,
+    given,
+)
 from tunebench.units import dollars
 from tunebench.vocabulary import SEED_DOMAINS
 
@@ -200,18 +228,23 @@ def _question_key(question: Question) -> str:
     return f"{question.suite}/{question.id}" if question.suite else str(question.id)
 
 
+_PHASE_KEYS = frozenset(TrainingPhase.names())  # the rest of a phase's keys are in its `extra`
+
+
 @dataclass(frozen=True)
 class PhaseView:
-    """One training phase's figures."""
+    """One training phase's figures: its name and the typed phase (history.training_parts.Phase)."""
 
     name: str
-    data: dict[str, Any]
+    data: TrainingPhase
 
     def get(self, *keys: str) -> Any:
-        """Return the first of `keys` present in the phase data (field names differ across versions)."""
+        """Return the first of `keys` the phase has (not null), by its JSON key: the log's tables read the
+        phase's columns by name (a Phase part is a Mapping of its JSON)."""
         for key in keys:
-            if self.data.get(key) is not None:
-                return self.data[key]
+            value = getattr(self.data, key) if key in _PHASE_KEYS else self.data.extra.get(key)
+            if value is not None and value is not ABSENT:
+                return value
         return None
 
 
@@ -219,130 +252,161 @@ class PhaseView:
 class TrainingView(_RecordView):
     """One training run (`training_record.schema.json`): recipe, data, phases, output and cost."""
 
-    def _get(self, *path: str) -> Any:
-        value: Any = self.record
-        for key in path:
-            if not isinstance(value, dict):
-                return None
-            value = value.get(key)
-        return value
-
-    def _text(self, *path: str) -> str | None:
-        value = self._get(*path)
-        return None if value is None else str(value)
-
-    def _number(self, *path: str) -> float | None:
-        return _number(self._get(*path))
-
-    def _whole(self, *path: str) -> int | None:
-        value = self._get(*path)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    @functools.cached_property
+    def run(self) -> TrainingRecordData:
+        """The record typed once (partial: `history list` reads index summaries, which leave out bulk keys)."""
+        return TrainingRecordData.from_dict(self.record, partial=True)
 
     @property
     def status(self) -> str:
-        return str(self.record.get("status", "completed"))
+        return str(given(self.run.status, "completed"))
 
     @property
     def recipe_name(self) -> str | None:
-        path = self._text("recipe", "path")
+        recipe = _part(self.run.recipe, RecipeSource)
+        path = _text(recipe.path) if recipe is not None else None
         return Path(path).stem if path else None
 
     @property
-    def hyperparameters(self) -> dict[str, Any]:
-        return dict(self.record.get("hyperparameters") or {})
+    def hyperparameters(self) -> Hyperparameters:
+        """The settings in force (a Mapping of their JSON too: the log's table reads them by name)."""
+        return _part(self.run.hyperparameters, Hyperparameters) or Hyperparameters.from_dict({})
 
     @property
     def output_name(self) -> str:
-        return self._text("output", "name") or self.recipe_name or self.run_id
+        output = _part(self.run.output, Output)
+        return (_text(output.name) if output is not None else None) or self.recipe_name or self.run_id
 
     @property
     def output_location(self) -> str | None:
-        return self._text("output", "adapter")
+        output = _part(self.run.output, Output)
+        return _text(output.adapter) if output is not None else None
 
     @property
     def base_model(self) -> str | None:
-        return self._text("model", "name")
+        model = _part(self.run.model, TrainedModel)
+        return _text(model.name) if model is not None else None
 
     @property
     def method(self) -> str | None:
-        return self._text("method")
+        return _text(self.run.method)
 
     @property
     def hardware(self) -> str:
         """The GPU and its memory ("NVIDIA H100 80GB HBM3 x2"), else "CPU"."""
-        hardware = self.record.get("hardware") or {}
-        gpu = hardware.get("gpu_name")
+        hardware = _part(self.run.hardware, Hardware)
+        gpu = given(hardware.gpu_name) if hardware is not None else None
         if not gpu:
             return "CPU"
-        count = hardware.get("gpu_count") or 1
+        count = (given(hardware.gpu_count) if hardware is not None else None) or 1
         return str(gpu) + (f" x{count}" if count > 1 else "")
 
     @property
     def host(self) -> str | None:
-        """The VM the run trained on (`hardware.vm`: $TUNEBENCH_VM, GCE name or hostname), else the hostname."""
-        return self._text("hardware", "vm") or self._text("provenance", "hardware", "hostname")
+        """The VM the run trained on (`hardware.vm`: $TUNEBENCH_VM, GCE name or hostname), else the hostname
+        older records kept in `provenance.hardware` (a key MachineInfo does not name: in its `extra`)."""
+        hardware = _part(self.run.hardware, Hardware)
+        vm = _text(hardware.vm) if hardware is not None else None
+        if vm:
+            return vm
+        provenance = _part(self.run.provenance, Provenance)
+        machine = _part(provenance.hardware, MachineInfo) if provenance is not None else None
+        return _text(machine.extra.get("hostname")) if machine is not None else None
 
     @property
     def data_files(self) -> list[tuple[str, int | None, str]]:
         """(path, examples, sha256) of every training and validation file, as recorded."""
-        files = {**(self._get("data", "files") or {}), **(self._get("data", "validation", "files") or {})}
-        counts = self._get("data", "file_examples") or {}
+        data = _part(self.run.data, TrainingData)
+        if data is None:
+            return []
+        validation = _part(data.validation, ValidationData)
+        files = {**(given(data.files) or {}), **((given(validation.files) if validation is not None else None) or {})}
+        counts = given(data.file_examples) or {}
         return [(path, counts.get(path), digest) for path, digest in files.items()]
 
     @property
     def adapter_bytes(self) -> int | None:
-        return self._whole("output", "adapter_bytes")
+        output = _part(self.run.output, Output)
+        return _whole(output.adapter_bytes) if output is not None else None
 
     @property
     def difficulties(self) -> list[str]:
         """What the run hit (OOM retries, preemptions, refused preflight checks, contamination), in words."""
-        return [str(d["detail"]) for d in self.record.get("difficulties") or []]
+        return [str(d.detail) for d in given(self.run.difficulties) or []]
 
     @property
-    def contamination(self) -> dict[str, Any] | None:
-        contamination = self._get("data", "contamination")
-        return contamination if isinstance(contamination, dict) else None
+    def contamination(self) -> Contamination | None:
+        data = _part(self.run.data, TrainingData)
+        return _part(data.contamination, Contamination) if data is not None else None
 
     @property
     def commit(self) -> str | None:
-        return self._text("provenance", "git_commit")
+        provenance = _part(self.run.provenance, Provenance)
+        return _text(provenance.git_commit) if provenance is not None else None
 
-    @property
+    @functools.cached_property
     def phases(self) -> list[PhaseView]:
-        return [PhaseView(p.get("name", str(i)), p) for i, p in enumerate(self.record.get("phases") or [])]
+        return [PhaseView(given(p.name, str(i)), p) for i, p in enumerate(given(self.run.phases) or [])]
 
     @property
     def total_seconds(self) -> float | None:
-        return self._number("totals", "wall_s")
+        totals = _part(self.run.totals, Totals)
+        return _number(totals.wall_s) if totals is not None else None
 
     @property
     def total_steps(self) -> int | None:
-        return self._whole("totals", "steps")
+        totals = _part(self.run.totals, Totals)
+        return _whole(totals.steps) if totals is not None else None
 
     @property
     def examples(self) -> int | None:
-        return self._whole("totals", "examples")
+        totals = _part(self.run.totals, Totals)
+        return _whole(totals.examples) if totals is not None else None
 
     @property
     def final_loss(self) -> float | None:
-        return _number(self.phases[-1].get("final_loss")) if self.phases else None
+        return _number(self.phases[-1].data.final_loss) if self.phases else None
 
     @property
     def validation_loss(self) -> float | None:
-        return self._number("validation_loss")
+        return _number(self.run.validation_loss)
 
     @property
     def cost_usd(self) -> float | None:
-        return self._number("cost", "usd")
+        cost = _part(self.run.cost, Cost)
+        return _number(cost.usd) if cost is not None else None
 
     @property
     def cost_hardware(self) -> str | None:
         """The price-table key the cost was charged at ("h100-spot", "cpu"), with its hourly price."""
-        key, price = self._text("cost", "hardware"), self._number("cost", "usd_per_hour")
+        cost = _part(self.run.cost, Cost)
+        if cost is None:
+            return None
+        key, price = _text(cost.hardware), _number(cost.usd_per_hour)
         if key and price is not None:
             return f"{key} @ {dollars(price)}/h"  # as every cost is written: a cheap hour is not "$0.00"
         return key
 
     def losses(self) -> list[tuple[str, list[float]]]:
         """Return (phase name, per-step losses) for each phase; steps that logged no loss are left out."""
-        return [(phase.name, [float(v) for v in (phase.get("losses") or []) if v is not None]) for phase in self.phases]
+        return [
+            (phase.name, [float(v) for v in (given(phase.data.losses) or []) if v is not None]) for phase in self.phases
+        ]
+
+
+P = TypeVar("P", bound=Part)
+
+
+def _part(value: object, cls: type[P]) -> P | None:
+    """Return a typed part as read, or None where the record lacks it or holds something else there (null)."""
+    return value if isinstance(value, cls) else None
+
+
+def _text(value: object) -> str | None:
+    """Return a stored value as text, None where the record lacks it or holds null."""
+    return None if value is None or value is ABSENT else str(value)
+
+
+def _whole(value: object) -> int | None:
+    """Return a stored whole number as it is, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
