@@ -141,14 +141,11 @@ def _eval_details(record: dict[str, Any]) -> list[str]:
 def _training_details(record: dict[str, Any]) -> list[str]:
     """The phases' table (as `tunebench train` prints it) and what the run hit."""
     from tunebench.contamination import describe
-    from tunebench.history.typed import TrainingRecordData
     from tunebench.report.training_table import phase_table
     from tunebench.report.views import TrainingView
 
-    view = TrainingView(record)
-    run = TrainingRecordData.from_dict(record)
-    assert isinstance(run, TrainingRecordData)  # from_dict builds its own class (typed as the base Record)
-    lines = ["", phase_table(run), "", f"contamination check: {describe(view.contamination)}"]
+    view = TrainingView(record)  # parses the record once; its typed run serves the phases' table too
+    lines = ["", phase_table(view.run), "", f"contamination check: {describe(view.contamination)}"]
     return lines + [f"difficulty: {d}" for d in view.difficulties]
 
 
