@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tunebench import compat
 from tunebench.config import Config
 from tunebench.errors import LoadError
 from tunebench.memory import (
@@ -402,3 +403,4 @@ def test_recipe_estimate_follows_the_recipes_method_rank_and_checkpointing(proje
     estimate = estimate_for_recipe(recipe, load_config(tmp_path))
     assert estimate.assumptions["use_dora"] is recipe.use_dora and estimate.assumptions["rank"] == recipe.rank
     assert estimate.assumptions["seq_len"] == recipe.max_length
+    assert estimate.assumptions["fused_loss"] is compat.trl_fuses_lm_head()  # what the installed trl computes
