@@ -51,7 +51,6 @@ class CaptureBatches(TrainerCallback):
 
     def __init__(self):
         self.batches: list[list[list[tuple[list[int], list[int]]]]] = []
-        self.padding_free: list[bool] = []
         self.start_weights: list[dict[str, torch.Tensor]] = []
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -62,7 +61,6 @@ class CaptureBatches(TrainerCallback):
         def hook(module, positional, keywords):
             if module.training:
                 seen.append(split_examples(keywords))
-                self.padding_free.append(keywords.get("attention_mask") is None and keywords["input_ids"].shape[0] == 1)
 
         model.register_forward_pre_hook(hook, with_kwargs=True)
 
