@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Container
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from tunebench.errors import RecordError
@@ -213,21 +213,23 @@ def judge(
     for problem in result.problems:
         (warn or _warn)(f"history record skipped: {problem}")
     record = store.get(_pick_run(reference, model, result.records))
+    run = eval_run(record)  # read once: the recorded baseline, the rules, the search and the report read it typed
     judgement = judge_recorded(
         record,
         store,
-        spec=baseline or _recorded_baseline(record, result.locations) or config.baseline,
+        spec=baseline or _recorded_baseline(run, result.locations) or config.baseline,
         config=config,
         history=result,
         require_baseline=require_baseline,
+        run=run,
     )
-    return GateReport(judgement.record, judgement.baseline, judgement.how, judgement.verdict, judgement.passed_over)
+    return GateReport(**{part.name: getattr(judgement, part.name) for part in fields(judgement)})
 
 
-def _recorded_baseline(record: dict[str, Any], held: Container[str]) -> str | None:
-    """Return the run id of the baseline `record` was judged against when it finished, where the history still
+def _recorded_baseline(run: EvalRecordData, held: Container[str]) -> str | None:
+    """Return the run id of the baseline `run` was judged against when it finished, where the history still
     holds it: `pytest eval_suites --baseline tiny` then `tunebench gate latest` repeat one verdict, not two."""
-    recorded = eval_run(record).baseline
+    recorded = run.baseline
     return recorded.run_id if recorded and recorded.run_id in held else None
 
 

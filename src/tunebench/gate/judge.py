@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tunebench.errors import RecordError, TunebenchError
@@ -33,23 +32,15 @@ class Judgement:
     """A judged run: the record, its baseline (read in full, or None) and how it was chosen, the verdict.
 
     `record` and `baseline` are as stored (what the plugin writes back and the report renders); `run` and
-    `base` are the same records typed, read once when first asked for."""
+    `base` are the same records typed, each read once by `judge_run`."""
 
     record: dict[str, Any]
     baseline: dict[str, Any] | None
     how: str
     verdict: Verdict
+    run: EvalRecordData  # `record` typed
+    base: EvalRecordData | None  # `baseline` typed (None: no baseline)
     passed_over: list[str] = field(default_factory=list)  # baseline candidates that could not be read, and why
-
-    @cached_property
-    def run(self) -> EvalRecordData:
-        """The judged record, typed."""
-        return eval_run(self.record)
-
-    @cached_property
-    def base(self) -> EvalRecordData | None:
-        """The baseline's record, typed (None: no baseline)."""
-        return None if self.baseline is None else eval_run(self.baseline)
 
     def baseline_entry(self) -> dict[str, str] | None:
         """Return the record's `baseline` field: {run_id, model, how}, or None."""
@@ -74,13 +65,15 @@ def judge_run(
     models: list[str],
     history: ReadResult | None = None,
     now: datetime | None = None,
+    run: EvalRecordData | None = None,
 ) -> Judgement:
     """Return the judgement of eval `record` against the baseline `spec` names in `store` (see the module).
 
-    `history`: the store's summaries when the caller has read them already. RecordError (bad input) for a
-    baseline spec that names the run itself, or a record id that cannot be used or read."""
+    `history`: the store's summaries when the caller has read them already; `run`: `record` typed, when the
+    caller has typed it already. RecordError (bad input) for a baseline spec that names the run itself, or a
+    record id that cannot be used or read."""
     history = history if history is not None else store.read_summaries(now=now)
-    run = eval_run(record)  # read once: the search and the rules read it typed
+    run = run if run is not None else eval_run(record)  # read once: the search and the rules read it typed
     finished_by = parse_utc(run.finished_at)
     search = search_baseline(spec, run, history, production, models, now=now, finished_by=finished_by)
     baseline, passed_over = None, []
@@ -95,9 +88,10 @@ def judge_run(
     how = search.how
     if passed_over:
         how += f"; {len(passed_over)} newer candidate(s) unreadable, passed over" if baseline else "; none readable"
-    verdict = evaluate(run, rules, baseline, how)
+    base = None if baseline is None else eval_run(baseline)  # read once: the rules and the report read it typed
+    verdict = evaluate(run, rules, base, how)
     verdict.warnings.extend(passed_over)
-    return Judgement(record, baseline, how, verdict, passed_over)
+    return Judgement(record, baseline, how, verdict, run, base, passed_over)
 
 
 def judge_recorded(
@@ -108,18 +102,22 @@ def judge_recorded(
     config: Config,
     history: ReadResult,
     require_baseline: bool = False,
+    run: EvalRecordData | None = None,
 ) -> Judgement:
     """Return `judge_run` of a recorded run under `config`: its gate rules for the run's model, its registry's
-    production models and model names (how `tunebench gate` and `tunebench report --baseline` judge)."""
+    production models and model names (how `tunebench gate` and `tunebench report --baseline` judge).
+    `run`: `record` typed, when the caller has typed it already."""
     from tunebench.registry import Registry
 
     entries = Registry(config).entries()
+    run = run if run is not None else eval_run(record)
     return judge_run(
         record,
         store,
         spec=spec,
-        rules=rules_for(config.gate, eval_run(record).model.name, require_baseline),
+        rules=rules_for(config.gate, run.model.name, require_baseline),
         production=[e.name for e in entries if e.status == "production"],
         models=[e.name for e in entries],
         history=history,
+        run=run,
     )
