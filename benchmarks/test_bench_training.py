@@ -231,7 +231,7 @@ STEP_VARIANTS = {  # side, attention, padding-free, fused LM head, goal, note
     "padded-eager": ("tunebench", "eager", False, False, ">= 1.0", "eager step / sdpa step: sdpa no slower"),
     "fused-lm-head": ("tunebench", "sdpa", False, True, None, "trl's fused LM head step / full logits"),
 }
-_PADDING: dict[str, tuple[int, int]] = {}  # model size -> (real tokens, padded tokens)
+_PADDING: dict[str, tuple[int, int]] = {}  # "MODEL_DIR-PADDING_FREE" -> (real tokens, tokens the batches compute)
 
 
 def _curriculum_features(model_dir) -> list[dict]:
