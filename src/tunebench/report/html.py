@@ -252,17 +252,17 @@ def build_page(
     shows the verdict recorded when the run finished, and a comparison with another run than the recorded
     baseline says it is not gated."""
     view = EvalView(record)
+    baseline_view = EvalView(baseline) if baseline is not None else None
     comparison = compare_runs(baseline, record) if baseline is not None else None
     items, notices = _suite_items(record, root)
     flips: dict[str, tuple[str, Any]] = {}
     baseline_latency: dict[tuple[str, str], float] = {}
     domain_base: dict[str, float | None] | None = None  # compare mode: the compared run's figure per group
     difficulty_base: dict[str, float | None] | None = None
-    if comparison is not None and baseline is not None:
+    if comparison is not None and baseline_view is not None:
         for direction in ("right_to_wrong", "wrong_to_right"):
             for flip in getattr(comparison, direction):
                 flips[_flip_key(flip, view.questions)] = (direction, flip.chosen_a)
-        baseline_view = EvalView(baseline)
         domain_base = {name: p.value for name, p in baseline_view.by_domain.items()}
         difficulty_base = {
             name: given(p.value) for name, p in (baseline_view.aggregates.by_difficulty or {}).items() if p
@@ -276,6 +276,7 @@ def build_page(
     difficulties = {n: Proportion.of(p) for n, p in (view.aggregates.by_difficulty or {}).items()}
     gate = verdict if verdict is not None else (view.gate or {})
     gate_status = recorded_status(gate)
+    base_run = baseline_view.run if baseline_view is not None else None
     gated = baseline is not None and (
         verdict is not None or (view.run.baseline and view.run.baseline.run_id) == baseline["run_id"]
     )
@@ -283,10 +284,10 @@ def build_page(
         run_id=view.run_id,
         model=view.model,
         status=view.status,
-        header=_header(view.run, None if baseline is None else EvalView(baseline).run),
+        header=_header(view.run, base_run),
         gate_status=gate_status,
         gate_word=status_word(gate_status),
-        gate_source=_gate_source(record, baseline, verdict),
+        gate_source=_gate_source(view.run, baseline, verdict),
         gate_checks=[gate_check_row(GateCheck.from_dict(check)) for check in gate.get("checks") or []],
         accuracy=view.accuracy,
         domains=_groups(view.by_domain, domain_base),
@@ -295,19 +296,19 @@ def build_page(
         probes=[probe_row(p, _lookup(items, p), baseline_latency) for p in view.probes],
         comparison=comparison,
         comparison_gated=gated,
-        serving=[(serving_of(baseline).describe(), serving_of(record).describe())] if baseline is not None else [],
-        serving_differences=differences(record, baseline) if baseline is not None else [],
+        serving=[(serving_of(base_run).describe(), serving_of(view.run).describe())] if base_run is not None else [],
+        serving_differences=differences(view.run, base_run) if base_run is not None else [],
         notices=notices,
         notes=[str(n) for n in view.run.notes or []],
         selection=view.selection,
         lm_eval_tasks=task_sections(view.run),
-        **_load_section(record, comparison),
+        **_load_section(view.run, comparison),
     )
 
 
-def _load_section(record: dict[str, Any], comparison: Comparison | None) -> dict[str, Any]:
+def _load_section(run: EvalRecordData, comparison: Comparison | None) -> dict[str, Any]:
     """The page's load figures: this run's, and in compare mode both runs' side by side (when either has them)."""
-    load = EvalRecordData.from_dict(record, partial=True).load or None
+    load = run.load or None
     section: dict[str, Any] = {}
     if load is not None:
         section.update(load_headline=headline(load), load_rows=figure_rows(load))
@@ -317,11 +318,11 @@ def _load_section(record: dict[str, Any], comparison: Comparison | None) -> dict
     return section
 
 
-def _gate_source(record: dict[str, Any], baseline: dict[str, Any] | None, verdict: dict[str, Any] | None) -> str:
+def _gate_source(run: EvalRecordData, baseline: dict[str, Any] | None, verdict: dict[str, Any] | None) -> str:
     """Say which verdict the badge shows, so a comparison with another run never reads as gated."""
     if verdict is not None and baseline is not None:
         return f"judged now against {baseline['run_id']}"
-    recorded = EvalRecordData.from_dict(record, partial=True).baseline
+    recorded = run.baseline
     against = f"baseline {recorded.run_id}" if recorded and recorded.run_id else "no baseline"
     return f"recorded when the run finished ({against})"
 
