@@ -44,11 +44,7 @@ class Serving:
 
 def eval_summary(record: EvalRecordData | Mapping[str, object]) -> EvalRecordData:
     """Return an eval record (or a history summary of one, which lacks its provenance and bulk) typed."""
-    if isinstance(record, EvalRecordData):
-        return record
-    run = EvalRecordData.from_dict(record, partial=True)
-    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
-    return run
+    return record if isinstance(record, EvalRecordData) else EvalRecordData.from_dict(record, partial=True)
 
 
 def serving_of(record: EvalRecordData | Mapping[str, object]) -> Serving:

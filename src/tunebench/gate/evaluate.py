@@ -48,11 +48,7 @@ def evaluate(
 def eval_run(record: EvalRecordData | Mapping[str, object]) -> EvalRecordData:
     """Return the eval record as stored (a JSON object) typed; RecordError when it is not a whole eval record.
     A record already typed is returned as it is."""
-    if isinstance(record, EvalRecordData):
-        return record
-    run = EvalRecordData.from_dict(record)
-    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
-    return run
+    return record if isinstance(record, EvalRecordData) else EvalRecordData.from_dict(record)
 
 
 def _compare(verdict: Verdict, run: EvalRecordData, base: EvalRecordData, unlike: list[str], rules: GateRules) -> None:

@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
+from tunebench.gate.comparability import eval_summary
 from tunebench.gate.rules import GateRules
 from tunebench.gate.verdict import POWER, Check, Verdict
 from tunebench.history.typed import EvalRecordData, Question, given
@@ -84,9 +85,7 @@ def _paired_outcomes(questions: Sequence[Question], baseline: Sequence[Question]
 
 def _questions(record: Mapping[str, object]) -> list[Question]:
     """The record's questions, typed (only they are read: a partial record, e.g. a simulated pair, is enough)."""
-    run = EvalRecordData.from_dict(record, partial=True)
-    assert isinstance(run, EvalRecordData)  # from_dict builds its own class (typed as the base Record)
-    return run.questions
+    return eval_summary(record).questions
 
 
 def _key(question: Question) -> tuple[str, str]:
