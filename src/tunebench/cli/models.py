@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tunebench.cli.history_common import _clip
 from tunebench.errors import StorageError
 from tunebench.registry import TINY_BASE, ModelEntry, check_name, get_registry
 from tunebench.table import format_table
@@ -90,10 +91,6 @@ def _settings(args: argparse.Namespace) -> TransferSettings:
     )
 
 
-def _elide(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def list_models(args: argparse.Namespace) -> int:
     """Print every registry entry; with `--remote`, one row per gs:// location with its manifest's size."""
     entries = get_registry().entries()
@@ -104,7 +101,7 @@ def list_models(args: argparse.Namespace) -> int:
         return 0
     # A long note is elided, marked so: the whole of it is in `models show NAME` and --json. A model's name is
     # what a user copies into --model: never wrapped (whole=(0,)); the other columns wrap to fit the terminal.
-    rows = [(e.name, e.status, e.base, e.adapter or "-", _elide(e.notes, 60)) for e in entries]
+    rows = [(e.name, e.status, e.base, e.adapter or "-", _clip(e.notes, 60)) for e in entries]
     print(format_table(["model", "status", "base", "adapter", "notes"], rows, whole=(0,)))
     return 0
 
