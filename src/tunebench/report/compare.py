@@ -199,8 +199,8 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
         comparison.probability = paired_t_drop(before, after)
         comparison.log_odds = paired_t_drop(*paired_log_odds(b, a))
     comparison.latency = _split(view_a.probes, view_b.probes)
-    comparison.serving_a, comparison.serving_b = serving_of(a).describe(), serving_of(b).describe()
-    comparison.serving_differences = differences(b, a, here="in B", there="in A")
+    comparison.serving_a, comparison.serving_b = serving_of(view_a.run).describe(), serving_of(view_b.run).describe()
+    comparison.serving_differences = differences(view_b.run, view_a.run, here="in B", there="in A")
     comparison.load_a, comparison.load_b = view_a.run.load or None, view_b.run.load or None
     return comparison
 
