@@ -43,19 +43,24 @@ def test_without_a_gpu_the_full_run_stops_before_importing_torch_with_one_line(s
     assert done.stderr == ""
 
 
-@pytest.mark.slow
-def test_dry_run_runs_every_stage_and_reports_memory_against_the_estimate(tmp_path):
-    report = tmp_path / "ACCEPTANCE.md"
+def _dry_run(work: Path, report: Path, *flags: str) -> str:
+    """Run `acceptance.py --dry-run FLAGS` in its own process; return its report (the run must succeed)."""
     done = subprocess.run(
-        [sys.executable, str(GPU / "acceptance.py"), "--dry-run", "--work", str(tmp_path), "--output", str(report)],
+        [sys.executable, str(GPU / "acceptance.py"), "--dry-run", *flags, "--work", str(work), "--output", str(report)],
         capture_output=True,
         text=True,
         cwd=REPO,
         env=OFFLINE,
         timeout=3600,
     )
-    text = report.read_text(encoding="utf-8")
-    assert done.returncode == 0, text
+    text = report.read_text(encoding="utf-8") if report.exists() else ""
+    assert done.returncode == 0, text + done.stdout[-2000:] + done.stderr[-2000:]
+    return text
+
+
+@pytest.mark.slow
+def test_dry_run_runs_every_stage_and_reports_memory_against_the_estimate(tmp_path):
+    text = _dry_run(tmp_path, tmp_path / "ACCEPTANCE.md")
     for stage in ("base", "doctor", "train", "eval", "bench"):
         assert f"| {stage} | ok |" in text, text
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()]
@@ -70,18 +75,7 @@ def test_dry_run_runs_every_stage_and_reports_memory_against_the_estimate(tmp_pa
 def test_throughput_dry_run_trains_once_per_setting_and_reports_padding_and_mfu(tmp_path):
     """Issue 24: `acceptance.py --throughput` on the tiny shape: one `tunebench train` per setting, and a row each
     with the setting the record says ran, its tokens/s, its padding (none when padding-free) and its MFU."""
-    report = tmp_path / "THROUGHPUT.md"
-    done = subprocess.run(
-        [sys.executable, str(GPU / "acceptance.py"), "--dry-run", "--throughput", "--work", str(tmp_path)]
-        + ["--output", str(report)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=OFFLINE,
-        timeout=3600,
-    )
-    text = report.read_text(encoding="utf-8")
-    assert done.returncode == 0, text
+    text = _dry_run(tmp_path, tmp_path / "THROUGHPUT.md", "--throughput")
     rows = {
         cells[0]: cells
         for line in text.splitlines()
@@ -96,14 +90,12 @@ def test_throughput_dry_run_trains_once_per_setting_and_reports_padding_and_mfu(
 
 def test_a_dry_runs_report_is_never_written_where_the_gpu_runs_report_is_committed():
     # A dry run wrote benchmarks/gpu/ACCEPTANCE.md into the checkout, where the GPU run's report is committed.
-    import subprocess as sp
-
     from acceptance import parse_args
 
     for flags, name in (([], "ACCEPTANCE"), (["--throughput"], "THROUGHPUT")):
         assert parse_args(flags).output == GPU / f"{name}.md"
         dry = parse_args([*flags, "--dry-run"]).output
         assert dry == GPU / f"{name}.dry-run.md"
-        ignored = sp.run(["git", "check-ignore", "-q", str(dry)], cwd=REPO, check=False)
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(dry)], cwd=REPO, check=False)
         assert ignored.returncode == 0, f"{dry.name} is not ignored by .gitignore"
     assert parse_args(["--dry-run", "--output", "here.md"]).output == Path("here.md")
