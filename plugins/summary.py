@@ -10,7 +10,7 @@ import pytest
 from tunebench.contamination import label
 from tunebench.escaping import terminal_text
 from tunebench.gate import NOTHING_TO_JUDGE, status_word
-from tunebench.history.typed import EvalRecordData, given
+from tunebench.history.typed import Aggregates, EvalRecordData, given
 from tunebench.report.formatting import format_grade, format_interval, format_percent, format_seconds
 from tunebench.report.load_figures import load_table, milliseconds, throughput
 from tunebench.table import fit_line, format_table
@@ -20,10 +20,11 @@ from tunebench_pytest.resources import describe
 __all__ = ["one_line", "write_terminal", "write_github_summary", "add_junit_properties"]
 
 
-def one_line(outcome: RunOutcome) -> str:
+def one_line(outcome: RunOutcome, run: EvalRecordData | None = None) -> str:
     """Return `tunebench: model M, accuracy 42.0% [32.7%, 51.8%] (42/100) ... gate PASS` for log scrapers (each
-    figure as the log and `tunebench gate` write it: report/formatting)."""
-    run = EvalRecordData.from_dict(outcome.record)
+    figure as the log and `tunebench gate` write it: report/formatting). `run`: the record typed, where the
+    caller has typed it already."""
+    run = run if run is not None else EvalRecordData.from_dict(outcome.record)
     aggregates = run.aggregates
     parts = [f"model {run.model.name}"]
     accuracy = aggregates.accuracy
@@ -64,8 +65,7 @@ def one_line(outcome: RunOutcome) -> str:
     return "tunebench: " + ", ".join(parts) + f"; {gate}"
 
 
-def _breakdown(record: dict[str, Any]) -> str:
-    aggregates = EvalRecordData.from_dict(record).aggregates
+def _breakdown(aggregates: Aggregates) -> str:
     latencies, qualities = aggregates.latency_by_domain_s or {}, aggregates.quality_by_domain or {}
     rows = []
     for group, proportions in (("domain", aggregates.by_domain), ("difficulty", aggregates.by_difficulty)):
@@ -92,10 +92,11 @@ def _breakdown(record: dict[str, Any]) -> str:
 def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
     """Write the tunebench section of the terminal summary; a record's text is shown, never obeyed (`_shown`)."""
     reporter.write_sep("=", "tunebench")
-    breakdown = _breakdown(outcome.record)
+    run = EvalRecordData.from_dict(outcome.record)  # read once: the breakdown, the load table and the one-liner
+    breakdown = _breakdown(run.aggregates)
     if breakdown:
         reporter.write_line(_shown(breakdown))
-    load = EvalRecordData.from_dict(outcome.record).load
+    load = run.load
     if load:
         reporter.write_line("")
         reporter.write_line(_shown(load_table(load)))
@@ -115,7 +116,7 @@ def write_terminal(reporter: Any, outcome: RunOutcome) -> None:
     if outcome.report_path:
         reporter.write_line(_shown(f"tunebench: HTML report: file://{outcome.report_path}"))
     passed = outcome.verdict is None or not outcome.verdict.failing
-    reporter.write_line(_shown(one_line(outcome)), green=passed and not outcome.errors, red=not passed, bold=True)
+    reporter.write_line(_shown(one_line(outcome, run)), green=passed and not outcome.errors, red=not passed, bold=True)
 
 
 def _shown(text: str) -> str:
@@ -153,7 +154,7 @@ def add_junit_properties(config: pytest.Config, outcome: RunOutcome) -> None:
         "tunebench.run_id": run.run_id,
         "tunebench.status": run.status,
         "tunebench.model": run.model.name,
-        "tunebench.summary": one_line(outcome),
+        "tunebench.summary": one_line(outcome, run),
     }
     if aggregates.accuracy:
         for key in ("value", "low", "high", "k", "n"):
