@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 __all__ = ["register"]
 
@@ -34,10 +33,8 @@ def render_log(args: argparse.Namespace) -> int:
     from tunebench.units import format_duration
 
     config = load_config()
-    if args.history:
-        # A local folder given on the command line is relative to where the command runs, not to the config.
-        location = args.history if "://" in args.history else str(Path(args.history).resolve())
-        config = replace(config, history=location)
+    if args.history:  # a local folder given on the command line is relative to where the command runs
+        config = replace(config, history=config.history_at(args.history))
     start = time.perf_counter()
     path = render_log_file(config, args.out, command=RENDER_COMMAND, with_plots=not args.no_plots)
     print(f"wrote {path} in {format_duration(time.perf_counter() - start)}")  # as every duration is written
