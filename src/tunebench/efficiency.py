@@ -31,6 +31,7 @@ __all__ = [
     "dora_dropout_flops_ratio",
     "format_mfu",
     "decode_floor",
+    "weights_decode_floor",
     "describe_decode",
     "decode_line",
 ]
@@ -156,7 +157,13 @@ def decode_floor(model: Any, device: str) -> dict[str, Any]:
 
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None
-    peak = device_peak(device, gpu)
+    return weights_decode_floor(weight_bytes, device, gpu)
+
+
+def weights_decode_floor(weight_bytes: int, device: str, gpu_name: str | None) -> dict[str, object]:
+    """Return the record's `model.decode_floor` of `weight_bytes` decoded on `device` (`gpu_name`: its GPU): the
+    one shape both writers give it (`decode_floor` in process, `engines.served_floor` for a server of ours)."""
+    peak = device_peak(device, gpu_name)
     return {"weight_bytes": weight_bytes, "floor_ms": decode_floor_ms(weight_bytes, peak), "peak": peak.as_dict()}
 
 

@@ -50,10 +50,9 @@ def served_decode_floor(
         if extra is None:
             return {"unknown": f"the served adapter's weights ({adapter}) are not a safetensors folder on this machine"}
         weight_bytes += extra
-    from tunebench.efficiency import decode_floor_ms, device_peak
+    from tunebench.efficiency import weights_decode_floor
 
-    peak = device_peak(*_this_machine())
-    return {"weight_bytes": weight_bytes, "floor_ms": decode_floor_ms(weight_bytes, peak), "peak": peak.as_dict()}
+    return weights_decode_floor(weight_bytes, *_this_machine())
 
 
 def safetensors_weight_bytes(folder: Path, dtype: str | None = None) -> int | None:
