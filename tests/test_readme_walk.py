@@ -24,6 +24,22 @@ def test_train_refuses_a_history_that_is_a_file_before_any_phase_trains(project,
     assert taken.read_text(encoding="utf-8") == "a file\n"
 
 
+@pytest.mark.parametrize("where", ["--history", "config"])
+def test_train_refuses_a_history_of_an_unknown_scheme_before_any_phase_trains(project, capsys, where):
+    # `--history s3://bucket/history` (or history = "s3://..." in the config) trained, then wrote the record into a
+    # local folder named 's3:': only gs:// was taken as a URI, anything else as a path.
+    history = "s3://bucket/history"
+    config = '[tool.tunebench]\nhome = ".tb"\n' + (f'history = "{history}"\n' if where == "config" else "")
+    project.write(config)
+    recipe = write_recipe(project.root / "r.toml", [phase("A", "mixed", 2)], merge=False)
+    assert main(["train", str(recipe), *(["--history", history] if where == "--history" else [])]) == 2
+    captured = capsys.readouterr()
+    assert f"history {history}: unknown scheme s3://" in captured.err, captured
+    assert "phase" not in captured.out and not (project.root / "s3:").exists()
+    models = project.root / ".tb" / "models"
+    assert not models.exists() or not any(models.iterdir()), list(models.iterdir())
+
+
 def test_top_level_help_names_every_history_subcommand(capsys):
     # "history  import, list, show, compare and annotate history records": `history seal` was not named.
     with pytest.raises(SystemExit):

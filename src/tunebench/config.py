@@ -208,8 +208,9 @@ class Config:
 
     @property
     def history_uri(self) -> str:
-        """The history location: a `gs://` URI as written, or an absolute local folder."""
-        if self.history.startswith("gs://"):
+        """The history location: a URI as written (history.store says which schemes it has: `gs://`; an unknown
+        one is refused there, never taken for a local folder named `s3:`), or an absolute local folder."""
+        if "://" in self.history:
             return self.history
         return str(_resolve(self.root, self.history))
 
