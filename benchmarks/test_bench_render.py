@@ -84,7 +84,7 @@ def _read_and_render(store):
 def _read_render_and_plot(store, folder):
     # As `tunebench log render` does (report/publishing): read_all checked the records; one History for both.
     history = History.of(store.read_all().records)
-    render_plots(history, folder, checked=True)
+    render_plots(history, folder)
     return render_log(history)
 
 

@@ -51,19 +51,13 @@ def render_plots(
     records: Iterable[dict[str, Any]] | History,
     folder: Path | str,
     relative_to: Path | str | None = None,
-    *,
-    checked: bool = False,
 ) -> dict[str, str]:
     """Draw every plot the records have data for into `folder`; return {title: path relative to `relative_to`}.
 
-    `checked`: the records come from `HistoryStore.read_all`, which checked each one's numbers as it read it
-    (`history.integrity`), so they are not checked again (a tenth of a 10,000-record render). A `History`
-    is taken as built, from such records (the log's own, so each record is viewed once).
+    Records are checked here (`history.integrity`); a `History` is taken as built, from records
+    `HistoryStore.read_all` checked as it read them (the log's own, so each record is viewed and checked once).
     """
-    if isinstance(records, History):
-        history = records
-    else:
-        history = History.of(records if checked else _trusted(records))
+    history = records if isinstance(records, History) else History.of(_trusted(records))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     drawers = {

@@ -39,7 +39,7 @@ def render_log_file(
     history = History.of(records)  # one view of each record for the plots and the log
     plots = {}
     if with_plots:
-        plots = render_plots(history, target.parent / f"{target.stem}_plots", relative_to=target.parent, checked=True)
+        plots = render_plots(history, target.parent / f"{target.stem}_plots", relative_to=target.parent)
     text = _render_config_history(config, history, command, plots, _run_reports(target.parent))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, text.encode("utf-8"))
